@@ -1,0 +1,21 @@
+#!/bin/sh
+# Install the Debian 12 packages the build, the tests and the guest harness
+# need; packages already present are left alone, so a second run is quick.
+set -eu
+
+packages="meson ninja-build gcc clang libclang-rt-14-dev pkg-config
+busybox-static cpio e2fsprogs qemu-system-x86 qemu-utils"
+
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+        missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq \
+    --no-install-recommends $missing >/dev/null

@@ -1,0 +1,12 @@
+#!/bin/sh
+# run-fuzzer.sh FUZZER SEED_DIR: run a libFuzzer target for a bounded
+# number of inputs, starting from the committed seeds (copied, so the
+# source tree is never written).
+set -eu
+fuzzer=$1
+seeds=$2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+[ -d "$seeds" ] && cp -r "$seeds"/. "$work"/ 2>/dev/null || true
+exec "$fuzzer" -runs="${FUZZ_RUNS:-20000}" -max_len=4096 -timeout=10 \
+    -print_final_stats=1 "$work"

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A minimal unit-test harness. A test file defines test functions and
+ * lists them with TEST_MAIN(); a failed CHECK prints the expression and
+ * location, marks the test failed and returns from it.
+ */
+#ifndef VMDEV_TEST_H
+#define VMDEV_TEST_H
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern bool test_failed;
+
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__,   \
+                    #cond);                                                    \
+            test_failed = true;                                                \
+            return;                                                            \
+        }                                                                      \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                         \
+    do {                                                                       \
+        long long check_a_ = (long long)(a), check_b_ = (long long)(b);        \
+        if (check_a_ != check_b_) {                                            \
+            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (%lld vs %lld)\n", \
+                    __FILE__, __LINE__, #a, #b, check_a_, check_b_);           \
+            test_failed = true;                                                \
+            return;                                                            \
+        }                                                                      \
+    } while (0)
+
+struct test_case {
+    const char *name;
+    void (*fn)(void);
+};
+
+int test_run_all(const struct test_case *cases, unsigned count, int argc,
+                 char **argv);
+
+#define TEST(name) { #name, name }
+#define TEST_MAIN(...)                                                         \
+    int main(int argc, char **argv)                                            \
+    {                                                                          \
+        static const struct test_case cases[] = { __VA_ARGS__ };               \
+        return test_run_all(cases, sizeof(cases) / sizeof(cases[0]), argc,     \
+                            argv);                                             \
+    }
+
+#endif
