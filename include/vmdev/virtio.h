@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtio device model: what a device implements, what a transport
+ * (virtio-pci, virtio-mmio) drives, and the state they share.
+ *
+ *   transport (guest registers) --> vmdev_virtio_* calls --> device ops
+ *   device --> vmdev_virtio_notify_queue()/notify_config() --> transport
+ *              interrupt callback (MSI-X vector or INTx/ISR)
+ *
+ * A device knows nothing of its transport; a transport knows nothing of
+ * the device type. Both sides take dev->lock around state changes; device
+ * ops are called with it held.
+ *
+ * Guest faults (a bad ring, a malformed request) go through
+ * vmdev_virtio_guest_error(): the device enters DEVICE_NEEDS_RESET, stops
+ * processing queues, the error is counted and logged (rate-limited), and a
+ * config interrupt tells the driver. Nothing a guest does ends the process.
+ */
+#ifndef VMDEV_VIRTIO_H
+#define VMDEV_VIRTIO_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vmdev/memory.h"
+#include "vmdev/state.h"
+#include "vmdev/virtqueue.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Device status bits (virtio 1.2, 2.1). */
+#define VIRTIO_STATUS_ACKNOWLEDGE 1u
+#define VIRTIO_STATUS_DRIVER 2u
+#define VIRTIO_STATUS_DRIVER_OK 4u
+#define VIRTIO_STATUS_FEATURES_OK 8u
+#define VIRTIO_STATUS_DEVICE_NEEDS_RESET 0x40u
+#define VIRTIO_STATUS_FAILED 0x80u
+
+/* Reserved feature bits (virtio 1.2, 6). */
+#define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_EVENT_IDX 29
+#define VIRTIO_F_VERSION_1 32
+#define VIRTIO_F_ACCESS_PLATFORM 33
+#define VIRTIO_F_RING_PACKED 34
+
+/* Device ids (virtio 1.2, 5). */
+#define VIRTIO_ID_NET 1
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_CONSOLE 3
+#define VIRTIO_ID_RNG 4
+
+#define VIRTIO_BIT(b) (UINT64_C(1) << (b))
+
+struct vmdev_virtio_device;
+
+struct vmdev_virtio_device_ops {
+    /*
+     * Device-specific configuration space (virtio 1.2, 4.1.4.6). offset
+     * and len are already checked against config_len by the core.
+     */
+    void (*read_config)(struct vmdev_virtio_device *dev, uint32_t offset,
+                        void *data, uint32_t len);
+    /* NULL when the configuration space is read-only. */
+    void (*write_config)(struct vmdev_virtio_device *dev, uint32_t offset,
+                         const void *data, uint32_t len);
+    /* DRIVER_OK was set and every enabled queue passed its checks. */
+    int (*activate)(struct vmdev_virtio_device *dev);
+    /* The driver wrote 0 to status; forget everything negotiated. */
+    void (*reset)(struct vmdev_virtio_device *dev);
+    /* The driver made buffers available on queue `index`. */
+    void (*queue_notify)(struct vmdev_virtio_device *dev, uint16_t index);
+    /* Device-specific state beyond what the core saves. May be NULL. */
+    void (*save)(struct vmdev_virtio_device *dev,
+                 struct vmdev_state_writer *w);
+    int (*restore)(struct vmdev_virtio_device *dev,
+                   const struct vmdev_state_section *s);
+    /* Release the device (after the transport is gone). */
+    void (*destroy)(struct vmdev_virtio_device *dev);
+};
+
+enum vmdev_virtio_irq_reason {
+    VMDEV_VIRTIO_IRQ_QUEUE,  /* used buffers on a queue */
+    VMDEV_VIRTIO_IRQ_CONFIG, /* configuration or status changed */
+};
+
+/* How a transport delivers the interrupts a device raises. */
+struct vmdev_virtio_transport {
+    void (*interrupt)(void *opaque, enum vmdev_virtio_irq_reason reason,
+                      uint16_t queue);
+    void *opaque;
+};
+
+struct vmdev_virtio_device {
+    const char *name; /* for logs and metrics: "virtio-blk0" */
+    uint32_t device_id;
+    const struct vmdev_virtio_device_ops *ops;
+
+    uint64_t device_features; /* offered; VERSION_1 is always set */
+    uint64_t driver_features; /* accepted by the driver */
+    uint8_t status;
+    uint8_t config_generation;
+    uint32_t config_len;
+
+    uint16_t num_queues;
+    struct vmdev_virtqueue *queues; /* num_queues entries */
+
+    const struct vmdev_guest_memory *mem;
+    struct vmdev_virtio_transport transport;
+    pthread_mutex_t lock;
+
+    uint64_t guest_errors; /* guest faults since creation */
+};
+
+/*
+ * Initialise the common part. queue_max_size is the largest ring the
+ * device accepts (a power of two, at most 32768). Returns 0 or -ENOMEM.
+ */
+__attribute__((warn_unused_result))
+int vmdev_virtio_init(struct vmdev_virtio_device *dev, const char *name,
+                      uint32_t device_id,
+                      const struct vmdev_virtio_device_ops *ops,
+                      uint64_t device_features, uint32_t config_len,
+                      uint16_t num_queues, uint16_t queue_max_size,
+                      const struct vmdev_guest_memory *mem);
+/* Frees the queues; calls ops->destroy last. */
+void vmdev_virtio_destroy(struct vmdev_virtio_device *dev);
+
+/* --- Called by transports, with dev->lock held. --- */
+
+/* 32-bit feature windows (virtio 1.2, 4.1.4.3). */
+uint32_t vmdev_virtio_get_device_features(struct vmdev_virtio_device *dev,
+                                          uint32_t select);
+/* Ignored once FEATURES_OK is set, and bits not offered are dropped. */
+void vmdev_virtio_set_driver_features(struct vmdev_virtio_device *dev,
+                                      uint32_t select, uint32_t value);
+/*
+ * Apply a status write (virtio 1.2, 2.1, 3.1.1): 0 resets; FEATURES_OK is
+ * kept only if VERSION_1 was accepted; DRIVER_OK enables the queues the
+ * driver made ready (a bad ring geometry makes it a guest error).
+ */
+void vmdev_virtio_set_status(struct vmdev_virtio_device *dev, uint8_t status);
+/* Bounds-checked config access; out-of-range reads give zeros. */
+void vmdev_virtio_read_config(struct vmdev_virtio_device *dev,
+                              uint32_t offset, void *data, uint32_t len);
+void vmdev_virtio_write_config(struct vmdev_virtio_device *dev,
+                               uint32_t offset, const void *data,
+                               uint32_t len);
+/* A queue notification from the driver; ignored unless DRIVER_OK and
+ * not NEEDS_RESET, and for an index past num_queues. */
+void vmdev_virtio_queue_notify(struct vmdev_virtio_device *dev,
+                               uint16_t index);
+
+/* --- Called by devices, with dev->lock held. --- */
+
+/* Raise the queue interrupt if the ring's suppression rules allow it. */
+void vmdev_virtio_notify_queue(struct vmdev_virtio_device *dev,
+                               uint16_t index);
+/* The device changed its configuration: bump the generation, interrupt. */
+void vmdev_virtio_notify_config(struct vmdev_virtio_device *dev);
+/* A guest fault: NEEDS_RESET, count, rate-limited log, config interrupt. */
+__attribute__((format(printf, 2, 3)))
+void vmdev_virtio_guest_error(struct vmdev_virtio_device *dev,
+                              const char *fmt, ...);
+bool vmdev_virtio_has_feature(const struct vmdev_virtio_device *dev,
+                              unsigned bit);
+/* DRIVER_OK set and NEEDS_RESET clear: queues may be processed. */
+bool vmdev_virtio_is_running(const struct vmdev_virtio_device *dev);
+
+/* Save/restore of the common part (status, features, queues) plus the
+ * device's own fields, in one section named dev->name. */
+void vmdev_virtio_save(struct vmdev_virtio_device *dev,
+                       struct vmdev_state_writer *w);
+__attribute__((warn_unused_result))
+int vmdev_virtio_restore(struct vmdev_virtio_device *dev,
+                         const void *snapshot, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Split virtqueues (virtio 1.2, 2.7) and the one descriptor-chain walker.
+ *
+ * Every check the specification asks of a device reading a ring lives in
+ * queue.c: ring geometry when the queue is enabled, the available index on
+ * each pop, and, while walking a chain, the loop bound, indices below the
+ * queue size, indirect tables (not nested, length a multiple of 16), the
+ * total length below 2^32, and writable descriptors after readable ones.
+ * A device sees a popped chain only through the reader and writer cursors,
+ * whose segments were translated by the guest-memory accessors.
+ */
+#ifndef VMDEV_VIRTQUEUE_H
+#define VMDEV_VIRTQUEUE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmdev/memory.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VMDEV_VQ_MAX_SIZE 32768
+/* Host segments a chain may map to; a longer chain is a guest error. */
+#define VMDEV_VQ_MAX_SEGMENTS 1024
+
+/*
+ * Transport-visible configuration. The transport writes these from guest
+ * registers while the queue is not enabled; vmdev_vq_enable() checks them.
+ */
+struct vmdev_vq_config {
+    uint16_t size;     /* driver's chosen size, <= max_size */
+    uint16_t max_size; /* device's maximum */
+    bool ready;        /* queue_enable written by the driver */
+    uint64_t desc_addr, driver_addr, device_addr;
+    uint16_t msix_vector; /* owned by the PCI transport */
+};
+
+struct vmdev_vq_segment {
+    void *host;
+    uint32_t len;
+};
+
+/* A popped chain: where the device reads (driver-written) and writes. */
+struct vmdev_vq_chain {
+    uint16_t head;
+    unsigned num_readable, num_writable;
+    struct vmdev_vq_segment segments[VMDEV_VQ_MAX_SEGMENTS];
+    /* Readable segments first, then writable ones. */
+    uint64_t readable_len, writable_len;
+};
+
+struct vmdev_virtqueue {
+    struct vmdev_vq_config config;
+    /* Runtime state, valid while enabled. */
+    bool enabled;
+    bool event_idx;     /* VIRTIO_F_EVENT_IDX negotiated */
+    bool indirect;      /* VIRTIO_F_INDIRECT_DESC negotiated */
+    const struct vmdev_guest_memory *mem;
+    void *desc, *avail, *used; /* host mappings, checked at enable */
+    uint16_t last_avail_idx;
+    uint16_t used_idx;
+    uint16_t signalled_used; /* used_idx at the last interrupt (EVENT_IDX) */
+    bool signalled_used_valid;
+    uint64_t completed; /* chains returned to the driver */
+};
+
+/* Reset to the device's defaults: size = max_size, not ready, addresses 0. */
+void vmdev_vq_init(struct vmdev_virtqueue *vq, uint16_t max_size);
+void vmdev_vq_reset(struct vmdev_virtqueue *vq);
+
+/*
+ * Check ring geometry (virtio 1.2, 2.7: size a power of two no larger than
+ * the maximum, 16/2/4-byte alignment of descriptor table, driver and device
+ * areas, each area wholly in one guest RAM region) and map the rings.
+ * Returns 0, or -EINVAL with a message in *why for the guest-error log.
+ */
+__attribute__((warn_unused_result))
+int vmdev_vq_enable(struct vmdev_virtqueue *vq,
+                    const struct vmdev_guest_memory *mem, uint64_t features,
+                    const char **why);
+
+/*
+ * Pop the next available chain. Returns 1 with *chain filled, 0 when the
+ * ring is empty, -EINVAL on a guest fault (*why says which check failed;
+ * the caller reports it through vmdev_virtio_guest_error()).
+ */
+__attribute__((warn_unused_result))
+int vmdev_vq_pop(struct vmdev_virtqueue *vq, struct vmdev_vq_chain *chain,
+                 const char **why);
+
+/* Return a chain to the driver with the number of bytes written into it. */
+void vmdev_vq_push(struct vmdev_virtqueue *vq, uint16_t head,
+                   uint32_t written);
+
+/* Should the driver be interrupted for what was pushed since last time?
+ * Applies VIRTQ_AVAIL_F_NO_INTERRUPT or used_event (EVENT_IDX). */
+bool vmdev_vq_should_notify(struct vmdev_virtqueue *vq);
+
+/* Ask the driver not to / to kick (used flags or avail_event). */
+void vmdev_vq_set_notification(struct vmdev_virtqueue *vq, bool enable);
+
+/* True when the driver has made buffers available we have not popped. */
+bool vmdev_vq_has_available(struct vmdev_virtqueue *vq);
+
+/*
+ * Cursors over a popped chain. A reader consumes the readable segments in
+ * order; a writer fills the writable ones. Both stop at the chain's end and
+ * report how much they moved, so a short request is detected by the device.
+ */
+struct vmdev_vq_reader {
+    const struct vmdev_vq_chain *chain;
+    unsigned seg;
+    uint32_t offset;
+    uint64_t remaining;
+};
+
+struct vmdev_vq_writer {
+    const struct vmdev_vq_chain *chain;
+    unsigned seg;
+    uint32_t offset;
+    uint64_t remaining;
+    uint64_t written;
+};
+
+void vmdev_vq_reader_init(struct vmdev_vq_reader *r,
+                          const struct vmdev_vq_chain *chain);
+/* Copy up to len bytes; returns the count copied. */
+size_t vmdev_vq_read(struct vmdev_vq_reader *r, void *buf, size_t len);
+/* Copy exactly len bytes or nothing; returns 0 or -EINVAL. */
+int vmdev_vq_read_exact(struct vmdev_vq_reader *r, void *buf, size_t len);
+size_t vmdev_vq_skip(struct vmdev_vq_reader *r, size_t len);
+
+void vmdev_vq_writer_init(struct vmdev_vq_writer *w,
+                          const struct vmdev_vq_chain *chain);
+size_t vmdev_vq_write(struct vmdev_vq_writer *w, const void *buf, size_t len);
+int vmdev_vq_write_exact(struct vmdev_vq_writer *w, const void *buf,
+                         size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
