@@ -1,0 +1,54 @@
+#!/bin/sh
+# mkinitramfs.sh KERNEL_DIR ROLE OUT
+#
+# Builds a busybox initramfs (cpio newc, gzip) for the kernel that
+# scripts/fetch-kernel.sh put in KERNEL_DIR. ROLE picks the /init and modules:
+#   test    guest/init: virtio modules, the in-guest tests of guest/tests/
+#   nested  guest/nested-init: kvm-amd and 9p, for the outer QEMU guest that
+#           gives the tests a /dev/kvm on machines without one
+set -eu
+
+[ $# -eq 3 ] || { echo "usage: $0 KERNEL_DIR test|nested OUT" >&2; exit 2; }
+kernel="$1" role="$2" out="$3"
+here=$(cd "$(dirname "$0")" && pwd)
+
+case "$role" in
+test)   init="$here/guest/init"
+        load="virtio_pci virtio_mmio virtio_blk virtio_console virtio_rng" ;;
+nested) init="$here/guest/nested-init"
+        load="virtio_pci kvm_amd 9pnet_virtio 9p" ;;
+*)      echo "mkinitramfs: unknown role $role" >&2; exit 2 ;;
+esac
+
+busybox=/bin/busybox
+"$busybox" --list >/dev/null 2>&1 && ldd "$busybox" 2>&1 | grep -q 'not a dynamic' ||
+    { echo "mkinitramfs: $busybox must be busybox-static" >&2; exit 1; }
+
+root=$(mktemp -d)
+trap 'rm -rf "$root"' EXIT INT TERM
+mkdir -p "$root/bin" "$root/proc" "$root/sys" "$root/dev" "$root/tmp" \
+    "$root/modules" "$root/tests"
+cp "$busybox" "$root/bin/busybox"
+for applet in $("$busybox" --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
+done
+cp "$init" "$root/init"
+chmod 755 "$root/init"
+cp "$here"/guest/tests/*.sh "$root/tests/"
+
+# Load order: each module after the modules its modinfo depends= names.
+depends() { tr '\0' '\n' < "$kernel/modules/$1.ko" | sed -n 's/^depends=//p' | tr ',' ' '; }
+add_module() {
+    grep -qx "$1" "$root/modules/order" 2>/dev/null && return 0
+    [ -f "$kernel/modules/$1.ko" ] ||
+        { echo "mkinitramfs: $1.ko missing from $kernel/modules" >&2; exit 1; }
+    for dep in $(depends "$1"); do add_module "$dep"; done
+    cp "$kernel/modules/$1.ko" "$root/modules/"
+    echo "$1" >> "$root/modules/order"
+}
+: > "$root/modules/order"
+for m in $load; do add_module "$m"; done
+
+mkdir -p "$(dirname "$out")"
+(cd "$root" && find . | sort | cpio --quiet -o -H newc -R 0:0) | gzip -6 > "$out.tmp"
+mv "$out.tmp" "$out"

@@ -1,0 +1,60 @@
+#!/bin/bash
+# nested.sh --cache DIR -- COMMAND...
+#
+# Runs COMMAND (absolute paths) inside a QEMU TCG guest whose emulated CPU
+# has SVM, so it gets a /dev/kvm from kvm-amd: for machines where /dev/kvm is
+# missing or cannot run guests. The guest (guest/nested-init) sees this
+# machine's root read-only over 9p, DIR/nested writable at the same path, and
+# runs COMMAND chrooted into that root. COMMAND's output is shown as it
+# arrives; the exit status is COMMAND's.
+set -eu
+
+cache=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --cache) cache="$2"; shift 2 ;;
+    --) shift; break ;;
+    *) echo "nested.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+[ -n "$cache" ] && [ $# -gt 0 ] ||
+    { echo "usage: $0 --cache DIR -- COMMAND..." >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+cache=$(cd "$cache" && pwd)
+# Minutes are normal under TCG; this bounds a hang.
+limit=${VMDEV_NESTED_TIMEOUT:-900}
+
+"$here/mkinitramfs.sh" "$cache/kernel" nested "$cache/nested-initramfs.cpio.gz"
+share="$cache/nested"
+rm -rf "$share"
+mkdir -p "$share"
+{
+    echo "#!/bin/bash"
+    # The guest's init starts with a clean environment: carry the harness's
+    # settings (VMDEV_GUEST_TIMEOUT and the like) over.
+    for v in $(compgen -v VMDEV_); do printf 'export %s=%q\n' "$v" "${!v}"; done
+    printf '%q ' "$@"
+    echo
+} > "$share/job.sh"
+
+echo "nested.sh: running in a QEMU TCG guest with nested KVM (limit $limit s)"
+start=$EPOCHREALTIME
+set +e
+timeout -k 5 "$limit" qemu-system-x86_64 \
+    -machine q35,accel=tcg -cpu max -smp 2 -m 3G \
+    -nodefaults -display none -vga none -monitor none -no-reboot \
+    -serial stdio \
+    -kernel "$cache/kernel/vmlinuz" \
+    -initrd "$cache/nested-initramfs.cpio.gz" \
+    -append "console=ttyS0 quiet panic=-1 vmdev.job=$share/job.sh vmdev.share=$share" \
+    -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+    -virtfs "local,path=$share,mount_tag=results,security_model=none" \
+    < /dev/null 2>&1 | tr -d '\r' | tee "$cache/nested-console.log"
+status=${PIPESTATUS[0]}
+set -e
+echo "nested.sh: outer guest ran $(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s, QEMU status $status"
+if [ ! -f "$share/job.sh.rc" ]; then
+    echo "nested.sh: the job did not finish (see $cache/nested-console.log)"
+    exit 1
+fi
+exit "$(cat "$share/job.sh.rc")"

@@ -1,0 +1,61 @@
+#!/bin/bash
+# run.sh --build DIR --cache DIR
+#
+# The guest tests: fetches the stock Debian kernel, builds the busybox
+# initramfs and runs tests/guest/suite.sh with vmdev-run (DIR/tools/vmm/
+# vmdev-run). Where this machine's /dev/kvm cannot run a guest, the suite runs
+# inside a QEMU (TCG) guest whose CPU has SVM, with KVM nested (nested.sh).
+# VMDEV_GUEST_NESTED=1 forces that path, =0 forbids it.
+# VMDEV_RUN=PROGRAM replaces vmdev-run (e.g. tests/guest/qemu-vmdev-run.sh to
+# check the harness itself against QEMU).
+set -eu
+
+build="" cache=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --build) build="$2"; shift 2 ;;
+    --cache) cache="$2"; shift 2 ;;
+    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+[ -n "$build" ] && [ -n "$cache" ] ||
+    { echo "usage: $0 --build DIR --cache DIR" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+mkdir -p "$cache"
+cache=$(cd "$cache" && pwd)
+build=$(cd "$build" && pwd)
+
+vmm=${VMDEV_RUN:-$build/tools/vmm/vmdev-run}
+case "$vmm" in /*) ;; *) vmm="$top/$vmm" ;; esac
+[ -x "$vmm" ] || { echo "run.sh: no VMM at $vmm (build it first)" >&2; exit 1; }
+
+t0=$EPOCHREALTIME
+"$top/scripts/fetch-kernel.sh" "$cache"
+"$here/mkinitramfs.sh" "$cache/kernel" test "$cache/test-initramfs.cpio.gz"
+
+mode=${VMDEV_GUEST_NESTED:-auto}
+if [ "$mode" = auto ]; then
+    gcc -O1 -o "$cache/kvm-usable" "$here/kvm-usable.c"
+    if why=$("$cache/kvm-usable"); then
+        mode=0
+    else
+        echo "run.sh: /dev/kvm cannot run a guest here ($why); nesting in QEMU"
+        mode=1
+    fi
+fi
+
+set +e
+if [ "$mode" = 1 ]; then
+    "$here/nested.sh" --cache "$cache" -- \
+        "$here/suite.sh" --vmm "$vmm" --kernel "$cache/kernel/vmlinuz" \
+        --initrd "$cache/test-initramfs.cpio.gz" --work /run/vmdev-guest-test
+else
+    "$here/suite.sh" --vmm "$vmm" --kernel "$cache/kernel/vmlinuz" \
+        --initrd "$cache/test-initramfs.cpio.gz" --work "$cache/work"
+fi
+rc=$?
+echo "run.sh: guest tests $([ $rc -eq 0 ] && echo passed || echo FAILED)" \
+    "($([ "$mode" = 1 ] && echo nested || echo direct) KVM," \
+    "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s)"
+exit $rc

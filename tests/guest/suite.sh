@@ -1,0 +1,141 @@
+#!/bin/bash
+# suite.sh --vmm VMM --kernel FILE --initrd FILE --work DIR
+#
+# Boots the test guest once under VMM (a program with vmdev-run's command
+# line) with every device under test, and judges each device from both sides:
+# the guest's own verdict (VMDEV-TEST-PASS/FAIL markers on the serial console)
+# and what the host can see (the disk image's bytes, the virtio console's
+# output file, the RTC against this machine's clock, the exit status).
+# Prints one PASS/FAIL line per test; exit status 0 when all pass.
+set -u
+
+vmm="" kernel="" initrd="" work=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --vmm) vmm="$2"; shift 2 ;;
+    --kernel) kernel="$2"; shift 2 ;;
+    --initrd) initrd="$2"; shift 2 ;;
+    --work) work="$2"; shift 2 ;;
+    *) echo "suite: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+[ -n "$vmm" ] && [ -n "$kernel" ] && [ -n "$initrd" ] && [ -n "$work" ] ||
+    { echo "usage: $0 --vmm VMM --kernel FILE --initrd FILE --work DIR" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+# Seconds the whole boot may take (kernel boot, all tests, poweroff).
+boot_timeout=${VMDEV_GUEST_TIMEOUT:-180}
+cpus=2
+disk_mib=64
+ro_mib=16
+
+failures=0
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
+
+# The same 4096 bytes guest/tests/lib.sh's pattern() writes at OFFSET.
+pattern() { yes "vmdev-$1" | head -c 4096; }
+sha() { sha256sum "$1" | cut -d' ' -f1; }
+
+rm -rf "$work"
+mkdir -p "$work"
+disk="$work/disk.img" ro="$work/ro.img" expect="$work/expect.img"
+console="$work/console.log" hvc="$work/hvc.log"
+
+head -c "${disk_mib}M" /dev/urandom > "$disk"
+head -c "${ro_mib}M" /dev/urandom > "$ro"
+cp "$disk" "$expect"
+disk_sha=$(sha "$disk")
+ro_sha=$(sha "$ro")
+# Writes: one unaligned offset in the first sectors, three anywhere, and the
+# last 4 KiB of the disk.
+size=$((disk_mib << 20))
+offsets="$((512 + RANDOM % 3000))"
+for _ in 1 2 3; do
+    offsets="$offsets $(( ((RANDOM << 15) | RANDOM) % (size - 4096) ))"
+done
+offsets="$offsets $((size - 4096))"
+for off in $offsets; do
+    pattern "$off" | dd of="$expect" bs=4096 seek="$off" oflag=seek_bytes \
+        conv=notrunc status=none
+done
+token="hvc-$RANDOM$RANDOM"
+
+tests="boot,rtc,blk,blkro,rng,hvc"
+cmdline="console=ttyS0 quiet panic=-1 vmdev.test=$tests vmdev.cpus=$cpus"
+cmdline="$cmdline vmdev.blk_sha256=$disk_sha vmdev.blk_sectors=$((size / 512))"
+cmdline="$cmdline vmdev.blk_writes=$(echo $offsets | tr ' ' :)"
+cmdline="$cmdline vmdev.blkro_sha256=$ro_sha vmdev.hvc_token=$token"
+
+# Every console line is stamped with this machine's clock as it arrives, so
+# the RTC reading can be compared with the moment the guest printed it.
+echo "suite: booting $tests under $(basename "$vmm") (limit ${boot_timeout} s)"
+start=$EPOCHREALTIME
+timeout -k 5 "$boot_timeout" "$vmm" --kernel "$kernel" --initramfs "$initrd" \
+    --cmdline "$cmdline" --cpus "$cpus" --memory 256M \
+    --disk "path=$disk" --disk "path=$ro,readonly=on" \
+    --serial stdio --console "file=$hvc" --rng < /dev/null 2>&1 |
+    while IFS= read -r line; do
+        printf '%s %s\n' "$EPOCHREALTIME" "${line%$'\r'}"
+    done > "$console"
+status=${PIPESTATUS[0]}
+end=$EPOCHREALTIME
+elapsed=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
+echo "suite: VMM exited with status $status after $elapsed s"
+
+marker() { grep -o "VMDEV-TEST-\(PASS\|FAIL\) $1\(:.*\)\?$" "$console" | head -n 1; }
+
+# Tests the guest judges, with the host's checks added where it can see more.
+for t in $(echo "$tests" | tr , ' '); do
+    m=$(marker "$t")
+    case "$m" in
+    "VMDEV-TEST-PASS $t") ;;
+    "") fail "$t" "no result on the console"; continue ;;
+    *) fail "$t" "guest: ${m#VMDEV-TEST-FAIL $t: }"; continue ;;
+    esac
+    case "$t" in
+    rtc)
+        # The guest printed as the RTC's second ticked over, so the host's
+        # clock at arrival is ahead by the console's latency only.
+        line=$(grep -m1 'VMDEV-DATA rtc.epoch ' "$console")
+        d=$(echo "$line" | awk '{ printf "%.2f", $1 - $4 }')
+        if awk -v d="$d" 'BEGIN { exit !(d >= -1 && d <= 2) }'; then
+            echo "suite: rtc is $d s behind the host when printed"
+            pass rtc
+        else
+            fail rtc "guest RTC is $d s behind the host's clock (limit -1..2 s)"
+        fi ;;
+    blk)
+        got=$(sha "$disk")
+        if [ "$got" = "$(sha "$expect")" ]; then
+            pass blk
+        else
+            fail blk "image differs from the expected bytes after the guest's writes: $(cmp "$disk" "$expect" | head -n 1)"
+        fi ;;
+    blkro)
+        if [ "$(sha "$ro")" = "$ro_sha" ]; then pass blkro
+        else fail blkro "the read-only image changed"; fi ;;
+    hvc)
+        if grep -q "VMDEV-HVC $token" "$hvc" 2>/dev/null; then pass hvc
+        else fail hvc "'VMDEV-HVC $token' did not reach the console file $hvc"; fi ;;
+    *) pass "$t" ;;
+    esac
+done
+
+# poweroff: the guest's poweroff -f ends the VMM with status 0 in time.
+if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+    fail poweroff "the VMM did not exit within ${boot_timeout} s"
+elif ! grep -q VMDEV-TESTS-DONE "$console"; then
+    fail poweroff "the VMM exited (status $status) before the guest finished"
+elif [ "$status" -ne 0 ]; then
+    fail poweroff "the VMM exited with status $status after the guest powered off"
+else
+    pass poweroff
+fi
+
+if [ $failures -ne 0 ]; then
+    echo "suite: $failures failed; console tail ($console):"
+    tail -n 40 "$console" | cut -d' ' -f2- | sed 's/^/  | /'
+    exit 1
+fi
+rm -f "$disk" "$ro" "$expect"
+echo "suite: all passed"
