@@ -3,6 +3,10 @@
 # need; packages already present are left alone, so a second run is quick.
 set -eu
 
+# Guest tests (tests/guest/): busybox-static and cpio build the initramfs,
+# gcc builds the /dev/kvm probe, qemu-system-x86 runs them nested where
+# /dev/kvm can't (and stands in for vmdev-run when checking the harness);
+# the kernel comes from apt-get download (scripts/fetch-kernel.sh).
 packages="meson ninja-build gcc clang libclang-rt-14-dev pkg-config
 busybox-static cpio e2fsprogs qemu-system-x86 qemu-utils"
 

@@ -1,18 +1,20 @@
 #!/bin/bash
-# nested.sh --cache DIR -- COMMAND...
+# nested.sh [--interactive] --cache DIR -- COMMAND...
 #
 # Runs COMMAND (absolute paths) inside a QEMU TCG guest whose emulated CPU
 # has SVM, so it gets a /dev/kvm from kvm-amd: for machines where /dev/kvm is
 # missing or cannot run guests. The guest (guest/nested-init) sees this
 # machine's root read-only over 9p, DIR/nested writable at the same path, and
 # runs COMMAND chrooted into that root. COMMAND's output is shown as it
-# arrives; the exit status is COMMAND's.
+# arrives; the exit status is COMMAND's. --interactive gives COMMAND this
+# terminal as its input (the outer guest's serial console).
 set -eu
 
-cache=""
+cache="" interactive=0
 while [ $# -gt 0 ]; do
     case "$1" in
     --cache) cache="$2"; shift 2 ;;
+    --interactive) interactive=1; shift ;;
     --) shift; break ;;
     *) echo "nested.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -39,17 +41,22 @@ mkdir -p "$share"
 
 echo "nested.sh: running in a QEMU TCG guest with nested KVM (limit $limit s)"
 start=$EPOCHREALTIME
+outer=(qemu-system-x86_64
+    -machine q35,accel=tcg -cpu max -smp 2 -m 3G
+    -nodefaults -display none -vga none -monitor none -no-reboot
+    -serial stdio
+    -kernel "$cache/kernel/vmlinuz"
+    -initrd "$cache/nested-initramfs.cpio.gz"
+    -append "console=ttyS0 quiet panic=-1 vmdev.job=$share/job.sh vmdev.share=$share"
+    -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
+    -virtfs "local,path=$share,mount_tag=results,security_model=none")
 set +e
-timeout -k 5 "$limit" qemu-system-x86_64 \
-    -machine q35,accel=tcg -cpu max -smp 2 -m 3G \
-    -nodefaults -display none -vga none -monitor none -no-reboot \
-    -serial stdio \
-    -kernel "$cache/kernel/vmlinuz" \
-    -initrd "$cache/nested-initramfs.cpio.gz" \
-    -append "console=ttyS0 quiet panic=-1 vmdev.job=$share/job.sh vmdev.share=$share" \
-    -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
-    -virtfs "local,path=$share,mount_tag=results,security_model=none" \
-    < /dev/null 2>&1 | tr -d '\r' | tee "$cache/nested-console.log"
+if [ $interactive = 1 ]; then
+    "${outer[@]}"
+    exit "$(cat "$share/job.sh.rc" 2>/dev/null || echo 1)"
+fi
+timeout -k 5 "$limit" "${outer[@]}" \
+    < /dev/null 2>&1 | sed -u 's/\r$//' | tee "$cache/nested-console.log"
 status=${PIPESTATUS[0]}
 set -e
 echo "nested.sh: outer guest ran $(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s, QEMU status $status"
