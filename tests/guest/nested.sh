@@ -41,6 +41,7 @@ mkdir -p "$share"
 
 echo "nested.sh: running in a QEMU TCG guest with nested KVM (limit $limit s)"
 start=$EPOCHREALTIME
+# shellcheck disable=SC2054 # the commas belong to QEMU options
 outer=(qemu-system-x86_64
     -machine q35,accel=tcg -cpu max -smp 2 -m 3G
     -nodefaults -display none -vga none -monitor none -no-reboot

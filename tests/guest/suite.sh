@@ -21,7 +21,6 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$vmm" ] && [ -n "$kernel" ] && [ -n "$initrd" ] && [ -n "$work" ] ||
     { echo "usage: $0 --vmm VMM --kernel FILE --initrd FILE --work DIR" >&2; exit 2; }
-here=$(cd "$(dirname "$0")" && pwd)
 # Seconds the whole boot may take (kernel boot, all tests, poweroff).
 boot_timeout=${VMDEV_GUEST_TIMEOUT:-180}
 cpus=2

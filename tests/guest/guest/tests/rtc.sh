@@ -10,6 +10,7 @@ case "$name" in rtc_cmos*) ;; *) fail "rtc0 is '$name', not rtc_cmos" ;; esac
 # second stale (the RTC counts whole seconds).
 first=$(cat /sys/class/rtc/rtc0/since_epoch)
 ticked() { now=$(cat /sys/class/rtc/rtc0/since_epoch); [ "$now" != "$first" ]; }
+# shellcheck disable=SC2034 # read by wait_for (lib.sh)
 poll_us=1000
 wait_for 3 ticked || fail "the RTC stood still at $first for 3 s"
 unset poll_us
