@@ -15,6 +15,7 @@
  * are called with it held (lock order: PM block -> interrupt controller /
  * timer owner). The poweroff and reset callbacks run after the mutex is
  * released, so they may reset devices, this one included.
+ * An expiry that arrives after cancel() (a race in the owner) is harmless.
  */
 #ifndef VMDEV_ACPI_PM_H
 #define VMDEV_ACPI_PM_H

@@ -17,7 +17,8 @@
  *
  * The day of week is derived from the date; a value the guest writes to
  * register 6 is read back while frozen but not kept. DSE (daylight saving)
- * and SQWE are stored and have no effect. Years outside 1970-2199 are
+ * and SQWE are stored and have no effect. Periodic rates follow the
+ * 32.768 kHz table (RS=1,2: 256, 128 Hz; RS=n: 65536 >> n Hz) whatever DV. Years outside 1970-2199 are
  * clamped when the guest sets them.
  *
  * Interrupts: register C's PF, AF and UF are computed from the clock
@@ -36,6 +37,7 @@
  * the timer callbacks are called with it held (lock order: RTC -> interrupt
  * controller / timer owner). The timer owner must not call
  * vmdev_rtc_timer_expired() from inside arm() or cancel().
+ * An expiry that arrives after cancel() (a race in the owner) is harmless.
  */
 #ifndef VMDEV_RTC_CMOS_H
 #define VMDEV_RTC_CMOS_H

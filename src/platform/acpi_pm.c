@@ -52,6 +52,7 @@ struct vmdev_acpi_pm {
     void (*reset)(void *opaque);
     void *opaque;
     bool timer_armed;
+    uint64_t armed_deadline_ns;
     struct pm_regs r;
 };
 
@@ -95,11 +96,14 @@ static void update_irq(struct vmdev_acpi_pm *pm, uint64_t now)
     bool want = (pm->r.en & VMDEV_ACPI_PM1_TMR) &&
                 !(pm->r.sts & VMDEV_ACPI_PM1_TMR);
     if (want) {
+        /* The guest may poll PM_TMR in a loop: re-arm only on change. */
         unsigned shift = pm->timer_bits - 1;
         uint64_t toggle = ((now >> shift) + 1) << shift;
-        if (pm->timer.arm)
-            pm->timer.arm(pm->timer.opaque,
-                          ns_of_ticks(toggle - pm->r.tick_offset));
+        uint64_t deadline = ns_of_ticks(toggle - pm->r.tick_offset);
+        if ((!pm->timer_armed || deadline != pm->armed_deadline_ns) &&
+            pm->timer.arm)
+            pm->timer.arm(pm->timer.opaque, deadline);
+        pm->armed_deadline_ns = deadline;
     } else if (pm->timer_armed && pm->timer.cancel) {
         pm->timer.cancel(pm->timer.opaque);
     }

@@ -111,6 +111,9 @@ static void timer_enable_raises_sci(void)
     wr(&r, EN, 2, VMDEV_ACPI_PM1_TMR);
     CHECK(r.timer.armed);
     CHECK_EQ(r.timer.deadline_ns, TOGGLE_24_NS);
+    for (unsigned i = 0; i < 10; i++)
+        rd(&r, TMR, 4);
+    CHECK_EQ(r.timer.arms, 1); /* polling the timer does not re-arm */
     CHECK_EQ(fake_run_for(&r.clock, &r.timer, TOGGLE_24_NS - 1, expired, r.pm),
              0);
     CHECK(!r.sci.level);

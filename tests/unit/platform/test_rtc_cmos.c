@@ -2,6 +2,7 @@
 /* MC146818A RTC against the Motorola datasheet, on a fake clock. */
 #include "test.h"
 #include "platform_fakes.h"
+#include "platform/rtc_calendar.h"
 #include "vmdev/rtc_cmos.h"
 
 #include <errno.h>
@@ -428,7 +429,37 @@ static void save_restore_round_trip(void)
     vmdev_rtc_free(b.rtc);
 }
 
-TEST_MAIN(TEST(time_registers_bcd_24h), TEST(binary_and_12_hour_modes),
+/* The calendar helpers across the whole range, leap rules included. */
+static void calendar_arithmetic(void)
+{
+    struct rtc_tm tm;
+    for (int64_t day = 0; day < (RTC_YEAR_MAX + 1 - 1970) * 365; day += 17) {
+        int64_t secs = day * RTC_SECONDS_PER_DAY + 3661;
+        rtc_tm_from_seconds(secs, &tm);
+        CHECK(rtc_tm_normalise(&tm));
+        CHECK_EQ(rtc_tm_to_seconds(&tm), secs);
+    }
+    /* 2000 is a leap year, 2100 is not. */
+    struct rtc_tm leap = { .year = 2000, .month = 2, .mday = 29 };
+    CHECK(rtc_tm_normalise(&leap));
+    struct rtc_tm not_leap = { .year = 2100, .month = 2, .mday = 29 };
+    CHECK(!rtc_tm_normalise(&not_leap));
+    CHECK_EQ(not_leap.mday, 28);
+    rtc_tm_from_seconds(rtc_tm_to_seconds(&not_leap) + RTC_SECONDS_PER_DAY,
+                        &tm);
+    CHECK_EQ(tm.month, 3);
+    CHECK_EQ(tm.mday, 1);
+    CHECK_EQ(tm.wday, 2); /* 2100-03-01 is a Monday */
+    unsigned v;
+    CHECK(!rtc_decode(0x1a, true, &v));
+    CHECK(rtc_decode(0x59, true, &v) && v == 59);
+    CHECK_EQ(rtc_encode(59, true), 0x59);
+    CHECK_EQ(rtc_next_alarm(0, -1, -1, -1), 1);
+    CHECK_EQ(rtc_next_alarm(10, 0, 0, 10), RTC_SECONDS_PER_DAY + 10);
+    CHECK_EQ(rtc_next_alarm(0, 24, 0, 0), INT64_MAX);
+}
+
+TEST_MAIN(TEST(calendar_arithmetic), TEST(time_registers_bcd_24h), TEST(binary_and_12_hour_modes),
           TEST(utc_offset_option), TEST(set_bit_freezes_and_sets_time),
           TEST(divider_reset_starts_half_second_early),
           TEST(register_write_while_running), TEST(uip_before_each_update),
