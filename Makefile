@@ -55,7 +55,6 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) unit-sanitized
 	$(MAKE) fuzz
-	$(MAKE) guest-test
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)
