@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ACPI tables for vmdev-run (ACPI 6.5): RSDP, XSDT, FADT, FACS, DSDT, MADT.
+ * They are built in a host buffer laid out exactly as in guest memory at
+ * GUEST_ACPI, then copied in with one checked write.
+ */
+#include "acpi.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "layout.h"
+#include "vmdev/acpi_pm.h"
+#include "vmdev/rtc_cmos.h"
+
+#define TABLES_SIZE (GUEST_ACPI_END - GUEST_ACPI)
+
+struct builder {
+    uint8_t buf[TABLES_SIZE];
+    size_t len;
+};
+
+static void put(uint8_t *p, uint64_t v, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint8_t checksum(const uint8_t *p, size_t len)
+{
+    uint8_t sum = 0;
+    for (size_t i = 0; i < len; i++)
+        sum += p[i];
+    return (uint8_t)-sum;
+}
+
+/* Reserve len bytes at the given alignment; returns the offset. */
+static size_t reserve(struct builder *b, size_t len, size_t align)
+{
+    b->len = (b->len + align - 1) & ~(align - 1);
+    size_t at = b->len;
+    b->len += len;
+    return at;
+}
+
+static uint64_t gpa(size_t offset)
+{
+    return GUEST_ACPI + offset;
+}
+
+/* A table header (ACPI 6.5, 5.2.6); the length and checksum are set by
+ * finish_table once the body is written. */
+static size_t begin_table(struct builder *b, const char *signature,
+                          uint8_t revision)
+{
+    size_t at = reserve(b, 36, 16);
+    uint8_t *h = b->buf + at;
+    memcpy(h, signature, 4);
+    h[8] = revision;
+    memcpy(h + 10, "VMDEV ", 6);        /* OEM id */
+    memcpy(h + 16, "VMDEVRUN", 8);      /* OEM table id */
+    put(h + 24, 1, 4);                  /* OEM revision */
+    memcpy(h + 28, "VMDV", 4);          /* creator id */
+    put(h + 32, 1, 4);                  /* creator revision */
+    return at;
+}
+
+static uint8_t *append(struct builder *b, size_t len)
+{
+    size_t at = reserve(b, len, 1);
+    return b->buf + at;
+}
+
+static void finish_table(struct builder *b, size_t at)
+{
+    uint8_t *h = b->buf + at;
+    put(h + 4, b->len - at, 4);
+    h[9] = 0;
+    h[9] = checksum(h, b->len - at);
+}
+
+/* A Generic Address Structure for an I/O port register (5.2.3.2). */
+static void put_gas_io(uint8_t *p, unsigned bit_width, uint16_t port,
+                       unsigned access_size)
+{
+    p[0] = 1; /* system I/O */
+    p[1] = (uint8_t)bit_width;
+    p[2] = 0;
+    p[3] = (uint8_t)access_size; /* 1 byte, 2 word, 3 dword */
+    put(p + 4, port, 8);
+}
+
+/*
+ * The DSDT's AML: only what the guest needs from us, \_S5 for ACPI
+ * poweroff. Name (_S5, Package () { S5, S5, 0, 0 }) (ACPI 6.5, 7.4.2).
+ */
+static void build_dsdt_body(struct builder *b)
+{
+    const uint8_t s5[] = {
+        0x08, '_', 'S', '5', '_',       /* NameOp "_S5_" */
+        0x12, 0x08, 0x04,               /* PackageOp, PkgLength 8, 4 elements */
+        0x0a, VMDEV_ACPI_SLP_TYP_S5,    /* BytePrefix SLP_TYPa */
+        0x0a, VMDEV_ACPI_SLP_TYP_S5,    /* BytePrefix SLP_TYPb */
+        0x00, 0x00,                     /* ZeroOp, ZeroOp (reserved) */
+    };
+    memcpy(append(b, sizeof(s5)), s5, sizeof(s5));
+}
+
+static size_t build_fadt(struct builder *b, size_t dsdt, size_t facs)
+{
+    size_t at = begin_table(b, "FACP", 6);
+    uint8_t *f = append(b, 276 - 36);
+    uint8_t *t = f - 36; /* offsets below are from the table start (5.2.9) */
+    uint16_t pm = PORT_ACPI_PM;
+    put(t + 36, 0, 4);                       /* FIRMWARE_CTRL: see X_ */
+    put(t + 40, gpa(dsdt), 4);               /* DSDT */
+    t[45] = 0;                               /* preferred PM profile: unspecified */
+    put(t + 46, IRQ_SCI, 2);                 /* SCI_INT */
+    put(t + 48, 0, 4);                       /* SMI_CMD 0: ACPI mode always on */
+    put(t + 56, pm + VMDEV_ACPI_PM1_EVT_OFFSET, 4); /* PM1a_EVT_BLK */
+    put(t + 64, pm + VMDEV_ACPI_PM1_CNT_OFFSET, 4); /* PM1a_CNT_BLK */
+    put(t + 76, pm + VMDEV_ACPI_PM_TMR_OFFSET, 4);  /* PM_TMR_BLK */
+    t[88] = VMDEV_ACPI_PM1_EVT_LEN;
+    t[89] = VMDEV_ACPI_PM1_CNT_LEN;
+    t[91] = VMDEV_ACPI_PM_TMR_LEN;
+    put(t + 96, 101, 2);                     /* P_LVL2_LAT > 100: no C2 */
+    put(t + 98, 1001, 2);                    /* P_LVL3_LAT > 1000: no C3 */
+    t[108] = VMDEV_RTC_REG_CENTURY;          /* CENTURY */
+    /* IAPC_BOOT_ARCH: no legacy devices to enumerate, no 8042 (so Linux
+     * skips keyboard probing), VGA not present. */
+    put(t + 109, 1u << 2, 2);
+    /* Flags: WBINVD, PROC_C1, SLP_BUTTON (none), RESET_REG_SUP,
+     * TMR_VAL_EXT (32-bit PM timer). */
+    uint32_t flags = 1u << 0 | 1u << 2 | 1u << 5 | 1u << 10 | 1u << 8;
+    put(t + 112, flags, 4);
+    put_gas_io(t + 116, 8, pm + VMDEV_ACPI_RESET_REG_OFFSET, 1); /* RESET_REG */
+    t[128] = VMDEV_ACPI_RESET_VALUE;
+    put(t + 131, 0, 1);                      /* FADT minor version */
+    put(t + 132, gpa(facs), 8);              /* X_FIRMWARE_CTRL */
+    put(t + 140, gpa(dsdt), 8);              /* X_DSDT */
+    put_gas_io(t + 148, 8 * VMDEV_ACPI_PM1_EVT_LEN, pm + VMDEV_ACPI_PM1_EVT_OFFSET, 2);
+    put_gas_io(t + 172, 8 * VMDEV_ACPI_PM1_CNT_LEN, pm + VMDEV_ACPI_PM1_CNT_OFFSET, 2);
+    put_gas_io(t + 208, 8 * VMDEV_ACPI_PM_TMR_LEN, pm + VMDEV_ACPI_PM_TMR_OFFSET, 3);
+    finish_table(b, at);
+    return at;
+}
+
+static size_t build_madt(struct builder *b, unsigned cpus)
+{
+    size_t at = begin_table(b, "APIC", 5);
+    uint8_t *m = append(b, 8);
+    put(m, GUEST_LAPIC, 4);
+    put(m + 4, 1, 4); /* PCAT_COMPAT: dual 8259s are present */
+    for (unsigned i = 0; i < cpus; i++) {
+        uint8_t *lapic = append(b, 8); /* Processor Local APIC (5.2.12.2) */
+        lapic[0] = 0;
+        lapic[1] = 8;
+        lapic[2] = (uint8_t)i; /* ACPI processor UID */
+        lapic[3] = (uint8_t)i; /* APIC id */
+        put(lapic + 4, 1, 4);  /* enabled */
+    }
+    uint8_t *ioapic = append(b, 12); /* I/O APIC (5.2.12.3) */
+    ioapic[0] = 1;
+    ioapic[1] = 12;
+    ioapic[2] = 0; /* IOAPIC id */
+    put(ioapic + 4, GUEST_IOAPIC, 4);
+    put(ioapic + 8, 0, 4); /* GSI base */
+    /* Interrupt source overrides (5.2.12.5): the PIT's IRQ0 is GSI 2; the
+     * SCI is level-triggered, active high. */
+    uint8_t *iso = append(b, 10);
+    iso[0] = 2; iso[1] = 10; iso[2] = 0; iso[3] = 0;
+    put(iso + 4, 2, 4);
+    put(iso + 8, 0, 2); /* conforms to the bus: edge, active high */
+    iso = append(b, 10);
+    iso[0] = 2; iso[1] = 10; iso[2] = 0; iso[3] = IRQ_SCI;
+    put(iso + 4, IRQ_SCI, 4);
+    put(iso + 8, 0x1 | 0x3 << 2, 2); /* active high, level */
+    uint8_t *nmi = append(b, 6); /* Local APIC NMI on LINT1 of every CPU */
+    nmi[0] = 4; nmi[1] = 6; nmi[2] = 0xff;
+    put(nmi + 3, 0, 2);
+    nmi[5] = 1;
+    finish_table(b, at);
+    return at;
+}
+
+int vmm_build_acpi(const struct vmdev_guest_memory *mem, unsigned cpus,
+                   uint64_t *rsdp_gpa)
+{
+    static struct builder b;
+    memset(&b, 0, sizeof(b));
+
+    size_t rsdp = reserve(&b, 36, 16);
+    size_t facs = reserve(&b, 64, 64);
+    memcpy(b.buf + facs, "FACS", 4);
+    put(b.buf + facs + 4, 64, 4);
+    b.buf[facs + 32] = 2; /* version */
+
+    size_t dsdt = begin_table(&b, "DSDT", 2);
+    build_dsdt_body(&b);
+    finish_table(&b, dsdt);
+    size_t fadt = build_fadt(&b, dsdt, facs);
+    size_t madt = build_madt(&b, cpus);
+
+    size_t xsdt = begin_table(&b, "XSDT", 1);
+    put(append(&b, 8), gpa(fadt), 8);
+    put(append(&b, 8), gpa(madt), 8);
+    finish_table(&b, xsdt);
+
+    /* RSDP (5.2.5.3): the first checksum covers the first 20 bytes, the
+     * extended one all 36. */
+    uint8_t *r = b.buf + rsdp;
+    memcpy(r, "RSD PTR ", 8);
+    memcpy(r + 9, "VMDEV ", 6);
+    r[15] = 2; /* revision: ACPI 2.0+ */
+    put(r + 20, 36, 4);
+    put(r + 24, gpa(xsdt), 8);
+    r[8] = checksum(r, 20);
+    r[32] = checksum(r, 36);
+
+    if (vmdev_mem_write(mem, GUEST_ACPI, b.buf, b.len)) {
+        fprintf(stderr, "vmdev-run: guest RAM cannot hold the ACPI tables\n");
+        return -1;
+    }
+    *rsdp_gpa = gpa(rsdp);
+    return 0;
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * vmdev-run's guest physical memory map (x86-64, PC-like).
+ *
+ *   0x00000500  GDT for the 64-bit boot entry
+ *   0x00007000  zero page (struct boot_params)
+ *   0x00009000  boot page tables: PML4, PDPT, 4 PDs (identity, 4 GiB, 2 MiB pages)
+ *   0x00020000  kernel command line
+ *   0x000e0000  ACPI tables (RSDP first, where the legacy scan looks)
+ *   0x00100000  the protected-mode kernel
+ *   RAM up to 3 GiB; the rest of RAM continues at 4 GiB
+ *   0xc0000000  32-bit MMIO hole: PCI windows, IOAPIC 0xfec00000, LAPIC 0xfee00000
+ */
+#ifndef VMM_LAYOUT_H
+#define VMM_LAYOUT_H
+
+#define GUEST_GDT 0x500ull
+#define GUEST_ZERO_PAGE 0x7000ull
+#define GUEST_PML4 0x9000ull
+#define GUEST_PDPT 0xa000ull
+#define GUEST_PD 0xb000ull /* four pages */
+#define GUEST_CMDLINE 0x20000ull
+#define GUEST_CMDLINE_MAX 0x10000ull
+#define GUEST_EBDA 0x9fc00ull
+#define GUEST_ACPI 0xe0000ull
+#define GUEST_ACPI_END 0x100000ull
+#define GUEST_KERNEL 0x100000ull
+
+#define GUEST_LOW_RAM_MAX 0xc0000000ull /* start of the MMIO hole */
+#define GUEST_HIGH_RAM 0x100000000ull
+
+#define GUEST_IOAPIC 0xfec00000ull
+#define GUEST_LAPIC 0xfee00000ull
+
+/* Legacy I/O ports. */
+#define PORT_I8042_DATA 0x60
+#define PORT_I8042_COMMAND 0x64
+#define PORT_RTC 0x70
+#define PORT_COM1 0x3f8
+#define PORT_ACPI_PM 0x600 /* 16 bytes: PM1a event/control, timer, reset */
+
+/* ISA interrupts (IOAPIC pins, identity-mapped but for the timer). */
+#define IRQ_COM1 4
+#define IRQ_RTC 8
+#define IRQ_SCI 9
+
+#endif

@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+#include "machine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "layout.h"
+#include "vmdev/acpi_pm.h"
+#include "vmdev/clock.h"
+#include "vmdev/i8042.h"
+#include "vmdev/rtc_cmos.h"
+#include "vmdev/uart16550.h"
+
+struct gsi_line {
+    struct vmm_machine *machine;
+    unsigned gsi;
+};
+
+struct vmm_machine {
+    struct vmm_vm *vm;
+    struct vmdev_event_loop *loop;
+
+    struct vmdev_uart16550 *uart;
+    int serial_out_fd;
+    struct vmdev_event_watch *serial_in;
+
+    struct vmdev_rtc *rtc;
+    struct vmdev_event_timer *rtc_timer;
+    struct vmdev_acpi_pm *pm;
+    struct vmdev_event_timer *pm_timer;
+    struct vmdev_i8042 *i8042;
+
+    struct gsi_line lines[24];
+};
+
+/*
+ * Interrupt routing: a device line named by its GSI. The interrupt
+ * controllers (IOAPIC, PIC) are not wired in yet, so lines go nowhere and
+ * the guest runs on polled I/O.
+ */
+static void set_gsi(void *opaque, bool level)
+{
+    struct gsi_line *line = opaque;
+    (void)line;
+    (void)level;
+}
+
+static struct vmdev_irq_line gsi_line(struct vmm_machine *m, unsigned gsi)
+{
+    m->lines[gsi] = (struct gsi_line){ m, gsi };
+    return (struct vmdev_irq_line){ set_gsi, &m->lines[gsi] };
+}
+
+static void poweroff(void *opaque)
+{
+    struct vmm_machine *m = opaque;
+    vmm_vm_request_exit(m->vm, VMM_EXIT_POWEROFF);
+}
+
+static void reset(void *opaque)
+{
+    struct vmm_machine *m = opaque;
+    vmm_vm_request_exit(m->vm, VMM_EXIT_REBOOT);
+}
+
+static void serial_write(void *opaque, uint8_t byte)
+{
+    struct vmm_machine *m = opaque;
+    /* Unbuffered: the test harness timestamps console lines on arrival. */
+    while (write(m->serial_out_fd, &byte, 1) < 0 && errno == EINTR)
+        ;
+}
+
+static void serial_input(void *opaque, uint32_t events)
+{
+    struct vmm_machine *m = opaque;
+    uint8_t buf[16];
+    size_t space = vmdev_uart16550_rx_space(m->uart);
+    /* A full FIFO: leave the bytes in the host's buffer (back-pressure);
+     * the guest drains the FIFO at its own pace. */
+    if (!space)
+        return;
+    ssize_t n = read(STDIN_FILENO, buf, space < sizeof(buf) ? space : sizeof(buf));
+    if (n > 0) {
+        vmdev_uart16550_receive(m->uart, buf, (size_t)n);
+    } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+        vmdev_event_loop_remove(m->loop, m->serial_in); /* end of input */
+        m->serial_in = NULL;
+    }
+}
+
+static int register_pio(struct vmm_machine *m, uint16_t port, uint16_t len,
+                        unsigned sizes, const struct vmdev_bus_ops *ops,
+                        void *dev, const char *name)
+{
+    if (vmdev_bus_register(m->vm->pio, port, len, sizes, ops, dev) == 0)
+        return 0;
+    fprintf(stderr, "vmdev-run: cannot map %s at port 0x%x\n", name, port);
+    return -1;
+}
+
+static int create_serial(struct vmm_machine *m, const struct vmm_options *opts)
+{
+    m->serial_out_fd = -1;
+    if (opts->serial.kind == VMM_OUTPUT_OFF)
+        return 0;
+    if (opts->serial.kind == VMM_OUTPUT_FILE) {
+        m->serial_out_fd = open(opts->serial.path,
+                                O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (m->serial_out_fd < 0) {
+            fprintf(stderr, "vmdev-run: --serial file=%s: %s\n", opts->serial.path,
+                    strerror(errno));
+            return -1;
+        }
+    } else {
+        m->serial_out_fd = STDOUT_FILENO;
+    }
+    struct vmdev_uart16550_config config = {
+        .irq = gsi_line(m, IRQ_COM1),
+        .sink = { serial_write, m },
+        .modem_inputs = VMDEV_UART_MSR_CTS | VMDEV_UART_MSR_DSR | VMDEV_UART_MSR_DCD,
+    };
+    m->uart = vmdev_uart16550_new(&config);
+    if (!m->uart)
+        return -1;
+    if (opts->serial.kind == VMM_OUTPUT_STDIO) {
+        m->serial_in = vmdev_event_loop_add(m->loop, STDIN_FILENO, VMDEV_EVENT_IN,
+                                            serial_input, m);
+        /* stdin may be /dev/null or a regular file epoll cannot watch. */
+        if (!m->serial_in && errno != EPERM)
+            fprintf(stderr, "vmdev-run: not reading stdin: %s\n", strerror(errno));
+    }
+    return register_pio(m, PORT_COM1, VMDEV_UART16550_REGS, VMDEV_ACCESS_1,
+                        &vmdev_uart16550_bus_ops, m->uart, "COM1");
+}
+
+/* A device's timer is created before the device (the device's config
+ * takes it), so its callback finds the device through the machine. */
+static void rtc_timer_expired(void *opaque)
+{
+    struct vmm_machine *m = opaque;
+    vmdev_rtc_timer_expired(m->rtc);
+}
+
+static void pm_timer_expired(void *opaque)
+{
+    struct vmm_machine *m = opaque;
+    vmdev_acpi_pm_timer_expired(m->pm);
+}
+
+static int create_rtc(struct vmm_machine *m)
+{
+    struct vmdev_timer timer;
+    m->rtc_timer = vmdev_event_loop_timer_new(m->loop, rtc_timer_expired, m, &timer);
+    if (!m->rtc_timer)
+        return -1;
+    struct vmdev_rtc_config config = {
+        .clock = vmdev_host_clock,
+        .timer = timer,
+        .irq = gsi_line(m, IRQ_RTC),
+    };
+    m->rtc = vmdev_rtc_new(&config);
+    if (!m->rtc)
+        return -1;
+    return register_pio(m, PORT_RTC, 2, VMDEV_ACCESS_1, &vmdev_rtc_bus_ops, m->rtc,
+                        "RTC");
+}
+
+static int create_acpi_pm(struct vmm_machine *m)
+{
+    struct vmdev_timer timer;
+    m->pm_timer = vmdev_event_loop_timer_new(m->loop, pm_timer_expired, m, &timer);
+    if (!m->pm_timer)
+        return -1;
+    struct vmdev_acpi_pm_config config = {
+        .clock = vmdev_host_clock,
+        .timer = timer,
+        .sci = gsi_line(m, IRQ_SCI),
+        .timer_32bit = true,
+        .poweroff = poweroff,
+        .reset = reset,
+        .opaque = m,
+    };
+    m->pm = vmdev_acpi_pm_new(&config);
+    if (!m->pm)
+        return -1;
+    return register_pio(m, PORT_ACPI_PM, VMDEV_ACPI_PM_BLOCK_LEN,
+                        VMDEV_ACCESS_UP_TO_4, &vmdev_acpi_pm_bus_ops, m->pm,
+                        "ACPI PM block");
+}
+
+static int create_i8042(struct vmm_machine *m)
+{
+    struct vmdev_i8042_config config = {
+        .kbd_irq = gsi_line(m, 1),
+        .reset = reset,
+        .opaque = m,
+    };
+    m->i8042 = vmdev_i8042_new(&config);
+    if (!m->i8042)
+        return -1;
+    return register_pio(m, PORT_I8042_DATA, 1, VMDEV_ACCESS_1,
+                        &vmdev_i8042_data_bus_ops, m->i8042, "i8042") ||
+           register_pio(m, PORT_I8042_COMMAND, 1, VMDEV_ACCESS_1,
+                        &vmdev_i8042_command_bus_ops, m->i8042, "i8042");
+}
+
+struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
+                                       struct vmdev_event_loop *loop,
+                                       const struct vmm_options *opts)
+{
+    struct vmm_machine *m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    m->vm = vm;
+    m->loop = loop;
+    if (create_serial(m, opts) || create_rtc(m) || create_acpi_pm(m) ||
+        create_i8042(m)) {
+        vmm_machine_destroy(m);
+        return NULL;
+    }
+    return m;
+}
+
+void vmm_machine_destroy(struct vmm_machine *m)
+{
+    if (!m)
+        return;
+    if (m->serial_in)
+        vmdev_event_loop_remove(m->loop, m->serial_in);
+    vmdev_event_loop_timer_free(m->loop, m->rtc_timer);
+    vmdev_event_loop_timer_free(m->loop, m->pm_timer);
+    vmdev_uart16550_free(m->uart);
+    vmdev_rtc_free(m->rtc);
+    vmdev_acpi_pm_free(m->pm);
+    vmdev_i8042_free(m->i8042);
+    if (m->serial_out_fd > STDERR_FILENO)
+        close(m->serial_out_fd);
+    free(m);
+}

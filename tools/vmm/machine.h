@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The PC that vmdev-run assembles from libvmdev devices: which device sits
+ * at which port or address, and how interrupt lines are routed.
+ */
+#ifndef VMM_MACHINE_H
+#define VMM_MACHINE_H
+
+#include "options.h"
+#include "vm.h"
+#include "vmdev/event_loop.h"
+
+struct vmm_machine;
+
+/* Create the devices, map them on the VM's buses and wire their
+ * interrupts, timers, input and output. NULL after printing why. */
+struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
+                                       struct vmdev_event_loop *loop,
+                                       const struct vmm_options *opts);
+void vmm_machine_destroy(struct vmm_machine *machine);
+
+#endif

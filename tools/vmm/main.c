@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: MIT */
+/* vmdev-run: a reference KVM VMM for x86-64 built on libvmdev. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "acpi.h"
+#include "boot.h"
+#include "machine.h"
+#include "options.h"
+#include "vm.h"
+#include "vmdev/event_loop.h"
+
+struct main_state {
+    struct vmm_vm *vm;
+    int signal_fd;
+};
+
+static void on_exit_request(void *opaque, uint32_t events)
+{
+    struct main_state *s = opaque;
+    vmdev_eventfd_drain(s->vm->exit_fd);
+}
+
+static void on_signal(void *opaque, uint32_t events)
+{
+    struct main_state *s = opaque;
+    struct signalfd_siginfo info;
+    if (read(s->signal_fd, &info, sizeof(info)) == sizeof(info)) {
+        fprintf(stderr, "vmdev-run: %s, stopping the guest\n",
+                strsignal((int)info.ssi_signo));
+        vmm_vm_request_exit(s->vm, VMM_EXIT_SIGNAL);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct vmm_options opts;
+    int ret = vmm_parse_options(argc, argv, &opts);
+    if (ret)
+        return ret < 0 ? 0 : ret;
+
+    /* SIGTERM and SIGINT stop the guest through the event loop. */
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+
+    struct main_state state = { .signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC) };
+    struct vmdev_event_loop *loop = vmdev_event_loop_new();
+    struct vmm_vm *vm = vmm_vm_create(opts.memory, opts.cpus);
+    struct vmm_machine *machine = NULL;
+    int status = VMM_EXIT_ERROR;
+    if (!loop || !vm || state.signal_fd < 0)
+        goto out;
+    state.vm = vm;
+    machine = vmm_machine_create(vm, loop, &opts);
+    if (!machine)
+        goto out;
+
+    struct vmm_boot_params boot = {
+        .kernel_path = opts.kernel,
+        .initramfs_path = opts.initramfs,
+        .cmdline = opts.cmdline,
+        .low_ram_end = vm->low_ram_end,
+        .high_ram_end = vm->high_ram_end,
+    };
+    struct vmm_boot_entry entry;
+    if (vmm_build_acpi(vm->mem, opts.cpus, &boot.rsdp) ||
+        vmm_load_linux(vm->mem, &boot, &entry))
+        goto out;
+    if (!vmdev_event_loop_add(loop, vm->exit_fd, VMDEV_EVENT_IN, on_exit_request, &state) ||
+        !vmdev_event_loop_add(loop, state.signal_fd, VMDEV_EVENT_IN, on_signal, &state))
+        goto out;
+    if (vmm_vm_start(vm, &entry))
+        goto out;
+
+    while (!atomic_load(&vm->exiting)) {
+        int n = vmdev_event_loop_run_once(loop, -1);
+        if (n < 0) {
+            fprintf(stderr, "vmdev-run: event loop: %s\n", strerror(-n));
+            vmm_vm_request_exit(vm, VMM_EXIT_ERROR);
+        }
+    }
+    vmm_vm_join(vm);
+    status = atomic_load(&vm->exit_status);
+out:
+    vmm_machine_destroy(machine);
+    vmdev_event_loop_free(loop);
+    vmm_vm_destroy(vm);
+    if (state.signal_fd >= 0)
+        close(state.signal_fd);
+    return status;
+}

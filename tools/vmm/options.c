@@ -1,0 +1,205 @@
+/* SPDX-License-Identifier: MIT */
+#include "options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define DEFAULT_CMDLINE "console=ttyS0 reboot=acpi panic=-1"
+#define DEFAULT_MEMORY (512ull << 20)
+#define MIN_MEMORY (64ull << 20)
+#define MAX_MEMORY (1ull << 40)
+
+static const char usage[] =
+    "Usage: vmdev-run --kernel FILE [OPTION]...\n"
+    "Boot a Linux kernel (bzImage) in a KVM virtual machine built from libvmdev devices.\n"
+    "\n"
+    "  --kernel FILE        the bzImage to boot (required)\n"
+    "  --initramfs FILE     an initramfs loaded for the kernel\n"
+    "  --cmdline STR        the kernel command line\n"
+    "                       (default \"" DEFAULT_CMDLINE "\")\n"
+    "  --cpus N             virtual CPUs, 1 to 64 (default 1)\n"
+    "  --memory SIZE        guest RAM; a number with an optional K, M or G suffix,\n"
+    "                       64M to 1024G (default 512M)\n"
+    "  --disk path=FILE[,readonly=on|off]\n"
+    "                       a virtio-blk disk on a raw image; repeatable (up to 8),\n"
+    "                       the first is /dev/vda\n"
+    "  --serial stdio|file=PATH|off\n"
+    "                       where the 16550A UART on COM1 (ttyS0) goes (default stdio;\n"
+    "                       with stdio, host input goes to the guest)\n"
+    "  --console hvc|file=PATH|off\n"
+    "                       a virtio-console (hvc0): hvc sends its output to stdout,\n"
+    "                       file=PATH to a file (default off)\n"
+    "  --rng                a virtio-rng device fed by the host's getrandom()\n"
+    "  --help               show this help and exit\n"
+    "\n"
+    "Exit status: 0 when the guest powers off, 1 on a host error, 2 for a bad\n"
+    "command line, 3 when the guest reboots, 4 on a guest triple fault, 5 when\n"
+    "stopped by SIGTERM or SIGINT.\n";
+
+static int bad(const char *option, const char *value, const char *why)
+{
+    fprintf(stderr, "vmdev-run: --%s '%s': %s\n", option, value, why);
+    return VMM_EXIT_USAGE;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *s == '-')
+        return -1;
+    unsigned shift = 0;
+    switch (*end) {
+    case 'G': case 'g': shift = 30; end++; break;
+    case 'M': case 'm': shift = 20; end++; break;
+    case 'K': case 'k': shift = 10; end++; break;
+    case '\0': break;
+    default: return -1;
+    }
+    if (*end || v > (UINT64_MAX >> shift))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+static int parse_output(const char *option, const char *value,
+                        const char *stdio_word, struct vmm_output *out)
+{
+    if (strcmp(value, stdio_word) == 0) {
+        out->kind = VMM_OUTPUT_STDIO;
+    } else if (strcmp(value, "off") == 0) {
+        out->kind = VMM_OUTPUT_OFF;
+    } else if (strncmp(value, "file=", 5) == 0 && value[5]) {
+        out->kind = VMM_OUTPUT_FILE;
+        out->path = value + 5;
+    } else {
+        char why[64];
+        snprintf(why, sizeof(why), "expected %s, file=PATH or off", stdio_word);
+        return bad(option, value, why);
+    }
+    return 0;
+}
+
+/* path=FILE[,readonly=on|off]; keys may come in any order. */
+static int parse_disk(char *value, struct vmm_options *opts)
+{
+    char original[4352];
+    snprintf(original, sizeof(original), "%s", value);
+    if (opts->num_disks == VMM_MAX_DISKS)
+        return bad("disk", original, "too many disks (at most 8)");
+    struct vmm_disk disk = { 0 };
+    for (char *save, *kv = strtok_r(value, ",", &save); kv;
+         kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq)
+            return bad("disk", original, "expected key=value pairs");
+        *eq = '\0';
+        const char *key = kv, *val = eq + 1;
+        if (strcmp(key, "path") == 0 && *val) {
+            disk.path = val;
+        } else if (strcmp(key, "readonly") == 0) {
+            if (strcmp(val, "on") == 0)
+                disk.readonly = true;
+            else if (strcmp(val, "off") == 0)
+                disk.readonly = false;
+            else
+                return bad("disk", original, "readonly must be on or off");
+        } else {
+            return bad("disk", original, "unknown key (expected path, readonly)");
+        }
+    }
+    if (!disk.path)
+        return bad("disk", original, "path=FILE is required");
+    if (access(disk.path, disk.readonly ? R_OK : R_OK | W_OK) != 0)
+        return bad("disk", original, strerror(errno));
+    opts->disks[opts->num_disks++] = disk;
+    return 0;
+}
+
+int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
+{
+    enum { OPT_KERNEL = 1, OPT_INITRAMFS, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY,
+           OPT_DISK, OPT_SERIAL, OPT_CONSOLE, OPT_RNG, OPT_HELP };
+    static const struct option longopts[] = {
+        { "kernel", required_argument, NULL, OPT_KERNEL },
+        { "initramfs", required_argument, NULL, OPT_INITRAMFS },
+        { "cmdline", required_argument, NULL, OPT_CMDLINE },
+        { "cpus", required_argument, NULL, OPT_CPUS },
+        { "memory", required_argument, NULL, OPT_MEMORY },
+        { "disk", required_argument, NULL, OPT_DISK },
+        { "serial", required_argument, NULL, OPT_SERIAL },
+        { "console", required_argument, NULL, OPT_CONSOLE },
+        { "rng", no_argument, NULL, OPT_RNG },
+        { "help", no_argument, NULL, OPT_HELP },
+        { 0 },
+    };
+    *opts = (struct vmm_options){
+        .cmdline = DEFAULT_CMDLINE,
+        .cpus = 1,
+        .memory = DEFAULT_MEMORY,
+        .serial = { VMM_OUTPUT_STDIO, NULL },
+        .console = { VMM_OUTPUT_OFF, NULL },
+    };
+    opterr = 0;
+    int c, ret;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        char *end;
+        switch (c) {
+        case OPT_KERNEL: opts->kernel = optarg; break;
+        case OPT_INITRAMFS: opts->initramfs = optarg; break;
+        case OPT_CMDLINE: opts->cmdline = optarg; break;
+        case OPT_CPUS: {
+            errno = 0;
+            unsigned long n = strtoul(optarg, &end, 10);
+            if (errno || end == optarg || *end || n < 1 || n > VMM_MAX_CPUS)
+                return bad("cpus", optarg, "expected a number from 1 to 64");
+            opts->cpus = (unsigned)n;
+            break;
+        }
+        case OPT_MEMORY:
+            if (parse_size(optarg, &opts->memory) || opts->memory < MIN_MEMORY ||
+                opts->memory > MAX_MEMORY)
+                return bad("memory", optarg, "expected a size from 64M to 1024G");
+            break;
+        case OPT_DISK:
+            if ((ret = parse_disk(optarg, opts)))
+                return ret;
+            break;
+        case OPT_SERIAL:
+            if ((ret = parse_output("serial", optarg, "stdio", &opts->serial)))
+                return ret;
+            break;
+        case OPT_CONSOLE:
+            if ((ret = parse_output("console", optarg, "hvc", &opts->console)))
+                return ret;
+            break;
+        case OPT_RNG: opts->rng = true; break;
+        case OPT_HELP:
+            fputs(usage, stdout);
+            return -1;
+        default:
+            fprintf(stderr, "vmdev-run: unknown option '%s' (see --help)\n",
+                    argv[optind - 1]);
+            return VMM_EXIT_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "vmdev-run: unexpected argument '%s' (see --help)\n",
+                argv[optind]);
+        return VMM_EXIT_USAGE;
+    }
+    if (!opts->kernel) {
+        fprintf(stderr, "vmdev-run: --kernel FILE is required (see --help)\n");
+        return VMM_EXIT_USAGE;
+    }
+    if (access(opts->kernel, R_OK) != 0)
+        return bad("kernel", opts->kernel, strerror(errno));
+    if (opts->initramfs && access(opts->initramfs, R_OK) != 0)
+        return bad("initramfs", opts->initramfs, strerror(errno));
+    return 0;
+}

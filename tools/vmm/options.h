@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+/* vmdev-run's command line. */
+#ifndef VMM_OPTIONS_H
+#define VMM_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define VMM_MAX_DISKS 8
+#define VMM_MAX_CPUS 64
+
+enum vmm_output_kind { VMM_OUTPUT_OFF, VMM_OUTPUT_STDIO, VMM_OUTPUT_FILE };
+
+struct vmm_output {
+    enum vmm_output_kind kind;
+    const char *path; /* VMM_OUTPUT_FILE */
+};
+
+struct vmm_disk {
+    const char *path;
+    bool readonly;
+};
+
+struct vmm_options {
+    const char *kernel;
+    const char *initramfs;
+    const char *cmdline;
+    unsigned cpus;
+    uint64_t memory;
+    struct vmm_disk disks[VMM_MAX_DISKS];
+    unsigned num_disks;
+    struct vmm_output serial;
+    struct vmm_output console; /* virtio-console (hvc0) */
+    bool rng;
+};
+
+/* Exit statuses, documented in --help. */
+enum vmm_exit {
+    VMM_EXIT_POWEROFF = 0,
+    VMM_EXIT_ERROR = 1,
+    VMM_EXIT_USAGE = 2,
+    VMM_EXIT_REBOOT = 3,
+    VMM_EXIT_TRIPLE_FAULT = 4,
+    VMM_EXIT_SIGNAL = 5,
+};
+
+/*
+ * Parse argv. Returns -1 after printing --help (exit 0), 0 on success, or
+ * VMM_EXIT_USAGE after printing a message that names the bad option and
+ * value.
+ */
+int vmm_parse_options(int argc, char **argv, struct vmm_options *opts);
+
+#endif

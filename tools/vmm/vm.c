@@ -1,0 +1,403 @@
+/* SPDX-License-Identifier: MIT */
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cpuid.h"
+#include "layout.h"
+#include "options.h"
+#include "vmdev/event_loop.h"
+
+#define KICK_SIGNAL SIGUSR1
+#define IOAPIC_PINS 24
+
+/* LAPIC register offsets and delivery modes for LINT0/LINT1. */
+#define APIC_LVT0 0x350
+#define APIC_LVT1 0x360
+#define APIC_MODE_NMI 0x4
+#define APIC_MODE_EXTINT 0x7
+
+static int fail(const char *what)
+{
+    fprintf(stderr, "vmdev-run: %s: %s\n", what, strerror(errno));
+    return -1;
+}
+
+static int add_ram_region(struct vmm_vm *vm, unsigned slot, uint64_t gpa,
+                          uint64_t size, uint64_t offset, int fd)
+{
+    struct kvm_userspace_memory_region region = {
+        .slot = slot,
+        .guest_phys_addr = gpa,
+        .memory_size = size,
+        .userspace_addr = (uint64_t)(uintptr_t)((uint8_t *)vm->ram + offset),
+    };
+    if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+        return fail("KVM_SET_USER_MEMORY_REGION");
+    struct vmdev_mem_region r = {
+        .gpa = gpa, .size = size, .host = (uint8_t *)vm->ram + offset,
+        .fd = fd, .fd_offset = offset,
+    };
+    if (vmdev_mem_add_region(vm->mem, &r)) {
+        fprintf(stderr, "vmdev-run: cannot add guest RAM at 0x%llx\n",
+                (unsigned long long)gpa);
+        return -1;
+    }
+    return 0;
+}
+
+/* RAM in a memfd (shareable with vhost-user back ends later): below the
+ * 32-bit MMIO hole, and the remainder above 4 GiB. */
+static int setup_memory(struct vmm_vm *vm, uint64_t size)
+{
+    int fd = memfd_create("vmdev-guest-ram", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
+        return fail("guest RAM");
+    vm->ram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+                   fd, 0);
+    if (vm->ram == MAP_FAILED) {
+        vm->ram = NULL;
+        return fail("mmap guest RAM");
+    }
+    vm->ram_size = size;
+    madvise(vm->ram, size, MADV_MERGEABLE);
+    vm->mem = vmdev_mem_new();
+    if (!vm->mem)
+        return -1;
+    uint64_t low = size < GUEST_LOW_RAM_MAX ? size : GUEST_LOW_RAM_MAX;
+    vm->low_ram_end = low;
+    if (add_ram_region(vm, 0, 0, low, 0, fd))
+        return -1;
+    if (size > low) {
+        vm->high_ram_end = GUEST_HIGH_RAM + (size - low);
+        if (add_ram_region(vm, 1, GUEST_HIGH_RAM, size - low, low, fd))
+            return -1;
+    }
+    return 0;
+}
+
+static int enable_split_irqchip(struct vmm_vm *vm)
+{
+    if (ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_SPLIT_IRQCHIP) <= 0) {
+        fprintf(stderr, "vmdev-run: this KVM lacks KVM_CAP_SPLIT_IRQCHIP\n");
+        return -1;
+    }
+    struct kvm_enable_cap cap = {
+        .cap = KVM_CAP_SPLIT_IRQCHIP,
+        .args = { IOAPIC_PINS },
+    };
+    if (ioctl(vm->vm_fd, KVM_ENABLE_CAP, &cap) < 0)
+        return fail("KVM_ENABLE_CAP(KVM_CAP_SPLIT_IRQCHIP)");
+    return 0;
+}
+
+static int setup_lapic(struct vmm_vcpu *vcpu)
+{
+    struct kvm_lapic_state lapic;
+    if (ioctl(vcpu->fd, KVM_GET_LAPIC, &lapic) < 0)
+        return fail("KVM_GET_LAPIC");
+    /* Virtual wire: LINT0 takes the PIC's ExtINT, LINT1 is NMI. */
+    uint32_t lvt0 = APIC_MODE_EXTINT << 8, lvt1 = APIC_MODE_NMI << 8;
+    memcpy(&lapic.regs[APIC_LVT0], &lvt0, 4);
+    memcpy(&lapic.regs[APIC_LVT1], &lvt1, 4);
+    if (ioctl(vcpu->fd, KVM_SET_LAPIC, &lapic) < 0)
+        return fail("KVM_SET_LAPIC");
+    return 0;
+}
+
+static int create_vcpu(struct vmm_vm *vm, unsigned index)
+{
+    struct vmm_vcpu *vcpu = &vm->vcpus[index];
+    vcpu->vm = vm;
+    vcpu->index = index;
+    vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, index);
+    if (vcpu->fd < 0)
+        return fail("KVM_CREATE_VCPU");
+    vcpu->run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+                     vcpu->fd, 0);
+    if (vcpu->run == MAP_FAILED) {
+        vcpu->run = NULL;
+        return fail("mmap kvm_run");
+    }
+    struct kvm_cpuid2 *cpuid = vmm_cpuid_for_vcpu(vm->kvm_fd, index, vm->cpus);
+    if (!cpuid)
+        return -1;
+    int ret = ioctl(vcpu->fd, KVM_SET_CPUID2, cpuid);
+    free(cpuid);
+    if (ret < 0)
+        return fail("KVM_SET_CPUID2");
+    return setup_lapic(vcpu);
+}
+
+struct vmm_vm *vmm_vm_create(uint64_t memory, unsigned cpus)
+{
+    struct vmm_vm *vm = calloc(1, sizeof(*vm));
+    if (!vm)
+        return NULL;
+    vm->vm_fd = vm->exit_fd = -1;
+    vm->cpus = cpus;
+    vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (vm->kvm_fd < 0) {
+        fail("/dev/kvm");
+        goto error;
+    }
+    vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+    if (vm->vm_fd < 0) {
+        fail("KVM_CREATE_VM");
+        goto error;
+    }
+    int run_size = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (run_size <= 0) {
+        fail("KVM_GET_VCPU_MMAP_SIZE");
+        goto error;
+    }
+    vm->run_size = (size_t)run_size;
+    /* Below the 4 GiB boundary and out of the way of the MMIO devices,
+     * as QEMU places them. */
+    uint64_t identity_map = 0xfeffc000;
+    if (ioctl(vm->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity_map) < 0 ||
+        ioctl(vm->vm_fd, KVM_SET_TSS_ADDR, 0xfeffd000ul) < 0) {
+        fail("KVM_SET_TSS_ADDR");
+        goto error;
+    }
+    if (enable_split_irqchip(vm) || setup_memory(vm, memory))
+        goto error;
+    vm->pio = vmdev_bus_new("pio", 0xffff);
+    vm->mmio = vmdev_bus_new("mmio", UINT64_MAX);
+    vm->exit_fd = vmdev_eventfd_new();
+    vm->vcpus = calloc(cpus, sizeof(*vm->vcpus));
+    if (!vm->pio || !vm->mmio || vm->exit_fd < 0 || !vm->vcpus)
+        goto error;
+    for (unsigned i = 0; i < cpus; i++)
+        if (create_vcpu(vm, i))
+            goto error;
+    return vm;
+error:
+    vmm_vm_destroy(vm);
+    return NULL;
+}
+
+void vmm_vm_destroy(struct vmm_vm *vm)
+{
+    if (!vm)
+        return;
+    for (unsigned i = 0; vm->vcpus && i < vm->cpus; i++) {
+        if (vm->vcpus[i].run)
+            munmap(vm->vcpus[i].run, vm->run_size);
+        if (vm->vcpus[i].fd > 0)
+            close(vm->vcpus[i].fd);
+    }
+    free(vm->vcpus);
+    vmdev_bus_free(vm->pio);
+    vmdev_bus_free(vm->mmio);
+    vmdev_mem_free(vm->mem);
+    if (vm->ram)
+        munmap(vm->ram, vm->ram_size);
+    if (vm->exit_fd >= 0)
+        close(vm->exit_fd);
+    if (vm->vm_fd >= 0)
+        close(vm->vm_fd);
+    if (vm->kvm_fd >= 0)
+        close(vm->kvm_fd);
+    free(vm);
+}
+
+/* Long mode with the identity map boot.c wrote; the 64-bit boot protocol
+ * entry state (boot.rst, "64-bit BOOT PROTOCOL"). */
+static int setup_boot_vcpu(struct vmm_vcpu *vcpu, const struct vmm_boot_entry *entry)
+{
+    struct kvm_sregs sregs;
+    if (ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
+        return fail("KVM_GET_SREGS");
+    struct kvm_segment code = {
+        .base = 0, .limit = 0xffffffff, .selector = 0x10, .type = 0xb,
+        .present = 1, .dpl = 0, .db = 0, .s = 1, .l = 1, .g = 1,
+    };
+    struct kvm_segment data = code;
+    data.selector = 0x18;
+    data.type = 0x3;
+    data.db = 1;
+    data.l = 0;
+    sregs.cs = code;
+    sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
+    sregs.gdt.base = GUEST_GDT;
+    sregs.gdt.limit = 4 * 8 - 1;
+    sregs.cr3 = GUEST_PML4;
+    sregs.cr4 = 1u << 5;                         /* PAE */
+    sregs.cr0 = 1u << 0 | 1u << 4 | 1u << 31;    /* PE, ET, PG */
+    sregs.efer = 1u << 8 | 1u << 10;             /* LME, LMA */
+    if (ioctl(vcpu->fd, KVM_SET_SREGS, &sregs) < 0)
+        return fail("KVM_SET_SREGS");
+
+    struct kvm_regs regs = {
+        .rip = entry->rip, .rsi = entry->zero_page, .rflags = 0x2,
+    };
+    if (ioctl(vcpu->fd, KVM_SET_REGS, &regs) < 0)
+        return fail("KVM_SET_REGS");
+    struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
+    if (ioctl(vcpu->fd, KVM_SET_FPU, &fpu) < 0)
+        return fail("KVM_SET_FPU");
+    return 0;
+}
+
+static void dispatch_io(struct vmm_vm *vm, struct kvm_run *run)
+{
+    uint8_t *data = (uint8_t *)run + run->io.data_offset;
+    unsigned size = run->io.size;
+    for (uint32_t i = 0; i < run->io.count; i++, data += size) {
+        uint64_t value = 0;
+        if (run->io.direction == KVM_EXIT_IO_OUT) {
+            memcpy(&value, data, size);
+            vmdev_bus_write(vm->pio, run->io.port, size, value);
+        } else {
+            vmdev_bus_read(vm->pio, run->io.port, size, &value);
+            memcpy(data, &value, size);
+        }
+    }
+}
+
+static void dispatch_mmio(struct vmm_vm *vm, struct kvm_run *run)
+{
+    unsigned size = run->mmio.len;
+    uint64_t value = 0;
+    if (size > sizeof(value))
+        return;
+    if (run->mmio.is_write) {
+        memcpy(&value, run->mmio.data, size);
+        vmdev_bus_write(vm->mmio, run->mmio.phys_addr, size, value);
+    } else {
+        vmdev_bus_read(vm->mmio, run->mmio.phys_addr, size, &value);
+        memcpy(run->mmio.data, &value, size);
+    }
+}
+
+/* Returns false when the vCPU must stop. */
+static bool handle_exit(struct vmm_vcpu *vcpu)
+{
+    struct vmm_vm *vm = vcpu->vm;
+    struct kvm_run *run = vcpu->run;
+    switch (run->exit_reason) {
+    case KVM_EXIT_IO:
+        dispatch_io(vm, run);
+        return true;
+    case KVM_EXIT_MMIO:
+        dispatch_mmio(vm, run);
+        return true;
+    case KVM_EXIT_IOAPIC_EOI:
+        if (vm->eoi)
+            vm->eoi(vm->eoi_opaque, run->eoi.vector);
+        return true;
+    case KVM_EXIT_SHUTDOWN:
+        fprintf(stderr, "vmdev-run: vCPU %u: triple fault\n", vcpu->index);
+        vmm_vm_request_exit(vm, VMM_EXIT_TRIPLE_FAULT);
+        return false;
+    case KVM_EXIT_SYSTEM_EVENT:
+        vmm_vm_request_exit(vm, run->system_event.type == KVM_SYSTEM_EVENT_RESET
+                                    ? VMM_EXIT_REBOOT : VMM_EXIT_POWEROFF);
+        return false;
+    case KVM_EXIT_HLT:
+    case KVM_EXIT_INTR:
+        return true;
+    default:
+        fprintf(stderr, "vmdev-run: vCPU %u: unexpected exit %u (hardware reason 0x%llx)\n",
+                vcpu->index, run->exit_reason,
+                (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+        vmm_vm_request_exit(vm, VMM_EXIT_ERROR);
+        return false;
+    }
+}
+
+static void *vcpu_thread(void *opaque)
+{
+    struct vmm_vcpu *vcpu = opaque;
+    struct vmm_vm *vm = vcpu->vm;
+    sigset_t kick;
+    sigemptyset(&kick);
+    sigaddset(&kick, KICK_SIGNAL);
+    pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+
+    while (!atomic_load(&vm->exiting)) {
+        if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
+            if (errno == EINTR || errno == EAGAIN)
+                continue;
+            fprintf(stderr, "vmdev-run: vCPU %u: KVM_RUN: %s\n", vcpu->index,
+                    strerror(errno));
+            vmm_vm_request_exit(vm, VMM_EXIT_ERROR);
+            break;
+        }
+        if (!handle_exit(vcpu))
+            break;
+    }
+    return NULL;
+}
+
+static void ignore_kick(int sig)
+{
+    (void)sig;
+}
+
+int vmm_vm_start(struct vmm_vm *vm, const struct vmm_boot_entry *entry)
+{
+    if (setup_boot_vcpu(&vm->vcpus[0], entry))
+        return -1;
+    /* The kick signal interrupts KVM_RUN; vCPU threads unblock it, all
+     * other threads keep it blocked. */
+    struct sigaction sa = { .sa_handler = ignore_kick };
+    sigaction(KICK_SIGNAL, &sa, NULL);
+    sigset_t kick;
+    sigemptyset(&kick);
+    sigaddset(&kick, KICK_SIGNAL);
+    pthread_sigmask(SIG_BLOCK, &kick, NULL);
+    for (unsigned i = 0; i < vm->cpus; i++) {
+        int err = pthread_create(&vm->vcpus[i].thread, NULL, vcpu_thread,
+                                 &vm->vcpus[i]);
+        if (err) {
+            errno = err;
+            return fail("vCPU thread");
+        }
+        vm->vcpus[i].started = true;
+    }
+    return 0;
+}
+
+void vmm_vm_request_exit(struct vmm_vm *vm, int status)
+{
+    if (atomic_exchange(&vm->exiting, true))
+        return;
+    atomic_store(&vm->exit_status, status);
+    for (unsigned i = 0; i < vm->cpus; i++) {
+        struct vmm_vcpu *vcpu = &vm->vcpus[i];
+        /* immediate_exit closes the race with a vCPU about to enter. */
+        __atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+        if (vcpu->started && !pthread_equal(vcpu->thread, pthread_self()))
+            pthread_kill(vcpu->thread, KICK_SIGNAL);
+    }
+    vmdev_eventfd_signal(vm->exit_fd);
+}
+
+void vmm_vm_join(struct vmm_vm *vm)
+{
+    for (unsigned i = 0; i < vm->cpus; i++)
+        if (vm->vcpus[i].started)
+            pthread_join(vm->vcpus[i].thread, NULL);
+}
+
+void vmm_vm_send_msi(void *opaque, const struct vmdev_msi_msg *msg)
+{
+    struct vmm_vm *vm = opaque;
+    struct kvm_msi msi = {
+        .address_lo = (uint32_t)msg->address,
+        .address_hi = (uint32_t)(msg->address >> 32),
+        .data = msg->data,
+    };
+    if (ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0)
+        fprintf(stderr, "vmdev-run: KVM_SIGNAL_MSI: %s\n", strerror(errno));
+}

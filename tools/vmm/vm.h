@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The KVM side of vmdev-run: a VM with a split irqchip (local APICs in KVM,
+ * the PIC, IOAPIC and PIT in user space from libvmdev), guest RAM, and one
+ * thread per vCPU dispatching port and MMIO exits through libvmdev buses.
+ */
+#ifndef VMM_VM_H
+#define VMM_VM_H
+
+#include <linux/kvm.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "boot.h"
+#include "vmdev/bus.h"
+#include "vmdev/irq.h"
+#include "vmdev/memory.h"
+
+struct vmm_vm;
+
+struct vmm_vcpu {
+    struct vmm_vm *vm;
+    unsigned index;
+    int fd;
+    struct kvm_run *run;
+    pthread_t thread;
+    bool started;
+};
+
+struct vmm_vm {
+    int kvm_fd, vm_fd;
+    unsigned cpus;
+    struct vmm_vcpu *vcpus;
+    size_t run_size;
+
+    struct vmdev_guest_memory *mem;
+    void *ram;             /* one mapping for all RAM */
+    uint64_t ram_size;
+    uint64_t low_ram_end;  /* RAM below the hole: [0, low_ram_end) */
+    uint64_t high_ram_end; /* RAM above 4 GiB: [4 GiB, high_ram_end), or 0 */
+
+    struct vmdev_bus *pio, *mmio;
+
+    /* Called on a vCPU thread for KVM_EXIT_IOAPIC_EOI. */
+    void (*eoi)(void *opaque, uint8_t vector);
+    void *eoi_opaque;
+
+    /* The first exit request wins; exit_fd wakes the main thread. */
+    atomic_int exit_status;
+    atomic_bool exiting;
+    int exit_fd;
+};
+
+/* Open KVM, create the VM (split irqchip, 24 IOAPIC routes) with `memory`
+ * bytes of RAM and `cpus` vCPUs. Returns NULL after printing why. */
+struct vmm_vm *vmm_vm_create(uint64_t memory, unsigned cpus);
+void vmm_vm_destroy(struct vmm_vm *vm);
+
+/* Start every vCPU thread; vCPU 0 enters Linux at `entry`. */
+int vmm_vm_start(struct vmm_vm *vm, const struct vmm_boot_entry *entry);
+
+/* Ask the VM to stop with this exit status (the first request wins) and
+ * kick every vCPU out of KVM_RUN. Safe from any thread. */
+void vmm_vm_request_exit(struct vmm_vm *vm, int status);
+
+/* Join the vCPU threads after an exit request. */
+void vmm_vm_join(struct vmm_vm *vm);
+
+/* Deliver an MSI (what the IOAPIC and MSI-X produce) to the local APICs. */
+void vmm_vm_send_msi(void *vm, const struct vmdev_msi_msg *msg);
+
+#endif
