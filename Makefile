@@ -55,6 +55,7 @@ check: deps
 	$(MAKE) unit
 	$(MAKE) unit-sanitized
 	$(MAKE) fuzz
+	$(MAKE) guest-test
 
 clean:
 	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)

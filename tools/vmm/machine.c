@@ -3,15 +3,18 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "layout.h"
 #include "vmdev/acpi_pm.h"
 #include "vmdev/clock.h"
 #include "vmdev/i8042.h"
+#include "vmdev/ioapic.h"
 #include "vmdev/rtc_cmos.h"
 #include "vmdev/uart16550.h"
 
@@ -33,20 +36,16 @@ struct vmm_machine {
     struct vmdev_acpi_pm *pm;
     struct vmdev_event_timer *pm_timer;
     struct vmdev_i8042 *i8042;
+    struct vmdev_ioapic *ioapic;
 
-    struct gsi_line lines[24];
+    struct gsi_line lines[VMDEV_IOAPIC_PINS];
 };
 
-/*
- * Interrupt routing: a device line named by its GSI. The interrupt
- * controllers (IOAPIC, PIC) are not wired in yet, so lines go nowhere and
- * the guest runs on polled I/O.
- */
+/* Interrupt routing: a device line is named by its GSI, an IOAPIC pin. */
 static void set_gsi(void *opaque, bool level)
 {
     struct gsi_line *line = opaque;
-    (void)line;
-    (void)level;
+    vmdev_ioapic_set_irq(line->machine->ioapic, line->gsi, level);
 }
 
 static struct vmdev_irq_line gsi_line(struct vmm_machine *m, unsigned gsi)
@@ -193,6 +192,75 @@ static int create_acpi_pm(struct vmm_machine *m)
                         "ACPI PM block");
 }
 
+/*
+ * KVM's split irqchip sends an EOI to user space only for vectors it
+ * finds in level-triggered MSI routes of the IOAPIC's reserved GSIs
+ * (one per pin). Rebuild those routes whenever the guest programs the
+ * IOAPIC, as the redirection table is what decides them.
+ */
+static void update_ioapic_routes(struct vmm_machine *m)
+{
+    struct {
+        struct kvm_irq_routing table;
+        struct kvm_irq_routing_entry entries[VMDEV_IOAPIC_PINS];
+    } routes;
+    memset(&routes, 0, sizeof(routes));
+    for (unsigned pin = 0; pin < VMDEV_IOAPIC_PINS; pin++) {
+        struct vmdev_msi_msg msg;
+        if (!vmdev_ioapic_pin_msi(m->ioapic, pin, &msg))
+            continue;
+        struct kvm_irq_routing_entry *e = &routes.entries[routes.table.nr++];
+        e->gsi = pin;
+        e->type = KVM_IRQ_ROUTING_MSI;
+        e->u.msi.address_lo = (uint32_t)msg.address;
+        e->u.msi.address_hi = (uint32_t)(msg.address >> 32);
+        e->u.msi.data = msg.data;
+    }
+    if (ioctl(m->vm->vm_fd, KVM_SET_GSI_ROUTING, &routes) < 0)
+        fprintf(stderr, "vmdev-run: KVM_SET_GSI_ROUTING: %s\n", strerror(errno));
+}
+
+static uint64_t ioapic_mmio_read(void *opaque, uint64_t offset, unsigned size)
+{
+    struct vmm_machine *m = opaque;
+    return vmdev_ioapic_bus_ops.read(m->ioapic, offset, size);
+}
+
+static void ioapic_mmio_write(void *opaque, uint64_t offset, uint64_t value,
+                              unsigned size)
+{
+    struct vmm_machine *m = opaque;
+    vmdev_ioapic_bus_ops.write(m->ioapic, offset, value, size);
+    if (offset == VMDEV_IOAPIC_WINDOW)
+        update_ioapic_routes(m);
+}
+
+static const struct vmdev_bus_ops ioapic_mmio_ops = {
+    ioapic_mmio_read, ioapic_mmio_write,
+};
+
+static void ioapic_eoi(void *opaque, uint8_t vector)
+{
+    struct vmm_machine *m = opaque;
+    vmdev_ioapic_eoi(m->ioapic, vector);
+}
+
+static int create_ioapic(struct vmm_machine *m)
+{
+    struct vmdev_msi_sink sink = { vmm_vm_send_msi, m->vm };
+    m->ioapic = vmdev_ioapic_new(0, &sink);
+    if (!m->ioapic)
+        return -1;
+    m->vm->eoi = ioapic_eoi;
+    m->vm->eoi_opaque = m;
+    if (vmdev_bus_register(m->vm->mmio, GUEST_IOAPIC, VMDEV_IOAPIC_MMIO_SIZE,
+                           VMDEV_ACCESS_4, &ioapic_mmio_ops, m)) {
+        fprintf(stderr, "vmdev-run: cannot map the IOAPIC\n");
+        return -1;
+    }
+    return 0;
+}
+
 static int create_i8042(struct vmm_machine *m)
 {
     struct vmdev_i8042_config config = {
@@ -218,8 +286,8 @@ struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
         return NULL;
     m->vm = vm;
     m->loop = loop;
-    if (create_serial(m, opts) || create_rtc(m) || create_acpi_pm(m) ||
-        create_i8042(m)) {
+    if (create_ioapic(m) || create_serial(m, opts) || create_rtc(m) ||
+        create_acpi_pm(m) || create_i8042(m)) {
         vmm_machine_destroy(m);
         return NULL;
     }
@@ -238,6 +306,9 @@ void vmm_machine_destroy(struct vmm_machine *m)
     vmdev_rtc_free(m->rtc);
     vmdev_acpi_pm_free(m->pm);
     vmdev_i8042_free(m->i8042);
+    if (m->vm->eoi_opaque == m)
+        m->vm->eoi = NULL;
+    vmdev_ioapic_free(m->ioapic);
     if (m->serial_out_fd > STDERR_FILENO)
         close(m->serial_out_fd);
     free(m);

@@ -279,6 +279,24 @@ static void dispatch_mmio(struct vmm_vm *vm, struct kvm_run *run)
     }
 }
 
+/* What a triple fault leaves behind, for the bug report. */
+static void dump_vcpu(struct vmm_vcpu *vcpu)
+{
+    struct kvm_regs regs;
+    struct kvm_sregs sregs;
+    if (ioctl(vcpu->fd, KVM_GET_REGS, &regs) < 0 ||
+        ioctl(vcpu->fd, KVM_GET_SREGS, &sregs) < 0)
+        return;
+    fprintf(stderr,
+            "vmdev-run: vCPU %u: rip=0x%llx rsp=0x%llx rflags=0x%llx cr0=0x%llx "
+            "cr2=0x%llx cr3=0x%llx cr4=0x%llx idt=0x%llx/0x%x\n",
+            vcpu->index, (unsigned long long)regs.rip, (unsigned long long)regs.rsp,
+            (unsigned long long)regs.rflags, (unsigned long long)sregs.cr0,
+            (unsigned long long)sregs.cr2, (unsigned long long)sregs.cr3,
+            (unsigned long long)sregs.cr4, (unsigned long long)sregs.idt.base,
+            sregs.idt.limit);
+}
+
 /* Returns false when the vCPU must stop. */
 static bool handle_exit(struct vmm_vcpu *vcpu)
 {
@@ -297,6 +315,7 @@ static bool handle_exit(struct vmm_vcpu *vcpu)
         return true;
     case KVM_EXIT_SHUTDOWN:
         fprintf(stderr, "vmdev-run: vCPU %u: triple fault\n", vcpu->index);
+        dump_vcpu(vcpu);
         vmm_vm_request_exit(vm, VMM_EXIT_TRIPLE_FAULT);
         return false;
     case KVM_EXIT_SYSTEM_EVENT:
