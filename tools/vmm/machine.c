@@ -200,23 +200,27 @@ static int create_acpi_pm(struct vmm_machine *m)
  */
 static void update_ioapic_routes(struct vmm_machine *m)
 {
-    struct {
+    /* The routing table ends in a flexible array; size it for every pin. */
+    union {
         struct kvm_irq_routing table;
-        struct kvm_irq_routing_entry entries[VMDEV_IOAPIC_PINS];
+        unsigned char bytes[sizeof(struct kvm_irq_routing) +
+                            VMDEV_IOAPIC_PINS *
+                                sizeof(struct kvm_irq_routing_entry)];
     } routes;
     memset(&routes, 0, sizeof(routes));
     for (unsigned pin = 0; pin < VMDEV_IOAPIC_PINS; pin++) {
         struct vmdev_msi_msg msg;
         if (!vmdev_ioapic_pin_msi(m->ioapic, pin, &msg))
             continue;
-        struct kvm_irq_routing_entry *e = &routes.entries[routes.table.nr++];
+        struct kvm_irq_routing_entry *e =
+            &routes.table.entries[routes.table.nr++];
         e->gsi = pin;
         e->type = KVM_IRQ_ROUTING_MSI;
         e->u.msi.address_lo = (uint32_t)msg.address;
         e->u.msi.address_hi = (uint32_t)(msg.address >> 32);
         e->u.msi.data = msg.data;
     }
-    if (ioctl(m->vm->vm_fd, KVM_SET_GSI_ROUTING, &routes) < 0)
+    if (ioctl(m->vm->vm_fd, KVM_SET_GSI_ROUTING, &routes.table) < 0)
         fprintf(stderr, "vmdev-run: KVM_SET_GSI_ROUTING: %s\n", strerror(errno));
 }
 
