@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The chain walker and cursors on guest memory the input writes: the
+ * descriptor table, indirect tables, the available ring and its index are
+ * all the fuzzer's. Every chain popped is read and written to its end and
+ * returned, as a device would; a refusal must come with a reason.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmdev/virtio.h"
+#include "vmdev/virtqueue.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define RAM_BASE 0x10000ull
+/* Small enough that an input of libFuzzer's 4 KiB default covers the
+ * rings and most buffers; the two halves can be separate regions. */
+#define RAM_SIZE 0x2000ull
+#define MAX_QUEUE 64
+#define DESC_GPA (RAM_BASE + 0x000)  /* up to 64 * 16 bytes */
+#define AVAIL_GPA (RAM_BASE + 0x400) /* up to 6 + 2 * 64 */
+#define USED_GPA (RAM_BASE + 0x500)  /* up to 6 + 8 * 64 */
+#define HEADER 2
+
+static uint8_t ram[RAM_SIZE];
+static struct vmdev_vq_chain chain;
+
+static struct vmdev_guest_memory *make_memory(bool split)
+{
+    struct vmdev_guest_memory *mem = vmdev_mem_new();
+    if (!mem)
+        return NULL;
+    unsigned regions = split ? 2 : 1;
+    uint64_t region_size = RAM_SIZE / regions;
+    for (unsigned i = 0; i < regions; i++) {
+        struct vmdev_mem_region r = {
+            .gpa = RAM_BASE + i * region_size,
+            .size = region_size,
+            .host = ram + i * region_size,
+            .fd = -1,
+        };
+        if (vmdev_mem_add_region(mem, &r)) {
+            vmdev_mem_free(mem);
+            return NULL;
+        }
+    }
+    return mem;
+}
+
+static void consume(struct vmdev_virtqueue *vq)
+{
+    static uint8_t scratch[4096];
+    struct vmdev_vq_reader r;
+    struct vmdev_vq_writer w;
+    vmdev_vq_reader_init(&r, &chain);
+    while (vmdev_vq_read(&r, scratch, sizeof(scratch)))
+        ;
+    if (r.remaining)
+        abort(); /* the reader stopped short of what the walker counted */
+    vmdev_vq_writer_init(&w, &chain);
+    while (vmdev_vq_write(&w, scratch, sizeof(scratch)))
+        ;
+    if (w.written != chain.writable_len)
+        abort();
+    vmdev_vq_push(vq, chain.head, (uint32_t)w.written);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < HEADER)
+        return 0;
+    uint8_t flags = data[0], rounds = data[1];
+    memset(ram, 0, sizeof(ram));
+    size_t body = size - HEADER;
+    memcpy(ram, data + HEADER, body < RAM_SIZE ? body : RAM_SIZE);
+
+    struct vmdev_guest_memory *mem = make_memory(flags & 0x40);
+    if (!mem)
+        return 0;
+    uint64_t features = VIRTIO_BIT(VIRTIO_F_VERSION_1);
+    if (flags & 0x10)
+        features |= VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);
+    if (flags & 0x20)
+        features |= VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
+
+    struct vmdev_virtqueue vq;
+    vmdev_vq_init(&vq, MAX_QUEUE);
+    vq.config.size = (uint16_t)(1u << (flags & 0x07)); /* 128: refused */
+    vq.config.desc_addr = DESC_GPA;
+    vq.config.driver_addr = AVAIL_GPA;
+    vq.config.device_addr = USED_GPA;
+    const char *why = NULL;
+    if (vmdev_vq_enable(&vq, mem, features, &why)) {
+        if (!why)
+            abort();
+        vmdev_mem_free(mem);
+        return 0;
+    }
+    for (unsigned i = 0; i <= rounds; i++) {
+        why = NULL;
+        int ret = vmdev_vq_pop(&vq, &chain, &why);
+        if (ret < 0 && !why)
+            abort();
+        if (ret <= 0)
+            break;
+        if (chain.readable_len + chain.writable_len > UINT32_MAX)
+            abort();
+        consume(&vq);
+        (void)vmdev_vq_should_notify(&vq);
+        vmdev_vq_set_notification(&vq, i & 1);
+    }
+    vmdev_mem_free(mem);
+    return 0;
+}

@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The transport-independent virtio device: feature negotiation, the
+ * status state machine (virtio 1.2, 2.1 and 3.1.1), configuration access,
+ * guest faults and save/restore, driven as a transport would.
+ */
+#include <errno.h>
+
+#include "test.h"
+#include "virtio_driver.h"
+#include "vmdev/virtio.h"
+
+#define RAM_BASE 0x10000ull
+#define RAM_SIZE (1u << 20)
+#define FEATURE_TOY 3 /* a device-specific bit we offer */
+
+struct toy {
+    struct vmdev_virtio_device dev;
+    uint8_t config[8];
+    unsigned activations, resets, notifies, config_writes;
+    unsigned queue_irqs, config_irqs;
+    uint16_t last_notified;
+    int activate_result;
+};
+
+static void toy_read_config(struct vmdev_virtio_device *dev, uint32_t offset,
+                            void *data, uint32_t len)
+{
+    struct toy *t = (struct toy *)dev;
+    memcpy(data, t->config + offset, len);
+}
+
+static void toy_write_config(struct vmdev_virtio_device *dev, uint32_t offset,
+                             const void *data, uint32_t len)
+{
+    struct toy *t = (struct toy *)dev;
+    memcpy(t->config + offset, data, len);
+    t->config_writes++;
+}
+
+static int toy_activate(struct vmdev_virtio_device *dev)
+{
+    struct toy *t = (struct toy *)dev;
+    t->activations++;
+    return t->activate_result;
+}
+
+static void toy_reset(struct vmdev_virtio_device *dev)
+{
+    ((struct toy *)dev)->resets++;
+}
+
+static void toy_queue_notify(struct vmdev_virtio_device *dev, uint16_t index)
+{
+    struct toy *t = (struct toy *)dev;
+    t->notifies++;
+    t->last_notified = index;
+}
+
+static const struct vmdev_virtio_device_ops toy_ops = {
+    .read_config = toy_read_config,
+    .write_config = toy_write_config,
+    .activate = toy_activate,
+    .reset = toy_reset,
+    .queue_notify = toy_queue_notify,
+};
+
+static void toy_interrupt(void *opaque, enum vmdev_virtio_irq_reason reason,
+                          uint16_t queue)
+{
+    struct toy *t = opaque;
+    if (reason == VMDEV_VIRTIO_IRQ_QUEUE)
+        t->queue_irqs++;
+    else
+        t->config_irqs++;
+}
+
+static struct vdrv_mem mem;
+static struct vdrv_queue drvq[2];
+static struct toy toy;
+
+static void toy_setup(void)
+{
+    vdrv_mem_release(&mem);
+    if (vdrv_mem_init(&mem, RAM_BASE, RAM_SIZE, 1))
+        abort();
+    memset(&toy, 0, sizeof(toy));
+    if (vmdev_virtio_init(&toy.dev, "toy0", 99, &toy_ops,
+                          VIRTIO_BIT(FEATURE_TOY) |
+                              VIRTIO_BIT(VIRTIO_F_EVENT_IDX),
+                          sizeof(toy.config), 2, 8, mem.mem))
+        abort();
+    toy.dev.transport.interrupt = toy_interrupt;
+    toy.dev.transport.opaque = &toy;
+    memcpy(toy.config, "\x01\x02\x03\x04\x05\x06\x07\x08", 8);
+}
+
+static void toy_teardown(void)
+{
+    vmdev_virtio_destroy(&toy.dev);
+}
+
+/* The driver's side of 3.1.1, up to and including FEATURES_OK. */
+static uint8_t negotiate(uint64_t features)
+{
+    vmdev_virtio_set_status(&toy.dev, 0);
+    vmdev_virtio_set_status(&toy.dev, VIRTIO_STATUS_ACKNOWLEDGE);
+    vmdev_virtio_set_status(&toy.dev, VIRTIO_STATUS_ACKNOWLEDGE |
+                                          VIRTIO_STATUS_DRIVER);
+    vmdev_virtio_set_driver_features(&toy.dev, 0, (uint32_t)features);
+    vmdev_virtio_set_driver_features(&toy.dev, 1, (uint32_t)(features >> 32));
+    vmdev_virtio_set_status(&toy.dev, VIRTIO_STATUS_ACKNOWLEDGE |
+                                          VIRTIO_STATUS_DRIVER |
+                                          VIRTIO_STATUS_FEATURES_OK);
+    return toy.dev.status;
+}
+
+static void start(void)
+{
+    for (unsigned i = 0; i < 2; i++) {
+        vdrv_queue_init(&drvq[i], &mem, 8, true);
+        vdrv_queue_config(&drvq[i], &toy.dev.queues[i].config);
+    }
+    vmdev_virtio_set_status(&toy.dev, toy.dev.status |
+                                          VIRTIO_STATUS_DRIVER_OK);
+}
+
+static const uint64_t good_features =
+    VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(FEATURE_TOY) |
+    VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
+
+static void offers_version_1_and_device_features(void)
+{
+    toy_setup();
+    CHECK_EQ(vmdev_virtio_get_device_features(&toy.dev, 0),
+             (1u << FEATURE_TOY) | (1u << VIRTIO_F_EVENT_IDX));
+    CHECK_EQ(vmdev_virtio_get_device_features(&toy.dev, 1), 1); /* bit 32 */
+    CHECK_EQ(vmdev_virtio_get_device_features(&toy.dev, 2), 0);
+    toy_teardown();
+}
+
+static void features_ok_needs_version_1(void)
+{
+    toy_setup();
+    uint8_t status = negotiate(VIRTIO_BIT(FEATURE_TOY));
+    CHECK(!(status & VIRTIO_STATUS_FEATURES_OK));
+    status = negotiate(good_features);
+    CHECK(status & VIRTIO_STATUS_FEATURES_OK);
+    toy_teardown();
+}
+
+static void unoffered_features_dropped_and_frozen_after_features_ok(void)
+{
+    toy_setup();
+    negotiate(good_features | VIRTIO_BIT(7) | VIRTIO_BIT(40));
+    CHECK_EQ(toy.dev.driver_features, good_features);
+    /* 3.1.1: after FEATURES_OK the set no longer changes. */
+    vmdev_virtio_set_driver_features(&toy.dev, 0, 0);
+    CHECK_EQ(toy.dev.driver_features, good_features);
+    CHECK(vmdev_virtio_has_feature(&toy.dev, FEATURE_TOY));
+    CHECK(!vmdev_virtio_has_feature(&toy.dev, 200));
+    toy_teardown();
+}
+
+static void driver_ok_enables_ready_queues_and_activates(void)
+{
+    toy_setup();
+    negotiate(good_features);
+    start();
+    CHECK_EQ(toy.activations, 1);
+    CHECK(vmdev_virtio_is_running(&toy.dev));
+    CHECK(toy.dev.queues[0].enabled && toy.dev.queues[1].enabled);
+    CHECK(toy.dev.queues[0].event_idx);
+    vmdev_virtio_queue_notify(&toy.dev, 1);
+    CHECK_EQ(toy.notifies, 1);
+    CHECK_EQ(toy.last_notified, 1);
+    vmdev_virtio_queue_notify(&toy.dev, 2); /* no such queue */
+    CHECK_EQ(toy.notifies, 1);
+    toy_teardown();
+}
+
+static void driver_ok_without_features_ok_is_a_guest_error(void)
+{
+    toy_setup();
+    vmdev_virtio_set_status(&toy.dev, VIRTIO_STATUS_ACKNOWLEDGE |
+                                          VIRTIO_STATUS_DRIVER |
+                                          VIRTIO_STATUS_DRIVER_OK);
+    CHECK_EQ(toy.activations, 0);
+    CHECK(toy.dev.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    CHECK_EQ(toy.dev.guest_errors, 1);
+    CHECK(!vmdev_virtio_is_running(&toy.dev));
+    toy_teardown();
+}
+
+static void bad_ring_at_driver_ok_needs_reset(void)
+{
+    toy_setup();
+    negotiate(good_features);
+    vdrv_queue_init(&drvq[0], &mem, 8, true);
+    vdrv_queue_config(&drvq[0], &toy.dev.queues[0].config);
+    toy.dev.queues[0].config.desc_addr += 8; /* misaligned */
+    vmdev_virtio_set_status(&toy.dev, toy.dev.status |
+                                          VIRTIO_STATUS_DRIVER_OK);
+    CHECK(toy.dev.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    CHECK_EQ(toy.activations, 0);
+    CHECK_EQ(toy.config_irqs, 1); /* 2.1.2: the driver is told */
+    /* Notifications are ignored until a reset. */
+    vmdev_virtio_queue_notify(&toy.dev, 0);
+    CHECK_EQ(toy.notifies, 0);
+    /* The driver cannot clear NEEDS_RESET by writing status... */
+    vmdev_virtio_set_status(&toy.dev, VIRTIO_STATUS_ACKNOWLEDGE);
+    CHECK(toy.dev.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    /* ...only a reset does, and it forgets everything negotiated. */
+    unsigned resets = toy.resets;
+    vmdev_virtio_set_status(&toy.dev, 0);
+    CHECK_EQ(toy.dev.status, 0);
+    CHECK_EQ(toy.dev.driver_features, 0);
+    CHECK_EQ(toy.resets, resets + 1);
+    CHECK(!toy.dev.queues[0].config.ready);
+    CHECK_EQ(toy.dev.queues[0].config.size, 8);
+    toy_teardown();
+}
+
+static void activate_failure_needs_reset(void)
+{
+    toy_setup();
+    toy.activate_result = -EIO;
+    negotiate(good_features);
+    start();
+    CHECK(toy.dev.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    CHECK(!vmdev_virtio_is_running(&toy.dev));
+    toy_teardown();
+}
+
+static void config_access_is_bounded(void)
+{
+    toy_setup();
+    uint8_t buf[8];
+    vmdev_virtio_read_config(&toy.dev, 4, buf, 4);
+    CHECK_EQ(buf[0], 5);
+    memset(buf, 0xaa, sizeof(buf));
+    vmdev_virtio_read_config(&toy.dev, 6, buf, 4); /* past the end */
+    CHECK_EQ(buf[0], 0);
+    CHECK_EQ(buf[3], 0);
+    vmdev_virtio_read_config(&toy.dev, UINT32_MAX, buf, 4);
+    CHECK_EQ(buf[0], 0);
+    vmdev_virtio_write_config(&toy.dev, 7, "xy", 2);
+    vmdev_virtio_write_config(&toy.dev, UINT32_MAX - 1, "xy", 2);
+    CHECK_EQ(toy.config_writes, 0);
+    vmdev_virtio_write_config(&toy.dev, 6, "xy", 2);
+    CHECK_EQ(toy.config_writes, 1);
+    CHECK_EQ(toy.config[7], 'y');
+    toy_teardown();
+}
+
+static void config_change_bumps_generation_and_interrupts(void)
+{
+    toy_setup();
+    uint8_t gen = toy.dev.config_generation;
+    vmdev_virtio_notify_config(&toy.dev);
+    CHECK_EQ(toy.dev.config_generation, (uint8_t)(gen + 1));
+    CHECK_EQ(toy.config_irqs, 1);
+    toy_teardown();
+}
+
+static void queue_interrupt_follows_suppression(void)
+{
+    toy_setup();
+    negotiate(good_features);
+    start();
+    vmdev_vq_push(&toy.dev.queues[0], 0, 0);
+    vmdev_virtio_notify_queue(&toy.dev, 0);
+    CHECK_EQ(toy.queue_irqs, 1);
+    vdrv_set_used_event(&drvq[0], 5);
+    vmdev_vq_push(&toy.dev.queues[0], 0, 0);
+    vmdev_virtio_notify_queue(&toy.dev, 0);
+    CHECK_EQ(toy.queue_irqs, 1);
+    toy_teardown();
+}
+
+static void save_restore_round_trip(void)
+{
+    toy_setup();
+    negotiate(good_features);
+    start();
+    /* Move the first queue along so its indices are not zero. */
+    struct vdrv_buf in = { vdrv_alloc(&mem, 8, 8), 8 };
+    for (unsigned i = 0; i < 3; i++)
+        CHECK(vdrv_add(&drvq[0], NULL, 0, &in, 1, false) >= 0);
+    struct vmdev_vq_chain *chain = malloc(sizeof(*chain));
+    const char *why;
+    for (unsigned i = 0; i < 2; i++) {
+        CHECK_EQ(vmdev_vq_pop(&toy.dev.queues[0], chain, &why), 1);
+        vmdev_vq_push(&toy.dev.queues[0], chain->head, 1);
+    }
+    struct vmdev_state_writer w;
+    vmdev_state_writer_init(&w);
+    vmdev_virtio_save(&toy.dev, &w);
+    CHECK_EQ(vmdev_state_writer_finish(&w), 0);
+
+    struct toy copy = { 0 };
+    CHECK_EQ(vmdev_virtio_init(&copy.dev, "toy0", 99, &toy_ops,
+                               toy.dev.device_features, 8,
+                               2, 8, mem.mem),
+             0);
+    CHECK_EQ(vmdev_virtio_restore(&copy.dev, w.data, w.len), 0);
+    CHECK_EQ(copy.dev.status, toy.dev.status);
+    CHECK_EQ(copy.dev.driver_features, good_features);
+    CHECK(copy.dev.queues[0].enabled);
+    CHECK_EQ(copy.dev.queues[0].last_avail_idx, 2);
+    CHECK_EQ(copy.dev.queues[0].used_idx, 2);
+    /* The restored device carries on with the third request. */
+    CHECK_EQ(vmdev_vq_pop(&copy.dev.queues[0], chain, &why), 1);
+    vmdev_vq_push(&copy.dev.queues[0], chain->head, 1);
+    CHECK_EQ(vdrv_used_idx(&drvq[0]), 3);
+
+    /* A snapshot of another device or with a bad ring is refused. */
+    struct toy other = { 0 };
+    CHECK_EQ(vmdev_virtio_init(&other.dev, "toy0", 98, &toy_ops, 0, 8, 2, 8,
+                               mem.mem),
+             0);
+    CHECK_EQ(vmdev_virtio_restore(&other.dev, w.data, w.len), -EINVAL);
+    vmdev_virtio_destroy(&other.dev);
+
+    vmdev_virtio_destroy(&copy.dev);
+    vmdev_state_writer_release(&w);
+    free(chain);
+    toy_teardown();
+}
+
+static void restore_refuses_ring_outside_ram(void)
+{
+    toy_setup();
+    negotiate(good_features);
+    start();
+    toy.dev.queues[1].config.desc_addr = RAM_BASE + RAM_SIZE;
+    struct vmdev_state_writer w;
+    vmdev_state_writer_init(&w);
+    vmdev_virtio_save(&toy.dev, &w);
+    CHECK_EQ(vmdev_state_writer_finish(&w), 0);
+    struct toy copy = { 0 };
+    CHECK_EQ(vmdev_virtio_init(&copy.dev, "toy0", 99, &toy_ops,
+                               toy.dev.device_features, 8, 2, 8, mem.mem),
+             0);
+    CHECK_EQ(vmdev_virtio_restore(&copy.dev, w.data, w.len), -EINVAL);
+    CHECK_EQ(copy.dev.status, 0);
+    CHECK(!copy.dev.queues[0].enabled);
+    vmdev_virtio_destroy(&copy.dev);
+    vmdev_state_writer_release(&w);
+    toy_teardown();
+}
+
+TEST_MAIN(TEST(offers_version_1_and_device_features),
+          TEST(features_ok_needs_version_1),
+          TEST(unoffered_features_dropped_and_frozen_after_features_ok),
+          TEST(driver_ok_enables_ready_queues_and_activates),
+          TEST(driver_ok_without_features_ok_is_a_guest_error),
+          TEST(bad_ring_at_driver_ok_needs_reset),
+          TEST(activate_failure_needs_reset), TEST(config_access_is_bounded),
+          TEST(config_change_bumps_generation_and_interrupts),
+          TEST(queue_interrupt_follows_suppression),
+          TEST(save_restore_round_trip),
+          TEST(restore_refuses_ring_outside_ram))
