@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * MSI-X capability, table and pending bits (PCI 3.0, 6.8.2).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pci/regs.h"
+#include "vmdev/pci_msix.h"
+
+#define STATE_VERSION 1
+
+/* Capability layout (6.8.2.1-6.8.2.5). */
+#define MSIX_CONTROL 2
+#define MSIX_TABLE 4
+#define MSIX_PBA 8
+#define MSIX_CAP_LEN 12
+#define MSIX_CONTROL_ENABLE 0x8000u
+#define MSIX_CONTROL_FUNCTION_MASK 0x4000u
+#define MSIX_VECTOR_MASKED 1u
+
+uint32_t vmdev_msix_table_size(uint16_t num_vectors)
+{
+    return (uint32_t)num_vectors * VMDEV_MSIX_ENTRY_SIZE;
+}
+
+uint32_t vmdev_msix_pba_size(uint16_t num_vectors)
+{
+    return ((uint32_t)num_vectors + 63) / 64 * 8;
+}
+
+int vmdev_msix_init(struct vmdev_msix *msix, struct vmdev_pci_device *pdev,
+                    uint16_t num_vectors, unsigned bar, uint32_t table_offset,
+                    uint32_t pba_offset, const struct vmdev_msi_sink *sink)
+{
+    memset(msix, 0, sizeof(*msix));
+    if (num_vectors == 0 || num_vectors > VMDEV_MSIX_MAX_VECTORS ||
+        bar >= VMDEV_PCI_NUM_BARS || table_offset % 8 || pba_offset % 8)
+        return -EINVAL;
+    uint8_t cap = vmdev_pci_add_capability(pdev, PCI_CAP_ID_MSIX,
+                                           MSIX_CAP_LEN);
+    if (!cap)
+        return -EINVAL;
+    msix->table = calloc(num_vectors, sizeof(*msix->table));
+    msix->pending = calloc((num_vectors + 63) / 64, sizeof(uint64_t));
+    if (!msix->table || !msix->pending) {
+        vmdev_msix_release(msix);
+        return -ENOMEM;
+    }
+    for (uint16_t i = 0; i < num_vectors; i++)
+        msix->table[i].control = MSIX_VECTOR_MASKED;
+    msix->pdev = pdev;
+    msix->cap = cap;
+    msix->num_vectors = num_vectors;
+    msix->sink = *sink;
+    /* Table Size is N - 1; only Enable and Function Mask are writable. */
+    vmdev_pci_set_config(pdev, cap + MSIX_CONTROL, num_vectors - 1u, 2);
+    vmdev_pci_set_wmask(pdev, cap + MSIX_CONTROL,
+                        MSIX_CONTROL_ENABLE | MSIX_CONTROL_FUNCTION_MASK, 2);
+    vmdev_pci_set_config(pdev, cap + MSIX_TABLE, table_offset | bar, 4);
+    vmdev_pci_set_config(pdev, cap + MSIX_PBA, pba_offset | bar, 4);
+    return 0;
+}
+
+void vmdev_msix_release(struct vmdev_msix *msix)
+{
+    free(msix->table);
+    free(msix->pending);
+    msix->table = NULL;
+    msix->pending = NULL;
+}
+
+static uint16_t control(const struct vmdev_msix *msix)
+{
+    return (uint16_t)vmdev_pci_get_config(msix->pdev,
+                                          msix->cap + MSIX_CONTROL, 2);
+}
+
+bool vmdev_msix_enabled(const struct vmdev_msix *msix)
+{
+    return msix->table && (control(msix) & MSIX_CONTROL_ENABLE);
+}
+
+static bool vector_masked(const struct vmdev_msix *msix, uint16_t vector)
+{
+    return (control(msix) & MSIX_CONTROL_FUNCTION_MASK) ||
+           (msix->table[vector].control & MSIX_VECTOR_MASKED);
+}
+
+static void send(struct vmdev_msix *msix, uint16_t vector)
+{
+    const struct vmdev_msix_entry *e = &msix->table[vector];
+    struct vmdev_msi_msg msg = {
+        .address = (uint64_t)e->address_hi << 32 | e->address_lo,
+        .data = e->data,
+    };
+    msix->delivered++;
+    vmdev_msi_send(&msix->sink, &msg);
+}
+
+static bool pending(const struct vmdev_msix *msix, uint16_t vector)
+{
+    return msix->pending[vector / 64] >> (vector % 64) & 1;
+}
+
+static void set_pending(struct vmdev_msix *msix, uint16_t vector, bool on)
+{
+    uint64_t bit = UINT64_C(1) << (vector % 64);
+    if (on)
+        msix->pending[vector / 64] |= bit;
+    else
+        msix->pending[vector / 64] &= ~bit;
+}
+
+bool vmdev_msix_notify(struct vmdev_msix *msix, uint16_t vector)
+{
+    if (!vmdev_msix_enabled(msix) || vector >= msix->num_vectors)
+        return false;
+    /* 6.8.2.9: a masked vector's message is held as a pending bit. */
+    if (vector_masked(msix, vector))
+        set_pending(msix, vector, true);
+    else
+        send(msix, vector);
+    return true;
+}
+
+/* Deliver what became unmasked. */
+static void release_pending(struct vmdev_msix *msix, uint16_t vector)
+{
+    if (vmdev_msix_enabled(msix) && pending(msix, vector) &&
+        !vector_masked(msix, vector)) {
+        set_pending(msix, vector, false);
+        send(msix, vector);
+    }
+}
+
+void vmdev_msix_config_written(struct vmdev_msix *msix, uint32_t offset,
+                               unsigned size)
+{
+    uint32_t reg = msix->cap + MSIX_CONTROL;
+    if (!msix->table || offset >= reg + 2 || offset + size <= reg)
+        return;
+    for (uint16_t v = 0; v < msix->num_vectors; v++)
+        release_pending(msix, v);
+}
+
+static bool access_ok(uint64_t offset, unsigned size, uint64_t limit)
+{
+    return (size == 4 || size == 8) && offset % size == 0 && offset < limit &&
+           size <= limit - offset;
+}
+
+static uint32_t *entry_word(struct vmdev_msix *msix, uint64_t offset)
+{
+    struct vmdev_msix_entry *e = &msix->table[offset / VMDEV_MSIX_ENTRY_SIZE];
+    switch (offset % VMDEV_MSIX_ENTRY_SIZE) {
+    case 0:
+        return &e->address_lo;
+    case 4:
+        return &e->address_hi;
+    case 8:
+        return &e->data;
+    default:
+        return &e->control;
+    }
+}
+
+uint64_t vmdev_msix_table_read(struct vmdev_msix *msix, uint64_t offset,
+                               unsigned size)
+{
+    if (!access_ok(offset, size, vmdev_msix_table_size(msix->num_vectors)))
+        return 0;
+    uint64_t value = *entry_word(msix, offset);
+    if (size == 8)
+        value |= (uint64_t)*entry_word(msix, offset + 4) << 32;
+    return value;
+}
+
+static void write_word(struct vmdev_msix *msix, uint64_t offset,
+                       uint32_t value)
+{
+    uint16_t vector = (uint16_t)(offset / VMDEV_MSIX_ENTRY_SIZE);
+    if (offset % VMDEV_MSIX_ENTRY_SIZE == 12) {
+        /* 6.8.2.9: only the Mask bit of Vector Control is defined. */
+        msix->table[vector].control = value & MSIX_VECTOR_MASKED;
+        release_pending(msix, vector);
+        return;
+    }
+    *entry_word(msix, offset) = value;
+}
+
+void vmdev_msix_table_write(struct vmdev_msix *msix, uint64_t offset,
+                            uint64_t value, unsigned size)
+{
+    if (!access_ok(offset, size, vmdev_msix_table_size(msix->num_vectors)))
+        return;
+    write_word(msix, offset, (uint32_t)value);
+    if (size == 8)
+        write_word(msix, offset + 4, (uint32_t)(value >> 32));
+}
+
+uint64_t vmdev_msix_pba_read(struct vmdev_msix *msix, uint64_t offset,
+                             unsigned size)
+{
+    if (!access_ok(offset, size, vmdev_msix_pba_size(msix->num_vectors)))
+        return 0;
+    uint64_t qword = msix->pending[offset / 8];
+    return size == 8 ? qword : (uint32_t)(qword >> (8 * (offset % 8)));
+}
+
+void vmdev_msix_save(const struct vmdev_msix *msix,
+                     struct vmdev_state_writer *w, const char *name)
+{
+    vmdev_state_begin_section(w, name, STATE_VERSION);
+    vmdev_state_put_u16(w, "vectors", msix->num_vectors);
+    vmdev_state_put_bytes(w, "table", msix->table,
+                          (size_t)msix->num_vectors * sizeof(*msix->table));
+    vmdev_state_put_bytes(w, "pending", msix->pending,
+                          vmdev_msix_pba_size(msix->num_vectors));
+    vmdev_state_end_section(w);
+}
+
+int vmdev_msix_restore(struct vmdev_msix *msix, const void *data, size_t len,
+                       const char *name)
+{
+    struct vmdev_state_section s;
+    uint16_t vectors;
+    int ret = vmdev_state_find_section(data, len, name, &s);
+    if (ret)
+        return ret;
+    if (s.version != STATE_VERSION ||
+        vmdev_state_get_u16(&s, "vectors", &vectors) ||
+        vectors != msix->num_vectors)
+        return -EINVAL;
+    size_t table_len = (size_t)vectors * sizeof(*msix->table);
+    size_t pba_len = vmdev_msix_pba_size(vectors);
+    struct vmdev_msix_entry *table = malloc(table_len);
+    uint64_t *pend = malloc(pba_len);
+    if (!table || !pend ||
+        vmdev_state_get_bytes(&s, "table", table, table_len) ||
+        vmdev_state_get_bytes(&s, "pending", pend, pba_len)) {
+        free(table);
+        free(pend);
+        return -EINVAL;
+    }
+    for (uint16_t v = 0; v < vectors; v++)
+        table[v].control &= MSIX_VECTOR_MASKED;
+    /* Bits past the last vector stay clear. */
+    if (vectors % 64)
+        pend[vectors / 64] &= (UINT64_C(1) << (vectors % 64)) - 1;
+    memcpy(msix->table, table, table_len);
+    memcpy(msix->pending, pend, pba_len);
+    free(table);
+    free(pend);
+    return 0;
+}

@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PCI configuration space through conf1 and ECAM, with BAR reconciliation
+ * and MSI-X table accesses in between: the guest's whole reach into a PCI
+ * function. Identity registers must never change, and a mapped BAR must
+ * always be one that config space decodes.
+ */
+#include <stdlib.h>
+
+#include "vmdev/pci.h"
+#include "vmdev/pci_msix.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int map_bar(void *opaque, struct vmdev_pci_device *pdev,
+                   unsigned index, uint64_t address)
+{
+    /* Refuse some placements, as a real owner does on overlap. */
+    return (address & 0x10000) ? -17 : 0;
+}
+
+static void unmap_bar(void *opaque, struct vmdev_pci_device *pdev,
+                      unsigned index, uint64_t address)
+{
+}
+
+static void set_intx(void *opaque, unsigned slot, unsigned pin, bool level)
+{
+}
+
+static void send_msi(void *opaque, const struct vmdev_msi_msg *msg)
+{
+}
+
+static uint64_t bar_read(void *opaque, uint64_t offset, unsigned size)
+{
+    return 0;
+}
+
+static void bar_write(void *opaque, uint64_t offset, uint64_t value,
+                      unsigned size)
+{
+}
+
+static const struct vmdev_bus_ops bar_ops = { bar_read, bar_write };
+static const struct vmdev_pci_bus_owner owner = { map_bar, unmap_bar,
+                                                  set_intx, NULL };
+
+static struct vmdev_pci_device dev;
+static struct vmdev_msix msix;
+
+static void msix_written(struct vmdev_pci_device *pdev, uint32_t offset,
+                         unsigned size)
+{
+    vmdev_msix_config_written(&msix, offset, size);
+}
+
+static const struct vmdev_pci_device_ops dev_ops = { msix_written };
+
+static uint64_t take(const uint8_t **p, const uint8_t *end, unsigned n)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < n && *p < end; i++)
+        v |= (uint64_t)*(*p)++ << (8 * i);
+    return v;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct vmdev_pci_bus *bus = vmdev_pci_bus_new(&owner);
+    if (!bus)
+        return 0;
+    vmdev_pci_device_init(&dev, "fuzz", 0x1af4, 0x1042, 0x018000, 1, 0x1af4,
+                          0x1100, 1);
+    dev.ops = &dev_ops;
+    struct vmdev_msi_sink sink = { send_msi, NULL };
+    if (vmdev_pci_set_bar(&dev, 0, VMDEV_PCI_BAR_MEM64, 0x4000, true,
+                          &bar_ops, NULL, VMDEV_ACCESS_ANY) ||
+        vmdev_pci_set_bar(&dev, 2, VMDEV_PCI_BAR_IO, 64, false, &bar_ops,
+                          NULL, VMDEV_ACCESS_ANY) ||
+        vmdev_pci_set_bar(&dev, 3, VMDEV_PCI_BAR_MEM32, 0x1000, false,
+                          &bar_ops, NULL, VMDEV_ACCESS_ANY) ||
+        vmdev_msix_init(&msix, &dev, 4, 0, 0x2000, 0x3000, &sink) ||
+        vmdev_pci_bus_add(bus, &dev, 1) != 1)
+        abort();
+
+    const uint8_t *p = data, *end = data + size;
+    while (p < end) {
+        uint8_t op = (uint8_t)take(&p, end, 1);
+        unsigned sz = 1u << (op >> 4 & 3);
+        uint32_t where = (uint32_t)take(&p, end, 4);
+        uint32_t value = (uint32_t)take(&p, end, 4);
+        switch (op & 7) {
+        case 0:
+            vmdev_pci_conf1_ops.write(bus, where & 7, value, sz > 4 ? 4 : sz);
+            break;
+        case 1:
+            (void)vmdev_pci_conf1_ops.read(bus, where & 7, sz > 4 ? 4 : sz);
+            break;
+        case 2:
+            vmdev_pci_ecam_ops.write(bus, where % VMDEV_PCI_ECAM_BUS_SIZE,
+                                     value, sz);
+            break;
+        case 3:
+            (void)vmdev_pci_ecam_ops.read(bus, where % VMDEV_PCI_ECAM_BUS_SIZE,
+                                          sz);
+            break;
+        case 4:
+            vmdev_msix_table_write(&msix, where & 0x7f, value, sz);
+            break;
+        case 5:
+            (void)vmdev_msix_notify(&msix, (uint16_t)(value & 7));
+            (void)vmdev_msix_pba_read(&msix, where & 0xf, sz);
+            break;
+        case 6:
+            vmdev_pci_set_intx(&dev, value & 1);
+            break;
+        default:
+            vmdev_pci_bus_apply_bar_changes(bus);
+            break;
+        }
+    }
+    vmdev_pci_bus_apply_bar_changes(bus);
+    if (vmdev_pci_get_config(&dev, 0, 4) != 0x10421af4)
+        abort();
+    for (unsigned i = 0; i < VMDEV_PCI_NUM_BARS; i++) {
+        uint64_t address;
+        bool decoded = vmdev_pci_bar_decoded(&dev, i, &address);
+        if (dev.bars[i].mapped &&
+            (!decoded || address != dev.bars[i].mapped_address))
+            abort();
+    }
+    vmdev_pci_bus_remove(bus, &dev);
+    vmdev_msix_release(&msix);
+    vmdev_pci_bus_free(bus);
+    return 0;
+}
