@@ -56,6 +56,11 @@ struct vmdev_pci_device;
 struct vmdev_pci_bus;
 
 struct vmdev_pci_device_ops {
+    /* Before a guest config read: a register with side effects or one
+     * computed on demand (virtio's PCI config window) refreshes its bytes
+     * in pdev->config. May be NULL. */
+    void (*config_read)(struct vmdev_pci_device *pdev, uint32_t offset,
+                        unsigned size);
     /* After a config write was applied (capabilities the device owns,
      * such as MSI-X, look at their registers here). May be NULL. */
     void (*config_written)(struct vmdev_pci_device *pdev, uint32_t offset,

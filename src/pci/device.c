@@ -229,6 +229,8 @@ uint32_t vmdev_pci_config_read(struct vmdev_pci_device *pdev, uint32_t offset,
     if (!access_ok(offset, size))
         return UINT32_MAX;
     lock_device(pdev);
+    if (pdev->ops && pdev->ops->config_read)
+        pdev->ops->config_read(pdev, offset, size);
     uint32_t value = vmdev_pci_get_config(pdev, offset, size);
     unlock_device(pdev);
     return value;

@@ -1,0 +1,590 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-pci modern transport (virtio 1.2, 4.1). Guest register accesses
+ * arrive through BAR 0 and config space; each takes the virtio device's
+ * lock, which is also the PCI function's lock, so transport, MSI-X and
+ * device state change together.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "pci/regs.h"
+#include "vmdev/log.h"
+#include "vmdev/virtio_pci.h"
+
+#define STATE_VERSION 1
+
+#define VIRTIO_PCI_VENDOR 0x1af4
+#define VIRTIO_PCI_MODERN_DEVICE_BASE 0x1040 /* 4.1.2.1: 0x1040 + id */
+#define VIRTIO_PCI_SUBSYSTEM_ID 0x1100
+
+/* 4.1.4: capability types. */
+#define VIRTIO_PCI_CAP_COMMON_CFG 1
+#define VIRTIO_PCI_CAP_NOTIFY_CFG 2
+#define VIRTIO_PCI_CAP_ISR_CFG 3
+#define VIRTIO_PCI_CAP_DEVICE_CFG 4
+#define VIRTIO_PCI_CAP_PCI_CFG 5
+
+/* Regions of BAR 0. */
+#define COMMON_OFFSET 0x0000
+#define COMMON_LEN 0x40
+#define ISR_OFFSET 0x1000
+#define ISR_LEN 4
+#define DEVICE_OFFSET 0x2000
+#define DEVICE_LEN 0x1000
+#define NOTIFY_OFFSET VMDEV_VIRTIO_PCI_NOTIFY_OFFSET
+#define NOTIFY_LEN 0x1000
+#define MSIX_TABLE_OFFSET 0x4000
+#define MSIX_PBA_OFFSET 0x6000
+
+/* 4.1.4.3: struct virtio_pci_common_cfg. */
+#define CC_DEVICE_FEATURE_SELECT 0x00
+#define CC_DEVICE_FEATURE 0x04
+#define CC_DRIVER_FEATURE_SELECT 0x08
+#define CC_DRIVER_FEATURE 0x0c
+#define CC_CONFIG_MSIX_VECTOR 0x10
+#define CC_NUM_QUEUES 0x12
+#define CC_DEVICE_STATUS 0x14
+#define CC_CONFIG_GENERATION 0x15
+#define CC_QUEUE_SELECT 0x16
+#define CC_QUEUE_SIZE 0x18
+#define CC_QUEUE_MSIX_VECTOR 0x1a
+#define CC_QUEUE_ENABLE 0x1c
+#define CC_QUEUE_NOTIFY_OFF 0x1e
+#define CC_QUEUE_DESC 0x20
+#define CC_QUEUE_DRIVER 0x28
+#define CC_QUEUE_DEVICE 0x30
+
+/* 4.1.4: struct virtio_pci_cap and its extensions. */
+#define CAP_CFG_TYPE 3
+#define CAP_BAR 4
+#define CAP_OFFSET 8
+#define CAP_LENGTH 12
+#define CAP_LEN 16
+#define NOTIFY_CAP_MULTIPLIER 16
+#define NOTIFY_CAP_LEN 20
+#define PCI_CFG_CAP_DATA 16
+#define PCI_CFG_CAP_LEN 20
+
+#define ISR_QUEUE 1u
+#define ISR_CONFIG 2u
+
+static uint32_t pci_class_for(uint32_t device_id)
+{
+    switch (device_id) {
+    case VIRTIO_ID_NET:
+        return 0x020000; /* network controller, Ethernet */
+    case VIRTIO_ID_BLOCK:
+        return 0x018000; /* mass storage, other */
+    case VIRTIO_ID_CONSOLE:
+        return 0x078000; /* communication controller, other */
+    default:
+        return 0x00ff00; /* unclassified */
+    }
+}
+
+static struct vmdev_virtqueue *selected_queue(struct vmdev_virtio_pci *vp)
+{
+    return vp->queue_select < vp->vdev->num_queues
+               ? &vp->vdev->queues[vp->queue_select]
+               : NULL;
+}
+
+/* --- Interrupts from the device (dev->lock held). --- */
+
+static void transport_interrupt(void *opaque,
+                                enum vmdev_virtio_irq_reason reason,
+                                uint16_t queue)
+{
+    struct vmdev_virtio_pci *vp = opaque;
+    if (vmdev_msix_enabled(&vp->msix)) {
+        /* 4.1.5.4: with MSI-X on, NO_VECTOR means no interrupt at all. */
+        uint16_t vector = reason == VMDEV_VIRTIO_IRQ_QUEUE
+                              ? vp->vdev->queues[queue].config.msix_vector
+                              : vp->config_vector;
+        if (vector != VIRTIO_MSI_NO_VECTOR)
+            (void)vmdev_msix_notify(&vp->msix, vector);
+        return;
+    }
+    vp->isr |= reason == VMDEV_VIRTIO_IRQ_QUEUE ? ISR_QUEUE : ISR_CONFIG;
+    vmdev_pci_set_intx(&vp->pci, true);
+}
+
+/* --- Common configuration (4.1.4.3). --- */
+
+static void put_le(uint8_t *image, unsigned offset, uint64_t value,
+                   unsigned size)
+{
+    for (unsigned i = 0; i < size; i++)
+        image[offset + i] = (uint8_t)(value >> (8 * i));
+}
+
+static uint64_t common_read(struct vmdev_virtio_pci *vp, uint64_t offset,
+                            unsigned size)
+{
+    struct vmdev_virtio_device *vdev = vp->vdev;
+    struct vmdev_virtqueue *vq = selected_queue(vp);
+    uint8_t image[COMMON_LEN] = { 0 };
+
+    put_le(image, CC_DEVICE_FEATURE_SELECT, vp->device_feature_select, 4);
+    put_le(image, CC_DEVICE_FEATURE,
+           vmdev_virtio_get_device_features(vdev, vp->device_feature_select),
+           4);
+    put_le(image, CC_DRIVER_FEATURE_SELECT, vp->driver_feature_select, 4);
+    if (vp->driver_feature_select < 2)
+        put_le(image, CC_DRIVER_FEATURE,
+               vdev->driver_features >> (32 * vp->driver_feature_select), 4);
+    put_le(image, CC_CONFIG_MSIX_VECTOR, vp->config_vector, 2);
+    put_le(image, CC_NUM_QUEUES, vdev->num_queues, 2);
+    put_le(image, CC_DEVICE_STATUS, vdev->status, 1);
+    put_le(image, CC_CONFIG_GENERATION, vdev->config_generation, 1);
+    put_le(image, CC_QUEUE_SELECT, vp->queue_select, 2);
+    if (vq) {
+        /* 4.1.4.3.2: a queue that does not exist reads size 0. */
+        put_le(image, CC_QUEUE_SIZE, vq->config.size, 2);
+        put_le(image, CC_QUEUE_MSIX_VECTOR, vq->config.msix_vector, 2);
+        put_le(image, CC_QUEUE_ENABLE, vq->config.ready, 2);
+        put_le(image, CC_QUEUE_NOTIFY_OFF, vp->queue_select, 2);
+        put_le(image, CC_QUEUE_DESC, vq->config.desc_addr, 8);
+        put_le(image, CC_QUEUE_DRIVER, vq->config.driver_addr, 8);
+        put_le(image, CC_QUEUE_DEVICE, vq->config.device_addr, 8);
+    }
+    if (offset >= COMMON_LEN || size > COMMON_LEN - offset)
+        return 0;
+    uint64_t value = 0;
+    for (unsigned i = 0; i < size; i++)
+        value |= (uint64_t)image[offset + i] << (8 * i);
+    return value;
+}
+
+/* A vector the device has, or NO_VECTOR so the driver sees the refusal
+ * (4.1.5.1.2.1: it reads the register back). */
+static uint16_t checked_vector(struct vmdev_virtio_pci *vp, uint64_t value)
+{
+    return value < vp->msix.num_vectors ? (uint16_t)value
+                                        : VIRTIO_MSI_NO_VECTOR;
+}
+
+static void reset_transport(struct vmdev_virtio_pci *vp)
+{
+    vp->device_feature_select = 0;
+    vp->driver_feature_select = 0;
+    vp->queue_select = 0;
+    vp->config_vector = VIRTIO_MSI_NO_VECTOR;
+    vp->isr = 0;
+    vmdev_pci_set_intx(&vp->pci, false);
+}
+
+/* Set the low or high half of a 64-bit queue address. */
+static void set_address_half(uint64_t *address, uint64_t offset,
+                             uint64_t value, unsigned size)
+{
+    if (size == 8)
+        *address = value;
+    else if (offset % 8 == 0)
+        *address = (*address & ~UINT64_C(0xffffffff)) | (uint32_t)value;
+    else
+        *address = (*address & UINT64_C(0xffffffff)) | value << 32;
+}
+
+static bool queue_writable(struct vmdev_virtio_pci *vp,
+                           struct vmdev_virtqueue *vq)
+{
+    /* 4.1.4.3.2: queue fields are set before the queue is enabled. */
+    return vq && !vq->config.ready && !vq->enabled;
+}
+
+static void common_write(struct vmdev_virtio_pci *vp, uint64_t offset,
+                         uint64_t value, unsigned size)
+{
+    struct vmdev_virtio_device *vdev = vp->vdev;
+    struct vmdev_virtqueue *vq = selected_queue(vp);
+
+    switch (offset) {
+    case CC_DEVICE_FEATURE_SELECT:
+        if (size == 4)
+            vp->device_feature_select = (uint32_t)value;
+        return;
+    case CC_DRIVER_FEATURE_SELECT:
+        if (size == 4)
+            vp->driver_feature_select = (uint32_t)value;
+        return;
+    case CC_DRIVER_FEATURE:
+        if (size == 4)
+            vmdev_virtio_set_driver_features(vdev, vp->driver_feature_select,
+                                             (uint32_t)value);
+        return;
+    case CC_CONFIG_MSIX_VECTOR:
+        if (size == 2)
+            vp->config_vector = checked_vector(vp, value);
+        return;
+    case CC_DEVICE_STATUS:
+        if (size != 1)
+            return;
+        vmdev_virtio_set_status(vdev, (uint8_t)value);
+        if (value == 0)
+            reset_transport(vp);
+        return;
+    case CC_QUEUE_SELECT:
+        if (size == 2)
+            vp->queue_select = (uint16_t)value;
+        return;
+    case CC_QUEUE_SIZE:
+        if (size == 2 && queue_writable(vp, vq))
+            vq->config.size = (uint16_t)value;
+        return;
+    case CC_QUEUE_MSIX_VECTOR:
+        if (size == 2 && vq)
+            vq->config.msix_vector = checked_vector(vp, value);
+        return;
+    case CC_QUEUE_ENABLE:
+        /* 4.1.4.3.2: the driver writes 1 only; the ring is checked when
+         * the device starts (DRIVER_OK). */
+        if (size == 2 && value == 1 && queue_writable(vp, vq))
+            vq->config.ready = true;
+        return;
+    case CC_QUEUE_DESC:
+    case CC_QUEUE_DESC + 4:
+    case CC_QUEUE_DRIVER:
+    case CC_QUEUE_DRIVER + 4:
+    case CC_QUEUE_DEVICE:
+    case CC_QUEUE_DEVICE + 4: {
+        if (!(size == 4 || (size == 8 && offset % 8 == 0)) ||
+            !queue_writable(vp, vq))
+            return;
+        uint64_t *address = offset < CC_QUEUE_DRIVER ? &vq->config.desc_addr
+                            : offset < CC_QUEUE_DEVICE
+                                ? &vq->config.driver_addr
+                                : &vq->config.device_addr;
+        set_address_half(address, offset, value, size);
+        return;
+    }
+    default:
+        vmdev_log_guest("%s: write to read-only common config %#llx",
+                        vdev->name, (unsigned long long)offset);
+        return;
+    }
+}
+
+/* --- BAR 0 dispatch. --- */
+
+static bool in_region(uint64_t offset, unsigned size, uint64_t start,
+                      uint64_t len)
+{
+    return offset >= start && offset - start < len &&
+           size <= len - (offset - start);
+}
+
+static uint64_t notify_len(const struct vmdev_virtio_pci *vp)
+{
+    return (uint64_t)vp->vdev->num_queues * VMDEV_VIRTIO_PCI_NOTIFY_MULTIPLIER;
+}
+
+static uint64_t bar_read_locked(struct vmdev_virtio_pci *vp, uint64_t offset,
+                                unsigned size)
+{
+    if (in_region(offset, size, COMMON_OFFSET, COMMON_LEN))
+        return common_read(vp, offset - COMMON_OFFSET, size);
+    if (in_region(offset, size, ISR_OFFSET, ISR_LEN)) {
+        if (offset != ISR_OFFSET)
+            return 0;
+        /* 4.1.4.5: reading ISR clears it and deasserts INTx. */
+        uint8_t isr = vp->isr;
+        vp->isr = 0;
+        vmdev_pci_set_intx(&vp->pci, false);
+        return isr;
+    }
+    if (in_region(offset, size, DEVICE_OFFSET, DEVICE_LEN)) {
+        uint8_t bytes[8];
+        vmdev_virtio_read_config(vp->vdev, (uint32_t)(offset - DEVICE_OFFSET),
+                                 bytes, size);
+        uint64_t value = 0;
+        for (unsigned i = 0; i < size; i++)
+            value |= (uint64_t)bytes[i] << (8 * i);
+        return value;
+    }
+    if (in_region(offset, size, MSIX_TABLE_OFFSET,
+                  vmdev_msix_table_size(vp->msix.num_vectors)))
+        return vmdev_msix_table_read(&vp->msix, offset - MSIX_TABLE_OFFSET,
+                                     size);
+    if (in_region(offset, size, MSIX_PBA_OFFSET,
+                  vmdev_msix_pba_size(vp->msix.num_vectors)))
+        return vmdev_msix_pba_read(&vp->msix, offset - MSIX_PBA_OFFSET, size);
+    return 0;
+}
+
+static void bar_write_locked(struct vmdev_virtio_pci *vp, uint64_t offset,
+                             uint64_t value, unsigned size)
+{
+    if (in_region(offset, size, COMMON_OFFSET, COMMON_LEN)) {
+        common_write(vp, offset - COMMON_OFFSET, value, size);
+    } else if (in_region(offset, size, NOTIFY_OFFSET, notify_len(vp))) {
+        /* 4.1.4.4: the register's offset names the queue. */
+        uint64_t queue = (offset - NOTIFY_OFFSET) /
+                         VMDEV_VIRTIO_PCI_NOTIFY_MULTIPLIER;
+        vmdev_virtio_queue_notify(vp->vdev, (uint16_t)queue);
+    } else if (in_region(offset, size, DEVICE_OFFSET, DEVICE_LEN)) {
+        uint8_t bytes[8];
+        for (unsigned i = 0; i < size; i++)
+            bytes[i] = (uint8_t)(value >> (8 * i));
+        vmdev_virtio_write_config(vp->vdev,
+                                  (uint32_t)(offset - DEVICE_OFFSET), bytes,
+                                  size);
+    } else if (in_region(offset, size, MSIX_TABLE_OFFSET,
+                         vmdev_msix_table_size(vp->msix.num_vectors))) {
+        vmdev_msix_table_write(&vp->msix, offset - MSIX_TABLE_OFFSET, value,
+                               size);
+    } else {
+        vmdev_log_guest("%s: write of %u bytes to BAR offset %#llx ignored",
+                        vp->vdev->name, size, (unsigned long long)offset);
+    }
+}
+
+static uint64_t bar_read(void *opaque, uint64_t offset, unsigned size)
+{
+    struct vmdev_virtio_pci *vp = opaque;
+    pthread_mutex_lock(&vp->vdev->lock);
+    uint64_t value = bar_read_locked(vp, offset, size);
+    pthread_mutex_unlock(&vp->vdev->lock);
+    return value;
+}
+
+static void bar_write(void *opaque, uint64_t offset, uint64_t value,
+                      unsigned size)
+{
+    struct vmdev_virtio_pci *vp = opaque;
+    pthread_mutex_lock(&vp->vdev->lock);
+    bar_write_locked(vp, offset, value, size);
+    pthread_mutex_unlock(&vp->vdev->lock);
+}
+
+static const struct vmdev_bus_ops bar_ops = { bar_read, bar_write };
+
+void vmdev_virtio_pci_queue_notify(struct vmdev_virtio_pci *vp,
+                                   uint16_t queue)
+{
+    pthread_mutex_lock(&vp->vdev->lock);
+    vmdev_virtio_queue_notify(vp->vdev, queue);
+    pthread_mutex_unlock(&vp->vdev->lock);
+}
+
+uint64_t vmdev_virtio_pci_notify_offset(uint16_t queue)
+{
+    return NOTIFY_OFFSET +
+           (uint64_t)queue * VMDEV_VIRTIO_PCI_NOTIFY_MULTIPLIER;
+}
+
+/* --- The PCI configuration access capability (4.1.4.9). --- */
+
+/* The window's BAR, offset and length, if they describe a valid access. */
+static bool cfg_window(struct vmdev_virtio_pci *vp, uint64_t *offset,
+                       unsigned *len)
+{
+    const struct vmdev_pci_device *pdev = &vp->pci;
+    uint8_t bar = (uint8_t)vmdev_pci_get_config(pdev, vp->cfg_cap + CAP_BAR,
+                                                1);
+    *offset = vmdev_pci_get_config(pdev, vp->cfg_cap + CAP_OFFSET, 4);
+    *len = vmdev_pci_get_config(pdev, vp->cfg_cap + CAP_LENGTH, 4);
+    /* 4.1.4.9.1: length 1, 2 or 4, offset aligned to it, BAR 0. */
+    return bar == VMDEV_VIRTIO_PCI_BAR &&
+           (*len == 1 || *len == 2 || *len == 4) && *offset % *len == 0 &&
+           *offset < VMDEV_VIRTIO_PCI_BAR_SIZE;
+}
+
+static bool touches_cfg_data(const struct vmdev_virtio_pci *vp,
+                             uint32_t offset, unsigned size)
+{
+    uint32_t data = vp->cfg_cap + PCI_CFG_CAP_DATA;
+    return offset < data + 4 && data < offset + size;
+}
+
+static void pci_config_read_hook(struct vmdev_pci_device *pdev,
+                                 uint32_t offset, unsigned size)
+{
+    struct vmdev_virtio_pci *vp = pdev->opaque;
+    uint64_t bar_offset;
+    unsigned len;
+    if (!touches_cfg_data(vp, offset, size))
+        return;
+    uint32_t value = 0;
+    if (cfg_window(vp, &bar_offset, &len))
+        value = (uint32_t)bar_read_locked(vp, bar_offset, len);
+    vmdev_pci_set_config(pdev, vp->cfg_cap + PCI_CFG_CAP_DATA, value, 4);
+}
+
+static void pci_config_written_hook(struct vmdev_pci_device *pdev,
+                                    uint32_t offset, unsigned size)
+{
+    struct vmdev_virtio_pci *vp = pdev->opaque;
+    vmdev_msix_config_written(&vp->msix, offset, size);
+    uint64_t bar_offset;
+    unsigned len;
+    if (touches_cfg_data(vp, offset, size) &&
+        cfg_window(vp, &bar_offset, &len))
+        bar_write_locked(vp, bar_offset,
+                         vmdev_pci_get_config(pdev,
+                                              vp->cfg_cap + PCI_CFG_CAP_DATA,
+                                              len),
+                         len);
+}
+
+static const struct vmdev_pci_device_ops pci_ops = {
+    .config_read = pci_config_read_hook,
+    .config_written = pci_config_written_hook,
+};
+
+/* --- Construction. --- */
+
+static uint8_t add_virtio_cap(struct vmdev_virtio_pci *vp, uint8_t type,
+                              uint8_t cap_len, uint32_t offset,
+                              uint32_t length)
+{
+    struct vmdev_pci_device *pdev = &vp->pci;
+    uint8_t cap = vmdev_pci_add_capability(pdev, PCI_CAP_ID_VNDR, cap_len);
+    if (!cap)
+        return 0;
+    vmdev_pci_set_config(pdev, cap + 2, cap_len, 1);
+    vmdev_pci_set_config(pdev, cap + CAP_CFG_TYPE, type, 1);
+    vmdev_pci_set_config(pdev, cap + CAP_BAR, VMDEV_VIRTIO_PCI_BAR, 1);
+    vmdev_pci_set_config(pdev, cap + CAP_OFFSET, offset, 4);
+    vmdev_pci_set_config(pdev, cap + CAP_LENGTH, length, 4);
+    return cap;
+}
+
+int vmdev_virtio_pci_init(struct vmdev_virtio_pci *vp,
+                          struct vmdev_virtio_device *vdev,
+                          const struct vmdev_msi_sink *msi)
+{
+    if (vdev->num_queues > VMDEV_VIRTIO_PCI_MAX_QUEUES ||
+        vdev->config_len > DEVICE_LEN)
+        return -EINVAL;
+    memset(vp, 0, sizeof(*vp));
+    vp->vdev = vdev;
+    vp->config_vector = VIRTIO_MSI_NO_VECTOR;
+
+    struct vmdev_pci_device *pdev = &vp->pci;
+    vmdev_pci_device_init(pdev, vdev->name, VIRTIO_PCI_VENDOR,
+                          (uint16_t)(VIRTIO_PCI_MODERN_DEVICE_BASE +
+                                     vdev->device_id),
+                          pci_class_for(vdev->device_id), 1,
+                          VIRTIO_PCI_VENDOR, VIRTIO_PCI_SUBSYSTEM_ID, 1);
+    pdev->ops = &pci_ops;
+    pdev->opaque = vp;
+    pdev->lock = &vdev->lock;
+    /* Non-prefetchable: reading the ISR has a side effect. */
+    if (vmdev_pci_set_bar(pdev, VMDEV_VIRTIO_PCI_BAR, VMDEV_PCI_BAR_MEM64,
+                          VMDEV_VIRTIO_PCI_BAR_SIZE, false, &bar_ops, vp,
+                          VMDEV_ACCESS_ANY))
+        return -EINVAL;
+
+    uint8_t notify = add_virtio_cap(vp, VIRTIO_PCI_CAP_NOTIFY_CFG,
+                                    NOTIFY_CAP_LEN, NOTIFY_OFFSET,
+                                    (uint32_t)notify_len(vp));
+    if (!add_virtio_cap(vp, VIRTIO_PCI_CAP_COMMON_CFG, CAP_LEN,
+                        COMMON_OFFSET, COMMON_LEN) ||
+        !notify ||
+        !add_virtio_cap(vp, VIRTIO_PCI_CAP_ISR_CFG, CAP_LEN, ISR_OFFSET,
+                        ISR_LEN) ||
+        (vdev->config_len &&
+         !add_virtio_cap(vp, VIRTIO_PCI_CAP_DEVICE_CFG, CAP_LEN,
+                         DEVICE_OFFSET, vdev->config_len)))
+        return -EINVAL;
+    vmdev_pci_set_config(pdev, notify + NOTIFY_CAP_MULTIPLIER,
+                         VMDEV_VIRTIO_PCI_NOTIFY_MULTIPLIER, 4);
+
+    vp->cfg_cap = add_virtio_cap(vp, VIRTIO_PCI_CAP_PCI_CFG, PCI_CFG_CAP_LEN,
+                                 0, 0);
+    if (!vp->cfg_cap)
+        return -EINVAL;
+    /* 4.1.4.9: bar, offset, length and the data window are the driver's. */
+    vmdev_pci_set_wmask(pdev, vp->cfg_cap + CAP_BAR, 0xff, 1);
+    vmdev_pci_set_wmask(pdev, vp->cfg_cap + CAP_OFFSET, 0xffffffff, 4);
+    vmdev_pci_set_wmask(pdev, vp->cfg_cap + CAP_LENGTH, 0xffffffff, 4);
+    vmdev_pci_set_wmask(pdev, vp->cfg_cap + PCI_CFG_CAP_DATA, 0xffffffff, 4);
+
+    /* One vector per queue and one for configuration changes. */
+    int ret = vmdev_msix_init(&vp->msix, pdev,
+                              (uint16_t)(vdev->num_queues + 1),
+                              VMDEV_VIRTIO_PCI_BAR, MSIX_TABLE_OFFSET,
+                              MSIX_PBA_OFFSET, msi);
+    if (ret)
+        return ret;
+    vdev->transport.interrupt = transport_interrupt;
+    vdev->transport.opaque = vp;
+    return 0;
+}
+
+void vmdev_virtio_pci_release(struct vmdev_virtio_pci *vp)
+{
+    vmdev_msix_release(&vp->msix);
+}
+
+/* --- Save and restore. --- */
+
+void vmdev_virtio_pci_save(struct vmdev_virtio_pci *vp,
+                           struct vmdev_state_writer *w, const char *name)
+{
+    char section[64];
+    pthread_mutex_lock(&vp->vdev->lock);
+    vmdev_state_begin_section(w, name, STATE_VERSION);
+    vmdev_state_put_u32(w, "device_feature_select",
+                        vp->device_feature_select);
+    vmdev_state_put_u32(w, "driver_feature_select",
+                        vp->driver_feature_select);
+    vmdev_state_put_u16(w, "queue_select", vp->queue_select);
+    vmdev_state_put_u16(w, "config_vector", vp->config_vector);
+    vmdev_state_put_u8(w, "isr", vp->isr);
+    vmdev_state_end_section(w);
+    snprintf(section, sizeof(section), "%s.pci", name);
+    vmdev_pci_device_save(&vp->pci, w, section);
+    snprintf(section, sizeof(section), "%s.msix", name);
+    vmdev_msix_save(&vp->msix, w, section);
+    vmdev_virtio_save(vp->vdev, w);
+    pthread_mutex_unlock(&vp->vdev->lock);
+}
+
+int vmdev_virtio_pci_restore(struct vmdev_virtio_pci *vp, const void *data,
+                             size_t len, const char *name)
+{
+    char section[64];
+    struct vmdev_state_section s;
+    uint32_t dfs, drfs;
+    uint16_t qsel, cvec;
+    uint8_t isr;
+    int ret = vmdev_state_find_section(data, len, name, &s);
+    if (ret)
+        return ret;
+    if (s.version != STATE_VERSION ||
+        vmdev_state_get_u32(&s, "device_feature_select", &dfs) ||
+        vmdev_state_get_u32(&s, "driver_feature_select", &drfs) ||
+        vmdev_state_get_u16(&s, "queue_select", &qsel) ||
+        vmdev_state_get_u16(&s, "config_vector", &cvec) ||
+        vmdev_state_get_u8(&s, "isr", &isr) || isr > 3 ||
+        (cvec != VIRTIO_MSI_NO_VECTOR && cvec >= vp->msix.num_vectors))
+        return -EINVAL;
+    /* The device and PCI state restore under their own checks. */
+    snprintf(section, sizeof(section), "%s.pci", name);
+    ret = vmdev_pci_device_restore(&vp->pci, data, len, section);
+    if (ret)
+        return ret;
+    pthread_mutex_lock(&vp->vdev->lock);
+    snprintf(section, sizeof(section), "%s.msix", name);
+    ret = vmdev_msix_restore(&vp->msix, data, len, section);
+    if (!ret)
+        ret = vmdev_virtio_restore(vp->vdev, data, len);
+    for (uint16_t q = 0; !ret && q < vp->vdev->num_queues; q++) {
+        uint16_t v = vp->vdev->queues[q].config.msix_vector;
+        if (v != VIRTIO_MSI_NO_VECTOR && v >= vp->msix.num_vectors)
+            ret = -EINVAL;
+    }
+    if (!ret) {
+        vp->device_feature_select = dfs;
+        vp->driver_feature_select = drfs;
+        vp->queue_select = qsel;
+        vp->config_vector = cvec;
+        vp->isr = isr;
+    }
+    pthread_mutex_unlock(&vp->vdev->lock);
+    return ret;
+}

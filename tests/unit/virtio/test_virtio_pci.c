@@ -1,0 +1,431 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-pci modern transport, driven the way Linux's virtio_pci_modern
+ * driver does it: find the vendor capabilities in config space, map the
+ * BAR, negotiate through the common configuration, program MSI-X vectors,
+ * run a request, and take interrupts by MSI-X and by INTx.
+ */
+#include <errno.h>
+
+#include "test.h"
+#include "virtio_driver.h"
+#include "vmdev/virtio_pci.h"
+
+#define RAM_BASE 0x100000ull
+#define RAM_SIZE (1u << 20)
+#define BAR_ADDRESS 0xe0000000ull
+
+/* A one-queue device that answers each request with "ok". */
+struct echo {
+    struct vmdev_virtio_device dev;
+    uint32_t value; /* 4 bytes of device config */
+};
+
+static void echo_read_config(struct vmdev_virtio_device *dev, uint32_t off,
+                             void *data, uint32_t len)
+{
+    memcpy(data, (uint8_t *)&((struct echo *)dev)->value + off, len);
+}
+
+static void echo_notify(struct vmdev_virtio_device *dev, uint16_t index)
+{
+    struct vmdev_vq_chain *chain = malloc(sizeof(*chain));
+    struct vmdev_virtqueue *vq = &dev->queues[index];
+    const char *why;
+    int ret;
+    while ((ret = vmdev_vq_pop(vq, chain, &why)) == 1) {
+        struct vmdev_vq_writer w;
+        vmdev_vq_writer_init(&w, chain);
+        vmdev_vq_write(&w, "ok", 2);
+        vmdev_vq_push(vq, chain->head, (uint32_t)w.written);
+    }
+    if (ret < 0)
+        vmdev_virtio_guest_error(dev, "%s", why);
+    else
+        vmdev_virtio_notify_queue(dev, index);
+    free(chain);
+}
+
+static const struct vmdev_virtio_device_ops echo_ops = {
+    .read_config = echo_read_config,
+    .queue_notify = echo_notify,
+};
+
+struct msi_log {
+    unsigned count;
+    struct vmdev_msi_msg last;
+};
+
+static void record_msi(void *opaque, const struct vmdev_msi_msg *msg)
+{
+    struct msi_log *log = opaque;
+    log->count++;
+    log->last = *msg;
+}
+
+static bool intx_level;
+static void record_intx(void *opaque, unsigned slot, unsigned pin, bool level)
+{
+    intx_level = level;
+}
+
+static int map_ok(void *o, struct vmdev_pci_device *p, unsigned i, uint64_t a)
+{
+    return 0;
+}
+
+static void unmap_ok(void *o, struct vmdev_pci_device *p, unsigned i,
+                     uint64_t a)
+{
+}
+
+static const struct vmdev_pci_bus_owner owner = { map_ok, unmap_ok,
+                                                  record_intx, NULL };
+
+static struct vdrv_mem mem;
+static struct echo echo;
+static struct vmdev_virtio_pci vp;
+static struct msi_log msis;
+static struct vmdev_pci_bus *bus;
+/* BAR offsets of the structures, found through the capabilities. */
+static uint64_t common, notify, isr, device;
+static uint32_t notify_multiplier;
+
+static uint32_t cfg_read(uint32_t reg, unsigned size)
+{
+    return (uint32_t)vmdev_pci_ecam_ops.read(bus, (1u << 15) | reg, size);
+}
+
+static void cfg_write(uint32_t reg, uint32_t value, unsigned size)
+{
+    vmdev_pci_ecam_ops.write(bus, (1u << 15) | reg, value, size);
+}
+
+static uint64_t bar_rd(uint64_t off, unsigned size)
+{
+    return vp.pci.bars[0].ops->read(vp.pci.bars[0].opaque, off, size);
+}
+
+static void bar_wr(uint64_t off, uint64_t value, unsigned size)
+{
+    vp.pci.bars[0].ops->write(vp.pci.bars[0].opaque, off, value, size);
+}
+
+/* Walk the capability list as virtio_pci_find_capability() does. */
+static int find_caps(void)
+{
+    int found = 0;
+    for (uint8_t pos = (uint8_t)cfg_read(0x34, 1); pos;
+         pos = (uint8_t)cfg_read(pos + 1, 1)) {
+        if (cfg_read(pos, 1) != 0x09)
+            continue;
+        uint8_t type = (uint8_t)cfg_read(pos + 3, 1);
+        uint32_t offset = cfg_read(pos + 8, 4);
+        if (cfg_read(pos + 4, 1) != 0)
+            return -1;
+        switch (type) {
+        case 1:
+            common = offset;
+            break;
+        case 2:
+            notify = offset;
+            notify_multiplier = cfg_read(pos + 16, 4);
+            break;
+        case 3:
+            isr = offset;
+            break;
+        case 4:
+            device = offset;
+            break;
+        default:
+            continue;
+        }
+        found |= 1 << type;
+    }
+    return found;
+}
+
+static void setup(void)
+{
+    vdrv_mem_release(&mem);
+    if (vdrv_mem_init(&mem, RAM_BASE, RAM_SIZE, 1))
+        abort();
+    memset(&echo, 0, sizeof(echo));
+    memset(&msis, 0, sizeof(msis));
+    echo.value = 0x11223344;
+    if (vmdev_virtio_init(&echo.dev, "echo0", 4, &echo_ops,
+                          VIRTIO_BIT(VIRTIO_F_EVENT_IDX), 4, 1, 16, mem.mem))
+        abort();
+    struct vmdev_msi_sink sink = { record_msi, &msis };
+    if (vmdev_virtio_pci_init(&vp, &echo.dev, &sink))
+        abort();
+    vmdev_pci_bus_free(bus);
+    bus = vmdev_pci_bus_new(&owner);
+    if (vmdev_pci_bus_add(bus, &vp.pci, 1) != 1)
+        abort();
+    /* Firmware's part: place the BAR and enable decoding. */
+    cfg_write(0x10, (uint32_t)BAR_ADDRESS | 4, 4);
+    cfg_write(0x14, 0, 4);
+    cfg_write(0x04, 0x6, 2);
+}
+
+static void teardown(void)
+{
+    vmdev_pci_bus_remove(bus, &vp.pci);
+    vmdev_virtio_pci_release(&vp);
+    vmdev_virtio_destroy(&echo.dev);
+}
+
+static struct vdrv_queue q;
+
+/* virtio_pci_modern probe and vp_find_vqs, with or without MSI-X. */
+static void linux_style_bring_up(bool use_msix)
+{
+    bar_wr(common + 0x14, 0, 1); /* reset */
+    bar_wr(common + 0x14, 1, 1); /* ACKNOWLEDGE */
+    bar_wr(common + 0x14, 3, 1); /* DRIVER */
+    uint64_t features = 0;
+    for (uint32_t sel = 0; sel < 2; sel++) {
+        bar_wr(common + 0x00, sel, 4);
+        features |= bar_rd(common + 0x04, 4) << (32 * sel);
+    }
+    for (uint32_t sel = 0; sel < 2; sel++) {
+        bar_wr(common + 0x08, sel, 4);
+        bar_wr(common + 0x0c, (uint32_t)(features >> (32 * sel)), 4);
+    }
+    bar_wr(common + 0x14, 0xb, 1); /* FEATURES_OK */
+    if (use_msix) {
+        cfg_write(vp.msix.cap + 2, 0x8000, 2);
+        for (unsigned v = 0; v < 2; v++) {
+            uint64_t e = 0x4000 + 16 * v;
+            bar_wr(e, 0xfee00000, 4);
+            bar_wr(e + 4, 0, 4);
+            bar_wr(e + 8, 0x40 + v, 4);
+            bar_wr(e + 12, 0, 4);
+        }
+        bar_wr(common + 0x10, 0, 2); /* config vector 0 */
+    }
+    bar_wr(common + 0x16, 0, 2); /* queue_select */
+    uint16_t size = (uint16_t)bar_rd(common + 0x18, 2);
+    vdrv_queue_init(&q, &mem, size, true);
+    bar_wr(common + 0x18, size, 2);
+    bar_wr(common + 0x20, q.desc, 4);
+    bar_wr(common + 0x24, q.desc >> 32, 4);
+    bar_wr(common + 0x28, q.avail, 4);
+    bar_wr(common + 0x2c, q.avail >> 32, 4);
+    bar_wr(common + 0x30, q.used, 8);
+    if (use_msix)
+        bar_wr(common + 0x1a, 1, 2); /* queue vector 1 */
+    bar_wr(common + 0x1c, 1, 2); /* queue_enable */
+    bar_wr(common + 0x14, 0xf, 1); /* DRIVER_OK */
+}
+
+static void capabilities_as_linux_finds_them(void)
+{
+    setup();
+    CHECK_EQ(cfg_read(0x00, 4), 0x10441af4); /* 0x1040 + 4 */
+    CHECK_EQ(cfg_read(0x08, 1), 1);          /* revision 1: modern */
+    CHECK_EQ(find_caps(), 0x1e);             /* types 1 to 4 */
+    CHECK_EQ(notify_multiplier, 4);
+    CHECK_EQ(cfg_read(0x10, 4) & 0xf, 4); /* 64-bit memory BAR */
+    cfg_write(0x10, 0xffffffff, 4);
+    cfg_write(0x14, 0xffffffff, 4);
+    CHECK_EQ(cfg_read(0x10, 4), 0xffff8004);
+    CHECK_EQ(cfg_read(0x14, 4), 0xffffffff);
+    CHECK_EQ(bar_rd(common + 0x12, 2), 1); /* num_queues */
+    CHECK_EQ(bar_rd(device, 4), 0x11223344);
+    CHECK_EQ(bar_rd(device + 2, 1), 0x22);
+    CHECK_EQ(bar_rd(device + 4, 4), 0); /* past the config: zeros */
+    teardown();
+}
+
+static void request_with_msix_interrupt(void)
+{
+    setup();
+    CHECK(find_caps() >= 0);
+    linux_style_bring_up(true);
+    CHECK_EQ(bar_rd(common + 0x14, 1), 0xf);
+    CHECK_EQ(bar_rd(common + 0x1a, 2), 1);
+    struct vdrv_buf in = { vdrv_alloc(&mem, 16, 8), 16 };
+    CHECK(vdrv_add(&q, NULL, 0, &in, 1, false) >= 0);
+    bar_wr(notify + 0 * notify_multiplier, 0, 2);
+    uint32_t id, len;
+    CHECK(vdrv_get_used(&q, &id, &len));
+    CHECK_EQ(len, 2);
+    CHECK(memcmp(vdrv_host(&mem, in.gpa), "ok", 2) == 0);
+    CHECK_EQ(msis.count, 1);
+    CHECK_EQ(msis.last.data, 0x41);
+    CHECK(!intx_level);
+    /* A config change goes to the config vector. */
+    pthread_mutex_lock(&echo.dev.lock);
+    vmdev_virtio_notify_config(&echo.dev);
+    pthread_mutex_unlock(&echo.dev.lock);
+    CHECK_EQ(msis.count, 2);
+    CHECK_EQ(msis.last.data, 0x40);
+    teardown();
+}
+
+static void request_with_intx_and_isr(void)
+{
+    setup();
+    CHECK(find_caps() >= 0);
+    linux_style_bring_up(false);
+    struct vdrv_buf in = { vdrv_alloc(&mem, 16, 8), 16 };
+    CHECK(vdrv_add(&q, NULL, 0, &in, 1, false) >= 0);
+    bar_wr(notify, 0, 2);
+    CHECK(intx_level);
+    CHECK_EQ(msis.count, 0);
+    CHECK_EQ(bar_rd(isr, 1), 1); /* queue interrupt */
+    CHECK(!intx_level);          /* read clears and deasserts */
+    CHECK_EQ(bar_rd(isr, 1), 0);
+    pthread_mutex_lock(&echo.dev.lock);
+    vmdev_virtio_notify_config(&echo.dev);
+    pthread_mutex_unlock(&echo.dev.lock);
+    CHECK(intx_level);
+    CHECK_EQ(bar_rd(isr, 1), 2);
+    teardown();
+}
+
+static void vector_out_of_range_reads_no_vector(void)
+{
+    setup();
+    CHECK(find_caps() >= 0);
+    bar_wr(common + 0x10, 2, 2); /* only vectors 0 and 1 exist */
+    CHECK_EQ(bar_rd(common + 0x10, 2), VIRTIO_MSI_NO_VECTOR);
+    bar_wr(common + 0x16, 0, 2);
+    bar_wr(common + 0x1a, 7, 2);
+    CHECK_EQ(bar_rd(common + 0x1a, 2), VIRTIO_MSI_NO_VECTOR);
+    /* A queue that does not exist reads size 0 and takes no writes. */
+    bar_wr(common + 0x16, 5, 2);
+    CHECK_EQ(bar_rd(common + 0x18, 2), 0);
+    bar_wr(common + 0x18, 8, 2);
+    bar_wr(common + 0x1c, 1, 2);
+    bar_wr(common + 0x16, 0, 2);
+    CHECK_EQ(bar_rd(common + 0x18, 2), 16);
+    teardown();
+}
+
+static void queue_fields_locked_once_enabled(void)
+{
+    setup();
+    CHECK(find_caps() >= 0);
+    linux_style_bring_up(true);
+    bar_wr(common + 0x18, 4, 2);
+    bar_wr(common + 0x20, 0x1234, 4);
+    CHECK_EQ(bar_rd(common + 0x18, 2), q.size);
+    CHECK_EQ(bar_rd(common + 0x20, 8), q.desc);
+    /* Reset clears it all, the transport's registers included. */
+    bar_wr(common + 0x14, 0, 1);
+    CHECK_EQ(bar_rd(common + 0x14, 1), 0);
+    CHECK_EQ(bar_rd(common + 0x1c, 2), 0);
+    CHECK_EQ(bar_rd(common + 0x10, 2), VIRTIO_MSI_NO_VECTOR);
+    teardown();
+}
+
+static void bad_ring_sets_needs_reset(void)
+{
+    setup();
+    CHECK(find_caps() >= 0);
+    bar_wr(common + 0x14, 1, 1);
+    bar_wr(common + 0x14, 3, 1);
+    bar_wr(common + 0x08, 1, 4);
+    bar_wr(common + 0x0c, 1, 4); /* VERSION_1 */
+    bar_wr(common + 0x14, 0xb, 1);
+    bar_wr(common + 0x16, 0, 2);
+    bar_wr(common + 0x20, RAM_BASE + 8, 8); /* misaligned table */
+    bar_wr(common + 0x28, RAM_BASE + 0x1000, 8);
+    bar_wr(common + 0x30, RAM_BASE + 0x2000, 8);
+    bar_wr(common + 0x1c, 1, 2);
+    bar_wr(common + 0x14, 0xf, 1);
+    CHECK(bar_rd(common + 0x14, 1) & 0x40);
+    CHECK_EQ(echo.dev.guest_errors, 1);
+    CHECK(intx_level); /* config interrupt by INTx */
+    CHECK_EQ(bar_rd(isr, 1), 2);
+    teardown();
+}
+
+/* 4.1.4.9: the PCI configuration access window reaches the BAR. */
+static void pci_cfg_access_window(void)
+{
+    setup();
+    uint8_t cap = 0;
+    for (uint8_t pos = (uint8_t)cfg_read(0x34, 1); pos;
+         pos = (uint8_t)cfg_read(pos + 1, 1))
+        if (cfg_read(pos, 1) == 0x09 && cfg_read(pos + 3, 1) == 5)
+            cap = pos;
+    CHECK(cap != 0);
+    CHECK(find_caps() >= 0);
+    cfg_write(cap + 4, 0, 1);
+    cfg_write(cap + 8, (uint32_t)(common + 0x12), 4);
+    cfg_write(cap + 12, 2, 4);
+    CHECK_EQ(cfg_read(cap + 16, 2), 1); /* num_queues */
+    cfg_write(cap + 8, (uint32_t)(common + 0x16), 4);
+    cfg_write(cap + 16, 0, 2); /* queue_select through the window */
+    cfg_write(cap + 8, (uint32_t)(common + 0x18), 4);
+    CHECK_EQ(cfg_read(cap + 16, 2), 16);
+    /* A bad length or BAR reads zero and writes nothing. */
+    cfg_write(cap + 12, 3, 4);
+    CHECK_EQ(cfg_read(cap + 16, 4), 0);
+    teardown();
+}
+
+static void odd_accesses_are_harmless(void)
+{
+    setup();
+    CHECK(find_caps() >= 0);
+    bar_wr(common + 0x14, 1, 4);  /* status is a byte */
+    CHECK_EQ(bar_rd(common + 0x14, 1), 0);
+    bar_wr(common + 0x04, 1, 4);  /* device_feature is read-only */
+    bar_wr(0x7ffc, 1, 4);         /* nothing there */
+    bar_wr(notify + 400, 0, 2);   /* no such queue */
+    CHECK_EQ(bar_rd(0x5000, 4), 0);
+    CHECK_EQ(bar_rd(common + 0x3e, 4), 0);
+    teardown();
+}
+
+static void save_restore_round_trip(void)
+{
+    setup();
+    CHECK(find_caps() >= 0);
+    linux_style_bring_up(true);
+    struct vmdev_state_writer w;
+    vmdev_state_writer_init(&w);
+    vmdev_virtio_pci_save(&vp, &w, "vp0");
+    CHECK_EQ(vmdev_state_writer_finish(&w), 0);
+
+    struct echo e2 = { .value = 1 };
+    struct vmdev_virtio_pci vp2;
+    struct vmdev_msi_sink sink = { record_msi, &msis };
+    CHECK_EQ(vmdev_virtio_init(&e2.dev, "echo0", 4, &echo_ops,
+                               VIRTIO_BIT(VIRTIO_F_EVENT_IDX), 4, 1, 16,
+                               mem.mem),
+             0);
+    CHECK_EQ(vmdev_virtio_pci_init(&vp2, &e2.dev, &sink), 0);
+    CHECK_EQ(vmdev_virtio_pci_restore(&vp2, w.data, w.len, "vp0"), 0);
+    CHECK_EQ(e2.dev.status, 0xf);
+    CHECK(e2.dev.queues[0].enabled);
+    CHECK_EQ(e2.dev.queues[0].config.msix_vector, 1);
+    CHECK(vmdev_msix_enabled(&vp2.msix));
+    CHECK_EQ(vmdev_pci_bar_address(&vp2.pci, 0), BAR_ADDRESS);
+    /* The restored device serves the next request. */
+    struct vdrv_buf in = { vdrv_alloc(&mem, 16, 8), 16 };
+    CHECK(vdrv_add(&q, NULL, 0, &in, 1, false) >= 0);
+    unsigned before = msis.count;
+    vmdev_virtio_pci_queue_notify(&vp2, 0);
+    uint32_t id, len;
+    CHECK(vdrv_get_used(&q, &id, &len));
+    CHECK_EQ(msis.count, before + 1);
+    CHECK_EQ(vmdev_virtio_pci_restore(&vp2, w.data, w.len - 40, "vp0") < 0,
+             1);
+    vmdev_virtio_pci_release(&vp2);
+    vmdev_virtio_destroy(&e2.dev);
+    vmdev_state_writer_release(&w);
+    teardown();
+}
+
+TEST_MAIN(TEST(capabilities_as_linux_finds_them),
+          TEST(request_with_msix_interrupt), TEST(request_with_intx_and_isr),
+          TEST(vector_out_of_range_reads_no_vector),
+          TEST(queue_fields_locked_once_enabled),
+          TEST(bad_ring_sets_needs_reset), TEST(pci_cfg_access_window),
+          TEST(odd_accesses_are_harmless), TEST(save_restore_round_trip))
