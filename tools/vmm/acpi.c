@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ACPI tables for vmdev-run (ACPI 6.5): RSDP, XSDT, FADT, FACS, DSDT, MADT.
+ * ACPI tables for vmdev-run (ACPI 6.5): RSDP, XSDT, FADT, FACS, DSDT, MADT,
+ * MCFG.
  * They are built in a host buffer laid out exactly as in guest memory at
  * GUEST_ACPI, then copied in with one checked write.
  */
@@ -9,7 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "aml.h"
 #include "layout.h"
+#include "vmdev/pci.h"
 #include "vmdev/acpi_pm.h"
 #include "vmdev/rtc_cmos.h"
 
@@ -90,20 +93,139 @@ static void put_gas_io(uint8_t *p, unsigned bit_width, uint16_t port,
     put(p + 4, port, 8);
 }
 
-/*
- * The DSDT's AML: only what the guest needs from us, \_S5 for ACPI
- * poweroff. Name (_S5, Package () { S5, S5, 0, 0 }) (ACPI 6.5, 7.4.2).
- */
-static void build_dsdt_body(struct builder *b)
+/* Word/DWord Address Space Descriptors (ACPI 6.5, 6.4.3.5.2-3): a
+ * producer range with fixed minimum and maximum. */
+static size_t put_word_space(uint8_t *p, uint8_t type, uint8_t type_flags,
+                             uint16_t min, uint16_t max)
 {
-    const uint8_t s5[] = {
-        0x08, '_', 'S', '5', '_',       /* NameOp "_S5_" */
-        0x12, 0x08, 0x04,               /* PackageOp, PkgLength 8, 4 elements */
-        0x0a, VMDEV_ACPI_SLP_TYP_S5,    /* BytePrefix SLP_TYPa */
-        0x0a, VMDEV_ACPI_SLP_TYP_S5,    /* BytePrefix SLP_TYPb */
-        0x00, 0x00,                     /* ZeroOp, ZeroOp (reserved) */
-    };
-    memcpy(append(b, sizeof(s5)), s5, sizeof(s5));
+    p[0] = 0x88;
+    put(p + 1, 13, 2);
+    p[3] = type; /* 1 I/O, 2 bus number */
+    p[4] = 0x0c; /* _MIF and _MAF fixed, positive decode, producer */
+    p[5] = type_flags;
+    put(p + 6, 0, 2); /* granularity */
+    put(p + 8, min, 2);
+    put(p + 10, max, 2);
+    put(p + 12, 0, 2); /* translation */
+    put(p + 14, (uint32_t)max - min + 1, 2);
+    return 16;
+}
+
+static size_t put_dword_memory(uint8_t *p, uint32_t min, uint32_t max)
+{
+    p[0] = 0x87;
+    put(p + 1, 23, 2);
+    p[3] = 0;    /* memory */
+    p[4] = 0x0c; /* fixed range, producer */
+    p[5] = 0x01; /* read-write, non-cacheable */
+    put(p + 6, 0, 4);
+    put(p + 10, min, 4);
+    put(p + 14, max, 4);
+    put(p + 18, 0, 4);
+    put(p + 22, max - min + 1, 4);
+    return 26;
+}
+
+/* The host bridge's resources: bus 0, the I/O space but conf1's ports
+ * (which it consumes), and the 32-bit memory window. */
+static void build_pci_crs(struct aml *a)
+{
+    uint8_t r[128];
+    size_t n = 0;
+    n += put_word_space(r + n, 2, 0, 0, 0);
+    /* I/O (Decode16, 0xcf8, 0xcf8, 1, 8): consumed by the bridge. */
+    const uint8_t conf1[] = { 0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08 };
+    memcpy(r + n, conf1, sizeof(conf1));
+    n += sizeof(conf1);
+    n += put_word_space(r + n, 1, 0x03, 0x0000, 0x0cf7);
+    n += put_word_space(r + n, 1, 0x03, 0x0d00, 0xffff);
+    n += put_dword_memory(r + n, (uint32_t)GUEST_PCI_MMIO,
+                          (uint32_t)(GUEST_PCI_MMIO + GUEST_PCI_MMIO_SIZE - 1));
+    r[n++] = 0x79; /* end tag, checksum 0 */
+    r[n++] = 0x00;
+    aml_name(a, "_CRS");
+    aml_buffer_open(a, n);
+    aml_bytes(a, r, n);
+    aml_close(a);
+}
+
+/* _PRT (ACPI 6.5, 6.2.13): INTA-INTD of every slot straight to a GSI. */
+static void build_pci_prt(struct aml *a)
+{
+    aml_name(a, "_PRT");
+    aml_package_open(a, (VMDEV_PCI_SLOTS - 1) * 4);
+    for (unsigned slot = 1; slot < VMDEV_PCI_SLOTS; slot++) {
+        for (unsigned pin = 1; pin <= 4; pin++) {
+            aml_package_open(a, 4);
+            aml_dword(a, slot << 16 | 0xffff); /* any function */
+            aml_integer(a, pin - 1);
+            aml_integer(a, 0); /* source: a GSI, not a link device */
+            aml_integer(a, pci_intx_gsi(slot, pin));
+            aml_close(a);
+        }
+    }
+    aml_close(a);
+}
+
+/*
+ * The DSDT: \_S5 for ACPI poweroff (7.4.2) and the PCI Express host
+ * bridge \_SB.PCI0 with its resources and interrupt routing. _OSC hands
+ * every requested control to the OS by returning its capabilities
+ * buffer unchanged: there is no firmware to keep any.
+ */
+static int build_dsdt_body(struct builder *b)
+{
+    struct aml a;
+    aml_init(&a, b->buf + b->len, sizeof(b->buf) - b->len);
+
+    aml_name(&a, "_S5_");
+    aml_package_open(&a, 4);
+    aml_integer(&a, VMDEV_ACPI_SLP_TYP_S5); /* SLP_TYPa */
+    aml_integer(&a, VMDEV_ACPI_SLP_TYP_S5); /* SLP_TYPb */
+    aml_integer(&a, 0);
+    aml_integer(&a, 0);
+    aml_close(&a);
+
+    aml_scope_open(&a, "\\_SB_");
+    aml_device_open(&a, "PCI0");
+    aml_name(&a, "_HID");
+    aml_eisaid(&a, "PNP0A08"); /* PCI Express root bridge */
+    aml_name(&a, "_CID");
+    aml_eisaid(&a, "PNP0A03"); /* PCI root bridge */
+    aml_name(&a, "_SEG");
+    aml_integer(&a, 0);
+    aml_name(&a, "_BBN");
+    aml_integer(&a, 0);
+    aml_name(&a, "_UID");
+    aml_integer(&a, 0);
+    build_pci_crs(&a);
+    build_pci_prt(&a);
+    aml_method_open(&a, "_OSC", 4);
+    aml_return_arg(&a, 3);
+    aml_close(&a);
+    aml_close(&a); /* PCI0 */
+    aml_close(&a); /* \_SB */
+
+    if (a.error || a.depth) {
+        fprintf(stderr, "vmdev-run: the DSDT does not fit\n");
+        return -1;
+    }
+    b->len += a.len;
+    return 0;
+}
+
+/* MCFG (PCI Firmware Specification 3.2, 4.1.2): ECAM for bus 0. */
+static size_t build_mcfg(struct builder *b)
+{
+    size_t at = begin_table(b, "MCFG", 1);
+    append(b, 8); /* reserved */
+    uint8_t *e = append(b, 16);
+    put(e, GUEST_PCI_ECAM, 8);
+    put(e + 8, 0, 2); /* segment */
+    e[10] = 0;        /* first bus */
+    e[11] = 0;        /* last bus */
+    finish_table(b, at);
+    return at;
 }
 
 static size_t build_fadt(struct builder *b, size_t dsdt, size_t facs)
@@ -196,14 +318,17 @@ int vmm_build_acpi(const struct vmdev_guest_memory *mem, unsigned cpus,
     b.buf[facs + 32] = 2; /* version */
 
     size_t dsdt = begin_table(&b, "DSDT", 2);
-    build_dsdt_body(&b);
+    if (build_dsdt_body(&b))
+        return -1;
     finish_table(&b, dsdt);
     size_t fadt = build_fadt(&b, dsdt, facs);
     size_t madt = build_madt(&b, cpus);
+    size_t mcfg = build_mcfg(&b);
 
     size_t xsdt = begin_table(&b, "XSDT", 1);
     put(append(&b, 8), gpa(fadt), 8);
     put(append(&b, 8), gpa(madt), 8);
+    put(append(&b, 8), gpa(mcfg), 8);
     finish_table(&b, xsdt);
 
     /* RSDP (5.2.5.3): the first checksum covers the first 20 bytes, the

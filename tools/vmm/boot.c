@@ -223,6 +223,8 @@ int vmm_load_linux(const struct vmdev_guest_memory *mem,
     add_e820(zero_page, GUEST_EBDA, 0xa0000 - GUEST_EBDA, E820_RESERVED);
     add_e820(zero_page, GUEST_ACPI, GUEST_ACPI_END - GUEST_ACPI, E820_RESERVED);
     add_e820(zero_page, GUEST_KERNEL, params->low_ram_end - GUEST_KERNEL, E820_RAM);
+    /* Firmware reserves ECAM, so Linux trusts the MCFG entry. */
+    add_e820(zero_page, GUEST_PCI_ECAM, GUEST_PCI_ECAM_SIZE, E820_RESERVED);
     if (params->high_ram_end > GUEST_HIGH_RAM)
         add_e820(zero_page, GUEST_HIGH_RAM, params->high_ram_end - GUEST_HIGH_RAM,
                  E820_RAM);

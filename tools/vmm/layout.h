@@ -9,7 +9,11 @@
  *   0x000e0000  ACPI tables (RSDP first, where the legacy scan looks)
  *   0x00100000  the protected-mode kernel
  *   RAM up to 3 GiB; the rest of RAM continues at 4 GiB
- *   0xc0000000  32-bit MMIO hole: PCI windows, IOAPIC 0xfec00000, LAPIC 0xfee00000
+ *   0xc0000000  32-bit MMIO hole:
+ *                 0xc0000000-0xdfffffff  PCI memory window (BARs)
+ *                 0xe0000000             PCI ECAM, bus 0 (1 MiB)
+ *                 0xfec00000             IOAPIC
+ *                 0xfee00000             local APICs
  */
 #ifndef VMM_LAYOUT_H
 #define VMM_LAYOUT_H
@@ -29,6 +33,10 @@
 #define GUEST_LOW_RAM_MAX 0xc0000000ull /* start of the MMIO hole */
 #define GUEST_HIGH_RAM 0x100000000ull
 
+#define GUEST_PCI_MMIO 0xc0000000ull
+#define GUEST_PCI_MMIO_SIZE 0x20000000ull
+#define GUEST_PCI_ECAM 0xe0000000ull
+#define GUEST_PCI_ECAM_SIZE 0x100000ull /* bus 0 only */
 #define GUEST_IOAPIC 0xfec00000ull
 #define GUEST_LAPIC 0xfee00000ull
 
@@ -43,5 +51,17 @@
 #define IRQ_COM1 4
 #define IRQ_RTC 8
 #define IRQ_SCI 9
+
+/*
+ * PCI INTx: IOAPIC pins 16-23, level-triggered and active low as _PRT
+ * declares them; the pin of a slot's INTA..INTD rotates as on a real
+ * board so that neighbouring slots do not share a line.
+ */
+#define PCI_INTX_GSI_BASE 16
+#define PCI_INTX_GSI_COUNT 8
+static inline unsigned pci_intx_gsi(unsigned slot, unsigned pin /* 1-4 */)
+{
+    return PCI_INTX_GSI_BASE + (slot + pin - 1) % PCI_INTX_GSI_COUNT;
+}
 
 #endif

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "pci_host.h"
 #include "vmdev/acpi_pm.h"
 #include "vmdev/clock.h"
 #include "vmdev/i8042.h"
@@ -37,6 +38,7 @@ struct vmm_machine {
     struct vmdev_event_timer *pm_timer;
     struct vmdev_i8042 *i8042;
     struct vmdev_ioapic *ioapic;
+    struct vmm_pci *pci;
 
     struct gsi_line lines[VMDEV_IOAPIC_PINS];
 };
@@ -265,6 +267,18 @@ static int create_ioapic(struct vmm_machine *m)
     return 0;
 }
 
+static void set_ioapic_pin(void *opaque, unsigned gsi, bool level)
+{
+    struct vmm_machine *m = opaque;
+    vmdev_ioapic_set_irq(m->ioapic, gsi, level);
+}
+
+static int create_pci(struct vmm_machine *m)
+{
+    m->pci = vmm_pci_create(m->vm, set_ioapic_pin, m);
+    return m->pci ? 0 : -1;
+}
+
 static int create_i8042(struct vmm_machine *m)
 {
     struct vmdev_i8042_config config = {
@@ -291,7 +305,7 @@ struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
     m->vm = vm;
     m->loop = loop;
     if (create_ioapic(m) || create_serial(m, opts) || create_rtc(m) ||
-        create_acpi_pm(m) || create_i8042(m)) {
+        create_acpi_pm(m) || create_i8042(m) || create_pci(m)) {
         vmm_machine_destroy(m);
         return NULL;
     }
@@ -310,6 +324,7 @@ void vmm_machine_destroy(struct vmm_machine *m)
     vmdev_rtc_free(m->rtc);
     vmdev_acpi_pm_free(m->pm);
     vmdev_i8042_free(m->i8042);
+    vmm_pci_destroy(m->pci);
     if (m->vm->eoi_opaque == m)
         m->vm->eoi = NULL;
     vmdev_ioapic_free(m->ioapic);

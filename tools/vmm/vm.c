@@ -257,6 +257,8 @@ static void dispatch_io(struct vmm_vm *vm, struct kvm_run *run)
         if (run->io.direction == KVM_EXIT_IO_OUT) {
             memcpy(&value, data, size);
             vmdev_bus_write(vm->pio, run->io.port, size, value);
+            if (vm->after_write)
+                vm->after_write(vm->after_write_opaque);
         } else {
             vmdev_bus_read(vm->pio, run->io.port, size, &value);
             memcpy(data, &value, size);
@@ -273,6 +275,8 @@ static void dispatch_mmio(struct vmm_vm *vm, struct kvm_run *run)
     if (run->mmio.is_write) {
         memcpy(&value, run->mmio.data, size);
         vmdev_bus_write(vm->mmio, run->mmio.phys_addr, size, value);
+        if (vm->after_write)
+            vm->after_write(vm->after_write_opaque);
     } else {
         vmdev_bus_read(vm->mmio, run->mmio.phys_addr, size, &value);
         memcpy(run->mmio.data, &value, size);

@@ -43,6 +43,11 @@ struct vmm_vm {
 
     struct vmdev_bus *pio, *mmio;
 
+    /* Called on a vCPU thread after each guest port or MMIO write has
+     * been dispatched, with no bus lock held (PCI BAR moves). */
+    void (*after_write)(void *opaque);
+    void *after_write_opaque;
+
     /* Called on a vCPU thread for KVM_EXIT_IOAPIC_EOI. */
     void (*eoi)(void *opaque, uint8_t vector);
     void *eoi_opaque;
