@@ -227,6 +227,9 @@ bool vdrv_get_used(struct vdrv_queue *q, uint32_t *id, uint32_t *len)
     *id = get32(q->m, elem);
     *len = get32(q->m, elem + 4);
     q->last_used_idx++;
+    /* Like Linux with callbacks enabled: interrupt me for the next one. */
+    if (q->event_idx)
+        vdrv_set_used_event(q, q->last_used_idx);
     /* Free the chain by following its links in the table we wrote. */
     if (*id < q->size) {
         uint16_t index = (uint16_t)*id;

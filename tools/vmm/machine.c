@@ -18,6 +18,7 @@
 #include "vmdev/ioapic.h"
 #include "vmdev/rtc_cmos.h"
 #include "vmdev/uart16550.h"
+#include "vmdev/virtio_rng.h"
 
 struct gsi_line {
     struct vmm_machine *machine;
@@ -39,6 +40,7 @@ struct vmm_machine {
     struct vmdev_i8042 *i8042;
     struct vmdev_ioapic *ioapic;
     struct vmm_pci *pci;
+    struct vmdev_virtio_rng *rng;
 
     struct gsi_line lines[VMDEV_IOAPIC_PINS];
 };
@@ -279,6 +281,18 @@ static int create_pci(struct vmm_machine *m)
     return m->pci ? 0 : -1;
 }
 
+static int create_rng(struct vmm_machine *m, const struct vmm_options *opts)
+{
+    if (!opts->rng)
+        return 0;
+    m->rng = vmdev_virtio_rng_new("virtio-rng0", m->vm->mem, NULL);
+    if (!m->rng) {
+        fprintf(stderr, "vmdev-run: --rng: cannot create virtio-rng\n");
+        return -1;
+    }
+    return vmm_pci_add_virtio(m->pci, vmdev_virtio_rng_device(m->rng));
+}
+
 static int create_i8042(struct vmm_machine *m)
 {
     struct vmdev_i8042_config config = {
@@ -305,7 +319,8 @@ struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
     m->vm = vm;
     m->loop = loop;
     if (create_ioapic(m) || create_serial(m, opts) || create_rtc(m) ||
-        create_acpi_pm(m) || create_i8042(m) || create_pci(m)) {
+        create_acpi_pm(m) || create_i8042(m) || create_pci(m) ||
+        create_rng(m, opts)) {
         vmm_machine_destroy(m);
         return NULL;
     }
@@ -324,7 +339,9 @@ void vmm_machine_destroy(struct vmm_machine *m)
     vmdev_rtc_free(m->rtc);
     vmdev_acpi_pm_free(m->pm);
     vmdev_i8042_free(m->i8042);
+    /* Transports go before the devices they wrap. */
     vmm_pci_destroy(m->pci);
+    vmdev_virtio_rng_free(m->rng);
     if (m->vm->eoi_opaque == m)
         m->vm->eoi = NULL;
     vmdev_ioapic_free(m->ioapic);

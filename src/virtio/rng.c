@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-rng (virtio 1.2, 5.4). Requests are served on the thread that
+ * delivers the notification: filling a buffer from getrandom() is short
+ * and never waits once the host's pool is initialised.
+ */
+#include "vmdev/virtio_rng.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/random.h>
+
+#include "vmdev/log.h"
+
+#define QUEUE_SIZE 256
+#define CHUNK 4096
+
+struct vmdev_virtio_rng {
+    struct vmdev_virtio_device dev; /* first: ops get this pointer */
+    struct vmdev_rng_source source;
+    struct vmdev_vq_chain chain;
+    uint64_t bytes_given;
+};
+
+static ssize_t host_getrandom(void *opaque, void *buf, size_t len)
+{
+    ssize_t n;
+    do
+        n = getrandom(buf, len, 0);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+/* Fill the chain's writable part, up to the per-request cap. */
+static uint32_t fill_chain(struct vmdev_virtio_rng *rng)
+{
+    uint8_t buf[CHUNK];
+    struct vmdev_vq_writer w;
+    vmdev_vq_writer_init(&w, &rng->chain);
+    while (w.remaining && w.written < VMDEV_VIRTIO_RNG_MAX_REQUEST) {
+        size_t want = w.remaining < sizeof(buf) ? w.remaining : sizeof(buf);
+        if (want > VMDEV_VIRTIO_RNG_MAX_REQUEST - w.written)
+            want = VMDEV_VIRTIO_RNG_MAX_REQUEST - w.written;
+        ssize_t got = rng->source.fill(rng->source.opaque, buf, want);
+        if (got <= 0) {
+            vmdev_log(VMDEV_LOG_WARN, "%s: entropy source failed (%zd)",
+                      rng->dev.name, got);
+            break;
+        }
+        vmdev_vq_write(&w, buf, (size_t)got);
+    }
+    return (uint32_t)w.written;
+}
+
+static void rng_queue_notify(struct vmdev_virtio_device *dev, uint16_t index)
+{
+    struct vmdev_virtio_rng *rng = (struct vmdev_virtio_rng *)dev;
+    struct vmdev_virtqueue *vq = &dev->queues[index];
+    const char *why;
+    bool pushed = false;
+    for (;;) {
+        int ret;
+        while ((ret = vmdev_vq_pop(vq, &rng->chain, &why)) == 1) {
+            /* 5.4.6.1: a buffer with nothing writable gets nothing. */
+            if (!rng->chain.writable_len)
+                vmdev_log_guest("%s: request without a writable buffer",
+                                dev->name);
+            uint32_t written = fill_chain(rng);
+            rng->bytes_given += written;
+            vmdev_vq_push(vq, rng->chain.head, written);
+            pushed = true;
+        }
+        if (ret < 0) {
+            vmdev_virtio_guest_error(dev, "requestq: %s", why);
+            return;
+        }
+        /* Publish how far we got, then look again: the driver may have
+         * added a buffer without kicking just before that. */
+        vmdev_vq_set_notification(vq, true);
+        if (!vmdev_vq_has_available(vq))
+            break;
+    }
+    if (pushed)
+        vmdev_virtio_notify_queue(dev, index);
+}
+
+static void rng_destroy(struct vmdev_virtio_device *dev)
+{
+    free(dev);
+}
+
+static const struct vmdev_virtio_device_ops rng_ops = {
+    .queue_notify = rng_queue_notify,
+    .destroy = rng_destroy,
+};
+
+struct vmdev_virtio_rng *vmdev_virtio_rng_new(
+    const char *name, const struct vmdev_guest_memory *mem,
+    const struct vmdev_rng_source *source)
+{
+    struct vmdev_virtio_rng *rng = calloc(1, sizeof(*rng));
+    if (!rng)
+        return NULL;
+    if (vmdev_virtio_init(&rng->dev, name, VIRTIO_ID_RNG, &rng_ops,
+                          VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) |
+                              VIRTIO_BIT(VIRTIO_F_EVENT_IDX),
+                          0, 1, QUEUE_SIZE, mem)) {
+        free(rng);
+        return NULL;
+    }
+    if (source && source->fill)
+        rng->source = *source;
+    else
+        rng->source.fill = host_getrandom;
+    return rng;
+}
+
+struct vmdev_virtio_device *vmdev_virtio_rng_device(struct vmdev_virtio_rng *rng)
+{
+    return &rng->dev;
+}
+
+void vmdev_virtio_rng_free(struct vmdev_virtio_rng *rng)
+{
+    if (rng)
+        vmdev_virtio_destroy(&rng->dev); /* frees rng through ops->destroy */
+}
