@@ -139,6 +139,9 @@ void vmdev_vq_writer_init(struct vmdev_vq_writer *w,
 size_t vmdev_vq_write(struct vmdev_vq_writer *w, const void *buf, size_t len);
 int vmdev_vq_write_exact(struct vmdev_vq_writer *w, const void *buf,
                          size_t len);
+/* Move past len bytes whose content was placed some other way (preadv
+ * into the segments); they count as written. */
+size_t vmdev_vq_writer_skip(struct vmdev_vq_writer *w, size_t len);
 
 #ifdef __cplusplus
 }

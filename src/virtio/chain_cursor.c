@@ -69,7 +69,9 @@ void vmdev_vq_writer_init(struct vmdev_vq_writer *w,
     w->written = 0;
 }
 
-size_t vmdev_vq_write(struct vmdev_vq_writer *w, const void *buf, size_t len)
+/* Copy (buf != NULL) or skip up to len writable bytes. */
+static size_t writer_advance(struct vmdev_vq_writer *w, const void *buf,
+                             size_t len)
 {
     unsigned end = w->chain->num_readable + w->chain->num_writable;
     size_t done = 0;
@@ -78,7 +80,9 @@ size_t vmdev_vq_write(struct vmdev_vq_writer *w, const void *buf, size_t len)
         size_t n = s->len - w->offset;
         if (n > len - done)
             n = len - done;
-        memcpy((uint8_t *)s->host + w->offset, (const uint8_t *)buf + done, n);
+        if (buf)
+            memcpy((uint8_t *)s->host + w->offset,
+                   (const uint8_t *)buf + done, n);
         done += n;
         w->offset += (uint32_t)n;
         if (w->offset == s->len) {
@@ -89,6 +93,16 @@ size_t vmdev_vq_write(struct vmdev_vq_writer *w, const void *buf, size_t len)
     w->remaining -= done;
     w->written += done;
     return done;
+}
+
+size_t vmdev_vq_write(struct vmdev_vq_writer *w, const void *buf, size_t len)
+{
+    return writer_advance(w, buf, len);
+}
+
+size_t vmdev_vq_writer_skip(struct vmdev_vq_writer *w, size_t len)
+{
+    return writer_advance(w, NULL, len);
 }
 
 int vmdev_vq_write_exact(struct vmdev_vq_writer *w, const void *buf,

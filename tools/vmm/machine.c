@@ -18,6 +18,7 @@
 #include "vmdev/ioapic.h"
 #include "vmdev/rtc_cmos.h"
 #include "vmdev/uart16550.h"
+#include "vmdev/virtio_blk.h"
 #include "vmdev/virtio_rng.h"
 
 struct gsi_line {
@@ -41,6 +42,8 @@ struct vmm_machine {
     struct vmdev_ioapic *ioapic;
     struct vmm_pci *pci;
     struct vmdev_virtio_rng *rng;
+    struct vmdev_virtio_blk *disks[VMM_MAX_DISKS];
+    char disk_names[VMM_MAX_DISKS][16];
 
     struct gsi_line lines[VMDEV_IOAPIC_PINS];
 };
@@ -281,6 +284,25 @@ static int create_pci(struct vmm_machine *m)
     return m->pci ? 0 : -1;
 }
 
+/* Disks first: Linux names them vda, vdb, ... in PCI slot order. */
+static int create_disks(struct vmm_machine *m, const struct vmm_options *opts)
+{
+    for (unsigned i = 0; i < opts->num_disks; i++) {
+        const struct vmm_disk *d = &opts->disks[i];
+        struct vmdev_virtio_blk_config config = { d->path, d->readonly, NULL };
+        snprintf(m->disk_names[i], sizeof(m->disk_names[i]), "virtio-blk%u", i);
+        m->disks[i] = vmdev_virtio_blk_new(m->disk_names[i], m->vm->mem, &config);
+        if (!m->disks[i]) {
+            fprintf(stderr, "vmdev-run: --disk path=%s: %s\n", d->path,
+                    strerror(errno));
+            return -1;
+        }
+        if (vmm_pci_add_virtio(m->pci, vmdev_virtio_blk_device(m->disks[i])))
+            return -1;
+    }
+    return 0;
+}
+
 static int create_rng(struct vmm_machine *m, const struct vmm_options *opts)
 {
     if (!opts->rng)
@@ -320,7 +342,7 @@ struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
     m->loop = loop;
     if (create_ioapic(m) || create_serial(m, opts) || create_rtc(m) ||
         create_acpi_pm(m) || create_i8042(m) || create_pci(m) ||
-        create_rng(m, opts)) {
+        create_disks(m, opts) || create_rng(m, opts)) {
         vmm_machine_destroy(m);
         return NULL;
     }
@@ -342,6 +364,8 @@ void vmm_machine_destroy(struct vmm_machine *m)
     /* Transports go before the devices they wrap. */
     vmm_pci_destroy(m->pci);
     vmdev_virtio_rng_free(m->rng);
+    for (unsigned i = 0; i < VMM_MAX_DISKS; i++)
+        vmdev_virtio_blk_free(m->disks[i]);
     if (m->vm->eoi_opaque == m)
         m->vm->eoi = NULL;
     vmdev_ioapic_free(m->ioapic);
