@@ -59,9 +59,8 @@ for off in $offsets; do
 done
 token="hvc-$RANDOM$RANDOM"
 
-# The tests of the devices vmdev-run has now; hvc
-# (guest/tests/) join as the virtio devices land in vmdev-run.
-tests=${VMDEV_GUEST_TESTS:-boot,rtc,pci,blk,blkro,rng}
+# Every in-guest test (guest/tests/); each adds its device.
+tests=${VMDEV_GUEST_TESTS:-boot,rtc,pci,blk,blkro,rng,hvc}
 device_args=()
 case ",$tests," in *,blk,*) device_args+=(--disk "path=$disk") ;; esac
 case ",$tests," in *,blkro,*) device_args+=(--disk "path=$ro,readonly=on") ;; esac

@@ -19,6 +19,7 @@
 #include "vmdev/rtc_cmos.h"
 #include "vmdev/uart16550.h"
 #include "vmdev/virtio_blk.h"
+#include "vmdev/virtio_console.h"
 #include "vmdev/virtio_rng.h"
 
 struct gsi_line {
@@ -42,8 +43,10 @@ struct vmm_machine {
     struct vmdev_ioapic *ioapic;
     struct vmm_pci *pci;
     struct vmdev_virtio_rng *rng;
+    struct vmdev_virtio_console *console;
+    int console_out_fd;
     struct vmdev_virtio_blk *disks[VMM_MAX_DISKS];
-    char disk_names[VMM_MAX_DISKS][16];
+    char disk_names[VMM_MAX_DISKS][24];
 
     struct gsi_line lines[VMDEV_IOAPIC_PINS];
 };
@@ -303,6 +306,46 @@ static int create_disks(struct vmm_machine *m, const struct vmm_options *opts)
     return 0;
 }
 
+static void console_write(void *opaque, const void *buf, size_t len)
+{
+    struct vmm_machine *m = opaque;
+    const uint8_t *p = buf;
+    while (len) {
+        ssize_t n = write(m->console_out_fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; /* the reader went away; the guest carries on */
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static int create_console(struct vmm_machine *m, const struct vmm_options *opts)
+{
+    m->console_out_fd = -1;
+    if (opts->console.kind == VMM_OUTPUT_OFF)
+        return 0;
+    if (opts->console.kind == VMM_OUTPUT_FILE) {
+        m->console_out_fd = open(opts->console.path,
+                                 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (m->console_out_fd < 0) {
+            fprintf(stderr, "vmdev-run: --console file=%s: %s\n",
+                    opts->console.path, strerror(errno));
+            return -1;
+        }
+    } else {
+        m->console_out_fd = STDOUT_FILENO;
+    }
+    struct vmdev_console_output out = { console_write, m };
+    m->console = vmdev_virtio_console_new("virtio-console0", m->vm->mem, &out);
+    if (!m->console) {
+        fprintf(stderr, "vmdev-run: --console: cannot create virtio-console\n");
+        return -1;
+    }
+    return vmm_pci_add_virtio(m->pci, vmdev_virtio_console_device(m->console));
+}
+
 static int create_rng(struct vmm_machine *m, const struct vmm_options *opts)
 {
     if (!opts->rng)
@@ -342,7 +385,8 @@ struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
     m->loop = loop;
     if (create_ioapic(m) || create_serial(m, opts) || create_rtc(m) ||
         create_acpi_pm(m) || create_i8042(m) || create_pci(m) ||
-        create_disks(m, opts) || create_rng(m, opts)) {
+        create_disks(m, opts) || create_console(m, opts) ||
+        create_rng(m, opts)) {
         vmm_machine_destroy(m);
         return NULL;
     }
@@ -364,6 +408,9 @@ void vmm_machine_destroy(struct vmm_machine *m)
     /* Transports go before the devices they wrap. */
     vmm_pci_destroy(m->pci);
     vmdev_virtio_rng_free(m->rng);
+    vmdev_virtio_console_free(m->console);
+    if (m->console_out_fd > STDERR_FILENO)
+        close(m->console_out_fd);
     for (unsigned i = 0; i < VMM_MAX_DISKS; i++)
         vmdev_virtio_blk_free(m->disks[i]);
     if (m->vm->eoi_opaque == m)

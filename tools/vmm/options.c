@@ -197,12 +197,6 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
         fprintf(stderr, "vmdev-run: --kernel FILE is required (see --help)\n");
         return VMM_EXIT_USAGE;
     }
-    /* Parsed and checked above so the syntax is settled, but this virtio
-     * device is not in this build yet: refuse rather than boot a guest
-     * without the device it was asked for. */
-    if (opts->console.kind != VMM_OUTPUT_OFF)
-        return bad("console", opts->console.path ? opts->console.path : "hvc",
-                   "virtio-console is not available in this build yet");
     if (access(opts->kernel, R_OK) != 0)
         return bad("kernel", opts->kernel, strerror(errno));
     if (opts->initramfs && access(opts->initramfs, R_OK) != 0)

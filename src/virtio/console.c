@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-console (virtio 1.2, 5.3), one port: queue 0 is port 0's
+ * receiveq, queue 1 its transmitq (5.3.2).
+ */
+#include "vmdev/virtio_console.h"
+
+#include <stdlib.h>
+
+#include "vmdev/log.h"
+
+#define RECEIVEQ 0
+#define TRANSMITQ 1
+#define QUEUE_SIZE 128
+/* struct virtio_console_config (5.3.4): cols, rows, max_nr_ports,
+ * emerg_wr; none of their features is offered, so all read zero. */
+#define CONFIG_LEN 12
+
+struct vmdev_virtio_console {
+    struct vmdev_virtio_device dev; /* first: ops get this pointer */
+    struct vmdev_console_output output;
+    struct vmdev_vq_chain chain;
+    uint64_t bytes_out;
+};
+
+static void console_read_config(struct vmdev_virtio_device *dev,
+                                uint32_t offset, void *data, uint32_t len)
+{
+    for (uint32_t i = 0; i < len; i++)
+        ((uint8_t *)data)[i] = 0;
+}
+
+/* Everything readable in a transmit chain goes out, in order. */
+static void transmit(struct vmdev_virtio_console *con)
+{
+    uint8_t buf[1024];
+    struct vmdev_vq_reader r;
+    size_t n;
+    vmdev_vq_reader_init(&r, &con->chain);
+    while ((n = vmdev_vq_read(&r, buf, sizeof(buf))) > 0) {
+        if (con->output.write)
+            con->output.write(con->output.opaque, buf, n);
+        con->bytes_out += n;
+    }
+}
+
+static void console_queue_notify(struct vmdev_virtio_device *dev,
+                                 uint16_t index)
+{
+    struct vmdev_virtio_console *con = (struct vmdev_virtio_console *)dev;
+    struct vmdev_virtqueue *vq = &dev->queues[index];
+    const char *why;
+    bool pushed = false;
+    if (index != TRANSMITQ)
+        return; /* receive buffers wait for input */
+    for (;;) {
+        int ret;
+        while ((ret = vmdev_vq_pop(vq, &con->chain, &why)) == 1) {
+            transmit(con);
+            vmdev_vq_push(vq, con->chain.head, 0);
+            pushed = true;
+        }
+        if (ret < 0) {
+            vmdev_virtio_guest_error(dev, "transmitq: %s", why);
+            return;
+        }
+        vmdev_vq_set_notification(vq, true);
+        if (!vmdev_vq_has_available(vq))
+            break;
+    }
+    if (pushed)
+        vmdev_virtio_notify_queue(dev, index);
+}
+
+static void console_destroy(struct vmdev_virtio_device *dev)
+{
+    free(dev);
+}
+
+static const struct vmdev_virtio_device_ops console_ops = {
+    .read_config = console_read_config,
+    .queue_notify = console_queue_notify,
+    .destroy = console_destroy,
+};
+
+struct vmdev_virtio_console *vmdev_virtio_console_new(
+    const char *name, const struct vmdev_guest_memory *mem,
+    const struct vmdev_console_output *output)
+{
+    struct vmdev_virtio_console *con = calloc(1, sizeof(*con));
+    if (!con)
+        return NULL;
+    if (vmdev_virtio_init(&con->dev, name, VIRTIO_ID_CONSOLE, &console_ops,
+                          VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) |
+                              VIRTIO_BIT(VIRTIO_F_EVENT_IDX),
+                          CONFIG_LEN, 2, QUEUE_SIZE, mem)) {
+        free(con);
+        return NULL;
+    }
+    if (output)
+        con->output = *output;
+    return con;
+}
+
+struct vmdev_virtio_device *
+vmdev_virtio_console_device(struct vmdev_virtio_console *con)
+{
+    return &con->dev;
+}
+
+void vmdev_virtio_console_free(struct vmdev_virtio_console *con)
+{
+    if (con)
+        vmdev_virtio_destroy(&con->dev);
+}

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: MIT */
+/* virtio-console (virtio 1.2, 5.3), single port: transmitq output. */
+#include "test.h"
+#include "virtio_driver.h"
+#include "vmdev/virtio_console.h"
+
+#define RAM_BASE 0x100000ull
+#define RAM_SIZE (1u << 20)
+
+static struct vdrv_mem mem;
+static struct vdrv_queue rxq, txq;
+static char out[256];
+static size_t out_len;
+static unsigned interrupts;
+
+static void collect(void *opaque, const void *buf, size_t len)
+{
+    if (len > sizeof(out) - out_len)
+        len = sizeof(out) - out_len;
+    memcpy(out + out_len, buf, len);
+    out_len += len;
+}
+
+static void count_irq(void *opaque, enum vmdev_virtio_irq_reason r,
+                      uint16_t queue)
+{
+    interrupts++;
+}
+
+static struct vmdev_virtio_console *start(void)
+{
+    vdrv_mem_release(&mem);
+    if (vdrv_mem_init(&mem, RAM_BASE, RAM_SIZE, 1))
+        abort();
+    out_len = 0;
+    interrupts = 0;
+    struct vmdev_console_output o = { collect, NULL };
+    struct vmdev_virtio_console *con =
+        vmdev_virtio_console_new("console0", mem.mem, &o);
+    struct vmdev_virtio_device *dev = vmdev_virtio_console_device(con);
+    dev->transport.interrupt = count_irq;
+    vmdev_virtio_set_status(dev, 3);
+    for (uint32_t sel = 0; sel < 2; sel++)
+        vmdev_virtio_set_driver_features(
+            dev, sel, vmdev_virtio_get_device_features(dev, sel));
+    vmdev_virtio_set_status(dev, 0xb);
+    vdrv_queue_init(&rxq, &mem, 128, false);
+    vdrv_queue_init(&txq, &mem, 128, false);
+    vdrv_queue_config(&rxq, &dev->queues[0].config);
+    vdrv_queue_config(&txq, &dev->queues[1].config);
+    vmdev_virtio_set_status(dev, 0xf);
+    return con;
+}
+
+static uint64_t text(const char *s)
+{
+    uint64_t gpa = vdrv_alloc(&mem, strlen(s), 1);
+    vdrv_write(&mem, gpa, s, strlen(s));
+    return gpa;
+}
+
+static void kick(struct vmdev_virtio_console *con, uint16_t q)
+{
+    struct vmdev_virtio_device *dev = vmdev_virtio_console_device(con);
+    pthread_mutex_lock(&dev->lock);
+    vmdev_virtio_queue_notify(dev, q);
+    pthread_mutex_unlock(&dev->lock);
+}
+
+static void transmit_reaches_output_in_order(void)
+{
+    struct vmdev_virtio_console *con = start();
+    struct vdrv_buf hello[2] = { { text("hel"), 3 }, { text("lo "), 3 } };
+    struct vdrv_buf world = { text("world"), 5 };
+    CHECK(vdrv_add(&txq, hello, 2, NULL, 0, false) >= 0);
+    CHECK(vdrv_add(&txq, &world, 1, NULL, 0, true) >= 0);
+    kick(con, 1);
+    CHECK_EQ(out_len, 11);
+    CHECK(memcmp(out, "hello world", 11) == 0);
+    uint32_t id, len;
+    CHECK(vdrv_get_used(&txq, &id, &len));
+    CHECK_EQ(len, 0);
+    CHECK(vdrv_get_used(&txq, &id, &len));
+    CHECK_EQ(interrupts, 1);
+    vmdev_virtio_console_free(con);
+}
+
+static void receive_buffers_stay_posted(void)
+{
+    struct vmdev_virtio_console *con = start();
+    struct vdrv_buf in = { vdrv_alloc(&mem, 64, 8), 64 };
+    CHECK(vdrv_add(&rxq, NULL, 0, &in, 1, false) >= 0);
+    kick(con, 0);
+    CHECK_EQ(vdrv_used_idx(&rxq), 0);
+    CHECK_EQ(interrupts, 0);
+    vmdev_virtio_console_free(con);
+}
+
+static void config_reads_zero(void)
+{
+    struct vmdev_virtio_console *con = start();
+    uint32_t v = 0xffffffff;
+    vmdev_virtio_read_config(vmdev_virtio_console_device(con), 8, &v, 4);
+    CHECK_EQ(v, 0);
+    vmdev_virtio_console_free(con);
+}
+
+static void malformed_transmit_needs_reset(void)
+{
+    struct vmdev_virtio_console *con = start();
+    vdrv_set_desc(&txq, 0, RAM_BASE, 8, VDRV_DESC_F_NEXT, 0); /* loop */
+    vdrv_publish(&txq, 0);
+    kick(con, 1);
+    struct vmdev_virtio_device *dev = vmdev_virtio_console_device(con);
+    CHECK(dev->status & 0x40);
+    CHECK_EQ(out_len, 0);
+    vmdev_virtio_console_free(con);
+}
+
+TEST_MAIN(TEST(transmit_reaches_output_in_order),
+          TEST(receive_buffers_stay_posted), TEST(config_reads_zero),
+          TEST(malformed_transmit_needs_reset))
