@@ -48,6 +48,11 @@ if [ "$mode" = auto ]; then
     fi
 fi
 if [ "$mode" = 1 ]; then
-    exec "$here/nested.sh" --interactive --cache "$cache" -- "${vm[@]}"
+    # The outer guest sees this machine read-only: the scratch disk and the
+    # console log live in its /run instead, for that boot only.
+    vm=("${vm[@]/#path=$disk/path=/run/vmdev-scratch.img}")
+    vm=("${vm[@]/#file=$cache\/hvc0.log/file=/run/vmdev-hvc0.log}")
+    exec "$here/nested.sh" --interactive --cache "$cache" -- \
+        bash -c 'truncate -s 64M /run/vmdev-scratch.img && exec "$@"' sh "${vm[@]}"
 fi
 exec "${vm[@]}"
