@@ -166,6 +166,24 @@ void vmdev_virtio_guest_error(struct vmdev_virtio_device *dev,
                               const char *fmt, ...);
 bool vmdev_virtio_has_feature(const struct vmdev_virtio_device *dev,
                               unsigned bit);
+
+/*
+ * Serve a chain: return the bytes written into it, or -1 with *why set
+ * for a request the guest built wrong (a guest error).
+ */
+typedef int64_t vmdev_virtio_chain_fn(struct vmdev_virtio_device *dev,
+                                      struct vmdev_vq_chain *chain,
+                                      const char **why);
+/*
+ * Pop every available chain of queue `index` into `chain`, serve it with
+ * `serve` and return it; then publish how far the device got and look
+ * again, so a buffer the driver added without kicking is not stranded.
+ * One interrupt for the batch. A walker refusal or a serve() failure is a
+ * guest error and stops the queue.
+ */
+void vmdev_virtio_process_queue(struct vmdev_virtio_device *dev,
+                                uint16_t index, struct vmdev_vq_chain *chain,
+                                vmdev_virtio_chain_fn *serve);
 /* DRIVER_OK set and NEEDS_RESET clear: queues may be processed. */
 bool vmdev_virtio_is_running(const struct vmdev_virtio_device *dev);
 

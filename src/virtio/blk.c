@@ -218,34 +218,19 @@ static int64_t handle_request(struct vmdev_virtio_blk *blk)
     return (int64_t)written + 1;
 }
 
+static int64_t serve_request(struct vmdev_virtio_device *dev,
+                             struct vmdev_vq_chain *chain, const char **why)
+{
+    int64_t written = handle_request((struct vmdev_virtio_blk *)dev);
+    if (written < 0)
+        *why = "request without a header or a status byte";
+    return written;
+}
+
 static void blk_queue_notify(struct vmdev_virtio_device *dev, uint16_t index)
 {
     struct vmdev_virtio_blk *blk = (struct vmdev_virtio_blk *)dev;
-    struct vmdev_virtqueue *vq = &dev->queues[index];
-    const char *why;
-    bool pushed = false;
-    for (;;) {
-        int ret;
-        while ((ret = vmdev_vq_pop(vq, &blk->chain, &why)) == 1) {
-            int64_t written = handle_request(blk);
-            if (written < 0) {
-                vmdev_virtio_guest_error(dev, "request without header or "
-                                              "status byte");
-                return;
-            }
-            vmdev_vq_push(vq, blk->chain.head, (uint32_t)written);
-            pushed = true;
-        }
-        if (ret < 0) {
-            vmdev_virtio_guest_error(dev, "requestq: %s", why);
-            return;
-        }
-        vmdev_vq_set_notification(vq, true);
-        if (!vmdev_vq_has_available(vq))
-            break;
-    }
-    if (pushed)
-        vmdev_virtio_notify_queue(dev, index);
+    vmdev_virtio_process_queue(dev, index, &blk->chain, serve_request);
 }
 
 static void blk_destroy(struct vmdev_virtio_device *dev)

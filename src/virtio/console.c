@@ -31,45 +31,29 @@ static void console_read_config(struct vmdev_virtio_device *dev,
 }
 
 /* Everything readable in a transmit chain goes out, in order. */
-static void transmit(struct vmdev_virtio_console *con)
+static int64_t transmit(struct vmdev_virtio_device *dev,
+                        struct vmdev_vq_chain *chain, const char **why)
 {
+    struct vmdev_virtio_console *con = (struct vmdev_virtio_console *)dev;
     uint8_t buf[1024];
     struct vmdev_vq_reader r;
     size_t n;
-    vmdev_vq_reader_init(&r, &con->chain);
+    vmdev_vq_reader_init(&r, chain);
     while ((n = vmdev_vq_read(&r, buf, sizeof(buf))) > 0) {
         if (con->output.write)
             con->output.write(con->output.opaque, buf, n);
         con->bytes_out += n;
     }
+    return 0;
 }
 
 static void console_queue_notify(struct vmdev_virtio_device *dev,
                                  uint16_t index)
 {
     struct vmdev_virtio_console *con = (struct vmdev_virtio_console *)dev;
-    struct vmdev_virtqueue *vq = &dev->queues[index];
-    const char *why;
-    bool pushed = false;
-    if (index != TRANSMITQ)
-        return; /* receive buffers wait for input */
-    for (;;) {
-        int ret;
-        while ((ret = vmdev_vq_pop(vq, &con->chain, &why)) == 1) {
-            transmit(con);
-            vmdev_vq_push(vq, con->chain.head, 0);
-            pushed = true;
-        }
-        if (ret < 0) {
-            vmdev_virtio_guest_error(dev, "transmitq: %s", why);
-            return;
-        }
-        vmdev_vq_set_notification(vq, true);
-        if (!vmdev_vq_has_available(vq))
-            break;
-    }
-    if (pushed)
-        vmdev_virtio_notify_queue(dev, index);
+    /* Receive buffers wait for host input, which is not served yet. */
+    if (index == TRANSMITQ)
+        vmdev_virtio_process_queue(dev, index, &con->chain, transmit);
 }
 
 static void console_destroy(struct vmdev_virtio_device *dev)

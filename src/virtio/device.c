@@ -211,3 +211,35 @@ void vmdev_virtio_notify_config(struct vmdev_virtio_device *dev)
         dev->transport.interrupt(dev->transport.opaque,
                                  VMDEV_VIRTIO_IRQ_CONFIG, 0);
 }
+
+void vmdev_virtio_process_queue(struct vmdev_virtio_device *dev,
+                                uint16_t index, struct vmdev_vq_chain *chain,
+                                vmdev_virtio_chain_fn *serve)
+{
+    struct vmdev_virtqueue *vq = &dev->queues[index];
+    const char *why = NULL;
+    bool pushed = false;
+    for (;;) {
+        int ret;
+        while ((ret = vmdev_vq_pop(vq, chain, &why)) == 1) {
+            int64_t written = serve(dev, chain, &why);
+            if (written < 0 || written > UINT32_MAX) {
+                ret = -EINVAL;
+                break;
+            }
+            vmdev_vq_push(vq, chain->head, (uint32_t)written);
+            pushed = true;
+        }
+        if (ret < 0) {
+            vmdev_virtio_guest_error(dev, "queue %u: %s", index,
+                                     why ? why : "bad request");
+            return;
+        }
+        /* 2.7.10: publish avail_event, then re-check the ring. */
+        vmdev_vq_set_notification(vq, true);
+        if (!vmdev_vq_has_available(vq))
+            break;
+    }
+    if (pushed)
+        vmdev_virtio_notify_queue(dev, index);
+}

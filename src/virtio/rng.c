@@ -52,36 +52,22 @@ static uint32_t fill_chain(struct vmdev_virtio_rng *rng)
     return (uint32_t)w.written;
 }
 
+static int64_t serve_request(struct vmdev_virtio_device *dev,
+                             struct vmdev_vq_chain *chain, const char **why)
+{
+    struct vmdev_virtio_rng *rng = (struct vmdev_virtio_rng *)dev;
+    /* 5.4.6.1: a buffer with nothing writable gets nothing. */
+    if (!chain->writable_len)
+        vmdev_log_guest("%s: request without a writable buffer", dev->name);
+    uint32_t written = fill_chain(rng);
+    rng->bytes_given += written;
+    return written;
+}
+
 static void rng_queue_notify(struct vmdev_virtio_device *dev, uint16_t index)
 {
     struct vmdev_virtio_rng *rng = (struct vmdev_virtio_rng *)dev;
-    struct vmdev_virtqueue *vq = &dev->queues[index];
-    const char *why;
-    bool pushed = false;
-    for (;;) {
-        int ret;
-        while ((ret = vmdev_vq_pop(vq, &rng->chain, &why)) == 1) {
-            /* 5.4.6.1: a buffer with nothing writable gets nothing. */
-            if (!rng->chain.writable_len)
-                vmdev_log_guest("%s: request without a writable buffer",
-                                dev->name);
-            uint32_t written = fill_chain(rng);
-            rng->bytes_given += written;
-            vmdev_vq_push(vq, rng->chain.head, written);
-            pushed = true;
-        }
-        if (ret < 0) {
-            vmdev_virtio_guest_error(dev, "requestq: %s", why);
-            return;
-        }
-        /* Publish how far we got, then look again: the driver may have
-         * added a buffer without kicking just before that. */
-        vmdev_vq_set_notification(vq, true);
-        if (!vmdev_vq_has_available(vq))
-            break;
-    }
-    if (pushed)
-        vmdev_virtio_notify_queue(dev, index);
+    vmdev_virtio_process_queue(dev, index, &rng->chain, serve_request);
 }
 
 static void rng_destroy(struct vmdev_virtio_device *dev)
