@@ -111,8 +111,8 @@ static struct vmdev_virtqueue *selected_queue(struct vmdev_virtio_mmio *mmio)
  * size and addresses before QueueReady, 4.2.3.2 steps 5-7; the device must
  * not see a ring move under it).
  */
-static struct vmdev_virtqueue *configurable_queue(struct vmdev_virtio_mmio *mmio,
-                                                  uint32_t offset)
+static struct vmdev_virtqueue *
+configurable_queue(struct vmdev_virtio_mmio *mmio, uint32_t offset)
 {
     struct vmdev_virtqueue *vq = selected_queue(mmio);
     if (!vq) {
