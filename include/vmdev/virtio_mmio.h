@@ -101,9 +101,9 @@ enum vmdev_virtio_mmio_reg {
 struct vmdev_virtio_mmio;
 
 /*
- * Put a transport in front of dev: it takes over dev->transport so the
- * device's interrupts reach irq. The device must outlive the transport.
- * NULL on allocation failure.
+ * Put a transport in front of dev: it takes over dev->transport (replacing
+ * whatever was there) so the device's interrupts reach irq, which starts
+ * low. The device must outlive the transport. NULL on allocation failure.
  */
 struct vmdev_virtio_mmio *
 vmdev_virtio_mmio_new(struct vmdev_virtio_device *dev,

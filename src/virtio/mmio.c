@@ -74,6 +74,7 @@ vmdev_virtio_mmio_new(struct vmdev_virtio_device *dev,
     pthread_mutex_lock(&dev->lock);
     dev->transport.interrupt = device_interrupt;
     dev->transport.opaque = mmio;
+    update_irq(mmio);
     pthread_mutex_unlock(&dev->lock);
     return mmio;
 }
@@ -116,12 +117,12 @@ configurable_queue(struct vmdev_virtio_mmio *mmio, uint32_t offset)
 {
     struct vmdev_virtqueue *vq = selected_queue(mmio);
     if (!vq) {
-        refuse(mmio, "write to 0x%03x for queue %" PRIu32
+        refuse(mmio, "write to 0x%03" PRIx32 " for queue %" PRIu32
                      " which does not exist", offset, mmio->queue_sel);
         return NULL;
     }
     if (vq->config.ready || vq->enabled) {
-        refuse(mmio, "write to 0x%03x for queue %" PRIu32 " while it is ready",
+        refuse(mmio, "write to 0x%03" PRIx32 " for queue %" PRIu32 " while it is ready",
                offset, mmio->queue_sel);
         return NULL;
     }
@@ -457,13 +458,13 @@ uint64_t vmdev_virtio_mmio_read(struct vmdev_virtio_mmio *mmio,
 {
     uint64_t value = 0;
     pthread_mutex_lock(&mmio->dev->lock);
-    if (!access_allowed(mmio, offset, size, "read"))
-        value = 0;
-    else if (offset >= VMDEV_VIRTIO_MMIO_CONFIG)
-        value = read_config(mmio, (uint32_t)(offset - VMDEV_VIRTIO_MMIO_CONFIG),
-                            size);
-    else
-        value = read_register(mmio, (uint32_t)offset);
+    if (access_allowed(mmio, offset, size, "read")) {
+        if (offset >= VMDEV_VIRTIO_MMIO_CONFIG)
+            value = read_config(
+                mmio, (uint32_t)(offset - VMDEV_VIRTIO_MMIO_CONFIG), size);
+        else
+            value = read_register(mmio, (uint32_t)offset);
+    }
     pthread_mutex_unlock(&mmio->dev->lock);
     return value;
 }
@@ -472,13 +473,13 @@ void vmdev_virtio_mmio_write(struct vmdev_virtio_mmio *mmio, uint64_t offset,
                              uint64_t value, unsigned size)
 {
     pthread_mutex_lock(&mmio->dev->lock);
-    if (!access_allowed(mmio, offset, size, "write"))
-        ;
-    else if (offset >= VMDEV_VIRTIO_MMIO_CONFIG)
-        write_config(mmio, (uint32_t)(offset - VMDEV_VIRTIO_MMIO_CONFIG),
-                     value, size);
-    else
-        write_register(mmio, (uint32_t)offset, (uint32_t)value);
+    if (access_allowed(mmio, offset, size, "write")) {
+        if (offset >= VMDEV_VIRTIO_MMIO_CONFIG)
+            write_config(mmio, (uint32_t)(offset - VMDEV_VIRTIO_MMIO_CONFIG),
+                         value, size);
+        else
+            write_register(mmio, (uint32_t)offset, (uint32_t)value);
+    }
     pthread_mutex_unlock(&mmio->dev->lock);
 }
 
