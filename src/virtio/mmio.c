@@ -117,12 +117,16 @@ configurable_queue(struct vmdev_virtio_mmio *mmio, uint32_t offset)
 {
     struct vmdev_virtqueue *vq = selected_queue(mmio);
     if (!vq) {
-        refuse(mmio, "write to 0x%03" PRIx32 " for queue %" PRIu32
-                     " which does not exist", offset, mmio->queue_sel);
+        refuse(mmio,
+               "write to 0x%03" PRIx32 " for queue %" PRIu32
+               " which does not exist",
+               offset, mmio->queue_sel);
         return NULL;
     }
     if (vq->config.ready || vq->enabled) {
-        refuse(mmio, "write to 0x%03" PRIx32 " for queue %" PRIu32 " while it is ready",
+        refuse(mmio,
+               "write to 0x%03" PRIx32 " for queue %" PRIu32
+               " while it is ready",
                offset, mmio->queue_sel);
         return NULL;
     }
