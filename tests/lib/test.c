@@ -23,3 +23,23 @@ int test_run_all(const struct test_case *cases, unsigned count, int argc,
     printf("%u of %u tests failed\n", failures, ran);
     return failures ? 1 : 0;
 }
+
+int test_state_patch(void *snapshot, size_t len, const char *key,
+                     unsigned width, uint64_t value)
+{
+    uint8_t *data = snapshot;
+    size_t key_len = strlen(key);
+    size_t header = 1 + key_len + 4;
+    for (size_t i = 0; i + header + width <= len; i++) {
+        uint8_t *p = data + i;
+        if (p[0] != key_len || memcmp(p + 1, key, key_len) != 0)
+            continue;
+        const uint8_t *l = p + 1 + key_len;
+        if ((l[0] | l[1] << 8 | l[2] << 16 | (uint32_t)l[3] << 24) != width)
+            continue;
+        for (unsigned b = 0; b < width; b++)
+            p[header + b] = (uint8_t)(value >> (8 * b));
+        return 0;
+    }
+    return -1;
+}

@@ -41,6 +41,15 @@ struct test_case {
     void (*fn)(void);
 };
 
+/*
+ * Overwrite the integer field called key (width bytes, as the snapshot
+ * format stores it: type, key length, key, 32-bit length, value) in a
+ * snapshot, to test that restore refuses bad values. Returns 0 or -1 when
+ * no such field is there.
+ */
+int test_state_patch(void *snapshot, size_t len, const char *key,
+                     unsigned width, uint64_t value);
+
 int test_run_all(const struct test_case *cases, unsigned count, int argc,
                  char **argv);
 
