@@ -60,7 +60,7 @@ done
 token="hvc-$RANDOM$RANDOM"
 
 # Every in-guest test (guest/tests/); each adds its device.
-tests=${VMDEV_GUEST_TESTS:-boot,rtc,pci,blk,blkro,rng,hvc}
+tests=${VMDEV_GUEST_TESTS:-boot,rtc,pci,legacy,blk,blkro,rng,hvc}
 device_args=()
 case ",$tests," in *,blk,*) device_args+=(--disk "path=$disk") ;; esac
 case ",$tests," in *,blkro,*) device_args+=(--disk "path=$ro,readonly=on") ;; esac
@@ -136,6 +136,11 @@ else
     pass poweroff
 fi
 
+# VMDEV_GUEST_SHOW_CONSOLE=1 prints the guest's whole console (debugging).
+if [ "${VMDEV_GUEST_SHOW_CONSOLE:-0}" = 1 ]; then
+    echo "suite: console ($console):"
+    cut -d' ' -f2- "$console" | sed 's/^/  | /'
+fi
 if [ $failures -ne 0 ]; then
     echo "suite: $failures failed; console tail ($console):"
     tail -n 40 "$console" | cut -d' ' -f2- | sed 's/^/  | /'

@@ -41,13 +41,21 @@
 #define GUEST_LAPIC 0xfee00000ull
 
 /* Legacy I/O ports. */
+#define PORT_PIC_MASTER 0x20
+#define PORT_PIT 0x40
+#define PORT_SYSTEM_CONTROL_B 0x61 /* PIT counter 2 gate and OUT */
+#define PORT_PIC_SLAVE 0xa0
+#define PORT_ELCR 0x4d0
 #define PORT_I8042_DATA 0x60
 #define PORT_I8042_COMMAND 0x64
 #define PORT_RTC 0x70
 #define PORT_COM1 0x3f8
 #define PORT_ACPI_PM 0x600 /* 16 bytes: PM1a event/control, timer, reset */
 
-/* ISA interrupts (IOAPIC pins, identity-mapped but for the timer). */
+/* ISA interrupts (PIC inputs and IOAPIC pins, identity-mapped but for
+ * the timer, which is IOAPIC pin 2). */
+#define IRQ_PIT 0
+#define IRQ_KEYBOARD 1
 #define IRQ_COM1 4
 #define IRQ_RTC 8
 #define IRQ_SCI 9

@@ -15,6 +15,8 @@
 #include "vmdev/acpi_pm.h"
 #include "vmdev/clock.h"
 #include "vmdev/i8042.h"
+#include "vmdev/i8254.h"
+#include "vmdev/i8259.h"
 #include "vmdev/ioapic.h"
 #include "vmdev/rtc_cmos.h"
 #include "vmdev/uart16550.h"
@@ -22,9 +24,9 @@
 #include "vmdev/virtio_console.h"
 #include "vmdev/virtio_rng.h"
 
-struct gsi_line {
+struct isa_line {
     struct vmm_machine *machine;
-    unsigned gsi;
+    unsigned irq;
 };
 
 struct vmm_machine {
@@ -40,6 +42,9 @@ struct vmm_machine {
     struct vmdev_acpi_pm *pm;
     struct vmdev_event_timer *pm_timer;
     struct vmdev_i8042 *i8042;
+    struct vmdev_pic *pic;
+    struct vmdev_pit *pit;
+    struct vmdev_event_timer *pit_timer;
     struct vmdev_ioapic *ioapic;
     struct vmm_pci *pci;
     struct vmdev_virtio_rng *rng;
@@ -48,20 +53,27 @@ struct vmm_machine {
     struct vmdev_virtio_blk *disks[VMM_MAX_DISKS];
     char disk_names[VMM_MAX_DISKS][24];
 
-    struct gsi_line lines[VMDEV_IOAPIC_PINS];
+    struct isa_line isa_lines[VMDEV_PIC_IRQS];
 };
 
-/* Interrupt routing: a device line is named by its GSI, an IOAPIC pin. */
-static void set_gsi(void *opaque, bool level)
+/*
+ * ISA interrupts reach both controllers, as on a PC: PIC input irq and the
+ * IOAPIC pin of the same number, except IRQ0 (the PIT), which is wired to
+ * pin 2 (the MADT says so with an override). Whichever the guest unmasks
+ * delivers.
+ */
+static void set_isa_irq(void *opaque, bool level)
 {
-    struct gsi_line *line = opaque;
-    vmdev_ioapic_set_irq(line->machine->ioapic, line->gsi, level);
+    struct isa_line *line = opaque;
+    struct vmm_machine *m = line->machine;
+    vmdev_pic_set_irq(m->pic, line->irq, level);
+    vmdev_ioapic_set_irq(m->ioapic, line->irq == 0 ? 2 : line->irq, level);
 }
 
-static struct vmdev_irq_line gsi_line(struct vmm_machine *m, unsigned gsi)
+static struct vmdev_irq_line isa_line(struct vmm_machine *m, unsigned irq)
 {
-    m->lines[gsi] = (struct gsi_line){ m, gsi };
-    return (struct vmdev_irq_line){ set_gsi, &m->lines[gsi] };
+    m->isa_lines[irq] = (struct isa_line){ m, irq };
+    return (struct vmdev_irq_line){ set_isa_irq, &m->isa_lines[irq] };
 }
 
 static void poweroff(void *opaque)
@@ -129,7 +141,7 @@ static int create_serial(struct vmm_machine *m, const struct vmm_options *opts)
         m->serial_out_fd = STDOUT_FILENO;
     }
     struct vmdev_uart16550_config config = {
-        .irq = gsi_line(m, IRQ_COM1),
+        .irq = isa_line(m, IRQ_COM1),
         .sink = { serial_write, m },
         .modem_inputs = VMDEV_UART_MSR_CTS | VMDEV_UART_MSR_DSR | VMDEV_UART_MSR_DCD,
     };
@@ -161,6 +173,57 @@ static void pm_timer_expired(void *opaque)
     vmdev_acpi_pm_timer_expired(m->pm);
 }
 
+static void pit_timer_expired(void *opaque)
+{
+    struct vmm_machine *m = opaque;
+    vmdev_pit_timer_expired(m->pit);
+}
+
+static uint8_t pic_acknowledge(void *opaque)
+{
+    struct vmm_machine *m = opaque;
+    return vmdev_pic_acknowledge(m->pic);
+}
+
+/* The PICs before any ISA device: every ISA line drives one. */
+static int create_pic(struct vmm_machine *m)
+{
+    struct vmdev_pic_config config = {
+        .intr = { vmm_vm_set_extint, m->vm },
+    };
+    m->pic = vmdev_pic_new(&config);
+    if (!m->pic)
+        return -1;
+    m->vm->extint_ack = pic_acknowledge;
+    m->vm->extint_opaque = m;
+    return register_pio(m, PORT_PIC_MASTER, VMDEV_PIC_PORTS, VMDEV_ACCESS_1,
+                        &vmdev_pic_master_bus_ops, m->pic, "PIC") ||
+           register_pio(m, PORT_PIC_SLAVE, VMDEV_PIC_PORTS, VMDEV_ACCESS_1,
+                        &vmdev_pic_slave_bus_ops, m->pic, "PIC") ||
+           register_pio(m, PORT_ELCR, VMDEV_PIC_ELCR_PORTS, VMDEV_ACCESS_1,
+                        &vmdev_pic_elcr_bus_ops, m->pic, "ELCR");
+}
+
+static int create_pit(struct vmm_machine *m)
+{
+    struct vmdev_timer timer;
+    m->pit_timer = vmdev_event_loop_timer_new(m->loop, pit_timer_expired, m, &timer);
+    if (!m->pit_timer)
+        return -1;
+    struct vmdev_pit_config config = {
+        .clock = vmdev_host_clock,
+        .timer = timer,
+        .irq = isa_line(m, IRQ_PIT),
+    };
+    m->pit = vmdev_pit_new(&config);
+    if (!m->pit)
+        return -1;
+    return register_pio(m, PORT_PIT, VMDEV_PIT_PORTS, VMDEV_ACCESS_1,
+                        &vmdev_pit_bus_ops, m->pit, "PIT") ||
+           register_pio(m, PORT_SYSTEM_CONTROL_B, 1, VMDEV_ACCESS_1,
+                        &vmdev_pit_port61_bus_ops, m->pit, "port 0x61");
+}
+
 static int create_rtc(struct vmm_machine *m)
 {
     struct vmdev_timer timer;
@@ -170,7 +233,7 @@ static int create_rtc(struct vmm_machine *m)
     struct vmdev_rtc_config config = {
         .clock = vmdev_host_clock,
         .timer = timer,
-        .irq = gsi_line(m, IRQ_RTC),
+        .irq = isa_line(m, IRQ_RTC),
     };
     m->rtc = vmdev_rtc_new(&config);
     if (!m->rtc)
@@ -188,7 +251,7 @@ static int create_acpi_pm(struct vmm_machine *m)
     struct vmdev_acpi_pm_config config = {
         .clock = vmdev_host_clock,
         .timer = timer,
-        .sci = gsi_line(m, IRQ_SCI),
+        .sci = isa_line(m, IRQ_SCI),
         .timer_32bit = true,
         .poweroff = poweroff,
         .reset = reset,
@@ -361,7 +424,7 @@ static int create_rng(struct vmm_machine *m, const struct vmm_options *opts)
 static int create_i8042(struct vmm_machine *m)
 {
     struct vmdev_i8042_config config = {
-        .kbd_irq = gsi_line(m, 1),
+        .kbd_irq = isa_line(m, IRQ_KEYBOARD),
         .reset = reset,
         .opaque = m,
     };
@@ -383,7 +446,8 @@ struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
         return NULL;
     m->vm = vm;
     m->loop = loop;
-    if (create_ioapic(m) || create_serial(m, opts) || create_rtc(m) ||
+    if (create_ioapic(m) || create_pic(m) || create_pit(m) ||
+        create_serial(m, opts) || create_rtc(m) ||
         create_acpi_pm(m) || create_i8042(m) || create_pci(m) ||
         create_disks(m, opts) || create_console(m, opts) ||
         create_rng(m, opts)) {
@@ -399,12 +463,15 @@ void vmm_machine_destroy(struct vmm_machine *m)
         return;
     if (m->serial_in)
         vmdev_event_loop_remove(m->loop, m->serial_in);
-    vmdev_event_loop_timer_free(m->loop, m->rtc_timer);
-    vmdev_event_loop_timer_free(m->loop, m->pm_timer);
+    /* Devices cancel their timers as they go, so timers outlive them. */
     vmdev_uart16550_free(m->uart);
     vmdev_rtc_free(m->rtc);
     vmdev_acpi_pm_free(m->pm);
     vmdev_i8042_free(m->i8042);
+    vmdev_pit_free(m->pit);
+    vmdev_event_loop_timer_free(m->loop, m->rtc_timer);
+    vmdev_event_loop_timer_free(m->loop, m->pit_timer);
+    vmdev_event_loop_timer_free(m->loop, m->pm_timer);
     /* Transports go before the devices they wrap. */
     vmm_pci_destroy(m->pci);
     vmdev_virtio_rng_free(m->rng);
@@ -415,6 +482,9 @@ void vmm_machine_destroy(struct vmm_machine *m)
         vmdev_virtio_blk_free(m->disks[i]);
     if (m->vm->eoi_opaque == m)
         m->vm->eoi = NULL;
+    if (m->vm->extint_opaque == m)
+        m->vm->extint_ack = NULL;
+    vmdev_pic_free(m->pic);
     vmdev_ioapic_free(m->ioapic);
     if (m->serial_out_fd > STDERR_FILENO)
         close(m->serial_out_fd);

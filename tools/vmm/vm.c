@@ -328,6 +328,7 @@ static bool handle_exit(struct vmm_vcpu *vcpu)
         return false;
     case KVM_EXIT_HLT:
     case KVM_EXIT_INTR:
+    case KVM_EXIT_IRQ_WINDOW_OPEN:
         return true;
     default:
         fprintf(stderr, "vmdev-run: vCPU %u: unexpected exit %u (hardware reason 0x%llx)\n",
@@ -336,6 +337,25 @@ static bool handle_exit(struct vmm_vcpu *vcpu)
         vmm_vm_request_exit(vm, VMM_EXIT_ERROR);
         return false;
     }
+}
+
+/*
+ * The PIC's interrupt, on vCPU 0 before each KVM_RUN: inject it when KVM
+ * says the guest can take one now, otherwise ask for an exit as soon as
+ * it can (KVM_EXIT_IRQ_WINDOW_OPEN).
+ */
+static void inject_extint(struct vmm_vcpu *vcpu)
+{
+    struct vmm_vm *vm = vcpu->vm;
+    struct kvm_run *run = vcpu->run;
+    bool pending = vm->extint_ack && atomic_load(&vm->extint);
+    if (pending && run->ready_for_interrupt_injection) {
+        struct kvm_interrupt irq = { .irq = vm->extint_ack(vm->extint_opaque) };
+        if (ioctl(vcpu->fd, KVM_INTERRUPT, &irq) < 0)
+            fprintf(stderr, "vmdev-run: KVM_INTERRUPT: %s\n", strerror(errno));
+        pending = atomic_load(&vm->extint);
+    }
+    run->request_interrupt_window = pending;
 }
 
 static void *vcpu_thread(void *opaque)
@@ -348,9 +368,16 @@ static void *vcpu_thread(void *opaque)
     pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 
     while (!atomic_load(&vm->exiting)) {
+        if (vcpu->index == 0)
+            inject_extint(vcpu);
         if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
-            if (errno == EINTR || errno == EAGAIN)
+            if (errno == EINTR || errno == EAGAIN) {
+                /* A kick: an exit request (seen at the loop's top) or
+                 * an ExtINT to inject. */
+                __atomic_store_n(&vcpu->run->immediate_exit, 0,
+                                 __ATOMIC_SEQ_CST);
                 continue;
+            }
             fprintf(stderr, "vmdev-run: vCPU %u: KVM_RUN: %s\n", vcpu->index,
                     strerror(errno));
             vmm_vm_request_exit(vm, VMM_EXIT_ERROR);
@@ -411,6 +438,19 @@ void vmm_vm_join(struct vmm_vm *vm)
     for (unsigned i = 0; i < vm->cpus; i++)
         if (vm->vcpus[i].started)
             pthread_join(vm->vcpus[i].thread, NULL);
+}
+
+void vmm_vm_set_extint(void *opaque, bool level)
+{
+    struct vmm_vm *vm = opaque;
+    struct vmm_vcpu *bsp = &vm->vcpus[0];
+    atomic_store(&vm->extint, level);
+    /* vCPU 0 looks at the level before it enters the guest; one inside
+     * KVM_RUN (perhaps halted) is kicked out to look. */
+    if (!level || !bsp->started || pthread_equal(bsp->thread, pthread_self()))
+        return;
+    __atomic_store_n(&bsp->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    pthread_kill(bsp->thread, KICK_SIGNAL);
 }
 
 void vmm_vm_send_msi(void *opaque, const struct vmdev_msi_msg *msg)

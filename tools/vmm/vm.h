@@ -52,6 +52,15 @@ struct vmm_vm {
     void (*eoi)(void *opaque, uint8_t vector);
     void *eoi_opaque;
 
+    /* The PIC's INT (split irqchip: KVM has no PIC). While it is high,
+     * vCPU 0 asks KVM for an interrupt window and, when the guest can
+     * take an external interrupt, injects the vector extint_ack() gives
+     * (the INTA cycle). KVM delivers it only if the local APIC's LINT0
+     * accepts ExtINT. */
+    atomic_bool extint;
+    uint8_t (*extint_ack)(void *opaque);
+    void *extint_opaque;
+
     /* The first exit request wins; exit_fd wakes the main thread. */
     atomic_int exit_status;
     atomic_bool exiting;
@@ -72,6 +81,9 @@ void vmm_vm_request_exit(struct vmm_vm *vm, int status);
 
 /* Join the vCPU threads after an exit request. */
 void vmm_vm_join(struct vmm_vm *vm);
+
+/* The PIC's INT output, as a vmdev_irq_line function (opaque: the VM). */
+void vmm_vm_set_extint(void *vm, bool level);
 
 /* Deliver an MSI (what the IOAPIC and MSI-X produce) to the local APICs. */
 void vmm_vm_send_msi(void *vm, const struct vmdev_msi_msg *msg);
