@@ -268,33 +268,18 @@ static int create_acpi_pm(struct vmm_machine *m)
 /*
  * KVM's split irqchip sends an EOI to user space only for vectors it
  * finds in level-triggered MSI routes of the IOAPIC's reserved GSIs
- * (one per pin). Rebuild those routes whenever the guest programs the
+ * (one per pin). Refresh those routes whenever the guest programs the
  * IOAPIC, as the redirection table is what decides them.
  */
 static void update_ioapic_routes(struct vmm_machine *m)
 {
-    /* The routing table ends in a flexible array; size it for every pin. */
-    union {
-        struct kvm_irq_routing table;
-        unsigned char bytes[sizeof(struct kvm_irq_routing) +
-                            VMDEV_IOAPIC_PINS *
-                                sizeof(struct kvm_irq_routing_entry)];
-    } routes;
-    memset(&routes, 0, sizeof(routes));
-    for (unsigned pin = 0; pin < VMDEV_IOAPIC_PINS; pin++) {
-        struct vmdev_msi_msg msg;
-        if (!vmdev_ioapic_pin_msi(m->ioapic, pin, &msg))
-            continue;
-        struct kvm_irq_routing_entry *e =
-            &routes.table.entries[routes.table.nr++];
-        e->gsi = pin;
-        e->type = KVM_IRQ_ROUTING_MSI;
-        e->u.msi.address_lo = (uint32_t)msg.address;
-        e->u.msi.address_hi = (uint32_t)(msg.address >> 32);
-        e->u.msi.data = msg.data;
-    }
-    if (ioctl(m->vm->vm_fd, KVM_SET_GSI_ROUTING, &routes.table) < 0)
-        fprintf(stderr, "vmdev-run: KVM_SET_GSI_ROUTING: %s\n", strerror(errno));
+    struct vmdev_msi_msg msgs[VMDEV_IOAPIC_PINS];
+    memset(msgs, 0, sizeof(msgs));
+    uint32_t valid = 0;
+    for (unsigned pin = 0; pin < VMDEV_IOAPIC_PINS; pin++)
+        if (vmdev_ioapic_pin_msi(m->ioapic, pin, &msgs[pin]))
+            valid |= 1u << pin;
+    vmm_irq_routes_set_ioapic(m->vm->routes, msgs, valid);
 }
 
 static uint64_t ioapic_mmio_read(void *opaque, uint64_t offset, unsigned size)
@@ -489,4 +474,15 @@ void vmm_machine_destroy(struct vmm_machine *m)
     if (m->serial_out_fd > STDERR_FILENO)
         close(m->serial_out_fd);
     free(m);
+}
+
+void vmm_machine_print_stats(struct vmm_machine *m)
+{
+    uint64_t irqfd, signal_msi;
+    vmm_irq_routes_counts(m->vm->routes, &irqfd, &signal_msi);
+    fprintf(stderr,
+            "vmdev-run: queue notifications: ioeventfd=%llu; "
+            "interrupts: irqfd=%llu signal_msi=%llu\n",
+            (unsigned long long)vmm_pci_ioeventfd_kicks(m->pci),
+            (unsigned long long)irqfd, (unsigned long long)signal_msi);
 }

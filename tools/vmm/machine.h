@@ -19,4 +19,7 @@ struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
                                        const struct vmm_options *opts);
 void vmm_machine_destroy(struct vmm_machine *machine);
 
+/* One line on stderr: how notifications and interrupts travelled. */
+void vmm_machine_print_stats(struct vmm_machine *machine);
+
 #endif

@@ -88,6 +88,10 @@ int main(int argc, char **argv)
     }
     vmm_vm_join(vm);
     status = atomic_load(&vm->exit_status);
+    if (opts.stats) {
+        vmm_vm_print_exit_stats(vm);
+        vmm_machine_print_stats(machine);
+    }
 out:
     vmm_machine_destroy(machine);
     vmdev_event_loop_free(loop);

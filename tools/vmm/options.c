@@ -34,6 +34,8 @@ static const char usage[] =
     "                       a virtio-console (hvc0): hvc sends its output to stdout,\n"
     "                       file=PATH to a file (default off)\n"
     "  --rng                a virtio-rng device fed by the host's getrandom()\n"
+    "  --stats              when the VM stops, print its exits to user space by\n"
+    "                       reason on stderr (for benchmarks and debugging)\n"
     "  --help               show this help and exit\n"
     "\n"
     "Exit status: 0 when the guest powers off, 1 on a host error, 2 for a bad\n"
@@ -124,7 +126,7 @@ static int parse_disk(char *value, struct vmm_options *opts)
 int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
 {
     enum { OPT_KERNEL = 1, OPT_INITRAMFS, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY,
-           OPT_DISK, OPT_SERIAL, OPT_CONSOLE, OPT_RNG, OPT_HELP };
+           OPT_DISK, OPT_SERIAL, OPT_CONSOLE, OPT_RNG, OPT_STATS, OPT_HELP };
     static const struct option longopts[] = {
         { "kernel", required_argument, NULL, OPT_KERNEL },
         { "initramfs", required_argument, NULL, OPT_INITRAMFS },
@@ -135,6 +137,7 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
         { "serial", required_argument, NULL, OPT_SERIAL },
         { "console", required_argument, NULL, OPT_CONSOLE },
         { "rng", no_argument, NULL, OPT_RNG },
+        { "stats", no_argument, NULL, OPT_STATS },
         { "help", no_argument, NULL, OPT_HELP },
         { 0 },
     };
@@ -179,6 +182,7 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
                 return ret;
             break;
         case OPT_RNG: opts->rng = true; break;
+        case OPT_STATS: opts->stats = true; break;
         case OPT_HELP:
             fputs(usage, stdout);
             return -1;

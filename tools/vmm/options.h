@@ -32,6 +32,7 @@ struct vmm_options {
     struct vmm_output serial;
     struct vmm_output console; /* virtio-console (hvc0) */
     bool rng;
+    bool stats; /* print exit counts when the VM stops */
 };
 
 /* Exit statuses, documented in --help. */

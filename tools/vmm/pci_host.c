@@ -2,17 +2,42 @@
 #include "pci_host.h"
 
 #include <errno.h>
+#include <linux/kvm.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "layout.h"
+#include "vmdev/event_loop.h"
 #include "vmdev/pci.h"
 #include "vmdev/resource.h"
 #include "vmdev/virtio_pci.h"
 
 #define MAX_FUNCTIONS (VMDEV_PCI_SLOTS - 1)
+/* Linux's virtio_pci_modern writes the queue index as 16 bits
+ * (vp_notify); other widths still arrive as MMIO exits. */
+#define NOTIFY_WIDTH 2
+
+/* A queue's notify register as an ioeventfd: KVM signals fd on the
+ * guest's write, without an exit to user space, and the I/O thread
+ * serves the queue. */
+struct queue_kick {
+    struct vmm_pci *pci;
+    struct vmdev_virtio_pci *vp;
+    uint16_t queue;
+    int fd;
+    struct vmdev_event_watch *watch;
+};
+
+struct virtio_function {
+    struct vmdev_virtio_pci *vp;
+    struct queue_kick *kicks;
+    unsigned num_queues;
+};
 
 struct vmm_pci {
     struct vmm_vm *vm;
@@ -26,7 +51,10 @@ struct vmm_pci {
     pthread_mutex_t intx_lock;
     unsigned asserted[PCI_INTX_GSI_COUNT];
 
-    struct vmdev_virtio_pci *functions[MAX_FUNCTIONS];
+    /* Serves the virtio queues, off the vCPU threads. */
+    struct vmdev_event_loop *io_loop;
+    atomic_uint_fast64_t ioeventfd_kicks;
+    struct virtio_function functions[MAX_FUNCTIONS];
     unsigned num_functions;
 };
 
@@ -36,21 +64,76 @@ static struct vmdev_bus *bus_for(struct vmm_pci *pci,
     return bar->type == VMDEV_PCI_BAR_IO ? pci->vm->pio : pci->vm->mmio;
 }
 
+static struct virtio_function *virtio_function_of(struct vmm_pci *pci,
+                                                  struct vmdev_pci_device *pdev)
+{
+    for (unsigned i = 0; i < pci->num_functions; i++)
+        if (&pci->functions[i].vp->pci == pdev)
+            return &pci->functions[i];
+    return NULL;
+}
+
+/* Assign (or deassign) the function's notify ioeventfds for its BAR at
+ * bar_address. Returns 0 or -1 after printing why. */
+static int set_ioeventfds(struct vmm_pci *pci, struct virtio_function *f,
+                          uint64_t bar_address, bool assign)
+{
+    for (unsigned q = 0; q < f->num_queues; q++) {
+        struct kvm_ioeventfd io = {
+            .addr = bar_address + vmdev_virtio_pci_notify_offset((uint16_t)q),
+            .len = NOTIFY_WIDTH,
+            .fd = f->kicks[q].fd,
+            .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+        };
+        if (ioctl(pci->vm->vm_fd, KVM_IOEVENTFD, &io) < 0 && assign) {
+            fprintf(stderr, "vmdev-run: KVM_IOEVENTFD at 0x%llx: %s\n",
+                    (unsigned long long)io.addr, strerror(errno));
+            while (q--) {
+                io.addr = bar_address +
+                          vmdev_virtio_pci_notify_offset((uint16_t)q);
+                io.fd = f->kicks[q].fd;
+                io.flags = KVM_IOEVENTFD_FLAG_DEASSIGN;
+                ioctl(pci->vm->vm_fd, KVM_IOEVENTFD, &io);
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The bus owner's side of a BAR move (see vmdev_pci_bus_apply_bar_changes). */
 static int map_bar(void *opaque, struct vmdev_pci_device *pdev, unsigned index,
                    uint64_t address)
 {
     struct vmm_pci *pci = opaque;
     const struct vmdev_pci_bar *bar = &pdev->bars[index];
-    return vmdev_bus_register(bus_for(pci, bar), address, bar->size,
-                              bar->access_sizes, bar->ops, bar->opaque);
+    int ret = vmdev_bus_register(bus_for(pci, bar), address, bar->size,
+                                 bar->access_sizes, bar->ops, bar->opaque);
+    struct virtio_function *f = virtio_function_of(pci, pdev);
+    /* Without ioeventfds the notify writes still reach the bus. */
+    if (!ret && f && index == VMDEV_VIRTIO_PCI_BAR)
+        set_ioeventfds(pci, f, address, true);
+    return ret;
 }
 
 static void unmap_bar(void *opaque, struct vmdev_pci_device *pdev,
                       unsigned index, uint64_t address)
 {
     struct vmm_pci *pci = opaque;
+    struct virtio_function *f = virtio_function_of(pci, pdev);
+    if (f && index == VMDEV_VIRTIO_PCI_BAR)
+        set_ioeventfds(pci, f, address, false);
     vmdev_bus_unregister(bus_for(pci, &pdev->bars[index]), address);
+}
+
+static void queue_kicked(void *opaque, uint32_t events)
+{
+    struct queue_kick *kick = opaque;
+    (void)events;
+    if (vmdev_eventfd_drain(kick->fd)) {
+        atomic_fetch_add(&kick->pci->ioeventfd_kicks, 1);
+        vmdev_virtio_pci_queue_notify(kick->vp, kick->queue);
+    }
 }
 
 static void set_intx(void *opaque, unsigned slot, unsigned pin, bool level)
@@ -88,7 +171,9 @@ struct vmm_pci *vmm_pci_create(struct vmm_vm *vm, vmm_set_gsi_fn *set_gsi,
     struct vmdev_pci_bus_owner owner = { map_bar, unmap_bar, set_intx, pci };
     pci->bus = vmdev_pci_bus_new(&owner);
     pci->mmio = vmdev_resource_pool_new(GUEST_PCI_MMIO, GUEST_PCI_MMIO_SIZE);
-    if (!pci->bus || !pci->mmio ||
+    pci->io_loop = vmdev_event_loop_new();
+    if (!pci->bus || !pci->mmio || !pci->io_loop ||
+        vmdev_event_loop_start(pci->io_loop) ||
         vmdev_bus_register(vm->pio, VMDEV_PCI_CONF1_PORT, VMDEV_PCI_CONF1_LEN,
                            VMDEV_ACCESS_UP_TO_4, &vmdev_pci_conf1_ops,
                            pci->bus) ||
@@ -113,10 +198,16 @@ void vmm_pci_destroy(struct vmm_pci *pci)
         return;
     if (pci->vm->after_write_opaque == pci)
         pci->vm->after_write = NULL;
+    /* The I/O thread stops before the functions it serves go. */
+    vmdev_event_loop_free(pci->io_loop);
     for (unsigned i = 0; i < pci->num_functions; i++) {
-        vmdev_pci_bus_remove(pci->bus, &pci->functions[i]->pci);
-        vmdev_virtio_pci_release(pci->functions[i]);
-        free(pci->functions[i]);
+        struct virtio_function *f = &pci->functions[i];
+        vmdev_pci_bus_remove(pci->bus, &f->vp->pci);
+        for (unsigned q = 0; q < f->num_queues; q++)
+            close(f->kicks[q].fd);
+        free(f->kicks);
+        vmdev_virtio_pci_release(f->vp);
+        free(f->vp);
     }
     vmdev_bus_unregister(pci->vm->pio, VMDEV_PCI_CONF1_PORT);
     vmdev_bus_unregister(pci->vm->mmio, GUEST_PCI_ECAM);
@@ -124,6 +215,41 @@ void vmm_pci_destroy(struct vmm_pci *pci)
     vmdev_resource_pool_free(pci->mmio);
     pthread_mutex_destroy(&pci->intx_lock);
     free(pci);
+}
+
+/* An eventfd per queue, served on the I/O thread. */
+static int add_kicks(struct vmm_pci *pci, struct virtio_function *f)
+{
+    uint16_t queues = f->vp->vdev->num_queues;
+    f->kicks = calloc(queues, sizeof(*f->kicks));
+    if (!f->kicks)
+        return -1;
+    for (; f->num_queues < queues; f->num_queues++) {
+        struct queue_kick *k = &f->kicks[f->num_queues];
+        *k = (struct queue_kick){ pci, f->vp, (uint16_t)f->num_queues, -1,
+                                  NULL };
+        k->fd = vmdev_eventfd_new();
+        if (k->fd < 0)
+            return -1;
+        k->watch = vmdev_event_loop_add(pci->io_loop, k->fd, VMDEV_EVENT_IN,
+                                        queue_kicked, k);
+        if (!k->watch) {
+            close(k->fd);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void remove_kicks(struct vmm_pci *pci, struct virtio_function *f)
+{
+    for (unsigned q = 0; q < f->num_queues; q++) {
+        vmdev_event_loop_remove(pci->io_loop, f->kicks[q].watch);
+        close(f->kicks[q].fd);
+    }
+    free(f->kicks);
+    f->kicks = NULL;
+    f->num_queues = 0;
 }
 
 int vmm_pci_add_virtio(struct vmm_pci *pci, struct vmdev_virtio_device *vdev)
@@ -141,16 +267,32 @@ int vmm_pci_add_virtio(struct vmm_pci *pci, struct vmdev_virtio_device *vdev)
         free(vp);
         return -1;
     }
+    struct virtio_function *f = &pci->functions[pci->num_functions];
+    *f = (struct virtio_function){ .vp = vp };
+    if (add_kicks(pci, f)) {
+        fprintf(stderr, "vmdev-run: cannot watch the queues of %s: %s\n",
+                vdev->name, strerror(errno));
+        remove_kicks(pci, f);
+        vmdev_virtio_pci_release(vp);
+        free(vp);
+        return -1;
+    }
     /* Like firmware, place the BAR; the OS keeps it and enables decode. */
     if (vmdev_resource_alloc(pci->mmio, VMDEV_VIRTIO_PCI_BAR_SIZE,
                              VMDEV_VIRTIO_PCI_BAR_SIZE, &bar) ||
         vmdev_pci_bus_add(pci->bus, &vp->pci, -1) < 0) {
         fprintf(stderr, "vmdev-run: no room on PCI for %s\n", vdev->name);
+        remove_kicks(pci, f);
         vmdev_virtio_pci_release(vp);
         free(vp);
         return -1;
     }
     vmdev_pci_bar_assign(&vp->pci, VMDEV_VIRTIO_PCI_BAR, bar);
-    pci->functions[pci->num_functions++] = vp;
+    pci->num_functions++;
     return 0;
+}
+
+uint64_t vmm_pci_ioeventfd_kicks(struct vmm_pci *pci)
+{
+    return atomic_load(&pci->ioeventfd_kicks);
 }

@@ -25,4 +25,7 @@ void vmm_pci_destroy(struct vmm_pci *pci);
  * free slot, with its BAR placed. Returns 0 or -1 after printing why. */
 int vmm_pci_add_virtio(struct vmm_pci *pci, struct vmdev_virtio_device *vdev);
 
+/* Queue notifications that arrived through ioeventfds. */
+uint64_t vmm_pci_ioeventfd_kicks(struct vmm_pci *pci);
+
 #endif

@@ -174,7 +174,8 @@ struct vmm_vm *vmm_vm_create(uint64_t memory, unsigned cpus)
     vm->mmio = vmdev_bus_new("mmio", UINT64_MAX);
     vm->exit_fd = vmdev_eventfd_new();
     vm->vcpus = calloc(cpus, sizeof(*vm->vcpus));
-    if (!vm->pio || !vm->mmio || vm->exit_fd < 0 || !vm->vcpus)
+    vm->routes = vmm_irq_routes_new(vm->vm_fd, IOAPIC_PINS);
+    if (!vm->pio || !vm->mmio || vm->exit_fd < 0 || !vm->vcpus || !vm->routes)
         goto error;
     for (unsigned i = 0; i < cpus; i++)
         if (create_vcpu(vm, i))
@@ -196,6 +197,7 @@ void vmm_vm_destroy(struct vmm_vm *vm)
             close(vm->vcpus[i].fd);
     }
     free(vm->vcpus);
+    vmm_irq_routes_free(vm->routes);
     vmdev_bus_free(vm->pio);
     vmdev_bus_free(vm->mmio);
     vmdev_mem_free(vm->mem);
@@ -308,29 +310,40 @@ static bool handle_exit(struct vmm_vcpu *vcpu)
     struct kvm_run *run = vcpu->run;
     switch (run->exit_reason) {
     case KVM_EXIT_IO:
+        vcpu->exits[VMM_EXITS_PIO]++;
         dispatch_io(vm, run);
         return true;
     case KVM_EXIT_MMIO:
+        vcpu->exits[VMM_EXITS_MMIO]++;
         dispatch_mmio(vm, run);
         return true;
     case KVM_EXIT_IOAPIC_EOI:
+        vcpu->exits[VMM_EXITS_IOAPIC_EOI]++;
         if (vm->eoi)
             vm->eoi(vm->eoi_opaque, run->eoi.vector);
         return true;
     case KVM_EXIT_SHUTDOWN:
+        vcpu->exits[VMM_EXITS_OTHER]++;
         fprintf(stderr, "vmdev-run: vCPU %u: triple fault\n", vcpu->index);
         dump_vcpu(vcpu);
         vmm_vm_request_exit(vm, VMM_EXIT_TRIPLE_FAULT);
         return false;
     case KVM_EXIT_SYSTEM_EVENT:
+        vcpu->exits[VMM_EXITS_OTHER]++;
         vmm_vm_request_exit(vm, run->system_event.type == KVM_SYSTEM_EVENT_RESET
                                     ? VMM_EXIT_REBOOT : VMM_EXIT_POWEROFF);
         return false;
     case KVM_EXIT_HLT:
+        vcpu->exits[VMM_EXITS_HLT]++;
+        return true;
     case KVM_EXIT_INTR:
+        vcpu->exits[VMM_EXITS_SIGNAL]++;
+        return true;
     case KVM_EXIT_IRQ_WINDOW_OPEN:
+        vcpu->exits[VMM_EXITS_IRQ_WINDOW]++;
         return true;
     default:
+        vcpu->exits[VMM_EXITS_OTHER]++;
         fprintf(stderr, "vmdev-run: vCPU %u: unexpected exit %u (hardware reason 0x%llx)\n",
                 vcpu->index, run->exit_reason,
                 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
@@ -372,6 +385,7 @@ static void *vcpu_thread(void *opaque)
             inject_extint(vcpu);
         if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
+                vcpu->exits[VMM_EXITS_SIGNAL]++;
                 /* A kick: an exit request (seen at the loop's top) or
                  * an ExtINT to inject. */
                 __atomic_store_n(&vcpu->run->immediate_exit, 0,
@@ -440,6 +454,23 @@ void vmm_vm_join(struct vmm_vm *vm)
             pthread_join(vm->vcpus[i].thread, NULL);
 }
 
+void vmm_vm_print_exit_stats(struct vmm_vm *vm)
+{
+    static const char *const names[VMM_EXIT_KINDS] = {
+        "pio", "mmio", "ioapic_eoi", "hlt", "irq_window", "signal", "other",
+    };
+    uint64_t sum[VMM_EXIT_KINDS] = { 0 }, total = 0;
+    for (unsigned i = 0; i < vm->cpus; i++)
+        for (unsigned k = 0; k < VMM_EXIT_KINDS; k++)
+            sum[k] += vm->vcpus[i].exits[k];
+    fprintf(stderr, "vmdev-run: exits:");
+    for (unsigned k = 0; k < VMM_EXIT_KINDS; k++) {
+        fprintf(stderr, " %s=%llu", names[k], (unsigned long long)sum[k]);
+        total += sum[k];
+    }
+    fprintf(stderr, " total=%llu\n", (unsigned long long)total);
+}
+
 void vmm_vm_set_extint(void *opaque, bool level)
 {
     struct vmm_vm *vm = opaque;
@@ -456,11 +487,5 @@ void vmm_vm_set_extint(void *opaque, bool level)
 void vmm_vm_send_msi(void *opaque, const struct vmdev_msi_msg *msg)
 {
     struct vmm_vm *vm = opaque;
-    struct kvm_msi msi = {
-        .address_lo = (uint32_t)msg->address,
-        .address_hi = (uint32_t)(msg->address >> 32),
-        .data = msg->data,
-    };
-    if (ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0)
-        fprintf(stderr, "vmdev-run: KVM_SIGNAL_MSI: %s\n", strerror(errno));
+    vmm_irq_routes_send_msi(vm->routes, msg);
 }

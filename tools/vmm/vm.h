@@ -14,11 +14,24 @@
 #include <stdint.h>
 
 #include "boot.h"
+#include "irq_routes.h"
 #include "vmdev/bus.h"
 #include "vmdev/irq.h"
 #include "vmdev/memory.h"
 
 struct vmm_vm;
+
+/* Exits to user space by reason, counted per vCPU (for --stats). */
+enum vmm_exit_kind {
+    VMM_EXITS_PIO,
+    VMM_EXITS_MMIO,
+    VMM_EXITS_IOAPIC_EOI,
+    VMM_EXITS_HLT,
+    VMM_EXITS_IRQ_WINDOW,
+    VMM_EXITS_SIGNAL, /* KVM_RUN interrupted: kicks and EINTR */
+    VMM_EXITS_OTHER,
+    VMM_EXIT_KINDS
+};
 
 struct vmm_vcpu {
     struct vmm_vm *vm;
@@ -27,6 +40,7 @@ struct vmm_vcpu {
     struct kvm_run *run;
     pthread_t thread;
     bool started;
+    uint64_t exits[VMM_EXIT_KINDS]; /* written by the vCPU's thread only */
 };
 
 struct vmm_vm {
@@ -42,6 +56,7 @@ struct vmm_vm {
     uint64_t high_ram_end; /* RAM above 4 GiB: [4 GiB, high_ram_end), or 0 */
 
     struct vmdev_bus *pio, *mmio;
+    struct vmm_irq_routes *routes;
 
     /* Called on a vCPU thread after each guest port or MMIO write has
      * been dispatched, with no bus lock held (PCI BAR moves). */
@@ -82,10 +97,14 @@ void vmm_vm_request_exit(struct vmm_vm *vm, int status);
 /* Join the vCPU threads after an exit request. */
 void vmm_vm_join(struct vmm_vm *vm);
 
+/* After vmm_vm_join(): one line of exit counts over all vCPUs on stderr. */
+void vmm_vm_print_exit_stats(struct vmm_vm *vm);
+
 /* The PIC's INT output, as a vmdev_irq_line function (opaque: the VM). */
 void vmm_vm_set_extint(void *vm, bool level);
 
-/* Deliver an MSI (what the IOAPIC and MSI-X produce) to the local APICs. */
+/* Deliver an MSI (what the IOAPIC and MSI-X produce) to the local APICs,
+ * through an irqfd route (irq_routes.h). */
 void vmm_vm_send_msi(void *vm, const struct vmdev_msi_msg *msg);
 
 #endif

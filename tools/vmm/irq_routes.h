@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * KVM's GSI routing table for a split irqchip, owned in one place:
+ *  - GSIs 0-23, one per IOAPIC pin, as MSI routes that KVM scans to learn
+ *    which vectors are level-triggered, so their EOIs exit to user space
+ *    (KVM_EXIT_IOAPIC_EOI). The IOAPIC itself sends its messages as MSIs;
+ *  - GSIs from 24 on, MSI routes learnt from the messages devices send
+ *    (MSI-X vectors, IOAPIC pins), each with an irqfd: once a message has
+ *    a route, sending it again is one eventfd write from any thread.
+ * The learnt routes are bounded (a guest can program any number of
+ * distinct messages); past the bound, messages go through KVM_SIGNAL_MSI.
+ */
+#ifndef VMM_IRQ_ROUTES_H
+#define VMM_IRQ_ROUTES_H
+
+#include <stdint.h>
+
+#include "vmdev/irq.h"
+
+#define VMM_MSI_ROUTES 128
+
+struct vmm_irq_routes;
+
+/* NULL after printing why. */
+struct vmm_irq_routes *vmm_irq_routes_new(int vm_fd, unsigned ioapic_pins);
+void vmm_irq_routes_free(struct vmm_irq_routes *routes);
+
+/* Replace the IOAPIC pins' routes: msgs[pin] for every pin whose bit is
+ * set in valid (a masked or unprogrammed pin has none). */
+void vmm_irq_routes_set_ioapic(struct vmm_irq_routes *routes,
+                               const struct vmdev_msi_msg *msgs,
+                               uint32_t valid);
+
+/* Deliver msg: through its irqfd, creating the route on first use. */
+void vmm_irq_routes_send_msi(struct vmm_irq_routes *routes,
+                             const struct vmdev_msi_msg *msg);
+
+/* Messages delivered through irqfds and through KVM_SIGNAL_MSI. */
+void vmm_irq_routes_counts(struct vmm_irq_routes *routes, uint64_t *irqfd,
+                           uint64_t *signal_msi);
+
+#endif
