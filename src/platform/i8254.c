@@ -664,9 +664,11 @@ void vmdev_pit_save(struct vmdev_pit *pit, struct vmdev_state_writer *w,
     pthread_mutex_unlock(&pit->lock);
 }
 
+/* What load_count can produce: BCD digits above 9 weigh as written, so
+ * a BCD count goes up to bcd_to_bin(0xffff). */
 static bool count_valid(uint32_t n, bool bcd)
 {
-    return n <= (bcd ? 10000u : 65536u);
+    return n <= (bcd ? 16665u : 65536u);
 }
 
 static int restore_counter(const struct vmdev_state_section *s, unsigned i,

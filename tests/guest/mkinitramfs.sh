@@ -6,9 +6,10 @@
 #   test    guest/init: virtio modules, the in-guest tests of guest/tests/
 #   nested  guest/nested-init: kvm-amd and 9p, for the outer QEMU guest that
 #           gives the tests a /dev/kvm on machines without one
+#   bench   bench/guest-init: no modules; marks reaching init and powers off
 set -eu
 
-[ $# -eq 3 ] || { echo "usage: $0 KERNEL_DIR test|nested OUT" >&2; exit 2; }
+[ $# -eq 3 ] || { echo "usage: $0 KERNEL_DIR test|nested|bench OUT" >&2; exit 2; }
 kernel="$1" role="$2" out="$3"
 here=$(cd "$(dirname "$0")" && pwd)
 
@@ -17,6 +18,8 @@ test)   init="$here/guest/init"
         load="virtio_pci virtio_mmio virtio_blk virtio_console virtio_rng" ;;
 nested) init="$here/guest/nested-init"
         load="virtio_pci kvm_amd 9pnet_virtio 9p" ;;
+bench)  init="$here/../../bench/guest-init"
+        load="" ;;
 *)      echo "mkinitramfs: unknown role $role" >&2; exit 2 ;;
 esac
 

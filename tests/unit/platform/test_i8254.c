@@ -401,6 +401,17 @@ static void bcd_counting(void)
     out(&r, CH1, 0x00);
     run_to(&r, 1);
     CHECK_EQ(latched(&r, CH1), 0x9999);
+    /* Digits above 9 are not BCD, but a guest may write them: the count
+     * is what they weigh, and the state still saves and restores. */
+    out(&r, CTRL, CW(CH1, RW_BOTH, 2) | 1);
+    out(&r, CH1, 0xff);
+    out(&r, CH1, 0xff);
+    struct vmdev_state_writer w;
+    vmdev_state_writer_init(&w);
+    vmdev_pit_save(r.pit, &w, "pit");
+    CHECK_EQ(vmdev_state_writer_finish(&w), 0);
+    CHECK_EQ(vmdev_pit_restore(r.pit, w.data, w.len, "pit"), 0);
+    vmdev_state_writer_release(&w);
     vmdev_pit_free(r.pit);
 }
 
