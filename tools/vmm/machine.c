@@ -196,6 +196,19 @@ static int create_pic(struct vmm_machine *m)
         return -1;
     m->vm->extint_ack = pic_acknowledge;
     m->vm->extint_opaque = m;
+    /* What PC firmware leaves before it starts an OS: both chips
+     * initialised (edge, cascaded, vectors 0x08 and 0x70 as the BIOS
+     * sets them) and every input masked, so that no ISA line reaches the
+     * CPU before the guest programs the PICs itself. */
+    static const uint8_t init[2][4] = { { 0x11, 0x08, 0x04, 0x01 },
+                                        { 0x11, 0x70, 0x02, 0x01 } };
+    for (unsigned chip = 0; chip < 2; chip++) {
+        enum vmdev_pic_chip which = chip ? VMDEV_PIC_SLAVE : VMDEV_PIC_MASTER;
+        vmdev_pic_write(m->pic, which, 0, init[chip][0]);
+        for (unsigned i = 1; i < 4; i++)
+            vmdev_pic_write(m->pic, which, 1, init[chip][i]);
+        vmdev_pic_write(m->pic, which, 1, 0xff);
+    }
     return register_pio(m, PORT_PIC_MASTER, VMDEV_PIC_PORTS, VMDEV_ACCESS_1,
                         &vmdev_pic_master_bus_ops, m->pic, "PIC") ||
            register_pio(m, PORT_PIC_SLAVE, VMDEV_PIC_PORTS, VMDEV_ACCESS_1,
