@@ -138,9 +138,9 @@ case ",$tests," in
     direct=$(echo "$stats" | sed -n 's/.*signal_msi=\([0-9]*\).*/\1/p')
     if [ -z "$stats" ]; then
         fail fastpaths "vmdev-run --stats printed no notification counts"
-    elif [ "$kicks" -lt 100 ]; then
+    elif [ "${kicks:-0}" -lt 100 ]; then
         fail fastpaths "only $kicks queue notifications came through ioeventfds"
-    elif [ "$irqfd" -lt 100 ] || [ "$direct" -ne 0 ]; then
+    elif [ "${irqfd:-0}" -lt 100 ] || [ "${direct:-1}" -ne 0 ]; then
         fail fastpaths "interrupts: $irqfd through irqfds, $direct through KVM_SIGNAL_MSI"
     else
         pass fastpaths
