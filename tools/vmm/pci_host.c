@@ -73,28 +73,33 @@ static struct virtio_function *virtio_function_of(struct vmm_pci *pci,
     return NULL;
 }
 
+/* KVM_IOEVENTFD for queue q's notify register in a BAR at bar_address. */
+static int queue_ioeventfd(struct vmm_pci *pci, struct virtio_function *f,
+                           uint64_t bar_address, unsigned q, bool assign)
+{
+    struct kvm_ioeventfd io = {
+        .addr = bar_address + vmdev_virtio_pci_notify_offset((uint16_t)q),
+        .len = NOTIFY_WIDTH,
+        .fd = f->kicks[q].fd,
+        .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+    };
+    if (ioctl(pci->vm->vm_fd, KVM_IOEVENTFD, &io) == 0)
+        return 0;
+    if (assign)
+        fprintf(stderr, "vmdev-run: KVM_IOEVENTFD at 0x%llx: %s\n",
+                (unsigned long long)io.addr, strerror(errno));
+    return -1;
+}
+
 /* Assign (or deassign) the function's notify ioeventfds for its BAR at
- * bar_address. Returns 0 or -1 after printing why. */
+ * bar_address; an assignment that fails part way is undone. */
 static int set_ioeventfds(struct vmm_pci *pci, struct virtio_function *f,
                           uint64_t bar_address, bool assign)
 {
     for (unsigned q = 0; q < f->num_queues; q++) {
-        struct kvm_ioeventfd io = {
-            .addr = bar_address + vmdev_virtio_pci_notify_offset((uint16_t)q),
-            .len = NOTIFY_WIDTH,
-            .fd = f->kicks[q].fd,
-            .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
-        };
-        if (ioctl(pci->vm->vm_fd, KVM_IOEVENTFD, &io) < 0 && assign) {
-            fprintf(stderr, "vmdev-run: KVM_IOEVENTFD at 0x%llx: %s\n",
-                    (unsigned long long)io.addr, strerror(errno));
-            while (q--) {
-                io.addr = bar_address +
-                          vmdev_virtio_pci_notify_offset((uint16_t)q);
-                io.fd = f->kicks[q].fd;
-                io.flags = KVM_IOEVENTFD_FLAG_DEASSIGN;
-                ioctl(pci->vm->vm_fd, KVM_IOEVENTFD, &io);
-            }
+        if (queue_ioeventfd(pci, f, bar_address, q, assign) && assign) {
+            while (q--)
+                queue_ioeventfd(pci, f, bar_address, q, false);
             return -1;
         }
     }
@@ -124,6 +129,17 @@ static void unmap_bar(void *opaque, struct vmdev_pci_device *pdev,
     if (f && index == VMDEV_VIRTIO_PCI_BAR)
         set_ioeventfds(pci, f, address, false);
     vmdev_bus_unregister(bus_for(pci, &pdev->bars[index]), address);
+}
+
+static void remove_kicks(struct vmm_pci *pci, struct virtio_function *f)
+{
+    for (unsigned q = 0; q < f->num_queues; q++) {
+        vmdev_event_loop_remove(pci->io_loop, f->kicks[q].watch);
+        close(f->kicks[q].fd);
+    }
+    free(f->kicks);
+    f->kicks = NULL;
+    f->num_queues = 0;
 }
 
 static void queue_kicked(void *opaque, uint32_t events)
@@ -198,14 +214,14 @@ void vmm_pci_destroy(struct vmm_pci *pci)
         return;
     if (pci->vm->after_write_opaque == pci)
         pci->vm->after_write = NULL;
-    /* The I/O thread stops before the functions it serves go. */
+    /* No queue is served once its watch is gone and the I/O thread has
+     * stopped; only then do the functions go. */
+    for (unsigned i = 0; i < pci->num_functions; i++)
+        remove_kicks(pci, &pci->functions[i]);
     vmdev_event_loop_free(pci->io_loop);
     for (unsigned i = 0; i < pci->num_functions; i++) {
         struct virtio_function *f = &pci->functions[i];
         vmdev_pci_bus_remove(pci->bus, &f->vp->pci);
-        for (unsigned q = 0; q < f->num_queues; q++)
-            close(f->kicks[q].fd);
-        free(f->kicks);
         vmdev_virtio_pci_release(f->vp);
         free(f->vp);
     }
@@ -239,17 +255,6 @@ static int add_kicks(struct vmm_pci *pci, struct virtio_function *f)
         }
     }
     return 0;
-}
-
-static void remove_kicks(struct vmm_pci *pci, struct virtio_function *f)
-{
-    for (unsigned q = 0; q < f->num_queues; q++) {
-        vmdev_event_loop_remove(pci->io_loop, f->kicks[q].watch);
-        close(f->kicks[q].fd);
-    }
-    free(f->kicks);
-    f->kicks = NULL;
-    f->num_queues = 0;
 }
 
 int vmm_pci_add_virtio(struct vmm_pci *pci, struct vmdev_virtio_device *vdev)
