@@ -24,6 +24,7 @@
 #ifndef VMDEV_DEVICE_MANAGER_H
 #define VMDEV_DEVICE_MANAGER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,6 +54,9 @@ struct vmdev_resource {
     uint64_t base;
     uint64_t size;
 };
+
+/* Whether id follows the id rules (for a VMM checking its command line). */
+bool vmdev_device_id_valid(const char *id);
 
 /* "pio", "mmio", "gsi", "msi", "pci-slot"; "?" for anything else. */
 const char *vmdev_resource_kind_name(enum vmdev_resource_kind kind);

@@ -70,6 +70,11 @@ static bool valid_name(const char *s, size_t max)
     return true;
 }
 
+bool vmdev_device_id_valid(const char *id)
+{
+    return id && valid_name(id, VMDEV_DEVICE_ID_MAX);
+}
+
 struct vmdev_device_manager *vmdev_device_manager_new(void)
 {
     return calloc(1, sizeof(struct vmdev_device_manager));
@@ -114,7 +119,7 @@ int vmdev_device_add(struct vmdev_device_manager *mgr, const char *type,
     if (!type || !valid_name(type, TYPE_MAX) || !ops ||
         (ops->save && !ops->restore))
         return -EINVAL;
-    if (id && !valid_name(id, VMDEV_DEVICE_ID_MAX))
+    if (id && !vmdev_device_id_valid(id))
         return -EINVAL;
     struct vmdev_device *dev = calloc(1, sizeof(*dev));
     if (!dev)

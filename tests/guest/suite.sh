@@ -62,7 +62,7 @@ token="hvc-$RANDOM$RANDOM"
 # Every in-guest test (guest/tests/); each adds its device.
 tests=${VMDEV_GUEST_TESTS:-boot,rtc,pci,legacy,blk,blkro,rng,hvc}
 device_args=()
-case ",$tests," in *,blk,*) device_args+=(--disk "path=$disk") ;; esac
+case ",$tests," in *,blk,*) device_args+=(--disk "path=$disk,id=data") ;; esac
 case ",$tests," in *,blkro,*) device_args+=(--disk "path=$ro,readonly=on") ;; esac
 case ",$tests," in *,hvc,*) device_args+=(--console "file=$hvc") ;; esac
 case ",$tests," in *,rng,*) device_args+=(--rng) ;; esac
@@ -144,6 +144,41 @@ case ",$tests," in
         fail fastpaths "interrupts: $irqfd through irqfds, $direct through KVM_SIGNAL_MSI"
     else
         pass fastpaths
+    fi ;;
+esac
+
+# devices: vmdev-run's device manager lists each device with what it owns
+# (--stats); every virtio device's PCI slot and BAR there is a function the
+# guest enumerated at that slot with BAR 0 at that address.
+case ",$tests," in
+*,pci,*)
+    listed=$(grep -o 'vmdev-run: device .*' "$console")
+    virtio=$(echo "$listed" | grep ' (virtio-')
+    problem=""
+    [ -n "$listed" ] || problem="vmdev-run --stats listed no devices"
+    case ",$tests," in *,blk,*)
+        echo "$listed" | grep -q '^vmdev-run: device data (virtio-blk):' ||
+            problem="no device with id 'data' (--disk id=data) in the list" ;;
+    esac
+    while [ -z "$problem" ] && IFS= read -r line; do
+        [ -n "$line" ] || continue
+        id=$(echo "$line" | sed -n 's/^vmdev-run: device \([^ ]*\) .*/\1/p')
+        slot=$(echo "$line" | sed -n 's/.*pci-slot \([0-9]*\).*/\1/p')
+        bar=$(echo "$line" | sed -n 's/.*mmio \(0x[0-9a-f]*\)-.*/\1/p')
+        seen=$(grep -o "VMDEV-DATA pci.function $slot .*" "$console" | head -n 1)
+        if [ -z "$slot" ] || [ -z "$bar" ]; then
+            problem="$id: no PCI slot or BAR in '$line'"
+        elif [ -z "$seen" ]; then
+            problem="$id: the guest found no function at slot $slot"
+        elif [ $(( $(echo "$seen" | cut -d' ' -f5) )) -ne $((bar)) ]; then
+            problem="$id: BAR at $bar, the guest found '$seen'"
+        fi
+    done <<<"$virtio"
+    if [ -n "$problem" ]; then
+        fail devices "$problem"
+    else
+        echo "suite: $(printf "%s\n" "$virtio" | grep -c .) virtio devices are where the guest found them"
+        pass devices
     fi ;;
 esac
 

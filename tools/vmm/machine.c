@@ -14,6 +14,7 @@
 #include "pci_host.h"
 #include "vmdev/acpi_pm.h"
 #include "vmdev/clock.h"
+#include "vmdev/device_manager.h"
 #include "vmdev/i8042.h"
 #include "vmdev/i8254.h"
 #include "vmdev/i8259.h"
@@ -32,6 +33,9 @@ struct isa_line {
 struct vmm_machine {
     struct vmm_vm *vm;
     struct vmdev_event_loop *loop;
+    /* Every device, with the ports, ranges and GSIs it owns. */
+    struct vmdev_device_manager *devices;
+    struct vmdev_resource_pool *gsis; /* IOAPIC pins */
 
     struct vmdev_uart16550 *uart;
     int serial_out_fd;
@@ -47,34 +51,111 @@ struct vmm_machine {
     struct vmdev_event_timer *pit_timer;
     struct vmdev_ioapic *ioapic;
     struct vmm_pci *pci;
-    struct vmdev_virtio_rng *rng;
-    struct vmdev_virtio_console *console;
     int console_out_fd;
-    struct vmdev_virtio_blk *disks[VMM_MAX_DISKS];
-    char disk_names[VMM_MAX_DISKS][24];
 
     struct isa_line isa_lines[VMDEV_PIC_IRQS];
 };
 
+/* The machine's own devices, by id. */
+enum machine_device {
+    ID_IOAPIC, ID_PIC, ID_PIT, ID_COM1, ID_RTC, ID_PM, ID_I8042, ID_PCI,
+};
+
+const char *const vmm_machine_ids[] = {
+    [ID_IOAPIC] = "ioapic", [ID_PIC] = "pic", [ID_PIT] = "pit",
+    [ID_COM1] = "com1", [ID_RTC] = "rtc", [ID_PM] = "pm",
+    [ID_I8042] = "i8042", [ID_PCI] = "pci0", [ID_PCI + 1] = NULL,
+};
+
+bool vmm_machine_id_reserved(const char *id)
+{
+    for (unsigned i = 0; vmm_machine_ids[i]; i++)
+        if (strcmp(vmm_machine_ids[i], id) == 0)
+            return true;
+    return false;
+}
+
+/* The IOAPIC pin an ISA line reaches: its own number, except IRQ0 (the
+ * PIT), which is wired to pin 2 (the MADT says so with an override). */
+static unsigned isa_gsi(unsigned irq)
+{
+    return irq == 0 ? 2 : irq;
+}
+
 /*
- * ISA interrupts reach both controllers, as on a PC: PIC input irq and the
- * IOAPIC pin of the same number, except IRQ0 (the PIT), which is wired to
- * pin 2 (the MADT says so with an override). Whichever the guest unmasks
- * delivers.
+ * ISA interrupts reach both controllers, as on a PC: PIC input irq and
+ * its IOAPIC pin. Whichever the guest unmasks delivers.
  */
 static void set_isa_irq(void *opaque, bool level)
 {
     struct isa_line *line = opaque;
     struct vmm_machine *m = line->machine;
     vmdev_pic_set_irq(m->pic, line->irq, level);
-    vmdev_ioapic_set_irq(m->ioapic, line->irq == 0 ? 2 : line->irq, level);
+    vmdev_ioapic_set_irq(m->ioapic, isa_gsi(line->irq), level);
 }
 
-static struct vmdev_irq_line isa_line(struct vmm_machine *m, unsigned irq)
+/* The device takes ISA line irq: its IOAPIC pin becomes its resource. */
+static int claim_isa_irq(struct vmm_machine *m, struct vmdev_device *dev,
+                         unsigned irq, struct vmdev_irq_line *line)
 {
+    int ret = vmdev_device_reserve(dev, m->gsis, VMDEV_RESOURCE_GSI,
+                                   isa_gsi(irq), 1);
+    if (ret) {
+        fprintf(stderr, "vmdev-run: %s: IRQ %u: %s\n", vmdev_device_id(dev),
+                irq, ret == -EBUSY ? "taken" : strerror(-ret));
+        return -1;
+    }
     m->isa_lines[irq] = (struct isa_line){ m, irq };
-    return (struct vmdev_irq_line){ set_isa_irq, &m->isa_lines[irq] };
+    *line = (struct vmdev_irq_line){ set_isa_irq, &m->isa_lines[irq] };
+    return 0;
 }
+
+static int add_device(struct vmm_machine *m, const char *type,
+                      const char *id, const struct vmdev_device_ops *ops,
+                      struct vmdev_device **dev)
+{
+    int ret = vmdev_device_add(m->devices, type, id, ops, m, dev);
+    if (ret)
+        fprintf(stderr, "vmdev-run: cannot add %s: %s\n", id, strerror(-ret));
+    return ret ? -1 : 0;
+}
+
+static int map_pio(struct vmm_machine *m, struct vmdev_device *dev,
+                   uint16_t port, uint16_t len,
+                   const struct vmdev_bus_ops *ops, void *opaque)
+{
+    int ret = vmdev_device_map(dev, m->vm->pio, VMDEV_RESOURCE_PIO, port, len,
+                               VMDEV_ACCESS_1, ops, opaque);
+    if (ret)
+        fprintf(stderr, "vmdev-run: %s: cannot map port 0x%x: %s\n",
+                vmdev_device_id(dev), port, strerror(-ret));
+    return ret ? -1 : 0;
+}
+
+/*
+ * Snapshot callbacks of a platform device held in m->field: the device's
+ * own save and restore, under the entry's id.
+ */
+#define MACHINE_DEVICE_STATE(field, save_fn, restore_fn)                       \
+    static void field##_save(void *opaque, struct vmdev_state_writer *w,       \
+                             const char *id)                                   \
+    {                                                                          \
+        save_fn(((struct vmm_machine *)opaque)->field, w, id);                 \
+    }                                                                          \
+    static int field##_restore(void *opaque, const void *snapshot,             \
+                               size_t len, const char *id)                     \
+    {                                                                          \
+        return restore_fn(((struct vmm_machine *)opaque)->field, snapshot,     \
+                          len, id);                                            \
+    }
+
+MACHINE_DEVICE_STATE(ioapic, vmdev_ioapic_save, vmdev_ioapic_restore)
+MACHINE_DEVICE_STATE(pic, vmdev_pic_save, vmdev_pic_restore)
+MACHINE_DEVICE_STATE(pit, vmdev_pit_save, vmdev_pit_restore)
+MACHINE_DEVICE_STATE(uart, vmdev_uart16550_save, vmdev_uart16550_restore)
+MACHINE_DEVICE_STATE(rtc, vmdev_rtc_save, vmdev_rtc_restore)
+MACHINE_DEVICE_STATE(pm, vmdev_acpi_pm_save, vmdev_acpi_pm_restore)
+MACHINE_DEVICE_STATE(i8042, vmdev_i8042_save, vmdev_i8042_restore)
 
 static void poweroff(void *opaque)
 {
@@ -114,21 +195,29 @@ static void serial_input(void *opaque, uint32_t events)
     }
 }
 
-static int register_pio(struct vmm_machine *m, uint16_t port, uint16_t len,
-                        unsigned sizes, const struct vmdev_bus_ops *ops,
-                        void *dev, const char *name)
+static void destroy_serial(void *opaque)
 {
-    if (vmdev_bus_register(m->vm->pio, port, len, sizes, ops, dev) == 0)
-        return 0;
-    fprintf(stderr, "vmdev-run: cannot map %s at port 0x%x\n", name, port);
-    return -1;
+    struct vmm_machine *m = opaque;
+    if (m->serial_in)
+        vmdev_event_loop_remove(m->loop, m->serial_in);
+    m->serial_in = NULL;
+    vmdev_uart16550_free(m->uart);
+    m->uart = NULL;
+    if (m->serial_out_fd > STDERR_FILENO)
+        close(m->serial_out_fd);
+    m->serial_out_fd = -1;
 }
+
+static const struct vmdev_device_ops serial_ops = { destroy_serial, uart_save,
+                                                    uart_restore };
 
 static int create_serial(struct vmm_machine *m, const struct vmm_options *opts)
 {
-    m->serial_out_fd = -1;
     if (opts->serial.kind == VMM_OUTPUT_OFF)
         return 0;
+    struct vmdev_device *dev;
+    if (add_device(m, "uart", vmm_machine_ids[ID_COM1], &serial_ops, &dev))
+        return -1;
     if (opts->serial.kind == VMM_OUTPUT_FILE) {
         m->serial_out_fd = open(opts->serial.path,
                                 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -141,10 +230,11 @@ static int create_serial(struct vmm_machine *m, const struct vmm_options *opts)
         m->serial_out_fd = STDOUT_FILENO;
     }
     struct vmdev_uart16550_config config = {
-        .irq = isa_line(m, IRQ_COM1),
         .sink = { serial_write, m },
         .modem_inputs = VMDEV_UART_MSR_CTS | VMDEV_UART_MSR_DSR | VMDEV_UART_MSR_DCD,
     };
+    if (claim_isa_irq(m, dev, IRQ_COM1, &config.irq))
+        return -1;
     m->uart = vmdev_uart16550_new(&config);
     if (!m->uart)
         return -1;
@@ -155,8 +245,8 @@ static int create_serial(struct vmm_machine *m, const struct vmm_options *opts)
         if (!m->serial_in && errno != EPERM)
             fprintf(stderr, "vmdev-run: not reading stdin: %s\n", strerror(errno));
     }
-    return register_pio(m, PORT_COM1, VMDEV_UART16550_REGS, VMDEV_ACCESS_1,
-                        &vmdev_uart16550_bus_ops, m->uart, "COM1");
+    return map_pio(m, dev, PORT_COM1, VMDEV_UART16550_REGS,
+                   &vmdev_uart16550_bus_ops, m->uart);
 }
 
 /* A device's timer is created before the device (the device's config
@@ -185,9 +275,24 @@ static uint8_t pic_acknowledge(void *opaque)
     return vmdev_pic_acknowledge(m->pic);
 }
 
+static void destroy_pic(void *opaque)
+{
+    struct vmm_machine *m = opaque;
+    if (m->vm->extint_opaque == m)
+        m->vm->extint_ack = NULL;
+    vmdev_pic_free(m->pic);
+    m->pic = NULL;
+}
+
+static const struct vmdev_device_ops pic_ops = { destroy_pic, pic_save,
+                                                 pic_restore };
+
 /* The PICs before any ISA device: every ISA line drives one. */
 static int create_pic(struct vmm_machine *m)
 {
+    struct vmdev_device *dev;
+    if (add_device(m, "pic", vmm_machine_ids[ID_PIC], &pic_ops, &dev))
+        return -1;
     struct vmdev_pic_config config = {
         .intr = { vmm_vm_set_extint, m->vm },
     };
@@ -209,73 +314,116 @@ static int create_pic(struct vmm_machine *m)
             vmdev_pic_write(m->pic, which, 1, init[chip][i]);
         vmdev_pic_write(m->pic, which, 1, 0xff);
     }
-    return register_pio(m, PORT_PIC_MASTER, VMDEV_PIC_PORTS, VMDEV_ACCESS_1,
-                        &vmdev_pic_master_bus_ops, m->pic, "PIC") ||
-           register_pio(m, PORT_PIC_SLAVE, VMDEV_PIC_PORTS, VMDEV_ACCESS_1,
-                        &vmdev_pic_slave_bus_ops, m->pic, "PIC") ||
-           register_pio(m, PORT_ELCR, VMDEV_PIC_ELCR_PORTS, VMDEV_ACCESS_1,
-                        &vmdev_pic_elcr_bus_ops, m->pic, "ELCR");
+    return map_pio(m, dev, PORT_PIC_MASTER, VMDEV_PIC_PORTS,
+                   &vmdev_pic_master_bus_ops, m->pic) ||
+           map_pio(m, dev, PORT_PIC_SLAVE, VMDEV_PIC_PORTS,
+                   &vmdev_pic_slave_bus_ops, m->pic) ||
+           map_pio(m, dev, PORT_ELCR, VMDEV_PIC_ELCR_PORTS,
+                   &vmdev_pic_elcr_bus_ops, m->pic);
 }
+
+/* Devices cancel their timers as they go, so a timer outlives its device. */
+static void destroy_pit(void *opaque)
+{
+    struct vmm_machine *m = opaque;
+    vmdev_pit_free(m->pit);
+    m->pit = NULL;
+    vmdev_event_loop_timer_free(m->loop, m->pit_timer);
+    m->pit_timer = NULL;
+}
+
+static const struct vmdev_device_ops pit_ops = { destroy_pit, pit_save,
+                                                 pit_restore };
 
 static int create_pit(struct vmm_machine *m)
 {
-    struct vmdev_timer timer;
-    m->pit_timer = vmdev_event_loop_timer_new(m->loop, pit_timer_expired, m, &timer);
+    struct vmdev_device *dev;
+    struct vmdev_pit_config config = { .clock = vmdev_host_clock };
+    if (add_device(m, "pit", vmm_machine_ids[ID_PIT], &pit_ops, &dev) ||
+        claim_isa_irq(m, dev, IRQ_PIT, &config.irq))
+        return -1;
+    m->pit_timer = vmdev_event_loop_timer_new(m->loop, pit_timer_expired, m,
+                                              &config.timer);
     if (!m->pit_timer)
         return -1;
-    struct vmdev_pit_config config = {
-        .clock = vmdev_host_clock,
-        .timer = timer,
-        .irq = isa_line(m, IRQ_PIT),
-    };
     m->pit = vmdev_pit_new(&config);
     if (!m->pit)
         return -1;
-    return register_pio(m, PORT_PIT, VMDEV_PIT_PORTS, VMDEV_ACCESS_1,
-                        &vmdev_pit_bus_ops, m->pit, "PIT") ||
-           register_pio(m, PORT_SYSTEM_CONTROL_B, 1, VMDEV_ACCESS_1,
-                        &vmdev_pit_port61_bus_ops, m->pit, "port 0x61");
+    return map_pio(m, dev, PORT_PIT, VMDEV_PIT_PORTS, &vmdev_pit_bus_ops,
+                   m->pit) ||
+           map_pio(m, dev, PORT_SYSTEM_CONTROL_B, 1, &vmdev_pit_port61_bus_ops,
+                   m->pit);
 }
+
+static void destroy_rtc(void *opaque)
+{
+    struct vmm_machine *m = opaque;
+    vmdev_rtc_free(m->rtc);
+    m->rtc = NULL;
+    vmdev_event_loop_timer_free(m->loop, m->rtc_timer);
+    m->rtc_timer = NULL;
+}
+
+static const struct vmdev_device_ops rtc_ops = { destroy_rtc, rtc_save,
+                                                 rtc_restore };
 
 static int create_rtc(struct vmm_machine *m)
 {
-    struct vmdev_timer timer;
-    m->rtc_timer = vmdev_event_loop_timer_new(m->loop, rtc_timer_expired, m, &timer);
+    struct vmdev_device *dev;
+    struct vmdev_rtc_config config = { .clock = vmdev_host_clock };
+    if (add_device(m, "rtc", vmm_machine_ids[ID_RTC], &rtc_ops, &dev) ||
+        claim_isa_irq(m, dev, IRQ_RTC, &config.irq))
+        return -1;
+    m->rtc_timer = vmdev_event_loop_timer_new(m->loop, rtc_timer_expired, m,
+                                              &config.timer);
     if (!m->rtc_timer)
         return -1;
-    struct vmdev_rtc_config config = {
-        .clock = vmdev_host_clock,
-        .timer = timer,
-        .irq = isa_line(m, IRQ_RTC),
-    };
     m->rtc = vmdev_rtc_new(&config);
     if (!m->rtc)
         return -1;
-    return register_pio(m, PORT_RTC, 2, VMDEV_ACCESS_1, &vmdev_rtc_bus_ops, m->rtc,
-                        "RTC");
+    return map_pio(m, dev, PORT_RTC, 2, &vmdev_rtc_bus_ops, m->rtc);
 }
+
+static void destroy_acpi_pm(void *opaque)
+{
+    struct vmm_machine *m = opaque;
+    vmdev_acpi_pm_free(m->pm);
+    m->pm = NULL;
+    vmdev_event_loop_timer_free(m->loop, m->pm_timer);
+    m->pm_timer = NULL;
+}
+
+static const struct vmdev_device_ops acpi_pm_ops = { destroy_acpi_pm, pm_save,
+                                                     pm_restore };
 
 static int create_acpi_pm(struct vmm_machine *m)
 {
-    struct vmdev_timer timer;
-    m->pm_timer = vmdev_event_loop_timer_new(m->loop, pm_timer_expired, m, &timer);
-    if (!m->pm_timer)
-        return -1;
+    struct vmdev_device *dev;
     struct vmdev_acpi_pm_config config = {
         .clock = vmdev_host_clock,
-        .timer = timer,
-        .sci = isa_line(m, IRQ_SCI),
         .timer_32bit = true,
         .poweroff = poweroff,
         .reset = reset,
         .opaque = m,
     };
+    if (add_device(m, "acpi-pm", vmm_machine_ids[ID_PM], &acpi_pm_ops, &dev) ||
+        claim_isa_irq(m, dev, IRQ_SCI, &config.sci))
+        return -1;
+    m->pm_timer = vmdev_event_loop_timer_new(m->loop, pm_timer_expired, m,
+                                             &config.timer);
+    if (!m->pm_timer)
+        return -1;
     m->pm = vmdev_acpi_pm_new(&config);
     if (!m->pm)
         return -1;
-    return register_pio(m, PORT_ACPI_PM, VMDEV_ACPI_PM_BLOCK_LEN,
-                        VMDEV_ACCESS_UP_TO_4, &vmdev_acpi_pm_bus_ops, m->pm,
-                        "ACPI PM block");
+    int ret = vmdev_device_map(dev, m->vm->pio, VMDEV_RESOURCE_PIO,
+                               PORT_ACPI_PM, VMDEV_ACPI_PM_BLOCK_LEN,
+                               VMDEV_ACCESS_UP_TO_4, &vmdev_acpi_pm_bus_ops,
+                               m->pm);
+    if (ret)
+        fprintf(stderr, "vmdev-run: cannot map the ACPI PM block: %s\n",
+                strerror(-ret));
+    return ret ? -1 : 0;
 }
 
 /*
@@ -320,20 +468,37 @@ static void ioapic_eoi(void *opaque, uint8_t vector)
     vmdev_ioapic_eoi(m->ioapic, vector);
 }
 
+static void destroy_ioapic(void *opaque)
+{
+    struct vmm_machine *m = opaque;
+    if (m->vm->eoi_opaque == m)
+        m->vm->eoi = NULL;
+    vmdev_ioapic_free(m->ioapic);
+    m->ioapic = NULL;
+}
+
+static const struct vmdev_device_ops ioapic_ops = { destroy_ioapic,
+                                                    ioapic_save,
+                                                    ioapic_restore };
+
 static int create_ioapic(struct vmm_machine *m)
 {
+    struct vmdev_device *dev;
+    if (add_device(m, "ioapic", vmm_machine_ids[ID_IOAPIC], &ioapic_ops, &dev))
+        return -1;
     struct vmdev_msi_sink sink = { vmm_vm_send_msi, m->vm };
     m->ioapic = vmdev_ioapic_new(0, &sink);
     if (!m->ioapic)
         return -1;
     m->vm->eoi = ioapic_eoi;
     m->vm->eoi_opaque = m;
-    if (vmdev_bus_register(m->vm->mmio, GUEST_IOAPIC, VMDEV_IOAPIC_MMIO_SIZE,
-                           VMDEV_ACCESS_4, &ioapic_mmio_ops, m)) {
-        fprintf(stderr, "vmdev-run: cannot map the IOAPIC\n");
-        return -1;
-    }
-    return 0;
+    int ret = vmdev_device_map(dev, m->vm->mmio, VMDEV_RESOURCE_MMIO,
+                               GUEST_IOAPIC, VMDEV_IOAPIC_MMIO_SIZE,
+                               VMDEV_ACCESS_4, &ioapic_mmio_ops, m);
+    if (ret)
+        fprintf(stderr, "vmdev-run: cannot map the IOAPIC: %s\n",
+                strerror(-ret));
+    return ret ? -1 : 0;
 }
 
 static void set_ioapic_pin(void *opaque, unsigned gsi, bool level)
@@ -344,24 +509,38 @@ static void set_ioapic_pin(void *opaque, unsigned gsi, bool level)
 
 static int create_pci(struct vmm_machine *m)
 {
-    m->pci = vmm_pci_create(m->vm, set_ioapic_pin, m);
+    m->pci = vmm_pci_create(m->vm, m->devices, vmm_machine_ids[ID_PCI], m->gsis,
+                            set_ioapic_pin, m);
     return m->pci ? 0 : -1;
+}
+
+struct disk_make {
+    struct vmm_machine *m;
+    const struct vmm_disk *disk;
+};
+
+static struct vmdev_virtio_device *make_disk(const char *id, void *opaque)
+{
+    struct disk_make *make = opaque;
+    const struct vmm_disk *d = make->disk;
+    struct vmdev_virtio_blk_config config = { d->path, d->readonly, NULL };
+    struct vmdev_virtio_blk *blk = vmdev_virtio_blk_new(id, make->m->vm->mem,
+                                                        &config);
+    if (!blk) {
+        fprintf(stderr, "vmdev-run: --disk path=%s: %s\n", d->path,
+                strerror(errno));
+        return NULL;
+    }
+    return vmdev_virtio_blk_device(blk);
 }
 
 /* Disks first: Linux names them vda, vdb, ... in PCI slot order. */
 static int create_disks(struct vmm_machine *m, const struct vmm_options *opts)
 {
     for (unsigned i = 0; i < opts->num_disks; i++) {
-        const struct vmm_disk *d = &opts->disks[i];
-        struct vmdev_virtio_blk_config config = { d->path, d->readonly, NULL };
-        snprintf(m->disk_names[i], sizeof(m->disk_names[i]), "virtio-blk%u", i);
-        m->disks[i] = vmdev_virtio_blk_new(m->disk_names[i], m->vm->mem, &config);
-        if (!m->disks[i]) {
-            fprintf(stderr, "vmdev-run: --disk path=%s: %s\n", d->path,
-                    strerror(errno));
-            return -1;
-        }
-        if (vmm_pci_add_virtio(m->pci, vmdev_virtio_blk_device(m->disks[i])))
+        struct disk_make make = { m, &opts->disks[i] };
+        if (vmm_pci_add_virtio(m->pci, m->devices, "virtio-blk",
+                               opts->disks[i].id, make_disk, &make))
             return -1;
     }
     return 0;
@@ -382,9 +561,21 @@ static void console_write(void *opaque, const void *buf, size_t len)
     }
 }
 
+static struct vmdev_virtio_device *make_console(const char *id, void *opaque)
+{
+    struct vmm_machine *m = opaque;
+    struct vmdev_console_output out = { console_write, m };
+    struct vmdev_virtio_console *con = vmdev_virtio_console_new(id, m->vm->mem,
+                                                                &out);
+    if (!con) {
+        fprintf(stderr, "vmdev-run: --console: cannot create virtio-console\n");
+        return NULL;
+    }
+    return vmdev_virtio_console_device(con);
+}
+
 static int create_console(struct vmm_machine *m, const struct vmm_options *opts)
 {
-    m->console_out_fd = -1;
     if (opts->console.kind == VMM_OUTPUT_OFF)
         return 0;
     if (opts->console.kind == VMM_OUTPUT_FILE) {
@@ -398,43 +589,59 @@ static int create_console(struct vmm_machine *m, const struct vmm_options *opts)
     } else {
         m->console_out_fd = STDOUT_FILENO;
     }
-    struct vmdev_console_output out = { console_write, m };
-    m->console = vmdev_virtio_console_new("virtio-console0", m->vm->mem, &out);
-    if (!m->console) {
-        fprintf(stderr, "vmdev-run: --console: cannot create virtio-console\n");
-        return -1;
+    return vmm_pci_add_virtio(m->pci, m->devices, "virtio-console", NULL,
+                              make_console, m);
+}
+
+static struct vmdev_virtio_device *make_rng(const char *id, void *opaque)
+{
+    struct vmm_machine *m = opaque;
+    struct vmdev_virtio_rng *rng = vmdev_virtio_rng_new(id, m->vm->mem, NULL);
+    if (!rng) {
+        fprintf(stderr, "vmdev-run: --rng: cannot create virtio-rng\n");
+        return NULL;
     }
-    return vmm_pci_add_virtio(m->pci, vmdev_virtio_console_device(m->console));
+    return vmdev_virtio_rng_device(rng);
 }
 
 static int create_rng(struct vmm_machine *m, const struct vmm_options *opts)
 {
     if (!opts->rng)
         return 0;
-    m->rng = vmdev_virtio_rng_new("virtio-rng0", m->vm->mem, NULL);
-    if (!m->rng) {
-        fprintf(stderr, "vmdev-run: --rng: cannot create virtio-rng\n");
-        return -1;
-    }
-    return vmm_pci_add_virtio(m->pci, vmdev_virtio_rng_device(m->rng));
+    return vmm_pci_add_virtio(m->pci, m->devices, "virtio-rng", NULL, make_rng,
+                              m);
 }
+
+static void destroy_i8042(void *opaque)
+{
+    struct vmm_machine *m = opaque;
+    vmdev_i8042_free(m->i8042);
+    m->i8042 = NULL;
+}
+
+static const struct vmdev_device_ops i8042_ops = { destroy_i8042, i8042_save,
+                                                   i8042_restore };
 
 static int create_i8042(struct vmm_machine *m)
 {
-    struct vmdev_i8042_config config = {
-        .kbd_irq = isa_line(m, IRQ_KEYBOARD),
-        .reset = reset,
-        .opaque = m,
-    };
+    struct vmdev_device *dev;
+    struct vmdev_i8042_config config = { .reset = reset, .opaque = m };
+    if (add_device(m, "i8042", vmm_machine_ids[ID_I8042], &i8042_ops, &dev) ||
+        claim_isa_irq(m, dev, IRQ_KEYBOARD, &config.kbd_irq))
+        return -1;
     m->i8042 = vmdev_i8042_new(&config);
     if (!m->i8042)
         return -1;
-    return register_pio(m, PORT_I8042_DATA, 1, VMDEV_ACCESS_1,
-                        &vmdev_i8042_data_bus_ops, m->i8042, "i8042") ||
-           register_pio(m, PORT_I8042_COMMAND, 1, VMDEV_ACCESS_1,
-                        &vmdev_i8042_command_bus_ops, m->i8042, "i8042");
+    return map_pio(m, dev, PORT_I8042_DATA, 1, &vmdev_i8042_data_bus_ops,
+                   m->i8042) ||
+           map_pio(m, dev, PORT_I8042_COMMAND, 1, &vmdev_i8042_command_bus_ops,
+                   m->i8042);
 }
 
+/*
+ * Interrupt controllers first: every later device drives them, and the
+ * device manager removes devices newest first, so they go last.
+ */
 struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
                                        struct vmdev_event_loop *loop,
                                        const struct vmm_options *opts)
@@ -444,8 +651,12 @@ struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
         return NULL;
     m->vm = vm;
     m->loop = loop;
-    if (create_ioapic(m) || create_pic(m) || create_pit(m) ||
-        create_serial(m, opts) || create_rtc(m) ||
+    m->serial_out_fd = -1;
+    m->console_out_fd = -1;
+    m->devices = vmdev_device_manager_new();
+    m->gsis = vmdev_resource_pool_new(0, VMDEV_IOAPIC_PINS);
+    if (!m->devices || !m->gsis || create_ioapic(m) || create_pic(m) ||
+        create_pit(m) || create_serial(m, opts) || create_rtc(m) ||
         create_acpi_pm(m) || create_i8042(m) || create_pci(m) ||
         create_disks(m, opts) || create_console(m, opts) ||
         create_rng(m, opts)) {
@@ -459,38 +670,44 @@ void vmm_machine_destroy(struct vmm_machine *m)
 {
     if (!m)
         return;
-    if (m->serial_in)
-        vmdev_event_loop_remove(m->loop, m->serial_in);
-    /* Devices cancel their timers as they go, so timers outlive them. */
-    vmdev_uart16550_free(m->uart);
-    vmdev_rtc_free(m->rtc);
-    vmdev_acpi_pm_free(m->pm);
-    vmdev_i8042_free(m->i8042);
-    vmdev_pit_free(m->pit);
-    vmdev_event_loop_timer_free(m->loop, m->rtc_timer);
-    vmdev_event_loop_timer_free(m->loop, m->pit_timer);
-    vmdev_event_loop_timer_free(m->loop, m->pm_timer);
-    /* Transports go before the devices they wrap. */
-    vmm_pci_destroy(m->pci);
-    vmdev_virtio_rng_free(m->rng);
-    vmdev_virtio_console_free(m->console);
+    vmdev_device_manager_free(m->devices);
+    vmdev_resource_pool_free(m->gsis);
     if (m->console_out_fd > STDERR_FILENO)
         close(m->console_out_fd);
-    for (unsigned i = 0; i < VMM_MAX_DISKS; i++)
-        vmdev_virtio_blk_free(m->disks[i]);
-    if (m->vm->eoi_opaque == m)
-        m->vm->eoi = NULL;
-    if (m->vm->extint_opaque == m)
-        m->vm->extint_ack = NULL;
-    vmdev_pic_free(m->pic);
-    vmdev_ioapic_free(m->ioapic);
-    if (m->serial_out_fd > STDERR_FILENO)
-        close(m->serial_out_fd);
     free(m);
+}
+
+/* "pio 0x3f8-0x3ff", "gsi 16-23", "pci-slot 1": addresses in hex. */
+static void print_resource(const struct vmdev_resource *r, bool first)
+{
+    unsigned long long start = r->base, last = r->base + r->size - 1;
+    fprintf(stderr, "%s%s ", first ? " " : ", ", vmdev_resource_kind_name(r->kind));
+    if (r->kind == VMDEV_RESOURCE_PIO || r->kind == VMDEV_RESOURCE_MMIO)
+        fprintf(stderr, "0x%llx-0x%llx", start, last);
+    else if (r->size > 1)
+        fprintf(stderr, "%llu-%llu", start, last);
+    else
+        fprintf(stderr, "%llu", start);
+}
+
+/* One line per device: its id, type and what it owns. */
+static void print_devices(struct vmm_machine *m)
+{
+    for (struct vmdev_device *d = vmdev_device_next(m->devices, NULL); d;
+         d = vmdev_device_next(m->devices, d)) {
+        struct vmdev_resource res[16];
+        size_t n = vmdev_device_resources(d, res, 16);
+        fprintf(stderr, "vmdev-run: device %s (%s):", vmdev_device_id(d),
+                vmdev_device_type(d));
+        for (size_t i = 0; i < n && i < 16; i++)
+            print_resource(&res[i], i == 0);
+        fprintf(stderr, "%s\n", n > 16 ? ", ..." : n ? "" : " nothing");
+    }
 }
 
 void vmm_machine_print_stats(struct vmm_machine *m)
 {
+    print_devices(m);
     uint64_t irqfd, signal_msi;
     vmm_irq_routes_counts(m->vm->routes, &irqfd, &signal_msi);
     fprintf(stderr,

@@ -12,6 +12,12 @@
 
 struct vmm_machine;
 
+/* The ids of the machine's own devices, NULL-terminated. */
+extern const char *const vmm_machine_ids[];
+
+/* Whether id is one of those, which a user's device cannot take. */
+bool vmm_machine_id_reserved(const char *id);
+
 /* Create the devices, map them on the VM's buses and wire their
  * interrupts, timers, input and output. NULL after printing why. */
 struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,

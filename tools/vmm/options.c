@@ -8,6 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "machine.h"
+#include "vmdev/device_manager.h"
+
 #define DEFAULT_CMDLINE "console=ttyS0 reboot=acpi panic=-1"
 #define DEFAULT_MEMORY (512ull << 20)
 #define MIN_MEMORY (64ull << 20)
@@ -24,9 +27,13 @@ static const char usage[] =
     "  --cpus N             virtual CPUs, 1 to 64 (default 1)\n"
     "  --memory SIZE        guest RAM; a number with an optional K, M or G suffix,\n"
     "                       64M to 1024G (default 512M)\n"
-    "  --disk path=FILE[,readonly=on|off]\n"
+    "  --disk path=FILE[,readonly=on|off][,id=ID]\n"
     "                       a virtio-blk disk on a raw image; repeatable (up to 8),\n"
-    "                       the first is /dev/vda\n"
+    "                       the first is /dev/vda. ID names the device (a letter,\n"
+    "                       then letters, digits, '-', '_' or '.'; at most 31);\n"
+    "                       by default virtio-blk0, virtio-blk1, ...; the machine's\n"
+    "                       own devices have the ids\n"
+    "                       %s\n"
     "  --serial stdio|file=PATH|off\n"
     "                       where the 16550A UART on COM1 (ttyS0) goes (default stdio;\n"
     "                       with stdio, host input goes to the guest)\n"
@@ -41,6 +48,20 @@ static const char usage[] =
     "Exit status: 0 when the guest powers off, 1 on a host error, 2 for a bad\n"
     "command line, 3 when the guest reboots, 4 on a guest triple fault, 5 when\n"
     "stopped by SIGTERM or SIGINT.\n";
+
+static void print_usage(void)
+{
+    char ids[128] = "";
+    size_t used = 0;
+    for (unsigned i = 0; vmm_machine_ids[i]; i++) {
+        const char *sep = !vmm_machine_ids[i + 1] ? " and " : i ? ", " : "";
+        used += (size_t)snprintf(ids + used, sizeof(ids) - used, "%s%s", sep,
+                                 vmm_machine_ids[i]);
+        if (used >= sizeof(ids))
+            break;
+    }
+    printf(usage, ids);
+}
 
 static int bad(const char *option, const char *value, const char *why)
 {
@@ -87,7 +108,22 @@ static int parse_output(const char *option, const char *value,
     return 0;
 }
 
-/* path=FILE[,readonly=on|off]; keys may come in any order. */
+static int check_disk_id(const char *original, const char *id,
+                         const struct vmm_options *opts)
+{
+    if (!vmdev_device_id_valid(id))
+        return bad("disk", original,
+                   "id must be a letter followed by letters, digits, '-', '_' "
+                   "or '.', at most 31 characters");
+    if (vmm_machine_id_reserved(id))
+        return bad("disk", original, "the id names one of the machine's own devices");
+    for (unsigned i = 0; i < opts->num_disks; i++)
+        if (opts->disks[i].id && strcmp(opts->disks[i].id, id) == 0)
+            return bad("disk", original, "another --disk has that id");
+    return 0;
+}
+
+/* path=FILE[,readonly=on|off][,id=ID]; keys may come in any order. */
 static int parse_disk(char *value, struct vmm_options *opts)
 {
     char original[4352];
@@ -111,8 +147,14 @@ static int parse_disk(char *value, struct vmm_options *opts)
                 disk.readonly = false;
             else
                 return bad("disk", original, "readonly must be on or off");
+        } else if (strcmp(key, "id") == 0) {
+            int ret = check_disk_id(original, val, opts);
+            if (ret)
+                return ret;
+            disk.id = val;
         } else {
-            return bad("disk", original, "unknown key (expected path, readonly)");
+            return bad("disk", original,
+                       "unknown key (expected path, readonly, id)");
         }
     }
     if (!disk.path)
@@ -184,7 +226,7 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
         case OPT_RNG: opts->rng = true; break;
         case OPT_STATS: opts->stats = true; break;
         case OPT_HELP:
-            fputs(usage, stdout);
+            print_usage();
             return -1;
         default:
             fprintf(stderr, "vmdev-run: unknown option '%s' (see --help)\n",

@@ -19,6 +19,7 @@ struct vmm_output {
 struct vmm_disk {
     const char *path;
     bool readonly;
+    const char *id; /* NULL: the device manager names it */
 };
 
 struct vmm_options {

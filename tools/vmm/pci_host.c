@@ -17,7 +17,6 @@
 #include "vmdev/resource.h"
 #include "vmdev/virtio_pci.h"
 
-#define MAX_FUNCTIONS (VMDEV_PCI_SLOTS - 1)
 /* Linux's virtio_pci_modern writes the queue index as 16 bits
  * (vp_notify); other widths still arrive as MMIO exits. */
 #define NOTIFY_WIDTH 2
@@ -33,10 +32,16 @@ struct queue_kick {
     struct vmdev_event_watch *watch;
 };
 
+/* A virtio device on the bus: the device-manager entry's opaque. */
 struct virtio_function {
-    struct vmdev_virtio_pci *vp;
+    struct vmm_pci *pci;
+    struct vmdev_virtio_device *vdev;
+    struct vmdev_virtio_pci vp;
+    bool transport_ready; /* vp initialised */
+    bool plugged;         /* vp.pci on the bus */
     struct queue_kick *kicks;
     unsigned num_queues;
+    char transport_section[VMDEV_DEVICE_ID_MAX + sizeof("/pci")];
 };
 
 struct vmm_pci {
@@ -54,8 +59,9 @@ struct vmm_pci {
     /* Serves the virtio queues, off the vCPU threads. */
     struct vmdev_event_loop *io_loop;
     atomic_uint_fast64_t ioeventfd_kicks;
-    struct virtio_function functions[MAX_FUNCTIONS];
-    unsigned num_functions;
+    /* By slot. Changed only while no vCPU runs (before start, after
+     * join), as map_bar reads it from vCPU threads. */
+    struct virtio_function *functions[VMDEV_PCI_SLOTS];
 };
 
 static struct vmdev_bus *bus_for(struct vmm_pci *pci,
@@ -67,10 +73,8 @@ static struct vmdev_bus *bus_for(struct vmm_pci *pci,
 static struct virtio_function *virtio_function_of(struct vmm_pci *pci,
                                                   struct vmdev_pci_device *pdev)
 {
-    for (unsigned i = 0; i < pci->num_functions; i++)
-        if (&pci->functions[i].vp->pci == pdev)
-            return &pci->functions[i];
-    return NULL;
+    struct virtio_function *f = pci->functions[pdev->slot];
+    return f && &f->vp.pci == pdev ? f : NULL;
 }
 
 /* KVM_IOEVENTFD for queue q's notify register in a BAR at bar_address. */
@@ -174,8 +178,25 @@ static void after_write(void *opaque)
     vmdev_pci_bus_apply_bar_changes(pci->bus);
 }
 
-struct vmm_pci *vmm_pci_create(struct vmm_vm *vm, vmm_set_gsi_fn *set_gsi,
-                               void *gsi_opaque)
+static void pci_destroy(void *opaque)
+{
+    struct vmm_pci *pci = opaque;
+    if (pci->vm->after_write_opaque == pci)
+        pci->vm->after_write = NULL;
+    /* Every function was removed before the host (added after it). */
+    vmdev_event_loop_free(pci->io_loop);
+    vmdev_pci_bus_free(pci->bus);
+    vmdev_resource_pool_free(pci->mmio);
+    pthread_mutex_destroy(&pci->intx_lock);
+    free(pci);
+}
+
+static const struct vmdev_device_ops pci_host_ops = { pci_destroy, NULL, NULL };
+
+struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
+                               struct vmdev_device_manager *devices,
+                               const char *id, struct vmdev_resource_pool *gsis,
+                               vmm_set_gsi_fn *set_gsi, void *gsi_opaque)
 {
     struct vmm_pci *pci = calloc(1, sizeof(*pci));
     if (!pci)
@@ -184,20 +205,28 @@ struct vmm_pci *vmm_pci_create(struct vmm_vm *vm, vmm_set_gsi_fn *set_gsi,
     pci->set_gsi = set_gsi;
     pci->gsi_opaque = gsi_opaque;
     pthread_mutex_init(&pci->intx_lock, NULL);
+    struct vmdev_device *dev;
+    if (vmdev_device_add(devices, "pci-host", id, &pci_host_ops, pci, &dev)) {
+        pci_destroy(pci);
+        return NULL;
+    }
     struct vmdev_pci_bus_owner owner = { map_bar, unmap_bar, set_intx, pci };
     pci->bus = vmdev_pci_bus_new(&owner);
     pci->mmio = vmdev_resource_pool_new(GUEST_PCI_MMIO, GUEST_PCI_MMIO_SIZE);
     pci->io_loop = vmdev_event_loop_new();
     if (!pci->bus || !pci->mmio || !pci->io_loop ||
         vmdev_event_loop_start(pci->io_loop) ||
-        vmdev_bus_register(vm->pio, VMDEV_PCI_CONF1_PORT, VMDEV_PCI_CONF1_LEN,
-                           VMDEV_ACCESS_UP_TO_4, &vmdev_pci_conf1_ops,
-                           pci->bus) ||
-        vmdev_bus_register(vm->mmio, GUEST_PCI_ECAM, GUEST_PCI_ECAM_SIZE,
-                           VMDEV_ACCESS_UP_TO_4, &vmdev_pci_ecam_ops,
-                           pci->bus)) {
+        vmdev_device_reserve(dev, gsis, VMDEV_RESOURCE_GSI, PCI_INTX_GSI_BASE,
+                             PCI_INTX_GSI_COUNT) ||
+        vmdev_device_map(dev, vm->pio, VMDEV_RESOURCE_PIO,
+                         VMDEV_PCI_CONF1_PORT, VMDEV_PCI_CONF1_LEN,
+                         VMDEV_ACCESS_UP_TO_4, &vmdev_pci_conf1_ops,
+                         pci->bus) ||
+        vmdev_device_map(dev, vm->mmio, VMDEV_RESOURCE_MMIO, GUEST_PCI_ECAM,
+                         GUEST_PCI_ECAM_SIZE, VMDEV_ACCESS_UP_TO_4,
+                         &vmdev_pci_ecam_ops, pci->bus)) {
         fprintf(stderr, "vmdev-run: cannot set up the PCI host bridge\n");
-        vmm_pci_destroy(pci);
+        vmdev_device_remove(devices, dev);
         return NULL;
     }
     /* Deasserted PCI lines idle high. */
@@ -208,41 +237,16 @@ struct vmm_pci *vmm_pci_create(struct vmm_vm *vm, vmm_set_gsi_fn *set_gsi,
     return pci;
 }
 
-void vmm_pci_destroy(struct vmm_pci *pci)
-{
-    if (!pci)
-        return;
-    if (pci->vm->after_write_opaque == pci)
-        pci->vm->after_write = NULL;
-    /* No queue is served once its watch is gone and the I/O thread has
-     * stopped; only then do the functions go. */
-    for (unsigned i = 0; i < pci->num_functions; i++)
-        remove_kicks(pci, &pci->functions[i]);
-    vmdev_event_loop_free(pci->io_loop);
-    for (unsigned i = 0; i < pci->num_functions; i++) {
-        struct virtio_function *f = &pci->functions[i];
-        vmdev_pci_bus_remove(pci->bus, &f->vp->pci);
-        vmdev_virtio_pci_release(f->vp);
-        free(f->vp);
-    }
-    vmdev_bus_unregister(pci->vm->pio, VMDEV_PCI_CONF1_PORT);
-    vmdev_bus_unregister(pci->vm->mmio, GUEST_PCI_ECAM);
-    vmdev_pci_bus_free(pci->bus);
-    vmdev_resource_pool_free(pci->mmio);
-    pthread_mutex_destroy(&pci->intx_lock);
-    free(pci);
-}
-
 /* An eventfd per queue, served on the I/O thread. */
 static int add_kicks(struct vmm_pci *pci, struct virtio_function *f)
 {
-    uint16_t queues = f->vp->vdev->num_queues;
+    uint16_t queues = f->vdev->num_queues;
     f->kicks = calloc(queues, sizeof(*f->kicks));
     if (!f->kicks)
         return -1;
     for (; f->num_queues < queues; f->num_queues++) {
         struct queue_kick *k = &f->kicks[f->num_queues];
-        *k = (struct queue_kick){ pci, f->vp, (uint16_t)f->num_queues, -1,
+        *k = (struct queue_kick){ pci, &f->vp, (uint16_t)f->num_queues, -1,
                                   NULL };
         k->fd = vmdev_eventfd_new();
         if (k->fd < 0)
@@ -257,43 +261,116 @@ static int add_kicks(struct vmm_pci *pci, struct virtio_function *f)
     return 0;
 }
 
-int vmm_pci_add_virtio(struct vmm_pci *pci, struct vmdev_virtio_device *vdev)
+/* The PCI slot's release: off the bus (its BAR unmapped and ioeventfds
+ * deassigned through unmap_bar), then no queue is served once its watch
+ * is gone. */
+static void unplug_function(void *opaque)
 {
-    if (pci->num_functions == MAX_FUNCTIONS) {
-        fprintf(stderr, "vmdev-run: no PCI slot left for %s\n", vdev->name);
-        return -1;
+    struct virtio_function *f = opaque;
+    struct vmm_pci *pci = f->pci;
+    if (f->plugged) {
+        vmdev_pci_bus_remove(pci->bus, &f->vp.pci);
+        pci->functions[f->vp.pci.slot] = NULL;
+        f->plugged = false;
     }
-    struct vmdev_virtio_pci *vp = calloc(1, sizeof(*vp));
+    remove_kicks(pci, f);
+}
+
+static void virtio_function_destroy(void *opaque)
+{
+    struct virtio_function *f = opaque;
+    if (f->transport_ready)
+        vmdev_virtio_pci_release(&f->vp);
+    if (f->vdev)
+        vmdev_virtio_destroy(f->vdev);
+    free(f);
+}
+
+static void virtio_function_save(void *opaque, struct vmdev_state_writer *w,
+                                 const char *id)
+{
+    struct virtio_function *f = opaque;
+    (void)id; /* the device's section carries it (vdev->name) */
+    vmdev_virtio_pci_save(&f->vp, w, f->transport_section);
+}
+
+static int virtio_function_restore(void *opaque, const void *snapshot,
+                                   size_t len, const char *id)
+{
+    struct virtio_function *f = opaque;
+    (void)id;
+    return vmdev_virtio_pci_restore(&f->vp, snapshot, len,
+                                    f->transport_section);
+}
+
+static const struct vmdev_device_ops virtio_function_ops = {
+    virtio_function_destroy, virtio_function_save, virtio_function_restore,
+};
+
+static int plug_function(struct vmm_pci *pci, struct vmdev_device *dev,
+                         struct virtio_function *f)
+{
     struct vmdev_msi_sink msi = { vmm_vm_send_msi, pci->vm };
     uint64_t bar;
-    if (!vp || vmdev_virtio_pci_init(vp, vdev, &msi)) {
+    if (vmdev_virtio_pci_init(&f->vp, f->vdev, &msi)) {
         fprintf(stderr, "vmdev-run: cannot create virtio-pci for %s\n",
-                vdev->name);
-        free(vp);
+                vmdev_device_id(dev));
         return -1;
     }
-    struct virtio_function *f = &pci->functions[pci->num_functions];
-    *f = (struct virtio_function){ .vp = vp };
+    f->transport_ready = true;
+    /* Like firmware, place the BAR; the OS keeps it and enables decode. */
+    if (vmdev_device_alloc(dev, pci->mmio, VMDEV_RESOURCE_MMIO,
+                           VMDEV_VIRTIO_PCI_BAR_SIZE,
+                           VMDEV_VIRTIO_PCI_BAR_SIZE, &bar)) {
+        fprintf(stderr, "vmdev-run: no room in the PCI window for %s\n",
+                vmdev_device_id(dev));
+        return -1;
+    }
     if (add_kicks(pci, f)) {
         fprintf(stderr, "vmdev-run: cannot watch the queues of %s: %s\n",
-                vdev->name, strerror(errno));
+                vmdev_device_id(dev), strerror(errno));
         remove_kicks(pci, f);
-        vmdev_virtio_pci_release(vp);
-        free(vp);
         return -1;
     }
-    /* Like firmware, place the BAR; the OS keeps it and enables decode. */
-    if (vmdev_resource_alloc(pci->mmio, VMDEV_VIRTIO_PCI_BAR_SIZE,
-                             VMDEV_VIRTIO_PCI_BAR_SIZE, &bar) ||
-        vmdev_pci_bus_add(pci->bus, &vp->pci, -1) < 0) {
-        fprintf(stderr, "vmdev-run: no room on PCI for %s\n", vdev->name);
+    vmdev_pci_bar_assign(&f->vp.pci, VMDEV_VIRTIO_PCI_BAR, bar);
+    int slot = vmdev_pci_bus_add(pci->bus, &f->vp.pci, -1);
+    if (slot < 0) {
+        fprintf(stderr, "vmdev-run: no PCI slot left for %s\n",
+                vmdev_device_id(dev));
         remove_kicks(pci, f);
-        vmdev_virtio_pci_release(vp);
-        free(vp);
         return -1;
     }
-    vmdev_pci_bar_assign(&vp->pci, VMDEV_VIRTIO_PCI_BAR, bar);
-    pci->num_functions++;
+    pci->functions[slot] = f;
+    f->plugged = true;
+    return vmdev_device_claim(dev, VMDEV_RESOURCE_PCI_SLOT, (uint64_t)slot, 1,
+                              unplug_function, f);
+}
+
+int vmm_pci_add_virtio(struct vmm_pci *pci, struct vmdev_device_manager *devices,
+                       const char *type, const char *id,
+                       vmm_make_virtio_fn *make, void *make_opaque)
+{
+    struct virtio_function *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -1;
+    f->pci = pci;
+    struct vmdev_device *dev;
+    int ret = vmdev_device_add(devices, type, id, &virtio_function_ops, f, &dev);
+    if (ret) {
+        fprintf(stderr, "vmdev-run: cannot add %s%s%s: %s\n", type,
+                id ? " id=" : "", id ? id : "",
+                ret == -EEXIST ? "the id is taken" : strerror(-ret));
+        free(f);
+        return -1;
+    }
+    snprintf(f->transport_section, sizeof(f->transport_section), "%s/pci",
+             vmdev_device_id(dev));
+    /* The device is named by its id: its snapshot section is the id. */
+    f->vdev = make(vmdev_device_id(dev), make_opaque);
+    if (!f->vdev || plug_function(pci, dev, f)) {
+        vmdev_device_remove(devices, dev);
+        return -1;
+    }
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "vm.h"
+#include "vmdev/device_manager.h"
 #include "vmdev/virtio.h"
 
 struct vmm_pci;
@@ -17,13 +18,33 @@ struct vmm_pci;
 /* Drive an IOAPIC input pin (electrical level). */
 typedef void vmm_set_gsi_fn(void *opaque, unsigned gsi, bool level);
 
-struct vmm_pci *vmm_pci_create(struct vmm_vm *vm, vmm_set_gsi_fn *set_gsi,
-                               void *gsi_opaque);
-void vmm_pci_destroy(struct vmm_pci *pci);
+/*
+ * The host bridge, added to devices as id (conf1 ports, ECAM window
+ * and the INTx GSIs, reserved from gsis, are its resources). Removing it,
+ * with the rest of the machine, frees it; the virtio functions were added
+ * after it and so go before it. NULL after printing why.
+ */
+struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
+                               struct vmdev_device_manager *devices,
+                               const char *id, struct vmdev_resource_pool *gsis,
+                               vmm_set_gsi_fn *set_gsi, void *gsi_opaque);
 
-/* Wrap an initialised virtio device in a virtio-pci function in the next
- * free slot, with its BAR placed. Returns 0 or -1 after printing why. */
-int vmm_pci_add_virtio(struct vmm_pci *pci, struct vmdev_virtio_device *vdev);
+/* Creates a virtio device whose name (and snapshot section) is id; NULL
+ * after printing why. */
+typedef struct vmdev_virtio_device *vmm_make_virtio_fn(const char *id,
+                                                       void *opaque);
+
+/*
+ * Add a virtio device on PCI to devices as type with id (NULL: one
+ * generated from the type): make() creates it, then it gets a virtio-pci
+ * function in the next free slot with its BAR placed. The entry owns the
+ * BAR's range and the slot; removing it unplugs the function and destroys
+ * the device. Call only while no vCPU runs. Returns 0 or -1 after printing
+ * why.
+ */
+int vmm_pci_add_virtio(struct vmm_pci *pci, struct vmdev_device_manager *devices,
+                       const char *type, const char *id,
+                       vmm_make_virtio_fn *make, void *make_opaque);
 
 /* Queue notifications that arrived through ioeventfds. */
 uint64_t vmm_pci_ioeventfd_kicks(struct vmm_pci *pci);

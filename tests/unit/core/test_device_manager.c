@@ -108,9 +108,13 @@ static void ids_are_generated_checked_and_unique(void)
         "", "0disk", "-disk", "disk 0", "disk/0", "disk0\n", "dïsk",
         "a2345678901234567890123456789012", /* 32 characters */
     };
-    for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++)
+    for (size_t i = 0; i < sizeof(bad_ids) / sizeof(bad_ids[0]); i++) {
+        CHECK(!vmdev_device_id_valid(bad_ids[i]));
         CHECK_EQ(vmdev_device_add(m, "rng", bad_ids[i], &stateless_ops, &f, &d),
                  -EINVAL);
+    }
+    CHECK(!vmdev_device_id_valid(NULL));
+    CHECK(vmdev_device_id_valid("disk0"));
     CHECK_EQ(vmdev_device_add(m, "rng", "a234567890123456789012345678901",
                               &stateless_ops, &f, &d), 0);
     CHECK_EQ(vmdev_device_add(m, "rng", "Disk_0.a-b", &stateless_ops, &f, &d), 0);

@@ -19,3 +19,12 @@ id="$(cat $d/vendor):$(cat $d/device) $(cat $d/class)"
 # _OSC hands control to the OS.
 dmesg | grep -q 'acpi PNP0A08:00: _OSC: OS now controls' ||
     pci_fail "_OSC did not give the OS control"
+# Every function as Linux enumerated it: slot, ids and BAR 0's start, for
+# the host to compare with where vmdev-run's device manager placed each
+# device (Linux keeps the BARs firmware assigned).
+for d in /sys/bus/pci/devices/0000:00:*; do
+    slot=${d##*/0000:00:}
+    slot=${slot%.*}
+    bar0=$(head -n 1 "$d/resource" | cut -d' ' -f1)
+    data pci.function $((0x$slot)) "$(cat "$d/vendor"):$(cat "$d/device")" "$bar0"
+done

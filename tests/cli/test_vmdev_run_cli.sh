@@ -1,0 +1,71 @@
+#!/bin/bash
+# vmdev-run's command line, without a guest: --help documents every
+# option, and each bad option or value is refused before anything starts
+# (exit 2, a message naming the option and the value, no file written).
+set -u
+vmm=${1:?usage: $0 VMDEV_RUN}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failed=0
+
+fail() { echo "FAIL: $*" >&2; failed=1; }
+
+help=$("$vmm" --help) || fail "--help exited $?"
+for option in --kernel --initramfs --cmdline --cpus --memory --disk --serial \
+              --console --rng --stats --help; do
+    grep -q -- "^  $option" <<<"$help" || fail "--help does not document $option"
+done
+grep -q "Exit status" <<<"$help" || fail "--help does not give the exit statuses"
+for id in ioapic pic pit com1 rtc pm i8042 pci0; do
+    grep -qw "$id" <<<"$help" || fail "--help does not list the machine's id $id"
+done
+
+disk=$work/disk.img
+truncate -s 1M "$disk"
+# expect_refused WORDS-IN-MESSAGE -- ARGS...: exit 2, the message names the
+# option and value, stdout is empty and --serial's file is not created.
+expect_refused() {
+    local want=$1; shift; shift
+    local out=$work/serial.out
+    "$vmm" --kernel "$disk" --serial "file=$out" "$@" >"$work/stdout" 2>"$work/stderr"
+    local rc=$?
+    local what="vmdev-run $*"
+    [ "$rc" = 2 ] || fail "$what: exit $rc, expected 2"
+    grep -qF -- "$want" "$work/stderr" ||
+        fail "$what: message lacks '$want': $(cat "$work/stderr")"
+    [ -s "$work/stdout" ] && fail "$what: wrote to stdout"
+    [ -e "$out" ] && fail "$what: created the --serial file"
+    rm -f "$out"
+}
+
+expect_refused "--cpus '0'" -- --cpus 0
+expect_refused "--cpus '65'" -- --cpus 65
+expect_refused "--cpus 'two'" -- --cpus two
+expect_refused "--memory '12X'" -- --memory 12X
+expect_refused "--memory '1M'" -- --memory 1M
+expect_refused "--memory '99999999999999999999G'" -- --memory 99999999999999999999G
+expect_refused "--console 'bogus'" -- --console bogus
+expect_refused "'--frobnicate'" -- --frobnicate
+expect_refused "'extra'" -- extra
+expect_refused "--disk 'path=$work/none'" -- --disk "path=$work/none"
+expect_refused "readonly must be on or off" -- --disk "path=$disk,readonly=maybe"
+expect_refused "--disk 'path=$disk,bogus=1'" -- --disk "path=$disk,bogus=1"
+expect_refused "path=FILE is required" -- --disk readonly=on
+expect_refused "--disk 'path=$disk,id=9x'" -- --disk "path=$disk,id=9x"
+expect_refused "--disk 'path=$disk,id='" -- --disk "path=$disk,id="
+expect_refused "id must be" -- --disk "path=$disk,id=$(printf 'a%.0s' {1..32})"
+expect_refused "machine's own devices" -- --disk "path=$disk,id=rtc"
+expect_refused "another --disk has that id" -- \
+    --disk "path=$disk,id=data" --disk "path=$disk,id=data"
+expect_refused "too many disks" -- $(for i in {0..8}; do echo "--disk path=$disk"; done)
+# --serial's own value, checked with no file option in play.
+"$vmm" --kernel "$disk" --serial bogus >/dev/null 2>"$work/stderr"
+rc=$?
+[ "$rc" = 2 ] && grep -qF -- "--serial 'bogus'" "$work/stderr" ||
+    fail "--serial bogus: exit $rc: $(cat "$work/stderr")"
+"$vmm" >/dev/null 2>"$work/stderr"
+rc=$?
+[ "$rc" = 2 ] && grep -qF -- "--kernel FILE is required" "$work/stderr" ||
+    fail "no --kernel: exit $rc: $(cat "$work/stderr")"
+
+exit $failed
