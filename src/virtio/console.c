@@ -5,6 +5,7 @@
  */
 #include "vmdev/virtio_console.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "vmdev/log.h"
@@ -19,8 +20,9 @@
 struct vmdev_virtio_console {
     struct vmdev_virtio_device dev; /* first: ops get this pointer */
     struct vmdev_console_output output;
-    struct vmdev_vq_chain chain;
-    uint64_t bytes_out;
+    struct vmdev_vq_chain chain;    /* transmit, on the queue's thread */
+    struct vmdev_vq_chain rx_chain; /* receive, under dev.lock */
+    uint64_t bytes_out, bytes_in;
 };
 
 static void console_read_config(struct vmdev_virtio_device *dev,
@@ -51,9 +53,55 @@ static void console_queue_notify(struct vmdev_virtio_device *dev,
                                  uint16_t index)
 {
     struct vmdev_virtio_console *con = (struct vmdev_virtio_console *)dev;
-    /* Receive buffers wait for host input, which is not served yet. */
     if (index == TRANSMITQ)
         vmdev_virtio_process_queue(dev, index, &con->chain, transmit);
+    /* Receive buffers wait for host input: tell the host there is room. */
+    else if (index == RECEIVEQ && con->output.input_ready)
+        con->output.input_ready(con->output.opaque);
+}
+
+size_t vmdev_virtio_console_receive(struct vmdev_virtio_console *con,
+                                    const void *data, size_t len)
+{
+    struct vmdev_virtio_device *dev = &con->dev;
+    struct vmdev_virtqueue *vq = &dev->queues[RECEIVEQ];
+    const uint8_t *bytes = data;
+    size_t done = 0;
+    bool pushed = false;
+    pthread_mutex_lock(&dev->lock);
+    if (!vmdev_virtio_is_running(dev) || !vq->enabled) {
+        pthread_mutex_unlock(&dev->lock);
+        return 0;
+    }
+    while (done < len) {
+        const char *why = NULL;
+        int ret = vmdev_vq_pop(vq, &con->rx_chain, &why);
+        if (ret < 0) {
+            vmdev_virtio_guest_error(dev, "queue %u: %s", RECEIVEQ, why);
+            break;
+        }
+        if (ret == 0) {
+            /* 2.7.10: ask for a kick when buffers come, then look again
+             * so that one added meanwhile is not missed. */
+            vmdev_vq_set_notification(vq, true);
+            if (!vmdev_vq_has_available(vq))
+                break;
+            continue;
+        }
+        /* 5.3.6.1: receive buffers are device-writable; a chain with no
+         * room takes nothing and goes back empty. */
+        struct vmdev_vq_writer w;
+        vmdev_vq_writer_init(&w, &con->rx_chain);
+        size_t n = vmdev_vq_write(&w, bytes + done, len - done);
+        vmdev_vq_push(vq, con->rx_chain.head, (uint32_t)n);
+        pushed = true;
+        done += n;
+    }
+    con->bytes_in += done;
+    if (pushed)
+        vmdev_virtio_notify_queue(dev, RECEIVEQ);
+    pthread_mutex_unlock(&dev->lock);
+    return done;
 }
 
 static void console_destroy(struct vmdev_virtio_device *dev)

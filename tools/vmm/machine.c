@@ -564,7 +564,7 @@ static void console_write(void *opaque, const void *buf, size_t len)
 static struct vmdev_virtio_device *make_console(const char *id, void *opaque)
 {
     struct vmm_machine *m = opaque;
-    struct vmdev_console_output out = { console_write, m };
+    struct vmdev_console_output out = { .write = console_write, .opaque = m };
     struct vmdev_virtio_console *con = vmdev_virtio_console_new(id, m->vm->mem,
                                                                 &out);
     if (!con) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* virtio-console (virtio 1.2, 5.3), single port: transmitq output. */
+/* virtio-console (virtio 1.2, 5.3), single port: transmitq output and
+ * receiveq input. */
 #include "test.h"
 #include "virtio_driver.h"
 #include "vmdev/virtio_console.h"
@@ -12,6 +13,12 @@ static struct vdrv_queue rxq, txq;
 static char out[256];
 static size_t out_len;
 static unsigned interrupts;
+static unsigned input_ready_calls;
+
+static void input_ready(void *opaque)
+{
+    input_ready_calls++;
+}
 
 static void collect(void *opaque, const void *buf, size_t len)
 {
@@ -34,7 +41,9 @@ static struct vmdev_virtio_console *start(void)
         abort();
     out_len = 0;
     interrupts = 0;
-    struct vmdev_console_output o = { collect, NULL };
+    input_ready_calls = 0;
+    struct vmdev_console_output o = { .write = collect,
+                                      .input_ready = input_ready };
     struct vmdev_virtio_console *con =
         vmdev_virtio_console_new("console0", mem.mem, &o);
     struct vmdev_virtio_device *dev = vmdev_virtio_console_device(con);
@@ -85,14 +94,82 @@ static void transmit_reaches_output_in_order(void)
     vmdev_virtio_console_free(con);
 }
 
-static void receive_buffers_stay_posted(void)
+static void receive_fills_posted_buffers_in_order(void)
 {
     struct vmdev_virtio_console *con = start();
-    struct vdrv_buf in = { vdrv_alloc(&mem, 64, 8), 64 };
-    CHECK(vdrv_add(&rxq, NULL, 0, &in, 1, false) >= 0);
-    kick(con, 0);
-    CHECK_EQ(vdrv_used_idx(&rxq), 0);
+    /* Before any buffer: nothing is taken, the host keeps its bytes. */
+    CHECK_EQ(vmdev_virtio_console_receive(con, "early", 5), 0);
     CHECK_EQ(interrupts, 0);
+    struct vdrv_buf a = { vdrv_alloc(&mem, 4, 1), 4 };
+    struct vdrv_buf b[2] = { { vdrv_alloc(&mem, 2, 1), 2 },
+                             { vdrv_alloc(&mem, 3, 1), 3 } };
+    int head_a = vdrv_add(&rxq, NULL, 0, &a, 1, false);
+    int head_b = vdrv_add(&rxq, NULL, 0, b, 2, false);
+    CHECK(head_a >= 0 && head_b >= 0);
+    kick(con, 0);
+    CHECK_EQ(input_ready_calls, 1);
+    /* 4 + 5 bytes of room: the rest waits for more buffers. */
+    CHECK_EQ(vmdev_virtio_console_receive(con, "hello world", 11), 9);
+    uint32_t id, len;
+    char got[8] = { 0 };
+    CHECK(vdrv_get_used(&rxq, &id, &len));
+    CHECK_EQ(id, head_a);
+    CHECK_EQ(len, 4);
+    vdrv_read(&mem, a.gpa, got, 4);
+    CHECK(memcmp(got, "hell", 4) == 0);
+    CHECK(vdrv_get_used(&rxq, &id, &len));
+    CHECK_EQ(id, head_b);
+    CHECK_EQ(len, 5);
+    vdrv_read(&mem, b[0].gpa, got, 2);
+    vdrv_read(&mem, b[1].gpa, got + 2, 3);
+    CHECK(memcmp(got, "o wor", 5) == 0);
+    CHECK(!vdrv_get_used(&rxq, &id, &len));
+    CHECK_EQ(interrupts, 1);
+    CHECK_EQ(vmdev_virtio_console_receive(con, "ld", 2), 0);
+    /* A new buffer and its kick: the host is told, and the rest fits.
+     * The driver consumed both used entries and asks to hear of the next
+     * (EVENT_IDX, 2.7.7.2). */
+    vdrv_set_used_event(&rxq, 2);
+    CHECK(vdrv_add(&rxq, NULL, 0, &a, 1, false) >= 0);
+    kick(con, 0);
+    CHECK_EQ(input_ready_calls, 2);
+    CHECK_EQ(vmdev_virtio_console_receive(con, "ld", 2), 2);
+    CHECK(vdrv_get_used(&rxq, &id, &len));
+    CHECK_EQ(len, 2);
+    CHECK_EQ(interrupts, 2);
+    vmdev_virtio_console_free(con);
+}
+
+static void receive_buffer_without_room_goes_back_empty(void)
+{
+    struct vmdev_virtio_console *con = start();
+    /* A driver-readable buffer where a writable one belongs. */
+    struct vdrv_buf wrong = { text("xx"), 2 };
+    struct vdrv_buf right = { vdrv_alloc(&mem, 8, 1), 8 };
+    CHECK(vdrv_add(&rxq, &wrong, 1, NULL, 0, false) >= 0);
+    CHECK(vdrv_add(&rxq, NULL, 0, &right, 1, false) >= 0);
+    CHECK_EQ(vmdev_virtio_console_receive(con, "abc", 3), 3);
+    uint32_t id, len;
+    CHECK(vdrv_get_used(&rxq, &id, &len));
+    CHECK_EQ(len, 0);
+    CHECK(vdrv_get_used(&rxq, &id, &len));
+    CHECK_EQ(len, 3);
+    struct vmdev_virtio_device *dev = vmdev_virtio_console_device(con);
+    CHECK(!(dev->status & 0x40));
+    vmdev_virtio_console_free(con);
+}
+
+static void receive_refuses_a_broken_ring(void)
+{
+    struct vmdev_virtio_console *con = start();
+    vdrv_set_desc(&rxq, 0, RAM_BASE, 8, VDRV_DESC_F_NEXT, 0); /* loop */
+    vdrv_publish(&rxq, 0);
+    CHECK_EQ(vmdev_virtio_console_receive(con, "abc", 3), 0);
+    struct vmdev_virtio_device *dev = vmdev_virtio_console_device(con);
+    CHECK(dev->status & 0x40);
+    CHECK_EQ(dev->guest_errors, 1);
+    /* Stopped: later input is not taken. */
+    CHECK_EQ(vmdev_virtio_console_receive(con, "abc", 3), 0);
     vmdev_virtio_console_free(con);
 }
 
@@ -118,5 +195,7 @@ static void malformed_transmit_needs_reset(void)
 }
 
 TEST_MAIN(TEST(transmit_reaches_output_in_order),
-          TEST(receive_buffers_stay_posted), TEST(config_reads_zero),
+          TEST(receive_fills_posted_buffers_in_order),
+          TEST(receive_buffer_without_room_goes_back_empty),
+          TEST(receive_refuses_a_broken_ring), TEST(config_reads_zero),
           TEST(malformed_transmit_needs_reset))
