@@ -17,8 +17,8 @@ extern "C" {
 
 struct vmdev_console_output {
     void (*write)(void *opaque, const void *buf, size_t len);
-    /* The driver posted receive buffers: input that did not fit may be
-     * offered again. Runs on the queue's thread with the device locked,
+    /* The driver posted receive buffers (or started, DRIVER_OK): input
+     * that did not fit may be offered again. Runs on the queue's thread with the device locked,
      * so it must not call vmdev_virtio_console_receive() itself. May be
      * NULL. */
     void (*input_ready)(void *opaque);

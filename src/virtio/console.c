@@ -104,6 +104,19 @@ size_t vmdev_virtio_console_receive(struct vmdev_virtio_console *con,
     return done;
 }
 
+/* DRIVER_OK: Linux posts receive buffers (and may write) before it sets
+ * DRIVER_OK, and kicks then go unheard (3.1.1: no used buffers before
+ * it); serve what waits now. */
+static int console_activate(struct vmdev_virtio_device *dev)
+{
+    struct vmdev_virtio_console *con = (struct vmdev_virtio_console *)dev;
+    if (dev->queues[TRANSMITQ].enabled)
+        vmdev_virtio_process_queue(dev, TRANSMITQ, &con->chain, transmit);
+    if (dev->queues[RECEIVEQ].enabled && con->output.input_ready)
+        con->output.input_ready(con->output.opaque);
+    return 0;
+}
+
 static void console_destroy(struct vmdev_virtio_device *dev)
 {
     free(dev);
@@ -111,6 +124,7 @@ static void console_destroy(struct vmdev_virtio_device *dev)
 
 static const struct vmdev_virtio_device_ops console_ops = {
     .read_config = console_read_config,
+    .activate = console_activate,
     .queue_notify = console_queue_notify,
     .destroy = console_destroy,
 };

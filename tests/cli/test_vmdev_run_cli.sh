@@ -45,6 +45,9 @@ expect_refused "--memory '12X'" -- --memory 12X
 expect_refused "--memory '1M'" -- --memory 1M
 expect_refused "--memory '99999999999999999999G'" -- --memory 99999999999999999999G
 expect_refused "--console 'bogus'" -- --console bogus
+expect_refused "--console 'hvc,input=$work/none'" -- --console "hvc,input=$work/none"
+expect_refused "input= needs a console" -- --console "off,input=$disk"
+expect_refused "input=FILE needs a file" -- --console "hvc,input="
 expect_refused "'--frobnicate'" -- --frobnicate
 expect_refused "'extra'" -- extra
 expect_refused "--disk 'path=$work/none'" -- --disk "path=$work/none"

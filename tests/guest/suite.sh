@@ -58,18 +58,22 @@ for off in $offsets; do
         conv=notrunc status=none
 done
 token="hvc-$RANDOM$RANDOM"
+token_in="in-$RANDOM$RANDOM"
+hvc_in="$work/hvc-in"
+mkfifo "$hvc_in"
 
 # Every in-guest test (guest/tests/); each adds its device.
 tests=${VMDEV_GUEST_TESTS:-boot,rtc,pci,legacy,blk,blkro,rng,hvc}
 device_args=()
 case ",$tests," in *,blk,*) device_args+=(--disk "path=$disk,id=data") ;; esac
 case ",$tests," in *,blkro,*) device_args+=(--disk "path=$ro,readonly=on") ;; esac
-case ",$tests," in *,hvc,*) device_args+=(--console "file=$hvc") ;; esac
+case ",$tests," in *,hvc,*) device_args+=(--console "file=$hvc,input=$hvc_in") ;; esac
 case ",$tests," in *,rng,*) device_args+=(--rng) ;; esac
 cmdline="console=ttyS0 quiet panic=-1 vmdev.test=$tests vmdev.cpus=$cpus"
 cmdline="$cmdline vmdev.blk_sha256=$disk_sha vmdev.blk_sectors=$((size / 512))"
 cmdline="$cmdline vmdev.blk_writes=$(echo $offsets | tr ' ' :)"
 cmdline="$cmdline vmdev.blkro_sha256=$ro_sha vmdev.hvc_token=$token"
+cmdline="$cmdline vmdev.hvc_input=$token_in"
 
 # Every console line is stamped with this machine's clock as it arrives, so
 # the RTC reading can be compared with the moment the guest printed it.
@@ -80,6 +84,12 @@ timeout -k 5 "$boot_timeout" "$vmm" --kernel "$kernel" --initramfs "$initrd" \
     "${device_args[@]}" --serial stdio < /dev/null 2>&1 |
     while IFS= read -r line; do
         printf '%s %s\n' "$EPOCHREALTIME" "${line%$'\r'}"
+        # hvc0 is open in the guest: feed it (Linux drops console input
+        # that arrives before its port is set up). Opened read-write, the
+        # FIFO never blocks this loop.
+        case "$line" in
+        *"VMDEV-DATA hvc.ready"*) echo "VMDEV-HVC-IN $token_in" 1<>"$hvc_in" ;;
+        esac
     done > "$console"
 status=${PIPESTATUS[0]}
 end=$EPOCHREALTIME

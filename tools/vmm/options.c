@@ -37,9 +37,14 @@ static const char usage[] =
     "  --serial stdio|file=PATH|off\n"
     "                       where the 16550A UART on COM1 (ttyS0) goes (default stdio;\n"
     "                       with stdio, host input goes to the guest)\n"
-    "  --console hvc|file=PATH|off\n"
-    "                       a virtio-console (hvc0): hvc sends its output to stdout,\n"
-    "                       file=PATH to a file (default off)\n"
+    "  --console hvc|file=PATH|off[,input=FILE]\n"
+    "                       a virtio-console (hvc0): hvc sends its output to stdout\n"
+    "                       and, unless --serial stdio has it, takes stdin as input;\n"
+    "                       file=PATH sends output to a file (default off).\n"
+    "                       input=FILE feeds hvc0 from FILE (a FIFO or a file) as\n"
+    "                       the guest takes it; Linux drops console input that\n"
+    "                       comes before its driver is set up, so feed a FIFO once\n"
+    "                       the guest is up\n"
     "  --rng                a virtio-rng device fed by the host's getrandom()\n"
     "  --stats              when the VM stops, print its exits to user space by\n"
     "                       reason on stderr (for benchmarks and debugging)\n"
@@ -120,6 +125,29 @@ static int check_disk_id(const char *original, const char *id,
     for (unsigned i = 0; i < opts->num_disks; i++)
         if (opts->disks[i].id && strcmp(opts->disks[i].id, id) == 0)
             return bad("disk", original, "another --disk has that id");
+    return 0;
+}
+
+/* hvc|file=PATH|off, then input=FILE. */
+static int parse_console(char *value, struct vmm_options *opts)
+{
+    char original[4352];
+    snprintf(original, sizeof(original), "%s", value);
+    char *input = strstr(value, ",input=");
+    if (input) {
+        *input = '\0';
+        input += strlen(",input=");
+        if (!*input)
+            return bad("console", original, "input=FILE needs a file");
+        if (access(input, R_OK) != 0)
+            return bad("console", original, strerror(errno));
+    }
+    int ret = parse_output("console", value, "hvc", &opts->console);
+    if (ret)
+        return ret;
+    if (input && opts->console.kind == VMM_OUTPUT_OFF)
+        return bad("console", original, "input= needs a console (hvc or file=PATH)");
+    opts->console_input = input;
     return 0;
 }
 
@@ -220,7 +248,7 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
                 return ret;
             break;
         case OPT_CONSOLE:
-            if ((ret = parse_output("console", optarg, "hvc", &opts->console)))
+            if ((ret = parse_console(optarg, opts)))
                 return ret;
             break;
         case OPT_RNG: opts->rng = true; break;

@@ -32,6 +32,7 @@ struct vmm_options {
     unsigned num_disks;
     struct vmm_output serial;
     struct vmm_output console; /* virtio-console (hvc0) */
+    const char *console_input; /* a file for hvc0's input, or NULL */
     bool rng;
     bool stats; /* print exit counts when the VM stops */
 };

@@ -34,7 +34,8 @@ static void count_irq(void *opaque, enum vmdev_virtio_irq_reason r,
     interrupts++;
 }
 
-static struct vmdev_virtio_console *start(void)
+/* Negotiated and queues set up, DRIVER_OK not yet set. */
+static struct vmdev_virtio_console *start_before_driver_ok(void)
 {
     vdrv_mem_release(&mem);
     if (vdrv_mem_init(&mem, RAM_BASE, RAM_SIZE, 1))
@@ -57,7 +58,13 @@ static struct vmdev_virtio_console *start(void)
     vdrv_queue_init(&txq, &mem, 128, false);
     vdrv_queue_config(&rxq, &dev->queues[0].config);
     vdrv_queue_config(&txq, &dev->queues[1].config);
-    vmdev_virtio_set_status(dev, 0xf);
+    return con;
+}
+
+static struct vmdev_virtio_console *start(void)
+{
+    struct vmdev_virtio_console *con = start_before_driver_ok();
+    vmdev_virtio_set_status(vmdev_virtio_console_device(con), 0xf);
     return con;
 }
 
@@ -97,6 +104,8 @@ static void transmit_reaches_output_in_order(void)
 static void receive_fills_posted_buffers_in_order(void)
 {
     struct vmdev_virtio_console *con = start();
+    CHECK_EQ(input_ready_calls, 1); /* DRIVER_OK */
+    input_ready_calls = 0;
     /* Before any buffer: nothing is taken, the host keeps its bytes. */
     CHECK_EQ(vmdev_virtio_console_receive(con, "early", 5), 0);
     CHECK_EQ(interrupts, 0);
@@ -137,6 +146,31 @@ static void receive_fills_posted_buffers_in_order(void)
     CHECK(vdrv_get_used(&rxq, &id, &len));
     CHECK_EQ(len, 2);
     CHECK_EQ(interrupts, 2);
+    vmdev_virtio_console_free(con);
+}
+
+/* Linux fills the receive queue and writes before DRIVER_OK; those kicks
+ * go unheard, so DRIVER_OK serves what waits. */
+static void buffers_posted_before_driver_ok_are_served(void)
+{
+    struct vmdev_virtio_console *con = start_before_driver_ok();
+    struct vdrv_buf in = { vdrv_alloc(&mem, 16, 1), 16 };
+    struct vdrv_buf early = { text("early"), 5 };
+    CHECK(vdrv_add(&rxq, NULL, 0, &in, 1, false) >= 0);
+    CHECK(vdrv_add(&txq, &early, 1, NULL, 0, false) >= 0);
+    kick(con, 0);
+    kick(con, 1);
+    CHECK_EQ(input_ready_calls, 0);
+    CHECK_EQ(out_len, 0);
+    CHECK_EQ(vmdev_virtio_console_receive(con, "abc", 3), 0);
+    struct vmdev_virtio_device *dev = vmdev_virtio_console_device(con);
+    pthread_mutex_lock(&dev->lock);
+    vmdev_virtio_set_status(dev, 0xf);
+    pthread_mutex_unlock(&dev->lock);
+    CHECK_EQ(input_ready_calls, 1);
+    CHECK_EQ(out_len, 5);
+    CHECK(memcmp(out, "early", 5) == 0);
+    CHECK_EQ(vmdev_virtio_console_receive(con, "abc", 3), 3);
     vmdev_virtio_console_free(con);
 }
 
@@ -196,6 +230,7 @@ static void malformed_transmit_needs_reset(void)
 
 TEST_MAIN(TEST(transmit_reaches_output_in_order),
           TEST(receive_fills_posted_buffers_in_order),
+          TEST(buffers_posted_before_driver_ok_are_served),
           TEST(receive_buffer_without_room_goes_back_empty),
           TEST(receive_refuses_a_broken_ring), TEST(config_reads_zero),
           TEST(malformed_transmit_needs_reset))
