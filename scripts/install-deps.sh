@@ -6,8 +6,9 @@ set -eu
 # Guest tests (tests/guest/): busybox-static and cpio build the initramfs,
 # gcc builds the /dev/kvm probe, qemu-system-x86 runs them nested where
 # /dev/kvm can't (and stands in for vmdev-run when checking the harness);
-# the kernel comes from apt-get download (scripts/fetch-kernel.sh).
-packages="meson ninja-build gcc clang libclang-rt-14-dev pkg-config
+# the kernel comes from apt-get download (scripts/fetch-kernel.sh). The
+# library needs liburing (the block I/O engine).
+packages="meson ninja-build gcc clang libclang-rt-14-dev pkg-config liburing-dev
 busybox-static cpio e2fsprogs qemu-system-x86 qemu-utils"
 
 missing=""

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+/* What the I/O engines share (io_engine.c) and what each provides. */
+#ifndef VMDEV_BLOCK_ENGINE_H
+#define VMDEV_BLOCK_ENGINE_H
+
+#include "vmdev/io_engine.h"
+
+struct io_engine_ops {
+    const char *name;
+    /* Take io (checked, counted in flight); run it when it can. */
+    void (*start)(struct vmdev_io_engine *engine, struct vmdev_io *io);
+    /* Unplugged: pass what start() batched to the kernel. */
+    void (*submit_batch)(struct vmdev_io_engine *engine);
+    /* Finish what is done, through io_finish(); returns the count. */
+    unsigned (*complete)(struct vmdev_io_engine *engine);
+    void (*destroy)(struct vmdev_io_engine *engine);
+};
+
+struct vmdev_io_engine {
+    const struct io_engine_ops *ops;
+    int event_fd; /* readable when something finished */
+    unsigned depth;
+    unsigned in_flight;
+    bool plugged;
+};
+
+struct vmdev_io_engine *io_uring_engine_new(unsigned depth);
+struct vmdev_io_engine *thread_engine_new(unsigned depth);
+
+/* Bytes a READ or WRITE moves in all. */
+uint64_t io_total_len(const struct vmdev_io *io);
+/* The iovecs still to transfer: the request's, or what remains of them
+ * after a short transfer (io->rest). */
+void io_pending_iov(const struct vmdev_io *io, const struct iovec **iov,
+                    unsigned *cnt);
+/* Account n more bytes moved; 0, or -ENOMEM when the remainder could not
+ * be described. */
+int io_advance(struct vmdev_io *io, uint64_t n);
+/* The fallocate() mode for DISCARD and WRITE_ZEROES. */
+int io_fallocate_mode(const struct vmdev_io *io);
+/* Zero [offset, offset + len) with writes, for files whose file system
+ * cannot zero a range (no FALLOC_FL_ZERO_RANGE). 0 or -errno. */
+int io_write_zeroes_by_hand(int fd, uint64_t offset, uint64_t len);
+/* Run io with blocking system calls; its result. */
+int64_t io_run_blocking(struct vmdev_io *io);
+/* Report io finished with result: free its remainder, count it out of
+ * flight, run done(). */
+void io_finish(struct vmdev_io_engine *engine, struct vmdev_io *io,
+               int64_t result);
+
+#endif
