@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Block backends: a disk image opened in a format (raw now; qcow2 comes
+ * next), read and written at byte offsets through an I/O engine.
+ *
+ * A request is checked against the disk (inside it, aligned where the
+ * cache mode needs it, writable) before anything is submitted, then runs
+ * on the engine the caller passes: each I/O thread serving a disk has its
+ * own engine, and a request's done() runs on that thread.
+ *
+ * Cache modes: writeback (the host's page cache; the guest's flushes reach
+ * the disk), writethrough (every write is flushed before it completes) and
+ * none (O_DIRECT; a request whose buffers are not aligned in memory goes
+ * through an aligned bounce buffer). The guest can switch between
+ * writeback and writethrough at run time (virtio-blk's WCE).
+ */
+#ifndef VMDEV_BLOCK_H
+#define VMDEV_BLOCK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmdev/io_engine.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum vmdev_block_format {
+    /* raw, but an image carrying the qcow2 magic is refused: a guest that
+     * wrote a qcow2 header into its raw disk must never make the host
+     * parse it (and open a backing file it names). */
+    VMDEV_BLOCK_FORMAT_DEFAULT,
+    VMDEV_BLOCK_FORMAT_RAW,
+    VMDEV_BLOCK_FORMAT_QCOW2,
+};
+
+enum vmdev_block_cache {
+    VMDEV_BLOCK_CACHE_WRITEBACK,
+    VMDEV_BLOCK_CACHE_WRITETHROUGH,
+    VMDEV_BLOCK_CACHE_NONE,
+};
+
+struct vmdev_block_options {
+    const char *path; /* a file or a block device */
+    enum vmdev_block_format format;
+    enum vmdev_block_cache cache;
+    bool readonly;
+};
+
+struct vmdev_block_stats {
+    uint64_t reads, writes, flushes, discards, write_zeroes;
+    uint64_t bytes_read, bytes_written;
+    uint64_t bounced; /* requests copied through an aligned buffer */
+    uint64_t errors;  /* requests that completed with an error */
+};
+
+struct vmdev_block;
+
+/*
+ * Open an image. NULL with errno set and a sentence in why (why_len
+ * bytes, may be 0) saying what is wrong, for the user; nothing on disk
+ * changes.
+ */
+struct vmdev_block *vmdev_block_open(const struct vmdev_block_options *options,
+                                     char *why, size_t why_len);
+/* Flushes a writable image, then closes it. No request may be in flight. */
+void vmdev_block_close(struct vmdev_block *block);
+
+uint64_t vmdev_block_size(const struct vmdev_block *block);
+bool vmdev_block_readonly(const struct vmdev_block *block);
+/* Offsets and lengths must be multiples of this (1 unless cache=none). */
+uint32_t vmdev_block_alignment(const struct vmdev_block *block);
+/* Writeback (true) or writethrough; cache=none stays writeback. */
+bool vmdev_block_writeback(const struct vmdev_block *block);
+void vmdev_block_set_writeback(struct vmdev_block *block, bool writeback);
+/* A copy of the counters (requests may update them on other threads). */
+struct vmdev_block_stats vmdev_block_stats(const struct vmdev_block *block);
+
+struct vmdev_block_request {
+    enum vmdev_io_op op;
+    uint64_t offset;
+    const struct iovec *iov; /* READ, WRITE */
+    unsigned iovcnt;
+    uint64_t len;            /* DISCARD, WRITE_ZEROES */
+    bool unmap;              /* WRITE_ZEROES */
+    /* Bytes moved (READ, WRITE: all of them), 0, or -errno. */
+    void (*done)(struct vmdev_block_request *req, int64_t result);
+    void *opaque;
+
+    /* The block layer's, while in flight. */
+    struct vmdev_io io;
+    struct vmdev_block *block;
+    struct vmdev_io_engine *engine;
+    void *bounce; /* cache=none, buffers not aligned */
+    struct iovec bounce_iov;
+    int64_t write_result; /* a writethrough write, waiting for its flush */
+};
+
+/*
+ * Start req on engine. Returns 0, or before anything starts (done() is
+ * not called): -EINVAL for a malformed request, one outside the disk or
+ * one not aligned as cache=none needs; -EROFS for a write, discard or
+ * write-zeroes on a read-only image; -ENOMEM.
+ */
+__attribute__((warn_unused_result))
+int vmdev_block_submit(struct vmdev_block *block,
+                       struct vmdev_io_engine *engine,
+                       struct vmdev_block_request *req);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,348 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Opening images and the raw format: a raw image's bytes are the disk's,
+ * so a request goes to the engine as it is, after the checks every format
+ * shares (inside the disk, aligned for O_DIRECT, writable).
+ */
+#include "vmdev/block.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define QCOW2_MAGIC "QFI\xfb"
+#define MAX_ALIGNMENT 4096
+
+struct vmdev_block {
+    int fd;
+    uint64_t size;
+    bool readonly;
+    enum vmdev_block_cache cache;
+    uint32_t alignment; /* offsets and lengths (O_DIRECT) */
+    atomic_bool writeback;
+    struct {
+        atomic_uint_fast64_t reads, writes, flushes, discards, write_zeroes;
+        atomic_uint_fast64_t bytes_read, bytes_written, bounced, errors;
+    } stats;
+};
+
+__attribute__((format(printf, 3, 4)))
+static void explain(char *why, size_t why_len, const char *fmt, ...)
+{
+    if (!why_len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, why_len, fmt, ap);
+    va_end(ap);
+}
+
+/* The smallest O_DIRECT read the file accepts: its logical block size. */
+static uint32_t probe_direct_alignment(int fd)
+{
+    void *buf;
+    if (posix_memalign(&buf, MAX_ALIGNMENT, MAX_ALIGNMENT))
+        return MAX_ALIGNMENT;
+    uint32_t align = MAX_ALIGNMENT;
+    for (uint32_t size = 512; size < MAX_ALIGNMENT; size *= 2) {
+        if (pread(fd, buf, size, 0) >= 0) {
+            align = size;
+            break;
+        }
+    }
+    free(buf);
+    return align;
+}
+
+static int image_size(int fd, uint64_t *size)
+{
+    struct stat st;
+    if (fstat(fd, &st))
+        return -errno;
+    if (S_ISBLK(st.st_mode))
+        return ioctl(fd, BLKGETSIZE64, size) ? -errno : 0;
+    if (!S_ISREG(st.st_mode))
+        return -EINVAL;
+    *size = (uint64_t)st.st_size;
+    return 0;
+}
+
+static bool has_qcow2_magic(int fd)
+{
+    /* O_DIRECT needs an aligned buffer even for a probe. */
+    static __attribute__((aligned(MAX_ALIGNMENT))) char head[MAX_ALIGNMENT];
+    ssize_t n = pread(fd, head, sizeof(head), 0);
+    return n >= 4 && memcmp(head, QCOW2_MAGIC, 4) == 0;
+}
+
+struct vmdev_block *vmdev_block_open(const struct vmdev_block_options *o,
+                                     char *why, size_t why_len)
+{
+    if (o->format == VMDEV_BLOCK_FORMAT_QCOW2) {
+        explain(why, why_len, "qcow2 is not supported yet");
+        errno = ENOTSUP;
+        return NULL;
+    }
+    int flags = (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
+    if (o->cache == VMDEV_BLOCK_CACHE_NONE)
+        flags |= O_DIRECT;
+    int fd = open(o->path, flags);
+    if (fd < 0) {
+        int err = errno;
+        explain(why, why_len, "%s", strerror(err));
+        errno = err;
+        return NULL;
+    }
+    uint64_t size = 0;
+    int ret = image_size(fd, &size);
+    if (ret) {
+        explain(why, why_len, "%s", ret == -EINVAL
+                    ? "not a regular file or block device" : strerror(-ret));
+        close(fd);
+        errno = -ret;
+        return NULL;
+    }
+    if (o->format == VMDEV_BLOCK_FORMAT_DEFAULT && has_qcow2_magic(fd)) {
+        explain(why, why_len, "the image carries the qcow2 magic; give "
+                "format=qcow2 or, to use its bytes as they are, format=raw");
+        close(fd);
+        errno = EINVAL;
+        return NULL;
+    }
+    struct vmdev_block *b = calloc(1, sizeof(*b));
+    if (!b) {
+        close(fd);
+        errno = ENOMEM;
+        return NULL;
+    }
+    b->fd = fd;
+    b->size = size;
+    b->readonly = o->readonly;
+    b->cache = o->cache;
+    b->alignment = o->cache == VMDEV_BLOCK_CACHE_NONE ? probe_direct_alignment(fd)
+                                                      : 1;
+    atomic_init(&b->writeback, o->cache != VMDEV_BLOCK_CACHE_WRITETHROUGH);
+    return b;
+}
+
+void vmdev_block_close(struct vmdev_block *b)
+{
+    if (!b)
+        return;
+    if (!b->readonly)
+        fdatasync(b->fd);
+    close(b->fd);
+    free(b);
+}
+
+uint64_t vmdev_block_size(const struct vmdev_block *b)
+{
+    return b->size;
+}
+
+bool vmdev_block_readonly(const struct vmdev_block *b)
+{
+    return b->readonly;
+}
+
+uint32_t vmdev_block_alignment(const struct vmdev_block *b)
+{
+    return b->alignment;
+}
+
+bool vmdev_block_writeback(const struct vmdev_block *b)
+{
+    return atomic_load(&b->writeback);
+}
+
+void vmdev_block_set_writeback(struct vmdev_block *b, bool writeback)
+{
+    if (b->cache != VMDEV_BLOCK_CACHE_NONE)
+        atomic_store(&b->writeback, writeback);
+}
+
+struct vmdev_block_stats vmdev_block_stats(const struct vmdev_block *b)
+{
+    return (struct vmdev_block_stats){
+        .reads = atomic_load(&b->stats.reads),
+        .writes = atomic_load(&b->stats.writes),
+        .flushes = atomic_load(&b->stats.flushes),
+        .discards = atomic_load(&b->stats.discards),
+        .write_zeroes = atomic_load(&b->stats.write_zeroes),
+        .bytes_read = atomic_load(&b->stats.bytes_read),
+        .bytes_written = atomic_load(&b->stats.bytes_written),
+        .bounced = atomic_load(&b->stats.bounced),
+        .errors = atomic_load(&b->stats.errors),
+    };
+}
+
+static uint64_t request_bytes(const struct vmdev_block_request *req)
+{
+    uint64_t total = 0;
+    for (unsigned i = 0; i < req->iovcnt; i++) {
+        if (req->iov[i].iov_len > UINT64_MAX - total)
+            return UINT64_MAX;
+        total += req->iov[i].iov_len;
+    }
+    return total;
+}
+
+/* Inside the disk, writable when it writes, and aligned for O_DIRECT. */
+static int check_request(const struct vmdev_block *b,
+                         const struct vmdev_block_request *req, uint64_t *len)
+{
+    if (!req->done)
+        return -EINVAL;
+    switch (req->op) {
+    case VMDEV_IO_READ:
+    case VMDEV_IO_WRITE:
+        if (!req->iov || req->iovcnt == 0)
+            return -EINVAL;
+        *len = request_bytes(req);
+        break;
+    case VMDEV_IO_DISCARD:
+    case VMDEV_IO_WRITE_ZEROES:
+        *len = req->len;
+        break;
+    case VMDEV_IO_FLUSH:
+        *len = 0;
+        return 0;
+    default:
+        return -EINVAL;
+    }
+    if (*len == 0 || req->offset > b->size || *len > b->size - req->offset)
+        return -EINVAL;
+    if (req->op != VMDEV_IO_READ && b->readonly)
+        return -EROFS;
+    if (req->offset % b->alignment || *len % b->alignment)
+        return -EINVAL;
+    return 0;
+}
+
+/* O_DIRECT moves memory the device can reach: every buffer aligned. */
+static bool memory_aligned(const struct vmdev_block *b,
+                           const struct vmdev_block_request *req)
+{
+    for (unsigned i = 0; i < req->iovcnt; i++)
+        if ((uintptr_t)req->iov[i].iov_base % b->alignment ||
+            req->iov[i].iov_len % b->alignment)
+            return false;
+    return true;
+}
+
+static void copy_out_of_bounce(struct vmdev_block_request *req, uint64_t len)
+{
+    const uint8_t *from = req->bounce;
+    for (unsigned i = 0; i < req->iovcnt && len; i++) {
+        size_t n = req->iov[i].iov_len < len ? req->iov[i].iov_len : len;
+        memcpy(req->iov[i].iov_base, from, n);
+        from += n;
+        len -= n;
+    }
+}
+
+static void count(struct vmdev_block *b, const struct vmdev_block_request *req,
+                  int64_t result)
+{
+    if (result < 0) {
+        atomic_fetch_add(&b->stats.errors, 1);
+        return;
+    }
+    switch (req->op) {
+    case VMDEV_IO_READ:
+        atomic_fetch_add(&b->stats.reads, 1);
+        atomic_fetch_add(&b->stats.bytes_read, (uint64_t)result);
+        break;
+    case VMDEV_IO_WRITE:
+        atomic_fetch_add(&b->stats.writes, 1);
+        atomic_fetch_add(&b->stats.bytes_written, (uint64_t)result);
+        break;
+    case VMDEV_IO_FLUSH:
+        atomic_fetch_add(&b->stats.flushes, 1);
+        break;
+    case VMDEV_IO_DISCARD:
+        atomic_fetch_add(&b->stats.discards, 1);
+        break;
+    case VMDEV_IO_WRITE_ZEROES:
+        atomic_fetch_add(&b->stats.write_zeroes, 1);
+        break;
+    }
+}
+
+static void finish(struct vmdev_block_request *req, int64_t result)
+{
+    free(req->bounce);
+    req->bounce = NULL;
+    count(req->block, req, result);
+    req->done(req, result);
+}
+
+static void io_done(struct vmdev_io *io, int64_t result)
+{
+    struct vmdev_block_request *req = io->opaque;
+    if (io->op == VMDEV_IO_FLUSH && req->op == VMDEV_IO_WRITE) {
+        /* Writethrough: the write's flush is done. */
+        finish(req, result < 0 ? result : req->write_result);
+        return;
+    }
+    if (result >= 0 && req->bounce && req->op == VMDEV_IO_READ)
+        copy_out_of_bounce(req, (uint64_t)result);
+    if (result >= 0 && req->op == VMDEV_IO_WRITE &&
+        !atomic_load(&req->block->writeback)) {
+        req->write_result = result;
+        req->io = (struct vmdev_io){ .op = VMDEV_IO_FLUSH, .fd = req->block->fd,
+                                     .done = io_done, .opaque = req };
+        atomic_fetch_add(&req->block->stats.flushes, 1);
+        if (vmdev_io_engine_submit(req->engine, &req->io) == 0)
+            return;
+        result = -EIO;
+    }
+    finish(req, result);
+}
+
+int vmdev_block_submit(struct vmdev_block *b, struct vmdev_io_engine *engine,
+                       struct vmdev_block_request *req)
+{
+    uint64_t len;
+    int ret = check_request(b, req, &len);
+    if (ret)
+        return ret;
+    req->block = b;
+    req->engine = engine;
+    req->bounce = NULL;
+    req->io = (struct vmdev_io){
+        .op = req->op, .fd = b->fd, .offset = req->offset,
+        .iov = req->iov, .iovcnt = req->iovcnt, .len = req->len,
+        .unmap = req->unmap, .done = io_done, .opaque = req,
+    };
+    if ((req->op == VMDEV_IO_READ || req->op == VMDEV_IO_WRITE) &&
+        b->cache == VMDEV_BLOCK_CACHE_NONE && !memory_aligned(b, req)) {
+        if (posix_memalign(&req->bounce, MAX_ALIGNMENT, len))
+            return -ENOMEM;
+        req->bounce_iov = (struct iovec){ req->bounce, len };
+        req->io.iov = &req->bounce_iov;
+        req->io.iovcnt = 1;
+        if (req->op == VMDEV_IO_WRITE) {
+            uint8_t *to = req->bounce;
+            for (unsigned i = 0; i < req->iovcnt; i++) {
+                memcpy(to, req->iov[i].iov_base, req->iov[i].iov_len);
+                to += req->iov[i].iov_len;
+            }
+        }
+        atomic_fetch_add(&b->stats.bounced, 1);
+    }
+    ret = vmdev_io_engine_submit(engine, &req->io);
+    if (ret) {
+        free(req->bounce);
+        req->bounce = NULL;
+    }
+    return ret;
+}
