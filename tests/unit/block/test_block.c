@@ -3,9 +3,9 @@
  * sizes), request checks, cache modes, on an io_uring engine. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <unistd.h>
 
+#include "engine_wait.h"
 #include "test.h"
 #include "vmdev/block.h"
 
@@ -47,13 +47,7 @@ static struct vmdev_block *open_image(enum vmdev_block_format format,
 
 static bool run(struct vmdev_io_engine *e, unsigned want)
 {
-    struct pollfd p = { .fd = vmdev_io_engine_eventfd(e), .events = POLLIN };
-    while (done_calls < want) {
-        if (poll(&p, 1, 10000) != 1)
-            return false;
-        vmdev_io_engine_complete(e);
-    }
-    return true;
+    return engine_wait(e, &done_calls, want);
 }
 
 static struct vmdev_block_request rw(enum vmdev_io_op op, uint64_t offset,

@@ -4,11 +4,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "block/engine.h"
+#include "engine_wait.h"
 #include "test.h"
 #include "vmdev/io_engine.h"
 
@@ -31,16 +31,9 @@ static int temp_file(void)
     return fd;
 }
 
-/* Complete until `want` done() calls have run; false on a 10 s stall. */
 static bool wait_done(struct vmdev_io_engine *e, unsigned want)
 {
-    struct pollfd p = { .fd = vmdev_io_engine_eventfd(e), .events = POLLIN };
-    while (done_calls < want) {
-        if (poll(&p, 1, 10000) != 1)
-            return false;
-        vmdev_io_engine_complete(e);
-    }
-    return true;
+    return engine_wait(e, &done_calls, want);
 }
 
 static struct vmdev_io request(enum vmdev_io_op op, int fd, uint64_t offset,
