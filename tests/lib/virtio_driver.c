@@ -7,6 +7,7 @@
 #include "virtio_driver.h"
 
 #include <endian.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -270,4 +271,24 @@ uint16_t vdrv_avail_event(const struct vdrv_queue *q)
 uint16_t vdrv_used_idx(const struct vdrv_queue *q)
 {
     return get16(q->m, q->used + 2);
+}
+
+void vdrv_accept_all_features(struct vmdev_virtio_device *dev)
+{
+    vmdev_virtio_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE);
+    vmdev_virtio_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE |
+                                     VIRTIO_STATUS_DRIVER);
+    for (uint32_t sel = 0; sel < 2; sel++)
+        vmdev_virtio_set_driver_features(
+            dev, sel, vmdev_virtio_get_device_features(dev, sel));
+    vmdev_virtio_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE |
+                                     VIRTIO_STATUS_DRIVER |
+                                     VIRTIO_STATUS_FEATURES_OK);
+}
+
+void vdrv_notify(struct vmdev_virtio_device *dev, uint16_t queue)
+{
+    pthread_mutex_lock(&dev->lock);
+    vmdev_virtio_queue_notify(dev, queue);
+    pthread_mutex_unlock(&dev->lock);
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "vmdev/memory.h"
+#include "vmdev/virtio.h"
 #include "vmdev/virtqueue.h"
 
 #define VDRV_MAX_REGIONS 4
@@ -84,6 +85,16 @@ void vdrv_set_used_event(struct vdrv_queue *q, uint16_t idx);
 uint16_t vdrv_used_flags(const struct vdrv_queue *q);
 uint16_t vdrv_avail_event(const struct vdrv_queue *q);
 uint16_t vdrv_used_idx(const struct vdrv_queue *q);
+
+/*
+ * For device tests without a transport: take a device through
+ * ACKNOWLEDGE, DRIVER and FEATURES_OK accepting every feature it offers
+ * (virtio 1.2, 3.1.1 steps 1 to 6); the caller sets up its queues and then
+ * DRIVER_OK.
+ */
+void vdrv_accept_all_features(struct vmdev_virtio_device *dev);
+/* A queue notification as a transport delivers it: under the device lock. */
+void vdrv_notify(struct vmdev_virtio_device *dev, uint16_t queue);
 
 #define VDRV_DESC_F_NEXT 1u
 #define VDRV_DESC_F_WRITE 2u

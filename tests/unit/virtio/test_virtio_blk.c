@@ -46,11 +46,7 @@ static struct vmdev_virtio_device *start(bool readonly, unsigned regions)
     if (!blk)
         abort();
     struct vmdev_virtio_device *dev = vmdev_virtio_blk_device(blk);
-    vmdev_virtio_set_status(dev, 3);
-    for (uint32_t sel = 0; sel < 2; sel++)
-        vmdev_virtio_set_driver_features(
-            dev, sel, vmdev_virtio_get_device_features(dev, sel));
-    vmdev_virtio_set_status(dev, 0xb);
+    vdrv_accept_all_features(dev);
     vdrv_queue_init(&q, &mem, 256, true);
     vdrv_queue_config(&q, &dev->queues[0].config);
     vmdev_virtio_set_status(dev, 0xf);
@@ -102,10 +98,7 @@ static bool submit(struct req *r, uint32_t type, uint64_t sector, uint32_t len,
     in[n_in++] = (struct vdrv_buf){ r->status, 1 };
     if (vdrv_add(&q, out, n_out, in, n_in, indirect) < 0)
         return false;
-    struct vmdev_virtio_device *dev = vmdev_virtio_blk_device(blk);
-    pthread_mutex_lock(&dev->lock);
-    vmdev_virtio_queue_notify(dev, 0);
-    pthread_mutex_unlock(&dev->lock);
+    vdrv_notify(vmdev_virtio_blk_device(blk), 0);
     uint32_t id;
     return vdrv_get_used(&q, &id, &r->used);
 }
@@ -237,9 +230,7 @@ static void chain_without_status_needs_reset(void)
     uint64_t h = vdrv_alloc(&mem, 16, 8);
     struct vdrv_buf out = { h, 16 };
     CHECK(vdrv_add(&q, &out, 1, NULL, 0, false) >= 0);
-    pthread_mutex_lock(&dev->lock);
-    vmdev_virtio_queue_notify(dev, 0);
-    pthread_mutex_unlock(&dev->lock);
+    vdrv_notify(dev, 0);
     CHECK(dev->status & 0x40);
     CHECK_EQ(dev->guest_errors, 1);
     stop();

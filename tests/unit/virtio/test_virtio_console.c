@@ -49,11 +49,7 @@ static struct vmdev_virtio_console *start_before_driver_ok(void)
         vmdev_virtio_console_new("console0", mem.mem, &o);
     struct vmdev_virtio_device *dev = vmdev_virtio_console_device(con);
     dev->transport.interrupt = count_irq;
-    vmdev_virtio_set_status(dev, 3);
-    for (uint32_t sel = 0; sel < 2; sel++)
-        vmdev_virtio_set_driver_features(
-            dev, sel, vmdev_virtio_get_device_features(dev, sel));
-    vmdev_virtio_set_status(dev, 0xb);
+    vdrv_accept_all_features(dev);
     vdrv_queue_init(&rxq, &mem, 128, false);
     vdrv_queue_init(&txq, &mem, 128, false);
     vdrv_queue_config(&rxq, &dev->queues[0].config);
@@ -77,10 +73,7 @@ static uint64_t text(const char *s)
 
 static void kick(struct vmdev_virtio_console *con, uint16_t q)
 {
-    struct vmdev_virtio_device *dev = vmdev_virtio_console_device(con);
-    pthread_mutex_lock(&dev->lock);
-    vmdev_virtio_queue_notify(dev, q);
-    pthread_mutex_unlock(&dev->lock);
+    vdrv_notify(vmdev_virtio_console_device(con), q);
 }
 
 static void transmit_reaches_output_in_order(void)

@@ -44,12 +44,7 @@ static struct vmdev_virtio_rng *start(unsigned regions)
         abort();
     struct vmdev_virtio_device *dev = vmdev_virtio_rng_device(rng);
     dev->transport.interrupt = count_interrupt;
-    vmdev_virtio_set_status(dev, 1);
-    vmdev_virtio_set_status(dev, 3);
-    for (uint32_t sel = 0; sel < 2; sel++)
-        vmdev_virtio_set_driver_features(
-            dev, sel, vmdev_virtio_get_device_features(dev, sel));
-    vmdev_virtio_set_status(dev, 0xb);
+    vdrv_accept_all_features(dev);
     vdrv_queue_init(&q, &mem, 256, true);
     vdrv_queue_config(&q, &dev->queues[0].config);
     vmdev_virtio_set_status(dev, 0xf);
@@ -58,10 +53,7 @@ static struct vmdev_virtio_rng *start(unsigned regions)
 
 static void kick(struct vmdev_virtio_rng *rng)
 {
-    struct vmdev_virtio_device *dev = vmdev_virtio_rng_device(rng);
-    pthread_mutex_lock(&dev->lock);
-    vmdev_virtio_queue_notify(dev, 0);
-    pthread_mutex_unlock(&dev->lock);
+    vdrv_notify(vmdev_virtio_rng_device(rng), 0);
 }
 
 /* Request len bytes; returns the used length, checks the bytes. */
