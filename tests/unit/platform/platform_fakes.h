@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Test doubles for clocked, interrupting platform devices: a clock the
- * test moves by hand, a one-shot timer that records its deadline, and an
- * irq line that records its level and rising edges.
+ * test moves by hand, a one-shot timer that records its deadline, and
+ * (tests/lib/fake_irq.h) an irq line that records its level and edges.
  */
 #ifndef VMDEV_TEST_PLATFORM_FAKES_H
 #define VMDEV_TEST_PLATFORM_FAKES_H
@@ -10,8 +10,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "fake_irq.h"
 #include "vmdev/clock.h"
-#include "vmdev/irq.h"
 
 struct fake_clock {
     uint64_t mono_ns, real_ns;
@@ -52,24 +52,6 @@ static inline void fake_timer_cancel(void *opaque)
 static inline struct vmdev_timer fake_timer_iface(struct fake_timer *t)
 {
     return (struct vmdev_timer){ fake_timer_arm, fake_timer_cancel, t };
-}
-
-struct fake_irq {
-    bool level;
-    unsigned rises;
-};
-
-static inline void fake_irq_set(void *opaque, bool level)
-{
-    struct fake_irq *irq = opaque;
-    if (level && !irq->level)
-        irq->rises++;
-    irq->level = level;
-}
-
-static inline struct vmdev_irq_line fake_irq_line(struct fake_irq *irq)
-{
-    return (struct vmdev_irq_line){ fake_irq_set, irq };
 }
 
 /* Move both clocks forward by ns (the host's wall clock does not step). */

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 
+#include "fake_irq.h"
 #include "test.h"
 #include "virtio_driver.h"
 #include "virtio_echo_device.h"
@@ -26,20 +27,6 @@
 
 #define R(name) VMDEV_VIRTIO_MMIO_##name
 
-/* The interrupt line as an interrupt controller sees it. */
-struct line {
-    bool level;
-    unsigned rises;
-};
-
-static void line_set(void *opaque, bool level)
-{
-    struct line *l = opaque;
-    if (level && !l->level)
-        l->rises++;
-    l->level = level;
-}
-
 static unsigned guest_log_lines;
 
 static void count_log(void *opaque, enum vmdev_log_level level,
@@ -52,7 +39,7 @@ static void count_log(void *opaque, enum vmdev_log_level level,
 static struct vdrv_mem mem;
 static struct vdrv_queue drvq[NUM_QUEUES];
 static struct echo_device toy;
-static struct line line;
+static struct fake_irq line;
 static struct vmdev_virtio_mmio *mmio;
 static struct vdrv_mmio drv;
 
@@ -65,7 +52,7 @@ static void setup(void)
         echo_device_init(&toy, "toy0", NUM_QUEUES, QUEUE_MAX, mem.mem))
         abort();
     memset(&line, 0, sizeof(line));
-    struct vmdev_irq_line irq = { line_set, &line };
+    struct vmdev_irq_line irq = fake_irq_line(&line);
     mmio = vmdev_virtio_mmio_new(&toy.dev, &irq);
     drv.bus = vmdev_bus_new("mmio", UINT64_MAX);
     drv.base = MMIO_BASE;

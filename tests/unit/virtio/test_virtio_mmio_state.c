@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 
+#include "fake_irq.h"
 #include "test.h"
 #include "virtio_driver.h"
 #include "virtio_echo_device.h"
@@ -25,19 +26,10 @@
 
 #define R(name) VMDEV_VIRTIO_MMIO_##name
 
-struct line {
-    bool level;
-};
-
-static void line_set(void *opaque, bool level)
-{
-    ((struct line *)opaque)->level = level;
-}
-
 static struct vdrv_mem mem;
 static struct vdrv_queue drvq[NUM_QUEUES];
 static struct echo_device toy;
-static struct line line;
+static struct fake_irq line;
 static struct vmdev_virtio_mmio *mmio;
 static struct vdrv_mmio drv;
 
@@ -48,7 +40,7 @@ static void setup(void)
     if (vdrv_mem_init(&mem, RAM_BASE, RAM_SIZE, 1) ||
         echo_device_init(&toy, "toy0", NUM_QUEUES, QUEUE_MAX, mem.mem))
         abort();
-    struct vmdev_irq_line irq = { line_set, &line };
+    struct vmdev_irq_line irq = fake_irq_line(&line);
     mmio = vmdev_virtio_mmio_new(&toy.dev, &irq);
     drv.bus = vmdev_bus_new("mmio", UINT64_MAX);
     drv.base = MMIO_BASE;
@@ -93,7 +85,7 @@ static uint64_t add_request(unsigned queue, const char *text)
 /* A second device and transport, as after migration to another VMM. */
 struct restored {
     struct echo_device toy;
-    struct line line;
+    struct fake_irq line;
     struct vmdev_virtio_mmio *mmio;
 };
 
@@ -102,7 +94,7 @@ static void restored_init(struct restored *r)
     if (echo_device_init(&r->toy, "toy0", NUM_QUEUES, QUEUE_MAX, mem.mem))
         abort();
     memset(&r->line, 0, sizeof(r->line));
-    struct vmdev_irq_line irq = { line_set, &r->line };
+    struct vmdev_irq_line irq = fake_irq_line(&r->line);
     r->mmio = vmdev_virtio_mmio_new(&r->toy.dev, &irq);
     if (!r->mmio)
         abort();
