@@ -9,23 +9,9 @@
  */
 #include <errno.h>
 
-#include "fake_irq.h"
+#include "mmio_rig.h"
 #include "test.h"
-#include "virtio_driver.h"
-#include "virtio_echo_device.h"
-#include "virtio_mmio_driver.h"
-#include "vmdev/bus.h"
 #include "vmdev/log.h"
-#include "vmdev/virtio.h"
-#include "vmdev/virtio_mmio.h"
-
-#define RAM_BASE 0x10000ull
-#define RAM_SIZE (1u << 20)
-#define MMIO_BASE 0xd0000000ull
-#define QUEUE_MAX 16
-#define NUM_QUEUES 2
-
-#define R(name) VMDEV_VIRTIO_MMIO_##name
 
 static unsigned guest_log_lines;
 
@@ -36,42 +22,20 @@ static void count_log(void *opaque, enum vmdev_log_level level,
         guest_log_lines++;
 }
 
-static struct vdrv_mem mem;
-static struct vdrv_queue drvq[NUM_QUEUES];
-static struct echo_device toy;
-static struct fake_irq line;
-static struct vmdev_virtio_mmio *mmio;
-static struct vdrv_mmio drv;
-
 static void setup(void)
 {
     vmdev_log_set_sink(count_log, NULL);
     guest_log_lines = 0;
-    vdrv_mem_release(&mem);
-    if (vdrv_mem_init(&mem, RAM_BASE, RAM_SIZE, 1) ||
-        echo_device_init(&toy, "toy0", NUM_QUEUES, QUEUE_MAX, mem.mem))
-        abort();
-    memset(&line, 0, sizeof(line));
-    struct vmdev_irq_line irq = fake_irq_line(&line);
-    mmio = vmdev_virtio_mmio_new(&toy.dev, &irq);
-    drv.bus = vmdev_bus_new("mmio", UINT64_MAX);
-    drv.base = MMIO_BASE;
-    if (!mmio || !drv.bus ||
-        vmdev_bus_register(drv.bus, MMIO_BASE, VMDEV_VIRTIO_MMIO_SIZE,
-                           VMDEV_ACCESS_ANY, &vmdev_virtio_mmio_bus_ops,
-                           mmio))
-        abort();
+    rig_up();
 }
 
 static void teardown(void)
 {
-    vmdev_bus_free(drv.bus);
-    vmdev_virtio_mmio_free(mmio);
-    vmdev_virtio_destroy(&toy.dev);
+    rig_down();
     vmdev_log_set_sink(NULL, NULL);
 }
 
-/* Accesses as the guest makes them: through the bus. */
+/* Accesses of any size, through the bus. */
 static uint64_t rd_sized(uint64_t offset, unsigned size)
 {
     return vdrv_mmio_read(&drv, offset, size);
@@ -80,23 +44,6 @@ static uint64_t rd_sized(uint64_t offset, unsigned size)
 static void wr_sized(uint64_t offset, uint64_t value, unsigned size)
 {
     vdrv_mmio_write(&drv, offset, value, size);
-}
-
-static uint32_t rd(uint64_t offset)
-{
-    return vdrv_mmio_rd(&drv, offset);
-}
-
-static void wr(uint64_t offset, uint32_t value)
-{
-    vdrv_mmio_wr(&drv, offset, value);
-}
-
-static void linux_bring_up(void)
-{
-    if (vdrv_mmio_probe(&drv, VIRTIO_BIT(VIRTIO_F_VERSION_1) | ECHO_FEATURES,
-                        drvq, NUM_QUEUES, &mem, 8))
-        abort();
 }
 
 /* Queue a 4-byte request with an 8-byte reply buffer and kick. */
