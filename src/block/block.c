@@ -75,12 +75,17 @@ static int image_size(int fd, uint64_t *size)
     return 0;
 }
 
-static bool has_qcow2_magic(int fd)
+/* Whether the image starts with the qcow2 magic: 1, 0 or -errno. */
+static int has_qcow2_magic(int fd)
 {
-    /* O_DIRECT needs an aligned buffer even for a probe. */
-    static __attribute__((aligned(MAX_ALIGNMENT))) char head[MAX_ALIGNMENT];
-    ssize_t n = pread(fd, head, sizeof(head), 0);
-    return n >= 4 && memcmp(head, QCOW2_MAGIC, 4) == 0;
+    /* O_DIRECT needs an aligned buffer and length even for a probe. */
+    char *head;
+    if (posix_memalign((void **)&head, MAX_ALIGNMENT, MAX_ALIGNMENT))
+        return -ENOMEM;
+    ssize_t n = pread(fd, head, MAX_ALIGNMENT, 0);
+    int ret = n < 0 ? -errno : n >= 4 && memcmp(head, QCOW2_MAGIC, 4) == 0;
+    free(head);
+    return ret;
 }
 
 struct vmdev_block *vmdev_block_open(const struct vmdev_block_options *o,
@@ -110,11 +115,16 @@ struct vmdev_block *vmdev_block_open(const struct vmdev_block_options *o,
         errno = -ret;
         return NULL;
     }
-    if (o->format == VMDEV_BLOCK_FORMAT_DEFAULT && has_qcow2_magic(fd)) {
-        explain(why, why_len, "the image carries the qcow2 magic; give "
-                "format=qcow2 or, to use its bytes as they are, format=raw");
+    int magic = o->format == VMDEV_BLOCK_FORMAT_DEFAULT ? has_qcow2_magic(fd) : 0;
+    if (magic) {
+        if (magic > 0)
+            explain(why, why_len, "the image carries the qcow2 magic; give "
+                    "format=qcow2 or, to use its bytes as they are, format=raw");
+        else
+            explain(why, why_len, "cannot read its first block: %s",
+                    strerror(-magic));
         close(fd);
-        errno = EINVAL;
+        errno = magic > 0 ? EINVAL : -magic;
         return NULL;
     }
     struct vmdev_block *b = calloc(1, sizeof(*b));
