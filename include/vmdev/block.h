@@ -72,7 +72,8 @@ uint64_t vmdev_block_size(const struct vmdev_block *block);
 bool vmdev_block_readonly(const struct vmdev_block *block);
 /* Offsets and lengths must be multiples of this (1 unless cache=none). */
 uint32_t vmdev_block_alignment(const struct vmdev_block *block);
-/* Writeback (true) or writethrough; cache=none stays writeback. */
+/* Writeback (true) or writethrough, where each write is flushed before it
+ * completes (under cache=none too, for the disk's own cache). */
 bool vmdev_block_writeback(const struct vmdev_block *block);
 void vmdev_block_set_writeback(struct vmdev_block *block, bool writeback);
 /* A copy of the counters (requests may update them on other threads). */

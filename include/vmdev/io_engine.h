@@ -7,8 +7,10 @@
  * its done() runs. Completions are reported through an eventfd
  * (vmdev_io_engine_eventfd) that the owning event loop watches; the
  * owner then calls vmdev_io_engine_complete(), which runs each finished
- * request's done() on its own thread. An engine belongs to one thread
- * (an I/O thread): submit, complete and free are called there only.
+ * request's done() on the calling thread. An engine is not thread-safe:
+ * calls on it must not overlap (one I/O thread, or the owner's lock, as
+ * virtio-blk holds its device lock both to submit from the thread that
+ * was notified and to complete on the queue's I/O thread).
  *
  * Engines: io_uring (liburing), the default, and a pool of worker threads
  * doing the same system calls, for hosts where io_uring is not available.

@@ -41,12 +41,23 @@ struct vmdev_ratelimit {
 
 __attribute__((format(printf, 2, 3)))
 void vmdev_log_guest_at(struct vmdev_ratelimit *rl, const char *fmt, ...);
+__attribute__((format(printf, 3, 4)))
+void vmdev_log_ratelimited_at(struct vmdev_ratelimit *rl,
+                              enum vmdev_log_level level, const char *fmt, ...);
 
 /* At most a burst of guest-error lines per call site per second. */
 #define vmdev_log_guest(...)                                                   \
     do {                                                                       \
         static struct vmdev_ratelimit vmdev_rl_;                               \
         vmdev_log_guest_at(&vmdev_rl_, __VA_ARGS__);                           \
+    } while (0)
+
+/* The same limit for host-side trouble that can repeat per request (a
+ * failing disk). */
+#define vmdev_log_ratelimited(level, ...)                                      \
+    do {                                                                       \
+        static struct vmdev_ratelimit vmdev_rl_;                               \
+        vmdev_log_ratelimited_at(&vmdev_rl_, (level), __VA_ARGS__);            \
     } while (0)
 
 #ifdef __cplusplus

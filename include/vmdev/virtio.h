@@ -55,6 +55,7 @@ extern "C" {
 #define VIRTIO_BIT(b) (UINT64_C(1) << (b))
 
 struct vmdev_virtio_device;
+struct vmdev_event_loop;
 
 struct vmdev_virtio_device_ops {
     /*
@@ -77,6 +78,13 @@ struct vmdev_virtio_device_ops {
                  struct vmdev_state_writer *w);
     int (*restore)(struct vmdev_virtio_device *dev,
                    const struct vmdev_state_section *s);
+    /*
+     * Queue `index` is served on loop's thread from now on (NULL: no
+     * longer). A device that finishes requests asynchronously watches its
+     * completions there. Called without dev->lock. May be NULL.
+     */
+    int (*attach_queue)(struct vmdev_virtio_device *dev, uint16_t index,
+                        struct vmdev_event_loop *loop);
     /* Release the device (after the transport is gone). */
     void (*destroy)(struct vmdev_virtio_device *dev);
 };
@@ -184,8 +192,36 @@ typedef int64_t vmdev_virtio_chain_fn(struct vmdev_virtio_device *dev,
 void vmdev_virtio_process_queue(struct vmdev_virtio_device *dev,
                                 uint16_t index, struct vmdev_vq_chain *chain,
                                 vmdev_virtio_chain_fn *serve);
+/*
+ * The asynchronous form: serve may also answer VMDEV_VIRTIO_CHAIN_HELD,
+ * keeping the chain to return it later itself (vmdev_vq_push, then
+ * vmdev_virtio_notify_queue). has_room is asked before each pop; when it
+ * says no, the chains stay in the ring until the device processes the
+ * queue again.
+ */
+#define VMDEV_VIRTIO_CHAIN_HELD (-2)
+typedef bool vmdev_virtio_room_fn(struct vmdev_virtio_device *dev,
+                                  uint16_t index);
+void vmdev_virtio_process_queue_async(struct vmdev_virtio_device *dev,
+                                      uint16_t index,
+                                      struct vmdev_vq_chain *chain,
+                                      vmdev_virtio_chain_fn *serve,
+                                      vmdev_virtio_room_fn *has_room);
 /* DRIVER_OK set and NEEDS_RESET clear: queues may be processed. */
 bool vmdev_virtio_is_running(const struct vmdev_virtio_device *dev);
+
+/*
+ * Tell the device that queue `index` is served on loop, before the driver
+ * can start it. Returns 0, -EINVAL for a bad index, or the device's error.
+ * Detach once the queue's notifications have stopped. Neither with
+ * dev->lock held: detaching waits for a completion callback that may be
+ * waiting for the lock.
+ */
+__attribute__((warn_unused_result))
+int vmdev_virtio_attach_queue(struct vmdev_virtio_device *dev, uint16_t index,
+                              struct vmdev_event_loop *loop);
+void vmdev_virtio_detach_queue(struct vmdev_virtio_device *dev,
+                               uint16_t index);
 
 /* Save/restore of the common part (status, features, queues) plus the
  * device's own fields, in one section named dev->name. */

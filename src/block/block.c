@@ -175,8 +175,9 @@ bool vmdev_block_writeback(const struct vmdev_block *b)
 
 void vmdev_block_set_writeback(struct vmdev_block *b, bool writeback)
 {
-    if (b->cache != VMDEV_BLOCK_CACHE_NONE)
-        atomic_store(&b->writeback, writeback);
+    /* Also under cache=none: an O_DIRECT write may still sit in the
+     * disk's volatile cache until a flush. */
+    atomic_store(&b->writeback, writeback);
 }
 
 struct vmdev_block_stats vmdev_block_stats(const struct vmdev_block *b)

@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <time.h>
 
-#define GUEST_BURST 10
+#define BURST 10 /* lines per call site per second when rate-limited */
 #define NSEC_PER_SEC 1000000000ull
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -65,35 +65,50 @@ static uint64_t monotonic_ns(void)
     return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
-void vmdev_log_guest_at(struct vmdev_ratelimit *rl, const char *fmt, ...)
+__attribute__((format(printf, 3, 0)))
+static void log_ratelimited(struct vmdev_ratelimit *rl,
+                            enum vmdev_log_level level, const char *fmt,
+                            va_list ap)
 {
     uint64_t now = monotonic_ns();
-    va_list ap;
-
     pthread_mutex_lock(&log_lock);
     if (now - rl->window_start_ns >= NSEC_PER_SEC) {
-        if (rl->suppressed && VMDEV_LOG_GUEST <= log_max_level) {
+        if (rl->suppressed && level <= log_max_level) {
             char note[64];
-            snprintf(note, sizeof(note), "%u similar guest errors suppressed",
+            snprintf(note, sizeof(note), "%u similar messages suppressed",
                      rl->suppressed);
             if (log_fn)
-                log_fn(log_opaque, VMDEV_LOG_GUEST, note);
+                log_fn(log_opaque, level, note);
             else
-                fprintf(stderr, "vmdev guest error: %s\n", note);
+                fprintf(stderr, "vmdev %s: %s\n", level_names[level], note);
         }
         rl->window_start_ns = now;
         rl->emitted = 0;
         rl->suppressed = 0;
     }
-    if (rl->emitted < GUEST_BURST) {
+    if (rl->emitted < BURST) {
         rl->emitted++;
-        if (VMDEV_LOG_GUEST <= log_max_level) {
-            va_start(ap, fmt);
-            emit(VMDEV_LOG_GUEST, fmt, ap);
-            va_end(ap);
-        }
+        if (level <= log_max_level)
+            emit(level, fmt, ap);
     } else {
         rl->suppressed++;
     }
     pthread_mutex_unlock(&log_lock);
+}
+
+void vmdev_log_ratelimited_at(struct vmdev_ratelimit *rl,
+                              enum vmdev_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_ratelimited(rl, level, fmt, ap);
+    va_end(ap);
+}
+
+void vmdev_log_guest_at(struct vmdev_ratelimit *rl, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_ratelimited(rl, VMDEV_LOG_GUEST, fmt, ap);
+    va_end(ap);
 }

@@ -212,17 +212,23 @@ void vmdev_virtio_notify_config(struct vmdev_virtio_device *dev)
                                  VMDEV_VIRTIO_IRQ_CONFIG, 0);
 }
 
-void vmdev_virtio_process_queue(struct vmdev_virtio_device *dev,
-                                uint16_t index, struct vmdev_vq_chain *chain,
-                                vmdev_virtio_chain_fn *serve)
+void vmdev_virtio_process_queue_async(struct vmdev_virtio_device *dev,
+                                      uint16_t index,
+                                      struct vmdev_vq_chain *chain,
+                                      vmdev_virtio_chain_fn *serve,
+                                      vmdev_virtio_room_fn *has_room)
 {
     struct vmdev_virtqueue *vq = &dev->queues[index];
     const char *why = NULL;
     bool pushed = false;
     for (;;) {
-        int ret;
-        while ((ret = vmdev_vq_pop(vq, chain, &why)) == 1) {
+        int ret = 0;
+        bool full = false;
+        while (!(full = has_room && !has_room(dev, index)) &&
+               (ret = vmdev_vq_pop(vq, chain, &why)) == 1) {
             int64_t written = serve(dev, chain, &why);
+            if (written == VMDEV_VIRTIO_CHAIN_HELD)
+                continue;
             if (written < 0 || written > UINT32_MAX) {
                 ret = -EINVAL;
                 break;
@@ -235,6 +241,9 @@ void vmdev_virtio_process_queue(struct vmdev_virtio_device *dev,
                                      why ? why : "bad request");
             return;
         }
+        /* Out of room: the device comes back when it has some. */
+        if (full)
+            break;
         /* 2.7.10: publish avail_event, then re-check the ring. */
         vmdev_vq_set_notification(vq, true);
         if (!vmdev_vq_has_available(vq))
@@ -242,4 +251,28 @@ void vmdev_virtio_process_queue(struct vmdev_virtio_device *dev,
     }
     if (pushed)
         vmdev_virtio_notify_queue(dev, index);
+}
+
+void vmdev_virtio_process_queue(struct vmdev_virtio_device *dev,
+                                uint16_t index, struct vmdev_vq_chain *chain,
+                                vmdev_virtio_chain_fn *serve)
+{
+    vmdev_virtio_process_queue_async(dev, index, chain, serve, NULL);
+}
+
+int vmdev_virtio_attach_queue(struct vmdev_virtio_device *dev, uint16_t index,
+                              struct vmdev_event_loop *loop)
+{
+    if (index >= dev->num_queues)
+        return -EINVAL;
+    if (!loop)
+        return -EINVAL;
+    return dev->ops->attach_queue ? dev->ops->attach_queue(dev, index, loop)
+                                  : 0;
+}
+
+void vmdev_virtio_detach_queue(struct vmdev_virtio_device *dev, uint16_t index)
+{
+    if (index < dev->num_queues && dev->ops->attach_queue)
+        (void)dev->ops->attach_queue(dev, index, NULL);
 }
