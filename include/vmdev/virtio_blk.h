@@ -1,15 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio-blk (virtio 1.2, 5.2) on a raw image file: read, write, flush
- * and get-id, read-only disks, capacity, seg_max and blk_size. I/O is
- * synchronous on the notifying thread (io_uring and qcow2 come with the
- * storage work).
+ * virtio-blk (virtio 1.2, 5.2) on a block backend (vmdev/block.h): read,
+ * write, flush, get-id, discard and write-zeroes; several request queues,
+ * each with its own I/O engine; the guest's choice of writeback or
+ * writethrough (CONFIG_WCE); read-only disks; the block size, topology,
+ * segment limits and discard limits in the configuration space.
+ *
+ * Requests run asynchronously: each queue must be attached to the event
+ * loop of the I/O thread that serves it (vmdev_virtio_attach_queue)
+ * before the driver starts the device; completions are returned there.
  */
 #ifndef VMDEV_VIRTIO_BLK_H
 #define VMDEV_VIRTIO_BLK_H
 
 #include <stdbool.h>
 
+#include "vmdev/block.h"
+#include "vmdev/io_engine.h"
 #include "vmdev/virtio.h"
 
 #ifdef __cplusplus
@@ -17,21 +24,47 @@ extern "C" {
 #endif
 
 #define VMDEV_VIRTIO_BLK_ID_LEN 20 /* 5.2.6: the serial is 20 bytes */
+#define VMDEV_VIRTIO_BLK_MAX_QUEUES 64
+#define VMDEV_VIRTIO_BLK_DEFAULT_QUEUE_SIZE 256
+#define VMDEV_VIRTIO_BLK_MIN_QUEUE_SIZE 4
+#define VMDEV_VIRTIO_BLK_MAX_QUEUE_SIZE 1024
 
 struct vmdev_virtio_blk_config {
-    const char *path;   /* raw image */
-    bool readonly;      /* open read-only and offer VIRTIO_BLK_F_RO */
-    const char *serial; /* for GET_ID; NULL: the file's base name */
+    /* The image. The device owns it once created (it closes it when
+     * freed); when creation fails, the caller still does. */
+    struct vmdev_block *block;
+    const char *serial;  /* GET_ID; the first 20 bytes; NULL: empty */
+    uint16_t num_queues; /* 1 to VMDEV_VIRTIO_BLK_MAX_QUEUES (0: 1) */
+    uint16_t queue_size; /* a power of two, 4 to 1024 (0: 256) */
+    bool discard;        /* offer DISCARD, and unmapping write-zeroes */
+    enum vmdev_io_engine_kind engine;
+};
+
+/* What the device did for the guest beyond what the image counts. */
+struct vmdev_virtio_blk_stats {
+    uint64_t requests;    /* chains served */
+    uint64_t io_errors;   /* requests answered VIRTIO_BLK_S_IOERR */
+    uint64_t unsupported; /* requests answered VIRTIO_BLK_S_UNSUPP */
 };
 
 struct vmdev_virtio_blk;
 
-/* Opens the image. NULL with errno set (and nothing changed on disk). */
+/* NULL with errno set: EINVAL for a bad num_queues or queue_size, or what
+ * creating the queues' I/O engines failed with. */
 struct vmdev_virtio_blk *vmdev_virtio_blk_new(
     const char *name, const struct vmdev_guest_memory *mem,
     const struct vmdev_virtio_blk_config *config);
 struct vmdev_virtio_device *vmdev_virtio_blk_device(struct vmdev_virtio_blk *);
-/* Flushes and closes the image; after the transport is gone. */
+/* The image, for its counters (vmdev_block_stats). */
+struct vmdev_block *vmdev_virtio_blk_block(struct vmdev_virtio_blk *blk);
+/* Takes dev->lock: not from inside a device callback. */
+struct vmdev_virtio_blk_stats vmdev_virtio_blk_stats(
+    struct vmdev_virtio_blk *blk);
+/* Chains served on queue index (0 past the last queue); takes dev->lock. */
+uint64_t vmdev_virtio_blk_queue_requests(struct vmdev_virtio_blk *blk,
+                                         uint16_t index);
+/* Waits for requests in flight, flushes and closes the image; after the
+ * transport is gone. */
 void vmdev_virtio_blk_free(struct vmdev_virtio_blk *blk);
 
 #ifdef __cplusplus

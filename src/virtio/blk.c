@@ -1,49 +1,75 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio-blk (virtio 1.2, 5.2) on a raw image, with synchronous I/O
- * straight between the file and the guest's buffers (preadv/pwritev on
- * the chain's segments, no bounce copy).
+ * virtio-blk (virtio 1.2, 5.2) on a block backend.
+ *
+ * Each request queue has its own I/O engine and a pool of requests, one
+ * per ring entry. A popped chain is checked, its data segments become the
+ * block request's iovecs (the engine moves data straight between the
+ * image and the guest's buffers), and the chain is held until the engine
+ * finishes. Completions are reaped on the I/O thread the queue is
+ * attached to, where the engine's eventfd is watched, and a batch of them
+ * goes back to the driver with one interrupt.
+ *
+ * Everything here runs under dev->lock: queue processing on whichever
+ * thread notifies (the queue's I/O thread, or a vCPU when a notification
+ * came as an MMIO exit) and completions on the I/O thread.
+ *
+ * A reset does not wait for requests in flight. They finish into the
+ * buffers they were given, but their chains are not returned to the rings
+ * that came after (the generation moved on). Until they finish their pool
+ * slots stay busy, so the new rings wait for them rather than the pool
+ * growing.
  */
 #include "vmdev/virtio_blk.h"
 
 #include <endian.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
-#include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
+#include "vmdev/event_loop.h"
 #include "vmdev/log.h"
 
 /* Feature bits (5.2.3). */
+#define VIRTIO_BLK_F_SIZE_MAX 1
 #define VIRTIO_BLK_F_SEG_MAX 2
 #define VIRTIO_BLK_F_RO 5
 #define VIRTIO_BLK_F_BLK_SIZE 6
 #define VIRTIO_BLK_F_FLUSH 9
+#define VIRTIO_BLK_F_TOPOLOGY 10
+#define VIRTIO_BLK_F_CONFIG_WCE 11
+#define VIRTIO_BLK_F_MQ 12
+#define VIRTIO_BLK_F_DISCARD 13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
 
 /* Request types and status (5.2.6). */
 #define VIRTIO_BLK_T_IN 0
 #define VIRTIO_BLK_T_OUT 1
 #define VIRTIO_BLK_T_FLUSH 4
 #define VIRTIO_BLK_T_GET_ID 8
+#define VIRTIO_BLK_T_DISCARD 11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
 #define VIRTIO_BLK_S_OK 0
 #define VIRTIO_BLK_S_IOERR 1
 #define VIRTIO_BLK_S_UNSUPP 2
+#define VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP 1u
 
-#define SECTOR_SIZE 512
-#define QUEUE_SIZE 256
-/* Two descriptors go to the header and status (5.2.4, seg_max). */
-#define SEG_MAX (QUEUE_SIZE - 2)
-
-/* struct virtio_blk_config (5.2.4), up to blk_size. */
-#define CONFIG_CAPACITY 0
-#define CONFIG_SEG_MAX 12
-#define CONFIG_BLK_SIZE 20
-#define CONFIG_LEN 24
+#define SECTOR_SIZE 512u
+/* The host's page and file-system block: a smaller write may make the
+ * host read the rest first, and holes are punched in whole blocks. */
+#define PHYSICAL_BLOCK_SIZE 4096u
+/* Per segment; with seg_max it bounds what one request maps. */
+#define SIZE_MAX_BYTES (1u << 20)
+/* seg_max is the ring size less the header and status descriptors, at
+ * most this: Linux takes no more, and it bounds each request's iovecs. */
+#define SEG_MAX_LIMIT 254u
+/* Two more iovecs than seg_max: a driver may share the header's or the
+ * status byte's buffer with data. */
+#define REQUEST_IOVECS (SEG_MAX_LIMIT + 2)
+/* One range per discard or write-zeroes, as Linux sends them with
+ * max_discard_seg 1, of at most 1 GiB. */
+#define MAX_RANGE_SECTORS (UINT32_C(1) << 21)
 
 struct blk_header {
     uint32_t type;
@@ -51,265 +77,613 @@ struct blk_header {
     uint64_t sector;
 };
 
+/* 5.2.6: the data of a discard or write-zeroes request. */
+struct blk_range {
+    uint64_t sector;
+    uint32_t num_sectors;
+    uint32_t flags;
+};
+
+/* struct virtio_blk_config (5.2.4) up to write_zeroes_may_unmap, in
+ * little-endian. */
+struct blk_config {
+    uint64_t capacity; /* in 512-byte sectors, whatever blk_size says */
+    uint32_t size_max;
+    uint32_t seg_max;
+    uint16_t cylinders;
+    uint8_t heads;
+    uint8_t sectors;
+    uint32_t blk_size;
+    uint8_t physical_block_exp;
+    uint8_t alignment_offset;
+    uint16_t min_io_size; /* in blk_size units */
+    uint32_t opt_io_size;
+    uint8_t writeback;
+    uint8_t unused0;
+    uint16_t num_queues;
+    uint32_t max_discard_sectors;
+    uint32_t max_discard_seg;
+    uint32_t discard_sector_alignment;
+    uint32_t max_write_zeroes_sectors;
+    uint32_t max_write_zeroes_seg;
+    uint8_t write_zeroes_may_unmap;
+    uint8_t unused1[3];
+} __attribute__((packed));
+_Static_assert(sizeof(struct blk_config) == 60, "virtio_blk_config layout");
+
+/* What checking a request decided. */
+enum verdict {
+    SUBMIT,      /* hand it to the block layer */
+    DONE,        /* nothing to do: answer OK */
+    FAIL_IOERR,  /* answer VIRTIO_BLK_S_IOERR */
+    FAIL_UNSUPP, /* answer VIRTIO_BLK_S_UNSUPP */
+};
+
+struct blk_queue;
+
+/* A request handed to the block layer, until it finishes. */
+struct blk_request {
+    struct vmdev_block_request io;
+    struct blk_queue *queue;
+    struct blk_request *next_free;
+    uint64_t generation; /* the device's, when the chain was popped */
+    uint16_t head;
+    uint8_t *status;   /* the chain's last writable byte */
+    uint64_t expected; /* bytes the block layer must move */
+    uint32_t in_len;   /* bytes the device writes before the status */
+    struct iovec iov[REQUEST_IOVECS];
+};
+
+struct blk_queue {
+    struct vmdev_virtio_blk *blk;
+    uint16_t index;
+    struct vmdev_io_engine *engine;
+    struct vmdev_event_loop *loop;
+    struct vmdev_event_watch *watch;
+    struct blk_request *pool;
+    struct blk_request *free;
+    bool completed; /* chains returned since the last interrupt */
+    uint64_t requests; /* chains served */
+    struct vmdev_vq_chain chain;
+};
+
 struct vmdev_virtio_blk {
     struct vmdev_virtio_device dev; /* first: ops get this pointer */
-    int fd;
+    struct vmdev_block *block;
     bool readonly;
-    uint64_t sectors;
-    uint8_t config[CONFIG_LEN];
+    bool default_writeback;
+    bool stopping; /* being freed: completions only release */
+    uint64_t generation; /* moves at every reset */
+    struct blk_config config;
     char id[VMDEV_VIRTIO_BLK_ID_LEN];
-    struct vmdev_vq_chain chain;
-    struct iovec iov[VMDEV_VQ_MAX_SEGMENTS];
-    uint64_t reads, writes, flushes, io_errors;
+    struct blk_queue *queues;
+    uint16_t num_queues;
+    struct vmdev_virtio_blk_stats stats;
 };
+
+static struct vmdev_virtio_blk *blk_of(struct vmdev_virtio_device *dev)
+{
+    return (struct vmdev_virtio_blk *)dev;
+}
+
+static bool wce_forced_off(const struct vmdev_virtio_blk *blk)
+{
+    /* 5.2.5: writes are stable on completion when the driver takes
+     * neither FLUSH nor CONFIG_WCE, and CONFIG_WCE without FLUSH starts
+     * at writethrough. Either way, without FLUSH, writethrough. */
+    return (blk->dev.status & VIRTIO_STATUS_FEATURES_OK) &&
+           !vmdev_virtio_has_feature(&blk->dev, VIRTIO_BLK_F_FLUSH);
+}
 
 static void blk_read_config(struct vmdev_virtio_device *dev, uint32_t offset,
                             void *data, uint32_t len)
 {
-    struct vmdev_virtio_blk *blk = (struct vmdev_virtio_blk *)dev;
-    memcpy(data, blk->config + offset, len);
+    struct vmdev_virtio_blk *blk = blk_of(dev);
+    blk->config.writeback = vmdev_block_writeback(blk->block) &&
+                            !wce_forced_off(blk);
+    memcpy(data, (const uint8_t *)&blk->config + offset, len);
 }
 
-/* Turn the next `len` bytes of the chain, from segment *seg at *offset,
- * into iovecs. Returns the count. */
-static unsigned gather(struct vmdev_virtio_blk *blk, unsigned *seg,
-                       uint32_t *offset, unsigned end, uint64_t len)
+static void blk_write_config(struct vmdev_virtio_device *dev, uint32_t offset,
+                             const void *data, uint32_t len)
+{
+    struct vmdev_virtio_blk *blk = blk_of(dev);
+    uint8_t value;
+    /* 5.2.4: writeback is the one writable field, 0 (writethrough) or 1
+     * (writeback); anything else is ignored. */
+    if (offset != offsetof(struct blk_config, writeback) || len != 1)
+        return;
+    memcpy(&value, data, 1);
+    if (value <= 1 && !wce_forced_off(blk))
+        vmdev_block_set_writeback(blk->block, value == 1);
+}
+
+/* Up to cap iovecs for len bytes of the chain, from segment seg after
+ * skipping skip bytes. Returns how many, or -1 if cap is not enough. */
+static int gather(const struct vmdev_vq_chain *c, unsigned seg, uint64_t skip,
+                  uint64_t len, struct iovec *iov, unsigned cap)
 {
     unsigned n = 0;
-    while (len && *seg < end) {
-        const struct vmdev_vq_segment *s = &blk->chain.segments[*seg];
-        uint64_t take = s->len - *offset;
-        if (take > len)
-            take = len;
-        blk->iov[n].iov_base = (uint8_t *)s->host + *offset;
-        blk->iov[n].iov_len = take;
-        n++;
-        len -= take;
-        *offset += (uint32_t)take;
-        if (*offset == s->len) {
-            (*seg)++;
-            *offset = 0;
-        }
-    }
-    return n;
-}
-
-/* preadv/pwritev until done: a regular file may return short counts. */
-static int transfer(struct vmdev_virtio_blk *blk, bool write, unsigned iovcnt,
-                    off_t offset)
-{
-    struct iovec *iov = blk->iov;
-    while (iovcnt) {
-        ssize_t n = write ? pwritev(blk->fd, iov, (int)iovcnt, offset)
-                          : preadv(blk->fd, iov, (int)iovcnt, offset);
-        if (n < 0 && errno == EINTR)
+    for (unsigned end = c->num_readable + c->num_writable; seg < end && len;
+         seg++) {
+        const struct vmdev_vq_segment *s = &c->segments[seg];
+        if (skip >= s->len) {
+            skip -= s->len;
             continue;
-        if (n <= 0)
-            return n < 0 ? -errno : -EIO; /* 0: past the end of the file */
-        offset += n;
-        while (iovcnt && (size_t)n >= iov->iov_len) {
-            n -= (ssize_t)iov->iov_len;
-            iov++;
-            iovcnt--;
         }
-        if (iovcnt) {
-            iov->iov_base = (uint8_t *)iov->iov_base + n;
-            iov->iov_len -= (size_t)n;
-        }
+        if (n == cap)
+            return -1;
+        uint64_t take = s->len - skip < len ? s->len - skip : len;
+        iov[n++] = (struct iovec){ (uint8_t *)s->host + skip, (size_t)take };
+        len -= take;
+        skip = 0;
     }
-    return 0;
+    return (int)n;
 }
 
-/* IN and OUT: the data between the header and the status byte. */
-static uint8_t do_rw(struct vmdev_virtio_blk *blk, bool write,
-                     uint64_t sector, uint64_t data_len)
+/* The last writable byte: the status (5.2.6). writable_len is >= 1. */
+static uint8_t *status_byte(const struct vmdev_vq_chain *c)
 {
-    if (write && blk->readonly)
-        return VIRTIO_BLK_S_IOERR;
-    /* 5.2.6.1: whole sectors, within the disk. */
-    uint64_t count = data_len / SECTOR_SIZE;
-    if (data_len % SECTOR_SIZE || sector > blk->sectors ||
-        count > blk->sectors - sector)
-        return VIRTIO_BLK_S_IOERR;
-    unsigned seg, iovcnt;
-    uint32_t offset;
-    if (write) {
-        /* Readable: header (16 bytes) then data. */
-        seg = 0;
-        offset = 0;
-        gather(blk, &seg, &offset, blk->chain.num_readable,
-               sizeof(struct blk_header)); /* skip the header */
-        iovcnt = gather(blk, &seg, &offset, blk->chain.num_readable,
-                        data_len);
-        blk->writes++;
-    } else {
-        /* Writable: data then the status byte. */
-        seg = blk->chain.num_readable;
-        offset = 0;
-        iovcnt = gather(blk, &seg, &offset,
-                        blk->chain.num_readable + blk->chain.num_writable,
-                        data_len);
-        blk->reads++;
+    unsigned seg = c->num_readable + c->num_writable;
+    while (c->segments[seg - 1].len == 0)
+        seg--;
+    const struct vmdev_vq_segment *s = &c->segments[seg - 1];
+    return (uint8_t *)s->host + s->len - 1;
+}
+
+static const char *op_name(enum vmdev_io_op op)
+{
+    switch (op) {
+    case VMDEV_IO_READ: return "read";
+    case VMDEV_IO_WRITE: return "write";
+    case VMDEV_IO_FLUSH: return "flush";
+    case VMDEV_IO_DISCARD: return "discard";
+    case VMDEV_IO_WRITE_ZEROES: return "write-zeroes";
     }
-    int ret = transfer(blk, write, iovcnt, (off_t)(sector * SECTOR_SIZE));
-    if (ret) {
-        blk->io_errors++;
-        vmdev_log(VMDEV_LOG_WARN, "%s: %s at sector %llu: %s", blk->dev.name,
-                  write ? "write" : "read", (unsigned long long)sector,
-                  strerror(-ret));
-        return VIRTIO_BLK_S_IOERR;
+    return "request";
+}
+
+static void release(struct blk_request *req)
+{
+    req->next_free = req->queue->free;
+    req->queue->free = req;
+}
+
+static void request_done(struct vmdev_block_request *io, int64_t result)
+{
+    struct blk_request *req = io->opaque;
+    struct blk_queue *q = req->queue;
+    struct vmdev_virtio_blk *blk = q->blk;
+    bool ok = result >= 0 && (uint64_t)result == req->expected;
+    if (!ok && !blk->stopping) {
+        blk->stats.io_errors++;
+        vmdev_log_ratelimited(VMDEV_LOG_WARN,
+                              "%s: %s at byte %llu failed: %s", blk->dev.name,
+                              op_name(io->op), (unsigned long long)io->offset,
+                              result < 0 ? strerror((int)-result)
+                                         : "short transfer");
     }
-    return VIRTIO_BLK_S_OK;
+    /* Chains of an earlier generation belong to rings that are gone. */
+    if (!blk->stopping && req->generation == blk->generation &&
+        vmdev_virtio_is_running(&blk->dev)) {
+        *req->status = ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
+        vmdev_vq_push(&blk->dev.queues[q->index], req->head,
+                      (ok ? req->in_len : 0) + 1);
+        q->completed = true;
+    }
+    release(req);
+}
+
+/* Hand a checked request to the block layer: SUBMIT, or FAIL_IOERR. */
+static enum verdict submit(struct blk_queue *q, struct blk_request *req)
+{
+    struct vmdev_virtio_blk *blk = q->blk;
+    req->io.done = request_done;
+    req->io.opaque = req;
+    req->queue = q;
+    req->generation = blk->generation;
+    /* Refused when outside the disk, misaligned, or writing a read-only
+     * disk (5.2.6.2: that is IOERR). */
+    return vmdev_block_submit(blk->block, q->engine, &req->io) ? FAIL_IOERR
+                                                                : SUBMIT;
+}
+
+/* IN and OUT: whole sectors between the header and the status byte. */
+static enum verdict prepare_rw(struct vmdev_virtio_blk *blk,
+                               const struct vmdev_vq_chain *c,
+                               const struct blk_header *h,
+                               struct blk_request *req)
+{
+    bool write = le32toh(h->type) == VIRTIO_BLK_T_OUT;
+    uint64_t sector = le64toh(h->sector);
+    uint64_t len = write ? c->readable_len - sizeof(*h) : c->writable_len - 1;
+    int iovcnt = write ? gather(c, 0, sizeof(*h), len, req->iov, REQUEST_IOVECS)
+                       : gather(c, c->num_readable, 0, len, req->iov,
+                                REQUEST_IOVECS);
+    /* 5.2.6.1: the data is a multiple of 512 bytes; more segments than
+     * seg_max break the driver's side of 5.2.6.1 too. */
+    if (len == 0 || len % SECTOR_SIZE || iovcnt < 0 ||
+        sector > UINT64_MAX / SECTOR_SIZE || (write && blk->readonly))
+        return FAIL_IOERR;
+    req->io = (struct vmdev_block_request){
+        .op = write ? VMDEV_IO_WRITE : VMDEV_IO_READ,
+        .offset = sector * SECTOR_SIZE,
+        .iov = req->iov,
+        .iovcnt = (unsigned)iovcnt,
+    };
+    req->expected = len;
+    req->in_len = write ? 0 : (uint32_t)len;
+    return SUBMIT;
+}
+
+/* DISCARD and WRITE_ZEROES: one range after the header (5.2.6). */
+static enum verdict prepare_range(struct vmdev_virtio_blk *blk,
+                                  struct vmdev_vq_reader *r, uint32_t type,
+                                  struct blk_request *req)
+{
+    bool zeroes = type == VIRTIO_BLK_T_WRITE_ZEROES;
+    uint64_t feature = zeroes ? VIRTIO_BLK_F_WRITE_ZEROES
+                              : VIRTIO_BLK_F_DISCARD;
+    struct blk_range range;
+    /* More ranges than max_*_seg (1) is a request we do not take. */
+    if (!(blk->dev.device_features & VIRTIO_BIT(feature)) ||
+        r->remaining != sizeof(range) ||
+        vmdev_vq_read_exact(r, &range, sizeof(range)))
+        return FAIL_UNSUPP;
+    uint32_t flags = le32toh(range.flags);
+    uint64_t sector = le64toh(range.sector);
+    uint32_t count = le32toh(range.num_sectors);
+    /* 5.2.6.2: unknown flags, or unmap on a discard, are UNSUPP. */
+    if (flags & ~VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP || (!zeroes && flags))
+        return FAIL_UNSUPP;
+    if (count > MAX_RANGE_SECTORS || sector > UINT64_MAX / SECTOR_SIZE)
+        return FAIL_IOERR;
+    if (count == 0)
+        return DONE;
+    req->io = (struct vmdev_block_request){
+        .op = zeroes ? VMDEV_IO_WRITE_ZEROES : VMDEV_IO_DISCARD,
+        .offset = sector * SECTOR_SIZE,
+        .len = (uint64_t)count * SECTOR_SIZE,
+        /* write_zeroes_may_unmap is 0 without discard=on. */
+        .unmap = blk->config.write_zeroes_may_unmap &&
+                 (flags & VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP),
+    };
+    req->expected = 0;
+    req->in_len = 0;
+    return SUBMIT;
+}
+
+static bool queue_has_room(struct vmdev_virtio_device *dev, uint16_t index)
+{
+    return blk_of(dev)->queues[index].free != NULL;
 }
 
 /*
- * One request. Returns the bytes written into the chain, or -1 for a
- * chain too short to hold a header and a status byte (a guest error).
+ * One chain: answered at once (returns the bytes written into it), held
+ * for the block layer (VMDEV_VIRTIO_CHAIN_HELD), or refused as a guest
+ * error (-1).
  */
-static int64_t handle_request(struct vmdev_virtio_blk *blk)
+static int64_t start_request(struct vmdev_virtio_device *dev,
+                             struct vmdev_vq_chain *c, const char **why)
 {
-    const struct vmdev_vq_chain *c = &blk->chain;
+    struct vmdev_virtio_blk *blk = blk_of(dev);
+    struct blk_queue *q = (struct blk_queue *)((uint8_t *)c -
+                                               offsetof(struct blk_queue, chain));
     struct vmdev_vq_reader r;
     struct blk_header h;
     /* 5.2.6: a readable header and a writable status byte at least. */
     vmdev_vq_reader_init(&r, c);
-    if (vmdev_vq_read_exact(&r, &h, sizeof(h)) || c->writable_len < 1)
+    if (vmdev_vq_read_exact(&r, &h, sizeof(h)) || c->writable_len < 1) {
+        *why = "request without a header or a status byte";
         return -1;
+    }
+    blk->stats.requests++;
+    q->requests++;
+    uint8_t *status = status_byte(c);
     uint32_t type = le32toh(h.type);
-    uint64_t sector = le64toh(h.sector);
-    uint64_t in_data = c->writable_len - 1; /* before the status byte */
-    uint64_t out_data = c->readable_len - sizeof(h);
-    uint64_t written = 0;
-    uint8_t status;
+    struct blk_request *req = q->free; /* queue_has_room said there is one */
+    enum verdict verdict;
 
     switch (type) {
     case VIRTIO_BLK_T_IN:
-        status = do_rw(blk, false, sector, in_data);
-        if (status == VIRTIO_BLK_S_OK)
-            written = in_data;
-        break;
     case VIRTIO_BLK_T_OUT:
-        status = do_rw(blk, true, sector, out_data);
+        verdict = prepare_rw(blk, c, &h, req);
         break;
     case VIRTIO_BLK_T_FLUSH:
-        blk->flushes++;
-        status = blk->readonly || fdatasync(blk->fd) == 0
-                     ? VIRTIO_BLK_S_OK
-                     : VIRTIO_BLK_S_IOERR;
+        /* Nothing to make stable on a read-only disk. */
+        verdict = blk->readonly ? DONE : SUBMIT;
+        req->io = (struct vmdev_block_request){ .op = VMDEV_IO_FLUSH };
+        req->expected = 0;
+        req->in_len = 0;
+        break;
+    case VIRTIO_BLK_T_DISCARD:
+    case VIRTIO_BLK_T_WRITE_ZEROES:
+        verdict = prepare_range(blk, &r, type, req);
         break;
     case VIRTIO_BLK_T_GET_ID: {
         struct vmdev_vq_writer w;
         vmdev_vq_writer_init(&w, c);
-        size_t n = in_data < sizeof(blk->id) ? in_data : sizeof(blk->id);
-        vmdev_vq_write(&w, blk->id, n);
-        written = n;
-        status = VIRTIO_BLK_S_OK;
-        break;
+        uint64_t room = c->writable_len - 1;
+        size_t written = vmdev_vq_write(
+            &w, blk->id, room < sizeof(blk->id) ? room : sizeof(blk->id));
+        *status = VIRTIO_BLK_S_OK;
+        return (int64_t)written + 1;
     }
     default:
-        status = VIRTIO_BLK_S_UNSUPP;
+        verdict = FAIL_UNSUPP;
         break;
     }
-    /* The status is the chain's last writable byte (5.2.6). */
-    struct vmdev_vq_writer w;
-    vmdev_vq_writer_init(&w, c);
-    vmdev_vq_writer_skip(&w, in_data);
-    vmdev_vq_write(&w, &status, 1);
-    return (int64_t)written + 1;
-}
-
-static int64_t serve_request(struct vmdev_virtio_device *dev,
-                             struct vmdev_vq_chain *chain, const char **why)
-{
-    int64_t written = handle_request((struct vmdev_virtio_blk *)dev);
-    if (written < 0)
-        *why = "request without a header or a status byte";
-    return written;
+    if (verdict == SUBMIT) {
+        req->head = c->head;
+        req->status = status;
+        verdict = submit(q, req);
+        if (verdict == SUBMIT) {
+            q->free = req->next_free;
+            return VMDEV_VIRTIO_CHAIN_HELD;
+        }
+    }
+    switch (verdict) {
+    case FAIL_IOERR:
+        blk->stats.io_errors++;
+        *status = VIRTIO_BLK_S_IOERR;
+        break;
+    case FAIL_UNSUPP:
+        blk->stats.unsupported++;
+        *status = VIRTIO_BLK_S_UNSUPP;
+        break;
+    default:
+        *status = VIRTIO_BLK_S_OK;
+        break;
+    }
+    return 1;
 }
 
 static void blk_queue_notify(struct vmdev_virtio_device *dev, uint16_t index)
 {
-    struct vmdev_virtio_blk *blk = (struct vmdev_virtio_blk *)dev;
-    vmdev_virtio_process_queue(dev, index, &blk->chain, serve_request);
+    struct blk_queue *q = &blk_of(dev)->queues[index];
+    /* One io_uring_enter for what this notification brought. */
+    vmdev_io_engine_plug(q->engine);
+    vmdev_virtio_process_queue_async(dev, index, &q->chain, start_request,
+                                     queue_has_room);
+    vmdev_io_engine_unplug(q->engine);
+}
+
+/* The queue's engine has finished requests: on its I/O thread. */
+static void queue_completions(void *opaque, uint32_t events)
+{
+    struct blk_queue *q = opaque;
+    struct vmdev_virtio_device *dev = &q->blk->dev;
+    (void)events;
+    pthread_mutex_lock(&dev->lock);
+    bool was_full = q->free == NULL;
+    vmdev_io_engine_complete(q->engine);
+    if (q->completed) {
+        q->completed = false;
+        vmdev_virtio_notify_queue(dev, q->index);
+    }
+    /* Chains left in the ring for want of a request slot. */
+    if (was_full && q->free)
+        vmdev_virtio_queue_notify(dev, q->index);
+    pthread_mutex_unlock(&dev->lock);
+}
+
+static int blk_attach_queue(struct vmdev_virtio_device *dev, uint16_t index,
+                            struct vmdev_event_loop *loop)
+{
+    struct blk_queue *q = &blk_of(dev)->queues[index];
+    if (q->watch) {
+        vmdev_event_loop_remove(q->loop, q->watch);
+        q->watch = NULL;
+        q->loop = NULL;
+    }
+    if (!loop)
+        return 0;
+    q->watch = vmdev_event_loop_add(loop, vmdev_io_engine_eventfd(q->engine),
+                                    VMDEV_EVENT_IN, queue_completions, q);
+    if (!q->watch)
+        return -errno;
+    q->loop = loop;
+    return 0;
+}
+
+static int blk_activate(struct vmdev_virtio_device *dev)
+{
+    struct vmdev_virtio_blk *blk = blk_of(dev);
+    if (wce_forced_off(blk))
+        vmdev_block_set_writeback(blk->block, false);
+    /* Buffers made available before DRIVER_OK had their kicks ignored. */
+    for (uint16_t i = 0; i < blk->num_queues; i++)
+        vmdev_virtio_queue_notify(dev, i);
+    return 0;
+}
+
+static void blk_reset(struct vmdev_virtio_device *dev)
+{
+    struct vmdev_virtio_blk *blk = blk_of(dev);
+    blk->generation++;
+    vmdev_block_set_writeback(blk->block, blk->default_writeback);
+    for (uint16_t i = 0; i < blk->num_queues; i++)
+        blk->queues[i].completed = false;
+}
+
+static void free_queues(struct vmdev_virtio_blk *blk)
+{
+    for (uint16_t i = 0; blk->queues && i < blk->num_queues; i++) {
+        struct blk_queue *q = &blk->queues[i];
+        if (q->watch)
+            vmdev_event_loop_remove(q->loop, q->watch);
+        /* Runs the done() of what is in flight: they only release. */
+        vmdev_io_engine_free(q->engine);
+        free(q->pool);
+    }
+    free(blk->queues);
 }
 
 static void blk_destroy(struct vmdev_virtio_device *dev)
 {
-    struct vmdev_virtio_blk *blk = (struct vmdev_virtio_blk *)dev;
-    if (!blk->readonly)
-        fdatasync(blk->fd);
-    close(blk->fd);
+    struct vmdev_virtio_blk *blk = blk_of(dev);
+    blk->stopping = true;
+    free_queues(blk);
+    vmdev_block_close(blk->block);
     free(blk);
 }
 
 static const struct vmdev_virtio_device_ops blk_ops = {
     .read_config = blk_read_config,
+    .write_config = blk_write_config,
+    .activate = blk_activate,
+    .reset = blk_reset,
     .queue_notify = blk_queue_notify,
+    .attach_queue = blk_attach_queue,
     .destroy = blk_destroy,
 };
 
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
+static int create_queues(struct vmdev_virtio_blk *blk, uint16_t queue_size,
+                         enum vmdev_io_engine_kind engine)
 {
-    for (unsigned i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
+    blk->queues = calloc(blk->num_queues, sizeof(*blk->queues));
+    if (!blk->queues)
+        return -ENOMEM;
+    for (uint16_t i = 0; i < blk->num_queues; i++) {
+        struct blk_queue *q = &blk->queues[i];
+        q->blk = blk;
+        q->index = i;
+        q->pool = calloc(queue_size, sizeof(*q->pool));
+        if (!q->pool)
+            return -ENOMEM;
+        for (uint16_t n = queue_size; n--;) {
+            q->pool[n].queue = q;
+            release(&q->pool[n]);
+        }
+        q->engine = vmdev_io_engine_new(engine, queue_size);
+        if (!q->engine)
+            return -errno;
+    }
+    return 0;
+}
+
+static unsigned log2_of(uint32_t v)
+{
+    unsigned n = 0;
+    while (v >>= 1)
+        n++;
+    return n;
+}
+
+static void fill_config(struct vmdev_virtio_blk *blk, uint16_t queue_size,
+                        bool discard)
+{
+    struct blk_config *c = &blk->config;
+    uint32_t blk_size = vmdev_block_alignment(blk->block);
+    if (blk_size < SECTOR_SIZE)
+        blk_size = SECTOR_SIZE;
+    uint32_t physical = blk_size > PHYSICAL_BLOCK_SIZE ? blk_size
+                                                       : PHYSICAL_BLOCK_SIZE;
+    uint32_t seg_max = queue_size - 2u < SEG_MAX_LIMIT ? queue_size - 2u
+                                                       : SEG_MAX_LIMIT;
+    /* Whole logical blocks: a partial one at the end is not used. */
+    uint64_t size = vmdev_block_size(blk->block) / blk_size * blk_size;
+    c->capacity = htole64(size / SECTOR_SIZE);
+    c->size_max = htole32(SIZE_MAX_BYTES);
+    c->seg_max = htole32(seg_max);
+    c->blk_size = htole32(blk_size);
+    c->physical_block_exp = (uint8_t)log2_of(physical / blk_size);
+    c->min_io_size = htole16((uint16_t)(physical / blk_size));
+    c->num_queues = htole16(blk->num_queues);
+    c->max_discard_sectors = htole32(MAX_RANGE_SECTORS);
+    c->max_discard_seg = htole32(1);
+    c->discard_sector_alignment = htole32(physical / SECTOR_SIZE);
+    c->max_write_zeroes_sectors = htole32(MAX_RANGE_SECTORS);
+    c->max_write_zeroes_seg = htole32(1);
+    c->write_zeroes_may_unmap = discard;
 }
 
 struct vmdev_virtio_blk *vmdev_virtio_blk_new(
     const char *name, const struct vmdev_guest_memory *mem,
     const struct vmdev_virtio_blk_config *config)
 {
-    int fd = open(config->path,
-                  (config->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-    if (fd < 0)
-        return NULL;
-    struct stat st;
-    /* Block devices as raw disks come with the storage backends. */
-    int err = fstat(fd, &st) < 0 ? errno : !S_ISREG(st.st_mode) ? EINVAL : 0;
-    if (err) {
-        close(fd);
-        errno = err;
+    uint16_t num_queues = config->num_queues ? config->num_queues : 1;
+    uint16_t queue_size = config->queue_size
+                              ? config->queue_size
+                              : VMDEV_VIRTIO_BLK_DEFAULT_QUEUE_SIZE;
+    if (!config->block || num_queues > VMDEV_VIRTIO_BLK_MAX_QUEUES ||
+        queue_size < VMDEV_VIRTIO_BLK_MIN_QUEUE_SIZE ||
+        queue_size > VMDEV_VIRTIO_BLK_MAX_QUEUE_SIZE ||
+        (queue_size & (queue_size - 1))) {
+        errno = EINVAL;
         return NULL;
     }
     struct vmdev_virtio_blk *blk = calloc(1, sizeof(*blk));
     if (!blk) {
-        close(fd);
         errno = ENOMEM;
         return NULL;
     }
-    uint64_t features = VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |
+    blk->block = config->block;
+    blk->readonly = vmdev_block_readonly(config->block);
+    blk->default_writeback = vmdev_block_writeback(config->block);
+    blk->num_queues = num_queues;
+    uint64_t features = VIRTIO_BIT(VIRTIO_BLK_F_SIZE_MAX) |
+                        VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |
                         VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) |
                         VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) |
+                        VIRTIO_BIT(VIRTIO_BLK_F_TOPOLOGY) |
+                        VIRTIO_BIT(VIRTIO_BLK_F_CONFIG_WCE) |
                         VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) |
                         VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
-    if (config->readonly)
+    if (num_queues > 1)
+        features |= VIRTIO_BIT(VIRTIO_BLK_F_MQ);
+    if (blk->readonly)
         features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
-    if (vmdev_virtio_init(&blk->dev, name, VIRTIO_ID_BLOCK, &blk_ops, features,
-                          CONFIG_LEN, 1, QUEUE_SIZE, mem)) {
-        close(fd);
+    else
+        features |= VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES) |
+                    (config->discard ? VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) : 0);
+    int ret = create_queues(blk, queue_size, config->engine);
+    if (!ret && vmdev_virtio_init(&blk->dev, name, VIRTIO_ID_BLOCK, &blk_ops,
+                                  features, sizeof(blk->config), num_queues,
+                                  queue_size, mem))
+        ret = -ENOMEM;
+    if (ret) {
+        blk->stopping = true;
+        free_queues(blk);
         free(blk);
-        errno = ENOMEM;
+        errno = -ret;
         return NULL;
     }
-    blk->fd = fd;
-    blk->readonly = config->readonly;
-    /* A raw image's size in whole sectors; a partial tail is not used. */
-    blk->sectors = (uint64_t)st.st_size / SECTOR_SIZE;
-    put_le(blk->config + CONFIG_CAPACITY, blk->sectors, 8);
-    put_le(blk->config + CONFIG_SEG_MAX, SEG_MAX, 4);
-    put_le(blk->config + CONFIG_BLK_SIZE, SECTOR_SIZE, 4);
+    fill_config(blk, queue_size, config->discard && !blk->readonly);
     /* 5.2.6: the id is 20 bytes, NUL-padded, not NUL-terminated if full. */
-    char path[4096];
-    snprintf(path, sizeof(path), "%s", config->path);
-    const char *serial = config->serial ? config->serial : basename(path);
-    size_t serial_len = strlen(serial);
-    memcpy(blk->id, serial,
-           serial_len < sizeof(blk->id) ? serial_len : sizeof(blk->id));
+    if (config->serial)
+        memcpy(blk->id, config->serial,
+               strnlen(config->serial, sizeof(blk->id)));
     return blk;
 }
 
 struct vmdev_virtio_device *vmdev_virtio_blk_device(struct vmdev_virtio_blk *blk)
 {
     return &blk->dev;
+}
+
+struct vmdev_block *vmdev_virtio_blk_block(struct vmdev_virtio_blk *blk)
+{
+    return blk->block;
+}
+
+struct vmdev_virtio_blk_stats vmdev_virtio_blk_stats(struct vmdev_virtio_blk *blk)
+{
+    pthread_mutex_lock(&blk->dev.lock);
+    struct vmdev_virtio_blk_stats stats = blk->stats;
+    pthread_mutex_unlock(&blk->dev.lock);
+    return stats;
+}
+
+uint64_t vmdev_virtio_blk_queue_requests(struct vmdev_virtio_blk *blk,
+                                         uint16_t index)
+{
+    if (index >= blk->num_queues)
+        return 0;
+    pthread_mutex_lock(&blk->dev.lock);
+    uint64_t n = blk->queues[index].requests;
+    pthread_mutex_unlock(&blk->dev.lock);
+    return n;
 }
 
 void vmdev_virtio_blk_free(struct vmdev_virtio_blk *blk)

@@ -60,6 +60,30 @@ expect_refused "id must be" -- --disk "path=$disk,id=$(printf 'a%.0s' {1..32})"
 expect_refused "machine's own devices" -- --disk "path=$disk,id=rtc"
 expect_refused "another --disk has that id" -- \
     --disk "path=$disk,id=data" --disk "path=$disk,id=data"
+expect_refused "format must be raw or qcow2" -- --disk "path=$disk,format=vmdk"
+expect_refused "cache must be writeback, writethrough or none" -- \
+    --disk "path=$disk,cache=unsafe"
+expect_refused "discard must be on or off" -- --disk "path=$disk,discard=yes"
+expect_refused "discard=on needs a writable disk" -- \
+    --disk "path=$disk,readonly=on,discard=on"
+for n in 0 65 two -1; do
+    expect_refused "--disk 'path=$disk,num_queues=$n': num_queues must be" -- \
+        --disk "path=$disk,num_queues=$n"
+done
+for n in 2 3 96 2048; do
+    expect_refused "--disk 'path=$disk,queue_size=$n': queue_size must be" -- \
+        --disk "path=$disk,queue_size=$n"
+done
+expect_refused "serial must be 1 to 20 characters" -- \
+    --disk "path=$disk,serial=$(printf 's%.0s' {1..21})"
+# Images that cannot be used are refused before the guest starts too.
+qcow2=$work/looks-like.qcow2
+{ printf 'QFI\xfb'; head -c 4092 /dev/zero; } > "$qcow2"
+expect_refused "--disk path=$qcow2: the image carries the qcow2 magic; give format=qcow2" -- \
+    --disk "path=$qcow2"
+mkfifo "$work/fifo"
+expect_refused "--disk path=$work/fifo: not a regular file or block device" -- \
+    --disk "path=$work/fifo"
 expect_refused "too many disks" -- $(for i in {0..8}; do echo "--disk path=$disk"; done)
 # --serial's own value, checked with no file option in play.
 "$vmm" --kernel "$disk" --serial bogus >/dev/null 2>"$work/stderr"

@@ -26,6 +26,7 @@ boot_timeout=${VMDEV_GUEST_TIMEOUT:-180}
 cpus=2
 disk_mib=64
 ro_mib=16
+discard_mib=16
 
 failures=0
 pass() { echo "PASS $1"; }
@@ -38,6 +39,7 @@ sha() { sha256sum "$1" | cut -d' ' -f1; }
 rm -rf "$work"
 mkdir -p "$work"
 disk="$work/disk.img" ro="$work/ro.img" expect="$work/expect.img"
+discard_img="$work/discard.img" discard_expect="$work/discard-expect.img"
 console="$work/console.log" hvc="$work/hvc.log"
 
 head -c "${disk_mib}M" /dev/urandom > "$disk"
@@ -57,16 +59,31 @@ for off in $offsets; do
     pattern "$off" | dd of="$expect" bs=4096 seek="$off" oflag=seek_bytes \
         conv=notrunc status=none
 done
+# A whole-MiB range somewhere in the middle for the guest to discard; the
+# expected image has zeroes there.
+head -c "${discard_mib}M" /dev/urandom > "$discard_img"
+discard_offset=$(( (1 + RANDOM % 4) << 20 )) discard_length=$((8 << 20))
+cp "$discard_img" "$discard_expect"
+dd if=/dev/zero of="$discard_expect" bs=1M seek=$((discard_offset >> 20)) \
+    count=$((discard_length >> 20)) conv=notrunc status=none
+discard_allocated=$(stat -c %b "$discard_img")
 token="hvc-$RANDOM$RANDOM"
 token_in="in-$RANDOM$RANDOM"
 hvc_in="$work/hvc-in"
 mkfifo "$hvc_in"
 
 # Every in-guest test (guest/tests/); each adds its device.
-tests=${VMDEV_GUEST_TESTS:-boot,rtc,pci,legacy,blk,blkro,rng,hvc}
+tests=${VMDEV_GUEST_TESTS:-boot,rtc,pci,legacy,blk,blkro,discard,rng,hvc}
 device_args=()
-case ",$tests," in *,blk,*) device_args+=(--disk "path=$disk,id=data") ;; esac
-case ",$tests," in *,blkro,*) device_args+=(--disk "path=$ro,readonly=on") ;; esac
+case ",$tests," in *,blk,*)
+    device_args+=(--disk "path=$disk,id=data,num_queues=2,serial=vmdev-data") ;;
+esac
+case ",$tests," in *,blkro,*)
+    device_args+=(--disk "path=$ro,readonly=on,serial=vmdev-ro") ;;
+esac
+case ",$tests," in *,discard,*)
+    device_args+=(--disk "path=$discard_img,discard=on,cache=writethrough,serial=vmdev-discard") ;;
+esac
 case ",$tests," in *,hvc,*) device_args+=(--console "file=$hvc,input=$hvc_in") ;; esac
 case ",$tests," in *,rng,*) device_args+=(--rng) ;; esac
 cmdline="console=ttyS0 quiet panic=-1 vmdev.test=$tests vmdev.cpus=$cpus"
@@ -74,6 +91,7 @@ cmdline="$cmdline vmdev.blk_sha256=$disk_sha vmdev.blk_sectors=$((size / 512))"
 cmdline="$cmdline vmdev.blk_writes=$(echo $offsets | tr ' ' :)"
 cmdline="$cmdline vmdev.blkro_sha256=$ro_sha vmdev.hvc_token=$token"
 cmdline="$cmdline vmdev.hvc_input=$token_in"
+cmdline="$cmdline vmdev.discard_offset=$discard_offset vmdev.discard_length=$discard_length"
 
 # Every console line is stamped with this machine's clock as it arrives, so
 # the RTC reading can be compared with the moment the guest printed it.
@@ -119,15 +137,33 @@ for t in $(echo "$tests" | tr , ' '); do
             fail rtc "guest RTC is $d s behind the host's clock (limit -1..2 s)"
         fi ;;
     blk)
+        # Both request queues served the guest (its writes came from both
+        # vCPUs): vmdev-run --stats counts requests by queue.
+        by_queue=$(grep -o 'vmdev-run: disk data: requests by queue:.*' "$console" |
+            head -n 1 | cut -d: -f4)
         got=$(sha "$disk")
-        if [ "$got" = "$(sha "$expect")" ]; then
-            pass blk
-        else
+        if [ "$got" != "$(sha "$expect")" ]; then
             fail blk "image differs from the expected bytes after the guest's writes: $(cmp "$disk" "$expect" | head -n 1)"
+        elif ! echo "$by_queue" | awk 'NF != 2 || $1 == 0 || $2 == 0 { exit 1 }'; then
+            fail blk "requests by queue were '$by_queue', want two queues that both served"
+        else
+            echo "suite: blk requests by queue:$by_queue"
+            pass blk
         fi ;;
     blkro)
         if [ "$(sha "$ro")" = "$ro_sha" ]; then pass blkro
         else fail blkro "the read-only image changed"; fi ;;
+    discard)
+        # st_blocks counts 512-byte units.
+        released=$(( (discard_allocated - $(stat -c %b "$discard_img")) * 512 ))
+        if [ "$(sha "$discard_img")" != "$(sha "$discard_expect")" ]; then
+            fail discard "image differs from the expected bytes: $(cmp "$discard_img" "$discard_expect" | head -n 1)"
+        elif [ "$released" -lt "$discard_length" ]; then
+            fail discard "the image released $released bytes, want at least $discard_length"
+        else
+            echo "suite: discard released $released bytes of the image"
+            pass discard
+        fi ;;
     hvc)
         if grep -q "VMDEV-HVC $token" "$hvc" 2>/dev/null; then pass hvc
         else fail hvc "'VMDEV-HVC $token' did not reach the console file $hvc"; fi ;;
@@ -213,5 +249,5 @@ if [ $failures -ne 0 ]; then
     tail -n 40 "$console" | cut -d' ' -f2- | sed 's/^/  | /'
     exit 1
 fi
-rm -f "$disk" "$ro" "$expect"
+rm -f "$disk" "$ro" "$expect" "$discard_img" "$discard_expect"
 echo "suite: all passed"

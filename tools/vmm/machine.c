@@ -71,6 +71,8 @@ struct vmm_machine {
     struct vmdev_event_timer *pit_timer;
     struct vmdev_ioapic *ioapic;
     struct vmm_pci *pci;
+    struct vmdev_virtio_blk *disks[VMM_MAX_DISKS];
+    unsigned num_disks;
     int console_out_fd;
     struct vmdev_virtio_console *console;
     struct console_input console_in;
@@ -531,21 +533,31 @@ static void set_ioapic_pin(void *opaque, unsigned gsi, bool level)
 
 static int create_pci(struct vmm_machine *m)
 {
+    /* An I/O thread per vCPU: a disk's queues spread over them as Linux
+     * spreads its queues over the vCPUs. */
     m->pci = vmm_pci_create(m->vm, m->devices, vmm_machine_ids[ID_PCI], m->gsis,
-                            set_ioapic_pin, m);
+                            set_ioapic_pin, m, m->vm->cpus);
     return m->pci ? 0 : -1;
 }
 
 struct disk_make {
     struct vmm_machine *m;
     const struct vmm_disk *disk;
+    struct vmdev_block **image; /* NULL once the device has it */
 };
 
 static struct vmdev_virtio_device *make_disk(const char *id, void *opaque)
 {
     struct disk_make *make = opaque;
     const struct vmm_disk *d = make->disk;
-    struct vmdev_virtio_blk_config config = { d->path, d->readonly, NULL };
+    struct vmdev_virtio_blk_config config = {
+        .block = *make->image,
+        .serial = d->serial,
+        .num_queues = (uint16_t)d->num_queues,
+        .queue_size = (uint16_t)d->queue_size,
+        .discard = d->discard,
+        .engine = VMDEV_IO_ENGINE_AUTO,
+    };
     struct vmdev_virtio_blk *blk = vmdev_virtio_blk_new(id, make->m->vm->mem,
                                                         &config);
     if (!blk) {
@@ -553,14 +565,17 @@ static struct vmdev_virtio_device *make_disk(const char *id, void *opaque)
                 strerror(errno));
         return NULL;
     }
+    *make->image = NULL;
+    make->m->disks[make->m->num_disks++] = blk;
     return vmdev_virtio_blk_device(blk);
 }
 
 /* Disks first: Linux names them vda, vdb, ... in PCI slot order. */
-static int create_disks(struct vmm_machine *m, const struct vmm_options *opts)
+static int create_disks(struct vmm_machine *m, const struct vmm_options *opts,
+                        struct vmdev_block **images)
 {
     for (unsigned i = 0; i < opts->num_disks; i++) {
-        struct disk_make make = { m, &opts->disks[i] };
+        struct disk_make make = { m, &opts->disks[i], &images[i] };
         if (vmm_pci_add_virtio(m->pci, m->devices, "virtio-blk",
                                opts->disks[i].id, make_disk, &make))
             return -1;
@@ -821,7 +836,8 @@ static int create_i8042(struct vmm_machine *m)
  */
 struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
                                        struct vmdev_event_loop *loop,
-                                       const struct vmm_options *opts)
+                                       const struct vmm_options *opts,
+                                       struct vmdev_block **images)
 {
     struct vmm_machine *m = calloc(1, sizeof(*m));
     if (!m)
@@ -837,7 +853,7 @@ struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
     if (!m->devices || !m->gsis || create_ioapic(m) || create_pic(m) ||
         create_pit(m) || create_serial(m, opts) || create_rtc(m) ||
         create_acpi_pm(m) || create_i8042(m) || create_pci(m) ||
-        create_disks(m, opts) || create_console(m, opts) ||
+        create_disks(m, opts, images) || create_console(m, opts) ||
         create_rng(m, opts)) {
         vmm_machine_destroy(m);
         return NULL;
@@ -887,9 +903,40 @@ static void print_devices(struct vmm_machine *m)
     }
 }
 
+/* One line per disk: what the image saw, and what the guest was told. */
+static void print_disks(struct vmm_machine *m)
+{
+    for (unsigned i = 0; i < m->num_disks; i++) {
+        struct vmdev_virtio_blk *blk = m->disks[i];
+        struct vmdev_block_stats b = vmdev_block_stats(vmdev_virtio_blk_block(blk));
+        struct vmdev_virtio_blk_stats v = vmdev_virtio_blk_stats(blk);
+        fprintf(stderr,
+                "vmdev-run: disk %s: reads=%llu writes=%llu flushes=%llu "
+                "discards=%llu write_zeroes=%llu bytes_read=%llu "
+                "bytes_written=%llu errors=%llu; requests=%llu ioerr=%llu "
+                "unsupp=%llu\n",
+                vmdev_virtio_blk_device(blk)->name,
+                (unsigned long long)b.reads, (unsigned long long)b.writes,
+                (unsigned long long)b.flushes, (unsigned long long)b.discards,
+                (unsigned long long)b.write_zeroes,
+                (unsigned long long)b.bytes_read,
+                (unsigned long long)b.bytes_written,
+                (unsigned long long)b.errors, (unsigned long long)v.requests,
+                (unsigned long long)v.io_errors,
+                (unsigned long long)v.unsupported);
+        fprintf(stderr, "vmdev-run: disk %s: requests by queue:",
+                vmdev_virtio_blk_device(blk)->name);
+        for (uint16_t q = 0; q < vmdev_virtio_blk_device(blk)->num_queues; q++)
+            fprintf(stderr, " %llu", (unsigned long long)
+                                         vmdev_virtio_blk_queue_requests(blk, q));
+        fputc('\n', stderr);
+    }
+}
+
 void vmm_machine_print_stats(struct vmm_machine *m)
 {
     print_devices(m);
+    print_disks(m);
     uint64_t irqfd, signal_msi;
     vmm_irq_routes_counts(m->vm->routes, &irqfd, &signal_msi);
     fprintf(stderr,

@@ -19,10 +19,13 @@ extern const char *const vmm_machine_ids[];
 bool vmm_machine_id_reserved(const char *id);
 
 /* Create the devices, map them on the VM's buses and wire their
- * interrupts, timers, input and output. NULL after printing why. */
+ * interrupts, timers, input and output. images[] are the opened --disk
+ * images (vmm_open_disks); each disk device takes its own and sets the
+ * entry to NULL. NULL after printing why. */
 struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
                                        struct vmdev_event_loop *loop,
-                                       const struct vmm_options *opts);
+                                       const struct vmm_options *opts,
+                                       struct vmdev_block **images);
 void vmm_machine_destroy(struct vmm_machine *machine);
 
 /* One line on stderr: how notifications and interrupts travelled. */

@@ -42,6 +42,12 @@ int main(int argc, char **argv)
     int ret = vmm_parse_options(argc, argv, &opts);
     if (ret)
         return ret < 0 ? 0 : ret;
+    /* An image that cannot be used is the command line's fault, found
+     * before a guest exists. */
+    struct vmdev_block *images[VMM_MAX_DISKS];
+    ret = vmm_open_disks(&opts, images);
+    if (ret)
+        return ret;
 
     /* SIGTERM and SIGINT stop the guest through the event loop. */
     sigset_t stop_signals;
@@ -58,7 +64,7 @@ int main(int argc, char **argv)
     if (!loop || !vm || state.signal_fd < 0)
         goto out;
     state.vm = vm;
-    machine = vmm_machine_create(vm, loop, &opts);
+    machine = vmm_machine_create(vm, loop, &opts, images);
     if (!machine)
         goto out;
 
@@ -94,6 +100,7 @@ int main(int argc, char **argv)
     }
 out:
     vmm_machine_destroy(machine);
+    vmm_close_disks(&opts, images);
     vmdev_event_loop_free(loop);
     vmm_vm_destroy(vm);
     if (state.signal_fd >= 0)

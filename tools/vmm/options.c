@@ -10,6 +10,7 @@
 
 #include "machine.h"
 #include "vmdev/device_manager.h"
+#include "vmdev/virtio_blk.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0 reboot=acpi panic=-1"
 #define DEFAULT_MEMORY (512ull << 20)
@@ -27,13 +28,29 @@ static const char usage[] =
     "  --cpus N             virtual CPUs, 1 to 64 (default 1)\n"
     "  --memory SIZE        guest RAM; a number with an optional K, M or G suffix,\n"
     "                       64M to 1024G (default 512M)\n"
-    "  --disk path=FILE[,readonly=on|off][,id=ID]\n"
-    "                       a virtio-blk disk on a raw image; repeatable (up to 8),\n"
-    "                       the first is /dev/vda. ID names the device (a letter,\n"
-    "                       then letters, digits, '-', '_' or '.'; at most 31);\n"
-    "                       by default virtio-blk0, virtio-blk1, ...; the machine's\n"
-    "                       own devices have the ids\n"
-    "                       %s\n"
+    "  --disk path=FILE[,KEY=VALUE]...\n"
+    "                       a virtio-blk disk; repeatable (up to 8), the first is\n"
+    "                       /dev/vda. Keys:\n"
+    "                         format=raw|qcow2  the image's format; without it raw,\n"
+    "                                           but an image with the qcow2 magic\n"
+    "                                           is refused\n"
+    "                         readonly=on|off   a read-only disk (default off)\n"
+    "                         cache=writeback|writethrough|none\n"
+    "                                           the host page cache with flushes\n"
+    "                                           from the guest (default), a flush\n"
+    "                                           after every write, or O_DIRECT\n"
+    "                         discard=on|off    pass the guest's discards to the\n"
+    "                                           image, releasing space (default off)\n"
+    "                         num_queues=N      request queues, 1 to 64 (default 1)\n"
+    "                         queue_size=N      ring entries, a power of two from 4\n"
+    "                                           to 1024 (default 256)\n"
+    "                         serial=STR        the disk's serial, up to 20\n"
+    "                                           characters (default none)\n"
+    "                         id=ID             names the device: a letter, then\n"
+    "                                           letters, digits, '-', '_' or '.', at\n"
+    "                                           most 31 (default virtio-blk0, ...);\n"
+    "                                           the machine's own devices have the\n"
+    "                                           ids %s\n"
     "  --serial stdio|file=PATH|off\n"
     "                       where the 16550A UART on COM1 (ttyS0) goes (default stdio;\n"
     "                       with stdio, host input goes to the guest)\n"
@@ -151,44 +168,115 @@ static int parse_console(char *value, struct vmm_options *opts)
     return 0;
 }
 
-/* path=FILE[,readonly=on|off][,id=ID]; keys may come in any order. */
+static int parse_on_off(const char *original, const char *key,
+                        const char *val, bool *out)
+{
+    if (strcmp(val, "on") == 0 || strcmp(val, "off") == 0) {
+        *out = val[1] == 'n';
+        return 0;
+    }
+    char why[64];
+    snprintf(why, sizeof(why), "%s must be on or off", key);
+    return bad("disk", original, why);
+}
+
+/* A decimal number from min to max. */
+static int parse_count(const char *val, unsigned min, unsigned max,
+                       unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(val, &end, 10);
+    if (errno || end == val || *end || *val == '-' || n < min || n > max)
+        return -1;
+    *out = (unsigned)n;
+    return 0;
+}
+
+static int parse_disk_key(const char *original, const char *key,
+                          const char *val, struct vmm_disk *disk,
+                          const struct vmm_options *opts)
+{
+    if (strcmp(key, "path") == 0 && *val) {
+        disk->path = val;
+    } else if (strcmp(key, "format") == 0) {
+        if (strcmp(val, "raw") == 0)
+            disk->format = VMDEV_BLOCK_FORMAT_RAW;
+        else if (strcmp(val, "qcow2") == 0)
+            disk->format = VMDEV_BLOCK_FORMAT_QCOW2;
+        else
+            return bad("disk", original, "format must be raw or qcow2");
+    } else if (strcmp(key, "readonly") == 0) {
+        return parse_on_off(original, key, val, &disk->readonly);
+    } else if (strcmp(key, "discard") == 0) {
+        return parse_on_off(original, key, val, &disk->discard);
+    } else if (strcmp(key, "cache") == 0) {
+        if (strcmp(val, "writeback") == 0)
+            disk->cache = VMDEV_BLOCK_CACHE_WRITEBACK;
+        else if (strcmp(val, "writethrough") == 0)
+            disk->cache = VMDEV_BLOCK_CACHE_WRITETHROUGH;
+        else if (strcmp(val, "none") == 0)
+            disk->cache = VMDEV_BLOCK_CACHE_NONE;
+        else
+            return bad("disk", original,
+                       "cache must be writeback, writethrough or none");
+    } else if (strcmp(key, "num_queues") == 0) {
+        if (parse_count(val, 1, VMDEV_VIRTIO_BLK_MAX_QUEUES, &disk->num_queues))
+            return bad("disk", original,
+                       "num_queues must be a number from 1 to 64");
+    } else if (strcmp(key, "queue_size") == 0) {
+        unsigned n;
+        if (parse_count(val, VMDEV_VIRTIO_BLK_MIN_QUEUE_SIZE,
+                        VMDEV_VIRTIO_BLK_MAX_QUEUE_SIZE, &n) || (n & (n - 1)))
+            return bad("disk", original,
+                       "queue_size must be a power of two from 4 to 1024");
+        disk->queue_size = n;
+    } else if (strcmp(key, "serial") == 0) {
+        if (!*val || strlen(val) > VMDEV_VIRTIO_BLK_ID_LEN)
+            return bad("disk", original, "serial must be 1 to 20 characters");
+        for (const char *c = val; *c; c++)
+            if (*c < 0x20 || *c > 0x7e)
+                return bad("disk", original,
+                           "serial must be printable ASCII characters");
+        disk->serial = val;
+    } else if (strcmp(key, "id") == 0) {
+        int ret = check_disk_id(original, val, opts);
+        if (ret)
+            return ret;
+        disk->id = val;
+    } else {
+        return bad("disk", original,
+                   "unknown key (expected path, format, readonly, cache, "
+                   "discard, num_queues, queue_size, serial, id)");
+    }
+    return 0;
+}
+
+/* path=FILE[,KEY=VALUE]...; keys may come in any order. */
 static int parse_disk(char *value, struct vmm_options *opts)
 {
     char original[4352];
     snprintf(original, sizeof(original), "%s", value);
     if (opts->num_disks == VMM_MAX_DISKS)
         return bad("disk", original, "too many disks (at most 8)");
-    struct vmm_disk disk = { 0 };
+    struct vmm_disk disk = { .format = VMDEV_BLOCK_FORMAT_DEFAULT,
+                             .cache = VMDEV_BLOCK_CACHE_WRITEBACK };
     for (char *save, *kv = strtok_r(value, ",", &save); kv;
          kv = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(kv, '=');
         if (!eq)
             return bad("disk", original, "expected key=value pairs");
         *eq = '\0';
-        const char *key = kv, *val = eq + 1;
-        if (strcmp(key, "path") == 0 && *val) {
-            disk.path = val;
-        } else if (strcmp(key, "readonly") == 0) {
-            if (strcmp(val, "on") == 0)
-                disk.readonly = true;
-            else if (strcmp(val, "off") == 0)
-                disk.readonly = false;
-            else
-                return bad("disk", original, "readonly must be on or off");
-        } else if (strcmp(key, "id") == 0) {
-            int ret = check_disk_id(original, val, opts);
-            if (ret)
-                return ret;
-            disk.id = val;
-        } else {
-            return bad("disk", original,
-                       "unknown key (expected path, readonly, id)");
-        }
+        int ret = parse_disk_key(original, kv, eq + 1, &disk, opts);
+        if (ret)
+            return ret;
     }
     if (!disk.path)
         return bad("disk", original, "path=FILE is required");
     if (access(disk.path, disk.readonly ? R_OK : R_OK | W_OK) != 0)
         return bad("disk", original, strerror(errno));
+    if (disk.discard && disk.readonly)
+        return bad("disk", original, "discard=on needs a writable disk");
     opts->disks[opts->num_disks++] = disk;
     return 0;
 }
@@ -221,19 +309,14 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
     opterr = 0;
     int c, ret;
     while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        char *end;
         switch (c) {
         case OPT_KERNEL: opts->kernel = optarg; break;
         case OPT_INITRAMFS: opts->initramfs = optarg; break;
         case OPT_CMDLINE: opts->cmdline = optarg; break;
-        case OPT_CPUS: {
-            errno = 0;
-            unsigned long n = strtoul(optarg, &end, 10);
-            if (errno || end == optarg || *end || n < 1 || n > VMM_MAX_CPUS)
+        case OPT_CPUS:
+            if (parse_count(optarg, 1, VMM_MAX_CPUS, &opts->cpus))
                 return bad("cpus", optarg, "expected a number from 1 to 64");
-            opts->cpus = (unsigned)n;
             break;
-        }
         case OPT_MEMORY:
             if (parse_size(optarg, &opts->memory) || opts->memory < MIN_MEMORY ||
                 opts->memory > MAX_MEMORY)
@@ -276,4 +359,33 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
     if (opts->initramfs && access(opts->initramfs, R_OK) != 0)
         return bad("initramfs", opts->initramfs, strerror(errno));
     return 0;
+}
+
+int vmm_open_disks(const struct vmm_options *opts, struct vmdev_block **images)
+{
+    for (unsigned i = 0; i < opts->num_disks; i++)
+        images[i] = NULL;
+    for (unsigned i = 0; i < opts->num_disks; i++) {
+        const struct vmm_disk *d = &opts->disks[i];
+        struct vmdev_block_options o = {
+            .path = d->path, .format = d->format, .cache = d->cache,
+            .readonly = d->readonly,
+        };
+        char why[256];
+        images[i] = vmdev_block_open(&o, why, sizeof(why));
+        if (!images[i]) {
+            fprintf(stderr, "vmdev-run: --disk path=%s: %s\n", d->path, why);
+            vmm_close_disks(opts, images);
+            return VMM_EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+void vmm_close_disks(const struct vmm_options *opts, struct vmdev_block **images)
+{
+    for (unsigned i = 0; i < opts->num_disks; i++) {
+        vmdev_block_close(images[i]);
+        images[i] = NULL;
+    }
 }

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmdev/block.h"
+
 #define VMM_MAX_DISKS 8
 #define VMM_MAX_CPUS 64
 
@@ -18,8 +20,14 @@ struct vmm_output {
 
 struct vmm_disk {
     const char *path;
+    enum vmdev_block_format format;
+    enum vmdev_block_cache cache;
     bool readonly;
-    const char *id; /* NULL: the device manager names it */
+    bool discard;
+    unsigned num_queues;
+    unsigned queue_size;
+    const char *serial; /* NULL: none */
+    const char *id;     /* NULL: the device manager names it */
 };
 
 struct vmm_options {
@@ -53,5 +61,14 @@ enum vmm_exit {
  * value.
  */
 int vmm_parse_options(int argc, char **argv, struct vmm_options *opts);
+
+/*
+ * Open every --disk image into images[] (opts->num_disks entries).
+ * Returns 0, or VMM_EXIT_USAGE after printing which image cannot be
+ * opened and why (nothing is left open).
+ */
+int vmm_open_disks(const struct vmm_options *opts, struct vmdev_block **images);
+/* Close what no device took (entries left non-NULL). */
+void vmm_close_disks(const struct vmm_options *opts, struct vmdev_block **images);
 
 #endif

@@ -22,14 +22,16 @@
 #define NOTIFY_WIDTH 2
 
 /* A queue's notify register as an ioeventfd: KVM signals fd on the
- * guest's write, without an exit to user space, and the I/O thread
- * serves the queue. */
+ * guest's write, without an exit to user space, and the queue's I/O
+ * thread serves it. */
 struct queue_kick {
     struct vmm_pci *pci;
     struct vmdev_virtio_pci *vp;
     uint16_t queue;
     int fd;
+    struct vmdev_event_loop *loop;
     struct vmdev_event_watch *watch;
+    bool attached; /* the device was told its queue runs on loop */
 };
 
 /* A virtio device on the bus: the device-manager entry's opaque. */
@@ -56,8 +58,10 @@ struct vmm_pci {
     pthread_mutex_t intx_lock;
     unsigned asserted[PCI_INTX_GSI_COUNT];
 
-    /* Serves the virtio queues, off the vCPU threads. */
-    struct vmdev_event_loop *io_loop;
+    /* Serve the virtio queues, off the vCPU threads: queue q of every
+     * device on I/O thread q % num_io_loops. */
+    struct vmdev_event_loop *io_loops[VMM_PCI_MAX_IO_THREADS];
+    unsigned num_io_loops;
     atomic_uint_fast64_t ioeventfd_kicks;
     /* By slot. Changed only while no vCPU runs (before start, after
      * join), as map_bar reads it from vCPU threads. */
@@ -137,9 +141,15 @@ static void unmap_bar(void *opaque, struct vmdev_pci_device *pdev,
 
 static void remove_kicks(struct vmm_pci *pci, struct virtio_function *f)
 {
+    (void)pci;
     for (unsigned q = 0; q < f->num_queues; q++) {
-        vmdev_event_loop_remove(pci->io_loop, f->kicks[q].watch);
-        close(f->kicks[q].fd);
+        struct queue_kick *k = &f->kicks[q];
+        vmdev_event_loop_remove(k->loop, k->watch);
+        /* No notification comes any more: the device lets go of the loop
+         * (requests still in flight finish when it is destroyed). */
+        if (k->attached)
+            vmdev_virtio_detach_queue(f->vdev, (uint16_t)q);
+        close(k->fd);
     }
     free(f->kicks);
     f->kicks = NULL;
@@ -184,7 +194,8 @@ static void pci_destroy(void *opaque)
     if (pci->vm->after_write_opaque == pci)
         pci->vm->after_write = NULL;
     /* Every function was removed before the host (added after it). */
-    vmdev_event_loop_free(pci->io_loop);
+    for (unsigned i = 0; i < pci->num_io_loops; i++)
+        vmdev_event_loop_free(pci->io_loops[i]);
     vmdev_pci_bus_free(pci->bus);
     vmdev_resource_pool_free(pci->mmio);
     pthread_mutex_destroy(&pci->intx_lock);
@@ -193,10 +204,29 @@ static void pci_destroy(void *opaque)
 
 static const struct vmdev_device_ops pci_host_ops = { pci_destroy, NULL, NULL };
 
+/* The I/O threads, started. */
+static int start_io_loops(struct vmm_pci *pci, unsigned count)
+{
+    if (count == 0)
+        count = 1;
+    if (count > VMM_PCI_MAX_IO_THREADS)
+        count = VMM_PCI_MAX_IO_THREADS;
+    for (; pci->num_io_loops < count; pci->num_io_loops++) {
+        struct vmdev_event_loop *loop = vmdev_event_loop_new();
+        if (!loop)
+            return -1;
+        pci->io_loops[pci->num_io_loops] = loop;
+        if (vmdev_event_loop_start(loop))
+            return -1;
+    }
+    return 0;
+}
+
 struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
                                struct vmdev_device_manager *devices,
                                const char *id, struct vmdev_resource_pool *gsis,
-                               vmm_set_gsi_fn *set_gsi, void *gsi_opaque)
+                               vmm_set_gsi_fn *set_gsi, void *gsi_opaque,
+                               unsigned io_threads)
 {
     struct vmm_pci *pci = calloc(1, sizeof(*pci));
     if (!pci)
@@ -213,9 +243,7 @@ struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
     struct vmdev_pci_bus_owner owner = { map_bar, unmap_bar, set_intx, pci };
     pci->bus = vmdev_pci_bus_new(&owner);
     pci->mmio = vmdev_resource_pool_new(GUEST_PCI_MMIO, GUEST_PCI_MMIO_SIZE);
-    pci->io_loop = vmdev_event_loop_new();
-    if (!pci->bus || !pci->mmio || !pci->io_loop ||
-        vmdev_event_loop_start(pci->io_loop) ||
+    if (!pci->bus || !pci->mmio || start_io_loops(pci, io_threads) ||
         vmdev_device_reserve(dev, gsis, VMDEV_RESOURCE_GSI, PCI_INTX_GSI_BASE,
                              PCI_INTX_GSI_COUNT) ||
         vmdev_device_map(dev, vm->pio, VMDEV_RESOURCE_PIO,
@@ -237,7 +265,8 @@ struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
     return pci;
 }
 
-/* An eventfd per queue, served on the I/O thread. */
+/* An eventfd per queue, served on the queue's I/O thread, where the
+ * device also finishes the queue's requests. */
 static int add_kicks(struct vmm_pci *pci, struct virtio_function *f)
 {
     uint16_t queues = f->vdev->num_queues;
@@ -245,16 +274,24 @@ static int add_kicks(struct vmm_pci *pci, struct virtio_function *f)
     if (!f->kicks)
         return -1;
     for (; f->num_queues < queues; f->num_queues++) {
-        struct queue_kick *k = &f->kicks[f->num_queues];
-        *k = (struct queue_kick){ pci, &f->vp, (uint16_t)f->num_queues, -1,
-                                  NULL };
+        uint16_t q = (uint16_t)f->num_queues;
+        struct queue_kick *k = &f->kicks[q];
+        *k = (struct queue_kick){ pci, &f->vp, q, -1,
+                                  pci->io_loops[q % pci->num_io_loops], NULL,
+                                  false };
         k->fd = vmdev_eventfd_new();
         if (k->fd < 0)
             return -1;
-        k->watch = vmdev_event_loop_add(pci->io_loop, k->fd, VMDEV_EVENT_IN,
-                                        queue_kicked, k);
+        int err = vmdev_virtio_attach_queue(f->vdev, q, k->loop);
+        k->watch = err ? NULL
+                       : vmdev_event_loop_add(k->loop, k->fd, VMDEV_EVENT_IN,
+                                              queue_kicked, k);
+        k->attached = !err;
         if (!k->watch) {
+            if (k->attached)
+                vmdev_virtio_detach_queue(f->vdev, q);
             close(k->fd);
+            errno = err ? -err : errno;
             return -1;
         }
     }

@@ -15,19 +15,25 @@
 
 struct vmm_pci;
 
+#define VMM_PCI_MAX_IO_THREADS 16
+
 /* Drive an IOAPIC input pin (electrical level). */
 typedef void vmm_set_gsi_fn(void *opaque, unsigned gsi, bool level);
 
 /*
  * The host bridge, added to devices as id (conf1 ports, ECAM window
- * and the INTx GSIs, reserved from gsis, are its resources). Removing it,
- * with the rest of the machine, frees it; the virtio functions were added
- * after it and so go before it. NULL after printing why.
+ * and the INTx GSIs, reserved from gsis, are its resources), with
+ * io_threads I/O threads (1 to VMM_PCI_MAX_IO_THREADS) for the virtio
+ * queues: queue q of each device is served on thread q % io_threads.
+ * Removing it, with the rest of the machine, frees it; the virtio
+ * functions were added after it and so go before it. NULL after printing
+ * why.
  */
 struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
                                struct vmdev_device_manager *devices,
                                const char *id, struct vmdev_resource_pool *gsis,
-                               vmm_set_gsi_fn *set_gsi, void *gsi_opaque);
+                               vmm_set_gsi_fn *set_gsi, void *gsi_opaque,
+                               unsigned io_threads);
 
 /* Creates a virtio device whose name (and snapshot section) is id; NULL
  * after printing why. */

@@ -34,3 +34,21 @@ wait_for() {
 # pattern OFFSET: the 4096 bytes the blk test writes at OFFSET (the host
 # builds the same bytes the same way to check the image).
 pattern() { yes "vmdev-$1" | head -c 4096; }
+
+# disk_with_serial SERIAL: the name (vda, ...) of the virtio disk whose
+# serial (--disk serial=) is SERIAL.
+disk_with_serial() {
+    for s in /sys/block/vd*/serial; do
+        [ "$(cat "$s" 2>/dev/null)" = "$1" ] || continue
+        s=${s%/serial}
+        echo "${s##*/}"
+        return 0
+    done
+    return 1
+}
+
+# queue_attr_is DISK ATTR VALUE: /sys/block/DISK/queue/ATTR holds VALUE.
+queue_attr_is() {
+    v=$(cat "/sys/block/$1/queue/$2")
+    [ "$v" = "$3" ] || fail "$1: queue/$2 is '$v', want '$3'"
+}
