@@ -7,8 +7,11 @@ set -eu
 # gcc builds the /dev/kvm probe, qemu-system-x86 runs them nested where
 # /dev/kvm can't (and stands in for vmdev-run when checking the harness);
 # the kernel comes from apt-get download (scripts/fetch-kernel.sh). The
-# library needs liburing (the block I/O engine).
+# library needs liburing (the block I/O engine), zlib and libzstd (compressed
+# qcow2 clusters); qemu-utils' qemu-img makes and checks the images the
+# qcow2 tests read.
 packages="meson ninja-build gcc clang libclang-rt-14-dev pkg-config liburing-dev
+zlib1g-dev libzstd-dev
 busybox-static cpio e2fsprogs qemu-system-x86 qemu-utils"
 
 missing=""

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Block backends: a disk image opened in a format (raw now; qcow2 comes
- * next), read and written at byte offsets through an I/O engine.
+ * Block backends: a disk image opened in a format (raw, or qcow2, read-only
+ * for now), read and written at byte offsets through an I/O engine.
  *
  * A request is checked against the disk (inside it, aligned where the
  * cache mode needs it, writable) before anything is submitted, then runs
@@ -96,7 +96,10 @@ struct vmdev_block_request {
     struct vmdev_io_engine *engine;
     void *bounce; /* cache=none, buffers not aligned */
     struct iovec bounce_iov;
+    const struct iovec *data_iov; /* iov, or the bounce buffer */
+    unsigned data_iovcnt;
     int64_t write_result; /* a writethrough write, waiting for its flush */
+    void *format_private; /* the image format's, for this request */
 };
 
 /*

@@ -34,6 +34,9 @@ enum vmdev_io_op {
     VMDEV_IO_FLUSH,        /* fdatasync */
     VMDEV_IO_DISCARD,      /* deallocate [offset, offset + len); reads zero */
     VMDEV_IO_WRITE_ZEROES, /* zero the range; unmap lets it deallocate */
+    /* Nothing: completes with 0 through the engine, for a caller that
+     * finished the work itself but reports completion asynchronously. */
+    VMDEV_IO_NOP,
 };
 
 struct vmdev_io {

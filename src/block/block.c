@@ -4,8 +4,6 @@
  * so a request goes to the engine as it is, after the checks every format
  * shares (inside the disk, aligned for O_DIRECT, writable).
  */
-#include "vmdev/block.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
@@ -18,21 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "format.h"
+
 #define QCOW2_MAGIC "QFI\xfb"
 #define MAX_ALIGNMENT 4096
-
-struct vmdev_block {
-    int fd;
-    uint64_t size;
-    bool readonly;
-    enum vmdev_block_cache cache;
-    uint32_t alignment; /* offsets and lengths (O_DIRECT) */
-    atomic_bool writeback;
-    struct {
-        atomic_uint_fast64_t reads, writes, flushes, discards, write_zeroes;
-        atomic_uint_fast64_t bytes_read, bytes_written, bounced, errors;
-    } stats;
-};
 
 __attribute__((format(printf, 3, 4)))
 static void explain(char *why, size_t why_len, const char *fmt, ...)
@@ -88,12 +75,21 @@ static int has_qcow2_magic(int fd)
     return ret;
 }
 
+static const struct block_format_ops raw_format;
+
 struct vmdev_block *vmdev_block_open(const struct vmdev_block_options *o,
                                      char *why, size_t why_len)
 {
-    if (o->format == VMDEV_BLOCK_FORMAT_QCOW2) {
-        explain(why, why_len, "qcow2 is not supported yet");
-        errno = ENOTSUP;
+    return block_open(o, 0, why, why_len);
+}
+
+struct vmdev_block *block_open(const struct vmdev_block_options *o,
+                               unsigned depth, char *why, size_t why_len)
+{
+    if (o->format == VMDEV_BLOCK_FORMAT_QCOW2 && !o->readonly) {
+        explain(why, why_len, "qcow2 images open read-only for now "
+                "(give readonly=on)");
+        errno = EROFS;
         return NULL;
     }
     int flags = (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
@@ -140,6 +136,16 @@ struct vmdev_block *vmdev_block_open(const struct vmdev_block_options *o,
     b->alignment = o->cache == VMDEV_BLOCK_CACHE_NONE ? probe_direct_alignment(fd)
                                                       : 1;
     atomic_init(&b->writeback, o->cache != VMDEV_BLOCK_CACHE_WRITETHROUGH);
+    b->format = &raw_format;
+    if (o->format == VMDEV_BLOCK_FORMAT_QCOW2) {
+        ret = qcow2_open(b, o->path, depth, why, why_len);
+        if (ret) {
+            close(fd);
+            free(b);
+            errno = -ret;
+            return NULL;
+        }
+    }
     return b;
 }
 
@@ -147,6 +153,8 @@ void vmdev_block_close(struct vmdev_block *b)
 {
     if (!b)
         return;
+    if (b->format->close)
+        b->format->close(b);
     if (!b->readonly)
         fdatasync(b->fd);
     close(b->fd);
@@ -285,6 +293,8 @@ static void count(struct vmdev_block *b, const struct vmdev_block_request *req,
     case VMDEV_IO_WRITE_ZEROES:
         atomic_fetch_add(&b->stats.write_zeroes, 1);
         break;
+    case VMDEV_IO_NOP:
+        break;
     }
 }
 
@@ -296,27 +306,67 @@ static void finish(struct vmdev_block_request *req, int64_t result)
     req->done(req, result);
 }
 
-static void io_done(struct vmdev_io *io, int64_t result)
+/* A writethrough write's flush is done. */
+static void writethrough_flushed(struct vmdev_io *io, int64_t result)
 {
     struct vmdev_block_request *req = io->opaque;
-    if (io->op == VMDEV_IO_FLUSH && req->op == VMDEV_IO_WRITE) {
-        /* Writethrough: the write's flush is done. */
-        finish(req, result < 0 ? result : req->write_result);
-        return;
-    }
+    finish(req, result < 0 ? result : req->write_result);
+}
+
+void block_request_done(struct vmdev_block_request *req, int64_t result)
+{
     if (result >= 0 && req->bounce && req->op == VMDEV_IO_READ)
         copy_out_of_bounce(req, (uint64_t)result);
     if (result >= 0 && req->op == VMDEV_IO_WRITE &&
         !atomic_load(&req->block->writeback)) {
         req->write_result = result;
         req->io = (struct vmdev_io){ .op = VMDEV_IO_FLUSH, .fd = req->block->fd,
-                                     .done = io_done, .opaque = req };
+                                     .done = writethrough_flushed,
+                                     .opaque = req };
         atomic_fetch_add(&req->block->stats.flushes, 1);
         if (vmdev_io_engine_submit(req->engine, &req->io) == 0)
             return;
         result = -EIO;
     }
     finish(req, result);
+}
+
+/* Raw: the request goes to the engine as it is. */
+static void raw_io_done(struct vmdev_io *io, int64_t result)
+{
+    block_request_done(io->opaque, result);
+}
+
+static int raw_submit(struct vmdev_block *b, struct vmdev_block_request *req)
+{
+    req->io = (struct vmdev_io){
+        .op = req->op, .fd = b->fd, .offset = req->offset,
+        .iov = req->data_iov, .iovcnt = req->data_iovcnt, .len = req->len,
+        .unmap = req->unmap, .done = raw_io_done, .opaque = req,
+    };
+    return vmdev_io_engine_submit(req->engine, &req->io);
+}
+
+static const struct block_format_ops raw_format = { "raw", raw_submit, NULL };
+
+/* cache=none with buffers O_DIRECT cannot take: an aligned copy. */
+static int set_up_bounce(struct vmdev_block *b, struct vmdev_block_request *req,
+                         uint64_t len)
+{
+    if (posix_memalign(&req->bounce, MAX_ALIGNMENT, len))
+        return -ENOMEM;
+    req->bounce_iov = (struct iovec){ req->bounce, len };
+    req->data_iov = &req->bounce_iov;
+    req->data_iovcnt = 1;
+    if (req->op == VMDEV_IO_WRITE) {
+        uint8_t *to = req->bounce;
+        for (unsigned i = 0; i < req->iovcnt; i++) {
+            memcpy(to, req->iov[i].iov_base, req->iov[i].iov_len);
+            to += req->iov[i].iov_len;
+        }
+    }
+    atomic_fetch_add(&b->stats.bounced, 1);
+    return 0;
 }
 
 int vmdev_block_submit(struct vmdev_block *b, struct vmdev_io_engine *engine,
@@ -329,28 +379,14 @@ int vmdev_block_submit(struct vmdev_block *b, struct vmdev_io_engine *engine,
     req->block = b;
     req->engine = engine;
     req->bounce = NULL;
-    req->io = (struct vmdev_io){
-        .op = req->op, .fd = b->fd, .offset = req->offset,
-        .iov = req->iov, .iovcnt = req->iovcnt, .len = req->len,
-        .unmap = req->unmap, .done = io_done, .opaque = req,
-    };
+    req->data_iov = req->iov;
+    req->data_iovcnt = req->iovcnt;
+    req->format_private = NULL;
     if ((req->op == VMDEV_IO_READ || req->op == VMDEV_IO_WRITE) &&
-        b->cache == VMDEV_BLOCK_CACHE_NONE && !memory_aligned(b, req)) {
-        if (posix_memalign(&req->bounce, MAX_ALIGNMENT, len))
-            return -ENOMEM;
-        req->bounce_iov = (struct iovec){ req->bounce, len };
-        req->io.iov = &req->bounce_iov;
-        req->io.iovcnt = 1;
-        if (req->op == VMDEV_IO_WRITE) {
-            uint8_t *to = req->bounce;
-            for (unsigned i = 0; i < req->iovcnt; i++) {
-                memcpy(to, req->iov[i].iov_base, req->iov[i].iov_len);
-                to += req->iov[i].iov_len;
-            }
-        }
-        atomic_fetch_add(&b->stats.bounced, 1);
-    }
-    ret = vmdev_io_engine_submit(engine, &req->io);
+        b->cache == VMDEV_BLOCK_CACHE_NONE && !memory_aligned(b, req) &&
+        (ret = set_up_bounce(b, req, len)))
+        return ret;
+    ret = b->format->submit(b, req);
     if (ret) {
         free(req->bounce);
         req->bounce = NULL;

@@ -90,6 +90,7 @@ static int check_request(const struct vmdev_io *io)
         return 0;
     }
     case VMDEV_IO_FLUSH:
+    case VMDEV_IO_NOP:
         return 0;
     case VMDEV_IO_DISCARD:
     case VMDEV_IO_WRITE_ZEROES:
@@ -231,6 +232,8 @@ int64_t io_run_blocking(struct vmdev_io *io)
         return transfer_blocking(io);
     case VMDEV_IO_FLUSH:
         return fdatasync(io->fd) ? -errno : 0;
+    case VMDEV_IO_NOP:
+        return 0;
     case VMDEV_IO_DISCARD:
     case VMDEV_IO_WRITE_ZEROES:
         if (fallocate(io->fd, io_fallocate_mode(io), (off_t)io->offset,

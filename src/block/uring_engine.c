@@ -42,6 +42,9 @@ static void prepare(struct io_uring_sqe *sqe, struct vmdev_io *io)
     case VMDEV_IO_FLUSH:
         io_uring_prep_fsync(sqe, io->fd, IORING_FSYNC_DATASYNC);
         break;
+    case VMDEV_IO_NOP:
+        io_uring_prep_nop(sqe);
+        break;
     case VMDEV_IO_DISCARD:
     case VMDEV_IO_WRITE_ZEROES:
         io_uring_prep_fallocate(sqe, io->fd, io_fallocate_mode(io),
@@ -150,6 +153,7 @@ static bool handle_completion(struct uring_engine *u, struct vmdev_io *io,
         return true;
     case VMDEV_IO_FLUSH:
     case VMDEV_IO_DISCARD:
+    case VMDEV_IO_NOP:
         io->result = res;
         return true;
     }

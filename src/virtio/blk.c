@@ -239,6 +239,7 @@ static const char *op_name(enum vmdev_io_op op)
     case VMDEV_IO_FLUSH: return "flush";
     case VMDEV_IO_DISCARD: return "discard";
     case VMDEV_IO_WRITE_ZEROES: return "write-zeroes";
+    case VMDEV_IO_NOP: break;
     }
     return "request";
 }

@@ -84,6 +84,10 @@ expect_refused "--disk path=$qcow2: the image carries the qcow2 magic; give form
 mkfifo "$work/fifo"
 expect_refused "--disk path=$work/fifo: not a regular file or block device" -- \
     --disk "path=$work/fifo"
+expect_refused "--disk path=$disk: qcow2 images open read-only for now" -- \
+    --disk "path=$disk,format=qcow2"
+expect_refused "--disk path=$disk: not a qcow2 image" -- \
+    --disk "path=$disk,format=qcow2,readonly=on"
 expect_refused "too many disks" -- $(for i in {0..8}; do echo "--disk path=$disk"; done)
 # --serial's own value, checked with no file option in play.
 "$vmm" --kernel "$disk" --serial bogus >/dev/null 2>"$work/stderr"

@@ -67,19 +67,39 @@ cp "$discard_img" "$discard_expect"
 dd if=/dev/zero of="$discard_expect" bs=1M seek=$((discard_offset >> 20)) \
     count=$((discard_length >> 20)) conv=notrunc status=none
 discard_allocated=$(stat -c %b "$discard_img")
+# A read-only qcow2 chain: raw base <- qcow2 <- zstd-compressed qcow2,
+# named relative to the work directory; the guest must see the top layer's
+# flattened bytes.
+qbase="$work/qbase.raw" qmid="$work/qmid.qcow2" qtop="$work/qtop.qcow2"
+head -c 16M /dev/urandom > "$qbase"
+cp "$qbase" "$work/qmid.src"
+dd if=/dev/urandom of="$work/qmid.src" bs=64k seek=40 count=24 conv=notrunc status=none
+cp "$work/qmid.src" "$work/qtop.src"
+dd if=/dev/urandom of="$work/qtop.src" bs=4k seek=1000 count=300 conv=notrunc status=none
+dd if=/dev/zero of="$work/qtop.src" bs=64k seek=100 count=16 conv=notrunc status=none
+(cd "$work" &&
+    qemu-img convert -f raw -O qcow2 -B qbase.raw -F raw qmid.src qmid.qcow2 &&
+    qemu-img convert -c -f raw -O qcow2 -o compression_type=zstd \
+        -B qmid.qcow2 -F qcow2 qtop.src qtop.qcow2) ||
+    echo "suite: cannot build the qcow2 chain with qemu-img"
+qcow2_sha=$(sha "$work/qtop.src")
+qchain_sha=$(cat "$qbase" "$qmid" "$qtop" | sha256sum | cut -d' ' -f1)
 token="hvc-$RANDOM$RANDOM"
 token_in="in-$RANDOM$RANDOM"
 hvc_in="$work/hvc-in"
 mkfifo "$hvc_in"
 
 # Every in-guest test (guest/tests/); each adds its device.
-tests=${VMDEV_GUEST_TESTS:-boot,rtc,pci,legacy,blk,blkro,discard,rng,hvc}
+tests=${VMDEV_GUEST_TESTS:-boot,rtc,pci,legacy,blk,blkro,discard,qcow2ro,rng,hvc}
 device_args=()
 case ",$tests," in *,blk,*)
     device_args+=(--disk "path=$disk,id=data,num_queues=2,serial=vmdev-data") ;;
 esac
 case ",$tests," in *,blkro,*)
     device_args+=(--disk "path=$ro,readonly=on,serial=vmdev-ro") ;;
+esac
+case ",$tests," in *,qcow2ro,*)
+    device_args+=(--disk "path=$qtop,format=qcow2,readonly=on,serial=vmdev-qcow2ro") ;;
 esac
 case ",$tests," in *,discard,*)
     device_args+=(--disk "path=$discard_img,discard=on,cache=writethrough,serial=vmdev-discard") ;;
@@ -92,6 +112,7 @@ cmdline="$cmdline vmdev.blk_writes=$(echo $offsets | tr ' ' :)"
 cmdline="$cmdline vmdev.blkro_sha256=$ro_sha vmdev.hvc_token=$token"
 cmdline="$cmdline vmdev.hvc_input=$token_in"
 cmdline="$cmdline vmdev.discard_offset=$discard_offset vmdev.discard_length=$discard_length"
+cmdline="$cmdline vmdev.qcow2ro_sha256=$qcow2_sha"
 
 # Every console line is stamped with this machine's clock as it arrives, so
 # the RTC reading can be compared with the moment the guest printed it.
@@ -153,6 +174,12 @@ for t in $(echo "$tests" | tr , ' '); do
     blkro)
         if [ "$(sha "$ro")" = "$ro_sha" ]; then pass blkro
         else fail blkro "the read-only image changed"; fi ;;
+    qcow2ro)
+        if [ "$(cat "$qbase" "$qmid" "$qtop" | sha256sum | cut -d' ' -f1)" = "$qchain_sha" ]; then
+            pass qcow2ro
+        else
+            fail qcow2ro "an image of the read-only qcow2 chain changed"
+        fi ;;
     discard)
         # st_blocks counts 512-byte units.
         released=$(( (discard_allocated - $(stat -c %b "$discard_img")) * 512 ))
@@ -249,5 +276,6 @@ if [ $failures -ne 0 ]; then
     tail -n 40 "$console" | cut -d' ' -f2- | sed 's/^/  | /'
     exit 1
 fi
-rm -f "$disk" "$ro" "$expect" "$discard_img" "$discard_expect"
+rm -f "$disk" "$ro" "$expect" "$discard_img" "$discard_expect" "$qbase" \
+    "$qmid" "$qtop" "$work/qmid.src" "$work/qtop.src"
 echo "suite: all passed"

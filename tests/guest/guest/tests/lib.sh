@@ -52,3 +52,18 @@ queue_attr_is() {
     v=$(cat "/sys/block/$1/queue/$2")
     [ "$v" = "$3" ] || fail "$1: queue/$2 is '$v', want '$3'"
 }
+
+# readonly_disk_reads SERIAL PARAM: the disk with serial SERIAL is
+# read-only to Linux, reads as the sha256 in vmdev.PARAM, and refuses a
+# write.
+readonly_disk_reads() {
+    wait_for 5 disk_with_serial "$1" > /dev/null || fail "no disk with serial $1"
+    d=$(disk_with_serial "$1")
+    [ "$(cat /sys/block/$d/ro)" = 1 ] || fail "$d is not read-only (VIRTIO_BLK_F_RO not offered?)"
+    want=$(vmdev_param "$2") || fail "no vmdev.$2"
+    got=$(sha256sum < /dev/$d) ; got=${got%% *}
+    [ "$got" = "$want" ] || fail "sha256 of $d is $got, want $want"
+    if pattern 0 | dd of=/dev/$d bs=4096 conv=notrunc,fsync 2>/dev/null; then
+        fail "a write to read-only $d succeeded"
+    fi
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the block layer (block.c: opening, request checks, cache modes,
+ * counters) shares with the image formats (raw in block.c, qcow2.c).
+ */
+#ifndef VMDEV_BLOCK_FORMAT_H
+#define VMDEV_BLOCK_FORMAT_H
+
+#include <stdatomic.h>
+
+#include "vmdev/block.h"
+
+struct block_format_ops {
+    const char *name;
+    /*
+     * Start req, already checked against the disk; READ and WRITE move
+     * req->data_iov. Returns 0 (block_request_done() follows, on the
+     * engine's thread) or -errno before anything started.
+     */
+    int (*submit)(struct vmdev_block *b, struct vmdev_block_request *req);
+    /* Release the format's state; the file is closed after. */
+    void (*close)(struct vmdev_block *b);
+};
+
+struct vmdev_block {
+    int fd;
+    uint64_t size; /* the disk's, as the guest sees it */
+    bool readonly;
+    enum vmdev_block_cache cache;
+    uint32_t alignment; /* offsets and lengths (O_DIRECT) */
+    atomic_bool writeback;
+    const struct block_format_ops *format;
+    void *format_state;
+    struct {
+        atomic_uint_fast64_t reads, writes, flushes, discards, write_zeroes;
+        atomic_uint_fast64_t bytes_read, bytes_written, bounced, errors;
+    } stats;
+};
+
+/* The format is done with req: result is the bytes moved (READ, WRITE),
+ * 0 or -errno. Writethrough, bounce copies and counters happen here. */
+void block_request_done(struct vmdev_block_request *req, int64_t result);
+
+/* vmdev_block_open() for an image that is backing file number depth of
+ * the one the user opened (0: that one). */
+struct vmdev_block *block_open(const struct vmdev_block_options *options,
+                               unsigned depth, char *why, size_t why_len);
+
+/*
+ * qcow2.c: read and check the qcow2 image open at b->fd (b->readonly,
+ * b->cache set), open its backing chain, set b->size, b->format and
+ * b->format_state. 0, or -errno with a sentence in why and nothing held.
+ */
+int qcow2_open(struct vmdev_block *b, const char *path, unsigned depth,
+               char *why, size_t why_len);
+
+#endif

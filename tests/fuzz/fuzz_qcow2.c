@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qcow2 images as an attacker writes them: the input is the image file.
+ * It is opened read-only as qcow2 and read whole through the real I/O
+ * engine, in two chunkings; a refusal must come with a reason.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "vmdev/block.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define MAX_READ (256u << 10) /* of the disk, whatever size it claims */
+
+static char path[] = "/tmp/vmdev-fuzz-qcow2-XXXXXX";
+static struct vmdev_io_engine *engine;
+static unsigned done_calls;
+
+static void remove_image(void)
+{
+    unlink(path);
+}
+
+static void note_done(struct vmdev_block_request *req, int64_t result)
+{
+    (void)req;
+    (void)result;
+    done_calls++;
+}
+
+static void read_range(struct vmdev_block *b, uint64_t offset, uint8_t *buf,
+                       uint64_t len, unsigned pieces)
+{
+    struct iovec iov[4];
+    uint64_t piece = len / pieces;
+    for (unsigned i = 0; i < pieces; i++)
+        iov[i] = (struct iovec){ buf + i * piece,
+                                 i + 1 == pieces ? len - i * piece : piece };
+    struct vmdev_block_request req = { .op = VMDEV_IO_READ, .offset = offset,
+                                       .iov = iov, .iovcnt = pieces,
+                                       .done = note_done };
+    unsigned want = done_calls + 1;
+    if (vmdev_block_submit(b, engine, &req))
+        return;
+    while (done_calls < want)
+        vmdev_io_engine_complete(engine);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!engine) {
+        int fd = mkstemp(path);
+        if (fd < 0)
+            abort();
+        close(fd);
+        atexit(remove_image);
+        engine = vmdev_io_engine_new(VMDEV_IO_ENGINE_AUTO, 8);
+        if (!engine)
+            abort();
+    }
+    FILE *f = fopen(path, "w");
+    if (!f || fwrite(data, 1, size, f) != size || fclose(f))
+        abort();
+    struct vmdev_block_options o = { path, VMDEV_BLOCK_FORMAT_QCOW2,
+                                     VMDEV_BLOCK_CACHE_WRITEBACK, true };
+    char why[256] = "";
+    struct vmdev_block *b = vmdev_block_open(&o, why, sizeof(why));
+    if (!b) {
+        if (!why[0])
+            abort();
+        return 0;
+    }
+    static uint8_t buf[MAX_READ];
+    uint64_t disk = vmdev_block_size(b);
+    uint64_t len = disk < MAX_READ ? disk : MAX_READ;
+    if (len) {
+        read_range(b, 0, buf, len, 3);
+        read_range(b, disk - len, buf, len, 1);
+    }
+    vmdev_block_close(b);
+    return 0;
+}
