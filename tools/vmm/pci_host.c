@@ -139,9 +139,8 @@ static void unmap_bar(void *opaque, struct vmdev_pci_device *pdev,
     vmdev_bus_unregister(bus_for(pci, &pdev->bars[index]), address);
 }
 
-static void remove_kicks(struct vmm_pci *pci, struct virtio_function *f)
+static void remove_kicks(struct virtio_function *f)
 {
-    (void)pci;
     for (unsigned q = 0; q < f->num_queues; q++) {
         struct queue_kick *k = &f->kicks[q];
         vmdev_event_loop_remove(k->loop, k->watch);
@@ -310,7 +309,7 @@ static void unplug_function(void *opaque)
         pci->functions[f->vp.pci.slot] = NULL;
         f->plugged = false;
     }
-    remove_kicks(pci, f);
+    remove_kicks(f);
 }
 
 static void virtio_function_destroy(void *opaque)
@@ -366,7 +365,7 @@ static int plug_function(struct vmm_pci *pci, struct vmdev_device *dev,
     if (add_kicks(pci, f)) {
         fprintf(stderr, "vmdev-run: cannot watch the queues of %s: %s\n",
                 vmdev_device_id(dev), strerror(errno));
-        remove_kicks(pci, f);
+        remove_kicks(f);
         return -1;
     }
     vmdev_pci_bar_assign(&f->vp.pci, VMDEV_VIRTIO_PCI_BAR, bar);
@@ -374,7 +373,7 @@ static int plug_function(struct vmm_pci *pci, struct vmdev_device *dev,
     if (slot < 0) {
         fprintf(stderr, "vmdev-run: no PCI slot left for %s\n",
                 vmdev_device_id(dev));
-        remove_kicks(pci, f);
+        remove_kicks(f);
         return -1;
     }
     pci->functions[slot] = f;
