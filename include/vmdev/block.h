@@ -99,7 +99,6 @@ struct vmdev_block_request {
     const struct iovec *data_iov; /* iov, or the bounce buffer */
     unsigned data_iovcnt;
     int64_t write_result; /* a writethrough write, waiting for its flush */
-    void *format_private; /* the image format's, for this request */
 };
 
 /*

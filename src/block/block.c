@@ -381,7 +381,6 @@ int vmdev_block_submit(struct vmdev_block *b, struct vmdev_io_engine *engine,
     req->bounce = NULL;
     req->data_iov = req->iov;
     req->data_iovcnt = req->iovcnt;
-    req->format_private = NULL;
     if ((req->op == VMDEV_IO_READ || req->op == VMDEV_IO_WRITE) &&
         b->cache == VMDEV_BLOCK_CACHE_NONE && !memory_aligned(b, req) &&
         (ret = set_up_bounce(b, req, len)))

@@ -150,7 +150,6 @@ struct blk_queue {
 struct vmdev_virtio_blk {
     struct vmdev_virtio_device dev; /* first: ops get this pointer */
     struct vmdev_block *block;
-    bool readonly;
     bool default_writeback;
     bool stopping; /* being freed: completions only release */
     uint64_t generation; /* moves at every reset */
@@ -290,8 +289,7 @@ static enum verdict submit(struct blk_queue *q, struct blk_request *req)
 }
 
 /* IN and OUT: whole sectors between the header and the status byte. */
-static enum verdict prepare_rw(struct vmdev_virtio_blk *blk,
-                               const struct vmdev_vq_chain *c,
+static enum verdict prepare_rw(const struct vmdev_vq_chain *c,
                                const struct blk_header *h,
                                struct blk_request *req)
 {
@@ -304,7 +302,7 @@ static enum verdict prepare_rw(struct vmdev_virtio_blk *blk,
     /* 5.2.6.1: the data is a multiple of 512 bytes; more segments than
      * seg_max break the driver's side of 5.2.6.1 too. */
     if (len == 0 || len % SECTOR_SIZE || iovcnt < 0 ||
-        sector > UINT64_MAX / SECTOR_SIZE || (write && blk->readonly))
+        sector > UINT64_MAX / SECTOR_SIZE)
         return FAIL_IOERR;
     req->io = (struct vmdev_block_request){
         .op = write ? VMDEV_IO_WRITE : VMDEV_IO_READ,
@@ -388,11 +386,11 @@ static int64_t start_request(struct vmdev_virtio_device *dev,
     switch (type) {
     case VIRTIO_BLK_T_IN:
     case VIRTIO_BLK_T_OUT:
-        verdict = prepare_rw(blk, c, &h, req);
+        verdict = prepare_rw(c, &h, req);
         break;
     case VIRTIO_BLK_T_FLUSH:
         /* Nothing to make stable on a read-only disk. */
-        verdict = blk->readonly ? DONE : SUBMIT;
+        verdict = vmdev_block_readonly(blk->block) ? DONE : SUBMIT;
         req->io = (struct vmdev_block_request){ .op = VMDEV_IO_FLUSH };
         req->expected = 0;
         req->in_len = 0;
@@ -620,7 +618,6 @@ struct vmdev_virtio_blk *vmdev_virtio_blk_new(
         return NULL;
     }
     blk->block = config->block;
-    blk->readonly = vmdev_block_readonly(config->block);
     blk->default_writeback = vmdev_block_writeback(config->block);
     blk->num_queues = num_queues;
     uint64_t features = VIRTIO_BIT(VIRTIO_BLK_F_SIZE_MAX) |
@@ -633,7 +630,8 @@ struct vmdev_virtio_blk *vmdev_virtio_blk_new(
                         VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
     if (num_queues > 1)
         features |= VIRTIO_BIT(VIRTIO_BLK_F_MQ);
-    if (blk->readonly)
+    bool readonly = vmdev_block_readonly(config->block);
+    if (readonly)
         features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
     else
         features |= VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES) |
@@ -650,7 +648,7 @@ struct vmdev_virtio_blk *vmdev_virtio_blk_new(
         errno = -ret;
         return NULL;
     }
-    fill_config(blk, queue_size, config->discard && !blk->readonly);
+    fill_config(blk, queue_size, config->discard && !readonly);
     /* 5.2.6: the id is 20 bytes, NUL-padded, not NUL-terminated if full. */
     if (config->serial)
         memcpy(blk->id, config->serial,
