@@ -21,15 +21,15 @@
 #define QCOW2_MAGIC "QFI\xfb"
 #define MAX_ALIGNMENT 4096
 
-__attribute__((format(printf, 3, 4)))
-static void explain(char *why, size_t why_len, const char *fmt, ...)
+int block_refuse(char *why, size_t why_len, const char *fmt, ...)
 {
-    if (!why_len)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(why, why_len, fmt, ap);
-    va_end(ap);
+    if (why_len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, why_len, fmt, ap);
+        va_end(ap);
+    }
+    return -EINVAL;
 }
 
 /* The smallest O_DIRECT read the file accepts: its logical block size. */
@@ -87,8 +87,8 @@ struct vmdev_block *block_open(const struct vmdev_block_options *o,
                                unsigned depth, char *why, size_t why_len)
 {
     if (o->format == VMDEV_BLOCK_FORMAT_QCOW2 && !o->readonly) {
-        explain(why, why_len, "qcow2 images open read-only for now "
-                "(give readonly=on)");
+        block_refuse(why, why_len, "qcow2 images open read-only for now "
+                     "(give readonly=on)");
         errno = EROFS;
         return NULL;
     }
@@ -98,15 +98,16 @@ struct vmdev_block *block_open(const struct vmdev_block_options *o,
     int fd = open(o->path, flags);
     if (fd < 0) {
         int err = errno;
-        explain(why, why_len, "%s", strerror(err));
+        block_refuse(why, why_len, "%s", strerror(err));
         errno = err;
         return NULL;
     }
     uint64_t size = 0;
     int ret = image_size(fd, &size);
     if (ret) {
-        explain(why, why_len, "%s", ret == -EINVAL
-                    ? "not a regular file or block device" : strerror(-ret));
+        block_refuse(why, why_len, "%s",
+                     ret == -EINVAL ? "not a regular file or block device"
+                                    : strerror(-ret));
         close(fd);
         errno = -ret;
         return NULL;
@@ -114,11 +115,12 @@ struct vmdev_block *block_open(const struct vmdev_block_options *o,
     int magic = o->format == VMDEV_BLOCK_FORMAT_DEFAULT ? has_qcow2_magic(fd) : 0;
     if (magic) {
         if (magic > 0)
-            explain(why, why_len, "the image carries the qcow2 magic; give "
-                    "format=qcow2 or, to use its bytes as they are, format=raw");
+            block_refuse(why, why_len, "the image carries the qcow2 magic; "
+                         "give format=qcow2 or, to use its bytes as they are, "
+                         "format=raw");
         else
-            explain(why, why_len, "cannot read its first block: %s",
-                    strerror(-magic));
+            block_refuse(why, why_len, "cannot read its first block: %s",
+                         strerror(-magic));
         close(fd);
         errno = magic > 0 ? EINVAL : -magic;
         return NULL;

@@ -37,6 +37,11 @@ struct vmdev_block {
     } stats;
 };
 
+/* A sentence for the user in why (why_len bytes; none when 0) saying why
+ * an image is refused. Returns -EINVAL, the refusal of a bad image. */
+__attribute__((format(printf, 3, 4)))
+int block_refuse(char *why, size_t why_len, const char *fmt, ...);
+
 /* The format is done with req: result is the bytes moved (READ, WRITE),
  * 0 or -errno. Writethrough, bounce copies and counters happen here. */
 void block_request_done(struct vmdev_block_request *req, int64_t result);

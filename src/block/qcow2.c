@@ -23,7 +23,6 @@
 #include <libgen.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,18 +99,6 @@ struct mapping {
     uint64_t host;       /* EXTENT_DATA: the cluster's offset in the file */
     uint64_t compressed; /* EXTENT_COMPRESSED: the descriptor */
 };
-
-__attribute__((format(printf, 3, 4)))
-static int refuse(char *why, size_t why_len, const char *fmt, ...)
-{
-    if (why_len) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(why, why_len, fmt, ap);
-        va_end(ap);
-    }
-    return -EINVAL;
-}
 
 static uint32_t be32_at(const uint8_t *p)
 {
@@ -582,7 +569,7 @@ static int parse_header(const uint8_t *h, size_t len, struct header *out,
                         char *why, size_t why_len)
 {
     if (len < 72 || be32_at(h) != QCOW2_MAGIC)
-        return refuse(why, why_len, "not a qcow2 image");
+        return block_refuse(why, why_len, "not a qcow2 image");
     *out = (struct header){
         .version = be32_at(h + 4),
         .backing_offset = be64_at(h + 8),
@@ -596,41 +583,41 @@ static int parse_header(const uint8_t *h, size_t len, struct header *out,
         .header_length = 72,
     };
     if (out->version != 2 && out->version != 3)
-        return refuse(why, why_len, "qcow2 version %u is not supported "
+        return block_refuse(why, why_len, "qcow2 version %u is not supported "
                       "(2 and 3 are)", out->version);
     if (out->cluster_bits < MIN_CLUSTER_BITS ||
         out->cluster_bits > MAX_CLUSTER_BITS)
-        return refuse(why, why_len, "cluster_bits %u is outside 9 to 21",
+        return block_refuse(why, why_len, "cluster_bits %u is outside 9 to 21",
                       out->cluster_bits);
     if (out->version == 3) {
         if (len < 104)
-            return refuse(why, why_len, "truncated qcow2 header");
+            return block_refuse(why, why_len, "truncated qcow2 header");
         out->incompatible = be64_at(h + 72);
         out->refcount_order = be32_at(h + 96);
         out->header_length = be32_at(h + 100);
         if (out->header_length < 104 || out->header_length > len ||
             out->header_length % 8)
-            return refuse(why, why_len, "bad qcow2 header length %u",
+            return block_refuse(why, why_len, "bad qcow2 header length %u",
                           out->header_length);
         if (out->header_length > 104)
             out->compression_type = h[104];
     }
     if (out->crypt_method)
-        return refuse(why, why_len, "encrypted qcow2 images are not supported");
+        return block_refuse(why, why_len, "encrypted qcow2 images are not supported");
     if (out->incompatible & ~INCOMPAT_KNOWN)
-        return refuse(why, why_len, "the image needs qcow2 features this "
+        return block_refuse(why, why_len, "the image needs qcow2 features this "
                       "version does not know (incompatible bits 0x%llx)",
                       (unsigned long long)(out->incompatible & ~INCOMPAT_KNOWN));
     if (out->incompatible & INCOMPAT_DATA_FILE)
-        return refuse(why, why_len, "qcow2 external data files are not supported");
+        return block_refuse(why, why_len, "qcow2 external data files are not supported");
     if (out->incompatible & INCOMPAT_EXTL2)
-        return refuse(why, why_len, "qcow2 extended L2 entries are not supported");
+        return block_refuse(why, why_len, "qcow2 extended L2 entries are not supported");
     bool typed = out->incompatible & INCOMPAT_COMPRESSION;
     if (out->compression_type > 1 || typed != (out->compression_type != 0))
-        return refuse(why, why_len, "bad qcow2 compression type %u",
+        return block_refuse(why, why_len, "bad qcow2 compression type %u",
                       out->compression_type);
     if (out->refcount_order > 6)
-        return refuse(why, why_len, "bad qcow2 refcount order %u",
+        return block_refuse(why, why_len, "bad qcow2 refcount order %u",
                       out->refcount_order);
     return 0;
 }
@@ -646,11 +633,11 @@ static int parse_extensions(const uint8_t *h, size_t len, size_t at,
         if (type == EXT_END)
             return 0;
         if (ext_len > len - at)
-            return refuse(why, why_len, "a qcow2 header extension overruns "
+            return block_refuse(why, why_len, "a qcow2 header extension overruns "
                           "the header cluster");
         if (type == EXT_BACKING_FORMAT) {
             if (ext_len >= format_len)
-                return refuse(why, why_len, "bad qcow2 backing format name");
+                return block_refuse(why, why_len, "bad qcow2 backing format name");
             memcpy(format, h + at, ext_len);
             format[ext_len] = '\0';
         }
@@ -675,7 +662,7 @@ static int open_backing(struct qcow2 *q, const char *path, const char *name,
     else
         snprintf(full, sizeof(full), "%s/%s", dirname(dir), name);
     if (depth >= MAX_BACKING_DEPTH)
-        return refuse(why, why_len, "backing chain deeper than %d images "
+        return block_refuse(why, why_len, "backing chain deeper than %d images "
                       "(a loop?) at %s", MAX_BACKING_DEPTH, full);
     struct vmdev_block_options o = { .path = full,
                                      .cache = VMDEV_BLOCK_CACHE_WRITEBACK,
@@ -685,11 +672,11 @@ static int open_backing(struct qcow2 *q, const char *path, const char *name,
     else if (strcmp(format, "raw") == 0)
         o.format = VMDEV_BLOCK_FORMAT_RAW;
     else if (!*format)
-        return refuse(why, why_len, "the image does not say the format of "
+        return block_refuse(why, why_len, "the image does not say the format of "
                       "its backing file %s (qemu-img rebase -u -F FORMAT "
                       "adds it)", full);
     else
-        return refuse(why, why_len, "backing file %s has format '%s', which "
+        return block_refuse(why, why_len, "backing file %s has format '%s', which "
                       "is not supported", full, format);
     char inner[512] = "";
     q->backing = block_open(&o, depth + 1, inner, sizeof(inner));
@@ -697,9 +684,9 @@ static int open_backing(struct qcow2 *q, const char *path, const char *name,
         int err = errno;
         /* A fault further down the chain names its own file. */
         if (strncmp(inner, "backing ", 8) == 0)
-            refuse(why, why_len, "%s", inner);
+            block_refuse(why, why_len, "%s", inner);
         else
-            refuse(why, why_len, "backing file %s: %s", full, inner);
+            block_refuse(why, why_len, "backing file %s: %s", full, inner);
         return -err;
     }
     return 0;
@@ -720,7 +707,7 @@ static int open_image(struct vmdev_block *b, const char *path, unsigned depth,
     off_t end = q->meta_fd < 0 ? -1 : lseek(q->meta_fd, 0, SEEK_END);
     if (end < 0) {
         int err = -errno;
-        refuse(why, why_len, "%s", strerror(errno));
+        block_refuse(why, why_len, "%s", strerror(errno));
         return err;
     }
     q->file_size = (uint64_t)end;
@@ -728,7 +715,7 @@ static int open_image(struct vmdev_block *b, const char *path, unsigned depth,
     /* The header and its extensions live in the first cluster. */
     uint8_t first[512];
     if (read_exact(q->meta_fd, first, sizeof(first), 0))
-        return refuse(why, why_len, "not a qcow2 image (shorter than its header)");
+        return block_refuse(why, why_len, "not a qcow2 image (shorter than its header)");
     struct header h = { 0 };
     int ret = parse_header(first, sizeof(first), &h, why, why_len);
     if (ret)
@@ -752,7 +739,7 @@ static int open_image(struct vmdev_block *b, const char *path, unsigned depth,
         if (h.backing_size == 0 || h.backing_size > MAX_BACKING_NAME ||
             h.backing_offset > head_len ||
             h.backing_size > head_len - h.backing_offset)
-            ret = refuse(why, why_len, "bad qcow2 backing file name");
+            ret = block_refuse(why, why_len, "bad qcow2 backing file name");
         else
             memcpy(backing_name, head + h.backing_offset, h.backing_size);
     }
@@ -767,7 +754,7 @@ static int open_image(struct vmdev_block *b, const char *path, unsigned depth,
         (uint64_t)h.l1_size * 8 > MAX_L1_BYTES ||
         h.l1_offset & (q->cluster_size - 1) ||
         !inside_file(q, h.l1_offset, (uint64_t)h.l1_size * 8))
-        return refuse(why, why_len, "bad qcow2 L1 table (%u entries at 0x%llx "
+        return block_refuse(why, why_len, "bad qcow2 L1 table (%u entries at 0x%llx "
                       "for a %llu-byte disk)", h.l1_size,
                       (unsigned long long)h.l1_offset,
                       (unsigned long long)h.size);
@@ -776,7 +763,7 @@ static int open_image(struct vmdev_block *b, const char *path, unsigned depth,
     if (!q->l1)
         return -ENOMEM;
     if (read_exact(q->meta_fd, q->l1, (size_t)h.l1_size * 8, h.l1_offset))
-        return refuse(why, why_len, "cannot read the qcow2 L1 table");
+        return block_refuse(why, why_len, "cannot read the qcow2 L1 table");
     for (uint32_t i = 0; i < h.l1_size; i++)
         q->l1[i] = be64toh(q->l1[i]);
 
