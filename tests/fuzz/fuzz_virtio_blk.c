@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "virtio_driver.h"
 #include "vmdev/event_loop.h"
 #include "vmdev/virtio_blk.h"
 
@@ -31,23 +32,6 @@ static struct vmdev_guest_memory *mem[2]; /* one region, two regions */
 static struct vmdev_event_loop *loop;
 static char image[] = "/tmp/vmdev-fuzz-blk-XXXXXX";
 
-static struct vmdev_guest_memory *make_memory(unsigned regions)
-{
-    struct vmdev_guest_memory *m = vmdev_mem_new();
-    uint64_t region_size = RAM_SIZE / regions;
-    for (unsigned i = 0; m && i < regions; i++) {
-        struct vmdev_mem_region r = {
-            .gpa = RAM_BASE + i * region_size,
-            .size = region_size,
-            .host = ram + i * region_size,
-            .fd = -1,
-        };
-        if (vmdev_mem_add_region(m, &r))
-            abort();
-    }
-    return m;
-}
-
 static void remove_image(void)
 {
     unlink(image);
@@ -60,8 +44,8 @@ static void set_up_once(void)
         abort();
     close(fd);
     atexit(remove_image);
-    mem[0] = make_memory(1);
-    mem[1] = make_memory(2);
+    mem[0] = vdrv_mem_over(ram, RAM_BASE, RAM_SIZE, 1);
+    mem[1] = vdrv_mem_over(ram, RAM_BASE, RAM_SIZE, 2);
     loop = vmdev_event_loop_new();
     if (!mem[0] || !mem[1] || !loop)
         abort();

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "virtio_driver.h"
 #include "vmdev/virtio.h"
 #include "vmdev/virtqueue.h"
 
@@ -25,28 +26,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static uint8_t ram[RAM_SIZE];
 static struct vmdev_vq_chain chain;
-
-static struct vmdev_guest_memory *make_memory(bool split)
-{
-    struct vmdev_guest_memory *mem = vmdev_mem_new();
-    if (!mem)
-        return NULL;
-    unsigned regions = split ? 2 : 1;
-    uint64_t region_size = RAM_SIZE / regions;
-    for (unsigned i = 0; i < regions; i++) {
-        struct vmdev_mem_region r = {
-            .gpa = RAM_BASE + i * region_size,
-            .size = region_size,
-            .host = ram + i * region_size,
-            .fd = -1,
-        };
-        if (vmdev_mem_add_region(mem, &r)) {
-            vmdev_mem_free(mem);
-            return NULL;
-        }
-    }
-    return mem;
-}
 
 static void consume(struct vmdev_virtqueue *vq)
 {
@@ -75,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t body = size - HEADER;
     memcpy(ram, data + HEADER, body < RAM_SIZE ? body : RAM_SIZE);
 
-    struct vmdev_guest_memory *mem = make_memory(flags & 0x40);
+    struct vmdev_guest_memory *mem = vdrv_mem_over(ram, RAM_BASE, RAM_SIZE, flags & 0x40 ? 2 : 1);
     if (!mem)
         return 0;
     uint64_t features = VIRTIO_BIT(VIRTIO_F_VERSION_1);

@@ -49,6 +49,26 @@ int vdrv_mem_init(struct vdrv_mem *m, uint64_t base, uint64_t size,
     return 0;
 }
 
+struct vmdev_guest_memory *vdrv_mem_over(uint8_t *host, uint64_t base,
+                                         uint64_t size, unsigned num_regions)
+{
+    struct vmdev_guest_memory *mem = vmdev_mem_new();
+    uint64_t region_size = size / num_regions;
+    for (unsigned i = 0; mem && i < num_regions; i++) {
+        struct vmdev_mem_region r = {
+            .gpa = base + i * region_size,
+            .size = region_size,
+            .host = host + i * region_size,
+            .fd = -1,
+        };
+        if (vmdev_mem_add_region(mem, &r)) {
+            vmdev_mem_free(mem);
+            return NULL;
+        }
+    }
+    return mem;
+}
+
 void vdrv_mem_release(struct vdrv_mem *m)
 {
     vmdev_mem_free(m->mem);

@@ -28,6 +28,12 @@ struct vdrv_mem {
     uint64_t next_free; /* bump allocator, guest-physical */
 };
 
+/* Guest memory over the caller's buffer host (size bytes at base), split
+ * evenly into num_regions adjacent regions: for fuzz targets that write
+ * RAM themselves. NULL on failure. */
+struct vmdev_guest_memory *vdrv_mem_over(uint8_t *host, uint64_t base,
+                                         uint64_t size, unsigned num_regions);
+
 /* size is split evenly into num_regions adjacent regions from base. */
 int vdrv_mem_init(struct vdrv_mem *m, uint64_t base, uint64_t size,
                   unsigned num_regions);
