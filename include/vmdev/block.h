@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Block backends: a disk image opened in a format (raw, or qcow2, read-only
- * for now), read and written at byte offsets through an I/O engine.
+ * Block backends: a disk image opened in a format (raw, or qcow2: versions
+ * 2 and 3 read, version 3 written), read and written at byte offsets
+ * through an I/O engine.
  *
  * A request is checked against the disk (inside it, aligned where the
  * cache mode needs it, writable) before anything is submitted, then runs
@@ -65,7 +66,8 @@ struct vmdev_block;
  */
 struct vmdev_block *vmdev_block_open(const struct vmdev_block_options *options,
                                      char *why, size_t why_len);
-/* Flushes a writable image, then closes it. No request may be in flight. */
+/* Flushes a writable image (a format's tables too), then closes it. No
+ * request may be in flight. */
 void vmdev_block_close(struct vmdev_block *block);
 
 uint64_t vmdev_block_size(const struct vmdev_block *block);

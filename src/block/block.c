@@ -77,6 +77,38 @@ static int has_qcow2_magic(int fd)
 
 static const struct block_format_ops raw_format;
 
+int read_exact(int fd, void *buf, size_t len, uint64_t offset)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = pread(fd, p, len, (off_t)offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        p += n;
+        len -= (size_t)n;
+        offset += (uint64_t)n;
+    }
+    return 0;
+}
+
+int write_exact(int fd, const void *buf, size_t len, uint64_t offset)
+{
+    const uint8_t *p = buf;
+    while (len) {
+        ssize_t n = pwrite(fd, p, len, (off_t)offset);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return n < 0 ? -errno : -EIO;
+        p += n;
+        len -= (size_t)n;
+        offset += (uint64_t)n;
+    }
+    return 0;
+}
+
 struct vmdev_block *vmdev_block_open(const struct vmdev_block_options *o,
                                      char *why, size_t why_len)
 {
@@ -86,12 +118,6 @@ struct vmdev_block *vmdev_block_open(const struct vmdev_block_options *o,
 struct vmdev_block *block_open(const struct vmdev_block_options *o,
                                unsigned depth, char *why, size_t why_len)
 {
-    if (o->format == VMDEV_BLOCK_FORMAT_QCOW2 && !o->readonly) {
-        block_refuse(why, why_len, "qcow2 images open read-only for now "
-                     "(give readonly=on)");
-        errno = EROFS;
-        return NULL;
-    }
     int flags = (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
     if (o->cache == VMDEV_BLOCK_CACHE_NONE)
         flags |= O_DIRECT;
@@ -319,8 +345,14 @@ void block_request_done(struct vmdev_block_request *req, int64_t result)
 {
     if (result >= 0 && req->bounce && req->op == VMDEV_IO_READ)
         copy_out_of_bounce(req, (uint64_t)result);
-    if (result >= 0 && req->op == VMDEV_IO_WRITE &&
-        !atomic_load(&req->block->writeback)) {
+    struct vmdev_block *b = req->block;
+    if (result >= 0 && req->op == VMDEV_IO_WRITE && !atomic_load(&b->writeback)) {
+        /* What the format keeps in memory goes first, then the sync. */
+        int ret = b->format->write_metadata ? b->format->write_metadata(b) : 0;
+        if (ret) {
+            finish(req, ret);
+            return;
+        }
         req->write_result = result;
         req->io = (struct vmdev_io){ .op = VMDEV_IO_FLUSH, .fd = req->block->fd,
                                      .done = writethrough_flushed,
@@ -349,7 +381,16 @@ static int raw_submit(struct vmdev_block *b, struct vmdev_block_request *req)
     return vmdev_io_engine_submit(req->engine, &req->io);
 }
 
-static const struct block_format_ops raw_format = { "raw", raw_submit, NULL };
+static const struct block_format_ops raw_format = { .name = "raw",
+                                                    .submit = raw_submit };
+
+int block_read_sync(struct vmdev_block *b, uint64_t offset, void *buf,
+                    uint64_t len)
+{
+    if (b->format->read_sync)
+        return b->format->read_sync(b, offset, buf, len);
+    return read_exact(b->fd, buf, len, offset);
+}
 
 /* cache=none with buffers O_DIRECT cannot take: an aligned copy. */
 static int set_up_bounce(struct vmdev_block *b, struct vmdev_block_request *req,

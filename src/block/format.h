@@ -18,6 +18,13 @@ struct block_format_ops {
      * engine's thread) or -errno before anything started.
      */
     int (*submit)(struct vmdev_block *b, struct vmdev_block_request *req);
+    /* [offset, offset + len) of the disk into buf, blocking: a backing
+     * image's bytes for copy-on-write. NULL: the file's bytes (raw). */
+    int (*read_sync)(struct vmdev_block *b, uint64_t offset, void *buf,
+                     uint64_t len);
+    /* Put what the format keeps in memory into the file, ahead of a
+     * writethrough write's fdatasync. NULL: nothing kept. */
+    int (*write_metadata)(struct vmdev_block *b);
     /* Release the format's state; the file is closed after. */
     void (*close)(struct vmdev_block *b);
 };
@@ -46,6 +53,14 @@ int block_refuse(char *why, size_t why_len, const char *fmt, ...);
  * 0 or -errno. Writethrough, bounce copies and counters happen here. */
 void block_request_done(struct vmdev_block_request *req, int64_t result);
 
+/* All of [offset, offset + len) of fd, or -errno (-EIO at end of file). */
+int read_exact(int fd, void *buf, size_t len, uint64_t offset);
+int write_exact(int fd, const void *buf, size_t len, uint64_t offset);
+
+/* The disk's [offset, offset + len) into buf on this thread: 0 or -errno. */
+int block_read_sync(struct vmdev_block *b, uint64_t offset, void *buf,
+                    uint64_t len);
+
 /* vmdev_block_open() for an image that is backing file number depth of
  * the one the user opened (0: that one). */
 struct vmdev_block *block_open(const struct vmdev_block_options *options,
@@ -53,8 +68,8 @@ struct vmdev_block *block_open(const struct vmdev_block_options *options,
 
 /*
  * qcow2.c: read and check the qcow2 image open at b->fd (b->readonly,
- * b->cache set), open its backing chain, set b->size, b->format and
- * b->format_state. 0, or -errno with a sentence in why and nothing held.
+ * b->cache, b->alignment set), open its backing chain, set b->size,
+ * b->format and b->format_state. 0, or -errno with a sentence in why and nothing held.
  */
 int qcow2_open(struct vmdev_block *b, const char *path, unsigned depth,
                char *why, size_t why_len);

@@ -84,8 +84,9 @@ expect_refused "--disk path=$qcow2: the image carries the qcow2 magic; give form
 mkfifo "$work/fifo"
 expect_refused "--disk path=$work/fifo: not a regular file or block device" -- \
     --disk "path=$work/fifo"
-expect_refused "--disk path=$disk: qcow2 images open read-only for now" -- \
-    --disk "path=$disk,format=qcow2"
+qemu-img create -q -f qcow2 -o compat=0.10 "$work/v2.qcow2" 1M
+expect_refused "--disk path=$work/v2.qcow2: qcow2 version 2 images open read-only" -- \
+    --disk "path=$work/v2.qcow2,format=qcow2"
 expect_refused "--disk path=$disk: not a qcow2 image" -- \
     --disk "path=$disk,format=qcow2,readonly=on"
 expect_refused "too many disks" -- $(for i in {0..8}; do echo "--disk path=$disk"; done)

@@ -2,7 +2,8 @@
 /*
  * qcow2 images as an attacker writes them: the input is the image file.
  * It is opened read-only as qcow2 and read whole through the real I/O
- * engine, in two chunkings; a refusal must come with a reason.
+ * engine, in two chunkings; then writable, written, zeroed, discarded,
+ * flushed and read again. A refusal must come with a reason.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,20 +33,27 @@ static void note_done(struct vmdev_block_request *req, int64_t result)
     done_calls++;
 }
 
-static void read_range(struct vmdev_block *b, uint64_t offset, uint8_t *buf,
-                       uint64_t len, unsigned pieces)
+/* op on [offset, offset + len), buffers in pieces; waited for. */
+static void run(struct vmdev_block *b, enum vmdev_io_op op, uint64_t offset,
+                uint8_t *buf, uint64_t len, unsigned pieces)
 {
     struct iovec iov[4];
     uint64_t piece = len / pieces;
     for (unsigned i = 0; i < pieces; i++)
         iov[i] = (struct iovec){ buf + i * piece,
                                  i + 1 == pieces ? len - i * piece : piece };
-    struct vmdev_block_request req = { .op = VMDEV_IO_READ, .offset = offset,
-                                       .iov = iov, .iovcnt = pieces,
+    struct vmdev_block_request req = { .op = op, .offset = offset,
                                        .done = note_done };
+    if (op == VMDEV_IO_READ || op == VMDEV_IO_WRITE) {
+        req.iov = iov;
+        req.iovcnt = pieces;
+    } else {
+        req.len = len;
+        req.unmap = pieces > 1;
+    }
     if (vmdev_block_submit(b, engine, &req))
         return;
-    /* A read that never finishes is a hang to report. */
+    /* A request that never finishes is a hang to report. */
     if (!engine_wait(engine, &done_calls, done_calls + 1))
         abort();
 }
@@ -78,8 +86,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint64_t disk = vmdev_block_size(b);
     uint64_t len = disk < MAX_READ ? disk : MAX_READ;
     if (len) {
-        read_range(b, 0, buf, len, 3);
-        read_range(b, disk - len, buf, len, 1);
+        run(b, VMDEV_IO_READ, 0, buf, len, 3);
+        run(b, VMDEV_IO_READ, disk - len, buf, len, 1);
+    }
+    vmdev_block_close(b);
+
+    /* Writable: allocation, copy-on-write, zeroing and discarding over
+     * whatever tables the image has, then a read of what came of it. */
+    o.readonly = false;
+    b = vmdev_block_open(&o, why, sizeof(why));
+    if (!b)
+        return 0;
+    disk = vmdev_block_size(b);
+    len = disk < MAX_READ ? disk : MAX_READ;
+    if (len) {
+        memset(buf, 0x5a, len);
+        run(b, VMDEV_IO_WRITE, disk / 3, buf, len / 2 + 1, 2);
+        run(b, VMDEV_IO_WRITE, disk - len, buf, len, 1);
+        run(b, VMDEV_IO_WRITE_ZEROES, disk / 5, NULL, len - len / 4, 2);
+        run(b, VMDEV_IO_WRITE_ZEROES, disk / 7, NULL, len / 3, 1);
+        run(b, VMDEV_IO_DISCARD, disk - len, NULL, len, 1);
+        run(b, VMDEV_IO_FLUSH, 0, NULL, 0, 1);
+        run(b, VMDEV_IO_READ, 0, buf, len, 3);
     }
     vmdev_block_close(b);
     return 0;

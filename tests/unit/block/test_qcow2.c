@@ -14,13 +14,13 @@
 #include <unistd.h>
 
 #include "engine_wait.h"
+#include "image_dir.h"
 #include "test.h"
 #include "vmdev/block.h"
 
 #define SOURCE_SIZE (6u << 20)
 #define CHUNK (320u << 10) /* not a multiple of any cluster size */
 
-static char dir[] = "qcow2-test-XXXXXX";
 static unsigned done_calls;
 static int64_t last_result;
 
@@ -30,69 +30,10 @@ static void note_done(struct vmdev_block_request *req, int64_t result)
     last_result = result;
 }
 
-__attribute__((format(printf, 1, 2)))
-static bool sh(const char *fmt, ...)
-{
-    char cmd[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    char full[1200];
-    snprintf(full, sizeof(full), "cd %s && (%s) >/dev/null 2>&1", dir, cmd);
-    int rc = system(full);
-    if (rc != 0)
-        fprintf(stderr, "command failed (%d): %s\n", rc, cmd);
-    return rc == 0;
-}
-
-static char *in_dir(const char *name)
-{
-    static char path[4][256];
-    static unsigned next;
-    char *p = path[next++ % 4];
-    snprintf(p, sizeof(path[0]), "%s/%s", dir, name);
-    return p;
-}
-
-/* A raw file of SOURCE_SIZE bytes: 4 KiB blocks of a pattern that
- * depends on seed, with every fifth block zero (so converting leaves
- * holes and zero clusters). */
-static bool make_source(const char *name, unsigned seed)
-{
-    FILE *f = fopen(in_dir(name), "w");
-    if (!f)
-        return false;
-    uint8_t block[4096];
-    for (unsigned b = 0; b < SOURCE_SIZE / sizeof(block); b++) {
-        for (unsigned i = 0; i < sizeof(block); i++)
-            block[i] = (b * 7 + seed) % 5 == 0 ? 0 : (uint8_t)(b * 31 + i * seed + seed);
-        fwrite(block, sizeof(block), 1, f);
-    }
-    return fclose(f) == 0;
-}
-
-static uint8_t *load(const char *name, size_t *size)
-{
-    FILE *f = fopen(in_dir(name), "r");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    *size = (size_t)ftell(f);
-    rewind(f);
-    uint8_t *data = malloc(*size ? *size : 1);
-    if (data && fread(data, 1, *size, f) != *size) {
-        free(data);
-        data = NULL;
-    }
-    fclose(f);
-    return data;
-}
-
 static struct vmdev_block *open_qcow2(const char *name, char *why,
                                       size_t why_len)
 {
-    struct vmdev_block_options o = { in_dir(name), VMDEV_BLOCK_FORMAT_QCOW2,
+    struct vmdev_block_options o = { img_path(name), VMDEV_BLOCK_FORMAT_QCOW2,
                                      VMDEV_BLOCK_CACHE_WRITEBACK, true };
     return vmdev_block_open(&o, why, why_len);
 }
@@ -118,10 +59,10 @@ static int64_t read_at(struct vmdev_block *b, struct vmdev_io_engine *e,
  * chunks that straddle clusters, and one small read at an odd place. */
 static bool reads_as_qemu_does(const char *name)
 {
-    if (!sh("qemu-img convert -O raw %s expect.raw", name))
+    if (!img_sh("qemu-img convert -O raw %s expect.raw", name))
         return false;
     size_t size;
-    uint8_t *expect = load("expect.raw", &size);
+    uint8_t *expect = img_load("expect.raw", &size);
     char why[256] = "";
     struct vmdev_block *b = open_qcow2(name, why, sizeof(why));
     struct vmdev_io_engine *e = vmdev_io_engine_new(VMDEV_IO_ENGINE_AUTO, 16);
@@ -147,101 +88,71 @@ static bool reads_as_qemu_does(const char *name)
     return same;
 }
 
-static void set_up(void)
-{
-    strcpy(dir, "qcow2-test-XXXXXX");
-    if (!mkdtemp(dir))
-        abort();
-}
-
-static void tear_down(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-    if (system(cmd) != 0)
-        abort();
-}
-
 static void cluster_sizes_and_versions(void)
 {
-    set_up();
-    CHECK(make_source("src.raw", 3));
+    img_dir_create();
+    CHECK(img_make_source("src.raw", SOURCE_SIZE, 3));
     static const char *const variants[] = {
         "-o cluster_size=4096", "-o cluster_size=65536",
         "-o cluster_size=2M", "-o compat=0.10", "-o compat=0.10,cluster_size=512",
     };
     for (unsigned i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
-        CHECK(sh("qemu-img convert -f raw -O qcow2 %s src.raw img.qcow2",
+        CHECK(img_sh("qemu-img convert -f raw -O qcow2 %s src.raw img.qcow2",
                  variants[i]));
         CHECK(reads_as_qemu_does("img.qcow2"));
     }
-    tear_down();
+    img_dir_remove();
 }
 
 static void compressed_clusters(void)
 {
-    set_up();
-    CHECK(make_source("src.raw", 5));
+    img_dir_create();
+    CHECK(img_make_source("src.raw", SOURCE_SIZE, 5));
     static const char *const variants[] = {
         "-o compression_type=zlib", "-o compression_type=zstd",
         "-o compression_type=zstd,cluster_size=4096",
         "-o compression_type=zlib,cluster_size=2M", "-o compat=0.10",
     };
     for (unsigned i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
-        CHECK(sh("qemu-img convert -c -f raw -O qcow2 %s src.raw img.qcow2",
+        CHECK(img_sh("qemu-img convert -c -f raw -O qcow2 %s src.raw img.qcow2",
                  variants[i]));
         CHECK(reads_as_qemu_does("img.qcow2"));
     }
-    tear_down();
+    img_dir_remove();
 }
 
 /* raw <- qcow2 <- qcow2, named relative to each image's directory; each
  * layer changes some clusters and zeroes others, and the top is larger. */
 static void a_backing_chain_of_three(void)
 {
-    set_up();
-    CHECK(make_source("a.raw", 1));
-    CHECK(make_source("b.raw", 2));
-    CHECK(make_source("c.raw", 4));
-    CHECK(sh("mkdir sub && cp a.raw sub/base.raw"));
-    CHECK(sh("qemu-img convert -f raw -O qcow2 -B base.raw -F raw b.raw "
+    img_dir_create();
+    CHECK(img_make_source("a.raw", SOURCE_SIZE, 1));
+    CHECK(img_make_source("b.raw", SOURCE_SIZE, 2));
+    CHECK(img_make_source("c.raw", SOURCE_SIZE, 4));
+    CHECK(img_sh("mkdir sub && cp a.raw sub/base.raw"));
+    CHECK(img_sh("qemu-img convert -f raw -O qcow2 -B base.raw -F raw b.raw "
              "sub/mid.qcow2"));
-    CHECK(sh("qemu-img convert -f raw -O qcow2 -o cluster_size=16384 "
+    CHECK(img_sh("qemu-img convert -f raw -O qcow2 -o cluster_size=16384 "
              "-B sub/mid.qcow2 -F qcow2 c.raw top.qcow2"));
-    CHECK(sh("qemu-img resize top.qcow2 +1M"));
+    CHECK(img_sh("qemu-img resize top.qcow2 +1M"));
     CHECK(reads_as_qemu_does("top.qcow2"));
     CHECK(reads_as_qemu_does("sub/mid.qcow2"));
-    tear_down();
+    img_dir_remove();
 }
 
 /* An internal snapshot, then writes and zeroed clusters in the active
  * layer (qemu-io), with lazy refcounts: the active layer is read. */
 static void snapshot_lazy_refcounts_and_zero_clusters(void)
 {
-    set_up();
-    CHECK(make_source("src.raw", 6));
-    CHECK(sh("qemu-img convert -f raw -O qcow2 -o lazy_refcounts=on src.raw "
+    img_dir_create();
+    CHECK(img_make_source("src.raw", SOURCE_SIZE, 6));
+    CHECK(img_sh("qemu-img convert -f raw -O qcow2 -o lazy_refcounts=on src.raw "
              "img.qcow2"));
-    CHECK(sh("qemu-img snapshot -c before img.qcow2"));
-    CHECK(sh("qemu-io -f qcow2 -c 'write -P 0x5a 1M 192k' "
+    CHECK(img_sh("qemu-img snapshot -c before img.qcow2"));
+    CHECK(img_sh("qemu-io -f qcow2 -c 'write -P 0x5a 1M 192k' "
              "-c 'write -z 3M 128k' -c 'write -P 0xc3 4095k 2k' img.qcow2"));
     CHECK(reads_as_qemu_does("img.qcow2"));
-    tear_down();
-}
-
-static void writable_qcow2_is_refused_for_now(void)
-{
-    set_up();
-    CHECK(sh("qemu-img create -f qcow2 img.qcow2 1M"));
-    struct vmdev_block_options o = { in_dir("img.qcow2"),
-                                     VMDEV_BLOCK_FORMAT_QCOW2,
-                                     VMDEV_BLOCK_CACHE_WRITEBACK, false };
-    char why[160] = "";
-    errno = 0;
-    CHECK(vmdev_block_open(&o, why, sizeof(why)) == NULL);
-    CHECK_EQ(errno, EROFS);
-    CHECK(strstr(why, "readonly=on") != NULL);
-    tear_down();
+    img_dir_remove();
 }
 
 /* Opening refuses what it cannot trust, saying why. */
@@ -257,84 +168,70 @@ static bool refused(const char *name, const char *because)
     return false;
 }
 
-/* Patch big-endian bytes of a file. */
-static bool patch(const char *name, uint64_t offset, uint64_t value,
-                  unsigned width)
-{
-    uint8_t be[8];
-    for (unsigned i = 0; i < width; i++)
-        be[i] = (uint8_t)(value >> (8 * (width - 1 - i)));
-    int fd = open(in_dir(name), O_WRONLY);
-    bool ok = fd >= 0 && pwrite(fd, be, width, (off_t)offset) == (ssize_t)width;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
 static void bad_headers_are_refused(void)
 {
-    set_up();
-    CHECK(sh("qemu-img create -f qcow2 img.qcow2 64M"));
-    CHECK(sh("cp img.qcow2 good.qcow2"));
-    CHECK(patch("img.qcow2", 4, 4, 4));
+    img_dir_create();
+    CHECK(img_sh("qemu-img create -f qcow2 img.qcow2 64M"));
+    CHECK(img_sh("cp img.qcow2 good.qcow2"));
+    CHECK(img_patch("img.qcow2", 4, 4, 4));
     CHECK(refused("img.qcow2", "version 4"));
-    CHECK(sh("cp good.qcow2 img.qcow2"));
-    CHECK(patch("img.qcow2", 20, 30, 4)); /* cluster_bits */
+    CHECK(img_sh("cp good.qcow2 img.qcow2"));
+    CHECK(img_patch("img.qcow2", 20, 30, 4)); /* cluster_bits */
     CHECK(refused("img.qcow2", "cluster_bits 30"));
-    CHECK(sh("cp good.qcow2 img.qcow2"));
-    CHECK(patch("img.qcow2", 32, 1, 4)); /* AES */
+    CHECK(img_sh("cp good.qcow2 img.qcow2"));
+    CHECK(img_patch("img.qcow2", 32, 1, 4)); /* AES */
     CHECK(refused("img.qcow2", "encrypted"));
-    CHECK(sh("cp good.qcow2 img.qcow2"));
-    CHECK(patch("img.qcow2", 72, 1ull << 40, 8)); /* unknown incompatible */
+    CHECK(img_sh("cp good.qcow2 img.qcow2"));
+    CHECK(img_patch("img.qcow2", 72, 1ull << 40, 8)); /* unknown incompatible */
     CHECK(refused("img.qcow2", "incompatible bits"));
-    CHECK(sh("cp good.qcow2 img.qcow2"));
-    CHECK(patch("img.qcow2", 24, 1ull << 50, 8)); /* size beyond L1 */
+    CHECK(img_sh("cp good.qcow2 img.qcow2"));
+    CHECK(img_patch("img.qcow2", 24, 1ull << 50, 8)); /* size beyond L1 */
     CHECK(refused("img.qcow2", "L1 table"));
-    CHECK(sh("cp good.qcow2 img.qcow2"));
-    CHECK(patch("img.qcow2", 40, 1ull << 40, 8)); /* L1 past the file */
+    CHECK(img_sh("cp good.qcow2 img.qcow2"));
+    CHECK(img_patch("img.qcow2", 40, 1ull << 40, 8)); /* L1 past the file */
     CHECK(refused("img.qcow2", "L1 table"));
-    CHECK(sh("truncate -s 100 img.qcow2"));
+    CHECK(img_sh("truncate -s 100 img.qcow2"));
     CHECK(refused("img.qcow2", "qcow2"));
-    CHECK(sh("head -c 65536 /dev/zero > img.qcow2"));
+    CHECK(img_sh("head -c 65536 /dev/zero > img.qcow2"));
     CHECK(refused("img.qcow2", "not a qcow2 image"));
-    tear_down();
+    img_dir_remove();
 }
 
 static void bad_backing_chains_are_refused(void)
 {
-    set_up();
+    img_dir_create();
     /* a -> b -> a: a loop, stopped by the depth limit. */
-    CHECK(sh("qemu-img create -f qcow2 b.qcow2 1M && "
+    CHECK(img_sh("qemu-img create -f qcow2 b.qcow2 1M && "
              "qemu-img create -f qcow2 -b b.qcow2 -F qcow2 a.qcow2 && "
              "qemu-img rebase -u -f qcow2 -b a.qcow2 -F qcow2 b.qcow2"));
     CHECK(refused("a.qcow2", "backing chain deeper than"));
     /* A backing file without its format is not probed. */
-    CHECK(sh("qemu-img create -f qcow2 base.qcow2 1M && "
+    CHECK(img_sh("qemu-img create -f qcow2 base.qcow2 1M && "
              "qemu-img create -f qcow2 -b base.qcow2 -F qcow2 top.qcow2"));
     size_t size;
-    uint8_t *top = load("top.qcow2", &size);
+    uint8_t *top = img_load("top.qcow2", &size);
     const uint8_t format_ext[4] = { 0xe2, 0x79, 0x2a, 0xca };
     uint8_t *ext = top ? memmem(top, size < 4096 ? size : 4096, format_ext, 4)
                        : NULL;
     CHECK(ext != NULL);
     /* Retype the backing-format extension as one nobody knows. */
-    CHECK(ext && patch("top.qcow2", (uint64_t)(ext - top), 0x12345678, 4));
+    CHECK(ext && img_patch("top.qcow2", (uint64_t)(ext - top), 0x12345678, 4));
     free(top);
     CHECK(refused("top.qcow2", "does not say the format"));
-    CHECK(sh("qemu-img create -f qcow2 -u -b missing.raw -F raw lost.qcow2 1M"));
+    CHECK(img_sh("qemu-img create -f qcow2 -u -b missing.raw -F raw lost.qcow2 1M"));
     CHECK(refused("lost.qcow2", "missing.raw"));
-    tear_down();
+    img_dir_remove();
 }
 
 /* Tables that point where they should not: reads fail with EIO or read
  * something, never crash or read outside the image. */
 static void lying_tables_fail_reads(void)
 {
-    set_up();
-    CHECK(make_source("src.raw", 7));
-    CHECK(sh("qemu-img convert -f raw -O qcow2 src.raw img.qcow2"));
+    img_dir_create();
+    CHECK(img_make_source("src.raw", SOURCE_SIZE, 7));
+    CHECK(img_sh("qemu-img convert -f raw -O qcow2 src.raw img.qcow2"));
     size_t size;
-    uint8_t *image = load("img.qcow2", &size);
+    uint8_t *image = img_load("img.qcow2", &size);
     CHECK(image != NULL);
     uint64_t l1 = 0;
     for (unsigned i = 0; i < 8; i++)
@@ -344,7 +241,7 @@ static void lying_tables_fail_reads(void)
         l2 = l2 << 8 | image[l1 + i];
     l2 &= 0x00fffffffffffe00ull;
     free(image);
-    CHECK(sh("cp img.qcow2 good.qcow2"));
+    CHECK(img_sh("cp img.qcow2 good.qcow2"));
     /* The L2 table overlaps the header; then lies past the file's end;
      * then the first data cluster is misaligned, then past the end; then
      * the file is cut short inside the data. */
@@ -357,8 +254,8 @@ static void lying_tables_fail_reads(void)
     };
     uint8_t buf[8192];
     for (unsigned i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
-        CHECK(sh("cp good.qcow2 img.qcow2"));
-        CHECK(patch("img.qcow2", lies[i].where ? l2 : l1, lies[i].value, 8));
+        CHECK(img_sh("cp good.qcow2 img.qcow2"));
+        CHECK(img_patch("img.qcow2", lies[i].where ? l2 : l1, lies[i].value, 8));
         char why[256] = "";
         struct vmdev_block *b = open_qcow2("img.qcow2", why, sizeof(why));
         struct vmdev_io_engine *e = vmdev_io_engine_new(VMDEV_IO_ENGINE_AUTO, 4);
@@ -373,19 +270,18 @@ static void lying_tables_fail_reads(void)
         vmdev_io_engine_free(e);
         vmdev_block_close(b);
     }
-    CHECK(sh("cp good.qcow2 img.qcow2 && truncate -s 300000 img.qcow2"));
+    CHECK(img_sh("cp good.qcow2 img.qcow2 && truncate -s 300000 img.qcow2"));
     struct vmdev_block *b = open_qcow2("img.qcow2", NULL, 0);
     struct vmdev_io_engine *e = vmdev_io_engine_new(VMDEV_IO_ENGINE_AUTO, 4);
     CHECK(b && e);
     CHECK_EQ(read_at(b, e, SOURCE_SIZE - 8192, buf, sizeof(buf)), -EIO);
     vmdev_io_engine_free(e);
     vmdev_block_close(b);
-    tear_down();
+    img_dir_remove();
 }
 
 TEST_MAIN(TEST(cluster_sizes_and_versions), TEST(compressed_clusters),
           TEST(a_backing_chain_of_three),
           TEST(snapshot_lazy_refcounts_and_zero_clusters),
-          TEST(writable_qcow2_is_refused_for_now),
           TEST(bad_headers_are_refused), TEST(bad_backing_chains_are_refused),
           TEST(lying_tables_fail_reads))

@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qcow2 refcounts (qcow2.txt, "Host cluster management"): the refcount
+ * table (in memory) points at refcount blocks, each holding the counts of
+ * a run of host clusters. Clusters are allocated at the end of the file;
+ * a refcount block a new cluster needs is made first, and the table grows
+ * when the file outgrows it. Each step reaches the file before anything
+ * points at it, so a crash leaves at worst a leak.
+ *
+ * Refcount blocks are read and changed through a one-block cache that
+ * writes through: a count changed is in the file (not yet durable) at
+ * once, ahead of the tables that will point at the cluster.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "vmdev/log.h"
+#include "qcow2.h"
+
+/* As QEMU: at most 8 MiB of refcount table. */
+#define MAX_REFTABLE_BYTES (8u << 20)
+
+static uint64_t group_of(const struct qcow2 *q, uint64_t cluster)
+{
+    return cluster >> q->refblock_bits;
+}
+
+void metadata_add(struct qcow2 *q, uint64_t offset)
+{
+    size_t lo = 0, hi = q->num_metadata;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (q->metadata[mid] < offset)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < q->num_metadata && q->metadata[lo] == offset)
+        return;
+    if (q->num_metadata == q->metadata_cap) {
+        size_t cap = q->metadata_cap ? q->metadata_cap * 2 : 64;
+        uint64_t *grown = realloc(q->metadata, cap * sizeof(*grown));
+        if (!grown)
+            return; /* only the overlap check is weaker */
+        q->metadata = grown;
+        q->metadata_cap = cap;
+    }
+    memmove(q->metadata + lo + 1, q->metadata + lo,
+            (q->num_metadata - lo) * sizeof(*q->metadata));
+    q->metadata[lo] = offset;
+    q->num_metadata++;
+}
+
+bool overlaps_metadata(const struct qcow2 *q, uint64_t offset, uint64_t len)
+{
+    uint64_t end = offset + len;
+    if (offset < q->cluster_size) /* the header */
+        return true;
+    if (offset < q->l1_offset + (uint64_t)q->l1_size * 8 && end > q->l1_offset)
+        return true;
+    if (offset < q->reftable_offset + q->reftable_clusters * q->cluster_size &&
+        end > q->reftable_offset)
+        return true;
+    /* The first table or block at or after the cluster holding offset. */
+    uint64_t from = offset & ~(q->cluster_size - 1);
+    size_t lo = 0, hi = q->num_metadata;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (q->metadata[mid] < from)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < q->num_metadata && q->metadata[lo] < end;
+}
+
+int mark_corrupt(struct qcow2 *q, const char *what)
+{
+    if (!q->corrupt) {
+        vmdev_log(VMDEV_LOG_ERROR, "qcow2: %s; the image is marked corrupt "
+                  "and takes no more writes (qemu-img check -r all repairs "
+                  "it)", what);
+        q->corrupt = true;
+        uint8_t bits[8];
+        if (read_exact(q->meta_fd, bits, 8, HDR_INCOMPATIBLE) == 0) {
+            uint64_t incompatible = be64_at(bits) | INCOMPAT_CORRUPT;
+            incompatible = htobe64(incompatible);
+            if (write_exact(q->meta_fd, &incompatible, 8, HDR_INCOMPATIBLE) == 0)
+                fdatasync(q->meta_fd);
+        }
+    }
+    return -EIO;
+}
+
+/* The refcount block at offset, in the cache. */
+static int load_refblock(struct qcow2 *q, uint64_t offset)
+{
+    if (q->refblock_offset == offset)
+        return 0;
+    /* qcow2.txt: refcount blocks are cluster-aligned. */
+    if (offset & (q->cluster_size - 1) ||
+        !inside_file(q, offset, q->cluster_size))
+        return mark_corrupt(q, "a refcount table entry points outside the "
+                               "image");
+    q->refblock_offset = 0;
+    int ret = read_exact(q->meta_fd, q->refblock, q->cluster_size, offset);
+    if (!ret)
+        q->refblock_offset = offset;
+    return ret;
+}
+
+/* Where entry i of a block lives: its byte, and for sub-byte widths the
+ * bit (qcow2.txt: bit 0 is the least significant). */
+static uint64_t entry_get(const struct qcow2 *q, uint64_t i)
+{
+    unsigned bits = 1u << q->refcount_order;
+    if (bits < 8) {
+        uint8_t byte = q->refblock[i * bits / 8];
+        return (byte >> (i * bits % 8)) & ((1u << bits) - 1);
+    }
+    uint64_t v = 0;
+    for (unsigned k = 0; k < bits / 8; k++)
+        v = v << 8 | q->refblock[i * (bits / 8) + k];
+    return v;
+}
+
+static int entry_put(struct qcow2 *q, uint64_t i, uint64_t value)
+{
+    unsigned bits = 1u << q->refcount_order;
+    uint64_t at;
+    size_t len;
+    if (bits < 8) {
+        at = i * bits / 8;
+        unsigned shift = (unsigned)(i * bits % 8);
+        uint8_t mask = (uint8_t)(((1u << bits) - 1) << shift);
+        q->refblock[at] = (uint8_t)((q->refblock[at] & ~mask) |
+                                    ((value << shift) & mask));
+        len = 1;
+    } else {
+        len = bits / 8;
+        at = i * len;
+        for (size_t k = len; k-- > 0; value >>= 8)
+            q->refblock[at + k] = (uint8_t)value;
+    }
+    return write_exact(q->meta_fd, q->refblock + at, len,
+                       q->refblock_offset + at);
+}
+
+/* Entry i of a new, zeroed refcount block set to 1. */
+static void count_one(const struct qcow2 *q, uint8_t *block, uint64_t i)
+{
+    unsigned bits = 1u << q->refcount_order;
+    if (bits < 8)
+        block[i * bits / 8] |= (uint8_t)(1u << (i * bits % 8));
+    else
+        block[i * (bits / 8) + bits / 8 - 1] = 1;
+}
+
+static int grow_reftable(struct qcow2 *q, uint64_t entries);
+
+/*
+ * Make sure the clusters of group g have a refcount block. A new block
+ * goes at the end of the file; it counts itself when it lands in its own
+ * group, else its own cluster is counted first in the block that covers
+ * it. It is durable before the table points at it.
+ */
+static int ensure_refblock(struct qcow2 *q, uint64_t g)
+{
+    if (g >= q->reftable_size) {
+        int ret = grow_reftable(q, g + 1);
+        if (ret)
+            return ret;
+    }
+    if (q->reftable[g])
+        return 0;
+    uint64_t at;
+    bool self;
+    for (;;) {
+        at = q->end;
+        uint64_t own = group_of(q, at >> q->cluster_bits);
+        if ((self = own == g))
+            break;
+        if (own < q->reftable_size && q->reftable[own]) {
+            uint64_t counted;
+            int ret = alloc_clusters(q, 1, &counted);
+            if (ret)
+                return ret;
+            if (counted != at)
+                continue; /* allocation moved the end on; place it anew */
+            break;
+        }
+        int ret = ensure_refblock(q, own);
+        if (ret)
+            return ret;
+    }
+    uint8_t *block = calloc(1, q->cluster_size);
+    if (!block)
+        return -ENOMEM;
+    if (self) {
+        count_one(q, block, (at >> q->cluster_bits) &
+                                ((1ull << q->refblock_bits) - 1));
+        q->end = at + q->cluster_size;
+    }
+    int ret = write_exact(q->meta_fd, block, q->cluster_size, at);
+    free(block);
+    if (ret)
+        return ret;
+    if (q->end > q->file_size)
+        q->file_size = q->end;
+    if (fdatasync(q->meta_fd))
+        return -errno;
+    uint64_t be = htobe64(at);
+    ret = write_exact(q->meta_fd, &be, 8, q->reftable_offset + g * 8);
+    if (ret)
+        return ret;
+    q->reftable[g] = at;
+    metadata_add(q, at);
+    return 0;
+}
+
+/*
+ * A bigger refcount table, at the end of the file, followed by the
+ * refcount blocks that count it (and themselves) where no block did. It
+ * and they are durable before the header points at it; the old table is
+ * released after.
+ */
+static int grow_reftable(struct qcow2 *q, uint64_t entries)
+{
+    uint64_t per_cluster = q->cluster_size / 8;
+    uint64_t clusters = (uint64_t)q->reftable_clusters * 2;
+    if (clusters * per_cluster < entries)
+        clusters = (entries + per_cluster - 1) / per_cluster;
+    uint64_t first = q->end >> q->cluster_bits, blocks;
+    for (;;) {
+        /* Blocks needed for [first, first + clusters + blocks). */
+        blocks = 0;
+        for (;;) {
+            uint64_t need = 0, last = first + clusters + blocks - 1;
+            for (uint64_t g = group_of(q, first); g <= group_of(q, last); g++)
+                need += g >= q->reftable_size || !q->reftable[g];
+            if (need == blocks)
+                break;
+            blocks = need;
+        }
+        uint64_t last_group = group_of(q, first + clusters + blocks - 1);
+        if (last_group < clusters * per_cluster)
+            break;
+        clusters *= 2;
+    }
+    if (clusters * q->cluster_size > MAX_REFTABLE_BYTES)
+        return -ENOSPC;
+
+    uint64_t size = clusters * per_cluster;
+    uint64_t *table = calloc(size, 8);
+    uint8_t *block = malloc(q->cluster_size);
+    if (!table || !block) {
+        free(table);
+        free(block);
+        return -ENOMEM;
+    }
+    memcpy(table, q->reftable, q->reftable_size * 8);
+    uint64_t span_end = first + clusters + blocks, next_block = first + clusters;
+    uint64_t per_block = 1ull << q->refblock_bits;
+    int ret = 0;
+    for (uint64_t g = group_of(q, first); g <= group_of(q, span_end - 1) && !ret;
+         g++) {
+        uint64_t lo = g * per_block > first ? g * per_block : first;
+        uint64_t hi = (g + 1) * per_block < span_end ? (g + 1) * per_block
+                                                     : span_end;
+        if (table[g]) {
+            /* An existing block counts these clusters. */
+            ret = load_refblock(q, table[g]);
+            for (uint64_t c = lo; c < hi && !ret; c++) {
+                if (entry_get(q, c - g * per_block))
+                    ret = mark_corrupt(q, "a cluster past the end of the "
+                                          "image is already counted");
+                else
+                    ret = entry_put(q, c - g * per_block, 1);
+            }
+            continue;
+        }
+        memset(block, 0, q->cluster_size);
+        for (uint64_t c = lo; c < hi; c++)
+            count_one(q, block, c - g * per_block);
+        table[g] = next_block << q->cluster_bits;
+        ret = write_exact(q->meta_fd, block, q->cluster_size, table[g]);
+        next_block++;
+    }
+    for (uint64_t i = 0; i < size; i++)
+        table[i] = htobe64(table[i]);
+    if (!ret)
+        ret = write_exact(q->meta_fd, table, clusters * q->cluster_size,
+                          first << q->cluster_bits);
+    for (uint64_t i = 0; i < size; i++)
+        table[i] = be64toh(table[i]);
+    free(block);
+    if (!ret && fdatasync(q->meta_fd))
+        ret = -errno;
+    uint8_t header[12];
+    uint64_t offset_be = htobe64(first << q->cluster_bits);
+    uint32_t clusters_be = htobe32((uint32_t)clusters);
+    memcpy(header, &offset_be, 8);
+    memcpy(header + 8, &clusters_be, 4);
+    if (!ret)
+        ret = write_exact(q->meta_fd, header, sizeof(header),
+                          HDR_REFTABLE_OFFSET);
+    if (!ret && fdatasync(q->meta_fd))
+        ret = -errno;
+    if (ret) {
+        free(table);
+        return ret;
+    }
+    uint64_t old_offset = q->reftable_offset;
+    uint64_t old_len = (uint64_t)q->reftable_clusters * q->cluster_size;
+    free(q->reftable);
+    q->reftable = table;
+    q->reftable_size = size;
+    q->reftable_offset = first << q->cluster_bits;
+    q->reftable_clusters = (uint32_t)clusters;
+    q->end = span_end << q->cluster_bits;
+    if (q->end > q->file_size)
+        q->file_size = q->end;
+    for (uint64_t g = 0; g < size; g++)
+        if (table[g] >= (first + clusters) << q->cluster_bits)
+            metadata_add(q, table[g]);
+    return release_clusters(q, old_offset, old_len);
+}
+
+static int refcount_at(struct qcow2 *q, uint64_t cluster, uint64_t *value)
+{
+    uint64_t g = group_of(q, cluster);
+    if (g >= q->reftable_size || !q->reftable[g]) {
+        *value = 0;
+        return 0;
+    }
+    int ret = load_refblock(q, q->reftable[g] & REFTABLE_OFFSET_MASK);
+    if (!ret)
+        *value = entry_get(q, cluster & ((1ull << q->refblock_bits) - 1));
+    return ret;
+}
+
+static int refcount_put(struct qcow2 *q, uint64_t cluster, uint64_t value)
+{
+    int ret = ensure_refblock(q, group_of(q, cluster));
+    if (!ret)
+        ret = load_refblock(q, q->reftable[group_of(q, cluster)] &
+                                   REFTABLE_OFFSET_MASK);
+    if (!ret)
+        ret = entry_put(q, cluster & ((1ull << q->refblock_bits) - 1), value);
+    return ret;
+}
+
+int alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *offset)
+{
+    if (q->corrupt)
+        return -EIO;
+    for (;;) {
+        uint64_t first = q->end >> q->cluster_bits;
+        bool covered = true;
+        for (uint64_t g = group_of(q, first); g <= group_of(q, first + n - 1);
+             g++) {
+            if (g >= q->reftable_size || !q->reftable[g]) {
+                int ret = ensure_refblock(q, g);
+                if (ret)
+                    return ret;
+                covered = false;
+                break;
+            }
+        }
+        if (!covered)
+            continue; /* the end moved: start over after the new block */
+        for (uint64_t c = first; c < first + n; c++) {
+            uint64_t count;
+            int ret = refcount_at(q, c, &count);
+            if (!ret && count)
+                ret = mark_corrupt(q, "a cluster past the end of the image is "
+                                      "already counted");
+            if (!ret)
+                ret = refcount_put(q, c, 1);
+            if (ret)
+                return ret;
+        }
+        *offset = first << q->cluster_bits;
+        q->end = (first + n) << q->cluster_bits;
+        if (q->end > q->file_size)
+            q->file_size = q->end;
+        return 0;
+    }
+}
+
+int release_clusters(struct qcow2 *q, uint64_t offset, uint64_t len)
+{
+    uint64_t first = offset >> q->cluster_bits;
+    uint64_t last = (offset + len - 1) >> q->cluster_bits;
+    for (uint64_t c = first; c <= last; c++) {
+        uint64_t count;
+        int ret = refcount_at(q, c, &count);
+        if (ret)
+            return ret;
+        if (!count)
+            return mark_corrupt(q, "a cluster in use has no references "
+                                   "counted");
+        ret = refcount_put(q, c, count - 1);
+        if (ret)
+            return ret;
+        if (count == 1)
+            /* Nobody points here any more: give the space back. */
+            fallocate(q->meta_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                      (off_t)(c << q->cluster_bits), (off_t)q->cluster_size);
+    }
+    return 0;
+}
+
+int release_entry(struct qcow2 *q, uint64_t entry)
+{
+    if (entry & L2_COMPRESSED) {
+        /* The sectors it occupies, possibly sharing clusters with other
+         * compressed clusters (each counted once per user). */
+        unsigned offset_bits = 62 - (q->cluster_bits - 8);
+        uint64_t descriptor = entry & ~(L2_COPIED | L2_COMPRESSED);
+        uint64_t at = descriptor & ((1ull << offset_bits) - 1) & ~511ull;
+        uint64_t sectors = (descriptor >> offset_bits) + 1;
+        return release_clusters(q, at, sectors * 512);
+    }
+    uint64_t host = entry & L2_OFFSET_MASK;
+    return host ? release_clusters(q, host, q->cluster_size) : 0;
+}
+
+int refcount_open(struct qcow2 *q, uint64_t table_offset,
+                  uint32_t table_clusters, char *why, size_t why_len)
+{
+    uint64_t bytes = (uint64_t)table_clusters * q->cluster_size;
+    if (!table_clusters || bytes > MAX_REFTABLE_BYTES ||
+        table_offset & (q->cluster_size - 1) ||
+        !inside_file(q, table_offset, bytes))
+        return block_refuse(why, why_len, "bad qcow2 refcount table (%u "
+                            "clusters at 0x%llx)", table_clusters,
+                            (unsigned long long)table_offset);
+    q->refblock_bits = q->cluster_bits + 3 - q->refcount_order;
+    q->reftable_offset = table_offset;
+    q->reftable_clusters = table_clusters;
+    q->reftable_size = bytes / 8;
+    q->reftable = malloc(bytes);
+    q->refblock = malloc(q->cluster_size);
+    if (!q->reftable || !q->refblock)
+        return -ENOMEM;
+    if (read_exact(q->meta_fd, q->reftable, bytes, table_offset))
+        return block_refuse(why, why_len, "cannot read the qcow2 refcount "
+                            "table");
+    for (uint64_t i = 0; i < q->reftable_size; i++) {
+        q->reftable[i] = be64toh(q->reftable[i]) & REFTABLE_OFFSET_MASK;
+        if (q->reftable[i])
+            metadata_add(q, q->reftable[i]);
+    }
+    for (uint32_t i = 0; i < q->l1_size; i++)
+        if (q->l1[i] & L1_OFFSET_MASK)
+            metadata_add(q, q->l1[i] & L1_OFFSET_MASK);
+    q->end = (q->file_size + q->cluster_size - 1) & ~(q->cluster_size - 1);
+    return 0;
+}
+
+void refcount_close(struct qcow2 *q)
+{
+    free(q->reftable);
+    free(q->refblock);
+    free(q->metadata);
+}
