@@ -159,6 +159,19 @@ static void count_one(const struct qcow2 *q, uint8_t *block, uint64_t i)
 }
 
 static int grow_reftable(struct qcow2 *q, uint64_t entries);
+static int refcount_at(struct qcow2 *q, uint64_t cluster, uint64_t *value);
+
+/* Move the end past counted clusters there: leaks of an earlier crash. */
+static int skip_leaked(struct qcow2 *q)
+{
+    for (;;) {
+        uint64_t count;
+        int ret = refcount_at(q, q->end >> q->cluster_bits, &count);
+        if (ret || !count)
+            return ret;
+        q->end += q->cluster_size;
+    }
+}
 
 /*
  * Make sure the clusters of group g have a refcount block. A new block
@@ -228,6 +241,9 @@ static int ensure_refblock(struct qcow2 *q, uint64_t g)
  */
 static int grow_reftable(struct qcow2 *q, uint64_t entries)
 {
+    int ret = skip_leaked(q);
+    if (ret)
+        return ret;
     uint64_t per_cluster = q->cluster_size / 8;
     uint64_t clusters = (uint64_t)q->reftable_clusters * 2;
     if (clusters * per_cluster < entries)
@@ -263,7 +279,6 @@ static int grow_reftable(struct qcow2 *q, uint64_t entries)
     memcpy(table, q->reftable, q->reftable_size * 8);
     uint64_t span_end = first + clusters + blocks, next_block = first + clusters;
     uint64_t per_block = 1ull << q->refblock_bits;
-    int ret = 0;
     for (uint64_t g = group_of(q, first); g <= group_of(q, span_end - 1) && !ret;
          g++) {
         uint64_t lo = g * per_block > first ? g * per_block : first;
@@ -371,14 +386,23 @@ int alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *offset)
         }
         if (!covered)
             continue; /* the end moved: start over after the new block */
-        for (uint64_t c = first; c < first + n; c++) {
+        /* Counted clusters past the end are leaks of an earlier crash (a
+         * count written, the cluster never): step over them. */
+        uint64_t c;
+        for (c = first; c < first + n; c++) {
             uint64_t count;
             int ret = refcount_at(q, c, &count);
-            if (!ret && count)
-                ret = mark_corrupt(q, "a cluster past the end of the image is "
-                                      "already counted");
-            if (!ret)
-                ret = refcount_put(q, c, 1);
+            if (ret)
+                return ret;
+            if (count)
+                break;
+        }
+        if (c < first + n) {
+            q->end = (c + 1) << q->cluster_bits;
+            continue;
+        }
+        for (c = first; c < first + n; c++) {
+            int ret = refcount_put(q, c, 1);
             if (ret)
                 return ret;
         }

@@ -43,10 +43,7 @@ static int run(const char *fmt, va_list ap)
     char full[1200];
     snprintf(full, sizeof(full), "cd %s && (%s) >/dev/null 2>&1", dir, cmd);
     int rc = system(full);
-    int status = rc >= 0 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-    if (status != 0)
-        fprintf(stderr, "command exited %d: %s\n", status, cmd);
-    return status;
+    return rc >= 0 && WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
 
 bool img_sh(const char *fmt, ...)
@@ -55,6 +52,13 @@ bool img_sh(const char *fmt, ...)
     va_start(ap, fmt);
     int status = run(fmt, ap);
     va_end(ap);
+    if (status != 0) {
+        char cmd[1024];
+        va_start(ap, fmt);
+        vsnprintf(cmd, sizeof(cmd), fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "command exited %d: %s\n", status, cmd);
+    }
     return status == 0;
 }
 

@@ -16,9 +16,10 @@ void img_dir_create(void);
 void img_dir_remove(void);
 /* name inside the directory (one of four rotating buffers). */
 const char *img_path(const char *name);
-/* Run a shell command in the directory, quietly; whether it exited 0. */
+/* Run a shell command in the directory, quietly; whether it exited 0
+ * (if not, the command is printed). */
 __attribute__((format(printf, 1, 2))) bool img_sh(const char *fmt, ...);
-/* The same, giving the exit status (-1 if it did not exit). */
+/* The same, giving the exit status (-1 if it did not exit), silently. */
 __attribute__((format(printf, 1, 2))) int img_sh_status(const char *fmt, ...);
 /* A file's bytes (malloc'd), or NULL. */
 uint8_t *img_load(const char *name, size_t *size);
