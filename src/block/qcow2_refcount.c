@@ -196,12 +196,10 @@ static int ensure_refblock(struct qcow2 *q, uint64_t g)
         if ((self = own == g))
             break;
         if (own < q->reftable_size && q->reftable[own]) {
-            uint64_t counted;
-            int ret = alloc_clusters(q, 1, &counted);
+            /* Counted where it lands (past any leaked clusters). */
+            int ret = alloc_clusters(q, 1, &at);
             if (ret)
                 return ret;
-            if (counted != at)
-                continue; /* allocation moved the end on; place it anew */
             break;
         }
         int ret = ensure_refblock(q, own);

@@ -32,6 +32,18 @@ failures=0
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
 
+# both_queues_served TEST ID: vmdev-run --stats counted requests on both of
+# disk ID's queues; fails TEST if not.
+both_queues_served() {
+    by_queue=$(grep -o "vmdev-run: disk $2: requests by queue:.*" "$console" |
+        head -n 1 | cut -d: -f4)
+    if ! echo "$by_queue" | awk 'NF != 2 || $1 == 0 || $2 == 0 { exit 1 }'; then
+        fail "$1" "requests by queue were '$by_queue', want two queues that both served"
+        return 1
+    fi
+    echo "suite: $1 requests by queue:$by_queue"
+}
+
 # The same 4096 bytes guest/tests/lib.sh's pattern() writes at OFFSET.
 pattern() { yes "vmdev-$1" | head -c 4096; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
@@ -84,13 +96,35 @@ dd if=/dev/zero of="$work/qtop.src" bs=64k seek=100 count=16 conv=notrunc status
     echo "suite: cannot build the qcow2 chain with qemu-img"
 qcow2_sha=$(sha "$work/qtop.src")
 qchain_sha=$(cat "$qbase" "$qmid" "$qtop" | sha256sum | cut -d' ' -f1)
+# A writable qcow2 made from random bytes, kept beside its expected raw
+# content: the guest writes at these offsets, then discards a whole-MiB
+# range (which the expected bytes then hold as zeroes).
+qrw="$work/qrw.qcow2" qrw_expect="$work/qrw-expect.raw"
+qrw_size=$((32 << 20))
+head -c "$qrw_size" /dev/urandom > "$qrw_expect"
+qemu-img convert -f raw -O qcow2 "$qrw_expect" "$qrw" ||
+    echo "suite: cannot make the writable qcow2 with qemu-img"
+qrw_sha=$(sha "$qrw_expect")
+qrw_writes="$((512 + RANDOM % 3000))"
+for _ in 1 2; do
+    qrw_writes="$qrw_writes $(( ((RANDOM << 15) | RANDOM) % (qrw_size - 4096) ))"
+done
+qrw_writes="$qrw_writes $((qrw_size - 4096))"
+for off in $qrw_writes; do
+    pattern "$off" | dd of="$qrw_expect" bs=4096 seek="$off" oflag=seek_bytes \
+        conv=notrunc status=none
+done
+qrw_discard_offset=$(( (16 + RANDOM % 8) << 20 )) qrw_discard_length=$((8 << 20))
+dd if=/dev/zero of="$qrw_expect" bs=1M seek=$((qrw_discard_offset >> 20)) \
+    count=$((qrw_discard_length >> 20)) conv=notrunc status=none
+qrw_allocated=$(stat -c %b "$qrw")
 token="hvc-$RANDOM$RANDOM"
 token_in="in-$RANDOM$RANDOM"
 hvc_in="$work/hvc-in"
 mkfifo "$hvc_in"
 
 # Every in-guest test (guest/tests/); each adds its device.
-tests=${VMDEV_GUEST_TESTS:-boot,rtc,pci,legacy,blk,blkro,discard,qcow2ro,rng,hvc}
+tests=${VMDEV_GUEST_TESTS:-boot,rtc,pci,legacy,blk,blkro,discard,qcow2ro,qcow2rw,rng,hvc}
 device_args=()
 case ",$tests," in *,blk,*)
     device_args+=(--disk "path=$disk,id=data,num_queues=2,serial=vmdev-data") ;;
@@ -100,6 +134,9 @@ case ",$tests," in *,blkro,*)
 esac
 case ",$tests," in *,qcow2ro,*)
     device_args+=(--disk "path=$qtop,format=qcow2,readonly=on,serial=vmdev-qcow2ro") ;;
+esac
+case ",$tests," in *,qcow2rw,*)
+    device_args+=(--disk "path=$qrw,format=qcow2,id=qcow2rw,num_queues=2,discard=on,serial=vmdev-qcow2rw") ;;
 esac
 case ",$tests," in *,discard,*)
     device_args+=(--disk "path=$discard_img,discard=on,cache=writethrough,serial=vmdev-discard") ;;
@@ -113,6 +150,9 @@ cmdline="$cmdline vmdev.blkro_sha256=$ro_sha vmdev.hvc_token=$token"
 cmdline="$cmdline vmdev.hvc_input=$token_in"
 cmdline="$cmdline vmdev.discard_offset=$discard_offset vmdev.discard_length=$discard_length"
 cmdline="$cmdline vmdev.qcow2ro_sha256=$qcow2_sha"
+cmdline="$cmdline vmdev.qcow2rw_sha256=$qrw_sha vmdev.qcow2rw_writes=$(echo $qrw_writes | tr ' ' :)"
+cmdline="$cmdline vmdev.qcow2rw_discard_offset=$qrw_discard_offset"
+cmdline="$cmdline vmdev.qcow2rw_discard_length=$qrw_discard_length"
 
 # Every console line is stamped with this machine's clock as it arrives, so
 # the RTC reading can be compared with the moment the guest printed it.
@@ -159,16 +199,10 @@ for t in $(echo "$tests" | tr , ' '); do
         fi ;;
     blk)
         # Both request queues served the guest (its writes came from both
-        # vCPUs): vmdev-run --stats counts requests by queue.
-        by_queue=$(grep -o 'vmdev-run: disk data: requests by queue:.*' "$console" |
-            head -n 1 | cut -d: -f4)
-        got=$(sha "$disk")
-        if [ "$got" != "$(sha "$expect")" ]; then
+        # vCPUs).
+        if [ "$(sha "$disk")" != "$(sha "$expect")" ]; then
             fail blk "image differs from the expected bytes after the guest's writes: $(cmp "$disk" "$expect" | head -n 1)"
-        elif ! echo "$by_queue" | awk 'NF != 2 || $1 == 0 || $2 == 0 { exit 1 }'; then
-            fail blk "requests by queue were '$by_queue', want two queues that both served"
-        else
-            echo "suite: blk requests by queue:$by_queue"
+        elif both_queues_served blk data; then
             pass blk
         fi ;;
     blkro)
@@ -190,6 +224,18 @@ for t in $(echo "$tests" | tr , ' '); do
         else
             echo "suite: discard released $released bytes of the image"
             pass discard
+        fi ;;
+    qcow2rw)
+        released=$(( (qrw_allocated - $(stat -c %b "$qrw")) * 512 ))
+        if ! out=$(qemu-img check "$qrw" 2>&1); then
+            fail qcow2rw "qemu-img check: $(echo "$out" | tail -n 3 | tr '\n' ' ')"
+        elif ! out=$(qemu-img compare -f qcow2 -F raw "$qrw" "$qrw_expect" 2>&1); then
+            fail qcow2rw "the image differs from the expected bytes: $out"
+        elif [ "$released" -lt "$qrw_discard_length" ]; then
+            fail qcow2rw "the image released $released bytes, want at least $qrw_discard_length"
+        elif both_queues_served qcow2rw qcow2rw; then
+            echo "suite: qcow2rw released $released bytes of the image"
+            pass qcow2rw
         fi ;;
     hvc)
         if grep -q "VMDEV-HVC $token" "$hvc" 2>/dev/null; then pass hvc
@@ -276,6 +322,6 @@ if [ $failures -ne 0 ]; then
     tail -n 40 "$console" | cut -d' ' -f2- | sed 's/^/  | /'
     exit 1
 fi
-rm -f "$disk" "$ro" "$expect" "$discard_img" "$discard_expect" "$qbase" \
+rm -f "$disk" "$ro" "$expect" "$discard_img" "$discard_expect" "$qrw" "$qrw_expect" "$qbase" \
     "$qmid" "$qtop" "$work/qmid.src" "$work/qtop.src"
 echo "suite: all passed"

@@ -27,20 +27,6 @@ got=$(sha256sum < /dev/$d) ; got=${got%% *}
 # CONFIG_WCE: the driver writes the mode and reads it back from the device.
 echo "write through" > /sys/block/$d/cache_type
 queue_attr_is $d write_cache "write through"
-cpu=0
-for off in $(vmdev_param blk_writes | tr : ' '); do
-    # fsync writes back from the writer's CPU, so through its queue.
-    pattern "$off" | taskset $((1 << cpu)) dd of=/dev/$d bs=4096 seek="$off" \
-        oflag=seek_bytes conv=notrunc,fsync 2>/tmp/dd.err ||
-        fail "write at $off from CPU $cpu: $(cat /tmp/dd.err)"
-    cpu=$(( (cpu + 1) % 2 ))
-done
+write_from_both_cpus $d "$(vmdev_param blk_writes)"
 echo "write back" > /sys/block/$d/cache_type
 queue_attr_is $d write_cache "write back"
-sync
-echo 3 > /proc/sys/vm/drop_caches
-for off in $(vmdev_param blk_writes | tr : ' '); do
-    a=$(dd if=/dev/$d bs=4096 skip="$off" iflag=skip_bytes count=1 2>/dev/null | sha256sum)
-    b=$(pattern "$off" | sha256sum)
-    [ "$a" = "$b" ] || fail "read back at $off differs from what was written"
-done

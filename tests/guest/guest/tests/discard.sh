@@ -9,9 +9,4 @@ queue_attr_is $d discard_granularity 4096
 queue_attr_is $d discard_max_bytes 1073741824
 off=$(vmdev_param discard_offset) || fail "no vmdev.discard_offset"
 len=$(vmdev_param discard_length) || fail "no vmdev.discard_length"
-blkdiscard -o "$off" -l "$len" /dev/$d 2>/tmp/discard.err ||
-    fail "blkdiscard -o $off -l $len: $(cat /tmp/discard.err)"
-echo 3 > /proc/sys/vm/drop_caches
-nonzero=$(dd if=/dev/$d bs=65536 skip="$off" iflag=skip_bytes count=$((len / 65536)) 2>/dev/null |
-    tr -d '\000' | wc -c)
-[ "$nonzero" = 0 ] || fail "the discarded range reads $nonzero non-zero bytes"
+discard_reads_zero $d "$off" "$len"

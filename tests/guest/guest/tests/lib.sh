@@ -67,3 +67,35 @@ readonly_disk_reads() {
         fail "a write to read-only $d succeeded"
     fi
 }
+
+# write_from_both_cpus DISK OFFSETS: pattern() at each offset of the
+# colon-separated list, the writer alternating between CPU 0 and CPU 1 (a
+# dd that fsyncs writes back from its own CPU, so through that CPU's
+# queue); then each reads back so after dropping the caches.
+write_from_both_cpus() {
+    cpu=0
+    for off in $(echo "$2" | tr : ' '); do
+        pattern "$off" | taskset $((1 << cpu)) dd of=/dev/$1 bs=4096 seek="$off" \
+            oflag=seek_bytes conv=notrunc,fsync 2>/tmp/dd.err ||
+            fail "write at $off from CPU $cpu: $(cat /tmp/dd.err)"
+        cpu=$(( (cpu + 1) % 2 ))
+    done
+    sync
+    echo 3 > /proc/sys/vm/drop_caches
+    for off in $(echo "$2" | tr : ' '); do
+        a=$(dd if=/dev/$1 bs=4096 skip="$off" iflag=skip_bytes count=1 2>/dev/null | sha256sum)
+        b=$(pattern "$off" | sha256sum)
+        [ "$a" = "$b" ] || fail "read back at $off differs from what was written"
+    done
+}
+
+# discard_reads_zero DISK OFFSET LENGTH: blkdiscard of the range succeeds
+# and it reads back as zeroes.
+discard_reads_zero() {
+    blkdiscard -o "$2" -l "$3" /dev/$1 2>/tmp/discard.err ||
+        fail "blkdiscard -o $2 -l $3: $(cat /tmp/discard.err)"
+    echo 3 > /proc/sys/vm/drop_caches
+    nonzero=$(dd if=/dev/$1 bs=65536 skip="$2" iflag=skip_bytes count=$(($3 / 65536)) 2>/dev/null |
+        tr -d '\000' | wc -c)
+    [ "$nonzero" = 0 ] || fail "the discarded range reads $nonzero non-zero bytes"
+}
