@@ -77,11 +77,13 @@ static int has_qcow2_magic(int fd)
 
 static const struct block_format_ops raw_format;
 
-int read_exact(int fd, void *buf, size_t len, uint64_t offset)
+/* All of len bytes at offset, continuing short transfers. */
+static int transfer_exact(int fd, uint8_t *p, size_t len, uint64_t offset,
+                          bool write)
 {
-    uint8_t *p = buf;
     while (len) {
-        ssize_t n = pread(fd, p, len, (off_t)offset);
+        ssize_t n = write ? pwrite(fd, p, len, (off_t)offset)
+                          : pread(fd, p, len, (off_t)offset);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -93,20 +95,15 @@ int read_exact(int fd, void *buf, size_t len, uint64_t offset)
     return 0;
 }
 
+int read_exact(int fd, void *buf, size_t len, uint64_t offset)
+{
+    return transfer_exact(fd, buf, len, offset, false);
+}
+
 int write_exact(int fd, const void *buf, size_t len, uint64_t offset)
 {
-    const uint8_t *p = buf;
-    while (len) {
-        ssize_t n = pwrite(fd, p, len, (off_t)offset);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return n < 0 ? -errno : -EIO;
-        p += n;
-        len -= (size_t)n;
-        offset += (uint64_t)n;
-    }
-    return 0;
+    /* Only read from when writing. */
+    return transfer_exact(fd, (uint8_t *)buf, len, offset, true);
 }
 
 struct vmdev_block *vmdev_block_open(const struct vmdev_block_options *o,

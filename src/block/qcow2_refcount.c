@@ -27,7 +27,8 @@ static uint64_t group_of(const struct qcow2 *q, uint64_t cluster)
     return cluster >> q->refblock_bits;
 }
 
-void metadata_add(struct qcow2 *q, uint64_t offset)
+/* The index of the first metadata offset at or after offset. */
+static size_t metadata_from(const struct qcow2 *q, uint64_t offset)
 {
     size_t lo = 0, hi = q->num_metadata;
     while (lo < hi) {
@@ -37,6 +38,12 @@ void metadata_add(struct qcow2 *q, uint64_t offset)
         else
             hi = mid;
     }
+    return lo;
+}
+
+void metadata_add(struct qcow2 *q, uint64_t offset)
+{
+    size_t lo = metadata_from(q, offset);
     if (lo < q->num_metadata && q->metadata[lo] == offset)
         return;
     if (q->num_metadata == q->metadata_cap) {
@@ -64,16 +71,8 @@ bool overlaps_metadata(const struct qcow2 *q, uint64_t offset, uint64_t len)
         end > q->reftable_offset)
         return true;
     /* The first table or block at or after the cluster holding offset. */
-    uint64_t from = offset & ~(q->cluster_size - 1);
-    size_t lo = 0, hi = q->num_metadata;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (q->metadata[mid] < from)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo < q->num_metadata && q->metadata[lo] < end;
+    size_t i = metadata_from(q, offset & ~(q->cluster_size - 1));
+    return i < q->num_metadata && q->metadata[i] < end;
 }
 
 int mark_corrupt(struct qcow2 *q, const char *what)

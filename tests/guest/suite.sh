@@ -47,6 +47,24 @@ both_queues_served() {
 # The same 4096 bytes guest/tests/lib.sh's pattern() writes at OFFSET.
 pattern() { yes "vmdev-$1" | head -c 4096; }
 sha() { sha256sum "$1" | cut -d' ' -f1; }
+# write_offsets SIZE N: where the guest writes a disk of SIZE bytes: one
+# unaligned offset in the first sectors, N anywhere, and the last 4 KiB.
+write_offsets() {
+    local offsets="$((512 + RANDOM % 3000))"
+    for _ in $(seq "$2"); do
+        offsets="$offsets $(( ((RANDOM << 15) | RANDOM) % ($1 - 4096) ))"
+    done
+    echo "$offsets $(($1 - 4096))"
+}
+# write_patterns FILE OFFSET...: what the guest's writes leave in FILE.
+write_patterns() {
+    local file=$1 off
+    shift
+    for off in "$@"; do
+        pattern "$off" | dd of="$file" bs=4096 seek="$off" oflag=seek_bytes \
+            conv=notrunc status=none
+    done
+}
 
 rm -rf "$work"
 mkdir -p "$work"
@@ -59,18 +77,9 @@ head -c "${ro_mib}M" /dev/urandom > "$ro"
 cp "$disk" "$expect"
 disk_sha=$(sha "$disk")
 ro_sha=$(sha "$ro")
-# Writes: one unaligned offset in the first sectors, three anywhere, and the
-# last 4 KiB of the disk.
 size=$((disk_mib << 20))
-offsets="$((512 + RANDOM % 3000))"
-for _ in 1 2 3; do
-    offsets="$offsets $(( ((RANDOM << 15) | RANDOM) % (size - 4096) ))"
-done
-offsets="$offsets $((size - 4096))"
-for off in $offsets; do
-    pattern "$off" | dd of="$expect" bs=4096 seek="$off" oflag=seek_bytes \
-        conv=notrunc status=none
-done
+offsets=$(write_offsets "$size" 3)
+write_patterns "$expect" $offsets
 # A whole-MiB range somewhere in the middle for the guest to discard; the
 # expected image has zeroes there.
 head -c "${discard_mib}M" /dev/urandom > "$discard_img"
@@ -105,15 +114,8 @@ head -c "$qrw_size" /dev/urandom > "$qrw_expect"
 qemu-img convert -f raw -O qcow2 "$qrw_expect" "$qrw" ||
     echo "suite: cannot make the writable qcow2 with qemu-img"
 qrw_sha=$(sha "$qrw_expect")
-qrw_writes="$((512 + RANDOM % 3000))"
-for _ in 1 2; do
-    qrw_writes="$qrw_writes $(( ((RANDOM << 15) | RANDOM) % (qrw_size - 4096) ))"
-done
-qrw_writes="$qrw_writes $((qrw_size - 4096))"
-for off in $qrw_writes; do
-    pattern "$off" | dd of="$qrw_expect" bs=4096 seek="$off" oflag=seek_bytes \
-        conv=notrunc status=none
-done
+qrw_writes=$(write_offsets "$qrw_size" 2)
+write_patterns "$qrw_expect" $qrw_writes
 qrw_discard_offset=$(( (16 + RANDOM % 8) << 20 )) qrw_discard_length=$((8 << 20))
 dd if=/dev/zero of="$qrw_expect" bs=1M seek=$((qrw_discard_offset >> 20)) \
     count=$((qrw_discard_length >> 20)) conv=notrunc status=none

@@ -36,6 +36,17 @@ extern bool test_failed;
         }                                                                      \
     } while (0)
 
+/* xorshift64: reproducible pseudo-random numbers from a seed a failing
+ * test can print. */
+static inline uint64_t test_random(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *state = x;
+}
+
 struct test_case {
     const char *name;
     void (*fn)(void);

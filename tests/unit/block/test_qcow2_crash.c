@@ -41,26 +41,17 @@ struct op {
     uint64_t tag; /* WRITE */
 };
 
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *state = x;
-}
-
 static void make_ops(struct op *ops, unsigned round, uint64_t seed)
 {
     for (unsigned k = 0; k < OPS; k++) {
         struct op *o = &ops[k];
-        unsigned kind = next_random(&seed) % 16;
+        unsigned kind = test_random(&seed) % 16;
         o->op = kind < 11  ? VMDEV_IO_WRITE
                 : kind < 13 ? VMDEV_IO_FLUSH
                 : kind < 15 ? VMDEV_IO_WRITE_ZEROES
                             : VMDEV_IO_DISCARD;
-        o->count = 1 + next_random(&seed) % MAX_SECTORS;
-        o->first = next_random(&seed) % (SECTORS - o->count);
+        o->count = 1 + test_random(&seed) % MAX_SECTORS;
+        o->first = test_random(&seed) % (SECTORS - o->count);
         if (o->op == VMDEV_IO_DISCARD) {
             /* Whole clusters: what discard leaves is then exact. */
             unsigned per = CLUSTER / SECTOR;
@@ -69,7 +60,7 @@ static void make_ops(struct op *ops, unsigned round, uint64_t seed)
             if (o->first + o->count > SECTORS)
                 o->first = SECTORS - o->count;
         }
-        o->unmap = next_random(&seed) & 1;
+        o->unmap = test_random(&seed) & 1;
         o->tag = (uint64_t)(round + 1) << 32 | (k + 1);
     }
 }
@@ -177,7 +168,7 @@ static void survives_200_kills(void)
     uint64_t seed = 0x9e3779b97f4a7c15ull;
     unsigned leaked_runs = 0, flushed_runs = 0;
     for (unsigned round = 0; round < KILLS; round++) {
-        make_ops(ops, round, next_random(&seed));
+        make_ops(ops, round, test_random(&seed));
         int fds[2];
         CHECK(pipe(fds) == 0);
         pid_t pid = fork();
@@ -188,7 +179,7 @@ static void survives_200_kills(void)
         }
         close(fds[1]);
         /* Kill after a random number of acknowledged ops (0: at once). */
-        unsigned target = next_random(&seed) % 48, seen = 0;
+        unsigned target = test_random(&seed) % 48, seen = 0;
         int64_t flushed = -1, last = -1;
         uint32_t report;
         while (seen < target && read(fds[0], &report, 4) == 4) {

@@ -47,16 +47,6 @@ static struct vmdev_block *open_image(const char *name,
     return vmdev_block_open(&o, why, why_len);
 }
 
-/* xorshift, so a failing run can be replayed. */
-static uint64_t next_random(uint64_t *state)
-{
-    uint64_t x = *state;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return *state = x;
-}
-
 struct op {
     enum vmdev_io_op op;
     uint64_t offset, len;
@@ -124,18 +114,18 @@ static bool run_ops(struct vmdev_block *b, uint8_t *mirror, uint64_t seed,
     failures = 0;
     for (unsigned round = 0; ok && round < rounds; round++) {
         unsigned n = 0, want = done_calls;
-        unsigned size = 1 + next_random(&seed) % BATCH;
+        unsigned size = 1 + test_random(&seed) % BATCH;
         while (n < size) {
-            struct op o = { .fill = (uint8_t)next_random(&seed) };
-            unsigned kind = next_random(&seed) % 10;
+            struct op o = { .fill = (uint8_t)test_random(&seed) };
+            unsigned kind = test_random(&seed) % 10;
             o.op = kind < 7 ? VMDEV_IO_WRITE
                    : kind < 9 ? VMDEV_IO_WRITE_ZEROES : VMDEV_IO_DISCARD;
-            o.unmap = next_random(&seed) & 1;
+            o.unmap = test_random(&seed) & 1;
             /* Sector-aligned mostly; some at any byte. */
-            o.len = 1 + next_random(&seed) % (o.op == VMDEV_IO_WRITE
+            o.len = 1 + test_random(&seed) % (o.op == VMDEV_IO_WRITE
                                                   ? MAX_WRITE : 4 * MAX_WRITE);
-            o.offset = next_random(&seed) % (DISK_SIZE - o.len);
-            if (next_random(&seed) % 4) {
+            o.offset = test_random(&seed) % (DISK_SIZE - o.len);
+            if (test_random(&seed) % 4) {
                 o.offset &= ~511ull;
                 o.len = (o.len + 511) & ~511ull;
             }
