@@ -343,7 +343,9 @@ void block_request_done(struct vmdev_block_request *req, int64_t result)
     if (result >= 0 && req->bounce && req->op == VMDEV_IO_READ)
         copy_out_of_bounce(req, (uint64_t)result);
     struct vmdev_block *b = req->block;
-    if (result >= 0 && req->op == VMDEV_IO_WRITE && !atomic_load(&b->writeback)) {
+    bool changes = req->op == VMDEV_IO_WRITE || req->op == VMDEV_IO_WRITE_ZEROES ||
+                   req->op == VMDEV_IO_DISCARD;
+    if (result >= 0 && changes && !atomic_load(&b->writeback)) {
         /* What the format keeps in memory goes first, then the sync. */
         int ret = b->format->write_metadata ? b->format->write_metadata(b) : 0;
         if (ret) {

@@ -290,9 +290,11 @@ static int check_writable(const struct vmdev_block *b, const struct header *h,
         return block_refuse(why, why_len, "qcow2 images with internal "
                             "snapshots open read-only for now (give "
                             "readonly=on)");
-    if ((1ull << h->cluster_bits) < b->alignment)
-        return block_refuse(why, why_len, "cache=none here needs clusters of "
-                            "at least %u bytes", b->alignment);
+    /* Under O_DIRECT, data clusters must not share a page with tables
+     * written through the page cache. */
+    if (b->cache == VMDEV_BLOCK_CACHE_NONE && h->cluster_bits < 12)
+        return block_refuse(why, why_len, "cache=none needs qcow2 clusters "
+                            "of at least 4096 bytes (give cache=writeback)");
     return 0;
 }
 

@@ -237,15 +237,26 @@ static int read_compressed(struct qcow2 *q, uint64_t descriptor, uint8_t *out)
     return ret;
 }
 
+/*
+ * A compressed cluster's part, read under the lock: a write to another part
+ * of the cluster (from another queue) may replace and release it between
+ * mapping and reading, so it is mapped again and read whatever it now is.
+ */
 static int read_compressed_into(struct qcow2_request *r, struct qcow2 *q,
-                                uint64_t descriptor, uint64_t in_cluster,
-                                uint64_t at, uint64_t len)
+                                uint64_t guest, uint64_t at, uint64_t len)
 {
-    uint8_t *out = malloc(q->cluster_size);
-    int ret = out ? read_compressed(q, descriptor, out) : -ENOMEM;
+    uint8_t *part = malloc(len);
+    if (!part)
+        return -ENOMEM;
+    pthread_mutex_lock(&q->lock);
+    struct mapping m;
+    int ret = map_cluster_locked(q, guest, &m);
     if (!ret)
-        copy_in(r->req, at, out + in_cluster, len);
-    free(out);
+        ret = read_cluster_sync(q, &m, guest, part, len);
+    pthread_mutex_unlock(&q->lock);
+    if (!ret)
+        copy_in(r->req, at, part, len);
+    free(part);
     return ret;
 }
 
@@ -297,7 +308,7 @@ int dispatch_read(struct qcow2_request *r, struct vmdev_block *b,
             break;
         }
         case EXTENT_COMPRESSED:
-            ret = read_compressed_into(r, q, m.compressed, in_cluster, at, len);
+            ret = read_compressed_into(r, q, guest, at, len);
             break;
         }
         if (ret)

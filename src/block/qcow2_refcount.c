@@ -190,6 +190,9 @@ static int ensure_refblock(struct qcow2 *q, uint64_t g)
     uint64_t at;
     bool self;
     for (;;) {
+        /* Making the blocks this one needs may have made it too. */
+        if (q->reftable[g])
+            return 0;
         at = q->end;
         uint64_t own = group_of(q, at >> q->cluster_bits);
         if ((self = own == g))
@@ -199,6 +202,8 @@ static int ensure_refblock(struct qcow2 *q, uint64_t g)
             int ret = alloc_clusters(q, 1, &at);
             if (ret)
                 return ret;
+            if (q->reftable[g])
+                return release_clusters(q, at, q->cluster_size);
             break;
         }
         int ret = ensure_refblock(q, own);
@@ -434,6 +439,16 @@ int release_clusters(struct qcow2 *q, uint64_t offset, uint64_t len)
     return 0;
 }
 
+/* Clusters an entry says it holds: in the file, and not metadata (a lying
+ * entry must not make us free a table). */
+static int check_released(struct qcow2 *q, uint64_t offset, uint64_t len)
+{
+    if (!inside_file(q, offset, len) || overlaps_metadata(q, offset, len))
+        return mark_corrupt(q, "an L2 entry points at metadata or outside "
+                               "the image");
+    return 0;
+}
+
 int release_entry(struct qcow2 *q, uint64_t entry)
 {
     if (entry & L2_COMPRESSED) {
@@ -443,10 +458,18 @@ int release_entry(struct qcow2 *q, uint64_t entry)
         uint64_t descriptor = entry & ~(L2_COPIED | L2_COMPRESSED);
         uint64_t at = descriptor & ((1ull << offset_bits) - 1) & ~511ull;
         uint64_t sectors = (descriptor >> offset_bits) + 1;
-        return release_clusters(q, at, sectors * 512);
+        int ret = check_released(q, at, sectors * 512 < q->file_size - at
+                                            ? sectors * 512
+                                            : q->file_size - at);
+        return ret ? ret : release_clusters(q, at, sectors * 512);
     }
     uint64_t host = entry & L2_OFFSET_MASK;
-    return host ? release_clusters(q, host, q->cluster_size) : 0;
+    if (!host)
+        return 0;
+    int ret = host & (q->cluster_size - 1)
+                  ? mark_corrupt(q, "an L2 entry is not cluster-aligned")
+                  : check_released(q, host, q->cluster_size);
+    return ret ? ret : release_clusters(q, host, q->cluster_size);
 }
 
 int refcount_open(struct qcow2 *q, uint64_t table_offset,

@@ -149,7 +149,7 @@ static int write_range(struct qcow2_request *r, struct vmdev_block *b,
         max_run = 1;
     while (guest < end) {
         pthread_mutex_lock(&q->lock);
-        struct mapping m, next;
+        struct mapping m = { .kind = EXTENT_UNALLOCATED }, next;
         int ret = q->corrupt ? -EIO : map_cluster_locked(q, guest, &m);
         uint64_t in_cluster = guest & (q->cluster_size - 1);
         uint64_t span = q->cluster_size - in_cluster;
@@ -227,14 +227,15 @@ static int zero_clusters(struct qcow2 *q, uint64_t first, uint64_t count,
         uint64_t n = per_table - (cluster & (per_table - 1));
         if (n > count)
             n = count;
-        /* Nothing to do where every cluster already reads as wanted. */
+        /* Every entry checked; nothing to do where every cluster already
+         * reads as wanted. */
         bool change = false;
-        for (uint64_t i = 0; i < n && !ret && !change; i++) {
+        for (uint64_t i = 0; i < n && !ret; i++) {
             struct mapping m;
             ret = map_cluster_locked(q, first + (i << q->cluster_bits), &m);
-            change = m.kind == EXTENT_UNALLOCATED ? q->backing != NULL
-                     : m.kind == EXTENT_ZERO      ? m.host && (discard || unmap)
-                                                  : true;
+            change |= m.kind == EXTENT_UNALLOCATED ? q->backing != NULL
+                      : m.kind == EXTENT_ZERO      ? m.host && (discard || unmap)
+                                                   : true;
         }
         struct l2_slot *slot;
         unsigned index;

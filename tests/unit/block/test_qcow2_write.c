@@ -372,8 +372,9 @@ static uint64_t be64_in(const uint8_t *p)
     return v;
 }
 
-/* An L2 entry that points guest data at the L1 table: the write fails,
- * the table is untouched, and the image is marked corrupt. */
+/* An L2 entry that points guest data at the L1 table: the write (or a
+ * discard releasing it) fails, the table is untouched, and the image is
+ * marked corrupt. */
 static void a_lying_table_marks_the_image_corrupt(void)
 {
     img_dir_create();
@@ -407,6 +408,24 @@ static void a_lying_table_marks_the_image_corrupt(void)
     free(image);
     free(after);
     CHECK(refused_for_writing("img.qcow2", "marked corrupt"));
+
+    /* The same entry, not owned: a discard would release the L1 table's
+     * cluster. It is refused the same way. */
+    CHECK(img_sh("qemu-img convert -f raw -O qcow2 start.raw img.qcow2"));
+    CHECK(img_patch("img.qcow2", l2, l1, 8));
+    image = img_load("img.qcow2", &size);
+    b = open_image("img.qcow2", VMDEV_BLOCK_CACHE_WRITEBACK, NULL, 0);
+    e = vmdev_io_engine_new(VMDEV_IO_ENGINE_AUTO, 4);
+    CHECK(image && b && e);
+    CHECK_EQ(run_one(b, e, VMDEV_IO_DISCARD, 0, NULL, 65536), -EIO);
+    vmdev_io_engine_free(e);
+    vmdev_block_close(b);
+    after = img_load("img.qcow2", &after_size);
+    CHECK(after != NULL);
+    CHECK(after[79] & 2);
+    CHECK(memcmp(after + l1, image + l1, 4096) == 0);
+    free(image);
+    free(after);
     img_dir_remove();
 }
 
