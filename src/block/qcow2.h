@@ -143,6 +143,17 @@ static inline uint64_t be64_at(const uint8_t *p)
     return be64toh(v);
 }
 
+/* A compressed cluster's descriptor (qcow2.txt): the low 62 - (cluster_bits
+ * - 8) bits are its offset in the file, the rest the count of 512-byte
+ * sectors after the first that it occupies. */
+static inline void compressed_span(const struct qcow2 *q, uint64_t descriptor,
+                                   uint64_t *offset, uint64_t *sectors)
+{
+    unsigned offset_bits = 62 - (q->cluster_bits - 8);
+    *offset = descriptor & ((1ull << offset_bits) - 1);
+    *sectors = (descriptor >> offset_bits) + 1;
+}
+
 static inline bool inside_file(const struct qcow2 *q, uint64_t offset,
                                uint64_t len)
 {

@@ -155,14 +155,11 @@ int l2_for_write(struct qcow2 *q, uint64_t guest, struct l2_slot **out,
     ret = free_slot(q, &s);
     if (ret)
         return ret;
-    if (shared && shared->offset == old)
-        memcpy(s->table, shared->table, q->cluster_size);
-    else if (old)
-        ret = read_exact(q->meta_fd, s->table, q->cluster_size, old);
-    else
+    if (!shared)
         memset(s->table, 0, q->cluster_size);
-    if (ret)
-        return ret;
+    else if (s != shared)
+        memcpy(s->table, shared->table, q->cluster_size);
+    /* else the shared table's own slot was refilled: it still holds it. */
     s->offset = fresh;
     s->dirty = true;
     s->last_use = ++q->use_clock;

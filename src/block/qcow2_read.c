@@ -218,12 +218,9 @@ static int decompress(const struct qcow2 *q, const uint8_t *in, size_t in_len,
 /* The whole compressed cluster with this descriptor, into out. */
 static int read_compressed(struct qcow2 *q, uint64_t descriptor, uint8_t *out)
 {
-    /* qcow2.txt: the low 62 - (cluster_bits - 8) bits are the offset, the
-     * rest the count of 512-byte sectors after the first. */
-    unsigned offset_bits = 62 - (q->cluster_bits - 8);
-    uint64_t offset = descriptor & ((1ull << offset_bits) - 1);
-    uint64_t sectors = descriptor >> offset_bits;
-    uint64_t in_len = (sectors + 1) * 512 - (offset & 511);
+    uint64_t offset, sectors;
+    compressed_span(q, descriptor, &offset, &sectors);
+    uint64_t in_len = sectors * 512 - (offset & 511);
     if (offset >= q->file_size)
         return -EIO;
     /* The last cluster's sectors may run past the end of the file. */

@@ -454,14 +454,18 @@ int release_entry(struct qcow2 *q, uint64_t entry)
     if (entry & L2_COMPRESSED) {
         /* The sectors it occupies, possibly sharing clusters with other
          * compressed clusters (each counted once per user). */
-        unsigned offset_bits = 62 - (q->cluster_bits - 8);
-        uint64_t descriptor = entry & ~(L2_COPIED | L2_COMPRESSED);
-        uint64_t at = descriptor & ((1ull << offset_bits) - 1) & ~511ull;
-        uint64_t sectors = (descriptor >> offset_bits) + 1;
-        int ret = check_released(q, at, sectors * 512 < q->file_size - at
-                                            ? sectors * 512
-                                            : q->file_size - at);
-        return ret ? ret : release_clusters(q, at, sectors * 512);
+        uint64_t offset, sectors;
+        compressed_span(q, entry & ~(L2_COPIED | L2_COMPRESSED), &offset,
+                        &sectors);
+        uint64_t at = offset & ~511ull, len = sectors * 512;
+        if (at >= q->file_size)
+            return mark_corrupt(q, "a compressed cluster lies outside the "
+                                   "image");
+        /* The last one's sectors may run past the end of the file. */
+        int ret = check_released(q, at, len < q->file_size - at
+                                             ? len
+                                             : q->file_size - at);
+        return ret ? ret : release_clusters(q, at, len);
     }
     uint64_t host = entry & L2_OFFSET_MASK;
     if (!host)

@@ -218,7 +218,8 @@ static int zero_clusters(struct qcow2 *q, uint64_t first, uint64_t count,
                          bool discard, bool unmap)
 {
     uint64_t per_table = 1ull << q->l2_bits;
-    uint64_t *old = malloc(per_table * sizeof(*old));
+    uint64_t *old = malloc((count < per_table ? count : per_table) *
+                           sizeof(*old));
     if (!old)
         return -ENOMEM;
     int ret = 0;

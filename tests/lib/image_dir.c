@@ -88,6 +88,20 @@ uint8_t *img_load(const char *name, size_t *size)
     return data;
 }
 
+uint64_t img_read_be(const char *name, uint64_t offset, unsigned width)
+{
+    uint8_t be[8] = { 0 };
+    int fd = open(img_path(name), O_RDONLY);
+    if (fd >= 0 && pread(fd, be, width, (off_t)offset) != (ssize_t)width)
+        memset(be, 0, sizeof(be));
+    if (fd >= 0)
+        close(fd);
+    uint64_t value = 0;
+    for (unsigned i = 0; i < width; i++)
+        value = value << 8 | be[i];
+    return value;
+}
+
 bool img_patch(const char *name, uint64_t offset, uint64_t value,
                unsigned width)
 {

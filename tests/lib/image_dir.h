@@ -23,7 +23,9 @@ __attribute__((format(printf, 1, 2))) bool img_sh(const char *fmt, ...);
 __attribute__((format(printf, 1, 2))) int img_sh_status(const char *fmt, ...);
 /* A file's bytes (malloc'd), or NULL. */
 uint8_t *img_load(const char *name, size_t *size);
-/* Overwrite width big-endian bytes at offset. */
+/* The width-byte big-endian value at offset of a file (0 if unreadable),
+ * and overwriting one. */
+uint64_t img_read_be(const char *name, uint64_t offset, unsigned width);
 bool img_patch(const char *name, uint64_t offset, uint64_t value,
                unsigned width);
 /* A raw file of size bytes: 4 KiB blocks of a pattern depending on seed,

@@ -194,12 +194,7 @@ static bool writes_check_clean(const char *name, uint64_t seed,
     if (!b)
         fprintf(stderr, "%s: %s\n", name, why);
     bool ok = mirror && size == DISK_SIZE && b;
-    size_t image_size;
-    uint8_t *image = img_load(name, &image_size);
-    uint64_t cluster_size = image ? 1ull << (image[20] << 24 | image[21] << 16 |
-                                             image[22] << 8 | image[23])
-                                  : 0;
-    free(image);
+    uint64_t cluster_size = 1ull << img_read_be(name, 20, 4);
     ok = ok && run_ops(b, mirror, seed, rounds, cluster_size);
     vmdev_block_close(b);
     ok = ok && save("expect.raw", mirror, size);
@@ -364,14 +359,6 @@ static void writable_opens_refuse_what_they_cannot_keep(void)
     img_dir_remove();
 }
 
-static uint64_t be64_in(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 /* An L2 entry that points guest data at the L1 table: the write (or a
  * discard releasing it) fails, the table is untouched, and the image is
  * marked corrupt. */
@@ -380,14 +367,12 @@ static void a_lying_table_marks_the_image_corrupt(void)
     img_dir_create();
     CHECK(img_make_source("start.raw", DISK_SIZE, 4));
     CHECK(img_sh("qemu-img convert -f raw -O qcow2 start.raw img.qcow2"));
+    uint64_t l1 = img_read_be("img.qcow2", 40, 8);
+    uint64_t l2 = img_read_be("img.qcow2", l1, 8) & 0x00fffffffffffe00ull;
+    CHECK(l1 && l2);
     size_t size;
-    uint8_t *image = img_load("img.qcow2", &size);
-    CHECK(image != NULL);
-    uint64_t l1 = be64_in(image + 40);
-    uint64_t l2 = be64_in(image + l1) & 0x00fffffffffffe00ull;
-    free(image);
     CHECK(img_patch("img.qcow2", l2, 0x8000000000000000ull | l1, 8));
-    image = img_load("img.qcow2", &size);
+    uint8_t *image = img_load("img.qcow2", &size);
     CHECK(image != NULL);
     struct vmdev_block *b = open_image("img.qcow2", VMDEV_BLOCK_CACHE_WRITEBACK,
                                        NULL, 0);
