@@ -41,7 +41,8 @@ $(BUILD_FUZZ)/build.ninja:
 # Each fuzz target runs a bounded number of inputs from its seed corpus.
 fuzz: $(BUILD_FUZZ)/build.ninja
 	ninja -C $(BUILD_FUZZ)
-	FUZZ_RUNS=$(FUZZ_RUNS) meson test -C $(BUILD_FUZZ) --suite fuzz --print-errorlogs
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 FUZZ_RUNS=$(FUZZ_RUNS) \
+	    meson test -C $(BUILD_FUZZ) --suite fuzz --print-errorlogs
 
 # Boots the stock Debian kernel under vmdev-run and checks every device from
 # inside the guest (tests/guest/run.sh; nested in QEMU where /dev/kvm can't).

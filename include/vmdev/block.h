@@ -114,6 +114,49 @@ int vmdev_block_submit(struct vmdev_block *block,
                        struct vmdev_io_engine *engine,
                        struct vmdev_block_request *req);
 
+/*
+ * Internal snapshots (qcow2): a snapshot keeps the disk as it was, and
+ * the disk can later be put back to it. `qemu-img snapshot` reads and
+ * changes the same table. Each change reaches the file in one step a
+ * crash cannot split (see qcow2_snapshot.c), and is durable when it
+ * returns.
+ *
+ * create, apply and delete need a writable image and no request in
+ * flight. They return 0, or -errno with a sentence in why (why_len bytes,
+ * may be 0): -ENOTSUP for a format without snapshots, -EROFS, -ENOENT
+ * for no such snapshot, -EEXIST for a name in use, -EINVAL for a bad
+ * name, -ERANGE when the image's refcount width cannot count one more
+ * reference to its clusters, -EIO.
+ */
+struct vmdev_block_snapshot {
+    char *id;               /* unique: "1", "2", ... as QEMU numbers them */
+    char *name;
+    uint64_t disk_size;
+    uint64_t vm_state_size; /* saved VM state (QEMU's savevm); ours: 0 */
+    uint64_t date_sec;
+    uint32_t date_nsec;
+    uint64_t vm_clock_nsec;
+};
+
+/* The image's snapshots, oldest first, into *list (released with
+ * vmdev_block_snapshot_list_free()): their count, or -errno. */
+int vmdev_block_snapshot_list(struct vmdev_block *block,
+                              struct vmdev_block_snapshot **list);
+void vmdev_block_snapshot_list_free(struct vmdev_block_snapshot *list,
+                                    int count);
+/* A snapshot of the disk as it is now, named name (not an existing
+ * snapshot's name or id). */
+int vmdev_block_snapshot_create(struct vmdev_block *block, const char *name,
+                                char *why, size_t why_len);
+/* Put the disk back to a snapshot, found by id first and then by name
+ * (as QEMU finds them); it stays, and can be applied again. */
+int vmdev_block_snapshot_apply(struct vmdev_block *block,
+                               const char *id_or_name, char *why,
+                               size_t why_len);
+int vmdev_block_snapshot_delete(struct vmdev_block *block,
+                                const char *id_or_name, char *why,
+                                size_t why_len);
+
 #ifdef __cplusplus
 }
 #endif

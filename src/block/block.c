@@ -228,6 +228,62 @@ struct vmdev_block_stats vmdev_block_stats(const struct vmdev_block *b)
     };
 }
 
+/* --- Internal snapshots: the format's, once the image is found able --- */
+
+int vmdev_block_snapshot_list(struct vmdev_block *b,
+                              struct vmdev_block_snapshot **list)
+{
+    *list = NULL;
+    return b->format->snapshot_list ? b->format->snapshot_list(b, list) : 0;
+}
+
+void vmdev_block_snapshot_list_free(struct vmdev_block_snapshot *list,
+                                    int count)
+{
+    for (int i = 0; list && i < count; i++) {
+        free(list[i].id);
+        free(list[i].name);
+    }
+    free(list);
+}
+
+/* Whether the image can change its snapshots: 0, or -errno and why. */
+static int snapshots_changeable(const struct vmdev_block *b, char *why,
+                                size_t why_len)
+{
+    if (!b->format->snapshot_create) {
+        block_refuse(why, why_len, "%s images have no internal snapshots "
+                     "(qcow2 images do)", b->format->name);
+        return -ENOTSUP;
+    }
+    if (b->readonly) {
+        block_refuse(why, why_len, "the image is open read-only");
+        return -EROFS;
+    }
+    return 0;
+}
+
+int vmdev_block_snapshot_create(struct vmdev_block *b, const char *name,
+                                char *why, size_t why_len)
+{
+    int ret = snapshots_changeable(b, why, why_len);
+    return ret ? ret : b->format->snapshot_create(b, name, why, why_len);
+}
+
+int vmdev_block_snapshot_apply(struct vmdev_block *b, const char *id_or_name,
+                               char *why, size_t why_len)
+{
+    int ret = snapshots_changeable(b, why, why_len);
+    return ret ? ret : b->format->snapshot_apply(b, id_or_name, why, why_len);
+}
+
+int vmdev_block_snapshot_delete(struct vmdev_block *b, const char *id_or_name,
+                                char *why, size_t why_len)
+{
+    int ret = snapshots_changeable(b, why, why_len);
+    return ret ? ret : b->format->snapshot_delete(b, id_or_name, why, why_len);
+}
+
 static uint64_t request_bytes(const struct vmdev_block_request *req)
 {
     uint64_t total = 0;

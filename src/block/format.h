@@ -25,6 +25,16 @@ struct block_format_ops {
     /* Put what the format keeps in memory into the file, ahead of a
      * writethrough write's fdatasync. NULL: nothing kept. */
     int (*write_metadata)(struct vmdev_block *b);
+    /* Internal snapshots (vmdev/block.h); NULL: the format has none. The
+     * block layer has checked the image is writable for the changes. */
+    int (*snapshot_list)(struct vmdev_block *b,
+                         struct vmdev_block_snapshot **list);
+    int (*snapshot_create)(struct vmdev_block *b, const char *name,
+                           char *why, size_t why_len);
+    int (*snapshot_apply)(struct vmdev_block *b, const char *id_or_name,
+                          char *why, size_t why_len);
+    int (*snapshot_delete)(struct vmdev_block *b, const char *id_or_name,
+                           char *why, size_t why_len);
     /* Release the format's state; the file is closed after. */
     void (*close)(struct vmdev_block *b);
 };

@@ -22,8 +22,7 @@
 
 #define MIN_CLUSTER_BITS 9
 #define MAX_CLUSTER_BITS 21
-/* As QEMU: at most 32 MiB of L1 table and 1023 bytes of backing name. */
-#define MAX_L1_BYTES (32u << 20)
+/* As QEMU: at most 1023 bytes of backing name. */
 #define MAX_BACKING_NAME 1023
 #define MAX_BACKING_DEPTH 16
 /* The L2 cache covers the disk, up to this much memory. */
@@ -102,6 +101,7 @@ static void qcow2_close(struct vmdev_block *b)
     free(q->slots);
     free(q->l1);
     free(q->zeroes);
+    snapshot_table_close(q);
     refcount_close(q);
     if (q->meta_fd >= 0)
         close(q->meta_fd);
@@ -115,6 +115,10 @@ static const struct block_format_ops qcow2_format = {
     .submit = qcow2_submit,
     .read_sync = qcow2_read_sync,
     .write_metadata = qcow2_write_metadata,
+    .snapshot_list = qcow2_snapshot_list,
+    .snapshot_create = qcow2_snapshot_create,
+    .snapshot_apply = qcow2_snapshot_apply,
+    .snapshot_delete = qcow2_snapshot_delete,
     .close = qcow2_close,
 };
 
@@ -132,6 +136,7 @@ struct header {
     uint64_t reftable_offset;
     uint32_t reftable_clusters;
     uint32_t snapshots;
+    uint64_t snapshots_offset;
     uint64_t incompatible;
     uint64_t autoclear;
     uint32_t refcount_order;
@@ -156,6 +161,7 @@ static int parse_header(const uint8_t *h, size_t len, struct header *out,
         .reftable_offset = be64_at(h + 48),
         .reftable_clusters = be32_at(h + 56),
         .snapshots = be32_at(h + 60),
+        .snapshots_offset = be64_at(h + 64),
         .refcount_order = 4,
         .header_length = 72,
     };
@@ -286,10 +292,6 @@ static int check_writable(const struct vmdev_block *b, const struct header *h,
         return block_refuse(why, why_len, "the image was not closed cleanly "
                             "and its refcounts are stale (lazy refcounts); "
                             "qemu-img check -r all repairs it");
-    if (h->snapshots)
-        return block_refuse(why, why_len, "qcow2 images with internal "
-                            "snapshots open read-only for now (give "
-                            "readonly=on)");
     /* Under O_DIRECT, data clusters must not share a page with tables
      * written through the page cache. */
     if (b->cache == VMDEV_BLOCK_CACHE_NONE && h->cluster_bits < 12)
@@ -307,6 +309,8 @@ static int open_writable(struct qcow2 *q, const struct header *h, char *why,
     q->refcount_order = h->refcount_order;
     int ret = refcount_open(q, h->reftable_offset, h->reftable_clusters, why,
                             why_len);
+    if (!ret)
+        ret = snapshot_metadata_add(q);
     if (ret)
         return ret;
     if (posix_memalign((void **)&q->zeroes, 4096, q->cluster_size))
@@ -397,10 +401,12 @@ static int open_image(struct vmdev_block *b, const char *path, unsigned depth,
     q->l1 = malloc(((size_t)h.l1_size + 1) * 8);
     if (!q->l1)
         return -ENOMEM;
-    if (read_exact(q->meta_fd, q->l1, (size_t)h.l1_size * 8, h.l1_offset))
+    if (l1_read(q, h.l1_offset, h.l1_size, q->l1))
         return block_refuse(why, why_len, "cannot read the qcow2 L1 table");
-    for (uint32_t i = 0; i < h.l1_size; i++)
-        q->l1[i] = be64toh(q->l1[i]);
+    ret = snapshot_table_open(q, h.snapshots, h.snapshots_offset, h.size, why,
+                              why_len);
+    if (ret)
+        return ret;
 
     /* Enough L2 tables for the whole disk, within a memory cap. */
     uint64_t slots = needed ? needed : 1;

@@ -9,6 +9,8 @@
  *                    release, marking the image corrupt
  *   qcow2_read.c     reads, asynchronous and synchronous, and inflating
  *   qcow2_write.c    writes, write-zeroes, discard, flush
+ *   qcow2_snapshot.c the snapshot table; creating, applying and deleting
+ *                    snapshots by switching to recounted metadata at once
  *
  * Locking: q->lock covers every table (L1, L2 cache, refcounts) and the
  * end of the file. A request holds it while it maps or changes clusters,
@@ -37,6 +39,7 @@
 #define QCOW2_MAGIC 0x514649fbu
 
 /* Header fields' offsets (qcow2.txt, "Header"). */
+#define HDR_L1_SIZE 36
 #define HDR_REFTABLE_OFFSET 48
 #define HDR_INCOMPATIBLE 72
 #define HDR_AUTOCLEAR 88
@@ -63,6 +66,20 @@
 
 enum compression { COMPRESSION_ZLIB, COMPRESSION_ZSTD };
 
+/* A snapshot table entry (qcow2.txt, "Snapshots"). */
+struct qcow2_snapshot {
+    uint64_t l1_offset;
+    uint32_t l1_size;
+    char *id, *name;       /* NUL-terminated copies */
+    uint32_t date_sec, date_nsec;
+    uint64_t vm_clock_nsec;
+    uint32_t vm_state_size32;
+    uint64_t vm_state_size; /* the extra data's, if there */
+    uint64_t disk_size;     /* the extra data's, else the image's */
+    uint8_t *extra;         /* as in the file: rewritten unchanged */
+    uint32_t extra_len;
+};
+
 struct l2_slot {
     uint64_t offset; /* of the table in the file; 0: empty */
     uint64_t last_use;
@@ -88,6 +105,10 @@ struct qcow2 {
     struct l2_slot *slots;
     unsigned num_slots;
     uint64_t use_clock;
+
+    struct qcow2_snapshot *snapshots;
+    uint32_t num_snapshots;
+    uint64_t snapshots_offset;
 
     /* Writable images only. */
     bool writable;
@@ -129,6 +150,15 @@ struct qcow2_request {
     struct vmdev_io io; /* NOP or FLUSH: carries the completion */
 };
 
+/* As QEMU: at most 32 MiB of L1 table and 8 MiB of refcount table. */
+#define MAX_L1_BYTES (32u << 20)
+#define MAX_REFTABLE_BYTES (8u << 20)
+
+static inline uint16_t be16_at(const uint8_t *p)
+{
+    return (uint16_t)(p[0] << 8 | p[1]);
+}
+
 static inline uint32_t be32_at(const uint8_t *p)
 {
     uint32_t v;
@@ -161,6 +191,10 @@ static inline bool inside_file(const struct qcow2 *q, uint64_t offset,
 }
 
 /* qcow2_map.c (q->lock held by the caller unless said) */
+/* An L1 table of `entries` at offset, checked to lie in the file, into
+ * l1 (host-endian). */
+int l1_read(struct qcow2 *q, uint64_t offset, uint32_t entries,
+            uint64_t *l1);
 /* What the guest cluster holding byte `guest` is: 0 or -EIO. */
 int map_cluster_locked(struct qcow2 *q, uint64_t guest, struct mapping *m);
 /* The same, taking q->lock. */
@@ -178,6 +212,12 @@ static inline void l2_set(struct l2_slot *slot, unsigned index, uint64_t entry)
 int write_tables(struct qcow2 *q);
 
 /* qcow2_refcount.c (q->lock held) */
+/* Entry i of refcount blocks laid back to back at counts; setting one
+ * returns the bytes it lives in (from *at). */
+uint64_t refcount_get(const struct qcow2 *q, const uint8_t *counts,
+                      uint64_t i);
+size_t refcount_set(const struct qcow2 *q, uint8_t *counts, uint64_t i,
+                    uint64_t value, uint64_t *at);
 int refcount_open(struct qcow2 *q, uint64_t table_offset,
                   uint32_t table_clusters, char *why, size_t why_len);
 void refcount_close(struct qcow2 *q);
@@ -190,6 +230,11 @@ int release_entry(struct qcow2 *q, uint64_t entry);
 /* A reference to the cluster at offset (an L2 table) is gone. */
 int release_clusters(struct qcow2 *q, uint64_t offset, uint64_t len);
 void metadata_add(struct qcow2 *q, uint64_t offset);
+/* Every cluster of [offset, offset + len). */
+void metadata_add_range(struct qcow2 *q, uint64_t offset, uint64_t len);
+void metadata_clear(struct qcow2 *q);
+/* The refcount blocks and the active L1's L2 tables join the set. */
+void metadata_add_tables(struct qcow2 *q);
 bool overlaps_metadata(const struct qcow2 *q, uint64_t offset, uint64_t len);
 /* Found inconsistent while writing: say so in the header and stop
  * writing. Returns -EIO for the request. */
@@ -226,5 +271,36 @@ int dispatch_write(struct qcow2_request *r, struct vmdev_block *b,
 int dispatch_zeroes(struct qcow2_request *r, struct vmdev_block *b,
                     struct qcow2 *q);
 int qcow2_write_metadata(struct vmdev_block *b);
+
+/* qcow2_switch.c (q->lock held, no request in flight) */
+/* Switch, in one step, to metadata whose active L1 table has the entries
+ * of `source` (q->l1_size of them; their L2 tables are copied) and whose
+ * snapshots are list[0..count). 0, or -errno with a sentence in why. */
+int switch_metadata(struct qcow2 *q, const uint64_t *source,
+                    const struct qcow2_snapshot *list, uint32_t count,
+                    char *why, size_t why_len);
+
+/* qcow2_snapshot.c */
+/* The snapshot table of list[0..count): its size, and it into buf (that
+ * many zeroed bytes). */
+uint64_t snapshot_table_bytes(const struct qcow2_snapshot *list,
+                              uint32_t count);
+void snapshot_table_fill(uint8_t *buf, const struct qcow2_snapshot *list,
+                         uint32_t count);
+/* Read and check the snapshot table (at open). */
+int snapshot_table_open(struct qcow2 *q, uint32_t count, uint64_t offset,
+                        uint64_t disk_size, char *why, size_t why_len);
+void snapshot_table_close(struct qcow2 *q);
+/* Snapshot L1 tables, their L2 tables and the snapshot table join the
+ * metadata a data write must not land on. */
+int snapshot_metadata_add(struct qcow2 *q);
+int qcow2_snapshot_list(struct vmdev_block *b,
+                        struct vmdev_block_snapshot **list);
+int qcow2_snapshot_create(struct vmdev_block *b, const char *name, char *why,
+                          size_t why_len);
+int qcow2_snapshot_apply(struct vmdev_block *b, const char *id_or_name,
+                         char *why, size_t why_len);
+int qcow2_snapshot_delete(struct vmdev_block *b, const char *id_or_name,
+                          char *why, size_t why_len);
 
 #endif

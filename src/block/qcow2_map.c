@@ -64,6 +64,18 @@ static int l2_slot(struct qcow2 *q, uint64_t offset, struct l2_slot **out)
     return 0;
 }
 
+int l1_read(struct qcow2 *q, uint64_t offset, uint32_t entries,
+            uint64_t *l1)
+{
+    uint64_t len = (uint64_t)entries * 8;
+    if (!inside_file(q, offset, len))
+        return -EIO;
+    int ret = read_exact(q->meta_fd, l1, len, offset);
+    for (uint32_t i = 0; !ret && i < entries; i++)
+        l1[i] = be64toh(l1[i]);
+    return ret;
+}
+
 int map_cluster_locked(struct qcow2 *q, uint64_t guest, struct mapping *m)
 {
     uint64_t cluster = guest >> q->cluster_bits;

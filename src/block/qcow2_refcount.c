@@ -19,9 +19,6 @@
 #include "vmdev/log.h"
 #include "qcow2.h"
 
-/* As QEMU: at most 8 MiB of refcount table. */
-#define MAX_REFTABLE_BYTES (8u << 20)
-
 static uint64_t group_of(const struct qcow2 *q, uint64_t cluster)
 {
     return cluster >> q->refblock_bits;
@@ -58,6 +55,28 @@ void metadata_add(struct qcow2 *q, uint64_t offset)
             (q->num_metadata - lo) * sizeof(*q->metadata));
     q->metadata[lo] = offset;
     q->num_metadata++;
+}
+
+void metadata_add_range(struct qcow2 *q, uint64_t offset, uint64_t len)
+{
+    for (uint64_t at = offset & ~(q->cluster_size - 1); at < offset + len;
+         at += q->cluster_size)
+        metadata_add(q, at);
+}
+
+void metadata_add_tables(struct qcow2 *q)
+{
+    for (uint64_t i = 0; i < q->reftable_size; i++)
+        if (q->reftable[i])
+            metadata_add(q, q->reftable[i]);
+    for (uint32_t i = 0; i < q->l1_size; i++)
+        if (q->l1[i] & L1_OFFSET_MASK)
+            metadata_add(q, q->l1[i] & L1_OFFSET_MASK);
+}
+
+void metadata_clear(struct qcow2 *q)
+{
+    q->num_metadata = 0;
 }
 
 bool overlaps_metadata(const struct qcow2 *q, uint64_t offset, uint64_t len)
@@ -110,39 +129,49 @@ static int load_refblock(struct qcow2 *q, uint64_t offset)
     return ret;
 }
 
-/* Where entry i of a block lives: its byte, and for sub-byte widths the
- * bit (qcow2.txt: bit 0 is the least significant). */
-static uint64_t entry_get(const struct qcow2 *q, uint64_t i)
+uint64_t refcount_get(const struct qcow2 *q, const uint8_t *counts,
+                      uint64_t i)
 {
     unsigned bits = 1u << q->refcount_order;
     if (bits < 8) {
-        uint8_t byte = q->refblock[i * bits / 8];
+        uint8_t byte = counts[i * bits / 8];
         return (byte >> (i * bits % 8)) & ((1u << bits) - 1);
     }
     uint64_t v = 0;
     for (unsigned k = 0; k < bits / 8; k++)
-        v = v << 8 | q->refblock[i * (bits / 8) + k];
+        v = v << 8 | counts[i * (bits / 8) + k];
     return v;
 }
 
-static int entry_put(struct qcow2 *q, uint64_t i, uint64_t value)
+size_t refcount_set(const struct qcow2 *q, uint8_t *counts, uint64_t i,
+                    uint64_t value, uint64_t *at)
 {
     unsigned bits = 1u << q->refcount_order;
-    uint64_t at;
-    size_t len;
     if (bits < 8) {
-        at = i * bits / 8;
+        *at = i * bits / 8;
         unsigned shift = (unsigned)(i * bits % 8);
         uint8_t mask = (uint8_t)(((1u << bits) - 1) << shift);
-        q->refblock[at] = (uint8_t)((q->refblock[at] & ~mask) |
-                                    ((value << shift) & mask));
-        len = 1;
-    } else {
-        len = bits / 8;
-        at = i * len;
-        for (size_t k = len; k-- > 0; value >>= 8)
-            q->refblock[at + k] = (uint8_t)value;
+        counts[*at] = (uint8_t)((counts[*at] & ~mask) |
+                                ((value << shift) & mask));
+        return 1;
     }
+    size_t len = bits / 8;
+    *at = i * len;
+    for (size_t k = len; k-- > 0; value >>= 8)
+        counts[*at + k] = (uint8_t)value;
+    return len;
+}
+
+static uint64_t entry_get(const struct qcow2 *q, uint64_t i)
+{
+    return refcount_get(q, q->refblock, i);
+}
+
+/* Entry i of the cached block, written through to the file. */
+static int entry_put(struct qcow2 *q, uint64_t i, uint64_t value)
+{
+    uint64_t at;
+    size_t len = refcount_set(q, q->refblock, i, value, &at);
     return write_exact(q->meta_fd, q->refblock + at, len,
                        q->refblock_offset + at);
 }
@@ -150,11 +179,8 @@ static int entry_put(struct qcow2 *q, uint64_t i, uint64_t value)
 /* Entry i of a new, zeroed refcount block set to 1. */
 static void count_one(const struct qcow2 *q, uint8_t *block, uint64_t i)
 {
-    unsigned bits = 1u << q->refcount_order;
-    if (bits < 8)
-        block[i * bits / 8] |= (uint8_t)(1u << (i * bits % 8));
-    else
-        block[i * (bits / 8) + bits / 8 - 1] = 1;
+    uint64_t at;
+    refcount_set(q, block, i, 1, &at);
 }
 
 static int grow_reftable(struct qcow2 *q, uint64_t entries);
@@ -497,14 +523,9 @@ int refcount_open(struct qcow2 *q, uint64_t table_offset,
     if (read_exact(q->meta_fd, q->reftable, bytes, table_offset))
         return block_refuse(why, why_len, "cannot read the qcow2 refcount "
                             "table");
-    for (uint64_t i = 0; i < q->reftable_size; i++) {
+    for (uint64_t i = 0; i < q->reftable_size; i++)
         q->reftable[i] = be64toh(q->reftable[i]) & REFTABLE_OFFSET_MASK;
-        if (q->reftable[i])
-            metadata_add(q, q->reftable[i]);
-    }
-    for (uint32_t i = 0; i < q->l1_size; i++)
-        if (q->l1[i] & L1_OFFSET_MASK)
-            metadata_add(q, q->l1[i] & L1_OFFSET_MASK);
+    metadata_add_tables(q);
     q->end = (q->file_size + q->cluster_size - 1) & ~(q->cluster_size - 1);
     return 0;
 }

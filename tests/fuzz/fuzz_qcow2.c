@@ -3,7 +3,9 @@
  * qcow2 images as an attacker writes them: the input is the image file.
  * It is opened read-only as qcow2 and read whole through the real I/O
  * engine, in two chunkings; then writable, written, zeroed, discarded,
- * flushed and read again. A refusal must come with a reason.
+ * flushed and read again; then its snapshots listed, one created,
+ * applied and deleted with writes between. A refusal must come with a
+ * reason.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,7 +42,7 @@ static void run(struct vmdev_block *b, enum vmdev_io_op op, uint64_t offset,
     struct iovec iov[4];
     uint64_t piece = len / pieces;
     for (unsigned i = 0; i < pieces; i++)
-        iov[i] = (struct iovec){ buf + i * piece,
+        iov[i] = (struct iovec){ buf ? buf + i * piece : NULL,
                                  i + 1 == pieces ? len - i * piece : piece };
     struct vmdev_block_request req = { .op = op, .offset = offset,
                                        .done = note_done };
@@ -55,6 +57,38 @@ static void run(struct vmdev_block *b, enum vmdev_io_op op, uint64_t offset,
         return;
     /* A request that never finishes is a hang to report. */
     if (!engine_wait(engine, &done_calls, done_calls + 1))
+        abort();
+}
+
+/* Snapshot operations over whatever snapshot table and tables the
+ * image has: each succeeds or says why. */
+static void snapshots(struct vmdev_block *b, uint64_t disk, uint64_t len)
+{
+    static uint8_t buf[MAX_READ];
+    char why[256] = "";
+    struct vmdev_block_snapshot *list;
+    int n = vmdev_block_snapshot_list(b, &list);
+    if (n > 0 && vmdev_block_snapshot_apply(b, list[0].id, why, sizeof(why)) &&
+        !why[0])
+        abort();
+    vmdev_block_snapshot_list_free(list, n);
+    why[0] = '\0';
+    if (vmdev_block_snapshot_create(b, "fuzz", why, sizeof(why))) {
+        if (!why[0])
+            abort();
+        return;
+    }
+    if (len) {
+        memset(buf, 0xa5, len);
+        run(b, VMDEV_IO_WRITE, disk / 2, buf, len / 2 + 1, 1);
+    }
+    why[0] = '\0';
+    if (vmdev_block_snapshot_apply(b, "fuzz", why, sizeof(why)) && !why[0])
+        abort();
+    if (len)
+        run(b, VMDEV_IO_READ, 0, buf, len, 1);
+    why[0] = '\0';
+    if (vmdev_block_snapshot_delete(b, "fuzz", why, sizeof(why)) && !why[0])
         abort();
 }
 
@@ -109,6 +143,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         run(b, VMDEV_IO_FLUSH, 0, NULL, 0, 1);
         run(b, VMDEV_IO_READ, 0, buf, len, 3);
     }
+    snapshots(b, disk, len);
     vmdev_block_close(b);
     return 0;
 }

@@ -8,5 +8,6 @@ seeds=$2
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 [ -d "$seeds" ] && cp -r "$seeds"/. "$work"/ 2>/dev/null || true
+# libFuzzer's own failure code is 77, which meson counts as a skip.
 exec "$fuzzer" -runs="${FUZZ_RUNS:-20000}" -max_len=4096 -timeout=10 \
-    -print_final_stats=1 "$work"
+    -error_exitcode=1 -timeout_exitcode=1 -print_final_stats=1 "$work"

@@ -3,6 +3,7 @@
 #ifndef VMDEV_TEST_ENGINE_WAIT_H
 #define VMDEV_TEST_ENGINE_WAIT_H
 
+#include <errno.h>
 #include <poll.h>
 #include <stdbool.h>
 
@@ -15,7 +16,11 @@ static inline bool engine_wait(struct vmdev_io_engine *e,
 {
     struct pollfd p = { .fd = vmdev_io_engine_eventfd(e), .events = POLLIN };
     while (*done_calls < want) {
-        if (poll(&p, 1, 10000) != 1)
+        /* A signal (libFuzzer's timeout alarm) is not a hang. */
+        int n = poll(&p, 1, 10000);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != 1)
             return false;
         vmdev_io_engine_complete(e);
     }

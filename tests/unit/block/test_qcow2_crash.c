@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Crash consistency of qcow2 writes: a child process writes, zeroes,
- * discards and flushes through the block layer and is SIGKILLed at a
+ * discards, flushes and creates and deletes internal snapshots (keeping
+ * up to three) through the block layer and is SIGKILLed at a
  * random moment, 200 times over the same image (a qcow2 over a raw
  * backing file). After each kill `qemu-img check` finds no corruption
  * (leaked clusters are allowed: a crash between allocating and using a
@@ -11,7 +12,9 @@
  * a later write put there.
  *
  * Every sector a write touches is filled with one 64-bit tag naming the
- * write, so a sector's content says which write it came from.
+ * write, so a sector's content says which write it came from. A snapshot
+ * operation leaves the disk as it is and, like a flush, everything before
+ * it durable.
  */
 #include <errno.h>
 #include <signal.h>
@@ -33,6 +36,9 @@
 #define CLUSTER 4096
 #define FLUSHED 0x80000000u
 #define BASE_TAG 0xba5e000000000000ull
+#define KEPT_SNAPSHOTS 3
+/* Not a request: create a snapshot, or delete the oldest. */
+#define SNAPSHOT_OP ((enum vmdev_io_op)100)
 
 struct op {
     enum vmdev_io_op op;
@@ -45,11 +51,12 @@ static void make_ops(struct op *ops, unsigned round, uint64_t seed)
 {
     for (unsigned k = 0; k < OPS; k++) {
         struct op *o = &ops[k];
-        unsigned kind = test_random(&seed) % 16;
+        unsigned kind = test_random(&seed) % 17;
         o->op = kind < 11  ? VMDEV_IO_WRITE
                 : kind < 13 ? VMDEV_IO_FLUSH
                 : kind < 15 ? VMDEV_IO_WRITE_ZEROES
-                            : VMDEV_IO_DISCARD;
+                : kind < 16 ? VMDEV_IO_DISCARD
+                            : SNAPSHOT_OP;
         o->count = 1 + test_random(&seed) % MAX_SECTORS;
         o->first = test_random(&seed) % (SECTORS - o->count);
         if (o->op == VMDEV_IO_DISCARD) {
@@ -75,6 +82,46 @@ static void child_note(struct vmdev_block_request *req, int64_t result)
     child_done++;
 }
 
+/* Keep up to KEPT_SNAPSHOTS: delete the oldest, else create one. */
+static void snapshot_op(struct vmdev_block *b, const struct op *op)
+{
+    struct vmdev_block_snapshot *list;
+    int n = vmdev_block_snapshot_list(b, &list);
+    char name[32];
+    snprintf(name, sizeof(name), "t%llx", (unsigned long long)op->tag);
+    int ret = n < 0 ? n
+              : n >= KEPT_SNAPSHOTS
+                  ? vmdev_block_snapshot_delete(b, list[0].id, NULL, 0)
+                  : vmdev_block_snapshot_create(b, name, NULL, 0);
+    vmdev_block_snapshot_list_free(list, n);
+    if (ret)
+        _exit(6);
+}
+
+/* A request, waited for; the child exits if it fails. */
+static void request(struct vmdev_block *b, struct vmdev_io_engine *e,
+                    const struct op *op)
+{
+    static uint64_t data[MAX_SECTORS * SECTOR / 8];
+    struct iovec iov = { data, (size_t)op->count * SECTOR };
+    struct vmdev_block_request req = {
+        .op = op->op, .offset = (uint64_t)op->first * SECTOR,
+        .len = op->op == VMDEV_IO_FLUSH ? 0 : (uint64_t)op->count * SECTOR,
+        .unmap = op->unmap, .done = child_note,
+    };
+    if (op->op == VMDEV_IO_FLUSH)
+        req.offset = 0;
+    if (op->op == VMDEV_IO_WRITE) {
+        for (size_t i = 0; i < iov.iov_len / 8; i++)
+            data[i] = op->tag;
+        req.iov = &iov;
+        req.iovcnt = 1;
+    }
+    unsigned want = child_done + 1;
+    if (vmdev_block_submit(b, e, &req) || !engine_wait(e, &child_done, want))
+        _exit(4);
+}
+
 /* The writer: each op waited for, then reported on fd. */
 static void writer(int fd, const struct op *ops)
 {
@@ -83,29 +130,16 @@ static void writer(int fd, const struct op *ops)
                                      VMDEV_BLOCK_CACHE_WRITEBACK, false };
     struct vmdev_block *b = vmdev_block_open(&o, NULL, 0);
     struct vmdev_io_engine *e = vmdev_io_engine_new(VMDEV_IO_ENGINE_AUTO, 4);
-    static uint64_t data[MAX_SECTORS * SECTOR / 8];
     if (!b || !e)
         _exit(2);
     for (uint32_t k = 0; k < OPS; k++) {
         const struct op *op = &ops[k];
-        struct iovec iov = { data, (size_t)op->count * SECTOR };
-        struct vmdev_block_request req = {
-            .op = op->op, .offset = (uint64_t)op->first * SECTOR,
-            .len = op->op == VMDEV_IO_FLUSH ? 0 : (uint64_t)op->count * SECTOR,
-            .unmap = op->unmap, .done = child_note,
-        };
-        if (op->op == VMDEV_IO_FLUSH)
-            req.offset = 0;
-        if (op->op == VMDEV_IO_WRITE) {
-            for (size_t i = 0; i < iov.iov_len / 8; i++)
-                data[i] = op->tag;
-            req.iov = &iov;
-            req.iovcnt = 1;
-        }
-        unsigned want = child_done + 1;
-        if (vmdev_block_submit(b, e, &req) || !engine_wait(e, &child_done, want))
-            _exit(4);
-        uint32_t report = k | (op->op == VMDEV_IO_FLUSH ? FLUSHED : 0);
+        if (op->op == SNAPSHOT_OP)
+            snapshot_op(b, op);
+        else
+            request(b, e, op);
+        bool durable = op->op == VMDEV_IO_FLUSH || op->op == SNAPSHOT_OP;
+        uint32_t report = k | (durable ? FLUSHED : 0);
         if (write(fd, &report, sizeof(report)) != sizeof(report))
             _exit(5);
     }
@@ -120,7 +154,8 @@ static uint64_t tag_of(const struct op *op)
 
 static bool covers(const struct op *op, uint32_t s)
 {
-    return op->op != VMDEV_IO_FLUSH && s >= op->first &&
+    return op->op != VMDEV_IO_FLUSH && op->op != SNAPSHOT_OP &&
+           s >= op->first &&
            s < op->first + op->count;
 }
 
@@ -166,7 +201,7 @@ static void survives_200_kills(void)
                  "-F raw img.qcow2", CLUSTER));
     static struct op ops[OPS];
     uint64_t seed = 0x9e3779b97f4a7c15ull;
-    unsigned leaked_runs = 0, flushed_runs = 0;
+    unsigned leaked_runs = 0, flushed_runs = 0, in_snapshot_op = 0;
     for (unsigned round = 0; round < KILLS; round++) {
         make_ops(ops, round, test_random(&seed));
         int fds[2];
@@ -198,6 +233,7 @@ static void survives_200_kills(void)
                 flushed = last;
         }
         close(fds[0]);
+        in_snapshot_op += last + 1 < OPS && ops[last + 1].op == SNAPSHOT_OP;
 
         int check = img_sh_status("qemu-img check img.qcow2");
         if (check != 0 && check != 3)
@@ -228,8 +264,10 @@ static void survives_200_kills(void)
         }
         memcpy(tags, now, SECTORS * sizeof(*tags));
     }
-    fprintf(stderr, "%u kills, %u after a flush, %u left leaked clusters\n",
-            KILLS, flushed_runs, leaked_runs);
+    fprintf(stderr, "%u kills, %u after a flush, %u with a snapshot operation "
+            "next, %u left leaked clusters\n", KILLS, flushed_runs,
+            in_snapshot_op, leaked_runs);
+    CHECK(img_sh("qemu-img snapshot -l img.qcow2 | grep -q ' t'"));
     free(tags);
     free(now);
     img_dir_remove();

@@ -1,0 +1,434 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * qcow2 internal snapshots (qcow2.txt, "Snapshots"): the snapshot table,
+ * read at open and written whole, and the library's snapshot operations.
+ *
+ * A snapshot is an L1 table of its own. Creating one hands the current
+ * active L1 table (and through it the L2 tables and data) to the
+ * snapshot, and gives the image a new active L1 table over copies of the
+ * L2 tables; writes then copy shared data clusters before changing them.
+ * Applying one makes the active L1 table point at copies of the
+ * snapshot's L2 tables. Deleting one drops its table from the list. Each
+ * is a switch_metadata() (qcow2_switch.c): recounted, written beside the
+ * old metadata and switched to with one header write.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "qcow2.h"
+
+/* As QEMU. */
+#define MAX_SNAPSHOTS 65536
+#define MAX_TABLE_BYTES (64u << 20)
+#define MAX_EXTRA 1024
+/* Ours: within what QEMU's tools print and a table stays small with. */
+#define MAX_NAME 1023
+
+/* An entry's fixed part, then extra data, ID, name, padding to 8. */
+#define ENTRY_FIXED 40
+/* Our extra data: the VM state's size (none), the disk's size, and the
+ * record/replay instruction count (-1: none), as QEMU writes it. */
+#define OUR_EXTRA 24
+
+static void snapshot_free(struct qcow2_snapshot *s)
+{
+    free(s->id);
+    free(s->name);
+    free(s->extra);
+}
+
+void snapshot_table_close(struct qcow2 *q)
+{
+    for (uint32_t i = 0; i < q->num_snapshots; i++)
+        snapshot_free(&q->snapshots[i]);
+    free(q->snapshots);
+    q->snapshots = NULL;
+    q->num_snapshots = 0;
+}
+
+static char *string_of(const uint8_t *p, size_t len)
+{
+    char *s = malloc(len + 1);
+    if (s) {
+        memcpy(s, p, len);
+        s[len] = '\0';
+    }
+    return s;
+}
+
+/* Entry s's fixed part, then its variable part, read from `at`; its
+ * size in the table in *len. */
+static int read_entry(struct qcow2 *q, uint64_t at, uint64_t disk_size,
+                      struct qcow2_snapshot *s, uint64_t *len, char *why,
+                      size_t why_len)
+{
+    uint8_t fixed[ENTRY_FIXED];
+    if (!inside_file(q, at, sizeof(fixed)) ||
+        read_exact(q->meta_fd, fixed, sizeof(fixed), at))
+        return block_refuse(why, why_len, "the qcow2 snapshot table runs "
+                            "past the end of the image");
+    s->l1_offset = be64_at(fixed);
+    s->l1_size = be32_at(fixed + 8);
+    uint16_t id_len = be16_at(fixed + 12), name_len = be16_at(fixed + 14);
+    s->date_sec = be32_at(fixed + 16);
+    s->date_nsec = be32_at(fixed + 20);
+    s->vm_clock_nsec = be64_at(fixed + 24);
+    s->vm_state_size32 = be32_at(fixed + 32);
+    s->extra_len = be32_at(fixed + 36);
+    if (s->extra_len > MAX_EXTRA || !id_len)
+        return block_refuse(why, why_len, "bad qcow2 snapshot table entry "
+                            "at 0x%llx", (unsigned long long)at);
+    uint64_t rest = (uint64_t)s->extra_len + id_len + name_len;
+    uint8_t *buf = malloc(rest);
+    if (!buf)
+        return -ENOMEM;
+    if (!inside_file(q, at + sizeof(fixed), rest) ||
+        read_exact(q->meta_fd, buf, rest, at + sizeof(fixed))) {
+        free(buf);
+        return block_refuse(why, why_len, "the qcow2 snapshot table runs "
+                            "past the end of the image");
+    }
+    s->extra = malloc(s->extra_len + 1);
+    if (s->extra)
+        memcpy(s->extra, buf, s->extra_len);
+    s->id = string_of(buf + s->extra_len, id_len);
+    s->name = string_of(buf + s->extra_len + id_len, name_len);
+    free(buf);
+    if (!s->extra || !s->id || !s->name)
+        return -ENOMEM;
+    s->vm_state_size = s->extra_len >= 8 ? be64_at(s->extra)
+                                         : s->vm_state_size32;
+    /* Version 2 images may lack it: the disk has not changed size. */
+    s->disk_size = s->extra_len >= 16 ? be64_at(s->extra + 8) : disk_size;
+    *len = (sizeof(fixed) + rest + 7) & ~7ull;
+
+    /* Its L1 table: aligned, in the file, covering its disk. */
+    uint64_t l2_span = q->cluster_size << q->l2_bits;
+    if (s->disk_size > (1ull << 62) ||
+        s->l1_size < (s->disk_size + l2_span - 1) / l2_span ||
+        (uint64_t)s->l1_size * 8 > MAX_L1_BYTES ||
+        s->l1_offset & (q->cluster_size - 1) ||
+        !inside_file(q, s->l1_offset, (uint64_t)s->l1_size * 8))
+        return block_refuse(why, why_len, "bad L1 table for qcow2 snapshot "
+                            "'%s' (%u entries at 0x%llx)", s->id, s->l1_size,
+                            (unsigned long long)s->l1_offset);
+    return 0;
+}
+
+int snapshot_table_open(struct qcow2 *q, uint32_t count, uint64_t offset,
+                        uint64_t disk_size, char *why, size_t why_len)
+{
+    if (!count)
+        return 0;
+    if (count > MAX_SNAPSHOTS || offset & (q->cluster_size - 1))
+        return block_refuse(why, why_len, "bad qcow2 snapshot table (%u "
+                            "snapshots at 0x%llx)", count,
+                            (unsigned long long)offset);
+    q->snapshots = calloc(count, sizeof(*q->snapshots));
+    if (!q->snapshots)
+        return -ENOMEM;
+    q->snapshots_offset = offset;
+    uint64_t at = offset;
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t len = 0;
+        q->num_snapshots = i + 1; /* released by close, even half read */
+        int ret = read_entry(q, at, disk_size, &q->snapshots[i], &len, why,
+                             why_len);
+        if (ret)
+            return ret;
+        at += len;
+        if (at - offset > MAX_TABLE_BYTES)
+            return block_refuse(why, why_len, "the qcow2 snapshot table is "
+                                "bigger than 64 MiB");
+    }
+    return 0;
+}
+
+static uint64_t entry_bytes(const struct qcow2_snapshot *s)
+{
+    return (ENTRY_FIXED + s->extra_len + strlen(s->id) + strlen(s->name) + 7) &
+           ~7ull;
+}
+
+uint64_t snapshot_table_bytes(const struct qcow2_snapshot *list,
+                              uint32_t count)
+{
+    uint64_t bytes = 0;
+    for (uint32_t i = 0; i < count; i++)
+        bytes += entry_bytes(&list[i]);
+    return bytes;
+}
+
+static uint8_t *put_be(uint8_t *p, uint64_t value, unsigned width)
+{
+    for (unsigned k = width; k-- > 0; value >>= 8)
+        p[k] = (uint8_t)value;
+    return p + width;
+}
+
+void snapshot_table_fill(uint8_t *buf, const struct qcow2_snapshot *list,
+                         uint32_t count)
+{
+    for (uint32_t i = 0; i < count; i++) {
+        const struct qcow2_snapshot *s = &list[i];
+        size_t id_len = strlen(s->id), name_len = strlen(s->name);
+        uint8_t *p = buf;
+        p = put_be(p, s->l1_offset, 8);
+        p = put_be(p, s->l1_size, 4);
+        p = put_be(p, id_len, 2);
+        p = put_be(p, name_len, 2);
+        p = put_be(p, s->date_sec, 4);
+        p = put_be(p, s->date_nsec, 4);
+        p = put_be(p, s->vm_clock_nsec, 8);
+        p = put_be(p, s->vm_state_size32, 4);
+        p = put_be(p, s->extra_len, 4);
+        memcpy(p, s->extra, s->extra_len);
+        memcpy(p + s->extra_len, s->id, id_len);
+        memcpy(p + s->extra_len + id_len, s->name, name_len);
+        buf += entry_bytes(s);
+    }
+}
+
+int snapshot_metadata_add(struct qcow2 *q)
+{
+    metadata_add_range(q, q->snapshots_offset,
+                       snapshot_table_bytes(q->snapshots, q->num_snapshots));
+    for (uint32_t i = 0; i < q->num_snapshots; i++) {
+        const struct qcow2_snapshot *s = &q->snapshots[i];
+        uint64_t *l1 = malloc(((size_t)s->l1_size + 1) * 8);
+        if (!l1)
+            return -ENOMEM;
+        int ret = l1_read(q, s->l1_offset, s->l1_size, l1);
+        metadata_add_range(q, s->l1_offset, (uint64_t)s->l1_size * 8);
+        for (uint32_t k = 0; !ret && k < s->l1_size; k++)
+            if (l1[k] & L1_OFFSET_MASK)
+                metadata_add(q, l1[k] & L1_OFFSET_MASK);
+        free(l1);
+        if (ret)
+            return ret;
+    }
+    return 0;
+}
+
+/* After a switch: the set of metadata clusters, from scratch. */
+static void metadata_rebuild(struct qcow2 *q)
+{
+    metadata_clear(q);
+    metadata_add_tables(q);
+    snapshot_metadata_add(q);
+}
+
+/* The snapshot with this id, else the first with this name; -1 if none. */
+static int find(const struct qcow2 *q, const char *id_or_name)
+{
+    for (uint32_t i = 0; i < q->num_snapshots; i++)
+        if (strcmp(q->snapshots[i].id, id_or_name) == 0)
+            return (int)i;
+    for (uint32_t i = 0; i < q->num_snapshots; i++)
+        if (strcmp(q->snapshots[i].name, id_or_name) == 0)
+            return (int)i;
+    return -1;
+}
+
+/* Snapshot operations start from a consistent image. */
+static int changeable(struct qcow2 *q, char *why, size_t why_len)
+{
+    if (q->corrupt) {
+        block_refuse(why, why_len, "the image is marked corrupt");
+        return -EIO;
+    }
+    return 0;
+}
+
+static int find_or_refuse(const struct qcow2 *q, const char *id_or_name,
+                          char *why, size_t why_len)
+{
+    int i = find(q, id_or_name);
+    if (i < 0)
+        block_refuse(why, why_len, "the image has no snapshot with id or "
+                     "name '%s'", id_or_name);
+    return i < 0 ? -ENOENT : i;
+}
+
+int qcow2_snapshot_list(struct vmdev_block *b,
+                        struct vmdev_block_snapshot **list)
+{
+    struct qcow2 *q = b->format_state;
+    pthread_mutex_lock(&q->lock);
+    uint32_t n = q->num_snapshots;
+    struct vmdev_block_snapshot *out = calloc(n ? n : 1, sizeof(*out));
+    int ret = out ? (int)n : -ENOMEM;
+    for (uint32_t i = 0; out && i < n; i++) {
+        const struct qcow2_snapshot *s = &q->snapshots[i];
+        out[i] = (struct vmdev_block_snapshot){
+            .id = strdup(s->id), .name = strdup(s->name),
+            .disk_size = s->disk_size, .vm_state_size = s->vm_state_size,
+            .date_sec = s->date_sec, .date_nsec = s->date_nsec,
+            .vm_clock_nsec = s->vm_clock_nsec,
+        };
+        if (!out[i].id || !out[i].name)
+            ret = -ENOMEM;
+    }
+    pthread_mutex_unlock(&q->lock);
+    if (ret < 0) {
+        vmdev_block_snapshot_list_free(out, (int)n);
+        out = NULL;
+    }
+    *list = out;
+    return ret;
+}
+
+/* The next ID as QEMU picks it: one past the largest number in use. */
+static char *next_id(const struct qcow2 *q)
+{
+    unsigned long long top = 0;
+    for (uint32_t i = 0; i < q->num_snapshots; i++) {
+        unsigned long long v = strtoull(q->snapshots[i].id, NULL, 10);
+        if (v > top)
+            top = v;
+    }
+    char id[24];
+    snprintf(id, sizeof(id), "%llu", top + 1);
+    return strdup(id);
+}
+
+static int create_locked(struct vmdev_block *b, struct qcow2 *q,
+                         const char *name, char *why, size_t why_len)
+{
+    int ret = changeable(q, why, why_len);
+    if (ret)
+        return ret;
+    if (find(q, name) >= 0) {
+        block_refuse(why, why_len, "a snapshot with id or name '%s' exists",
+                     name);
+        return -EEXIST;
+    }
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    struct qcow2_snapshot fresh = {
+        /* The active L1 table becomes the snapshot's as it is. */
+        .l1_offset = q->l1_offset, .l1_size = q->l1_size,
+        .id = next_id(q), .name = strdup(name),
+        .date_sec = (uint32_t)now.tv_sec, .date_nsec = (uint32_t)now.tv_nsec,
+        .disk_size = b->size,
+        .extra = malloc(OUR_EXTRA), .extra_len = OUR_EXTRA,
+    };
+    uint32_t n = q->num_snapshots;
+    struct qcow2_snapshot *list = malloc((n + 1) * sizeof(*list));
+    if (!fresh.id || !fresh.name || !fresh.extra || !list) {
+        snapshot_free(&fresh);
+        free(list);
+        return -ENOMEM;
+    }
+    put_be(put_be(put_be(fresh.extra, 0, 8), b->size, 8), UINT64_MAX, 8);
+    if (n)
+        memcpy(list, q->snapshots, n * sizeof(*list));
+    list[n] = fresh;
+    ret = switch_metadata(q, q->l1, list, n + 1, why, why_len);
+    if (ret) {
+        snapshot_free(&fresh);
+        free(list);
+        return ret;
+    }
+    free(q->snapshots);
+    q->snapshots = list;
+    q->num_snapshots = n + 1;
+    metadata_rebuild(q);
+    return 0;
+}
+
+int qcow2_snapshot_create(struct vmdev_block *b, const char *name, char *why,
+                          size_t why_len)
+{
+    struct qcow2 *q = b->format_state;
+    size_t len = strlen(name);
+    if (!len || len > MAX_NAME)
+        return block_refuse(why, why_len, "a snapshot name is 1 to %d bytes",
+                            MAX_NAME);
+    pthread_mutex_lock(&q->lock);
+    int ret = create_locked(b, q, name, why, why_len);
+    pthread_mutex_unlock(&q->lock);
+    return ret;
+}
+
+static int apply_locked(struct vmdev_block *b, struct qcow2 *q,
+                        const char *id_or_name, char *why, size_t why_len)
+{
+    int ret = changeable(q, why, why_len);
+    int i = ret ? ret : find_or_refuse(q, id_or_name, why, why_len);
+    if (i < 0)
+        return i;
+    const struct qcow2_snapshot *s = &q->snapshots[i];
+    if (s->disk_size != b->size) {
+        block_refuse(why, why_len, "snapshot '%s' is of a %llu-byte disk and "
+                     "the disk is %llu bytes now (resizing is not supported)",
+                     id_or_name, (unsigned long long)s->disk_size,
+                     (unsigned long long)b->size);
+        return -ENOTSUP;
+    }
+    /* Its L1 table, as far as the disk goes (the rest holds saved VM
+     * state, which the active table does not need). */
+    uint32_t entries = s->l1_size > q->l1_size ? s->l1_size : q->l1_size;
+    uint64_t *source = calloc(entries + 1ull, 8);
+    if (!source)
+        return -ENOMEM;
+    ret = l1_read(q, s->l1_offset, s->l1_size, source);
+    if (ret)
+        block_refuse(why, why_len, "cannot read the L1 table of snapshot "
+                     "'%s'", id_or_name);
+    else
+        ret = switch_metadata(q, source, q->snapshots, q->num_snapshots, why,
+                              why_len);
+    free(source);
+    if (!ret)
+        metadata_rebuild(q);
+    return ret;
+}
+
+int qcow2_snapshot_apply(struct vmdev_block *b, const char *id_or_name,
+                         char *why, size_t why_len)
+{
+    struct qcow2 *q = b->format_state;
+    pthread_mutex_lock(&q->lock);
+    int ret = apply_locked(b, q, id_or_name, why, why_len);
+    pthread_mutex_unlock(&q->lock);
+    return ret;
+}
+
+static int delete_locked(struct qcow2 *q, const char *id_or_name, char *why,
+                         size_t why_len)
+{
+    int ret = changeable(q, why, why_len);
+    int i = ret ? ret : find_or_refuse(q, id_or_name, why, why_len);
+    if (i < 0)
+        return i;
+    uint32_t n = q->num_snapshots;
+    struct qcow2_snapshot *list = malloc(n * sizeof(*list));
+    if (!list)
+        return -ENOMEM;
+    memcpy(list, q->snapshots, (size_t)i * sizeof(*list));
+    memcpy(list + i, q->snapshots + i + 1, (n - i - 1) * sizeof(*list));
+    ret = switch_metadata(q, q->l1, list, n - 1, why, why_len);
+    if (ret) {
+        free(list);
+        return ret;
+    }
+    snapshot_free(&q->snapshots[i]);
+    free(q->snapshots);
+    q->snapshots = list;
+    q->num_snapshots = n - 1;
+    metadata_rebuild(q);
+    return 0;
+}
+
+int qcow2_snapshot_delete(struct vmdev_block *b, const char *id_or_name,
+                          char *why, size_t why_len)
+{
+    struct qcow2 *q = b->format_state;
+    pthread_mutex_lock(&q->lock);
+    int ret = delete_locked(q, id_or_name, why, why_len);
+    pthread_mutex_unlock(&q->lock);
+    return ret;
+}
