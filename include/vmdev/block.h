@@ -114,6 +114,30 @@ int vmdev_block_submit(struct vmdev_block *block,
                        struct vmdev_io_engine *engine,
                        struct vmdev_block_request *req);
 
+/* A new image. */
+struct vmdev_block_create_options {
+    const char *path; /* must not exist yet */
+    enum vmdev_block_format format; /* RAW or QCOW2 (DEFAULT: raw) */
+    /* Bytes, rounded up to 512; 0 with a backing file: the backing
+     * file's size. */
+    uint64_t size;
+    /* qcow2 (version 3, 16-bit refcounts, as qemu-img makes them): */
+    uint32_t cluster_size; /* a power of two, 512 B to 2 MiB; 0: 64 KiB */
+    /* Written into the image as given; a relative name is found from the
+     * image's directory. It must open, in backing_format (RAW, QCOW2). */
+    const char *backing_file;
+    enum vmdev_block_format backing_format;
+};
+
+/*
+ * Create an image: 0, or -errno with a sentence in why (why_len bytes,
+ * may be 0) and no file left behind: -EEXIST if path exists, -EINVAL for
+ * a bad option, the backing file's error if it does not open, -EFBIG
+ * for a disk the cluster size cannot map (a 32 MiB L1 table).
+ */
+int vmdev_block_create(const struct vmdev_block_create_options *options,
+                       char *why, size_t why_len);
+
 /*
  * Internal snapshots (qcow2): a snapshot keeps the disk as it was, and
  * the disk can later be put back to it. `qemu-img snapshot` reads and

@@ -6,6 +6,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <linux/fs.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -93,6 +95,17 @@ static int transfer_exact(int fd, uint8_t *p, size_t len, uint64_t offset,
         offset += (uint64_t)n;
     }
     return 0;
+}
+
+void backing_path(const char *image, const char *name, char *out,
+                  size_t out_len)
+{
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", image);
+    if (name[0] == '/')
+        snprintf(out, out_len, "%s", name);
+    else
+        snprintf(out, out_len, "%s/%s", dirname(dir), name);
 }
 
 int read_exact(int fd, void *buf, size_t len, uint64_t offset)

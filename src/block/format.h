@@ -71,6 +71,11 @@ int write_exact(int fd, const void *buf, size_t len, uint64_t offset);
 int block_read_sync(struct vmdev_block *b, uint64_t offset, void *buf,
                     uint64_t len);
 
+/* Where a backing file named `name` in the image at `image` is: relative
+ * to the image's directory unless absolute, as qemu-img resolves it. */
+void backing_path(const char *image, const char *name, char *out,
+                  size_t out_len);
+
 /* vmdev_block_open() for an image that is backing file number depth of
  * the one the user opened (0: that one). */
 struct vmdev_block *block_open(const struct vmdev_block_options *options,
@@ -83,5 +88,10 @@ struct vmdev_block *block_open(const struct vmdev_block_options *options,
  */
 int qcow2_open(struct vmdev_block *b, const char *path, unsigned depth,
                char *why, size_t why_len);
+
+/* qcow2_create.c: a new, empty qcow2 image of `size` bytes into the empty
+ * file fd, as options say (checked). 0, or -errno with a sentence in why. */
+int qcow2_create(int fd, const struct vmdev_block_create_options *options,
+                 uint64_t size, char *why, size_t why_len);
 
 #endif

@@ -12,7 +12,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,12 +238,8 @@ static int open_backing(struct qcow2 *q, const char *path, const char *name,
                         const char *format, unsigned depth, char *why,
                         size_t why_len)
 {
-    char dir[PATH_MAX], full[PATH_MAX + MAX_BACKING_NAME + 2];
-    snprintf(dir, sizeof(dir), "%s", path);
-    if (name[0] == '/')
-        snprintf(full, sizeof(full), "%s", name);
-    else
-        snprintf(full, sizeof(full), "%s/%s", dirname(dir), name);
+    char full[PATH_MAX + MAX_BACKING_NAME + 2];
+    backing_path(path, name, full, sizeof(full));
     if (depth >= MAX_BACKING_DEPTH)
         return block_refuse(why, why_len, "backing chain deeper than %d images "
                       "(a loop?) at %s", MAX_BACKING_DEPTH, full);

@@ -173,6 +173,14 @@ static inline uint64_t be64_at(const uint8_t *p)
     return be64toh(v);
 }
 
+/* value as width big-endian bytes at p; the byte after them. */
+static inline uint8_t *put_be(uint8_t *p, uint64_t value, unsigned width)
+{
+    for (unsigned k = width; k-- > 0; value >>= 8)
+        p[k] = (uint8_t)value;
+    return p + width;
+}
+
 /* A compressed cluster's descriptor (qcow2.txt): the low 62 - (cluster_bits
  * - 8) bits are its offset in the file, the rest the count of 512-byte
  * sectors after the first that it occupies. */

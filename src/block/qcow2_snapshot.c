@@ -161,13 +161,6 @@ uint64_t snapshot_table_bytes(const struct qcow2_snapshot *list,
     return bytes;
 }
 
-static uint8_t *put_be(uint8_t *p, uint64_t value, unsigned width)
-{
-    for (unsigned k = width; k-- > 0; value >>= 8)
-        p[k] = (uint8_t)value;
-    return p + width;
-}
-
 void snapshot_table_fill(uint8_t *buf, const struct qcow2_snapshot *list,
                          uint32_t count)
 {

@@ -183,8 +183,6 @@ static int plan(const struct qcow2 *q, const uint64_t *source,
     for (uint32_t i = 0; i < q->l1_size; i++)
         l->copies += (source[i] & L1_OFFSET_MASK) != 0;
     l->l1 = clusters_for(q, (uint64_t)q->l1_size * 8);
-    if (!l->l1)
-        l->l1 = 1;
     l->table = clusters_for(q, table_bytes);
     uint64_t fixed = l->first + l->copies + l->l1 + l->table;
     /* The refcount blocks count themselves and their table too. */
@@ -247,7 +245,7 @@ static int write_next(struct recount *rc, const uint64_t *source,
                                                        : l->table << bits);
     if (big < l->reftable << bits)
         big = (size_t)(l->reftable << bits);
-    uint64_t *buf = calloc(1, big);
+    uint64_t *buf = calloc(1, big + 8);
     if (!buf)
         return -ENOMEM;
     for (uint32_t i = 0; i < q->l1_size; i++)
@@ -358,7 +356,7 @@ int switch_metadata(struct qcow2 *q, const uint64_t *source,
         .max = bits == 64 ? UINT64_MAX : (1ull << bits) - 1,
         .table = malloc(q->cluster_size),
     };
-    uint64_t *new_l1 = calloc(l.l1 << q->cluster_bits, 1);
+    uint64_t *new_l1 = calloc((l.l1 << q->cluster_bits) + 8, 1);
     uint64_t *new_reftable = calloc(l.reftable << q->cluster_bits, 1);
     ret = rc.counts && rc.table && new_l1 && new_reftable ? 0 : -ENOMEM;
     if (!ret)

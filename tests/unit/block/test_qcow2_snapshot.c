@@ -223,11 +223,27 @@ static void create_apply_delete_interoperate(void)
     CHECK(img_sh("qemu-img convert -f raw -O qcow2 -o cluster_size=512,"
                  "refcount_bits=64 start.raw img.qcow2"));
     CHECK(snapshots_round_trip(3));
-    /* Over a backing file: the snapshots hold only what was written. */
-    CHECK(img_sh("cp start.raw base.raw && qemu-img create -f qcow2 "
-                 "-o cluster_size=4096 -b base.raw -F raw img.qcow2"));
+    /* Made by us, over a backing file: the snapshots hold only what was
+     * written. */
+    CHECK(img_sh("cp start.raw base.raw && rm img.qcow2"));
+    struct vmdev_block_create_options o = {
+        .path = img_path("img.qcow2"), .format = VMDEV_BLOCK_FORMAT_QCOW2,
+        .cluster_size = 4096, .backing_file = "base.raw",
+        .backing_format = VMDEV_BLOCK_FORMAT_RAW,
+    };
+    CHECK_EQ(vmdev_block_create(&o, NULL, 0), 0);
     CHECK(snapshots_round_trip(4));
     CHECK(img_sh("cmp base.raw start.raw"));
+
+    /* An empty disk has no tables at all. */
+    o = (struct vmdev_block_create_options){ .path = img_path("empty.qcow2"),
+                                             .format = VMDEV_BLOCK_FORMAT_QCOW2 };
+    CHECK_EQ(vmdev_block_create(&o, NULL, 0), 0);
+    struct vmdev_block *b = open_image("empty.qcow2", false, NULL, 0);
+    CHECK(b && create(b, "nothing") && create(b, "still") &&
+          apply(b, "nothing") && delete(b, "still"));
+    vmdev_block_close(b);
+    CHECK(clean("empty.qcow2") && qemu_lists("empty.qcow2", "nothing"));
     img_dir_remove();
 }
 
