@@ -147,7 +147,9 @@ int vmdev_block_create(const struct vmdev_block_create_options *options,
  *
  * create, apply and delete need a writable image and no request in
  * flight. They return 0, or -errno with a sentence in why (why_len bytes,
- * may be 0): -ENOTSUP for a format without snapshots, -EROFS, -ENOENT
+ * may be 0): -EBUSY while requests are in flight, -ENOTSUP for a format
+ * without snapshots, -EROFS, -EFBIG past QEMU's limits (65536 snapshots,
+ * a 64 MiB table) or ours (1 GiB of refcounts to recount), -ENOENT
  * for no such snapshot, -EEXIST for a name in use, -EINVAL for a bad
  * name, -ERANGE when the image's refcount width cannot count one more
  * reference to its clusters, -EIO.

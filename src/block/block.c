@@ -397,6 +397,7 @@ static void finish(struct vmdev_block_request *req, int64_t result)
     free(req->bounce);
     req->bounce = NULL;
     count(req->block, req, result);
+    atomic_fetch_sub(&req->block->in_flight, 1);
     req->done(req, result);
 }
 
@@ -496,8 +497,13 @@ int vmdev_block_submit(struct vmdev_block *b, struct vmdev_io_engine *engine,
         b->cache == VMDEV_BLOCK_CACHE_NONE && !memory_aligned(b, req) &&
         (ret = set_up_bounce(b, req, len)))
         return ret;
+    /* Counted before the format maps anything: a snapshot operation
+     * that holds the format's lock and sees none in flight cannot race
+     * a request's mapping. */
+    atomic_fetch_add(&b->in_flight, 1);
     ret = b->format->submit(b, req);
     if (ret) {
+        atomic_fetch_sub(&b->in_flight, 1);
         free(req->bounce);
         req->bounce = NULL;
     }

@@ -46,6 +46,8 @@ struct vmdev_block {
     enum vmdev_block_cache cache;
     uint32_t alignment; /* offsets and lengths (O_DIRECT) */
     atomic_bool writeback;
+    /* Requests submitted and not yet done (snapshot operations need 0). */
+    atomic_uint in_flight;
     const struct block_format_ops *format;
     void *format_state;
     struct {

@@ -238,8 +238,11 @@ int release_entry(struct qcow2 *q, uint64_t entry);
 /* A reference to the cluster at offset (an L2 table) is gone. */
 int release_clusters(struct qcow2 *q, uint64_t offset, uint64_t len);
 void metadata_add(struct qcow2 *q, uint64_t offset);
-/* Every cluster of [offset, offset + len). */
-void metadata_add_range(struct qcow2 *q, uint64_t offset, uint64_t len);
+/* Many at once: appended in any order (every cluster of a range), then
+ * sorted once. */
+void metadata_append(struct qcow2 *q, uint64_t offset);
+void metadata_append_range(struct qcow2 *q, uint64_t offset, uint64_t len);
+void metadata_sort(struct qcow2 *q);
 void metadata_clear(struct qcow2 *q);
 /* The refcount blocks and the active L1's L2 tables join the set. */
 void metadata_add_tables(struct qcow2 *q);
@@ -289,6 +292,16 @@ int switch_metadata(struct qcow2 *q, const uint64_t *source,
                     char *why, size_t why_len);
 
 /* qcow2_snapshot.c */
+/* An L1 table snapshots use, and how many of them. */
+struct l1_use {
+    uint64_t offset;
+    uint32_t size;
+    uint32_t users;
+};
+/* The distinct L1 tables of list[0..count), sorted, into *out (malloc'd;
+ * their number in *n). */
+int snapshot_l1_tables(const struct qcow2_snapshot *list, uint32_t count,
+                       struct l1_use **out, size_t *n);
 /* The snapshot table of list[0..count): its size, and it into buf (that
  * many zeroed bytes). */
 uint64_t snapshot_table_bytes(const struct qcow2_snapshot *list,

@@ -38,40 +38,71 @@ static size_t metadata_from(const struct qcow2 *q, uint64_t offset)
     return lo;
 }
 
+static bool metadata_reserve(struct qcow2 *q)
+{
+    if (q->num_metadata < q->metadata_cap)
+        return true;
+    size_t cap = q->metadata_cap ? q->metadata_cap * 2 : 64;
+    uint64_t *grown = realloc(q->metadata, cap * sizeof(*grown));
+    if (!grown)
+        return false; /* only the overlap check is weaker */
+    q->metadata = grown;
+    q->metadata_cap = cap;
+    return true;
+}
+
 void metadata_add(struct qcow2 *q, uint64_t offset)
 {
     size_t lo = metadata_from(q, offset);
-    if (lo < q->num_metadata && q->metadata[lo] == offset)
+    if ((lo < q->num_metadata && q->metadata[lo] == offset) ||
+        !metadata_reserve(q))
         return;
-    if (q->num_metadata == q->metadata_cap) {
-        size_t cap = q->metadata_cap ? q->metadata_cap * 2 : 64;
-        uint64_t *grown = realloc(q->metadata, cap * sizeof(*grown));
-        if (!grown)
-            return; /* only the overlap check is weaker */
-        q->metadata = grown;
-        q->metadata_cap = cap;
-    }
     memmove(q->metadata + lo + 1, q->metadata + lo,
             (q->num_metadata - lo) * sizeof(*q->metadata));
     q->metadata[lo] = offset;
     q->num_metadata++;
 }
 
-void metadata_add_range(struct qcow2 *q, uint64_t offset, uint64_t len)
+void metadata_append(struct qcow2 *q, uint64_t offset)
+{
+    if (metadata_reserve(q))
+        q->metadata[q->num_metadata++] = offset;
+}
+
+void metadata_append_range(struct qcow2 *q, uint64_t offset, uint64_t len)
 {
     for (uint64_t at = offset & ~(q->cluster_size - 1); at < offset + len;
          at += q->cluster_size)
-        metadata_add(q, at);
+        metadata_append(q, at);
+}
+
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+void metadata_sort(struct qcow2 *q)
+{
+    if (!q->num_metadata)
+        return;
+    qsort(q->metadata, q->num_metadata, sizeof(*q->metadata), compare_u64);
+    size_t kept = 1;
+    for (size_t i = 1; i < q->num_metadata; i++)
+        if (q->metadata[i] != q->metadata[kept - 1])
+            q->metadata[kept++] = q->metadata[i];
+    q->num_metadata = kept;
 }
 
 void metadata_add_tables(struct qcow2 *q)
 {
     for (uint64_t i = 0; i < q->reftable_size; i++)
         if (q->reftable[i])
-            metadata_add(q, q->reftable[i]);
+            metadata_append(q, q->reftable[i]);
     for (uint32_t i = 0; i < q->l1_size; i++)
         if (q->l1[i] & L1_OFFSET_MASK)
-            metadata_add(q, q->l1[i] & L1_OFFSET_MASK);
+            metadata_append(q, q->l1[i] & L1_OFFSET_MASK);
+    metadata_sort(q);
 }
 
 void metadata_clear(struct qcow2 *q)

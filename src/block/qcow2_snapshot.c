@@ -13,10 +13,12 @@
  * old metadata and switched to with one header write.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
+#include "vmdev/log.h"
 #include "qcow2.h"
 
 /* As QEMU. */
@@ -90,6 +92,12 @@ static int read_entry(struct qcow2 *q, uint64_t at, uint64_t disk_size,
         return block_refuse(why, why_len, "the qcow2 snapshot table runs "
                             "past the end of the image");
     }
+    /* Rewritten by their string length: no NUL inside. */
+    if (memchr(buf + s->extra_len, '\0', (size_t)id_len + name_len)) {
+        free(buf);
+        return block_refuse(why, why_len, "a qcow2 snapshot's ID or name "
+                            "holds a NUL byte");
+    }
     s->extra = malloc(s->extra_len + 1);
     if (s->extra)
         memcpy(s->extra, buf, s->extra_len);
@@ -143,13 +151,29 @@ int snapshot_table_open(struct qcow2 *q, uint32_t count, uint64_t offset,
             return block_refuse(why, why_len, "the qcow2 snapshot table is "
                                 "bigger than 64 MiB");
     }
-    return 0;
+    /* Distinct L1 tables lie apart in the file; ones that add up to more
+     * than the file overlap, and would multiply the work of reading them. */
+    struct l1_use *tables;
+    size_t n;
+    int ret = snapshot_l1_tables(q->snapshots, count, &tables, &n);
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < n && !ret; i++)
+        bytes += (uint64_t)tables[i].size * 8;
+    free(tables);
+    if (!ret && bytes > q->file_size)
+        return block_refuse(why, why_len, "the qcow2 snapshots' L1 tables "
+                            "overlap");
+    return ret;
+}
+
+static uint64_t entry_size(uint64_t extra_len, size_t id_len, size_t name_len)
+{
+    return (ENTRY_FIXED + extra_len + id_len + name_len + 7) & ~7ull;
 }
 
 static uint64_t entry_bytes(const struct qcow2_snapshot *s)
 {
-    return (ENTRY_FIXED + s->extra_len + strlen(s->id) + strlen(s->name) + 7) &
-           ~7ull;
+    return entry_size(s->extra_len, strlen(s->id), strlen(s->name));
 }
 
 uint64_t snapshot_table_bytes(const struct qcow2_snapshot *list,
@@ -184,33 +208,74 @@ void snapshot_table_fill(uint8_t *buf, const struct qcow2_snapshot *list,
     }
 }
 
-int snapshot_metadata_add(struct qcow2 *q)
+static int compare_l1(const void *a, const void *b)
 {
-    metadata_add_range(q, q->snapshots_offset,
-                       snapshot_table_bytes(q->snapshots, q->num_snapshots));
-    for (uint32_t i = 0; i < q->num_snapshots; i++) {
-        const struct qcow2_snapshot *s = &q->snapshots[i];
-        uint64_t *l1 = malloc(((size_t)s->l1_size + 1) * 8);
-        if (!l1)
-            return -ENOMEM;
-        int ret = l1_read(q, s->l1_offset, s->l1_size, l1);
-        metadata_add_range(q, s->l1_offset, (uint64_t)s->l1_size * 8);
-        for (uint32_t k = 0; !ret && k < s->l1_size; k++)
-            if (l1[k] & L1_OFFSET_MASK)
-                metadata_add(q, l1[k] & L1_OFFSET_MASK);
-        free(l1);
-        if (ret)
-            return ret;
+    const struct l1_use *x = a, *y = b;
+    if (x->offset != y->offset)
+        return x->offset < y->offset ? -1 : 1;
+    return x->size < y->size ? -1 : x->size > y->size;
+}
+
+int snapshot_l1_tables(const struct qcow2_snapshot *list, uint32_t count,
+                       struct l1_use **out, size_t *n)
+{
+    struct l1_use *v = malloc((count ? count : 1) * sizeof(*v));
+    if (!v)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < count; i++)
+        v[i] = (struct l1_use){ list[i].l1_offset, list[i].l1_size, 1 };
+    qsort(v, count, sizeof(*v), compare_l1);
+    size_t kept = 0;
+    for (uint32_t i = 0; i < count; i++) {
+        if (kept && !compare_l1(&v[kept - 1], &v[i]))
+            v[kept - 1].users++;
+        else
+            v[kept++] = v[i];
     }
+    *out = v;
+    *n = kept;
     return 0;
 }
 
-/* After a switch: the set of metadata clusters, from scratch. */
+int snapshot_metadata_add(struct qcow2 *q)
+{
+    struct l1_use *tables;
+    size_t n;
+    int ret = snapshot_l1_tables(q->snapshots, q->num_snapshots, &tables, &n);
+    if (ret)
+        return ret;
+    metadata_append_range(q, q->snapshots_offset,
+                          snapshot_table_bytes(q->snapshots, q->num_snapshots));
+    for (size_t i = 0; i < n && !ret; i++) {
+        uint64_t *l1 = malloc(((size_t)tables[i].size + 1) * 8);
+        if (!l1) {
+            ret = -ENOMEM;
+            break;
+        }
+        ret = l1_read(q, tables[i].offset, tables[i].size, l1);
+        metadata_append_range(q, tables[i].offset,
+                              (uint64_t)tables[i].size * 8);
+        for (uint32_t k = 0; !ret && k < tables[i].size; k++)
+            if (l1[k] & L1_OFFSET_MASK)
+                metadata_append(q, l1[k] & L1_OFFSET_MASK);
+        free(l1);
+    }
+    free(tables);
+    metadata_sort(q);
+    return ret;
+}
+
+/* After a switch: the set of metadata clusters, from scratch. Without
+ * all of it, data writes could land on a snapshot's tables: none then. */
 static void metadata_rebuild(struct qcow2 *q)
 {
     metadata_clear(q);
     metadata_add_tables(q);
-    snapshot_metadata_add(q);
+    if (snapshot_metadata_add(q)) {
+        vmdev_log(VMDEV_LOG_ERROR, "qcow2: cannot reread the snapshots' "
+                  "tables; the image takes no more writes");
+        q->corrupt = true;
+    }
 }
 
 /* The snapshot with this id, else the first with this name; -1 if none. */
@@ -225,12 +290,19 @@ static int find(const struct qcow2 *q, const char *id_or_name)
     return -1;
 }
 
-/* Snapshot operations start from a consistent image. */
-static int changeable(struct qcow2 *q, char *why, size_t why_len)
+/* Snapshot operations start from a consistent image with nothing in
+ * flight (a read or write mapped before the switch would move data in
+ * clusters the switch shares or frees). q->lock held. */
+static int changeable(struct vmdev_block *b, struct qcow2 *q, char *why,
+                      size_t why_len)
 {
     if (q->corrupt) {
         block_refuse(why, why_len, "the image is marked corrupt");
         return -EIO;
+    }
+    if (atomic_load(&b->in_flight)) {
+        block_refuse(why, why_len, "requests to the image are in flight");
+        return -EBUSY;
     }
     return 0;
 }
@@ -278,7 +350,12 @@ static char *next_id(const struct qcow2 *q)
 {
     unsigned long long top = 0;
     for (uint32_t i = 0; i < q->num_snapshots; i++) {
-        unsigned long long v = strtoull(q->snapshots[i].id, NULL, 10);
+        /* Only plain decimal IDs below 10^18 count: no wrap past them. */
+        const char *id = q->snapshots[i].id;
+        size_t len = strlen(id);
+        if (!len || len > 18 || strspn(id, "0123456789") != len)
+            continue;
+        unsigned long long v = strtoull(id, NULL, 10);
         if (v > top)
             top = v;
     }
@@ -290,13 +367,23 @@ static char *next_id(const struct qcow2 *q)
 static int create_locked(struct vmdev_block *b, struct qcow2 *q,
                          const char *name, char *why, size_t why_len)
 {
-    int ret = changeable(q, why, why_len);
+    int ret = changeable(b, q, why, why_len);
     if (ret)
         return ret;
     if (find(q, name) >= 0) {
         block_refuse(why, why_len, "a snapshot with id or name '%s' exists",
                      name);
         return -EEXIST;
+    }
+    uint32_t n = q->num_snapshots;
+    /* An ID is at most 19 digits (next_id()). */
+    if (n >= MAX_SNAPSHOTS ||
+        snapshot_table_bytes(q->snapshots, n) +
+                entry_size(OUR_EXTRA, 19, strlen(name)) >
+            MAX_TABLE_BYTES) {
+        block_refuse(why, why_len, "the image has as many snapshots as "
+                     "qcow2 allows (%d, or a 64 MiB table)", MAX_SNAPSHOTS);
+        return -EFBIG;
     }
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
@@ -308,7 +395,6 @@ static int create_locked(struct vmdev_block *b, struct qcow2 *q,
         .disk_size = b->size,
         .extra = malloc(OUR_EXTRA), .extra_len = OUR_EXTRA,
     };
-    uint32_t n = q->num_snapshots;
     struct qcow2_snapshot *list = malloc((n + 1) * sizeof(*list));
     if (!fresh.id || !fresh.name || !fresh.extra || !list) {
         snapshot_free(&fresh);
@@ -349,7 +435,7 @@ int qcow2_snapshot_create(struct vmdev_block *b, const char *name, char *why,
 static int apply_locked(struct vmdev_block *b, struct qcow2 *q,
                         const char *id_or_name, char *why, size_t why_len)
 {
-    int ret = changeable(q, why, why_len);
+    int ret = changeable(b, q, why, why_len);
     int i = ret ? ret : find_or_refuse(q, id_or_name, why, why_len);
     if (i < 0)
         return i;
@@ -390,10 +476,10 @@ int qcow2_snapshot_apply(struct vmdev_block *b, const char *id_or_name,
     return ret;
 }
 
-static int delete_locked(struct qcow2 *q, const char *id_or_name, char *why,
-                         size_t why_len)
+static int delete_locked(struct vmdev_block *b, struct qcow2 *q,
+                         const char *id_or_name, char *why, size_t why_len)
 {
-    int ret = changeable(q, why, why_len);
+    int ret = changeable(b, q, why, why_len);
     int i = ret ? ret : find_or_refuse(q, id_or_name, why, why_len);
     if (i < 0)
         return i;
@@ -421,7 +507,7 @@ int qcow2_snapshot_delete(struct vmdev_block *b, const char *id_or_name,
 {
     struct qcow2 *q = b->format_state;
     pthread_mutex_lock(&q->lock);
-    int ret = delete_locked(q, id_or_name, why, why_len);
+    int ret = delete_locked(b, q, id_or_name, why, why_len);
     pthread_mutex_unlock(&q->lock);
     return ret;
 }

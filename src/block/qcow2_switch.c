@@ -35,6 +35,9 @@
 
 #include "qcow2.h"
 
+/* The new refcount blocks are built in memory: at most this much. */
+#define MAX_RECOUNT_BYTES (1ull << 30)
+
 struct recount {
     struct qcow2 *q;
     uint8_t *counts;   /* the new refcount blocks, back to back */
@@ -43,6 +46,15 @@ struct recount {
     uint64_t max;      /* the largest count the refcount width holds */
     uint64_t *table;   /* the L2 table being walked, big-endian */
     const char *fault; /* what -EIO found wrong */
+    /* The distinct L2 tables the next metadata reaches, by offset. */
+    struct table_use *uses;
+    size_t num_uses;
+};
+
+/* An L2 table: references to its cluster, and paths through it to the
+ * data it points at (one per L1 entry naming it). */
+struct table_use {
+    uint64_t offset, tables, paths;
 };
 
 static int fault(struct recount *rc, const char *what)
@@ -51,27 +63,28 @@ static int fault(struct recount *rc, const char *what)
     return -EIO;
 }
 
-/* One more reference to each cluster of [offset, offset + len). */
-static int count_clusters(struct recount *rc, uint64_t offset, uint64_t len)
+/* `more` references to each cluster of [offset, offset + len). */
+static int count_clusters(struct recount *rc, uint64_t offset, uint64_t len,
+                          uint64_t more)
 {
     struct qcow2 *q = rc->q;
-    if (!len)
+    if (!len || !more)
         return 0;
     uint64_t last = (offset + len - 1) >> q->cluster_bits;
     if (last >= rc->clusters)
         return fault(rc, "a table points past the end of the image");
     for (uint64_t c = offset >> q->cluster_bits; c <= last; c++) {
         uint64_t n = refcount_get(q, rc->counts, c), at;
-        if (n == rc->max)
+        if (more > rc->max || n > rc->max - more)
             return -ERANGE;
-        refcount_set(q, rc->counts, c, n + 1, &at);
+        refcount_set(q, rc->counts, c, n + more, &at);
     }
     return 0;
 }
 
-/* What the L2 table in rc->table points at, checked as a write would
- * need it: inside the old image and never on its metadata. */
-static int count_data(struct recount *rc)
+/* What the L2 table in rc->table points at, `paths` times, checked as a
+ * write would need it: inside the old image and never on its metadata. */
+static int count_data(struct recount *rc, uint64_t paths)
 {
     struct qcow2 *q = rc->q;
     for (uint64_t i = 0; i < 1ull << q->l2_bits; i++) {
@@ -99,41 +112,82 @@ static int count_data(struct recount *rc)
         } else {
             continue;
         }
-        int ret = count_clusters(rc, at, len);
+        int ret = count_clusters(rc, at, len, paths);
         if (ret)
             return ret;
     }
     return 0;
 }
 
-/* The L2 table an L1 entry names, into rc->table: its offset, 0 if none. */
-static int load_table(struct recount *rc, uint64_t l1_entry, uint64_t *offset)
+static int compare_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Note the L2 tables an L1 table names: `tables` references to each
+ * one's cluster and `paths` to its data. Each distinct table is read
+ * once however many tables name it, so shared tables cost nothing more. */
+static int note_tables(struct recount *rc, const uint64_t *l1,
+                       uint32_t entries, uint64_t tables, uint64_t paths)
 {
     struct qcow2 *q = rc->q;
-    *offset = l1_entry & L1_OFFSET_MASK;
-    if (!*offset)
-        return 0;
-    if (*offset & (q->cluster_size - 1) ||
-        !inside_file(q, *offset, q->cluster_size))
-        return fault(rc, "an L1 entry points outside the image");
-    return read_exact(q->meta_fd, rc->table, q->cluster_size, *offset);
+    uint64_t *named = malloc(((size_t)entries + 1) * 8);
+    if (!named)
+        return -ENOMEM;
+    size_t n = 0;
+    for (uint32_t i = 0; i < entries; i++) {
+        uint64_t offset = l1[i] & L1_OFFSET_MASK;
+        if (!offset)
+            continue;
+        if (offset & (q->cluster_size - 1) ||
+            !inside_file(q, offset, q->cluster_size)) {
+            free(named);
+            return fault(rc, "an L1 entry points outside the image");
+        }
+        named[n++] = offset;
+    }
+    qsort(named, n, sizeof(*named), compare_u64);
+    struct table_use *merged = malloc((rc->num_uses + n + 1) *
+                                      sizeof(*merged));
+    if (!merged) {
+        free(named);
+        return -ENOMEM;
+    }
+    size_t i = 0, k = 0, m = 0;
+    int ret = 0;
+    while (i < rc->num_uses || k < n) {
+        if (k < n && k && named[k] == named[k - 1]) {
+            /* Two guest ranges on one table: never written so. */
+            ret = fault(rc, "an L1 table names one L2 table twice");
+            break;
+        }
+        if (k == n || (i < rc->num_uses && rc->uses[i].offset < named[k])) {
+            merged[m++] = rc->uses[i++];
+        } else if (i < rc->num_uses && rc->uses[i].offset == named[k]) {
+            merged[m] = rc->uses[i++];
+            merged[m].tables += tables;
+            merged[m++].paths += paths;
+            k++;
+        } else {
+            merged[m++] = (struct table_use){ named[k++], tables, paths };
+        }
+    }
+    free(named);
+    if (ret) {
+        free(merged);
+        return ret;
+    }
+    free(rc->uses);
+    rc->uses = merged;
+    rc->num_uses = m;
+    return 0;
 }
 
-/* What an L1 table reaches: its L2 tables too unless they are copied. */
-static int count_l1(struct recount *rc, const uint64_t *l1, uint32_t entries,
-                    bool tables)
+/* The L2 table at offset into rc->table. */
+static int load_table(struct recount *rc, uint64_t offset)
 {
-    for (uint32_t i = 0; i < entries; i++) {
-        uint64_t offset;
-        int ret = load_table(rc, l1[i], &offset);
-        if (!ret && offset && tables)
-            ret = count_clusters(rc, offset, rc->q->cluster_size);
-        if (!ret && offset)
-            ret = count_data(rc);
-        if (ret)
-            return ret;
-    }
-    return 0;
+    return read_exact(rc->q->meta_fd, rc->table, rc->q->cluster_size, offset);
 }
 
 /* Copies of the tables `source` names, from the cluster at `at` on, with
@@ -143,12 +197,12 @@ static int write_copies(struct recount *rc, const uint64_t *source,
 {
     struct qcow2 *q = rc->q;
     for (uint32_t i = 0; i < entries; i++) {
-        uint64_t offset;
-        int ret = load_table(rc, source[i], &offset);
-        if (ret)
-            return ret;
+        uint64_t offset = source[i] & L1_OFFSET_MASK;
         if (!offset)
             continue;
+        int ret = load_table(rc, offset);
+        if (ret)
+            return ret;
         for (uint64_t k = 0; k < 1ull << q->l2_bits; k++) {
             uint64_t entry = be64toh(rc->table[k]) & ~L2_COPIED;
             uint64_t host = entry & L2_OFFSET_MASK;
@@ -206,25 +260,43 @@ static int recount(struct recount *rc, const uint64_t *source,
                    const struct layout *l)
 {
     struct qcow2 *q = rc->q;
-    int ret = count_clusters(rc, 0, q->cluster_size); /* the header */
-    for (uint32_t i = 0; i < count && !ret; i++) {
-        const struct qcow2_snapshot *s = &list[i];
-        uint64_t *l1 = malloc(((size_t)s->l1_size + 1) * 8);
-        if (!l1)
-            return -ENOMEM;
-        ret = l1_read(q, s->l1_offset, s->l1_size, l1);
+    struct l1_use *l1s;
+    size_t num_l1s;
+    int ret = snapshot_l1_tables(list, count, &l1s, &num_l1s);
+    if (ret)
+        return ret;
+    ret = count_clusters(rc, 0, q->cluster_size, 1); /* the header */
+    for (size_t i = 0; i < num_l1s && !ret; i++) {
+        const struct l1_use *u = &l1s[i];
+        uint64_t *l1 = malloc(((size_t)u->size + 1) * 8);
+        if (!l1) {
+            ret = -ENOMEM;
+            break;
+        }
+        ret = l1_read(q, u->offset, u->size, l1);
         if (!ret)
-            ret = count_clusters(rc, s->l1_offset, (uint64_t)s->l1_size * 8);
+            ret = count_clusters(rc, u->offset, (uint64_t)u->size * 8,
+                                 u->users);
         if (!ret)
-            ret = count_l1(rc, l1, s->l1_size, true);
+            ret = note_tables(rc, l1, u->size, u->users, u->users);
         free(l1);
     }
+    free(l1s);
+    /* The active tables are copied: their data counts, they do not. */
     if (!ret)
-        ret = count_l1(rc, source, q->l1_size, false);
+        ret = note_tables(rc, source, q->l1_size, 0, 1);
+    for (size_t i = 0; i < rc->num_uses && !ret; i++) {
+        const struct table_use *u = &rc->uses[i];
+        ret = count_clusters(rc, u->offset, q->cluster_size, u->tables);
+        if (!ret)
+            ret = load_table(rc, u->offset);
+        if (!ret)
+            ret = count_data(rc, u->paths);
+    }
     /* Everything written past the old end is the next metadata. */
     if (!ret)
         ret = count_clusters(rc, l->first << q->cluster_bits,
-                             (l->end - l->first) << q->cluster_bits);
+                             (l->end - l->first) << q->cluster_bits, 1);
     return ret;
 }
 
@@ -347,6 +419,12 @@ int switch_metadata(struct qcow2 *q, const uint64_t *source,
                      "outgrow 8 MiB");
         return -EFBIG;
     }
+    if (l.blocks << q->cluster_bits > MAX_RECOUNT_BYTES) {
+        block_refuse(why, why_len, "the image's refcounts (%llu MiB) are too "
+                     "many to recount for a snapshot operation",
+                     (unsigned long long)((l.blocks << q->cluster_bits) >> 20));
+        return -EFBIG;
+    }
     unsigned bits = 1u << q->refcount_order;
     struct recount rc = {
         .q = q,
@@ -386,6 +464,7 @@ int switch_metadata(struct qcow2 *q, const uint64_t *source,
                      strerror(-ret));
     free(rc.counts);
     free(rc.table);
+    free(rc.uses);
     free(new_l1);
     free(new_reftable);
     return ret;

@@ -389,6 +389,102 @@ static void lying_snapshot_metadata(void)
     img_dir_remove();
 }
 
+static void note_done(struct vmdev_block_request *req, int64_t result)
+{
+    *(int64_t *)req->opaque = result;
+}
+
+/* A request in flight (its completion not yet taken from the engine)
+ * makes snapshot operations wait their turn: -EBUSY, nothing changed. */
+static void busy_while_requests_are_in_flight(void)
+{
+    img_dir_create();
+    CHECK(img_make_source("start.raw", DISK_SIZE, 6));
+    CHECK(img_sh("qemu-img convert -f raw -O qcow2 start.raw img.qcow2"));
+    struct vmdev_block *b = open_image("img.qcow2", false, NULL, 0);
+    CHECK(b != NULL);
+    static uint8_t buf[65536];
+    struct iovec iov = { buf, sizeof(buf) };
+    int64_t result = 1;
+    struct vmdev_block_request req = { .op = VMDEV_IO_READ, .offset = 0,
+                                       .iov = &iov, .iovcnt = 1,
+                                       .done = note_done, .opaque = &result };
+    CHECK_EQ(vmdev_block_submit(b, engine, &req), 0);
+    char why[256] = "";
+    CHECK_EQ(create_why(b, "s", why, sizeof(why)), -EBUSY);
+    CHECK(strstr(why, "in flight") != NULL);
+    while (result == 1)
+        vmdev_io_engine_complete(engine);
+    CHECK_EQ(result, (int64_t)sizeof(buf));
+    CHECK_EQ(create_why(b, "s", why, sizeof(why)), 0);
+    vmdev_block_close(b);
+    CHECK(clean("img.qcow2"));
+    img_dir_remove();
+}
+
+/* Where snapshot table entry `index` of an image starts. */
+static uint64_t entry_at(const char *image, unsigned index)
+{
+    uint64_t at = img_read_be(image, 64, 8);
+    for (unsigned i = 0; i < index; i++)
+        at += (40 + img_read_be(image, at + 36, 4) +
+               img_read_be(image, at + 12, 2) + img_read_be(image, at + 14, 2) +
+               7) & ~7ull;
+    return at;
+}
+
+/* Tables that would multiply the work of reading them, and names that
+ * would not survive a rewrite, are refused at open; an L1 table naming
+ * one L2 table twice stops a snapshot operation and marks the image
+ * corrupt. */
+static void hostile_snapshot_tables(void)
+{
+    img_dir_create();
+    char why[256] = "";
+    CHECK(img_make_source("start.raw", DISK_SIZE, 7));
+    /* 4 KiB clusters: the L1 table has four entries. */
+    CHECK(img_sh("qemu-img convert -f raw -O qcow2 -o cluster_size=4096 "
+                 "start.raw good.qcow2 && "
+                 "qemu-img snapshot -c s1 good.qcow2 && "
+                 "qemu-img snapshot -c s2 good.qcow2"));
+    size_t size;
+    free(img_load("good.qcow2", &size));
+    /* Two L1 tables of almost the whole file, one cluster apart. */
+    CHECK(img_sh("cp good.qcow2 img.qcow2"));
+    uint64_t first = entry_at("img.qcow2", 0), second = entry_at("img.qcow2", 1);
+    CHECK(img_patch("img.qcow2", first, 65536, 8));
+    CHECK(img_patch("img.qcow2", first + 8, (size - 65536) / 8, 4));
+    CHECK(img_patch("img.qcow2", second, 131072, 8));
+    CHECK(img_patch("img.qcow2", second + 8, (size - 131072) / 8, 4));
+    CHECK(open_image("img.qcow2", true, why, sizeof(why)) == NULL);
+    CHECK(strstr(why, "L1 tables overlap") != NULL);
+
+    /* A NUL in a name. */
+    CHECK(img_sh("cp good.qcow2 img.qcow2"));
+    uint64_t name = first + ((40 + img_read_be("img.qcow2", first + 36, 4) +
+                              img_read_be("img.qcow2", first + 12, 2)));
+    CHECK(img_patch("img.qcow2", name, 0, 1));
+    CHECK(open_image("img.qcow2", true, why, sizeof(why)) == NULL);
+    CHECK(strstr(why, "NUL") != NULL);
+
+    /* The active L1 names its first L2 table twice. */
+    CHECK(img_sh("cp good.qcow2 img.qcow2"));
+    uint64_t l1 = img_read_be("img.qcow2", 40, 8);
+    CHECK(img_patch("img.qcow2", l1 + 8, img_read_be("img.qcow2", l1, 8), 8));
+    uint64_t header[5];
+    for (unsigned i = 0; i < 5; i++)
+        header[i] = img_read_be("img.qcow2", 36 + 8 * i, 8);
+    struct vmdev_block *b = open_image("img.qcow2", false, why, sizeof(why));
+    CHECK(b != NULL);
+    CHECK_EQ(create_why(b, "s3", why, sizeof(why)), -EIO);
+    CHECK(strstr(why, "names one L2 table twice") != NULL);
+    vmdev_block_close(b);
+    CHECK(img_read_be("img.qcow2", 72, 8) & 2);
+    for (unsigned i = 0; i < 5; i++)
+        CHECK_EQ(img_read_be("img.qcow2", 36 + 8 * i, 8), header[i]);
+    img_dir_remove();
+}
+
 static void setup(void)
 {
     engine = vmdev_io_engine_new(VMDEV_IO_ENGINE_AUTO, 4);
@@ -399,4 +495,6 @@ TEST_MAIN(TEST(setup),
           TEST(create_apply_delete_interoperate),
           TEST(qemu_snapshots_survive_and_apply),
           TEST(refusals_change_nothing),
-          TEST(lying_snapshot_metadata))
+          TEST(lying_snapshot_metadata),
+          TEST(busy_while_requests_are_in_flight),
+          TEST(hostile_snapshot_tables))
