@@ -418,18 +418,27 @@ static int create_locked(struct vmdev_block *b, struct qcow2 *q,
     return 0;
 }
 
+typedef int locked_op(struct vmdev_block *b, struct qcow2 *q, const char *arg,
+                      char *why, size_t why_len);
+
+static int under_lock(locked_op *op, struct vmdev_block *b, const char *arg,
+                      char *why, size_t why_len)
+{
+    struct qcow2 *q = b->format_state;
+    pthread_mutex_lock(&q->lock);
+    int ret = op(b, q, arg, why, why_len);
+    pthread_mutex_unlock(&q->lock);
+    return ret;
+}
+
 int qcow2_snapshot_create(struct vmdev_block *b, const char *name, char *why,
                           size_t why_len)
 {
-    struct qcow2 *q = b->format_state;
     size_t len = strlen(name);
     if (!len || len > MAX_NAME)
         return block_refuse(why, why_len, "a snapshot name is 1 to %d bytes",
                             MAX_NAME);
-    pthread_mutex_lock(&q->lock);
-    int ret = create_locked(b, q, name, why, why_len);
-    pthread_mutex_unlock(&q->lock);
-    return ret;
+    return under_lock(create_locked, b, name, why, why_len);
 }
 
 static int apply_locked(struct vmdev_block *b, struct qcow2 *q,
@@ -469,11 +478,7 @@ static int apply_locked(struct vmdev_block *b, struct qcow2 *q,
 int qcow2_snapshot_apply(struct vmdev_block *b, const char *id_or_name,
                          char *why, size_t why_len)
 {
-    struct qcow2 *q = b->format_state;
-    pthread_mutex_lock(&q->lock);
-    int ret = apply_locked(b, q, id_or_name, why, why_len);
-    pthread_mutex_unlock(&q->lock);
-    return ret;
+    return under_lock(apply_locked, b, id_or_name, why, why_len);
 }
 
 static int delete_locked(struct vmdev_block *b, struct qcow2 *q,
@@ -505,9 +510,5 @@ static int delete_locked(struct vmdev_block *b, struct qcow2 *q,
 int qcow2_snapshot_delete(struct vmdev_block *b, const char *id_or_name,
                           char *why, size_t why_len)
 {
-    struct qcow2 *q = b->format_state;
-    pthread_mutex_lock(&q->lock);
-    int ret = delete_locked(b, q, id_or_name, why, why_len);
-    pthread_mutex_unlock(&q->lock);
-    return ret;
+    return under_lock(delete_locked, b, id_or_name, why, why_len);
 }

@@ -109,32 +109,23 @@ static uint64_t allocated(const char *name)
     return stat(img_path(name), &st) ? 0 : (uint64_t)st.st_blocks * 512;
 }
 
-static bool create(struct vmdev_block *b, const char *name)
+typedef int snapshot_op(struct vmdev_block *b, const char *name, char *why,
+                        size_t why_len);
+
+/* The operation succeeds (it says why not otherwise). */
+static bool succeeds(snapshot_op *op, const char *what, struct vmdev_block *b,
+                     const char *name)
 {
     char why[256] = "";
-    int ret = vmdev_block_snapshot_create(b, name, why, sizeof(why));
+    int ret = op(b, name, why, sizeof(why));
     if (ret)
-        fprintf(stderr, "create %s: %d %s\n", name, ret, why);
+        fprintf(stderr, "%s %s: %d %s\n", what, name, ret, why);
     return ret == 0;
 }
 
-static bool apply(struct vmdev_block *b, const char *name)
-{
-    char why[256] = "";
-    int ret = vmdev_block_snapshot_apply(b, name, why, sizeof(why));
-    if (ret)
-        fprintf(stderr, "apply %s: %d %s\n", name, ret, why);
-    return ret == 0;
-}
-
-static bool delete(struct vmdev_block *b, const char *name)
-{
-    char why[256] = "";
-    int ret = vmdev_block_snapshot_delete(b, name, why, sizeof(why));
-    if (ret)
-        fprintf(stderr, "delete %s: %d %s\n", name, ret, why);
-    return ret == 0;
-}
+#define create(b, name) succeeds(vmdev_block_snapshot_create, "create", b, name)
+#define apply(b, name) succeeds(vmdev_block_snapshot_apply, "apply", b, name)
+#define delete(b, name) succeeds(vmdev_block_snapshot_delete, "delete", b, name)
 
 /*
  * On img.qcow2 (its content in start.raw): writes, snapshot "first",
