@@ -317,6 +317,14 @@ static int find_or_refuse(const struct qcow2 *q, const char *id_or_name,
     return i < 0 ? -ENOENT : i;
 }
 
+/* The snapshot apply or delete acts on: its index, or -errno and why. */
+static int changeable_target(struct vmdev_block *b, struct qcow2 *q,
+                             const char *id_or_name, char *why, size_t why_len)
+{
+    int ret = changeable(b, q, why, why_len);
+    return ret ? ret : find_or_refuse(q, id_or_name, why, why_len);
+}
+
 int qcow2_snapshot_list(struct vmdev_block *b,
                         struct vmdev_block_snapshot **list)
 {
@@ -444,8 +452,7 @@ int qcow2_snapshot_create(struct vmdev_block *b, const char *name, char *why,
 static int apply_locked(struct vmdev_block *b, struct qcow2 *q,
                         const char *id_or_name, char *why, size_t why_len)
 {
-    int ret = changeable(b, q, why, why_len);
-    int i = ret ? ret : find_or_refuse(q, id_or_name, why, why_len);
+    int i = changeable_target(b, q, id_or_name, why, why_len);
     if (i < 0)
         return i;
     const struct qcow2_snapshot *s = &q->snapshots[i];
@@ -462,7 +469,7 @@ static int apply_locked(struct vmdev_block *b, struct qcow2 *q,
     uint64_t *source = calloc(entries + 1ull, 8);
     if (!source)
         return -ENOMEM;
-    ret = l1_read(q, s->l1_offset, s->l1_size, source);
+    int ret = l1_read(q, s->l1_offset, s->l1_size, source);
     if (ret)
         block_refuse(why, why_len, "cannot read the L1 table of snapshot "
                      "'%s'", id_or_name);
@@ -484,8 +491,7 @@ int qcow2_snapshot_apply(struct vmdev_block *b, const char *id_or_name,
 static int delete_locked(struct vmdev_block *b, struct qcow2 *q,
                          const char *id_or_name, char *why, size_t why_len)
 {
-    int ret = changeable(b, q, why, why_len);
-    int i = ret ? ret : find_or_refuse(q, id_or_name, why, why_len);
+    int i = changeable_target(b, q, id_or_name, why, why_len);
     if (i < 0)
         return i;
     uint32_t n = q->num_snapshots;
@@ -494,7 +500,7 @@ static int delete_locked(struct vmdev_block *b, struct qcow2 *q,
         return -ENOMEM;
     memcpy(list, q->snapshots, (size_t)i * sizeof(*list));
     memcpy(list + i, q->snapshots + i + 1, (n - i - 1) * sizeof(*list));
-    ret = switch_metadata(q, q->l1, list, n - 1, why, why_len);
+    int ret = switch_metadata(q, q->l1, list, n - 1, why, why_len);
     if (ret) {
         free(list);
         return ret;
