@@ -57,16 +57,28 @@ struct vmdev_net_backend;
  * big-endian number, as QEMU's `-netdev stream` and passt frame them.
  * address is a UNIX socket path, or tcp:HOST:PORT. NULL with errno set
  * and a sentence in why (why_len bytes, may be 0) if it cannot connect.
+ * It moves nothing until vmdev_net_start().
  */
 struct vmdev_net_backend *
 vmdev_net_stream_connect(const char *address, struct vmdev_event_loop *loop,
-                         const struct vmdev_net_callbacks *callbacks,
                          char *why, size_t why_len);
 /* The same over a connected stream socket fd, which it then owns (a
  * switch's accepted port, a test's socketpair), closing it on failure. */
-struct vmdev_net_backend *
-vmdev_net_stream_from_fd(int fd, struct vmdev_event_loop *loop,
-                         const struct vmdev_net_callbacks *callbacks);
+struct vmdev_net_backend *vmdev_net_stream_from_fd(int fd,
+                                                   struct vmdev_event_loop *loop);
+
+/*
+ * Start moving frames, delivering them to callbacks (receive is required).
+ * Once only, by whoever consumes the frames (a device, a switch port).
+ * Returns 0, -EINVAL, -EBUSY when already started, or what watching the
+ * socket failed with.
+ */
+__attribute__((warn_unused_result))
+int vmdev_net_start(struct vmdev_net_backend *backend,
+                    const struct vmdev_net_callbacks *callbacks);
+/* The loop the backend runs on: its callbacks come on that loop's thread,
+ * and its user calls it there. */
+struct vmdev_event_loop *vmdev_net_loop(const struct vmdev_net_backend *b);
 
 /*
  * Send one frame (len bytes in iov): 0 when the backend has taken it,
@@ -79,7 +91,9 @@ int vmdev_net_send(struct vmdev_net_backend *backend, const struct iovec *iov,
 void vmdev_net_resume_receive(struct vmdev_net_backend *backend);
 bool vmdev_net_link_up(const struct vmdev_net_backend *backend);
 struct vmdev_net_stats vmdev_net_stats(const struct vmdev_net_backend *backend);
-/* On the loop's thread, or with the loop stopped. */
+/* From any thread once nothing else calls into the backend; a callback
+ * in progress on the loop's thread is waited for, so the caller must not
+ * hold a lock that callback takes. */
 void vmdev_net_close(struct vmdev_net_backend *backend);
 
 #ifdef __cplusplus

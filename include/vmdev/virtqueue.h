@@ -96,6 +96,19 @@ int vmdev_vq_pop(struct vmdev_virtqueue *vq, struct vmdev_vq_chain *chain,
 void vmdev_vq_push(struct vmdev_virtqueue *vq, uint16_t head,
                    uint32_t written);
 
+/* Return several chains with one update of the used index, so the driver
+ * sees all of them or none (the buffers of one merged receive). */
+struct vmdev_vq_used {
+    uint16_t head;
+    uint32_t written;
+};
+void vmdev_vq_push_many(struct vmdev_virtqueue *vq,
+                        const struct vmdev_vq_used *used, unsigned count);
+
+/* Give back the last count chains popped and not pushed: the next pops
+ * return them again (a device that found too few buffers for a frame). */
+void vmdev_vq_unpop(struct vmdev_virtqueue *vq, uint16_t count);
+
 /* Should the driver be interrupted for what was pushed since last time?
  * Applies VIRTQ_AVAIL_F_NO_INTERRUPT or used_event (EVENT_IDX). */
 bool vmdev_vq_should_notify(struct vmdev_virtqueue *vq);

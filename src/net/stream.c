@@ -38,6 +38,7 @@ struct vmdev_net_backend {
     uint32_t watching; /* the VMDEV_EVENT_* bits the watch asks for */
     struct vmdev_net_callbacks cb;
     bool up;
+    bool started;       /* vmdev_net_start() gave it callbacks */
     bool held;          /* the first frame in rx waits for room */
     bool want_writable; /* a send got -EAGAIN: say when it may go on */
     uint8_t *rx;        /* received, not yet delivered: [rx_start, rx_end) */
@@ -54,6 +55,8 @@ static void on_events(void *opaque, uint32_t events);
 static void update_watch(struct vmdev_net_backend *nb)
 {
     uint32_t want = 0;
+    if (!nb->started)
+        return;
     if (nb->up && !nb->held)
         want |= VMDEV_EVENT_IN;
     if (nb->up && nb->tx_start < nb->tx_end)
@@ -257,9 +260,26 @@ void vmdev_net_close(struct vmdev_net_backend *nb)
     free(nb);
 }
 
-struct vmdev_net_backend *
-vmdev_net_stream_from_fd(int fd, struct vmdev_event_loop *loop,
-                         const struct vmdev_net_callbacks *callbacks)
+int vmdev_net_start(struct vmdev_net_backend *nb,
+                    const struct vmdev_net_callbacks *callbacks)
+{
+    if (!callbacks || !callbacks->receive)
+        return -EINVAL;
+    if (nb->started)
+        return -EBUSY;
+    nb->cb = *callbacks;
+    nb->started = true;
+    update_watch(nb);
+    return nb->watch || !nb->up ? 0 : -errno;
+}
+
+struct vmdev_event_loop *vmdev_net_loop(const struct vmdev_net_backend *nb)
+{
+    return nb->loop;
+}
+
+struct vmdev_net_backend *vmdev_net_stream_from_fd(int fd,
+                                                   struct vmdev_event_loop *loop)
 {
     struct vmdev_net_backend *nb = calloc(1, sizeof(*nb));
     if (!nb) {
@@ -267,22 +287,14 @@ vmdev_net_stream_from_fd(int fd, struct vmdev_event_loop *loop,
         errno = ENOMEM;
         return NULL;
     }
-    *nb = (struct vmdev_net_backend){ .fd = fd, .loop = loop,
-                                      .cb = *callbacks, .up = true };
+    *nb = (struct vmdev_net_backend){ .fd = fd, .loop = loop, .up = true };
     nb->rx = malloc(RX_CAPACITY);
     nb->tx = malloc(LENGTH_BYTES + VMDEV_NET_MAX_FRAME);
     int flags = fcntl(fd, F_GETFL), err = 0;
-    if (!callbacks->receive)
-        err = EINVAL;
-    else if (!nb->rx || !nb->tx)
+    if (!nb->rx || !nb->tx)
         err = ENOMEM;
     else if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
         err = errno;
-    if (!err) {
-        update_watch(nb);
-        if (!nb->watch)
-            err = errno;
-    }
     if (err) {
         vmdev_net_close(nb);
         errno = err;
@@ -353,7 +365,6 @@ static int connect_to(const char *address, char *why, size_t why_len)
 
 struct vmdev_net_backend *
 vmdev_net_stream_connect(const char *address, struct vmdev_event_loop *loop,
-                         const struct vmdev_net_callbacks *callbacks,
                          char *why, size_t why_len)
 {
     char scratch[1];
@@ -366,8 +377,7 @@ vmdev_net_stream_connect(const char *address, struct vmdev_event_loop *loop,
         errno = -fd;
         return NULL;
     }
-    struct vmdev_net_backend *nb = vmdev_net_stream_from_fd(fd, loop,
-                                                            callbacks);
+    struct vmdev_net_backend *nb = vmdev_net_stream_from_fd(fd, loop);
     if (!nb)
         snprintf(why, why_len, "%s: %s", address, strerror(errno));
     return nb;

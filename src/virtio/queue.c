@@ -359,22 +359,38 @@ int vmdev_vq_pop(struct vmdev_virtqueue *vq, struct vmdev_vq_chain *chain,
     return 1;
 }
 
-void vmdev_vq_push(struct vmdev_virtqueue *vq, uint16_t head,
-                   uint32_t written)
+void vmdev_vq_push_many(struct vmdev_virtqueue *vq,
+                        const struct vmdev_vq_used *used, unsigned count)
 {
     if (!vq->enabled)
         return;
-    uint16_t slot = vq->used_idx & (uint16_t)(vq->config.size - 1);
-    struct virtq_used_elem elem = {
-        .id = htole32(head),
-        .len = htole32(written),
-    };
-    memcpy(used_ring(vq, slot), &elem, sizeof(elem));
-    vq->used_idx++;
-    vq->completed++;
-    /* 2.7.8: the element is visible before the index that publishes it. */
+    for (unsigned i = 0; i < count; i++) {
+        uint16_t slot = (uint16_t)(vq->used_idx + i) &
+                        (uint16_t)(vq->config.size - 1);
+        struct virtq_used_elem elem = {
+            .id = htole32(used[i].head),
+            .len = htole32(used[i].written),
+        };
+        memcpy(used_ring(vq, slot), &elem, sizeof(elem));
+    }
+    vq->used_idx = (uint16_t)(vq->used_idx + count);
+    vq->completed += count;
+    /* 2.7.8: the elements are visible before the index that publishes
+     * them, and all of them at once (a merged receive buffer, 5.1.6.4). */
     __atomic_thread_fence(__ATOMIC_RELEASE);
     ring_store16(used_idx_field(vq), vq->used_idx);
+}
+
+void vmdev_vq_push(struct vmdev_virtqueue *vq, uint16_t head,
+                   uint32_t written)
+{
+    struct vmdev_vq_used used = { head, written };
+    vmdev_vq_push_many(vq, &used, 1);
+}
+
+void vmdev_vq_unpop(struct vmdev_virtqueue *vq, uint16_t count)
+{
+    vq->last_avail_idx = (uint16_t)(vq->last_avail_idx - count);
 }
 
 /* 2.7.10: interrupt when used_event lies in (old, new]. */

@@ -63,14 +63,26 @@ static struct vmdev_event_loop *loop;
 static struct device dev;
 static int peer;
 
+static const struct vmdev_net_callbacks callbacks = { on_receive, on_writable,
+                                                      on_link, &dev };
+
+/* The backend started with the test device's callbacks, or NULL. */
+static struct vmdev_net_backend *started(struct vmdev_net_backend *nb)
+{
+    if (nb && vmdev_net_start(nb, &callbacks)) {
+        vmdev_net_close(nb);
+        return NULL;
+    }
+    return nb;
+}
+
 static struct vmdev_net_backend *pair(void)
 {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
         return NULL;
     peer = sv[1];
-    struct vmdev_net_callbacks cb = { on_receive, on_writable, on_link, &dev };
-    return vmdev_net_stream_from_fd(sv[0], loop, &cb);
+    return started(vmdev_net_stream_from_fd(sv[0], loop));
 }
 
 /* Frame i of a test: `len` bytes saying i and their position. */
@@ -334,9 +346,39 @@ static bool exchange(struct vmdev_net_backend *nb, int server)
     return ok;
 }
 
+/* Nothing is read before the consumer starts the backend, and it starts
+ * once, with a receive callback. */
+static void nothing_moves_before_start(void)
+{
+    dev.room = 10;
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+    peer = sv[1];
+    struct vmdev_net_backend *nb = vmdev_net_stream_from_fd(sv[0], loop);
+    CHECK(nb != NULL);
+    CHECK(vmdev_net_loop(nb) == loop);
+    static const size_t sizes[] = { 60 };
+    size_t total;
+    uint8_t *s = stream_of(sizes, 1, &total);
+    CHECK(write(peer, s, total) == (ssize_t)total);
+    run_ready();
+    CHECK_EQ(dev.frames, 0);
+    struct vmdev_net_callbacks no_receive = { NULL, on_writable, on_link,
+                                              &dev };
+    CHECK_EQ(vmdev_net_start(nb, &no_receive), -EINVAL);
+    CHECK_EQ(vmdev_net_start(nb, &callbacks), 0);
+    CHECK_EQ(vmdev_net_start(nb, &callbacks), -EBUSY);
+    run_ready();
+    CHECK_EQ(dev.frames, 1);
+    CHECK(frame_is(dev.data[0], dev.len[0], 60, 0));
+    vmdev_net_close(nb);
+    close(peer);
+    free(s);
+    device_free(&dev);
+}
+
 static void connects_over_unix_and_tcp(void)
 {
-    struct vmdev_net_callbacks cb = { on_receive, on_writable, on_link, &dev };
     char dir[] = "/tmp/vmdev-net-XXXXXX", path[64], why[256];
     CHECK(mkdtemp(dir) != NULL);
     snprintf(path, sizeof(path), "%s/switch.sock", dir);
@@ -345,8 +387,8 @@ static void connects_over_unix_and_tcp(void)
     strcpy(sun.sun_path, path);
     CHECK(bind(server, (struct sockaddr *)&sun, sizeof(sun)) == 0 &&
           listen(server, 1) == 0);
-    struct vmdev_net_backend *nb = vmdev_net_stream_connect(path, loop, &cb,
-                                                            why, sizeof(why));
+    struct vmdev_net_backend *nb = started(
+        vmdev_net_stream_connect(path, loop, why, sizeof(why)));
     CHECK(nb != NULL);
     CHECK(exchange(nb, server));
     vmdev_net_close(nb);
@@ -362,22 +404,22 @@ static void connects_over_unix_and_tcp(void)
           getsockname(server, (struct sockaddr *)&sin, &sl) == 0);
     char address[64];
     snprintf(address, sizeof(address), "tcp:127.0.0.1:%u", ntohs(sin.sin_port));
-    nb = vmdev_net_stream_connect(address, loop, &cb, why, sizeof(why));
+    nb = started(vmdev_net_stream_connect(address, loop, why, sizeof(why)));
     CHECK(nb != NULL);
     CHECK(exchange(nb, server));
     vmdev_net_close(nb);
     close(server);
 
     /* Nobody listening there now; nothing there at all; not an address. */
-    CHECK(vmdev_net_stream_connect(address, loop, &cb, why, sizeof(why)) ==
+    CHECK(vmdev_net_stream_connect(address, loop, why, sizeof(why)) ==
           NULL);
     CHECK_EQ(errno, ECONNREFUSED);
     CHECK(strstr(why, address) != NULL);
-    CHECK(vmdev_net_stream_connect(path, loop, &cb, why, sizeof(why)) == NULL);
+    CHECK(vmdev_net_stream_connect(path, loop, why, sizeof(why)) == NULL);
     CHECK_EQ(errno, ENOENT);
     CHECK(strstr(why, path) != NULL);
-    CHECK(vmdev_net_stream_connect("tcp:localhost", loop, &cb, why,
-                                   sizeof(why)) == NULL);
+    CHECK(vmdev_net_stream_connect("tcp:localhost", loop, why, sizeof(why)) ==
+          NULL);
     CHECK_EQ(errno, EINVAL);
     CHECK(strstr(why, "not tcp:HOST:PORT") != NULL);
     rmdir(dir);
@@ -395,4 +437,5 @@ TEST_MAIN(TEST(setup),
           TEST(no_room_stops_reading),
           TEST(a_slow_peer_gets_eagain_then_writable),
           TEST(the_peer_going_away_is_link_down),
+          TEST(nothing_moves_before_start),
           TEST(connects_over_unix_and_tcp))

@@ -477,6 +477,39 @@ static void event_idx_interrupts_when_used_event_passed(void)
     CHECK_EQ(vdrv_avail_event(&fx.q), 1);
 }
 
+/* Chains popped and given back come again in order; several returned
+ * chains are published by one move of the used index. */
+static void unpop_and_push_many(void)
+{
+    CHECK_EQ(setup(1, QSIZE, all_features()), 0);
+    int heads[3];
+    for (unsigned i = 0; i < 3; i++) {
+        struct vdrv_buf in = { vdrv_alloc(&fx.m, 64, 8), 64 };
+        heads[i] = vdrv_add(&fx.q, NULL, 0, &in, 1, false);
+        CHECK(heads[i] >= 0);
+    }
+    const char *why = NULL;
+    CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
+    CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
+    vmdev_vq_unpop(&fx.vq, 2);
+    struct vmdev_vq_used used[3];
+    for (unsigned i = 0; i < 3; i++) {
+        CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
+        CHECK_EQ(fx.chain.head, heads[i]);
+        used[i] = (struct vmdev_vq_used){ fx.chain.head, 10 + i };
+    }
+    CHECK(!vmdev_vq_has_available(&fx.vq));
+    CHECK_EQ(vdrv_used_idx(&fx.q), 0);
+    vmdev_vq_push_many(&fx.vq, used, 3);
+    CHECK_EQ(vdrv_used_idx(&fx.q), 3);
+    for (unsigned i = 0; i < 3; i++) {
+        uint32_t id, len;
+        CHECK(vdrv_get_used(&fx.q, &id, &len));
+        CHECK_EQ(id, (uint32_t)heads[i]);
+        CHECK_EQ(len, 10 + i);
+    }
+}
+
 static void disabled_queue_does_nothing(void)
 {
     CHECK_EQ(setup(1, QSIZE, all_features()), 0);
@@ -490,7 +523,7 @@ static void disabled_queue_does_nothing(void)
     CHECK_EQ(vdrv_used_idx(&fx.q), 0);
 }
 
-TEST_MAIN(TEST(direct_chain_round_trip), TEST(indirect_chain_round_trip),
+TEST_MAIN(TEST(direct_chain_round_trip), TEST(unpop_and_push_many), TEST(indirect_chain_round_trip),
           TEST(buffer_straddling_regions_splits), TEST(indices_wrap_around),
           TEST(cursors_stop_at_chain_end), TEST(enable_checks_geometry),
           TEST(ring_across_regions_refused), TEST(refuses_head_out_of_range),
