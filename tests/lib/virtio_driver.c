@@ -293,17 +293,23 @@ uint16_t vdrv_used_idx(const struct vdrv_queue *q)
     return get16(q->m, q->used + 2);
 }
 
-void vdrv_accept_all_features(struct vmdev_virtio_device *dev)
+void vdrv_accept_features(struct vmdev_virtio_device *dev, uint64_t wanted)
 {
     vmdev_virtio_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE);
     vmdev_virtio_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE |
                                      VIRTIO_STATUS_DRIVER);
     for (uint32_t sel = 0; sel < 2; sel++)
         vmdev_virtio_set_driver_features(
-            dev, sel, vmdev_virtio_get_device_features(dev, sel));
+            dev, sel, vmdev_virtio_get_device_features(dev, sel) &
+                          (uint32_t)(wanted >> (32 * sel)));
     vmdev_virtio_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE |
                                      VIRTIO_STATUS_DRIVER |
                                      VIRTIO_STATUS_FEATURES_OK);
+}
+
+void vdrv_accept_all_features(struct vmdev_virtio_device *dev)
+{
+    vdrv_accept_features(dev, UINT64_MAX);
 }
 
 void vdrv_notify(struct vmdev_virtio_device *dev, uint16_t queue)

@@ -99,6 +99,8 @@ uint16_t vdrv_used_idx(const struct vdrv_queue *q);
  * DRIVER_OK.
  */
 void vdrv_accept_all_features(struct vmdev_virtio_device *dev);
+/* The same accepting only the offered features also in wanted. */
+void vdrv_accept_features(struct vmdev_virtio_device *dev, uint64_t wanted);
 /* A queue notification as a transport delivers it: under the device lock. */
 void vdrv_notify(struct vmdev_virtio_device *dev, uint16_t queue);
 

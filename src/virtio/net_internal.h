@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-net's state, shared by the data path (net.c) and the control
+ * queue (net_ctrl.c).
+ */
+#ifndef VMDEV_VIRTIO_NET_INTERNAL_H
+#define VMDEV_VIRTIO_NET_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include "net_offload.h"
+#include "vmdev/event_loop.h"
+#include "vmdev/virtio_net.h"
+
+/* Feature bits (5.1.3). */
+#define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_MTU 3
+#define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_HOST_TSO4 11
+#define VIRTIO_NET_F_HOST_TSO6 12
+#define VIRTIO_NET_F_HOST_ECN 13
+#define VIRTIO_NET_F_MRG_RXBUF 15
+#define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_F_CTRL_VQ 17
+#define VIRTIO_NET_F_CTRL_RX 18
+#define VIRTIO_NET_F_GUEST_ANNOUNCE 21
+#define VIRTIO_NET_F_MQ 22
+#define VIRTIO_NET_F_CTRL_MAC_ADDR 23
+#define VIRTIO_NET_F_NOTF_COAL 53
+
+/* Configuration status bits (5.1.4). */
+#define VIRTIO_NET_S_LINK_UP 1u
+#define VIRTIO_NET_S_ANNOUNCE 2u
+
+/* As QEMU: beyond this many addresses a MAC table means "all of them". */
+#define NET_MAC_TABLE_ENTRIES 64
+
+/* struct virtio_net_config (5.1.4) up to mtu, little-endian. */
+struct net_config_space {
+    uint8_t mac[6];
+    uint16_t status;
+    uint16_t max_virtqueue_pairs;
+    uint16_t mtu;
+} __attribute__((packed));
+_Static_assert(sizeof(struct net_config_space) == 12, "virtio_net_config");
+
+/* Receive filtering set through the control queue (5.1.6.5.1, .2). */
+struct net_rx_filter {
+    bool promisc, allmulti;
+    bool uni_overflow, multi_overflow; /* table too long: accept all */
+    unsigned uni_count, multi_count;
+    uint8_t uni[NET_MAC_TABLE_ENTRIES][6];
+    uint8_t multi[NET_MAC_TABLE_ENTRIES][6];
+};
+
+/* Notification coalescing of one queue (5.1.6.5.6). */
+struct net_coalesce_state {
+    struct vmdev_virtio_net_pair *pair;
+    uint16_t queue;
+    uint32_t pending; /* frames returned, not yet notified */
+    bool armed;
+    struct vmdev_event_timer *timer_owner;
+    struct vmdev_timer timer;
+};
+
+struct vmdev_virtio_net_pair {
+    struct vmdev_virtio_net *net;
+    uint16_t index;
+    struct vmdev_net_backend *backend;
+    bool feeds_rx; /* its backend's first pair: the backend's frames go here */
+    int kick_fd;   /* wakes the pair's work on the backend's loop */
+    struct vmdev_event_watch *kick_watch;
+
+    /* Receive side, under dev->lock. */
+    bool rx_waiting; /* the backend holds a frame until there is room */
+    struct vmdev_vq_chain rx_chain;
+    struct vmdev_vq_used *rx_used; /* one merged frame's buffers */
+    struct net_coalesce_state rx_coal, tx_coal;
+
+    /* Transmit side: the chain under dev->lock, the rest owned by the
+     * backend's loop thread. */
+    struct vmdev_vq_chain tx_chain;
+    uint8_t *tx_frame; /* the guest's frame, copied out of its buffers */
+    size_t tx_len;
+    bool tx_pending;   /* tx_frame (or its segments) not all sent yet */
+    bool tso_active;
+    struct net_tso tso;
+    uint8_t *tx_segment;
+    size_t segment_len; /* a built segment not yet sent; 0: none */
+
+    struct vmdev_virtio_net_queue_stats rx_stats, tx_stats; /* dev->lock */
+    atomic_uint_fast64_t tx_dropped, tx_segments, tx_checksums;
+};
+
+struct vmdev_virtio_net {
+    struct vmdev_virtio_device dev; /* first: ops get this pointer */
+    struct net_config_space config;
+    uint8_t mac[6];
+    uint16_t num_pairs, active_pairs;
+    struct vmdev_virtio_net_pair *pairs;
+    struct vmdev_net_backend **backends;
+    uint16_t num_backends;
+    struct net_rx_filter filter;
+    struct vmdev_virtio_net_coalesce default_rx_coalesce, default_tx_coalesce;
+    struct vmdev_virtio_net_coalesce rx_coalesce, tx_coalesce;
+    struct vmdev_vq_chain ctrl_chain;
+    struct vmdev_virtio_net_stats stats; /* dev->lock; tx_* also in pairs */
+};
+
+static inline uint16_t net_rx_queue(uint16_t pair)
+{
+    return (uint16_t)(2 * pair);
+}
+
+static inline uint16_t net_tx_queue(uint16_t pair)
+{
+    return (uint16_t)(2 * pair + 1);
+}
+
+static inline uint16_t net_ctrl_queue(const struct vmdev_virtio_net *net)
+{
+    return (uint16_t)(2 * net->num_pairs);
+}
+
+/* The control queue has buffers (net_ctrl.c); under dev->lock. */
+void net_ctrl_process(struct vmdev_virtio_net *net);
+/* Forget the control queue's settings (a device reset). */
+void net_ctrl_reset(struct vmdev_virtio_net *net);
+/* Wake a pair's work on its backend's loop; any thread. */
+void net_pair_kick(struct vmdev_virtio_net_pair *pair);
+
+#endif
