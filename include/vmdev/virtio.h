@@ -85,6 +85,12 @@ struct vmdev_virtio_device_ops {
      */
     int (*attach_queue)(struct vmdev_virtio_device *dev, uint16_t index,
                         struct vmdev_event_loop *loop);
+    /*
+     * Stop the work the device's own threads do on it (event-loop
+     * callbacks, backends calling in), waiting for what runs; called
+     * first by vmdev_virtio_destroy, without dev->lock. May be NULL.
+     */
+    void (*stop)(struct vmdev_virtio_device *dev);
     /* Release the device (after the transport is gone). */
     void (*destroy)(struct vmdev_virtio_device *dev);
 };
@@ -133,7 +139,7 @@ int vmdev_virtio_init(struct vmdev_virtio_device *dev, const char *name,
                       uint64_t device_features, uint32_t config_len,
                       uint16_t num_queues, uint16_t queue_max_size,
                       const struct vmdev_guest_memory *mem);
-/* Frees the queues; calls ops->destroy last. */
+/* Calls ops->stop, frees the queues, then calls ops->destroy. */
 void vmdev_virtio_destroy(struct vmdev_virtio_device *dev);
 
 /* --- Called by transports, with dev->lock held. --- */

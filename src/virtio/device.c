@@ -45,6 +45,8 @@ int vmdev_virtio_init(struct vmdev_virtio_device *dev, const char *name,
 
 void vmdev_virtio_destroy(struct vmdev_virtio_device *dev)
 {
+    if (dev->ops->stop)
+        dev->ops->stop(dev);
     free(dev->queues);
     dev->queues = NULL;
     pthread_mutex_destroy(&dev->lock);

@@ -525,14 +525,19 @@ static void net_reset(struct vmdev_virtio_device *dev)
     net_ctrl_reset(net);
 }
 
+/* --- Creation --- */
+
+static void net_stop(struct vmdev_virtio_device *dev);
+static void net_destroy(struct vmdev_virtio_device *dev);
+
 static const struct vmdev_virtio_device_ops net_ops = {
     .read_config = net_read_config,
     .activate = net_activate,
     .reset = net_reset,
     .queue_notify = net_queue_notify,
+    .stop = net_stop,
+    .destroy = net_destroy,
 };
-
-/* --- Creation --- */
 
 static int check_config(const struct vmdev_virtio_net_config *c)
 {
@@ -593,9 +598,21 @@ static void stop_pairs(struct vmdev_virtio_net *net)
     }
 }
 
-/* After stop_pairs and with the backends closed: free everything. */
-static void free_net(struct vmdev_virtio_net *net)
+/* ops->stop: the pairs' watches first, then the backends (each waiting
+ * for a callback in progress), so nothing runs in the device after. */
+static void net_stop(struct vmdev_virtio_device *dev)
 {
+    struct vmdev_virtio_net *net = net_of(dev);
+    stop_pairs(net);
+    for (uint16_t i = 0; i < net->num_backends; i++) {
+        vmdev_net_close(net->backends[i]);
+        net->backends[i] = NULL;
+    }
+}
+
+static void net_destroy(struct vmdev_virtio_device *dev)
+{
+    struct vmdev_virtio_net *net = net_of(dev);
     for (uint16_t i = 0; i < net->num_pairs; i++) {
         struct vmdev_virtio_net_pair *p = &net->pairs[i];
         if (p->kick_fd >= 0)
@@ -604,8 +621,6 @@ static void free_net(struct vmdev_virtio_net *net)
         free(p->tx_frame);
         free(p->tx_segment);
     }
-    if (net->dev.queues)
-        vmdev_virtio_destroy(&net->dev);
     free(net->pairs);
     free(net->backends);
     free(net);
@@ -692,6 +707,12 @@ struct vmdev_virtio_net *vmdev_virtio_net_new(
                             offered_features(config, pairs),
                             sizeof(net->config), (uint16_t)(2 * pairs + 1),
                             size, mem);
+    if (err) {
+        close_backends(config);
+        net_destroy(&net->dev);
+        errno = -err;
+        return NULL;
+    }
     for (uint16_t i = 0; !err && i < pairs; i++)
         err = init_pair(net, i, size);
     if (!err) {
@@ -707,9 +728,7 @@ struct vmdev_virtio_net *vmdev_virtio_net_new(
         err = vmdev_net_start(net->backends[i], &cb);
     }
     if (err) {
-        stop_pairs(net);
-        close_backends(config);
-        free_net(net);
+        vmdev_virtio_destroy(&net->dev); /* closes the backends */
         errno = -err;
         return NULL;
     }
@@ -772,12 +791,6 @@ bool vmdev_virtio_net_announce(struct vmdev_virtio_net *net)
 
 void vmdev_virtio_net_free(struct vmdev_virtio_net *net)
 {
-    if (!net)
-        return;
-    /* The pairs' watches first, then the backends (each waiting for a
-     * callback in progress), so nothing runs in the device once freed. */
-    stop_pairs(net);
-    for (uint16_t i = 0; i < net->num_backends; i++)
-        vmdev_net_close(net->backends[i]);
-    free_net(net);
+    if (net)
+        vmdev_virtio_destroy(&net->dev);
 }

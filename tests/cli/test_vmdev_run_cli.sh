@@ -11,8 +11,8 @@ failed=0
 fail() { echo "FAIL: $*" >&2; failed=1; }
 
 help=$("$vmm" --help) || fail "--help exited $?"
-for option in --kernel --initramfs --cmdline --cpus --memory --disk --serial \
-              --console --rng --stats --help; do
+for option in --kernel --initramfs --cmdline --cpus --memory --disk --net \
+              --serial --console --rng --stats --help; do
     grep -q -- "^  $option" <<<"$help" || fail "--help does not document $option"
 done
 grep -q "Exit status" <<<"$help" || fail "--help does not give the exit statuses"
@@ -90,6 +90,37 @@ expect_refused "--disk path=$work/v2.qcow2: qcow2 version 2 images open read-onl
 expect_refused "--disk path=$disk: not a qcow2 image" -- \
     --disk "path=$disk,format=qcow2,readonly=on"
 expect_refused "too many disks" -- $(for i in {0..8}; do echo "--disk path=$disk"; done)
+sock=$work/switch.sock
+expect_refused "a backend is required: socket=ADDRESS" -- --net mac=52:54:00:00:00:01
+expect_refused "--net 'socket=': socket= needs" -- --net socket=
+expect_refused "--net 'sock=$sock': unknown key" -- --net "sock=$sock"
+expect_refused "expected socket=ADDRESS and key=value pairs" -- --net "$sock"
+for m in 01:54:00:00:00:01 52:54:00:00:00 52:54:00:00:00:0g 52:54:00:00:00:011; do
+    expect_refused "--net 'socket=$sock,mac=$m': mac must be" -- \
+        --net "socket=$sock,mac=$m"
+done
+for n in 0 17 x; do
+    expect_refused "--net 'socket=$sock,queues=$n': queues must be" -- \
+        --net "socket=$sock,queues=$n"
+done
+for n in 32 100 2048; do
+    expect_refused "--net 'socket=$sock,queue_size=$n': queue_size must be" -- \
+        --net "socket=$sock,queue_size=$n"
+done
+for n in 67 65536; do
+    expect_refused "--net 'socket=$sock,mtu=$n': mtu must be" -- \
+        --net "socket=$sock,mtu=$n"
+done
+expect_refused "coalesce_usecs must be" -- --net "socket=$sock,coalesce_usecs=1000001"
+expect_refused "coalesce_frames must be" -- --net "socket=$sock,coalesce_frames=-1"
+expect_refused "another --net has that mac" -- --net "socket=$sock,mac=52:54:00:12:34:57" \
+    --net "socket=$sock"
+expect_refused "another --disk has that id" -- --disk "path=$disk,id=lan" \
+    --net "socket=$sock,id=lan"
+expect_refused "another --net has that id" -- --net "socket=$sock,id=lan" \
+    --net "socket=$sock,id=lan"
+expect_refused "too many cards" -- $(for i in {0..8}; do echo "--net socket=$sock"; done)
+
 # --serial's own value, checked with no file option in play.
 "$vmm" --kernel "$disk" --serial bogus >/dev/null 2>"$work/stderr"
 rc=$?

@@ -25,6 +25,7 @@
 #include "vmdev/uart16550.h"
 #include "vmdev/virtio_blk.h"
 #include "vmdev/virtio_console.h"
+#include "vmdev/virtio_net.h"
 #include "vmdev/virtio_rng.h"
 
 struct isa_line {
@@ -73,6 +74,8 @@ struct vmm_machine {
     struct vmm_pci *pci;
     struct vmdev_virtio_blk *disks[VMM_MAX_DISKS];
     unsigned num_disks;
+    struct vmdev_virtio_net *nets[VMM_MAX_NETS];
+    unsigned num_nets;
     int console_out_fd;
     struct vmdev_virtio_console *console;
     struct console_input console_in;
@@ -583,6 +586,57 @@ static int create_disks(struct vmm_machine *m, const struct vmm_options *opts,
     return 0;
 }
 
+struct net_make {
+    struct vmm_machine *m;
+    const struct vmm_net *net;
+};
+
+static struct vmdev_virtio_device *make_net(const char *id, void *opaque)
+{
+    struct net_make *make = opaque;
+    const struct vmm_net *n = make->net;
+    /* One stream carries every pair's frames: it runs on the first
+     * pair's I/O thread. */
+    char why[256];
+    struct vmdev_net_backend *backend = vmdev_net_stream_connect(
+        n->socket, vmm_pci_io_loop(make->m->pci, 0), why, sizeof(why));
+    if (!backend) {
+        fprintf(stderr, "vmdev-run: --net socket=%s: %s\n", n->socket, why);
+        return NULL;
+    }
+    struct vmdev_virtio_net_config config = {
+        .num_pairs = (uint16_t)n->queues,
+        .queue_size = (uint16_t)n->queue_size,
+        .mtu = (uint16_t)n->mtu,
+        .backends = &backend,
+        .num_backends = 1,
+        .rx_coalesce = { n->coalesce_usecs, n->coalesce_frames },
+        .tx_coalesce = { n->coalesce_usecs, n->coalesce_frames },
+    };
+    memcpy(config.mac, n->mac, 6);
+    struct vmdev_virtio_net *net = vmdev_virtio_net_new(id, make->m->vm->mem,
+                                                        &config);
+    if (!net) {
+        fprintf(stderr, "vmdev-run: --net socket=%s: %s\n", n->socket,
+                strerror(errno));
+        return NULL;
+    }
+    make->m->nets[make->m->num_nets++] = net;
+    return vmdev_virtio_net_device(net);
+}
+
+/* After the disks: Linux names the cards eth0, eth1, ... in slot order. */
+static int create_nets(struct vmm_machine *m, const struct vmm_options *opts)
+{
+    for (unsigned i = 0; i < opts->num_nets; i++) {
+        struct net_make make = { m, &opts->nets[i] };
+        if (vmm_pci_add_virtio(m->pci, m->devices, "virtio-net",
+                               opts->nets[i].id, make_net, &make))
+            return -1;
+    }
+    return 0;
+}
+
 static void console_write(void *opaque, const void *buf, size_t len)
 {
     struct vmm_machine *m = opaque;
@@ -853,7 +907,8 @@ struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
     if (!m->devices || !m->gsis || create_ioapic(m) || create_pic(m) ||
         create_pit(m) || create_serial(m, opts) || create_rtc(m) ||
         create_acpi_pm(m) || create_i8042(m) || create_pci(m) ||
-        create_disks(m, opts, images) || create_console(m, opts) ||
+        create_disks(m, opts, images) || create_nets(m, opts) ||
+        create_console(m, opts) ||
         create_rng(m, opts)) {
         vmm_machine_destroy(m);
         return NULL;
@@ -933,10 +988,46 @@ static void print_disks(struct vmm_machine *m)
     }
 }
 
+/* One line per card, then its frames by queue (receive, transmit). */
+static void print_nets(struct vmm_machine *m)
+{
+    for (unsigned i = 0; i < m->num_nets; i++) {
+        struct vmdev_virtio_net *net = m->nets[i];
+        const char *name = vmdev_virtio_net_device(net)->name;
+        struct vmdev_virtio_net_stats s = vmdev_virtio_net_stats(net);
+        fprintf(stderr,
+                "vmdev-run: net %s: rx_frames=%llu rx_bytes=%llu "
+                "tx_frames=%llu tx_bytes=%llu rx_filtered=%llu "
+                "rx_dropped=%llu tx_dropped=%llu tx_segments=%llu "
+                "tx_checksums=%llu ctrl=%llu ctrl_errors=%llu\n",
+                name, (unsigned long long)s.rx_frames,
+                (unsigned long long)s.rx_bytes,
+                (unsigned long long)s.tx_frames,
+                (unsigned long long)s.tx_bytes,
+                (unsigned long long)s.rx_filtered,
+                (unsigned long long)s.rx_dropped,
+                (unsigned long long)s.tx_dropped,
+                (unsigned long long)s.tx_segments,
+                (unsigned long long)s.tx_checksums,
+                (unsigned long long)s.ctrl_commands,
+                (unsigned long long)s.ctrl_errors);
+        uint16_t queues = (uint16_t)(vmdev_virtio_net_device(net)->num_queues - 1);
+        for (unsigned tx = 0; tx < 2; tx++) {
+            fprintf(stderr, "vmdev-run: net %s: %s frames by queue:", name,
+                    tx ? "tx" : "rx");
+            for (uint16_t q = (uint16_t)tx; q < queues; q += 2)
+                fprintf(stderr, " %llu", (unsigned long long)
+                        vmdev_virtio_net_queue_stats(net, q).frames);
+            fputc('\n', stderr);
+        }
+    }
+}
+
 void vmm_machine_print_stats(struct vmm_machine *m)
 {
     print_devices(m);
     print_disks(m);
+    print_nets(m);
     uint64_t irqfd, signal_msi;
     vmm_irq_routes_counts(m->vm->routes, &irqfd, &signal_msi);
     fprintf(stderr,

@@ -54,6 +54,27 @@ static const char usage[] =
     "                                           most 31 (default virtio-blk0, ...);\n"
     "                                           the machine's own devices have the\n"
     "                                           ids %s\n"
+    "  --net socket=ADDRESS[,KEY=VALUE]...\n"
+    "                       a virtio-net card; repeatable (up to 8), the first is\n"
+    "                       eth0. socket=ADDRESS connects to a stream socket that\n"
+    "                       carries Ethernet frames each after its 4-byte\n"
+    "                       big-endian length (QEMU's -netdev stream, passt, a\n"
+    "                       switch): a UNIX socket path, or tcp:HOST:PORT. Keys:\n"
+    "                         mac=XX:XX:XX:XX:XX:XX  the card's address, unicast\n"
+    "                                           (default 52:54:00:12:34:56, the\n"
+    "                                           last byte counting up per card)\n"
+    "                         queues=N          queue pairs, 1 to 16 (default 1)\n"
+    "                         queue_size=N      ring entries, a power of two from\n"
+    "                                           64 to 1024 (default 256)\n"
+    "                         mtu=N             the MTU the card advertises, 68 to\n"
+    "                                           65535 (default none: Linux uses 1500)\n"
+    "                         coalesce_usecs=N  hold a used-buffer interrupt up to N\n"
+    "                                           microseconds, 0 to 1000000, until the\n"
+    "                                           driver sets its own (default 0: none)\n"
+    "                         coalesce_frames=N or until N frames wait, 0 to 65536\n"
+    "                                           (default 0: no frame limit)\n"
+    "                         id=ID             names the device, as for --disk\n"
+    "                                           (default virtio-net0, ...)\n"
     "  --serial stdio|file=PATH|off\n"
     "                       where the 16550A UART on COM1 (ttyS0) goes (default stdio;\n"
     "                       with stdio, host input goes to the guest)\n"
@@ -88,10 +109,15 @@ static void print_usage(void)
     printf(usage, ids);
 }
 
-static int bad(const char *option, const char *value, const char *why)
+int vmm_option_bad(const char *option, const char *value, const char *why)
 {
     fprintf(stderr, "vmdev-run: --%s '%s': %s\n", option, value, why);
     return VMM_EXIT_USAGE;
+}
+
+static int bad(const char *option, const char *value, const char *why)
+{
+    return vmm_option_bad(option, value, why);
 }
 
 static int parse_size(const char *s, uint64_t *out)
@@ -133,18 +159,22 @@ static int parse_output(const char *option, const char *value,
     return 0;
 }
 
-static int check_disk_id(const char *original, const char *id,
-                         const struct vmm_options *opts)
+int vmm_check_device_id(const char *option, const char *original,
+                        const char *id, const struct vmm_options *opts)
 {
     if (!vmdev_device_id_valid(id))
-        return bad("disk", original,
+        return bad(option, original,
                    "id must be a letter followed by letters, digits, '-', '_' "
                    "or '.', at most 31 characters");
     if (vmm_machine_id_reserved(id))
-        return bad("disk", original, "the id names one of the machine's own devices");
+        return bad(option, original,
+                   "the id names one of the machine's own devices");
     for (unsigned i = 0; i < opts->num_disks; i++)
         if (opts->disks[i].id && strcmp(opts->disks[i].id, id) == 0)
-            return bad("disk", original, "another --disk has that id");
+            return bad(option, original, "another --disk has that id");
+    for (unsigned i = 0; i < opts->num_nets; i++)
+        if (opts->nets[i].id && strcmp(opts->nets[i].id, id) == 0)
+            return bad(option, original, "another --net has that id");
     return 0;
 }
 
@@ -183,9 +213,8 @@ static int parse_on_off(const char *original, const char *key,
     return bad("disk", original, why);
 }
 
-/* A decimal number from min to max. */
-static int parse_count(const char *val, unsigned min, unsigned max,
-                       unsigned *out)
+int vmm_parse_count(const char *val, unsigned min, unsigned max,
+                    unsigned *out)
 {
     char *end;
     errno = 0;
@@ -224,12 +253,12 @@ static int parse_disk_key(const char *original, const char *key,
             return bad("disk", original,
                        "cache must be writeback, writethrough or none");
     } else if (strcmp(key, "num_queues") == 0) {
-        if (parse_count(val, 1, VMDEV_VIRTIO_BLK_MAX_QUEUES, &disk->num_queues))
+        if (vmm_parse_count(val, 1, VMDEV_VIRTIO_BLK_MAX_QUEUES, &disk->num_queues))
             return bad("disk", original,
                        "num_queues must be a number from 1 to 64");
     } else if (strcmp(key, "queue_size") == 0) {
         unsigned n;
-        if (parse_count(val, VMDEV_VIRTIO_BLK_MIN_QUEUE_SIZE,
+        if (vmm_parse_count(val, VMDEV_VIRTIO_BLK_MIN_QUEUE_SIZE,
                         VMDEV_VIRTIO_BLK_MAX_QUEUE_SIZE, &n) || (n & (n - 1)))
             return bad("disk", original,
                        "queue_size must be a power of two from 4 to 1024");
@@ -243,7 +272,7 @@ static int parse_disk_key(const char *original, const char *key,
                            "serial must be printable ASCII characters");
         disk->serial = val;
     } else if (strcmp(key, "id") == 0) {
-        int ret = check_disk_id(original, val, opts);
+        int ret = vmm_check_device_id("disk", original, val, opts);
         if (ret)
             return ret;
         disk->id = val;
@@ -287,7 +316,8 @@ static int parse_disk(char *value, struct vmm_options *opts)
 int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
 {
     enum { OPT_KERNEL = 1, OPT_INITRAMFS, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY,
-           OPT_DISK, OPT_SERIAL, OPT_CONSOLE, OPT_RNG, OPT_STATS, OPT_HELP };
+           OPT_DISK, OPT_NET, OPT_SERIAL, OPT_CONSOLE, OPT_RNG, OPT_STATS,
+           OPT_HELP };
     static const struct option longopts[] = {
         { "kernel", required_argument, NULL, OPT_KERNEL },
         { "initramfs", required_argument, NULL, OPT_INITRAMFS },
@@ -295,6 +325,7 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
         { "cpus", required_argument, NULL, OPT_CPUS },
         { "memory", required_argument, NULL, OPT_MEMORY },
         { "disk", required_argument, NULL, OPT_DISK },
+        { "net", required_argument, NULL, OPT_NET },
         { "serial", required_argument, NULL, OPT_SERIAL },
         { "console", required_argument, NULL, OPT_CONSOLE },
         { "rng", no_argument, NULL, OPT_RNG },
@@ -317,7 +348,7 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
         case OPT_INITRAMFS: opts->initramfs = optarg; break;
         case OPT_CMDLINE: opts->cmdline = optarg; break;
         case OPT_CPUS:
-            if (parse_count(optarg, 1, VMM_MAX_CPUS, &opts->cpus))
+            if (vmm_parse_count(optarg, 1, VMM_MAX_CPUS, &opts->cpus))
                 return bad("cpus", optarg, "expected a number from 1 to 64");
             break;
         case OPT_MEMORY:
@@ -327,6 +358,10 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
             break;
         case OPT_DISK:
             if ((ret = parse_disk(optarg, opts)))
+                return ret;
+            break;
+        case OPT_NET:
+            if ((ret = vmm_parse_net(optarg, opts)))
                 return ret;
             break;
         case OPT_SERIAL:

@@ -10,6 +10,7 @@
 
 #define VMM_MAX_DISKS 8
 #define VMM_MAX_CPUS 64
+#define VMM_MAX_NETS 8
 
 enum vmm_output_kind { VMM_OUTPUT_OFF, VMM_OUTPUT_STDIO, VMM_OUTPUT_FILE };
 
@@ -30,6 +31,16 @@ struct vmm_disk {
     const char *id;     /* NULL: the device manager names it */
 };
 
+struct vmm_net {
+    const char *socket; /* a stream socket: a UNIX path or tcp:HOST:PORT */
+    uint8_t mac[6];
+    unsigned queues;     /* queue pairs */
+    unsigned queue_size;
+    unsigned mtu;        /* 0: none advertised */
+    unsigned coalesce_usecs, coalesce_frames;
+    const char *id; /* NULL: the device manager names it */
+};
+
 struct vmm_options {
     const char *kernel;
     const char *initramfs;
@@ -38,6 +49,8 @@ struct vmm_options {
     uint64_t memory;
     struct vmm_disk disks[VMM_MAX_DISKS];
     unsigned num_disks;
+    struct vmm_net nets[VMM_MAX_NETS];
+    unsigned num_nets;
     struct vmm_output serial;
     struct vmm_output console; /* virtio-console (hvc0) */
     const char *console_input; /* a file for hvc0's input, or NULL */
@@ -61,6 +74,18 @@ enum vmm_exit {
  * value.
  */
 int vmm_parse_options(int argc, char **argv, struct vmm_options *opts);
+
+/* For the option parsers (options.c, options_net.c). */
+int vmm_option_bad(const char *option, const char *value, const char *why);
+/* A decimal number from min to max: 0, or -1. */
+int vmm_parse_count(const char *val, unsigned min, unsigned max,
+                    unsigned *out);
+/* 0 when id may name the device given by --option original: well formed,
+ * not one of the machine's, not another --disk's or --net's. */
+int vmm_check_device_id(const char *option, const char *original,
+                        const char *id, const struct vmm_options *opts);
+/* --net VALUE (modified in place) appended to opts->nets. */
+int vmm_parse_net(char *value, struct vmm_options *opts);
 
 /*
  * Open every --disk image into images[] (opts->num_disks entries).

@@ -221,6 +221,11 @@ static int start_io_loops(struct vmm_pci *pci, unsigned count)
     return 0;
 }
 
+struct vmdev_event_loop *vmm_pci_io_loop(struct vmm_pci *pci, unsigned index)
+{
+    return pci->io_loops[index % pci->num_io_loops];
+}
+
 struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
                                struct vmdev_device_manager *devices,
                                const char *id, struct vmdev_resource_pool *gsis,

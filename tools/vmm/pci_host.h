@@ -52,6 +52,10 @@ int vmm_pci_add_virtio(struct vmm_pci *pci, struct vmdev_device_manager *devices
                        const char *type, const char *id,
                        vmm_make_virtio_fn *make, void *make_opaque);
 
+/* I/O thread index % io_threads's loop: where a device's backend runs
+ * (a network card's queue pair n on loop n). */
+struct vmdev_event_loop *vmm_pci_io_loop(struct vmm_pci *pci, unsigned index);
+
 /* Queue notifications that arrived through ioeventfds. */
 uint64_t vmm_pci_ioeventfd_kicks(struct vmm_pci *pci);
 

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/* vmdev-run's --net option. */
+#include <stdio.h>
+#include <string.h>
+
+#include "options.h"
+#include "vmdev/virtio_net.h"
+
+#define MAX_COALESCE_USECS 1000000u
+#define MAX_COALESCE_FRAMES 65536u
+
+/* XX:XX:XX:XX:XX:XX, unicast. */
+static int parse_mac(const char *val, uint8_t mac[6])
+{
+    unsigned b[6];
+    char tail;
+    if (strlen(val) != 17 ||
+        sscanf(val, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3],
+               &b[4], &b[5], &tail) != 6)
+        return -1;
+    for (unsigned i = 0; i < 6; i++)
+        mac[i] = (uint8_t)b[i];
+    return mac[0] & 1 ? -1 : 0;
+}
+
+static int parse_net_key(const char *original, const char *key,
+                         const char *val, struct vmm_net *net,
+                         const struct vmm_options *opts)
+{
+    const char *why = NULL;
+    unsigned n;
+    if (strcmp(key, "socket") == 0) {
+        if (!*val)
+            why = "socket= needs a UNIX socket path or tcp:HOST:PORT";
+        net->socket = val;
+    } else if (strcmp(key, "mac") == 0) {
+        if (parse_mac(val, net->mac))
+            why = "mac must be six hexadecimal bytes XX:XX:XX:XX:XX:XX, "
+                  "the first even (unicast)";
+    } else if (strcmp(key, "queues") == 0) {
+        if (vmm_parse_count(val, 1, VMDEV_VIRTIO_NET_MAX_PAIRS, &net->queues))
+            why = "queues must be a number from 1 to 16";
+    } else if (strcmp(key, "queue_size") == 0) {
+        if (vmm_parse_count(val, VMDEV_VIRTIO_NET_MIN_QUEUE_SIZE,
+                            VMDEV_VIRTIO_NET_MAX_QUEUE_SIZE, &n) ||
+            (n & (n - 1)))
+            why = "queue_size must be a power of two from 64 to 1024";
+        net->queue_size = n;
+    } else if (strcmp(key, "mtu") == 0) {
+        if (vmm_parse_count(val, VMDEV_VIRTIO_NET_MIN_MTU,
+                            VMDEV_VIRTIO_NET_MAX_MTU, &net->mtu))
+            why = "mtu must be a number from 68 to 65535";
+    } else if (strcmp(key, "coalesce_usecs") == 0) {
+        if (vmm_parse_count(val, 0, MAX_COALESCE_USECS, &net->coalesce_usecs))
+            why = "coalesce_usecs must be a number from 0 to 1000000";
+    } else if (strcmp(key, "coalesce_frames") == 0) {
+        if (vmm_parse_count(val, 0, MAX_COALESCE_FRAMES,
+                            &net->coalesce_frames))
+            why = "coalesce_frames must be a number from 0 to 65536";
+    } else if (strcmp(key, "id") == 0) {
+        int ret = vmm_check_device_id("net", original, val, opts);
+        if (ret)
+            return ret;
+        net->id = val;
+    } else {
+        why = "unknown key (expected socket, mac, queues, queue_size, mtu, "
+              "coalesce_usecs, coalesce_frames, id)";
+    }
+    return why ? vmm_option_bad("net", original, why) : 0;
+}
+
+int vmm_parse_net(char *value, struct vmm_options *opts)
+{
+    char original[4352];
+    snprintf(original, sizeof(original), "%s", value);
+    if (opts->num_nets == VMM_MAX_NETS)
+        return vmm_option_bad("net", original, "too many cards (at most 8)");
+    /* QEMU's default address, the last byte counting up per card. */
+    struct vmm_net net = { .mac = { 0x52, 0x54, 0x00, 0x12, 0x34,
+                                    (uint8_t)(0x56 + opts->num_nets) },
+                           .queues = 1 };
+    for (char *save, *kv = strtok_r(value, ",", &save); kv;
+         kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (!eq)
+            return vmm_option_bad("net", original,
+                                  "expected socket=ADDRESS and key=value pairs");
+        *eq = '\0';
+        int ret = parse_net_key(original, kv, eq + 1, &net, opts);
+        if (ret)
+            return ret;
+    }
+    if (!net.socket)
+        return vmm_option_bad("net", original,
+                              "a backend is required: socket=ADDRESS");
+    for (unsigned i = 0; i < opts->num_nets; i++)
+        if (memcmp(opts->nets[i].mac, net.mac, 6) == 0)
+            return vmm_option_bad("net", original,
+                                  "another --net has that mac");
+    opts->nets[opts->num_nets++] = net;
+    return 0;
+}
