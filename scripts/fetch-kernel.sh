@@ -17,14 +17,18 @@ set -eu
 out="$1/kernel"
 
 # Modules the guests load. The guest under test needs the virtio ones; the
-# outer QEMU guest of the nested-KVM path needs kvm and 9p. Dependencies are
+# outer QEMU guest of the nested-KVM path needs kvm, 9p and tun (the net
+# test's tap). Dependencies are
 # found from each module's own modinfo, so list only what is loaded by name.
 wanted="virtio_pci virtio_mmio virtio_blk virtio_console virtio_rng virtio_net
-virtio_input virtio_balloon kvm_amd kvm_intel 9p 9pnet_virtio"
+virtio_input virtio_balloon kvm_amd kvm_intel 9p 9pnet_virtio tun"
 
-if [ -s "$out/vmlinuz" ] && [ -s "$out/release" ] && [ -d "$out/modules" ]; then
-    exit 0
-fi
+# A cache from before a module was added to the list is fetched again.
+have_all() {
+    [ -s "$out/vmlinuz" ] && [ -s "$out/release" ] || return 1
+    for m in $wanted; do [ -f "$out/modules/$m.ko" ] || return 1; done
+}
+have_all && exit 0
 
 SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo

@@ -39,6 +39,13 @@ struct vmdev_event_watch *vmdev_event_loop_add(struct vmdev_event_loop *loop,
                                                int fd, uint32_t events,
                                                vmdev_event_fn fn,
                                                void *opaque);
+/* The same, storing the watch in *slot before its callback can run: for a
+ * watch added from another thread while the loop runs, whose callback
+ * uses the stored pointer. */
+struct vmdev_event_watch *
+vmdev_event_loop_add_into(struct vmdev_event_loop *loop, int fd,
+                          uint32_t events, vmdev_event_fn fn, void *opaque,
+                          struct vmdev_event_watch **slot);
 void vmdev_event_loop_remove(struct vmdev_event_loop *loop,
                              struct vmdev_event_watch *watch);
 

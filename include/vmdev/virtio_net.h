@@ -9,10 +9,9 @@
  * queue pairs, and NOTF_COAL.
  *
  * Queues: receive and transmit queue of each pair (2n, 2n+1), then the
- * control queue. Pair n is served by backend n % num_backends, on that
- * backend's event loop: frames are moved and sent there, whatever thread
- * the driver's notification arrived on. Receive traffic of a backend goes
- * to its first pair.
+ * control queue. Pair n sends through backend n % num_backends, on that
+ * backend's event loop, whatever thread the driver's notification arrived
+ * on. Backend k's frames go to pair k % (the pairs the driver uses).
  */
 #ifndef VMDEV_VIRTIO_NET_H
 #define VMDEV_VIRTIO_NET_H
@@ -59,7 +58,6 @@ struct vmdev_virtio_net_config {
 /* Frames and bytes of one queue. */
 struct vmdev_virtio_net_queue_stats {
     uint64_t frames, bytes;
-    uint64_t notifications; /* used-buffer interrupts raised */
 };
 
 struct vmdev_virtio_net_stats {

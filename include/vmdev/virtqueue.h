@@ -116,6 +116,15 @@ bool vmdev_vq_should_notify(struct vmdev_virtqueue *vq);
 /* Ask the driver not to / to kick (used flags or avail_event). */
 void vmdev_vq_set_notification(struct vmdev_virtqueue *vq, bool enable);
 
+/*
+ * For a device that needs more buffers than the driver has made available
+ * (a merged receive): ask to be kicked when the driver adds to what is
+ * there now, not to what the device popped (2.7.10: a driver with
+ * EVENT_IDX kicks only when its index passes avail_event). True when the
+ * driver added some meanwhile, so the caller tries again at once.
+ */
+bool vmdev_vq_wait_for_more(struct vmdev_virtqueue *vq);
+
 /* True when the driver has made buffers available we have not popped. */
 bool vmdev_vq_has_available(struct vmdev_virtqueue *vq);
 

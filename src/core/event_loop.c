@@ -132,6 +132,14 @@ struct vmdev_event_watch *vmdev_event_loop_add(struct vmdev_event_loop *loop,
                                                vmdev_event_fn fn,
                                                void *opaque)
 {
+    return vmdev_event_loop_add_into(loop, fd, events, fn, opaque, NULL);
+}
+
+struct vmdev_event_watch *
+vmdev_event_loop_add_into(struct vmdev_event_loop *loop, int fd,
+                          uint32_t events, vmdev_event_fn fn, void *opaque,
+                          struct vmdev_event_watch **slot)
+{
     struct vmdev_event_watch *w = calloc(1, sizeof(*w));
     if (!w)
         return NULL;
@@ -164,6 +172,9 @@ struct vmdev_event_watch *vmdev_event_loop_add(struct vmdev_event_loop *loop,
         return NULL;
     }
     loop->live[loop->live_count++] = w;
+    /* Dispatch takes the lock first: the callback sees *slot set. */
+    if (slot)
+        *slot = w;
     pthread_mutex_unlock(&loop->lock);
     return w;
 }

@@ -65,10 +65,13 @@ static void update_watch(struct vmdev_net_backend *nb)
         return;
     if (nb->watch)
         vmdev_event_loop_remove(nb->loop, nb->watch);
-    nb->watch = want ? vmdev_event_loop_add(nb->loop, nb->fd, want, on_events,
-                                            nb)
-                     : NULL;
-    nb->watching = nb->watch ? want : 0;
+    nb->watch = NULL;
+    /* vmdev_net_start may come from another thread while the loop runs:
+     * the first on_events must find the watch and what it asks for. */
+    nb->watching = want;
+    if (!want || !vmdev_event_loop_add_into(nb->loop, nb->fd, want, on_events,
+                                            nb, &nb->watch))
+        nb->watching = 0;
 }
 
 static void disconnect(struct vmdev_net_backend *nb)

@@ -219,18 +219,39 @@ static enum rx_result rx_fill(struct vmdev_virtio_net_pair *p,
     return RX_DELIVERED;
 }
 
-/* A frame from the backend, on its loop's thread. */
+/* Where a backend's frames go: the pair of its number among those the
+ * driver uses (5.1.6.5.5), so a backend past them is not left unread. */
+static struct vmdev_virtio_net_pair *
+rx_target(struct vmdev_virtio_net *net,
+          const struct vmdev_virtio_net_pair *home)
+{
+    return &net->pairs[home->index % net->active_pairs];
+}
+
+/* 5.1.4.2: with MTU negotiated, nothing longer than the MTU and the
+ * Ethernet header (and a VLAN tag) goes to the driver. */
+static bool over_mtu(const struct vmdev_virtio_net *net, const uint8_t *frame,
+                     size_t len)
+{
+    if (!has(net, VIRTIO_NET_F_MTU))
+        return false;
+    bool vlan = frame[12] == 0x81 && frame[13] == 0x00;
+    return len > le16toh(net->config.mtu) + ETH_HEADER_LEN + (vlan ? 4u : 0u);
+}
+
+/* A frame from the backend whose home pair is opaque, on its loop. */
 static bool backend_receive(void *opaque, const void *data, size_t len)
 {
-    struct vmdev_virtio_net_pair *p = opaque;
-    struct vmdev_virtio_net *net = p->net;
+    struct vmdev_virtio_net_pair *home = opaque;
+    struct vmdev_virtio_net *net = home->net;
     struct vmdev_virtio_device *dev = &net->dev;
     const uint8_t *frame = data;
-    uint16_t rxq = net_rx_queue(p->index);
     pthread_mutex_lock(&dev->lock);
-    if (!vmdev_virtio_is_running(dev) || !dev->queues[rxq].enabled ||
-        p->index >= net->active_pairs) {
-        p->rx_waiting = true;
+    struct vmdev_virtio_net_pair *p = rx_target(net, home);
+    uint16_t rxq = net_rx_queue(p->index);
+    struct vmdev_virtqueue *vq = &dev->queues[rxq];
+    if (!vmdev_virtio_is_running(dev) || !vq->enabled) {
+        home->rx_waiting = true;
         pthread_mutex_unlock(&dev->lock);
         return false;
     }
@@ -242,20 +263,19 @@ static bool backend_receive(void *opaque, const void *data, size_t len)
     struct virtio_net_hdr hdr = { .gso_type = VIRTIO_NET_HDR_GSO_NONE,
                                   .num_buffers = htole16(1) };
     const char *why = NULL;
-    enum rx_result r = rx_fill(p, &hdr, frame, len, &why);
-    if (r == RX_NO_ROOM) {
-        /* 2.7.10: ask for a kick when buffers come, then look again in
-         * case they came before the request was visible. */
-        vmdev_vq_set_notification(&dev->queues[rxq], true);
-        if (vmdev_vq_has_available(&dev->queues[rxq]))
-            r = rx_fill(p, &hdr, frame, len, &why);
-    }
+    enum rx_result r = over_mtu(net, frame, len)
+                           ? RX_DROPPED
+                           : rx_fill(p, &hdr, frame, len, &why);
+    /* Too few buffers: ask for a kick when the driver adds any, then look
+     * again in case it did before the request was visible. */
+    while (r == RX_NO_ROOM && vmdev_vq_wait_for_more(vq))
+        r = rx_fill(p, &hdr, frame, len, &why);
     bool taken = true;
     if (r == RX_GUEST_ERROR) {
         vmdev_virtio_guest_error(dev, "queue %u: %s", rxq,
                                  why ? why : "bad receive buffer");
     } else if (r == RX_NO_ROOM) {
-        p->rx_waiting = true;
+        home->rx_waiting = true;
         taken = false;
     } else if (r == RX_DROPPED) {
         net->stats.rx_dropped++;
@@ -361,11 +381,14 @@ static bool tx_prepare(struct vmdev_virtio_net_pair *p,
     return true;
 }
 
-/* Send what is pending: 0 when all is out (or dropped), -EAGAIN when the
- * backend will say it is writable. */
-static int tx_send_pending(struct vmdev_virtio_net_pair *p)
+/* Send what is pending, at most *budget frames: 0 when all is out (or
+ * dropped), -EAGAIN when the backend will say it is writable, -EBUSY when
+ * the budget ran out first (a segmented frame goes on next time). */
+static int tx_send_pending(struct vmdev_virtio_net_pair *p, unsigned *budget)
 {
     for (;;) {
+        if (*budget == 0)
+            return -EBUSY;
         struct iovec iov;
         if (p->tso_active) {
             if (!p->segment_len)
@@ -379,6 +402,7 @@ static int tx_send_pending(struct vmdev_virtio_net_pair *p)
         int ret = vmdev_net_send(p->backend, &iov, 1);
         if (ret == -EAGAIN)
             return -EAGAIN;
+        (*budget)--;
         if (ret)
             atomic_fetch_add(&p->tx_dropped, 1);
         else if (p->tso_active)
@@ -391,29 +415,51 @@ static int tx_send_pending(struct vmdev_virtio_net_pair *p)
     return 0;
 }
 
-/* Send the transmit queue's frames, on the backend's loop, unlocked. */
+/*
+ * Send the transmit queue's frames, on the backend's loop, unlocked. At
+ * most TX_BATCH frames (segments included) per wake-up, then it kicks
+ * itself to come back after the loop's other work: a guest cannot hold
+ * the loop, however small its segments.
+ */
 static void tx_run(struct vmdev_virtio_net_pair *p)
 {
-    struct vmdev_virtio_device *dev = &p->net->dev;
+    struct vmdev_virtio_net *net = p->net;
+    struct vmdev_virtio_device *dev = &net->dev;
     uint32_t returned = 0;
-    for (unsigned sent = 0; sent < TX_BATCH; sent++) {
-        if (p->tx_pending && tx_send_pending(p) == -EAGAIN)
-            break;
+    unsigned budget = TX_BATCH;
+    for (;;) {
         struct virtio_net_hdr hdr;
+        uint64_t features = 0;
+        int taken = 0;
         pthread_mutex_lock(&dev->lock);
-        int ret = tx_take(p, &hdr, &returned);
-        uint64_t features = dev->driver_features;
-        if (ret <= 0 && returned)
-            coalesce_returned(&p->tx_coal, returned);
-        pthread_mutex_unlock(&dev->lock);
-        if (ret <= 0)
-            return;
-        if (tx_prepare(p, &hdr, features))
-            p->tx_pending = true;
-        else
+        if (p->tx_pending && p->tx_generation != net->generation) {
+            /* Taken before a reset: the new session does not send it. */
+            p->tx_pending = false;
             atomic_fetch_add(&p->tx_dropped, 1);
-        if (sent + 1 == TX_BATCH)
-            net_pair_kick(p); /* more may wait: come back after the others */
+        }
+        if (!p->tx_pending) {
+            taken = tx_take(p, &hdr, &returned);
+            features = dev->driver_features;
+            p->tx_generation = net->generation;
+        }
+        if (taken <= 0 && !p->tx_pending) {
+            if (returned)
+                coalesce_returned(&p->tx_coal, returned);
+            pthread_mutex_unlock(&dev->lock);
+            return;
+        }
+        pthread_mutex_unlock(&dev->lock);
+        if (taken > 0) {
+            if (tx_prepare(p, &hdr, features))
+                p->tx_pending = true;
+            else
+                atomic_fetch_add(&p->tx_dropped, 1);
+        }
+        int ret = p->tx_pending ? tx_send_pending(p, &budget) : 0;
+        if (ret == -EBUSY || (!ret && budget == 0))
+            net_pair_kick(p); /* more may wait: after the others */
+        if (ret || budget == 0)
+            break;
     }
     if (returned) {
         pthread_mutex_lock(&dev->lock);
@@ -443,16 +489,18 @@ static void pair_kicked(void *opaque, uint32_t events)
 /* Every pair sending through the backend may go on. */
 static void backend_writable(void *opaque)
 {
-    struct vmdev_virtio_net_pair *first = opaque;
-    struct vmdev_virtio_net *net = first->net;
-    for (uint16_t i = first->index; i < net->num_pairs; i += net->num_backends)
+    struct vmdev_virtio_net_pair *home = opaque;
+    struct vmdev_virtio_net *net = home->net;
+    for (uint16_t i = home->index; i < net->num_pairs; i += net->num_backends)
         tx_run(&net->pairs[i]);
 }
 
+/* Up while every backend is; each one's state kept here, as its own
+ * callback said, since the others run on other threads. */
 static bool links_up(const struct vmdev_virtio_net *net)
 {
     for (uint16_t i = 0; i < net->num_backends; i++)
-        if (!vmdev_net_link_up(net->backends[i]))
+        if (!net->pairs[i].link_up)
             return false;
     return true;
 }
@@ -460,10 +508,14 @@ static bool links_up(const struct vmdev_virtio_net *net)
 /* 5.1.4: link status changes come with a configuration interrupt. */
 static void backend_link_changed(void *opaque, bool up)
 {
-    struct vmdev_virtio_net_pair *p = opaque;
-    struct vmdev_virtio_net *net = p->net;
-    (void)up;
+    struct vmdev_virtio_net_pair *home = opaque;
+    struct vmdev_virtio_net *net = home->net;
     pthread_mutex_lock(&net->dev.lock);
+    home->link_up = up;
+    /* A pair waiting to be told the backend is writable would wait
+     * forever on a backend that went away: its sends now fail fast. */
+    for (uint16_t i = home->index; i < net->num_pairs; i += net->num_backends)
+        net_pair_kick(&net->pairs[i]);
     uint16_t status = le16toh(net->config.status);
     uint16_t now = links_up(net) ? (uint16_t)(status | VIRTIO_NET_S_LINK_UP)
                                  : (uint16_t)(status & ~VIRTIO_NET_S_LINK_UP);
@@ -490,10 +542,14 @@ static void net_queue_notify(struct vmdev_virtio_device *dev, uint16_t index)
         net_ctrl_process(net);
         return;
     }
-    struct vmdev_virtio_net_pair *p = &net->pairs[index / 2];
-    /* A transmit kick, or receive buffers for a frame that waits. */
-    if (index & 1 || p->rx_waiting)
-        net_pair_kick(p);
+    if (index & 1) {
+        net_pair_kick(&net->pairs[index / 2]);
+        return;
+    }
+    /* Receive buffers: for the backends whose frames wait for them. */
+    for (uint16_t k = 0; k < net->num_backends; k++)
+        if (net->pairs[k].rx_waiting && k % net->active_pairs == index / 2)
+            net_pair_kick(&net->pairs[k]);
 }
 
 static int net_activate(struct vmdev_virtio_device *dev)
@@ -511,6 +567,7 @@ static void net_reset(struct vmdev_virtio_device *dev)
     struct vmdev_virtio_net *net = net_of(dev);
     memcpy(net->mac, net->config.mac, 6);
     net->active_pairs = 1;
+    net->generation++;
     net->config.status &= htole16((uint16_t)~VIRTIO_NET_S_ANNOUNCE);
     for (uint16_t i = 0; i < net->num_pairs; i++) {
         struct net_coalesce_state *c[2] = { &net->pairs[i].rx_coal,
@@ -550,9 +607,13 @@ static int check_config(const struct vmdev_virtio_net_config *c)
         (c->mtu && c->mtu < VMDEV_VIRTIO_NET_MIN_MTU) || !c->backends ||
         c->num_backends == 0 || c->num_backends > pairs || c->mac[0] & 1)
         return -EINVAL;
-    for (uint16_t i = 0; i < c->num_backends; i++)
+    for (uint16_t i = 0; i < c->num_backends; i++) {
         if (!c->backends[i])
             return -EINVAL;
+        for (uint16_t k = 0; k < i; k++)
+            if (c->backends[k] == c->backends[i])
+                return -EINVAL; /* one backend, one consumer */
+    }
     return 0;
 }
 
@@ -580,33 +641,29 @@ static uint64_t offered_features(const struct vmdev_virtio_net_config *c,
     return f;
 }
 
-/* Stop the pairs' work on the backends' loops: once this returns no kick
- * or timer callback runs. */
-static void stop_pairs(struct vmdev_virtio_net *net)
-{
-    for (uint16_t i = 0; i < net->num_pairs; i++) {
-        struct vmdev_virtio_net_pair *p = &net->pairs[i];
-        if (!p->backend)
-            continue; /* creation failed before this pair */
-        struct vmdev_event_loop *loop = vmdev_net_loop(p->backend);
-        if (p->kick_watch)
-            vmdev_event_loop_remove(loop, p->kick_watch);
-        p->kick_watch = NULL;
-        vmdev_event_loop_timer_free(loop, p->rx_coal.timer_owner);
-        vmdev_event_loop_timer_free(loop, p->tx_coal.timer_owner);
-        p->rx_coal.timer_owner = p->tx_coal.timer_owner = NULL;
-    }
-}
-
-/* ops->stop: the pairs' watches first, then the backends (each waiting
- * for a callback in progress), so nothing runs in the device after. */
+/* ops->stop: the pairs' kicks first, then the backends (each waiting for
+ * a callback in progress), then the timers those callbacks arm, so
+ * nothing runs in the device after. */
 static void net_stop(struct vmdev_virtio_device *dev)
 {
     struct vmdev_virtio_net *net = net_of(dev);
-    stop_pairs(net);
+    for (uint16_t i = 0; i < net->num_pairs; i++) {
+        struct vmdev_virtio_net_pair *p = &net->pairs[i];
+        if (p->kick_watch)
+            vmdev_event_loop_remove(p->loop, p->kick_watch);
+        p->kick_watch = NULL;
+    }
     for (uint16_t i = 0; i < net->num_backends; i++) {
         vmdev_net_close(net->backends[i]);
         net->backends[i] = NULL;
+    }
+    for (uint16_t i = 0; i < net->num_pairs; i++) {
+        struct vmdev_virtio_net_pair *p = &net->pairs[i];
+        if (!p->loop)
+            continue; /* creation failed before this pair */
+        vmdev_event_loop_timer_free(p->loop, p->rx_coal.timer_owner);
+        vmdev_event_loop_timer_free(p->loop, p->tx_coal.timer_owner);
+        p->rx_coal.timer_owner = p->tx_coal.timer_owner = NULL;
     }
 }
 
@@ -632,8 +689,9 @@ static int init_pair(struct vmdev_virtio_net *net, uint16_t i, uint16_t size)
     p->net = net;
     p->index = i;
     p->backend = net->backends[i % net->num_backends];
-    p->feeds_rx = i < net->num_backends;
-    struct vmdev_event_loop *loop = vmdev_net_loop(p->backend);
+    p->loop = vmdev_net_loop(p->backend);
+    p->link_up = vmdev_net_link_up(p->backend);
+    struct vmdev_event_loop *loop = p->loop;
     p->rx_coal = (struct net_coalesce_state){ .pair = p,
                                               .queue = net_rx_queue(i) };
     p->tx_coal = (struct net_coalesce_state){ .pair = p,

@@ -113,10 +113,10 @@ static uint8_t set_pairs(struct vmdev_virtio_net *net, uint8_t cmd,
     if (pairs < 1 || pairs > net->num_pairs)
         return CTRL_ERR;
     net->active_pairs = pairs;
-    /* Pairs taken into use may have frames waiting for them. */
-    for (uint16_t i = 0; i < pairs; i++)
-        if (net->pairs[i].rx_waiting)
-            net_pair_kick(&net->pairs[i]);
+    /* Backends' frames go to other pairs now: the waiting ones look. */
+    for (uint16_t k = 0; k < net->num_backends; k++)
+        if (net->pairs[k].rx_waiting)
+            net_pair_kick(&net->pairs[k]);
     return CTRL_OK;
 }
 

@@ -70,12 +70,14 @@ struct vmdev_virtio_net_pair {
     struct vmdev_virtio_net *net;
     uint16_t index;
     struct vmdev_net_backend *backend;
-    bool feeds_rx; /* its backend's first pair: the backend's frames go here */
-    int kick_fd;   /* wakes the pair's work on the backend's loop */
+    struct vmdev_event_loop *loop; /* the backend's */
+    int kick_fd; /* wakes the pair's work on the backend's loop */
     struct vmdev_event_watch *kick_watch;
 
-    /* Receive side, under dev->lock. */
+    /* Under dev->lock. Pair k < num_backends is backend k's home: these
+     * two are the backend's state. */
     bool rx_waiting; /* the backend holds a frame until there is room */
+    bool link_up;
     struct vmdev_vq_chain rx_chain;
     struct vmdev_vq_used *rx_used; /* one merged frame's buffers */
     struct net_coalesce_state rx_coal, tx_coal;
@@ -86,6 +88,7 @@ struct vmdev_virtio_net_pair {
     uint8_t *tx_frame; /* the guest's frame, copied out of its buffers */
     size_t tx_len;
     bool tx_pending;   /* tx_frame (or its segments) not all sent yet */
+    uint64_t tx_generation; /* the device's when tx_frame was taken */
     bool tso_active;
     struct net_tso tso;
     uint8_t *tx_segment;
@@ -100,6 +103,7 @@ struct vmdev_virtio_net {
     struct net_config_space config;
     uint8_t mac[6];
     uint16_t num_pairs, active_pairs;
+    uint64_t generation; /* moves at every reset */
     struct vmdev_virtio_net_pair *pairs;
     struct vmdev_net_backend **backends;
     uint16_t num_backends;

@@ -434,6 +434,19 @@ void vmdev_vq_set_notification(struct vmdev_virtqueue *vq, bool enable)
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
+bool vmdev_vq_wait_for_more(struct vmdev_virtqueue *vq)
+{
+    if (!vq->enabled)
+        return false;
+    uint16_t seen = ring_load16(avail_idx(vq));
+    if (vq->event_idx)
+        ring_store16(avail_event(vq), seen);
+    else
+        ring_store16(used_flags(vq), 0);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    return ring_load16(avail_idx(vq)) != seen;
+}
+
 bool vmdev_vq_has_available(struct vmdev_virtqueue *vq)
 {
     if (!vq->enabled)

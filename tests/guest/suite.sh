@@ -120,13 +120,40 @@ qrw_discard_offset=$(( (16 + RANDOM % 8) << 20 )) qrw_discard_length=$((8 << 20)
 dd if=/dev/zero of="$qrw_expect" bs=1M seek=$((qrw_discard_offset >> 20)) \
     count=$((qrw_discard_length >> 20)) conv=notrunc status=none
 qrw_allocated=$(stat -c %b "$qrw")
+# net: the card's stream socket leads to stream-tap, which hands the frames
+# to a tap at 10.0.2.2 (root, and the tun module, needed); a web server
+# there has a file to download, a listener takes the upload.
+net_mib=16 net_mac=52:54:00:12:34:56 net_queues=2 net_setup="" net_pids=()
+net_up() {
+    gcc -O2 -Wall -Werror -o "$work/stream-tap" "$here/stream-tap.c" ||
+        { net_setup="cannot build stream-tap"; return; }
+    "$work/stream-tap" --listen "$work/net.sock" --tap vmdevtap0 2>"$work/stream-tap.err" ||
+        { net_setup="stream-tap: $(cat "$work/stream-tap.err")"; return; }
+    ip link set lo up &&
+        ip addr add 10.0.2.2/24 dev vmdevtap0 && ip link set vmdevtap0 up ||
+        { net_setup="cannot give vmdevtap0 its address"; return; }
+    mkdir -p "$work/www"
+    head -c "${net_mib}M" /dev/urandom > "$work/www/blob"
+    busybox httpd -f -p 10.0.2.2:8080 -h "$work/www" & net_pids+=($!)
+    # nc ends when its input does: hold the input open with a FIFO.
+    mkfifo "$work/nc-in"
+    busybox nc -l -p 9000 > "$work/upload" <> "$work/nc-in" & net_pids+=($!)
+}
+net_down() {
+    [ ${#net_pids[@]} -eq 0 ] || kill "${net_pids[@]}" 2>/dev/null
+    ip link del vmdevtap0 2>/dev/null
+}
+here=$(cd "$(dirname "$0")" && pwd)
+case ",${VMDEV_GUEST_TESTS:-net}," in *,net,*) net_up ;; esac
+net_down_sha=$( [ -f "$work/www/blob" ] && sha "$work/www/blob")
+
 token="hvc-$RANDOM$RANDOM"
 token_in="in-$RANDOM$RANDOM"
 hvc_in="$work/hvc-in"
 mkfifo "$hvc_in"
 
 # Every in-guest test (guest/tests/); each adds its device.
-tests=${VMDEV_GUEST_TESTS:-boot,rtc,pci,legacy,blk,blkro,discard,qcow2ro,qcow2rw,rng,hvc}
+tests=${VMDEV_GUEST_TESTS:-boot,rtc,pci,legacy,blk,blkro,discard,qcow2ro,qcow2rw,rng,hvc,net}
 device_args=()
 case ",$tests," in *,blk,*)
     device_args+=(--disk "path=$disk,id=data,num_queues=2,serial=vmdev-data") ;;
@@ -145,6 +172,10 @@ case ",$tests," in *,discard,*)
 esac
 case ",$tests," in *,hvc,*) device_args+=(--console "file=$hvc,input=$hvc_in") ;; esac
 case ",$tests," in *,rng,*) device_args+=(--rng) ;; esac
+case ",$tests," in *,net,*)
+    [ -n "$net_setup" ] ||
+        device_args+=(--net "socket=$work/net.sock,queues=$net_queues,mac=$net_mac") ;;
+esac
 cmdline="console=ttyS0 quiet panic=-1 vmdev.test=$tests vmdev.cpus=$cpus"
 cmdline="$cmdline vmdev.blk_sha256=$disk_sha vmdev.blk_sectors=$((size / 512))"
 cmdline="$cmdline vmdev.blk_writes=$(echo $offsets | tr ' ' :)"
@@ -155,6 +186,8 @@ cmdline="$cmdline vmdev.qcow2ro_sha256=$qcow2_sha"
 cmdline="$cmdline vmdev.qcow2rw_sha256=$qrw_sha vmdev.qcow2rw_writes=$(echo $qrw_writes | tr ' ' :)"
 cmdline="$cmdline vmdev.qcow2rw_discard_offset=$qrw_discard_offset"
 cmdline="$cmdline vmdev.qcow2rw_discard_length=$qrw_discard_length"
+cmdline="$cmdline vmdev.net_mac=$net_mac vmdev.net_queues=$net_queues"
+cmdline="$cmdline vmdev.net_down_sha256=$net_down_sha vmdev.test_timeout=90"
 
 # Every console line is stamped with this machine's clock as it arrives, so
 # the RTC reading can be compared with the moment the guest printed it.
@@ -174,6 +207,7 @@ timeout -k 5 "$boot_timeout" "$vmm" --kernel "$kernel" --initramfs "$initrd" \
     done > "$console"
 status=${PIPESTATUS[0]}
 end=$EPOCHREALTIME
+net_down
 elapsed=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
 echo "suite: VMM exited with status $status after $elapsed s"
 
@@ -181,6 +215,10 @@ marker() { grep -o "VMDEV-TEST-\(PASS\|FAIL\) $1\(:.*\)\?$" "$console" | head -n
 
 # Tests the guest judges, with the host's checks added where it can see more.
 for t in $(echo "$tests" | tr , ' '); do
+    if [ "$t" = net ] && [ -n "$net_setup" ]; then
+        fail net "host side: $net_setup"
+        continue
+    fi
     m=$(marker "$t")
     case "$m" in
     "VMDEV-TEST-PASS $t") ;;
@@ -238,6 +276,20 @@ for t in $(echo "$tests" | tr , ' '); do
         elif both_queues_served qcow2rw qcow2rw; then
             echo "suite: qcow2rw released $released bytes of the image"
             pass qcow2rw
+        fi ;;
+    net)
+        up_sha=$(grep -o 'VMDEV-DATA net.up_sha256 [0-9a-f]*' "$console" | head -n 1 | cut -d' ' -f3)
+        secs=$(grep -o 'VMDEV-DATA net.seconds [0-9.]*' "$console" | head -n 1 | cut -d' ' -f3)
+        by_queue=$(grep -o 'vmdev-run: net [^:]*: tx frames by queue:.*' "$console" |
+            head -n 1 | cut -d: -f4)
+        if [ "$(sha "$work/upload")" != "$up_sha" ]; then
+            fail net "the upload's sha256 differs from what the guest sent ($(wc -c < "$work/upload") bytes arrived)"
+        elif ! echo "$by_queue" | awk 'NF != 2 || $1 == 0 || $2 == 0 { exit 1 }'; then
+            fail net "transmit frames by queue were '$by_queue', want two queues that both carried frames"
+        else
+            echo "suite: net moved ${net_mib} MiB each way in $secs s; tx frames by queue:$by_queue"
+            grep -o 'vmdev-run: net [^:]*: rx_frames.*' "$console" | head -n 1 | sed 's/^vmdev-run: /suite: /'
+            pass net
         fi ;;
     hvc)
         if grep -q "VMDEV-HVC $token" "$hvc" 2>/dev/null; then pass hvc

@@ -288,6 +288,16 @@ uint16_t vdrv_avail_event(const struct vdrv_queue *q)
     return get16(q->m, q->used + 4 + 8ull * q->size);
 }
 
+bool vdrv_kick_needed(const struct vdrv_queue *q, uint16_t old_avail)
+{
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    if (!q->event_idx)
+        return !(vdrv_used_flags(q) & 1); /* VIRTQ_USED_F_NO_NOTIFY */
+    /* 2.7.10: vring_need_event(avail_event, new, old). */
+    uint16_t event = vdrv_avail_event(q), now = q->avail_idx;
+    return (uint16_t)(now - event - 1) < (uint16_t)(now - old_avail);
+}
+
 uint16_t vdrv_used_idx(const struct vdrv_queue *q)
 {
     return get16(q->m, q->used + 2);

@@ -91,6 +91,9 @@ void vdrv_set_used_event(struct vdrv_queue *q, uint16_t idx);
 uint16_t vdrv_used_flags(const struct vdrv_queue *q);
 uint16_t vdrv_avail_event(const struct vdrv_queue *q);
 uint16_t vdrv_used_idx(const struct vdrv_queue *q);
+/* Whether a driver that published from old_avail to now must kick, as
+ * Linux decides it (avail_event with EVENT_IDX, else the used flags). */
+bool vdrv_kick_needed(const struct vdrv_queue *q, uint16_t old_avail);
 
 /*
  * For device tests without a transport: take a device through
