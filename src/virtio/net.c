@@ -26,7 +26,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "net_internal.h"
@@ -37,18 +36,6 @@
 static struct vmdev_virtio_net *net_of(struct vmdev_virtio_device *dev)
 {
     return (struct vmdev_virtio_net *)dev;
-}
-
-static bool has(const struct vmdev_virtio_net *net, unsigned bit)
-{
-    return vmdev_virtio_has_feature(&net->dev, bit);
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 void net_pair_kick(struct vmdev_virtio_net_pair *pair)
@@ -83,7 +70,9 @@ static void coalesce_returned(struct net_coalesce_state *c, uint32_t frames)
     }
     if (!c->armed) {
         c->armed = true;
-        c->timer.arm(c->timer.opaque, now_ns() + (uint64_t)k->usecs * 1000u);
+        c->timer.arm(c->timer.opaque,
+                     vmdev_clock_now(&vmdev_host_clock, VMDEV_CLOCK_MONOTONIC) +
+                         (uint64_t)k->usecs * 1000u);
     }
 }
 
@@ -168,7 +157,7 @@ static enum rx_result rx_fill(struct vmdev_virtio_net_pair *p,
 {
     struct vmdev_virtio_net *net = p->net;
     struct vmdev_virtqueue *vq = &net->dev.queues[net_rx_queue(p->index)];
-    bool mergeable = has(net, VIRTIO_NET_F_MRG_RXBUF);
+    bool mergeable = net_has(net, VIRTIO_NET_F_MRG_RXBUF);
     uint64_t total = sizeof(*hdr) + len, done = 0;
     uint16_t count = 0;
     uint8_t *num_buffers[2] = { NULL, NULL };
@@ -233,7 +222,7 @@ rx_target(struct vmdev_virtio_net *net,
 static bool over_mtu(const struct vmdev_virtio_net *net, const uint8_t *frame,
                      size_t len)
 {
-    if (!has(net, VIRTIO_NET_F_MTU))
+    if (!net_has(net, VIRTIO_NET_F_MTU))
         return false;
     bool vlan = frame[12] == 0x81 && frame[13] == 0x00;
     return len > le16toh(net->config.mtu) + ETH_HEADER_LEN + (vlan ? 4u : 0u);
@@ -836,8 +825,8 @@ bool vmdev_virtio_net_announce(struct vmdev_virtio_net *net)
 {
     pthread_mutex_lock(&net->dev.lock);
     bool told = vmdev_virtio_is_running(&net->dev) &&
-                has(net, VIRTIO_NET_F_GUEST_ANNOUNCE) &&
-                has(net, VIRTIO_NET_F_CTRL_VQ);
+                net_has(net, VIRTIO_NET_F_GUEST_ANNOUNCE) &&
+                net_has(net, VIRTIO_NET_F_CTRL_VQ);
     if (told) {
         /* 5.1.6.5.4: the driver answers with VIRTIO_NET_CTRL_ANNOUNCE_ACK. */
         net->config.status |= htole16(VIRTIO_NET_S_ANNOUNCE);

@@ -33,11 +33,6 @@
 #define CMD_NOTF_COAL_TX_SET 0
 #define CMD_NOTF_COAL_RX_SET 1
 
-static bool has(const struct vmdev_virtio_net *net, unsigned bit)
-{
-    return vmdev_virtio_has_feature(&net->dev, bit);
-}
-
 /* Everything the command carries must be read, and nothing more be left:
  * a command with trailing bytes is malformed. */
 static bool read_all(struct vmdev_vq_reader *r, void *buf, size_t len)
@@ -49,7 +44,7 @@ static uint8_t set_rx_mode(struct vmdev_virtio_net *net, uint8_t cmd,
                            struct vmdev_vq_reader *r)
 {
     uint8_t on;
-    if (!has(net, VIRTIO_NET_F_CTRL_RX) || !read_all(r, &on, 1) || on > 1)
+    if (!net_has(net, VIRTIO_NET_F_CTRL_RX) || !read_all(r, &on, 1) || on > 1)
         return CTRL_ERR;
     if (cmd == CMD_RX_PROMISC)
         net->filter.promisc = on;
@@ -83,13 +78,13 @@ static uint8_t set_mac(struct vmdev_virtio_net *net, uint8_t cmd,
 {
     if (cmd == CMD_MAC_ADDR_SET) {
         uint8_t mac[6];
-        if (!has(net, VIRTIO_NET_F_CTRL_MAC_ADDR) || !read_all(r, mac, 6) ||
+        if (!net_has(net, VIRTIO_NET_F_CTRL_MAC_ADDR) || !read_all(r, mac, 6) ||
             mac[0] & 1)
             return CTRL_ERR;
         memcpy(net->mac, mac, 6);
         return CTRL_OK;
     }
-    if (cmd != CMD_MAC_TABLE_SET || !has(net, VIRTIO_NET_F_CTRL_RX))
+    if (cmd != CMD_MAC_TABLE_SET || !net_has(net, VIRTIO_NET_F_CTRL_RX))
         return CTRL_ERR;
     /* Parsed into a copy: a malformed command changes nothing. */
     struct net_rx_filter f = net->filter;
@@ -106,7 +101,7 @@ static uint8_t set_pairs(struct vmdev_virtio_net *net, uint8_t cmd,
 {
     uint16_t pairs;
     /* 5.1.6.5.5: 1 to max_virtqueue_pairs. */
-    if (cmd != CMD_MQ_VQ_PAIRS_SET || !has(net, VIRTIO_NET_F_MQ) ||
+    if (cmd != CMD_MQ_VQ_PAIRS_SET || !net_has(net, VIRTIO_NET_F_MQ) ||
         !read_all(r, &pairs, sizeof(pairs)))
         return CTRL_ERR;
     pairs = le16toh(pairs);
@@ -125,7 +120,7 @@ static uint8_t set_coalesce(struct vmdev_virtio_net *net, uint8_t cmd,
 {
     /* struct virtio_net_ctrl_coal_tx and _rx: max_packets, then usecs. */
     uint32_t v[2];
-    if (!has(net, VIRTIO_NET_F_NOTF_COAL) || !read_all(r, v, sizeof(v)))
+    if (!net_has(net, VIRTIO_NET_F_NOTF_COAL) || !read_all(r, v, sizeof(v)))
         return CTRL_ERR;
     struct vmdev_virtio_net_coalesce c = { .frames = le32toh(v[0]),
                                            .usecs = le32toh(v[1]) };
@@ -147,7 +142,7 @@ static uint8_t run_command(struct vmdev_virtio_net *net, uint8_t class,
     case CLASS_MAC:
         return set_mac(net, cmd, r);
     case CLASS_ANNOUNCE:
-        if (cmd != CMD_ANNOUNCE_ACK || !has(net, VIRTIO_NET_F_GUEST_ANNOUNCE) ||
+        if (cmd != CMD_ANNOUNCE_ACK || !net_has(net, VIRTIO_NET_F_GUEST_ANNOUNCE) ||
             r->remaining)
             return CTRL_ERR;
         net->config.status &= htole16((uint16_t)~VIRTIO_NET_S_ANNOUNCE);

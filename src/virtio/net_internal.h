@@ -9,6 +9,7 @@
 #include <stdatomic.h>
 
 #include "net_offload.h"
+#include "vmdev/clock.h"
 #include "vmdev/event_loop.h"
 #include "vmdev/virtio_net.h"
 
@@ -113,6 +114,11 @@ struct vmdev_virtio_net {
     struct vmdev_vq_chain ctrl_chain;
     struct vmdev_virtio_net_stats stats; /* dev->lock; tx_* also in pairs */
 };
+
+static inline bool net_has(const struct vmdev_virtio_net *net, unsigned bit)
+{
+    return vmdev_virtio_has_feature(&net->dev, bit);
+}
 
 static inline uint16_t net_rx_queue(uint16_t pair)
 {
