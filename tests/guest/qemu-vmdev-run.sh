@@ -8,6 +8,7 @@ args="-machine q35,accel=${VMDEV_QEMU_ACCEL:-kvm} -cpu ${VMDEV_QEMU_CPU:-host,-a
 set -f
 qemu="qemu-system-x86_64"
 disks=0
+nets=0
 add() { args="$args $*"; }
 serial=stdio
 console=off
@@ -32,6 +33,20 @@ while [ $# -gt 0 ]; do
         disks=$((disks + 1)); shift 2 ;;
     --serial) serial="$2"; shift 2 ;;
     --console) console="$2"; shift 2 ;;
+    --net)
+        sock="" mac=""
+        for kv in $(echo "$2" | tr , ' '); do
+            case "$kv" in
+            socket=*) sock="${kv#socket=}" ;;
+            mac=*) mac=",mac=${kv#mac=}" ;;
+            queues=*) ;; # -netdev stream has one queue
+            *) echo "qemu-vmdev-run: unknown net option $kv" >&2; exit 2 ;;
+            esac
+        done
+        add -netdev "stream,id=net$nets,server=off,addr.type=unix,addr.path=$sock" \
+            -device "virtio-net-pci,netdev=net$nets$mac"
+        nets=$((nets + 1)); shift 2 ;;
+    --stats) shift ;; # vmdev-run's counters; QEMU has none to print
     --rng) add -object rng-random,filename=/dev/urandom,id=rng0 \
                -device virtio-rng-pci,rng=rng0; shift ;;
     *) echo "qemu-vmdev-run: unknown option $1" >&2; exit 2 ;;
