@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Network backends: they move Ethernet frames between a device and the
- * host side (a stream socket to a switch or to passt; user-mode NAT and
- * tap to come) and know nothing of virtio.
+ * host side (a stream socket to a switch or to passt, user-mode NAT
+ * through libslirp; tap to come) and know nothing of virtio.
  *
  * A backend runs on one event loop (an I/O thread): frames from the host
  * side arrive through receive() on that loop's thread, and the device
@@ -14,6 +14,10 @@
  *    it again after vmdev_net_resume_receive();
  *  - vmdev_net_send() returns -EAGAIN when the host side cannot take the
  *    frame now; writable() says when to try again.
+ *
+ * receive() never comes from inside vmdev_net_send() or
+ * vmdev_net_start(): a frame a backend makes in answer to one sent (an
+ * ARP reply from user-mode NAT, say) is delivered from the loop later.
  */
 #ifndef VMDEV_NET_H
 #define VMDEV_NET_H
@@ -21,6 +25,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include "vmdev/event_loop.h"
@@ -66,6 +72,43 @@ vmdev_net_stream_connect(const char *address, struct vmdev_event_loop *loop,
  * switch's accepted port, a test's socketpair), closing it on failure. */
 struct vmdev_net_backend *vmdev_net_stream_from_fd(int fd,
                                                    struct vmdev_event_loop *loop);
+
+/* A host port forwarded into the guest's network (user-mode NAT). */
+struct vmdev_net_hostfwd {
+    bool udp;
+    struct sockaddr_storage host; /* IPv4 or IPv6 address and port */
+    socklen_t host_len;
+    struct in_addr guest;         /* network byte order */
+    uint16_t guest_port;
+};
+
+/*
+ * Parse QEMU's hostfwd syntax, [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:
+ * GUESTPORT: HOSTADDR an IPv4 address or [IPv6], empty for every IPv4
+ * address; GUESTADDR IPv4, empty for the first address DHCP hands out.
+ * 0, or -EINVAL with a sentence in why.
+ */
+int vmdev_net_hostfwd_parse(const char *spec, struct vmdev_net_hostfwd *out,
+                            char *why, size_t why_len);
+
+struct vmdev_net_slirp_config {
+    bool ipv6;       /* also IPv6: fec0::/64, the host at fec0::2 */
+    bool restricted; /* the guest reaches nothing but forwarded ports */
+    const struct vmdev_net_hostfwd *hostfwds;
+    unsigned num_hostfwds;
+};
+
+/*
+ * User-mode networking through libslirp, as QEMU's `-netdev user`: the
+ * guest's network is 10.0.2.0/24 with the host at 10.0.2.2 (its
+ * connections go out as the host's own, to 127.0.0.1 too), DNS at
+ * 10.0.2.3 and DHCP handing out 10.0.2.15 onwards. No privileges needed.
+ * NULL with errno and a sentence in why (why_len bytes, may be 0) if a
+ * forward cannot be set up (its host port taken, say).
+ */
+struct vmdev_net_backend *
+vmdev_net_slirp_new(const struct vmdev_net_slirp_config *config,
+                    struct vmdev_event_loop *loop, char *why, size_t why_len);
 
 /*
  * Start moving frames, delivering them to callbacks (receive is required).

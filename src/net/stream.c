@@ -16,7 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
-#include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,66 +24,66 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "vmdev/net.h"
+#include "backend.h"
 
 #define LENGTH_BYTES 4
 #define ETH_HEADER 14
 #define RX_CAPACITY (2 * (LENGTH_BYTES + VMDEV_NET_MAX_FRAME))
 #define MAX_IOV 64
 
-struct vmdev_net_backend {
+struct stream_backend {
+    struct vmdev_net_backend base;
     int fd;
-    struct vmdev_event_loop *loop;
     struct vmdev_event_watch *watch;
-    uint32_t watching; /* the VMDEV_EVENT_* bits the watch asks for */
-    struct vmdev_net_callbacks cb;
-    bool up;
-    bool started;       /* vmdev_net_start() gave it callbacks */
+    uint32_t watching;  /* the VMDEV_EVENT_* bits the watch asks for */
     bool held;          /* the first frame in rx waits for room */
     bool want_writable; /* a send got -EAGAIN: say when it may go on */
     uint8_t *rx;        /* received, not yet delivered: [rx_start, rx_end) */
     size_t rx_start, rx_end;
     uint8_t *tx;        /* a frame partly sent: [tx_start, tx_end) */
     size_t tx_start, tx_end;
-    atomic_uint_fast64_t rx_frames, rx_bytes, tx_frames, tx_bytes, rx_errors;
 };
+
+static struct stream_backend *stream_of(struct vmdev_net_backend *b)
+{
+    return (struct stream_backend *)((char *)b -
+                                     offsetof(struct stream_backend, base));
+}
 
 static void on_events(void *opaque, uint32_t events);
 
 /* Watch for what there is to do: reading unless held or down, writing
  * while a frame is partly out. */
-static void update_watch(struct vmdev_net_backend *nb)
+static void update_watch(struct stream_backend *nb)
 {
     uint32_t want = 0;
-    if (!nb->started)
+    if (!nb->base.started)
         return;
-    if (nb->up && !nb->held)
+    if (nb->base.up && !nb->held)
         want |= VMDEV_EVENT_IN;
-    if (nb->up && nb->tx_start < nb->tx_end)
+    if (nb->base.up && nb->tx_start < nb->tx_end)
         want |= VMDEV_EVENT_OUT;
     if (want == nb->watching && (nb->watch || !want))
         return;
     if (nb->watch)
-        vmdev_event_loop_remove(nb->loop, nb->watch);
+        vmdev_event_loop_remove(nb->base.loop, nb->watch);
     nb->watch = NULL;
     /* vmdev_net_start may come from another thread while the loop runs:
      * the first on_events must find the watch and what it asks for. */
     nb->watching = want;
-    if (!want || !vmdev_event_loop_add_into(nb->loop, nb->fd, want, on_events,
+    if (!want || !vmdev_event_loop_add_into(nb->base.loop, nb->fd, want, on_events,
                                             nb, &nb->watch))
         nb->watching = 0;
 }
 
-static void disconnect(struct vmdev_net_backend *nb)
+static void disconnect(struct stream_backend *nb)
 {
-    if (!nb->up)
+    if (!nb->base.up)
         return;
-    nb->up = false;
     nb->tx_start = nb->tx_end = 0;
-    update_watch(nb);
     shutdown(nb->fd, SHUT_RDWR);
-    if (nb->cb.link_changed)
-        nb->cb.link_changed(nb->cb.opaque, false);
+    net_backend_set_link(&nb->base, false);
+    update_watch(nb);
 }
 
 static uint32_t be32_at(const uint8_t *p)
@@ -93,13 +93,13 @@ static uint32_t be32_at(const uint8_t *p)
 }
 
 /* Hand over the complete frames received, until the device has no room. */
-static void deliver(struct vmdev_net_backend *nb)
+static void deliver(struct stream_backend *nb)
 {
-    while (nb->up && !nb->held && nb->rx_end - nb->rx_start >= LENGTH_BYTES) {
+    while (nb->base.up && !nb->held && nb->rx_end - nb->rx_start >= LENGTH_BYTES) {
         uint32_t len = be32_at(nb->rx + nb->rx_start);
         if (len > VMDEV_NET_MAX_FRAME) {
             /* Nothing after a bad length can be trusted to be a frame. */
-            atomic_fetch_add(&nb->rx_errors, 1);
+            net_backend_rx_error(&nb->base);
             disconnect(nb);
             return;
         }
@@ -107,13 +107,10 @@ static void deliver(struct vmdev_net_backend *nb)
             break;
         const uint8_t *frame = nb->rx + nb->rx_start + LENGTH_BYTES;
         if (len < ETH_HEADER) {
-            atomic_fetch_add(&nb->rx_errors, 1);
-        } else if (!nb->cb.receive(nb->cb.opaque, frame, len)) {
+            net_backend_rx_error(&nb->base);
+        } else if (!net_backend_deliver(&nb->base, frame, len)) {
             nb->held = true;
             break;
-        } else {
-            atomic_fetch_add(&nb->rx_frames, 1);
-            atomic_fetch_add(&nb->rx_bytes, len);
         }
         nb->rx_start += LENGTH_BYTES + len;
     }
@@ -121,7 +118,7 @@ static void deliver(struct vmdev_net_backend *nb)
         nb->rx_start = nb->rx_end = 0;
 }
 
-static void read_some(struct vmdev_net_backend *nb)
+static void read_some(struct stream_backend *nb)
 {
     /* A whole frame always fits once what is left moves to the front. */
     if (nb->rx_start && RX_CAPACITY - nb->rx_end < LENGTH_BYTES +
@@ -142,7 +139,7 @@ static void read_some(struct vmdev_net_backend *nb)
 }
 
 /* More of the partly sent frame: whether it is all out. */
-static bool flush_tx(struct vmdev_net_backend *nb)
+static bool flush_tx(struct stream_backend *nb)
 {
     while (nb->tx_start < nb->tx_end) {
         ssize_t n = send(nb->fd, nb->tx + nb->tx_start,
@@ -163,32 +160,26 @@ static bool flush_tx(struct vmdev_net_backend *nb)
 
 static void on_events(void *opaque, uint32_t events)
 {
-    struct vmdev_net_backend *nb = opaque;
+    struct stream_backend *nb = opaque;
     if (events & VMDEV_EVENT_OUT && flush_tx(nb) && nb->want_writable) {
         nb->want_writable = false;
         update_watch(nb);
-        if (nb->cb.writable)
-            nb->cb.writable(nb->cb.opaque);
+        if (nb->base.cb.writable)
+            nb->base.cb.writable(nb->base.cb.opaque);
     }
-    if (events & VMDEV_EVENT_IN && nb->up && !nb->held)
+    if (events & VMDEV_EVENT_IN && nb->base.up && !nb->held)
         read_some(nb);
     update_watch(nb);
 }
 
-int vmdev_net_send(struct vmdev_net_backend *nb, const struct iovec *iov,
-                   unsigned iovcnt)
+static int stream_send(struct vmdev_net_backend *b, const struct iovec *iov,
+                       unsigned iovcnt, size_t len)
 {
-    if (!nb->up)
-        return -ENOTCONN;
+    struct stream_backend *nb = stream_of(b);
     if (iovcnt > MAX_IOV)
         return -EINVAL;
-    size_t len = 0;
-    for (unsigned i = 0; i < iovcnt; i++)
-        len += iov[i].iov_len;
-    if (len > VMDEV_NET_MAX_FRAME)
-        return -EMSGSIZE;
     if (!flush_tx(nb)) {
-        if (!nb->up)
+        if (!nb->base.up)
             return -ENOTCONN;
         nb->want_writable = true;
         return -EAGAIN;
@@ -221,13 +212,12 @@ int vmdev_net_send(struct vmdev_net_backend *nb, const struct iovec *iov,
         nb->tx_end = at;
         update_watch(nb);
     }
-    atomic_fetch_add(&nb->tx_frames, 1);
-    atomic_fetch_add(&nb->tx_bytes, len);
     return 0;
 }
 
-void vmdev_net_resume_receive(struct vmdev_net_backend *nb)
+static void stream_resume_receive(struct vmdev_net_backend *b)
 {
+    struct stream_backend *nb = stream_of(b);
     if (!nb->held)
         return;
     nb->held = false;
@@ -235,62 +225,42 @@ void vmdev_net_resume_receive(struct vmdev_net_backend *nb)
     update_watch(nb);
 }
 
-bool vmdev_net_link_up(const struct vmdev_net_backend *nb)
+static void stream_close(struct vmdev_net_backend *b)
 {
-    return nb->up;
-}
-
-struct vmdev_net_stats vmdev_net_stats(const struct vmdev_net_backend *nb)
-{
-    return (struct vmdev_net_stats){
-        .rx_frames = atomic_load(&nb->rx_frames),
-        .rx_bytes = atomic_load(&nb->rx_bytes),
-        .tx_frames = atomic_load(&nb->tx_frames),
-        .tx_bytes = atomic_load(&nb->tx_bytes),
-        .rx_errors = atomic_load(&nb->rx_errors),
-    };
-}
-
-void vmdev_net_close(struct vmdev_net_backend *nb)
-{
-    if (!nb)
-        return;
+    struct stream_backend *nb = stream_of(b);
     if (nb->watch)
-        vmdev_event_loop_remove(nb->loop, nb->watch);
+        vmdev_event_loop_remove(nb->base.loop, nb->watch);
     close(nb->fd);
     free(nb->rx);
     free(nb->tx);
     free(nb);
 }
 
-int vmdev_net_start(struct vmdev_net_backend *nb,
-                    const struct vmdev_net_callbacks *callbacks)
+static int stream_start(struct vmdev_net_backend *b)
 {
-    if (!callbacks || !callbacks->receive)
-        return -EINVAL;
-    if (nb->started)
-        return -EBUSY;
-    nb->cb = *callbacks;
-    nb->started = true;
+    struct stream_backend *nb = stream_of(b);
     update_watch(nb);
-    return nb->watch || !nb->up ? 0 : -errno;
+    return nb->watch || !nb->base.up ? 0 : -errno;
 }
 
-struct vmdev_event_loop *vmdev_net_loop(const struct vmdev_net_backend *nb)
-{
-    return nb->loop;
-}
+static const struct net_backend_ops stream_ops = {
+    .start = stream_start,
+    .send = stream_send,
+    .resume_receive = stream_resume_receive,
+    .close = stream_close,
+};
 
 struct vmdev_net_backend *vmdev_net_stream_from_fd(int fd,
                                                    struct vmdev_event_loop *loop)
 {
-    struct vmdev_net_backend *nb = calloc(1, sizeof(*nb));
+    struct stream_backend *nb = calloc(1, sizeof(*nb));
     if (!nb) {
         close(fd);
         errno = ENOMEM;
         return NULL;
     }
-    *nb = (struct vmdev_net_backend){ .fd = fd, .loop = loop, .up = true };
+    net_backend_init(&nb->base, &stream_ops, loop);
+    nb->fd = fd;
     nb->rx = malloc(RX_CAPACITY);
     nb->tx = malloc(LENGTH_BYTES + VMDEV_NET_MAX_FRAME);
     int flags = fcntl(fd, F_GETFL), err = 0;
@@ -299,11 +269,11 @@ struct vmdev_net_backend *vmdev_net_stream_from_fd(int fd,
     else if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
         err = errno;
     if (err) {
-        vmdev_net_close(nb);
+        stream_close(&nb->base);
         errno = err;
         return NULL;
     }
-    return nb;
+    return &nb->base;
 }
 
 /* A connected stream socket to a UNIX path or tcp:HOST:PORT; -errno. */

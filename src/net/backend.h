@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What every network backend shares (backend.c): the callbacks it was
+ * started with, its link state and its counters. A kind of backend
+ * (stream.c, slirp.c) embeds struct vmdev_net_backend first and supplies
+ * the operations below; the public functions in net.h check their
+ * arguments and count frames here, once, for every kind.
+ */
+#ifndef VMDEV_NET_BACKEND_H
+#define VMDEV_NET_BACKEND_H
+
+#include <stdatomic.h>
+
+#include "vmdev/net.h"
+
+struct net_backend_ops {
+    /* Begin watching for frames; the callbacks are in b->cb. -errno. */
+    int (*start)(struct vmdev_net_backend *b);
+    /* One frame of len bytes (at most VMDEV_NET_MAX_FRAME), link up: 0,
+     * -EAGAIN (then writable() when it may go on) or -ENOTCONN. */
+    int (*send)(struct vmdev_net_backend *b, const struct iovec *iov,
+                unsigned iovcnt, size_t len);
+    /* The device has room again. */
+    void (*resume_receive)(struct vmdev_net_backend *b);
+    /* Stop watching and free everything, b included. */
+    void (*close)(struct vmdev_net_backend *b);
+};
+
+struct vmdev_net_backend {
+    const struct net_backend_ops *ops;
+    struct vmdev_event_loop *loop;
+    struct vmdev_net_callbacks cb;
+    bool started; /* vmdev_net_start() gave it callbacks */
+    bool up;
+    atomic_uint_fast64_t rx_frames, rx_bytes, tx_frames, tx_bytes, rx_errors;
+};
+
+void net_backend_init(struct vmdev_net_backend *b,
+                      const struct net_backend_ops *ops,
+                      struct vmdev_event_loop *loop);
+/* Offer a frame from the host side to the device: whether it took it
+ * (counted then). */
+bool net_backend_deliver(struct vmdev_net_backend *b, const void *frame,
+                         size_t len);
+/* A malformed frame from the host side. */
+void net_backend_rx_error(struct vmdev_net_backend *b);
+/* The host side came or went: tell the device once per change. */
+void net_backend_set_link(struct vmdev_net_backend *b, bool up);
+
+#endif
