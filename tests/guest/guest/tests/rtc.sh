@@ -17,7 +17,11 @@ unset poll_us
 data rtc.epoch "$now"
 # hwclock reads the same clock through the character device.
 hw=$(hwclock -r -u) || fail "hwclock -r -u failed"
-hw_epoch=$(date -u -D '%a %b %e %H:%M:%S %Y' -d "${hw%%  *}" +%s) ||
+# "Fri Dec  4 16:54:40 2026  0.000000 seconds": split on blanks, as the day
+# of the month is padded with a second one below 10.
+# shellcheck disable=SC2086 # the splitting is the point
+set -- $hw
+hw_epoch=$(date -u -D '%b %d %H:%M:%S %Y' -d "$2 $3 $4 $5" +%s) ||
     fail "cannot parse hwclock output '$hw'"
 d=$((hw_epoch - now))
 [ $d -ge 0 ] && [ $d -le 2 ] || fail "hwclock says $hw_epoch, since_epoch said $now"
