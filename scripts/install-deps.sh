@@ -11,7 +11,7 @@ set -eu
 # qcow2 clusters); qemu-utils' qemu-img makes and checks the images the
 # qcow2 tests read.
 packages="meson ninja-build gcc clang libclang-rt-14-dev pkg-config liburing-dev
-zlib1g-dev libzstd-dev
+zlib1g-dev libzstd-dev libslirp-dev libglib2.0-dev
 busybox-static cpio e2fsprogs qemu-system-x86 qemu-utils"
 
 missing=""

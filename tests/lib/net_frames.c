@@ -92,13 +92,13 @@ size_t nf_build(uint8_t *buf, const struct nf_spec *s, struct nf_layout *l)
     }
     uint8_t *l4 = buf + l->l4;
     memset(l4, 0, l4_header);
-    put16(l4, 40000);
-    put16(l4 + 2, 5201);
+    put16(l4, s->src_port ? s->src_port : 40000);
+    put16(l4 + 2, s->dst_port ? s->dst_port : 5201);
     if (s->proto == NF_PROTO_TCP) {
-        l4[4] = (uint8_t)(s->seq >> 24);
-        l4[5] = (uint8_t)(s->seq >> 16);
-        l4[6] = (uint8_t)(s->seq >> 8);
-        l4[7] = (uint8_t)s->seq;
+        for (unsigned i = 0; i < 4; i++) {
+            l4[4 + i] = (uint8_t)(s->seq >> (24 - 8 * i));
+            l4[8 + i] = (uint8_t)(s->ack >> (24 - 8 * i));
+        }
         l4[12] = (uint8_t)(l4_header / 4 << 4);
         l4[13] = s->tcp_flags;
         put16(l4 + 14, 64240);

@@ -14,6 +14,8 @@
 #define NF_PROTO_TCP 6
 #define NF_PROTO_UDP 17
 #define NF_TCP_FIN 0x01
+#define NF_TCP_SYN 0x02
+#define NF_TCP_RST 0x04
 #define NF_TCP_PSH 0x08
 #define NF_TCP_ACK 0x10
 #define NF_TCP_CWR 0x80
@@ -23,7 +25,8 @@ struct nf_spec {
     uint8_t proto;       /* NF_PROTO_TCP or NF_PROTO_UDP */
     size_t tcp_options;  /* bytes of TCP options, a multiple of 4 */
     size_t payload_len;
-    uint32_t seq;        /* TCP */
+    uint16_t src_port, dst_port; /* 0: 40000 and 5201 */
+    uint32_t seq, ack;   /* TCP */
     uint8_t tcp_flags;
     uint16_t ip_id;      /* IPv4 */
     uint8_t seed;        /* payload byte i is seed + i */
