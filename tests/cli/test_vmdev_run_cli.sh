@@ -91,10 +91,24 @@ expect_refused "--disk path=$disk: not a qcow2 image" -- \
     --disk "path=$disk,format=qcow2,readonly=on"
 expect_refused "too many disks" -- $(for i in {0..8}; do echo "--disk path=$disk"; done)
 sock=$work/switch.sock
-expect_refused "a backend is required: socket=ADDRESS" -- --net mac=52:54:00:00:00:01
+expect_refused "a backend is required: slirp or socket=ADDRESS" -- --net mac=52:54:00:00:00:01
 expect_refused "--net 'socket=': socket= needs" -- --net socket=
 expect_refused "--net 'sock=$sock': unknown key" -- --net "sock=$sock"
-expect_refused "expected socket=ADDRESS and key=value pairs" -- --net "$sock"
+expect_refused "expected slirp or socket=ADDRESS, then key=value pairs" -- --net "$sock"
+expect_refused "expected slirp or socket=ADDRESS" -- --net "mac=52:54:00:00:00:01,slirp"
+expect_refused "slirp and socket= are two backends" -- --net "slirp,socket=$sock"
+expect_refused "--net 'socket=$sock,ipv6=on': hostfwd=, ipv6= and restrict= are for slirp" -- \
+    --net "socket=$sock,ipv6=on"
+expect_refused "--net 'slirp,ipv6=yes': ipv6 must be on or off" -- --net slirp,ipv6=yes
+expect_refused "--net 'slirp,restrict=1': restrict must be on or off" -- --net slirp,restrict=1
+expect_refused "the host port is not a number from 1 to 65535" -- \
+    --net "slirp,hostfwd=tcp::0-:22"
+expect_refused "'tcp:1.2.3:22-:22': the host address is not" -- \
+    --net "slirp,hostfwd=tcp:1.2.3:22-:22"
+expect_refused "the guest side is not [GUESTADDR]:GUESTPORT" -- \
+    --net "slirp,hostfwd=tcp::2222-22"
+expect_refused "too many hostfwd=" -- \
+    --net "slirp$(for i in {1..17}; do echo -n ",hostfwd=tcp::$((2000 + i))-:22"; done)"
 for m in 01:54:00:00:00:01 52:54:00:00:00 52:54:00:00:00:0g 52:54:00:00:00:011; do
     expect_refused "--net 'socket=$sock,mac=$m': mac must be" -- \
         --net "socket=$sock,mac=$m"

@@ -595,13 +595,26 @@ static struct vmdev_virtio_device *make_net(const char *id, void *opaque)
 {
     struct net_make *make = opaque;
     const struct vmm_net *n = make->net;
-    /* One stream carries every pair's frames: it runs on the first
+    /* One backend carries every pair's frames: it runs on the first
      * pair's I/O thread. */
-    char why[256];
-    struct vmdev_net_backend *backend = vmdev_net_stream_connect(
-        n->socket, vmm_pci_io_loop(make->m->pci, 0), why, sizeof(why));
+    struct vmdev_event_loop *loop = vmm_pci_io_loop(make->m->pci, 0);
+    const char *what = n->slirp ? "slirp" : n->socket;
+    char why[512];
+    struct vmdev_net_backend *backend;
+    if (n->slirp) {
+        struct vmdev_net_slirp_config slirp = {
+            .ipv6 = n->ipv6,
+            .restricted = n->restricted,
+            .hostfwds = n->hostfwds,
+            .num_hostfwds = n->num_hostfwds,
+        };
+        backend = vmdev_net_slirp_new(&slirp, loop, why, sizeof(why));
+    } else {
+        backend = vmdev_net_stream_connect(n->socket, loop, why, sizeof(why));
+    }
     if (!backend) {
-        fprintf(stderr, "vmdev-run: --net socket=%s: %s\n", n->socket, why);
+        fprintf(stderr, "vmdev-run: --net %s%s: %s\n",
+                n->slirp ? "" : "socket=", what, why);
         return NULL;
     }
     struct vmdev_virtio_net_config config = {
@@ -617,8 +630,8 @@ static struct vmdev_virtio_device *make_net(const char *id, void *opaque)
     struct vmdev_virtio_net *net = vmdev_virtio_net_new(id, make->m->vm->mem,
                                                         &config);
     if (!net) {
-        fprintf(stderr, "vmdev-run: --net socket=%s: %s\n", n->socket,
-                strerror(errno));
+        fprintf(stderr, "vmdev-run: --net %s%s: %s\n",
+                n->slirp ? "" : "socket=", what, strerror(errno));
         return NULL;
     }
     make->m->nets[make->m->num_nets++] = net;

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "vmdev/net.h"
+
 #include "vmdev/block.h"
 
 #define VMM_MAX_DISKS 8
@@ -31,8 +33,15 @@ struct vmm_disk {
     const char *id;     /* NULL: the device manager names it */
 };
 
+#define VMM_MAX_HOSTFWDS 16
+
 struct vmm_net {
+    /* The backend: socket, or slirp with its keys. */
     const char *socket; /* a stream socket: a UNIX path or tcp:HOST:PORT */
+    bool slirp;         /* user-mode networking */
+    bool ipv6, restricted;
+    struct vmdev_net_hostfwd hostfwds[VMM_MAX_HOSTFWDS];
+    unsigned num_hostfwds;
     uint8_t mac[6];
     unsigned queues;     /* queue pairs */
     unsigned queue_size;

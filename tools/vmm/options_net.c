@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* vmdev-run's --net option. */
+/* vmdev-run's --net option: a backend (socket=ADDRESS, or slirp with its
+ * keys), then the card's keys. */
 #include <stdio.h>
 #include <string.h>
 
@@ -23,13 +24,64 @@ static int parse_mac(const char *val, uint8_t mac[6])
     return mac[0] & 1 ? -1 : 0;
 }
 
+/* on|off, as QEMU spells a switch. */
+static int parse_switch(const char *val, bool *out)
+{
+    if (strcmp(val, "on") == 0)
+        *out = true;
+    else if (strcmp(val, "off") == 0)
+        *out = false;
+    else
+        return -1;
+    return 0;
+}
+
+static int parse_slirp_key(const char *original, const char *key,
+                           const char *val, struct vmm_net *net)
+{
+    char why[512];
+    if (strcmp(key, "hostfwd") == 0) {
+        if (net->num_hostfwds == VMM_MAX_HOSTFWDS)
+            return vmm_option_bad("net", original,
+                                  "too many hostfwd= (at most 16)");
+        if (vmdev_net_hostfwd_parse(val, &net->hostfwds[net->num_hostfwds],
+                                    why, sizeof(why))) {
+            char full[600];
+            snprintf(full, sizeof(full), "hostfwd=%s (expected [tcp|udp]:"
+                     "[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT)", why);
+            return vmm_option_bad("net", original, full);
+        }
+        net->num_hostfwds++;
+    } else if (strcmp(key, "ipv6") == 0) {
+        if (parse_switch(val, &net->ipv6))
+            return vmm_option_bad("net", original, "ipv6 must be on or off");
+    } else {
+        if (parse_switch(val, &net->restricted))
+            return vmm_option_bad("net", original,
+                                  "restrict must be on or off");
+    }
+    return 0;
+}
+
+static bool is_slirp_key(const char *key)
+{
+    return strcmp(key, "hostfwd") == 0 || strcmp(key, "ipv6") == 0 ||
+           strcmp(key, "restrict") == 0;
+}
+
 static int parse_net_key(const char *original, const char *key,
                          const char *val, struct vmm_net *net,
                          const struct vmm_options *opts)
 {
     const char *why = NULL;
     unsigned n;
-    if (strcmp(key, "socket") == 0) {
+    if (is_slirp_key(key)) {
+        if (!net->slirp)
+            why = "hostfwd=, ipv6= and restrict= are for slirp (--net "
+                  "slirp,KEY=VALUE...)";
+        else
+            return parse_slirp_key(original, key, val, net);
+    } else if (strcmp(key, "socket") == 0) {
         if (!*val)
             why = "socket= needs a UNIX socket path or tcp:HOST:PORT";
         net->socket = val;
@@ -64,7 +116,8 @@ static int parse_net_key(const char *original, const char *key,
         net->id = val;
     } else {
         why = "unknown key (expected socket, mac, queues, queue_size, mtu, "
-              "coalesce_usecs, coalesce_frames, id)";
+              "coalesce_usecs, coalesce_frames, id; with slirp also hostfwd, "
+              "ipv6, restrict)";
     }
     return why ? vmm_option_bad("net", original, why) : 0;
 }
@@ -82,17 +135,25 @@ int vmm_parse_net(char *value, struct vmm_options *opts)
     for (char *save, *kv = strtok_r(value, ",", &save); kv;
          kv = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(kv, '=');
+        if (!eq && strcmp(kv, "slirp") == 0 && kv == value) {
+            net.slirp = true;
+            continue;
+        }
         if (!eq)
             return vmm_option_bad("net", original,
-                                  "expected socket=ADDRESS and key=value pairs");
+                                  "expected slirp or socket=ADDRESS, then "
+                                  "key=value pairs");
         *eq = '\0';
         int ret = parse_net_key(original, kv, eq + 1, &net, opts);
         if (ret)
             return ret;
     }
-    if (!net.socket)
+    if (net.slirp && net.socket)
         return vmm_option_bad("net", original,
-                              "a backend is required: socket=ADDRESS");
+                              "slirp and socket= are two backends; give one");
+    if (!net.slirp && !net.socket)
+        return vmm_option_bad("net", original,
+                              "a backend is required: slirp or socket=ADDRESS");
     for (unsigned i = 0; i < opts->num_nets; i++)
         if (memcmp(opts->nets[i].mac, net.mac, 6) == 0)
             return vmm_option_bad("net", original,
