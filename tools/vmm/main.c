@@ -96,6 +96,8 @@ int main(int argc, char **argv)
     status = atomic_load(&vm->exit_status);
     if (opts.stats) {
         vmm_vm_print_exit_stats(vm);
+        if (status == VMM_EXIT_SIGNAL)
+            vmm_vm_print_vcpus(vm);
         vmm_machine_print_stats(machine);
     }
 out:

@@ -285,7 +285,8 @@ static void dispatch_mmio(struct vmm_vm *vm, struct kvm_run *run)
     }
 }
 
-/* What a triple fault leaves behind, for the bug report. */
+/* Where the vCPU stands: what a triple fault leaves behind for the bug
+ * report, and where a guest stopped from outside was. */
 static void dump_vcpu(struct vmm_vcpu *vcpu)
 {
     struct kvm_regs regs;
@@ -452,6 +453,12 @@ void vmm_vm_join(struct vmm_vm *vm)
     for (unsigned i = 0; i < vm->cpus; i++)
         if (vm->vcpus[i].started)
             pthread_join(vm->vcpus[i].thread, NULL);
+}
+
+void vmm_vm_print_vcpus(struct vmm_vm *vm)
+{
+    for (unsigned i = 0; i < vm->cpus; i++)
+        dump_vcpu(&vm->vcpus[i]);
 }
 
 void vmm_vm_print_exit_stats(struct vmm_vm *vm)

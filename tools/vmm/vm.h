@@ -99,6 +99,9 @@ void vmm_vm_join(struct vmm_vm *vm);
 
 /* After vmm_vm_join(): one line of exit counts over all vCPUs on stderr. */
 void vmm_vm_print_exit_stats(struct vmm_vm *vm);
+/* After vmm_vm_join(): where each vCPU stood, one line each on stderr (a
+ * guest stopped from outside, by a timeout say, may have hung). */
+void vmm_vm_print_vcpus(struct vmm_vm *vm);
 
 /* The PIC's INT output, as a vmdev_irq_line function (opaque: the VM). */
 void vmm_vm_set_extint(void *vm, bool level);
