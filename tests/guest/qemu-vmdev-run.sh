@@ -34,17 +34,24 @@ while [ $# -gt 0 ]; do
     --serial) serial="$2"; shift 2 ;;
     --console) console="$2"; shift 2 ;;
     --net)
-        sock="" mac=""
+        sock="" mac="" user=""
         for kv in $(echo "$2" | tr , ' '); do
             case "$kv" in
+            slirp) user="user,id=net$nets" ;;
+            hostfwd=*|ipv6=*|restrict=*) user="$user,$kv" ;;
             socket=*) sock="${kv#socket=}" ;;
             mac=*) mac=",mac=${kv#mac=}" ;;
-            queues=*) ;; # -netdev stream has one queue
+            # one queue; QEMU's own sizes and no host-side coalescing
+            queues=*|queue_size=*|mtu=*|coalesce_*|id=*) ;;
             *) echo "qemu-vmdev-run: unknown net option $kv" >&2; exit 2 ;;
             esac
         done
-        add -netdev "stream,id=net$nets,server=off,addr.type=unix,addr.path=$sock" \
-            -device "virtio-net-pci,netdev=net$nets$mac"
+        if [ -n "$user" ]; then
+            add -netdev "$user"
+        else
+            add -netdev "stream,id=net$nets,server=off,addr.type=unix,addr.path=$sock"
+        fi
+        add -device "virtio-net-pci,netdev=net$nets$mac"
         nets=$((nets + 1)); shift 2 ;;
     --stats) shift ;; # vmdev-run's counters; QEMU has none to print
     --rng) add -object rng-random,filename=/dev/urandom,id=rng0 \

@@ -121,7 +121,7 @@ dd if=/dev/zero of="$qrw_expect" bs=1M seek=$((qrw_discard_offset >> 20)) \
     count=$((qrw_discard_length >> 20)) conv=notrunc status=none
 qrw_allocated=$(stat -c %b "$qrw")
 # net: the card's stream socket leads to stream-tap, which hands the frames
-# to a tap at 10.0.2.2 (root, and the tun module, needed); a web server
+# to a tap at 10.0.3.2 (root, and the tun module, needed); a web server
 # there has a file to download, a listener takes the upload. The card
 # coalesces interrupts by host default (Debian 12's driver sets none):
 # without it, 3 of 8 runs here saw the guest triple-fault a third of the
@@ -134,11 +134,11 @@ net_up() {
     "$work/stream-tap" --listen "$work/net.sock" --tap vmdevtap0 2>"$work/stream-tap.err" ||
         { net_setup="stream-tap: $(cat "$work/stream-tap.err")"; return; }
     ip link set lo up &&
-        ip addr add 10.0.2.2/24 dev vmdevtap0 && ip link set vmdevtap0 up ||
+        ip addr add 10.0.3.2/24 dev vmdevtap0 && ip link set vmdevtap0 up ||
         { net_setup="cannot give vmdevtap0 its address"; return; }
     mkdir -p "$work/www"
     head -c "${net_mib}M" /dev/urandom > "$work/www/blob"
-    busybox httpd -f -p 10.0.2.2:8080 -h "$work/www" & net_pids+=($!)
+    busybox httpd -f -p 10.0.3.2:8080 -h "$work/www" & net_pids+=($!)
     # nc ends when its input does: hold the input open with a FIFO.
     mkfifo "$work/nc-in"
     busybox nc -l -p 9000 > "$work/upload" <> "$work/nc-in" & net_pids+=($!)
@@ -151,13 +151,45 @@ here=$(cd "$(dirname "$0")" && pwd)
 case ",${VMDEV_GUEST_TESTS:-net}," in *,net,*) net_up ;; esac
 net_down_sha=$( [ -f "$work/www/blob" ] && sha "$work/www/blob")
 
+# slirp: a second card on user-mode networking. Through its NAT the guest's
+# 10.0.2.2 is this machine's loopback, where web servers (IPv4 and IPv6)
+# have a file to download and a listener takes the upload; a forwarded
+# port leads to a listener in the guest, which this side connects to when
+# the guest says it listens. Coalescing as for net. 2 MiB each way by
+# default: 50 (VMDEV_SLIRP_MIB=50) passes here, but the nested guest
+# triple-faulted or hung in 2 of 5 such runs, the fault net's note
+# describes, not yet found (issue 5); the small size keeps CI's exposure to
+# it at what net already has.
+slirp_mib=${VMDEV_SLIRP_MIB:-2} slirp_mac=52:54:00:12:34:57 slirp_http_port=8081
+slirp_upload_port=9001 slirp_fwd_port=5555 slirp_guest_port=7000
+slirp_token="fwd-$RANDOM$RANDOM" slirp_pids=()
+slirp_up() {
+    ip link set lo up
+    mkdir -p "$work/slirp-www"
+    head -c "${slirp_mib}M" /dev/urandom > "$work/slirp-www/blob"
+    head -c 1M /dev/urandom > "$work/slirp-www/small"
+    busybox httpd -f -p "127.0.0.1:$slirp_http_port" -h "$work/slirp-www" &
+    slirp_pids+=($!)
+    busybox httpd -f -p "[::1]:$slirp_http_port" -h "$work/slirp-www" &
+    slirp_pids+=($!)
+    mkfifo "$work/slirp-nc-in"
+    busybox nc -l -p "$slirp_upload_port" > "$work/slirp-upload" <> "$work/slirp-nc-in" &
+    slirp_pids+=($!)
+}
+slirp_down() {
+    [ ${#slirp_pids[@]} -eq 0 ] || kill "${slirp_pids[@]}" 2>/dev/null
+}
+case ",${VMDEV_GUEST_TESTS:-slirp}," in *,slirp,*) slirp_up ;; esac
+slirp_down_sha=$( [ -f "$work/slirp-www/blob" ] && sha "$work/slirp-www/blob")
+slirp_small_sha=$( [ -f "$work/slirp-www/small" ] && sha "$work/slirp-www/small")
+
 token="hvc-$RANDOM$RANDOM"
 token_in="in-$RANDOM$RANDOM"
 hvc_in="$work/hvc-in"
 mkfifo "$hvc_in"
 
 # Every in-guest test (guest/tests/); each adds its device.
-tests=${VMDEV_GUEST_TESTS:-boot,rtc,pci,legacy,blk,blkro,discard,qcow2ro,qcow2rw,rng,hvc,net}
+tests=${VMDEV_GUEST_TESTS:-boot,rtc,pci,legacy,blk,blkro,discard,qcow2ro,qcow2rw,rng,hvc,net,slirp}
 device_args=()
 case ",$tests," in *,blk,*)
     device_args+=(--disk "path=$disk,id=data,num_queues=2,serial=vmdev-data") ;;
@@ -180,6 +212,9 @@ case ",$tests," in *,net,*)
     [ -n "$net_setup" ] ||
         device_args+=(--net "socket=$work/net.sock,queues=$net_queues,mac=$net_mac,coalesce_usecs=300,coalesce_frames=64") ;;
 esac
+case ",$tests," in *,slirp,*)
+    device_args+=(--net "slirp,ipv6=on,hostfwd=tcp:127.0.0.1:$slirp_fwd_port-:$slirp_guest_port,id=slirp0,mac=$slirp_mac,coalesce_usecs=300,coalesce_frames=64") ;;
+esac
 cmdline="console=ttyS0 quiet panic=-1 vmdev.test=$tests vmdev.cpus=$cpus"
 cmdline="$cmdline vmdev.blk_sha256=$disk_sha vmdev.blk_sectors=$((size / 512))"
 cmdline="$cmdline vmdev.blk_writes=$(echo $offsets | tr ' ' :)"
@@ -192,6 +227,10 @@ cmdline="$cmdline vmdev.qcow2rw_discard_offset=$qrw_discard_offset"
 cmdline="$cmdline vmdev.qcow2rw_discard_length=$qrw_discard_length"
 cmdline="$cmdline vmdev.net_mac=$net_mac vmdev.net_queues=$net_queues"
 cmdline="$cmdline vmdev.net_down_sha256=$net_down_sha vmdev.test_timeout=90"
+cmdline="$cmdline vmdev.slirp_mac=$slirp_mac vmdev.slirp_mib=$slirp_mib"
+cmdline="$cmdline vmdev.slirp_http_port=$slirp_http_port vmdev.slirp_upload_port=$slirp_upload_port"
+cmdline="$cmdline vmdev.slirp_guest_port=$slirp_guest_port vmdev.slirp_fwd_token=$slirp_token"
+cmdline="$cmdline vmdev.slirp_down_sha256=$slirp_down_sha vmdev.slirp_small_sha256=$slirp_small_sha"
 
 # Every console line is stamped with this machine's clock as it arrives, so
 # the RTC reading can be compared with the moment the guest printed it.
@@ -207,11 +246,16 @@ timeout -k 5 "$boot_timeout" "$vmm" --kernel "$kernel" --initramfs "$initrd" \
         # FIFO never blocks this loop.
         case "$line" in
         *"VMDEV-DATA hvc.ready"*) echo "VMDEV-HVC-IN $token_in" 1<>"$hvc_in" ;;
+        # The guest listens behind the forwarded port: connect, send the
+        # token (in the background: the console must keep flowing).
+        *"VMDEV-DATA slirp.fwd_ready"*)
+            (echo "$slirp_token" > "/dev/tcp/127.0.0.1/$slirp_fwd_port") 2>/dev/null & ;;
         esac
     done > "$console"
 status=${PIPESTATUS[0]}
 end=$EPOCHREALTIME
 net_down
+slirp_down
 elapsed=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
 echo "suite: VMM exited with status $status after $elapsed s"
 
@@ -294,6 +338,16 @@ for t in $(echo "$tests" | tr , ' '); do
             echo "suite: net moved ${net_mib} MiB each way in $secs s; tx frames by queue:$by_queue"
             grep -o 'vmdev-run: net [^:]*: rx_frames.*' "$console" | head -n 1 | sed 's/^vmdev-run: /suite: /'
             pass net
+        fi ;;
+    slirp)
+        up_sha=$(grep -o 'VMDEV-DATA slirp.up_sha256 [0-9a-f]*' "$console" | head -n 1 | cut -d' ' -f3)
+        secs=$(grep -o 'VMDEV-DATA slirp.seconds [0-9.]*' "$console" | head -n 1 | cut -d' ' -f3)
+        if [ "$(sha "$work/slirp-upload")" != "$up_sha" ]; then
+            fail slirp "the upload's sha256 differs from what the guest sent ($(wc -c < "$work/slirp-upload") bytes arrived)"
+        else
+            echo "suite: slirp moved ${slirp_mib} MiB each way in $secs s"
+            grep -o "vmdev-run: net slirp0: rx_frames.*" "$console" | head -n 1 | sed 's/^vmdev-run: /suite: /'
+            pass slirp
         fi ;;
     hvc)
         if grep -q "VMDEV-HVC $token" "$hvc" 2>/dev/null; then pass hvc

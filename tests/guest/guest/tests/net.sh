@@ -1,13 +1,17 @@
 # net: virtio-net through Linux's virtio_net, on a stream socket that leads
-# to a tap on the host side (10.0.2.2): the card, its negotiated features
+# to a tap on the host side (10.0.3.2): the card, its negotiated features
 # and queues, then ping, a download and an upload whose bytes the two
 # sides compare, sent from both vCPUs so both transmit queues carry them.
 . /tests/lib.sh
+# The card is the virtio device with id 1 (net) whose interface has its MAC.
 dev=""
 for d in /sys/bus/virtio/devices/*; do
-    [ "$(cat $d/device)" = 0x0001 ] && dev=$d
+    [ "$(cat $d/device)" = 0x0001 ] || continue
+    for a in "$d"/net/*/address; do
+        [ "$(cat "$a" 2>/dev/null)" = "$(vmdev_param net_mac)" ] && dev=$d
+    done
 done
-[ -n "$dev" ] || fail "no virtio device with id 1 (net) on the virtio bus"
+[ -n "$dev" ] || fail "no virtio net device (id 1) has an interface with MAC $(vmdev_param net_mac)"
 features=$(cat $dev/features)
 # features: one character per bit, bit 0 first.
 for b in 0:CSUM 5:MAC 11:HOST_TSO4 12:HOST_TSO6 15:MRG_RXBUF 16:STATUS \
@@ -24,17 +28,17 @@ queues=$(ls -d /sys/class/net/$iface/queues/tx-* | wc -l)
     fail "$iface has $queues transmit queues, want $(vmdev_param net_queues)"
 ip link set lo up
 ip link set "$iface" up || fail "cannot bring $iface up"
-ip addr add 10.0.2.15/24 dev "$iface" || fail "cannot give $iface an address"
+ip addr add 10.0.3.15/24 dev "$iface" || fail "cannot give $iface an address"
 wait_for 10 grep -qx 1 /sys/class/net/$iface/carrier ||
     fail "$iface has no carrier (link status)"
-ping -c 3 -W 5 10.0.2.2 > /tmp/ping.out 2>&1 ||
-    fail "ping 10.0.2.2: $(tail -n 2 /tmp/ping.out | tr '\n' ' ')"
+ping -c 3 -W 5 10.0.3.2 > /tmp/ping.out 2>&1 ||
+    fail "ping 10.0.3.2: $(tail -n 2 /tmp/ping.out | tr '\n' ' ')"
 start=$(cut -d' ' -f1 /proc/uptime)
-taskset 1 wget -q -O /tmp/down http://10.0.2.2:8080/blob 2>/tmp/wget.err ||
+taskset 1 wget -q -O /tmp/down http://10.0.3.2:8080/blob 2>/tmp/wget.err ||
     fail "download: $(cat /tmp/wget.err)"
 [ "$(sha256sum < /tmp/down | cut -d' ' -f1)" = "$(vmdev_param net_down_sha256)" ] ||
     fail "the download's sha256 differs from the host's file ($(wc -c < /tmp/down) bytes)"
 head -c "$(wc -c < /tmp/down)" /dev/urandom > /tmp/up
 data net.up_sha256 "$(sha256sum < /tmp/up | cut -d' ' -f1)"
-taskset 2 nc 10.0.2.2 9000 < /tmp/up 2>/tmp/nc.err || fail "upload: $(cat /tmp/nc.err)"
+taskset 2 nc 10.0.3.2 9000 < /tmp/up 2>/tmp/nc.err || fail "upload: $(cat /tmp/nc.err)"
 data net.seconds "$(awk -v a="$start" '{ print $1 - a }' /proc/uptime)"

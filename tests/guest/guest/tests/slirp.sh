@@ -1,0 +1,73 @@
+# slirp: a card on user-mode networking (--net slirp). Its address comes by
+# DHCP (busybox udhcpc); through the NAT, 10.0.2.2 is the host's loopback,
+# where a web server has a file to download and a listener takes an
+# upload, each checked by sha256; a host port forwarded to this guest
+# reaches a listener here; and IPv6 reaches the host's loopback too
+# (fec0::2), the address made by SLAAC from the router's advertisement.
+. /tests/lib.sh
+want_mac=$(vmdev_param slirp_mac)
+iface=""
+for a in /sys/class/net/*/address; do
+    [ "$(cat "$a")" = "$want_mac" ] && iface=$(basename "$(dirname "$a")")
+done
+[ -n "$iface" ] || fail "no interface has the slirp card's MAC $want_mac"
+ip link set lo up
+ip link set "$iface" up || fail "cannot bring $iface up"
+
+# udhcpc runs a script at each DHCP event; it configures the interface.
+cat > /tmp/dhcp-event <<'EOF'
+#!/bin/sh
+case "$1" in
+bound|renew)
+    ip -4 addr flush dev "$interface"
+    ip addr add "$ip/$mask" dev "$interface"
+    [ -n "$router" ] && ip route add default via "${router%% *}" dev "$interface"
+    echo "$ip $router" > /tmp/dhcp-lease ;;
+esac
+exit 0
+EOF
+chmod +x /tmp/dhcp-event
+udhcpc -i "$iface" -s /tmp/dhcp-event -n -q -t 5 -T 2 > /tmp/udhcpc.out 2>&1 ||
+    fail "udhcpc got no lease: $(tail -n 3 /tmp/udhcpc.out | tr '\n' ' ')"
+read -r lease_ip lease_router < /tmp/dhcp-lease
+[ "$lease_ip" = 10.0.2.15 ] || fail "DHCP gave $lease_ip, want 10.0.2.15"
+[ "$lease_router" = 10.0.2.2 ] || fail "DHCP gave the router $lease_router, want 10.0.2.2"
+ip addr show dev "$iface" | grep -q "inet 10.0.2.15/24" ||
+    fail "$iface does not have 10.0.2.15/24: $(ip addr show dev "$iface" | tr '\n' ' ')"
+
+port=$(vmdev_param slirp_http_port)
+start=$(cut -d' ' -f1 /proc/uptime)
+sum=$(wget -q -O - "http://10.0.2.2:$port/blob" 2>/tmp/wget.err | sha256sum | cut -d' ' -f1)
+[ "$sum" = "$(vmdev_param slirp_down_sha256)" ] ||
+    fail "the download's sha256 is $sum, not the host file's ($(cat /tmp/wget.err))"
+head -c $(($(vmdev_param slirp_mib) << 20)) /dev/urandom > /tmp/slirp-up
+data slirp.up_sha256 "$(sha256sum < /tmp/slirp-up | cut -d' ' -f1)"
+nc 10.0.2.2 "$(vmdev_param slirp_upload_port)" < /tmp/slirp-up 2>/tmp/nc.err ||
+    fail "upload: $(cat /tmp/nc.err)"
+rm /tmp/slirp-up
+data slirp.seconds "$(awk -v a="$start" '{ print $1 - a }' /proc/uptime)"
+
+# The host connects to its forwarded port once it reads fwd_ready, and
+# sends the token.
+guest_port=$(vmdev_param slirp_guest_port)
+nc -l -p "$guest_port" > /tmp/fwd &
+listener=$!
+# Announce only once nc listens (state 0A in /proc/net/tcp, or tcp6 for
+# [::]): a connection forwarded before would be refused.
+listening() {
+    cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+        grep -qi "^ *[0-9]*: [0-9A-F]*:$(printf %04X "$guest_port") [0-9A-F:]* 0A"
+}
+wait_for 10 listening || fail "nc is not listening on port $guest_port"
+data slirp.fwd_ready 1
+got_token() { grep -qx "$(vmdev_param slirp_fwd_token)" /tmp/fwd; }
+wait_for 20 got_token ||
+    fail "the host's connection to the forwarded port brought '$(cat /tmp/fwd)', not the token"
+kill $listener 2>/dev/null
+
+has_v6() { ip -6 addr show dev "$iface" | grep -q "inet6 fec0::"; }
+wait_for 20 has_v6 ||
+    fail "no fec0:: address by SLAAC: $(ip -6 addr show dev "$iface" | tr '\n' ' ')"
+sum=$(wget -q -O - "http://[fec0::2]:$port/small" 2>/tmp/wget.err | sha256sum | cut -d' ' -f1)
+[ "$sum" = "$(vmdev_param slirp_small_sha256)" ] ||
+    fail "over IPv6 the download's sha256 is $sum, not the host file's ($(cat /tmp/wget.err))"
