@@ -18,6 +18,8 @@
  * receive() never comes from inside vmdev_net_send() or
  * vmdev_net_start(): a frame a backend makes in answer to one sent (an
  * ARP reply from user-mode NAT, say) is delivered from the loop later.
+ * The other way round, receive() must not send on its own backend (a
+ * switch forwards to other ports' backends).
  */
 #ifndef VMDEV_NET_H
 #define VMDEV_NET_H

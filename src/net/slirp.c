@@ -144,7 +144,9 @@ static void schedule_run(struct slirp_backend *sb)
 static ssize_t to_guest(const void *frame, size_t len, void *opaque)
 {
     struct slirp_backend *sb = opaque;
-    if (len < ETH_HEADER) {
+    if (len < ETH_HEADER || len > SLOT_BYTES) {
+        /* Over the MTU (an unfragmented IPv6 reply): dropped whichever
+         * way it would have gone, so it does not depend on timing. */
         net_backend_rx_error(&sb->base);
         return (ssize_t)len;
     }
@@ -215,10 +217,12 @@ static void register_poll_fd(int fd, void *opaque)
     (void)opaque;
 }
 
+/* Where slirp does say, the fd leaves the epoll set while it is still
+ * the same file (a copy of it elsewhere would keep it watched). */
 static void unregister_poll_fd(int fd, void *opaque)
 {
-    (void)fd;
-    (void)opaque;
+    struct slirp_backend *sb = opaque;
+    epoll_ctl(sb->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
 }
 
 static void notify(void *opaque)
@@ -364,7 +368,10 @@ static void arm_timer(struct slirp_backend *sb, uint64_t deadline_ns)
 {
     /* Waking early only costs an idle run; so the timer is moved only
      * when a deadline comes before the one it holds. */
-    if (!sb->timer || deadline_ns >= sb->timer_deadline_ns)
+    /* Before start, slirp's own timers keep their deadlines; the first
+     * run arms the loop's timer from them. */
+    if (!sb->timer || !sb->base.started ||
+        deadline_ns >= sb->timer_deadline_ns)
         return;
     sb->timer_deadline_ns = deadline_ns;
     sb->timer_ops.arm(sb->timer_ops.opaque, deadline_ns);
@@ -450,6 +457,8 @@ static int slirp_send(struct vmdev_net_backend *b, const struct iovec *iov,
                       unsigned iovcnt, size_t len)
 {
     struct slirp_backend *sb = slirp_of(b);
+    if (len < ETH_HEADER)
+        return 0; /* not a frame: nothing for slirp */
     const uint8_t *frame = iov[0].iov_base;
     if (iovcnt != 1) {
         size_t at = 0;
