@@ -105,7 +105,7 @@ static uint64_t now_ns(void)
 static void queue_push(struct slirp_backend *sb, const void *frame, size_t len)
 {
     struct frame_queue *q = &sb->queue;
-    if (q->count == QUEUE_SLOTS || len > SLOT_BYTES) {
+    if (q->count == QUEUE_SLOTS) { /* to_guest has checked len */
         net_backend_rx_error(&sb->base);
         return;
     }

@@ -15,11 +15,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "net_frames.h"
 #include "test.h"
+#include "vmdev/clock.h"
 #include "vmdev/event_loop.h"
 #include "vmdev/net.h"
 
@@ -54,9 +54,7 @@ static const struct vmdev_net_callbacks callbacks = { on_receive, NULL, NULL,
 
 static uint64_t now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return vmdev_clock_now(&vmdev_host_clock, VMDEV_CLOCK_MONOTONIC);
 }
 
 static unsigned get16(const uint8_t *p)
