@@ -50,7 +50,7 @@ outer=(qemu-system-x86_64
     -serial stdio
     -kernel "$cache/kernel/vmlinuz"
     -initrd "$cache/nested-initramfs.cpio.gz"
-    -append "console=ttyS0 quiet panic=-1 vmdev.job=$share/job.sh vmdev.share=$share"
+    -append "console=ttyS0 quiet panic=-1 vmdev.job=$share/job.sh vmdev.share=$share ${VMDEV_NESTED_CMDLINE:-}"
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
     -virtfs "local,path=$share,mount_tag=results,security_model=none")
 set +e

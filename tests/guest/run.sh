@@ -50,17 +50,25 @@ fi
 
 set +e
 if [ "$mode" = 1 ]; then
-    # The outer QEMU guest (TCG with nested SVM) has been seen to freeze
-    # outright, rarely: no console output at all, nothing of ours running.
-    # The suite inside bounds every test, so a job that never finishes is
-    # that freeze; it gets one more try, and says so.
+    # The nested layer (KVM in a TCG guest whose SVM lacks NRIPS and decode
+    # assists) has two known faults, each seen in about one full run of
+    # four: the outer QEMU guest freezes outright (the job never finishes:
+    # 75), or the inner guest's vCPU stops for good in an endless round of
+    # exits inside the outer KVM, with nothing of ours on the stack and no
+    # failed test before it (the suite's 3; docs/architecture.md has
+    # the evidence). Either gets one more try, and says so; a test that failed
+    # does not.
     for attempt in 1 2; do
         "$here/nested.sh" --cache "$cache" -- \
             "$here/suite.sh" --vmm "$vmm" --kernel "$cache/kernel/vmlinuz" \
             --initrd "$cache/test-initramfs.cpio.gz" --work /run/vmdev-guest-test
         rc=$?
-        [ $rc = 75 ] && [ $attempt = 1 ] || break
-        echo "run.sh: the outer QEMU guest froze; retrying once"
+        [ $attempt = 1 ] || break
+        case $rc in
+        75) echo "run.sh: the outer QEMU guest froze; retrying once" ;;
+        3) echo "run.sh: the inner guest stopped with no test failed (the nested KVM's fault, see above); retrying once" ;;
+        *) break ;;
+        esac
     done
     (exit $rc)
 else

@@ -231,11 +231,34 @@ cmdline="$cmdline vmdev.slirp_mac=$slirp_mac vmdev.slirp_mib=$slirp_mib"
 cmdline="$cmdline vmdev.slirp_http_port=$slirp_http_port vmdev.slirp_upload_port=$slirp_upload_port"
 cmdline="$cmdline vmdev.slirp_guest_port=$slirp_guest_port vmdev.slirp_fwd_token=$slirp_token"
 cmdline="$cmdline vmdev.slirp_down_sha256=$slirp_down_sha vmdev.slirp_small_sha256=$slirp_small_sha"
+# More for the guest's kernel when debugging (nokaslr, say).
+cmdline="$cmdline ${VMDEV_GUEST_CMDLINE:-}"
 
 # Every console line is stamped with this machine's clock as it arrives, so
 # the RTC reading can be compared with the moment the guest printed it.
 echo "suite: booting $tests under $(basename "$vmm") (limit ${boot_timeout} s)"
 start=$EPOCHREALTIME
+# A VMM still running 20 s before its limit has a hung guest or a thread
+# stuck in the kernel (the nested KVM has done both): record where each of
+# its threads is and what every CPU of this machine is doing, for the log.
+(
+    trap 'kill $sleeper 2>/dev/null; exit 0' TERM
+    sleep $((boot_timeout - 20)) &
+    sleeper=$!
+    wait $sleeper
+    trap '' TERM
+    for pid in $(pgrep -x "$(basename "$vmm")"); do
+        for task in /proc/$pid/task/*; do
+            read -r tid comm state rest < "$task/stat"
+            echo "suite: hung VMM thread $tid $comm: state $state, wchan $(cat "$task/wchan")"
+            sed 's/^/suite:     /' "$task/stack"
+        done
+    done 2>/dev/null
+    if echo l > /proc/sysrq-trigger 2>/dev/null; then
+        dmesg 2>/dev/null | tail -n 100 | sed 's/^/suite: dmesg: /'
+    fi
+) &
+diag_watch=$!
 timeout -k 5 "$boot_timeout" "$vmm" --kernel "$kernel" --initramfs "$initrd" \
     --cmdline "$cmdline" --cpus "$cpus" --memory 256M --stats \
     "${device_args[@]}" --serial stdio < /dev/null 2>&1 |
@@ -254,6 +277,8 @@ timeout -k 5 "$boot_timeout" "$vmm" --kernel "$kernel" --initramfs "$initrd" \
     done > "$console"
 status=${PIPESTATUS[0]}
 end=$EPOCHREALTIME
+kill "$diag_watch" 2>/dev/null
+wait "$diag_watch"
 net_down
 slirp_down
 elapsed=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
@@ -262,6 +287,8 @@ echo "suite: VMM exited with status $status after $elapsed s"
 marker() { grep -o "VMDEV-TEST-\(PASS\|FAIL\) $1\(:.*\)\?$" "$console" | head -n 1; }
 
 # Tests the guest judges, with the host's checks added where it can see more.
+failures_before_tests=$failures
+unfinished=0
 for t in $(echo "$tests" | tr , ' '); do
     if [ "$t" = net ] && [ -n "$net_setup" ]; then
         fail net "host side: $net_setup"
@@ -270,7 +297,7 @@ for t in $(echo "$tests" | tr , ' '); do
     m=$(marker "$t")
     case "$m" in
     "VMDEV-TEST-PASS $t") ;;
-    "") fail "$t" "no result on the console"; continue ;;
+    "") fail "$t" "no result on the console"; unfinished=$((unfinished + 1)); continue ;;
     *) fail "$t" "guest: ${m#VMDEV-TEST-FAIL $t: }"; continue ;;
     esac
     case "$t" in
@@ -355,6 +382,7 @@ for t in $(echo "$tests" | tr , ' '); do
     *) pass "$t" ;;
     esac
 done
+failures_after_tests=$failures
 
 # KVM does the transport's fast paths: with a disk busy, notifications came
 # through ioeventfds, and every interrupt went through an irqfd route.
@@ -432,6 +460,15 @@ fi
 if [ $failures -ne 0 ]; then
     echo "suite: $failures failed; console tail ($console):"
     tail -n 40 "$console" | cut -d' ' -f2- | sed 's/^/  | /'
+    # Exit status 3: the guest stopped (hung or reset) before finishing and
+    # every test that reported before then had passed; what failed after
+    # (no result, the counters, poweroff) follows from the stop. Under nested
+    # KVM that is the nested layer's known fault (run.sh retries it once).
+    if ! grep -q VMDEV-TESTS-DONE "$console" && [ "$unfinished" -gt 0 ] &&
+        [ $((failures_after_tests - failures_before_tests)) -eq "$unfinished" ]; then
+        echo "suite: the guest stopped before finishing its tests, none of which had failed"
+        exit 3
+    fi
     exit 1
 fi
 rm -f "$disk" "$ro" "$expect" "$discard_img" "$discard_expect" "$qrw" "$qrw_expect" "$qbase" \
