@@ -38,6 +38,10 @@ done
 cp "$init" "$root/init"
 chmod 755 "$root/init"
 cp "$here"/guest/tests/*.sh "$root/tests/"
+# The test guest's own tools, static (the initramfs has no libc).
+if [ "$role" = test ]; then
+    gcc -static -O2 -Wall -Wextra -Werror -o "$root/bin/channels" "$here/guest/channels.c"
+fi
 
 # Load order: each module after the modules its modinfo depends= names.
 depends() { tr '\0' '\n' < "$kernel/modules/$1.ko" | sed -n 's/^depends=//p' | tr ',' ' '; }
