@@ -2,7 +2,7 @@
 /*
  * Network backends: they move Ethernet frames between a device and the
  * host side (a stream socket to a switch or to passt, user-mode NAT
- * through libslirp; tap to come) and know nothing of virtio.
+ * through libslirp, a tap) and know nothing of virtio.
  *
  * A backend runs on one event loop (an I/O thread): frames from the host
  * side arrive through receive() on that loop's thread, and the device
@@ -76,6 +76,34 @@ struct vmdev_net_backend *vmdev_net_stream_from_fd(int fd,
                                                    struct vmdev_event_loop *loop);
 
 /* A host port forwarded into the guest's network (user-mode NAT). */
+/* A tap's queues: one backend each (a queue pair of a virtio-net). */
+#define VMDEV_NET_TAP_MAX_QUEUES 16u
+
+struct vmdev_net_tap_config {
+    const char *ifname;  /* an existing tap, or the name of one to create */
+    const char *bridge;  /* NULL, or the Linux bridge to put it on */
+    unsigned num_queues; /* 1 to VMDEV_NET_TAP_MAX_QUEUES */
+};
+
+/*
+ * A tap interface ("bridge mode"): tap ifname, created when absent (the
+ * kernel removes it again when the last backend closes), put up, and
+ * added to the bridge when one is named. Creating or attaching needs
+ * CAP_NET_ADMIN, or a persistent tap made for this user. num_queues
+ * backends, backends[i] on loops[i]; more than one makes the tap
+ * multi-queue (IFF_MULTI_QUEUE), and an existing tap must match. 0, or
+ * -errno with a sentence in why (why_len bytes, may be 0) and nothing
+ * left open. They move nothing until vmdev_net_start().
+ */
+int vmdev_net_tap_open(const struct vmdev_net_tap_config *config,
+                       struct vmdev_event_loop *const *loops,
+                       struct vmdev_net_backend **backends, char *why,
+                       size_t why_len);
+/* One queue of a tap opened elsewhere (a management layer passing the
+ * fd), which it then owns, closing it on failure. */
+struct vmdev_net_backend *vmdev_net_tap_from_fd(int fd,
+                                                struct vmdev_event_loop *loop);
+
 struct vmdev_net_hostfwd {
     bool udp;
     struct sockaddr_storage host; /* IPv4 or IPv6 address and port */
@@ -128,7 +156,8 @@ struct vmdev_event_loop *vmdev_net_loop(const struct vmdev_net_backend *b);
 /*
  * Send one frame (len bytes in iov): 0 when the backend has taken it,
  * -EAGAIN when it cannot now (writable() follows), -EMSGSIZE for a frame
- * over VMDEV_NET_MAX_FRAME, -ENOTCONN once the host side is gone.
+ * over VMDEV_NET_MAX_FRAME, -ENOTCONN once the host side is gone, -EIO
+ * when the host side refused this frame (a tap that is down).
  */
 int vmdev_net_send(struct vmdev_net_backend *backend, const struct iovec *iov,
                    unsigned iovcnt);
