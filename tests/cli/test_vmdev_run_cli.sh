@@ -91,12 +91,17 @@ expect_refused "--disk path=$disk: not a qcow2 image" -- \
     --disk "path=$disk,format=qcow2,readonly=on"
 expect_refused "too many disks" -- $(for i in {0..8}; do echo "--disk path=$disk"; done)
 sock=$work/switch.sock
-expect_refused "a backend is required: slirp or socket=ADDRESS" -- --net mac=52:54:00:00:00:01
+expect_refused "a backend is required: slirp, socket=ADDRESS or tap=IFNAME" -- --net mac=52:54:00:00:00:01
 expect_refused "--net 'socket=': socket= needs" -- --net socket=
 expect_refused "--net 'sock=$sock': unknown key" -- --net "sock=$sock"
-expect_refused "expected slirp or socket=ADDRESS, then key=value pairs" -- --net "$sock"
-expect_refused "expected slirp or socket=ADDRESS" -- --net "mac=52:54:00:00:00:01,slirp"
-expect_refused "slirp and socket= are two backends" -- --net "slirp,socket=$sock"
+expect_refused "expected slirp, socket=ADDRESS or tap=IFNAME, then key=value pairs" -- --net "$sock"
+expect_refused "expected slirp, socket=ADDRESS or tap=IFNAME" -- --net "mac=52:54:00:00:00:01,slirp"
+expect_refused "slirp, socket= and tap= are each a backend" -- --net "slirp,socket=$sock"
+expect_refused "slirp, socket= and tap= are each a backend" -- --net "tap=vmdevtap9,socket=$sock"
+expect_refused "--net 'tap=': tap= needs an interface name" -- --net tap=
+expect_refused "tap= needs an interface name of 1 to 15" -- --net tap=a-name-far-too-long
+expect_refused "bridge= is for tap" -- --net "socket=$sock,bridge=br0"
+expect_refused "bridge= needs an interface name" -- --net "tap=vmdevtap9,bridge="
 expect_refused "--net 'socket=$sock,ipv6=on': hostfwd=, ipv6= and restrict= are for slirp" -- \
     --net "socket=$sock,ipv6=on"
 expect_refused "--net 'slirp,ipv6=yes': ipv6 must be on or off" -- --net slirp,ipv6=yes

@@ -591,38 +591,69 @@ struct net_make {
     const struct vmm_net *net;
 };
 
-static struct vmdev_virtio_device *make_net(const char *id, void *opaque)
+/* How --net named the card's backend, for messages. */
+static void backend_name(const struct vmm_net *n, char *out, size_t len)
 {
-    struct net_make *make = opaque;
-    const struct vmm_net *n = make->net;
-    /* One backend carries every pair's frames: it runs on the first
-     * pair's I/O thread. */
-    struct vmdev_event_loop *loop = vmm_pci_io_loop(make->m->pci, 0);
-    const char *what = n->slirp ? "slirp" : n->socket;
+    if (n->slirp)
+        snprintf(out, len, "slirp");
+    else if (n->tap)
+        snprintf(out, len, "tap=%s", n->tap);
+    else
+        snprintf(out, len, "socket=%s", n->socket);
+}
+
+/* The card's backends: a tap queue per pair, each on the I/O thread of
+ * its pair's transmit queue; otherwise one backend carrying every pair's
+ * frames, on the first I/O thread. The count, or 0 after a message. */
+static unsigned make_backends(struct vmm_machine *m, const struct vmm_net *n,
+                              const char *what,
+                              struct vmdev_net_backend **backends)
+{
     char why[512];
-    struct vmdev_net_backend *backend;
-    if (n->slirp) {
+    struct vmdev_event_loop *loop = vmm_pci_io_loop(m->pci, 0);
+    if (n->tap) {
+        struct vmdev_event_loop *loops[VMDEV_VIRTIO_NET_MAX_PAIRS];
+        for (unsigned i = 0; i < n->queues; i++)
+            loops[i] = vmm_pci_io_loop(m->pci, 2 * i + 1);
+        struct vmdev_net_tap_config tap = { n->tap, n->bridge, n->queues };
+        if (vmdev_net_tap_open(&tap, loops, backends, why, sizeof(why)) == 0)
+            return n->queues;
+    } else if (n->slirp) {
         struct vmdev_net_slirp_config slirp = {
             .ipv6 = n->ipv6,
             .restricted = n->restricted,
             .hostfwds = n->hostfwds,
             .num_hostfwds = n->num_hostfwds,
         };
-        backend = vmdev_net_slirp_new(&slirp, loop, why, sizeof(why));
+        backends[0] = vmdev_net_slirp_new(&slirp, loop, why, sizeof(why));
+        if (backends[0])
+            return 1;
     } else {
-        backend = vmdev_net_stream_connect(n->socket, loop, why, sizeof(why));
+        backends[0] = vmdev_net_stream_connect(n->socket, loop, why,
+                                               sizeof(why));
+        if (backends[0])
+            return 1;
     }
-    if (!backend) {
-        fprintf(stderr, "vmdev-run: --net %s%s: %s\n",
-                n->slirp ? "" : "socket=", what, why);
+    fprintf(stderr, "vmdev-run: --net %s: %s\n", what, why);
+    return 0;
+}
+
+static struct vmdev_virtio_device *make_net(const char *id, void *opaque)
+{
+    struct net_make *make = opaque;
+    const struct vmm_net *n = make->net;
+    char what[64];
+    backend_name(n, what, sizeof(what));
+    struct vmdev_net_backend *backends[VMDEV_VIRTIO_NET_MAX_PAIRS];
+    unsigned num_backends = make_backends(make->m, n, what, backends);
+    if (!num_backends)
         return NULL;
-    }
     struct vmdev_virtio_net_config config = {
         .num_pairs = (uint16_t)n->queues,
         .queue_size = (uint16_t)n->queue_size,
         .mtu = (uint16_t)n->mtu,
-        .backends = &backend,
-        .num_backends = 1,
+        .backends = backends,
+        .num_backends = (uint16_t)num_backends,
         .rx_coalesce = { n->coalesce_usecs, n->coalesce_frames },
         .tx_coalesce = { n->coalesce_usecs, n->coalesce_frames },
     };
@@ -630,8 +661,7 @@ static struct vmdev_virtio_device *make_net(const char *id, void *opaque)
     struct vmdev_virtio_net *net = vmdev_virtio_net_new(id, make->m->vm->mem,
                                                         &config);
     if (!net) {
-        fprintf(stderr, "vmdev-run: --net %s%s: %s\n",
-                n->slirp ? "" : "socket=", what, strerror(errno));
+        fprintf(stderr, "vmdev-run: --net %s: %s\n", what, strerror(errno));
         return NULL;
     }
     make->m->nets[make->m->num_nets++] = net;

@@ -36,8 +36,10 @@ struct vmm_disk {
 #define VMM_MAX_HOSTFWDS 16
 
 struct vmm_net {
-    /* The backend: socket, or slirp with its keys. */
+    /* The backend: socket, tap (with bridge), or slirp with its keys. */
     const char *socket; /* a stream socket: a UNIX path or tcp:HOST:PORT */
+    const char *tap;    /* a tap interface's name */
+    const char *bridge; /* the bridge to put the tap on, or NULL */
     bool slirp;         /* user-mode networking */
     bool ipv6, restricted;
     struct vmdev_net_hostfwd hostfwds[VMM_MAX_HOSTFWDS];

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* vmdev-run's --net option: a backend (socket=ADDRESS, or slirp with its
- * keys), then the card's keys. */
+/* vmdev-run's --net option: a backend (socket=ADDRESS, tap=IFNAME with
+ * bridge=, or slirp with its keys), then the card's keys. */
+#include <net/if.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -85,6 +86,14 @@ static int parse_net_key(const char *original, const char *key,
         if (!*val)
             why = "socket= needs a UNIX socket path or tcp:HOST:PORT";
         net->socket = val;
+    } else if (strcmp(key, "tap") == 0) {
+        if (!*val || strlen(val) >= IFNAMSIZ || strchr(val, '/'))
+            why = "tap= needs an interface name of 1 to 15 characters";
+        net->tap = val;
+    } else if (strcmp(key, "bridge") == 0) {
+        if (!*val || strlen(val) >= IFNAMSIZ)
+            why = "bridge= needs an interface name of 1 to 15 characters";
+        net->bridge = val;
     } else if (strcmp(key, "mac") == 0) {
         if (parse_mac(val, net->mac))
             why = "mac must be six hexadecimal bytes XX:XX:XX:XX:XX:XX, "
@@ -115,9 +124,9 @@ static int parse_net_key(const char *original, const char *key,
             return ret;
         net->id = val;
     } else {
-        why = "unknown key (expected socket, mac, queues, queue_size, mtu, "
-              "coalesce_usecs, coalesce_frames, id; with slirp also hostfwd, "
-              "ipv6, restrict)";
+        why = "unknown key (expected socket, tap, mac, queues, queue_size, "
+              "mtu, coalesce_usecs, coalesce_frames, id; with tap also "
+              "bridge; with slirp also hostfwd, ipv6, restrict)";
     }
     return why ? vmm_option_bad("net", original, why) : 0;
 }
@@ -141,19 +150,25 @@ int vmm_parse_net(char *value, struct vmm_options *opts)
         }
         if (!eq)
             return vmm_option_bad("net", original,
-                                  "expected slirp or socket=ADDRESS, then "
-                                  "key=value pairs");
+                                  "expected slirp, socket=ADDRESS or "
+                                  "tap=IFNAME, then key=value pairs");
         *eq = '\0';
         int ret = parse_net_key(original, kv, eq + 1, &net, opts);
         if (ret)
             return ret;
     }
-    if (net.slirp && net.socket)
+    unsigned backends = net.slirp + !!net.socket + !!net.tap;
+    if (backends > 1)
         return vmm_option_bad("net", original,
-                              "slirp and socket= are two backends; give one");
-    if (!net.slirp && !net.socket)
+                              "slirp, socket= and tap= are each a backend; "
+                              "give one");
+    if (!backends)
         return vmm_option_bad("net", original,
-                              "a backend is required: slirp or socket=ADDRESS");
+                              "a backend is required: slirp, socket=ADDRESS "
+                              "or tap=IFNAME");
+    if (net.bridge && !net.tap)
+        return vmm_option_bad("net", original,
+                              "bridge= is for tap (--net tap=IFNAME,bridge=BR)");
     for (unsigned i = 0; i < opts->num_nets; i++)
         if (memcmp(opts->nets[i].mac, net.mac, 6) == 0)
             return vmm_option_bad("net", original,
