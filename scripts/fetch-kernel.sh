@@ -17,11 +17,12 @@ set -eu
 out="$1/kernel"
 
 # Modules the guests load. The guest under test needs the virtio ones; the
-# outer QEMU guest of the nested-KVM path needs kvm, 9p and tun (the net
-# test's tap). Dependencies are
-# found from each module's own modinfo, so list only what is loaded by name.
+# outer QEMU guest of the nested-KVM path needs kvm, 9p, tun (the net and
+# tap tests' taps), bridge and veth (the tap test's bridge and namespace).
+# Dependencies are found from each module's own modinfo, so list only what
+# is loaded by name.
 wanted="virtio_pci virtio_mmio virtio_blk virtio_console virtio_rng virtio_net
-virtio_input virtio_balloon kvm_amd kvm_intel 9p 9pnet_virtio tun"
+virtio_input virtio_balloon kvm_amd kvm_intel 9p 9pnet_virtio tun bridge veth"
 
 # A cache from before a module was added to the list is fetched again.
 have_all() {

@@ -182,13 +182,42 @@ case ",${VMDEV_GUEST_TESTS:-slirp}," in *,slirp,*) slirp_up ;; esac
 slirp_down_sha=$( [ -f "$work/slirp-www/blob" ] && sha "$work/slirp-www/blob")
 slirp_small_sha=$( [ -f "$work/slirp-www/small" ] && sha "$work/slirp-www/small")
 
+# tap: a third card, on a tap vmdev-run makes on bridge vmdevbr0, whose
+# other port is a veth into network namespace vmdevns (10.0.4.2): a web
+# server there has a file to download, a listener takes the upload.
+tap_mib=${VMDEV_TAP_MIB:-50} tap_mac=52:54:00:12:34:58 tap_setup="" tap_pids=()
+tap_up() {
+    { ip netns add vmdevns &&
+        ip link add vmdevbr0 type bridge && ip link set vmdevbr0 up &&
+        ip link add vmdevveth0 type veth peer name vmdevveth1 netns vmdevns &&
+        ip link set vmdevveth0 master vmdevbr0 && ip link set vmdevveth0 up &&
+        ip -n vmdevns link set lo up &&
+        ip -n vmdevns addr add 10.0.4.2/24 dev vmdevveth1 &&
+        ip -n vmdevns link set vmdevveth1 up; } 2>"$work/tap-setup.err" ||
+        { tap_setup="namespace, bridge and veth: $(cat "$work/tap-setup.err")"; return; }
+    mkdir -p "$work/tap-www"
+    head -c "${tap_mib}M" /dev/urandom > "$work/tap-www/blob"
+    ip netns exec vmdevns busybox httpd -f -p 10.0.4.2:8082 -h "$work/tap-www" &
+    tap_pids+=($!)
+    mkfifo "$work/tap-nc-in"
+    ip netns exec vmdevns busybox nc -l -p 9002 > "$work/tap-upload" <> "$work/tap-nc-in" &
+    tap_pids+=($!)
+}
+tap_down() {
+    [ ${#tap_pids[@]} -eq 0 ] || kill "${tap_pids[@]}" 2>/dev/null
+    ip netns del vmdevns 2>/dev/null
+    ip link del vmdevbr0 2>/dev/null
+}
+case ",${VMDEV_GUEST_TESTS:-tap}," in *,tap,*) tap_up ;; esac
+tap_down_sha=$( [ -f "$work/tap-www/blob" ] && sha "$work/tap-www/blob")
+
 token="hvc-$RANDOM$RANDOM"
 token_in="in-$RANDOM$RANDOM"
 hvc_in="$work/hvc-in"
 mkfifo "$hvc_in"
 
 # Every in-guest test (guest/tests/); each adds its device.
-tests=${VMDEV_GUEST_TESTS:-boot,rtc,pci,legacy,blk,blkro,discard,qcow2ro,qcow2rw,rng,hvc,net,slirp}
+tests=${VMDEV_GUEST_TESTS:-boot,rtc,pci,legacy,blk,blkro,discard,qcow2ro,qcow2rw,rng,hvc,net,slirp,tap}
 device_args=()
 case ",$tests," in *,blk,*)
     device_args+=(--disk "path=$disk,id=data,num_queues=2,serial=vmdev-data") ;;
@@ -211,6 +240,10 @@ case ",$tests," in *,net,*)
     [ -n "$net_setup" ] ||
         device_args+=(--net "socket=$work/net.sock,queues=$net_queues,mac=$net_mac,coalesce_usecs=300,coalesce_frames=64") ;;
 esac
+case ",$tests," in *,tap,*)
+    [ -n "$tap_setup" ] ||
+        device_args+=(--net "tap=vmdevtap1,bridge=vmdevbr0,queues=2,id=tap0,mac=$tap_mac,coalesce_usecs=300,coalesce_frames=64") ;;
+esac
 case ",$tests," in *,slirp,*)
     device_args+=(--net "slirp,ipv6=on,hostfwd=tcp:127.0.0.1:$slirp_fwd_port-:$slirp_guest_port,id=slirp0,mac=$slirp_mac,coalesce_usecs=300,coalesce_frames=64") ;;
 esac
@@ -230,6 +263,7 @@ cmdline="$cmdline vmdev.slirp_mac=$slirp_mac vmdev.slirp_mib=$slirp_mib"
 cmdline="$cmdline vmdev.slirp_http_port=$slirp_http_port vmdev.slirp_upload_port=$slirp_upload_port"
 cmdline="$cmdline vmdev.slirp_guest_port=$slirp_guest_port vmdev.slirp_fwd_token=$slirp_token"
 cmdline="$cmdline vmdev.slirp_down_sha256=$slirp_down_sha vmdev.slirp_small_sha256=$slirp_small_sha"
+cmdline="$cmdline vmdev.tap_mac=$tap_mac vmdev.tap_mib=$tap_mib vmdev.tap_down_sha256=$tap_down_sha"
 # More for the guest's kernel when debugging (nokaslr, say).
 cmdline="$cmdline ${VMDEV_GUEST_CMDLINE:-}"
 
@@ -280,6 +314,7 @@ kill "$diag_watch" 2>/dev/null
 wait "$diag_watch"
 net_down
 slirp_down
+tap_down
 elapsed=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.1f", b - a }')
 echo "suite: VMM exited with status $status after $elapsed s"
 
@@ -291,6 +326,10 @@ unfinished=0
 for t in $(echo "$tests" | tr , ' '); do
     if [ "$t" = net ] && [ -n "$net_setup" ]; then
         fail net "host side: $net_setup"
+        continue
+    fi
+    if [ "$t" = tap ] && [ -n "$tap_setup" ]; then
+        fail tap "host side: $tap_setup"
         continue
     fi
     m=$(marker "$t")
@@ -374,6 +413,17 @@ for t in $(echo "$tests" | tr , ' '); do
             echo "suite: slirp moved ${slirp_mib} MiB each way in $secs s"
             grep -o "vmdev-run: net slirp0: rx_frames.*" "$console" | head -n 1 | sed 's/^vmdev-run: /suite: /'
             pass slirp
+        fi ;;
+    tap)
+        up_sha=$(grep -o 'VMDEV-DATA tap.up_sha256 [0-9a-f]*' "$console" | head -n 1 | cut -d' ' -f3)
+        secs=$(grep -o 'VMDEV-DATA tap.seconds [0-9.]*' "$console" | head -n 1 | cut -d' ' -f3)
+        if [ "$(sha "$work/tap-upload")" != "$up_sha" ]; then
+            fail tap "the upload's sha256 differs from what the guest sent ($(wc -c < "$work/tap-upload") bytes arrived)"
+        else
+            echo "suite: tap moved ${tap_mib} MiB each way in $secs s"
+            grep -o "vmdev-run: net tap0: rx_frames.*" "$console" | head -n 1 | sed 's/^vmdev-run: /suite: /'
+            grep -o "vmdev-run: net tap0: [rt]x frames by queue.*" "$console" | head -n 2 | sed 's/^vmdev-run: /suite: /'
+            pass tap
         fi ;;
     hvc)
         if grep -q "VMDEV-HVC $token" "$hvc" 2>/dev/null; then pass hvc
