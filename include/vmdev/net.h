@@ -41,10 +41,40 @@ extern "C" {
  * header and room to spare, as QEMU's network layer allows. */
 #define VMDEV_NET_MAX_FRAME 69632u
 
+/*
+ * Offloads that travel beside a frame, on backends that carry them (a
+ * tap with its virtio-net header): the fields of Linux's struct
+ * virtio_net_hdr, in host byte order. A frame needing none has flags 0
+ * and gso_type VMDEV_NET_GSO_NONE.
+ */
+struct vmdev_net_offload {
+    uint8_t flags;        /* VMDEV_NET_OFFLOAD_* */
+    uint8_t gso_type;     /* VMDEV_NET_GSO_*, with VMDEV_NET_GSO_ECN */
+    uint16_t hdr_len;     /* Ethernet, IP and TCP headers of a GSO frame */
+    uint16_t gso_size;    /* payload bytes per segment */
+    uint16_t csum_start;  /* NEEDS_CSUM: sum from here to the end... */
+    uint16_t csum_offset; /* ...into the 16 bits this far past csum_start */
+};
+#define VMDEV_NET_OFFLOAD_NEEDS_CSUM 1u /* a partial checksum to complete */
+#define VMDEV_NET_OFFLOAD_DATA_VALID 2u /* the checksums were verified */
+#define VMDEV_NET_GSO_NONE 0u
+#define VMDEV_NET_GSO_TCPV4 1u
+#define VMDEV_NET_GSO_TCPV6 4u
+#define VMDEV_NET_GSO_ECN 0x80u
+
+/* What a backend can carry, both ways (vmdev_net_offloads()). */
+#define VMDEV_NET_CAN_CSUM 1u /* NEEDS_CSUM and DATA_VALID */
+#define VMDEV_NET_CAN_TSO4 2u /* GSO_TCPV4 (needs CSUM) */
+#define VMDEV_NET_CAN_TSO6 4u /* GSO_TCPV6 (needs CSUM) */
+#define VMDEV_NET_CAN_ECN 8u  /* GSO_ECN on TCP segmentation */
+
 struct vmdev_net_callbacks {
     /* A frame for the device: true if taken, false if there is no room
-     * (the backend stops until vmdev_net_resume_receive()). */
-    bool (*receive)(void *opaque, const void *frame, size_t len);
+     * (the backend stops until vmdev_net_resume_receive()). offload is
+     * NULL for a plain frame, else within what the consumer accepted
+     * with vmdev_net_set_receive_offloads(). */
+    bool (*receive)(void *opaque, const void *frame, size_t len,
+                    const struct vmdev_net_offload *offload);
     /* Sending may go on after -EAGAIN. */
     void (*writable)(void *opaque);
     /* The host side came or went (a stream peer closing, say). */
@@ -161,6 +191,20 @@ struct vmdev_event_loop *vmdev_net_loop(const struct vmdev_net_backend *b);
  */
 int vmdev_net_send(struct vmdev_net_backend *backend, const struct iovec *iov,
                    unsigned iovcnt);
+/* The same with offloads (NULL: none), which must be within
+ * vmdev_net_offloads() (-EINVAL otherwise). The backend passes them on
+ * as they are: its host side (the tap's kernel) checks them. */
+int vmdev_net_send_offload(struct vmdev_net_backend *backend,
+                           const struct iovec *iov, unsigned iovcnt,
+                           const struct vmdev_net_offload *offload);
+/* VMDEV_NET_CAN_* bits of what it carries; 0 for plain frames only. */
+unsigned vmdev_net_offloads(const struct vmdev_net_backend *backend);
+/* Which of those the consumer takes in received frames (the guest's
+ * GUEST_* features): no frame it receives needs more. Initially none. Any
+ * thread; frames read before the change may still carry the old ones.
+ * 0, or -errno. */
+int vmdev_net_set_receive_offloads(struct vmdev_net_backend *backend,
+                                   unsigned offloads);
 /* The device has room again: offer the frame held back, then read on. */
 void vmdev_net_resume_receive(struct vmdev_net_backend *backend);
 bool vmdev_net_link_up(const struct vmdev_net_backend *backend);

@@ -3,8 +3,10 @@
  * virtio-net (virtio 1.2, 5.1) on network backends (vmdev/net.h).
  *
  * Offered: MAC, STATUS (link up/down, announce), MTU when one is set,
- * MRG_RXBUF, CSUM with HOST_TSO4/6 and HOST_ECN (a backend that takes
- * plain frames gets them checksummed and segmented in software), CTRL_VQ
+ * MRG_RXBUF, CSUM with HOST_TSO4/6 and HOST_ECN (passed to a backend that
+ * carries them, a tap; a backend that takes plain frames gets them
+ * checksummed and segmented in software), GUEST_CSUM with GUEST_TSO4/6
+ * and GUEST_ECN when every backend carries them, CTRL_VQ
  * with CTRL_RX, CTRL_MAC_ADDR, GUEST_ANNOUNCE, MQ when there are several
  * queue pairs, and NOTF_COAL.
  *

@@ -13,9 +13,9 @@ void net_backend_init(struct vmdev_net_backend *b,
 }
 
 bool net_backend_deliver(struct vmdev_net_backend *b, const void *frame,
-                         size_t len)
+                         size_t len, const struct vmdev_net_offload *offload)
 {
-    if (!b->cb.receive(b->cb.opaque, frame, len))
+    if (!b->cb.receive(b->cb.opaque, frame, len, offload))
         return false;
     atomic_fetch_add(&b->rx_frames, 1);
     atomic_fetch_add(&b->rx_bytes, len);
@@ -53,22 +53,69 @@ struct vmdev_event_loop *vmdev_net_loop(const struct vmdev_net_backend *b)
     return b->loop;
 }
 
-int vmdev_net_send(struct vmdev_net_backend *b, const struct iovec *iov,
-                   unsigned iovcnt)
+/* The VMDEV_NET_CAN_* bits an offload needs. */
+static unsigned offloads_needed(const struct vmdev_net_offload *o)
+{
+    unsigned need = 0;
+    if (o->flags & (VMDEV_NET_OFFLOAD_NEEDS_CSUM | VMDEV_NET_OFFLOAD_DATA_VALID))
+        need |= VMDEV_NET_CAN_CSUM;
+    switch (o->gso_type & ~VMDEV_NET_GSO_ECN) {
+    case VMDEV_NET_GSO_NONE:
+        break;
+    case VMDEV_NET_GSO_TCPV4:
+        need |= VMDEV_NET_CAN_TSO4;
+        break;
+    case VMDEV_NET_GSO_TCPV6:
+        need |= VMDEV_NET_CAN_TSO6;
+        break;
+    default:
+        return ~0u; /* nothing carries it */
+    }
+    if (o->gso_type & VMDEV_NET_GSO_ECN)
+        need |= VMDEV_NET_CAN_ECN;
+    return need;
+}
+
+int vmdev_net_send_offload(struct vmdev_net_backend *b,
+                           const struct iovec *iov, unsigned iovcnt,
+                           const struct vmdev_net_offload *offload)
 {
     size_t len = 0;
     for (unsigned i = 0; i < iovcnt; i++)
         len += iov[i].iov_len;
     if (len > VMDEV_NET_MAX_FRAME)
         return -EMSGSIZE;
+    if (offload && (offloads_needed(offload) & ~b->offloads))
+        return -EINVAL;
     if (!b->up)
         return -ENOTCONN;
-    int ret = b->ops->send(b, iov, iovcnt, len);
+    int ret = b->ops->send(b, iov, iovcnt, len, offload);
     if (ret == 0) {
         atomic_fetch_add(&b->tx_frames, 1);
         atomic_fetch_add(&b->tx_bytes, len);
     }
     return ret;
+}
+
+int vmdev_net_send(struct vmdev_net_backend *b, const struct iovec *iov,
+                   unsigned iovcnt)
+{
+    return vmdev_net_send_offload(b, iov, iovcnt, NULL);
+}
+
+unsigned vmdev_net_offloads(const struct vmdev_net_backend *b)
+{
+    return b->offloads;
+}
+
+int vmdev_net_set_receive_offloads(struct vmdev_net_backend *b,
+                                   unsigned offloads)
+{
+    if (offloads & ~b->offloads)
+        return -EINVAL;
+    return b->ops->set_receive_offloads
+               ? b->ops->set_receive_offloads(b, offloads)
+               : 0;
 }
 
 void vmdev_net_resume_receive(struct vmdev_net_backend *b)

@@ -16,10 +16,16 @@
 struct net_backend_ops {
     /* Begin watching for frames; the callbacks are in b->cb. -errno. */
     int (*start)(struct vmdev_net_backend *b);
-    /* One frame of len bytes (at most VMDEV_NET_MAX_FRAME), link up: 0,
-     * -EAGAIN (then writable() when it may go on) or -ENOTCONN. */
+    /* One frame of len bytes (at most VMDEV_NET_MAX_FRAME), link up,
+     * offload NULL or within b->offloads: 0, -EAGAIN (then writable()
+     * when it may go on), -ENOTCONN or -EIO. */
     int (*send)(struct vmdev_net_backend *b, const struct iovec *iov,
-                unsigned iovcnt, size_t len);
+                unsigned iovcnt, size_t len,
+                const struct vmdev_net_offload *offload);
+    /* Offloads (within b->offloads) received frames may carry; NULL for
+     * a kind with none. */
+    int (*set_receive_offloads)(struct vmdev_net_backend *b,
+                                unsigned offloads);
     /* The device has room again. */
     void (*resume_receive)(struct vmdev_net_backend *b);
     /* Stop watching and free everything, b included. */
@@ -31,6 +37,7 @@ struct vmdev_net_backend {
     struct vmdev_event_loop *loop;
     struct vmdev_net_callbacks cb;
     bool started; /* vmdev_net_start() gave it callbacks */
+    unsigned offloads; /* VMDEV_NET_CAN_*: what the kind can carry */
     bool up;
     atomic_uint_fast64_t rx_frames, rx_bytes, tx_frames, tx_bytes, rx_errors;
 };
@@ -38,10 +45,10 @@ struct vmdev_net_backend {
 void net_backend_init(struct vmdev_net_backend *b,
                       const struct net_backend_ops *ops,
                       struct vmdev_event_loop *loop);
-/* Offer a frame from the host side to the device: whether it took it
- * (counted then). */
+/* Offer a frame from the host side to the device, offload NULL for a
+ * plain one: whether it took it (counted then). */
 bool net_backend_deliver(struct vmdev_net_backend *b, const void *frame,
-                         size_t len);
+                         size_t len, const struct vmdev_net_offload *offload);
 /* A malformed frame from the host side. */
 void net_backend_rx_error(struct vmdev_net_backend *b);
 /* The host side came or went: tell the device once per change. */

@@ -122,7 +122,7 @@ static void queue_deliver(struct slirp_backend *sb)
     while (q->count && !sb->held) {
         if (!net_backend_deliver(&sb->base,
                                  q->slots + (size_t)q->head * SLOT_BYTES,
-                                 q->len[q->head])) {
+                                 q->len[q->head], NULL)) {
             sb->held = true;
             return;
         }
@@ -152,7 +152,7 @@ static ssize_t to_guest(const void *frame, size_t len, void *opaque)
     }
     /* In order: straight to the device only when nothing waits. */
     if (!sb->in_input && !sb->held && !sb->queue.count) {
-        if (net_backend_deliver(&sb->base, frame, len))
+        if (net_backend_deliver(&sb->base, frame, len, NULL))
             return (ssize_t)len;
         sb->held = true;
     }
@@ -454,8 +454,10 @@ static int slirp_start(struct vmdev_net_backend *b)
 }
 
 static int slirp_send(struct vmdev_net_backend *b, const struct iovec *iov,
-                      unsigned iovcnt, size_t len)
+                      unsigned iovcnt, size_t len,
+                      const struct vmdev_net_offload *offload)
 {
+    (void)offload; /* none: slirp carries plain frames */
     struct slirp_backend *sb = slirp_of(b);
     if (len < ETH_HEADER)
         return 0; /* not a frame: nothing for slirp */

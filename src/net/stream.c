@@ -108,7 +108,7 @@ static void deliver(struct stream_backend *nb)
         const uint8_t *frame = nb->rx + nb->rx_start + LENGTH_BYTES;
         if (len < ETH_HEADER) {
             net_backend_rx_error(&nb->base);
-        } else if (!net_backend_deliver(&nb->base, frame, len)) {
+        } else if (!net_backend_deliver(&nb->base, frame, len, NULL)) {
             nb->held = true;
             break;
         }
@@ -173,8 +173,10 @@ static void on_events(void *opaque, uint32_t events)
 }
 
 static int stream_send(struct vmdev_net_backend *b, const struct iovec *iov,
-                       unsigned iovcnt, size_t len)
+                       unsigned iovcnt, size_t len,
+                       const struct vmdev_net_offload *offload)
 {
+    (void)offload; /* none: the framing has no room for them */
     struct stream_backend *nb = stream_of(b);
     if (iovcnt > MAX_IOV)
         return -EINVAL;

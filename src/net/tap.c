@@ -5,8 +5,12 @@
  * are several), optionally put on a Linux bridge.
  *
  * A tap hands over whole frames: each read() is one frame, each write()
- * one frame. What the host kernel sends is still checked: a frame shorter
- * than an Ethernet header is counted and dropped.
+ * one frame. Opened with IFF_VNET_HDR, each frame comes after Linux's
+ * 10-byte virtio-net header, so checksum and segmentation offloads pass
+ * straight through both ways (the kernel checks what we write, as it
+ * does for vhost-net); TUNSETOFFLOAD limits what the kernel hands us to
+ * what the consumer takes. What the host kernel sends is still checked: a
+ * frame shorter than an Ethernet header is counted and dropped.
  *
  * Memory is bounded: while the device has no room, the frame read last
  * waits in the backend (one at most) and the tap is not read, so frames
@@ -15,8 +19,9 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
+#include <endian.h>
 #include <linux/if_tun.h>
+#include <linux/virtio_net.h>
 #include <linux/sockios.h>
 #include <net/if.h>
 #include <stddef.h>
@@ -33,15 +38,18 @@
 #define ETH_HEADER 14
 /* Frames read per wake-up before the loop's other work gets its turn. */
 #define RX_BATCH 64
+#define MAX_IOV 64
 
 struct tap_backend {
     struct vmdev_net_backend base;
     int fd;
     struct vmdev_event_watch *watch;
     uint32_t watching;  /* the VMDEV_EVENT_* bits the watch asks for */
+    bool vnet_hdr;      /* frames come after a struct virtio_net_hdr */
     bool held;          /* frame[0, held_len) waits for room */
     bool want_writable; /* a send got -EAGAIN: say when it may go on */
     size_t held_len;
+    struct vmdev_net_offload held_offload;
     uint8_t *frame;     /* VMDEV_NET_MAX_FRAME bytes */
 };
 
@@ -71,30 +79,56 @@ static void update_watch(struct tap_backend *tb)
         tb->watching = 0;
 }
 
+static bool has_offload(const struct vmdev_net_offload *o)
+{
+    return o->flags || o->gso_type != VMDEV_NET_GSO_NONE;
+}
+
 /* Offer frame[0, len) to the device: false when it has no room (the
  * frame is held then). */
-static bool offer(struct tap_backend *tb, size_t len)
+static bool offer(struct tap_backend *tb, size_t len,
+                  const struct vmdev_net_offload *offload)
 {
     if (len < ETH_HEADER) {
         net_backend_rx_error(&tb->base);
         return true;
     }
-    if (net_backend_deliver(&tb->base, tb->frame, len))
+    if (net_backend_deliver(&tb->base, tb->frame, len,
+                            has_offload(offload) ? offload : NULL))
         return true;
     tb->held = true;
     tb->held_len = len;
+    tb->held_offload = *offload;
     return false;
 }
 
 static void read_frames(struct tap_backend *tb)
 {
+    struct virtio_net_hdr hdr;
+    struct iovec iov[2] = { { &hdr, sizeof(hdr) },
+                            { tb->frame, VMDEV_NET_MAX_FRAME } };
+    size_t hdr_len = tb->vnet_hdr ? sizeof(hdr) : 0;
     for (unsigned i = 0; i < RX_BATCH && !tb->held; i++) {
-        ssize_t n = read(tb->fd, tb->frame, VMDEV_NET_MAX_FRAME);
+        ssize_t n = readv(tb->fd, iov + !tb->vnet_hdr, 1 + tb->vnet_hdr);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             return; /* EAGAIN: read all there was */
-        offer(tb, (size_t)n);
+        struct vmdev_net_offload offload = { 0 };
+        if ((size_t)n < hdr_len) {
+            net_backend_rx_error(&tb->base);
+            continue;
+        }
+        if (tb->vnet_hdr)
+            offload = (struct vmdev_net_offload){
+                .flags = hdr.flags,
+                .gso_type = hdr.gso_type,
+                .hdr_len = le16toh(hdr.hdr_len),
+                .gso_size = le16toh(hdr.gso_size),
+                .csum_start = le16toh(hdr.csum_start),
+                .csum_offset = le16toh(hdr.csum_offset),
+            };
+        offer(tb, (size_t)n - hdr_len, &offload);
     }
 }
 
@@ -112,14 +146,33 @@ static void on_events(void *opaque, uint32_t events)
 }
 
 static int tap_send(struct vmdev_net_backend *b, const struct iovec *iov,
-                    unsigned iovcnt, size_t len)
+                    unsigned iovcnt, size_t len,
+                    const struct vmdev_net_offload *offload)
 {
     struct tap_backend *tb = tap_of(b);
-    if (iovcnt > IOV_MAX)
+    if (iovcnt > MAX_IOV)
         return -EINVAL;
+    struct virtio_net_hdr hdr = { .gso_type = VIRTIO_NET_HDR_GSO_NONE };
+    if (offload)
+        hdr = (struct virtio_net_hdr){
+            .flags = offload->flags,
+            .gso_type = offload->gso_type,
+            .hdr_len = htole16(offload->hdr_len),
+            .gso_size = htole16(offload->gso_size),
+            .csum_start = htole16(offload->csum_start),
+            .csum_offset = htole16(offload->csum_offset),
+        };
+    struct iovec v[MAX_IOV + 1];
+    unsigned n_iov = 0;
+    if (tb->vnet_hdr) {
+        v[n_iov++] = (struct iovec){ &hdr, sizeof(hdr) };
+        len += sizeof(hdr);
+    }
+    memcpy(v + n_iov, iov, iovcnt * sizeof(*iov));
+    n_iov += iovcnt;
     ssize_t n;
     do
-        n = writev(tb->fd, iov, (int)iovcnt);
+        n = writev(tb->fd, v, (int)n_iov);
     while (n < 0 && errno == EINTR);
     if (n < 0 && errno == EAGAIN) {
         tb->want_writable = true;
@@ -139,7 +192,7 @@ static void tap_resume_receive(struct vmdev_net_backend *b)
     if (!tb->held)
         return;
     tb->held = false;
-    if (offer(tb, tb->held_len))
+    if (offer(tb, tb->held_len, &tb->held_offload))
         read_frames(tb);
     update_watch(tb);
 }
@@ -161,12 +214,68 @@ static int tap_start(struct vmdev_net_backend *b)
     return tb->watch ? 0 : -errno;
 }
 
+/* VMDEV_NET_CAN_* as TUN_F_* (the kernel takes segmentation only with
+ * checksums). */
+static unsigned tun_offloads(unsigned offloads)
+{
+    if (!(offloads & VMDEV_NET_CAN_CSUM))
+        return 0;
+    unsigned tun = TUN_F_CSUM;
+    if (offloads & VMDEV_NET_CAN_TSO4)
+        tun |= TUN_F_TSO4;
+    if (offloads & VMDEV_NET_CAN_TSO6)
+        tun |= TUN_F_TSO6;
+    if (offloads & (VMDEV_NET_CAN_TSO4 | VMDEV_NET_CAN_TSO6) &&
+        offloads & VMDEV_NET_CAN_ECN)
+        tun |= TUN_F_TSO_ECN;
+    return tun;
+}
+
+static int tap_set_receive_offloads(struct vmdev_net_backend *b,
+                                    unsigned offloads)
+{
+    struct tap_backend *tb = tap_of(b);
+    if (!tb->vnet_hdr)
+        return 0;
+    return ioctl(tb->fd, TUNSETOFFLOAD, tun_offloads(offloads)) < 0 ? -errno
+                                                                     : 0;
+}
+
 static const struct net_backend_ops tap_ops = {
     .start = tap_start,
     .send = tap_send,
+    .set_receive_offloads = tap_set_receive_offloads,
     .resume_receive = tap_resume_receive,
     .close = tap_close,
 };
+
+#define ALL_OFFLOADS                                                           \
+    (VMDEV_NET_CAN_CSUM | VMDEV_NET_CAN_TSO4 | VMDEV_NET_CAN_TSO6 |            \
+     VMDEV_NET_CAN_ECN)
+
+/* A tap fd with the virtio-net header: what it carries (the kernel's own
+ * offloads are all of them; it is asked once), and none received until
+ * the consumer says. Anything else (a socket standing in for a tap in
+ * tests): plain frames. */
+static void probe_vnet_hdr(struct tap_backend *tb)
+{
+    struct ifreq ifr = { 0 };
+    if (ioctl(tb->fd, TUNGETIFF, &ifr) < 0 || !(ifr.ifr_flags & IFF_VNET_HDR))
+        return;
+    /* The header's fields are little-endian whatever the host's order
+     * (virtio 1.x); a kernel without TUNSETVNETLE is little-endian only
+     * on little-endian hosts. */
+    int le = 1;
+    if (ioctl(tb->fd, TUNSETVNETLE, &le) < 0 && __BYTE_ORDER != __LITTLE_ENDIAN)
+        return;
+    int hdr_size = sizeof(struct virtio_net_hdr);
+    if (ioctl(tb->fd, TUNSETVNETHDRSZ, &hdr_size) < 0)
+        return;
+    tb->vnet_hdr = true;
+    if (ioctl(tb->fd, TUNSETOFFLOAD, tun_offloads(ALL_OFFLOADS)) == 0)
+        tb->base.offloads = ALL_OFFLOADS;
+    ioctl(tb->fd, TUNSETOFFLOAD, 0);
+}
 
 struct vmdev_net_backend *vmdev_net_tap_from_fd(int fd,
                                                 struct vmdev_event_loop *loop)
@@ -190,6 +299,7 @@ struct vmdev_net_backend *vmdev_net_tap_from_fd(int fd,
         errno = err;
         return NULL;
     }
+    probe_vnet_hdr(tb);
     return &tb->base;
 }
 
@@ -203,7 +313,7 @@ static int open_queue(const char *ifname, bool multi_queue, char *why,
         snprintf(why, why_len, "cannot open /dev/net/tun: %s", strerror(err));
         return -err;
     }
-    struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI };
+    struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
     if (multi_queue)
         ifr.ifr_flags |= IFF_MULTI_QUEUE;
     snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);

@@ -18,9 +18,15 @@
  *
  * Transmit: each frame is copied out of the guest's buffers, which then
  * go straight back, so what was checked cannot change. A frame asking
- * for checksum or segmentation offload is completed here, since the
- * backends carry plain frames. A frame the backend cannot take now stays
+ * for checksum or segmentation offload goes to a backend that carries
+ * offloads (a tap) with them, checked; to one that carries plain frames
+ * only, it is completed here. A frame the backend cannot take now stays
  * the only one in flight until the backend is writable again.
+ *
+ * Receive offloads (GUEST_CSUM, GUEST_TSO4/6, GUEST_ECN) are offered when
+ * every backend carries them; the backends are told at DRIVER_OK which
+ * the driver took, and a frame that still needs more (read before that)
+ * is dropped and counted.
  */
 #include <endian.h>
 #include <errno.h>
@@ -228,8 +234,46 @@ static bool over_mtu(const struct vmdev_virtio_net *net, const uint8_t *frame,
     return len > le16toh(net->config.mtu) + ETH_HEADER_LEN + (vlan ? 4u : 0u);
 }
 
+/* 5.1.6.4: the header of a received frame, from the offloads the backend
+ * says it carries and the driver accepted. False when it needs one the
+ * driver did not accept (a frame read before the backend was told). */
+static bool rx_header(const struct vmdev_virtio_net *net,
+                      const struct vmdev_net_offload *o,
+                      struct virtio_net_hdr *hdr)
+{
+    *hdr = (struct virtio_net_hdr){ .gso_type = VIRTIO_NET_HDR_GSO_NONE,
+                                    .num_buffers = htole16(1) };
+    if (!o)
+        return true;
+    bool csum = net_has(net, VIRTIO_NET_F_GUEST_CSUM);
+    if (o->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM && !csum)
+        return false;
+    uint8_t gso = o->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+    bool allowed = gso == VIRTIO_NET_HDR_GSO_NONE ||
+                   (gso == VIRTIO_NET_HDR_GSO_TCPV4 &&
+                    net_has(net, VIRTIO_NET_F_GUEST_TSO4)) ||
+                   (gso == VIRTIO_NET_HDR_GSO_TCPV6 &&
+                    net_has(net, VIRTIO_NET_F_GUEST_TSO6));
+    if (o->gso_type & VIRTIO_NET_HDR_GSO_ECN &&
+        !net_has(net, VIRTIO_NET_F_GUEST_ECN))
+        allowed = false;
+    if (!allowed)
+        return false;
+    /* Without GUEST_CSUM the flags are zero: DATA_VALID is only a hint. */
+    hdr->flags = csum ? o->flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM |
+                                    VIRTIO_NET_HDR_F_DATA_VALID)
+                      : 0;
+    hdr->gso_type = o->gso_type;
+    hdr->hdr_len = htole16(o->hdr_len);
+    hdr->gso_size = htole16(o->gso_size);
+    hdr->csum_start = htole16(o->csum_start);
+    hdr->csum_offset = htole16(o->csum_offset);
+    return true;
+}
+
 /* A frame from the backend whose home pair is opaque, on its loop. */
-static bool backend_receive(void *opaque, const void *data, size_t len)
+static bool backend_receive(void *opaque, const void *data, size_t len,
+                            const struct vmdev_net_offload *offload)
 {
     struct vmdev_virtio_net_pair *home = opaque;
     struct vmdev_virtio_net *net = home->net;
@@ -249,12 +293,15 @@ static bool backend_receive(void *opaque, const void *data, size_t len)
         pthread_mutex_unlock(&dev->lock);
         return true;
     }
-    struct virtio_net_hdr hdr = { .gso_type = VIRTIO_NET_HDR_GSO_NONE,
-                                  .num_buffers = htole16(1) };
+    struct virtio_net_hdr hdr;
     const char *why = NULL;
-    enum rx_result r = over_mtu(net, frame, len)
-                           ? RX_DROPPED
-                           : rx_fill(p, &hdr, frame, len, &why);
+    /* A segmentation offload frame is longer than the MTU by design. */
+    enum rx_result r =
+        !rx_header(net, offload, &hdr) ||
+                (hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE &&
+                 over_mtu(net, frame, len))
+            ? RX_DROPPED
+            : rx_fill(p, &hdr, frame, len, &why);
     /* Too few buffers: ask for a kick when the driver adds any, then look
      * again in case it did before the request was visible. */
     while (r == RX_NO_ROOM && vmdev_vq_wait_for_more(vq))
@@ -335,13 +382,36 @@ static int tx_take(struct vmdev_virtio_net_pair *p, struct virtio_net_hdr *hdr,
     }
 }
 
-/* Check what the header asks of the frame and do the checksum part;
- * false when the frame is to be dropped. */
+/* The VMDEV_NET_CAN_* bits the header asks for. */
+static unsigned tx_offloads_needed(const struct virtio_net_hdr *hdr)
+{
+    unsigned need = 0;
+    if (hdr->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+        need |= VMDEV_NET_CAN_CSUM;
+    switch (hdr->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN) {
+    case VIRTIO_NET_HDR_GSO_TCPV4:
+        need |= VMDEV_NET_CAN_TSO4 | VMDEV_NET_CAN_CSUM;
+        break;
+    case VIRTIO_NET_HDR_GSO_TCPV6:
+        need |= VMDEV_NET_CAN_TSO6 | VMDEV_NET_CAN_CSUM;
+        break;
+    }
+    if (hdr->gso_type & VIRTIO_NET_HDR_GSO_ECN)
+        need |= VMDEV_NET_CAN_ECN;
+    return need;
+}
+
+/* Check what the header asks of the frame; then either the backend
+ * carries those offloads (sent with them) or the checksum is completed
+ * here and segmentation set up. False when the frame is to be dropped. */
 static bool tx_prepare(struct vmdev_virtio_net_pair *p,
                        const struct virtio_net_hdr *hdr, uint64_t features)
 {
     uint8_t gso = hdr->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
+    unsigned need = tx_offloads_needed(hdr);
+    bool pass = need && !(need & ~vmdev_net_offloads(p->backend));
     p->tso_active = false;
+    p->offload_active = false;
     p->segment_len = 0;
     if (gso != VIRTIO_NET_HDR_GSO_NONE) {
         /* 5.1.6.2.1: only the offloads the driver accepted. */
@@ -356,9 +426,28 @@ static bool tx_prepare(struct vmdev_virtio_net_pair *p,
         if (!allowed || net_tso_init(&p->tso, p->tx_frame, p->tx_len, gso,
                                      le16toh(hdr->gso_size)))
             return false;
-        p->tso_active = true;
+        p->tso_active = !pass;
+    }
+    if (pass) {
+        /* 5.1.6.2: the checksum field lies inside the frame. */
+        if (hdr->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM &&
+            (!(features & VIRTIO_BIT(VIRTIO_NET_F_CSUM)) ||
+             (size_t)le16toh(hdr->csum_start) + le16toh(hdr->csum_offset) + 2 >
+                 p->tx_len))
+            return false;
+        p->offload_active = true;
+        p->offload = (struct vmdev_net_offload){
+            .flags = hdr->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM,
+            .gso_type = hdr->gso_type,
+            .hdr_len = le16toh(hdr->hdr_len),
+            .gso_size = le16toh(hdr->gso_size),
+            .csum_start = le16toh(hdr->csum_start),
+            .csum_offset = le16toh(hdr->csum_offset),
+        };
         return true;
     }
+    if (p->tso_active)
+        return true;
     if (hdr->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
         if (!(features & VIRTIO_BIT(VIRTIO_NET_F_CSUM)) ||
             net_complete_checksum(p->tx_frame, p->tx_len,
@@ -388,7 +477,9 @@ static int tx_send_pending(struct vmdev_virtio_net_pair *p, unsigned *budget)
         } else {
             iov = (struct iovec){ p->tx_frame, p->tx_len };
         }
-        int ret = vmdev_net_send(p->backend, &iov, 1);
+        int ret = vmdev_net_send_offload(p->backend, &iov, 1,
+                                         p->offload_active ? &p->offload
+                                                           : NULL);
         if (ret == -EAGAIN)
             return -EAGAIN;
         (*budget)--;
@@ -541,9 +632,28 @@ static void net_queue_notify(struct vmdev_virtio_device *dev, uint16_t index)
             net_pair_kick(&net->pairs[k]);
 }
 
+/* VMDEV_NET_CAN_* for the receive offloads the driver took. */
+static unsigned accepted_rx_offloads(const struct vmdev_virtio_net *net)
+{
+    if (!net_has(net, VIRTIO_NET_F_GUEST_CSUM))
+        return 0;
+    unsigned can = VMDEV_NET_CAN_CSUM;
+    if (net_has(net, VIRTIO_NET_F_GUEST_TSO4))
+        can |= VMDEV_NET_CAN_TSO4;
+    if (net_has(net, VIRTIO_NET_F_GUEST_TSO6))
+        can |= VMDEV_NET_CAN_TSO6;
+    if (net_has(net, VIRTIO_NET_F_GUEST_ECN))
+        can |= VMDEV_NET_CAN_ECN;
+    return can;
+}
+
 static int net_activate(struct vmdev_virtio_device *dev)
 {
     struct vmdev_virtio_net *net = net_of(dev);
+    /* Offered only when every backend carries them. */
+    unsigned rx_offloads = accepted_rx_offloads(net);
+    for (uint16_t i = 0; i < net->num_backends; i++)
+        vmdev_net_set_receive_offloads(net->backends[i], rx_offloads);
     /* Frames held back before the driver was ready, and transmit
      * buffers queued before DRIVER_OK. */
     for (uint16_t i = 0; i < net->num_pairs; i++)
@@ -606,6 +716,25 @@ static int check_config(const struct vmdev_virtio_net_config *c)
     return 0;
 }
 
+/* The guest's receive offloads that every backend carries. */
+static uint64_t offered_rx_offloads(const struct vmdev_virtio_net_config *c)
+{
+    unsigned common = ~0u;
+    for (uint16_t i = 0; i < c->num_backends; i++)
+        common &= vmdev_net_offloads(c->backends[i]);
+    if (!(common & VMDEV_NET_CAN_CSUM))
+        return 0;
+    uint64_t f = VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM);
+    if (common & VMDEV_NET_CAN_TSO4)
+        f |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4);
+    if (common & VMDEV_NET_CAN_TSO6)
+        f |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6);
+    if (common & VMDEV_NET_CAN_ECN &&
+        common & (VMDEV_NET_CAN_TSO4 | VMDEV_NET_CAN_TSO6))
+        f |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN);
+    return f;
+}
+
 static uint64_t offered_features(const struct vmdev_virtio_net_config *c,
                                  uint16_t pairs)
 {
@@ -623,6 +752,7 @@ static uint64_t offered_features(const struct vmdev_virtio_net_config *c,
                  VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) |
                  VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE) |
                  VIRTIO_BIT(VIRTIO_NET_F_NOTF_COAL);
+    f |= offered_rx_offloads(c);
     if (pairs > 1)
         f |= VIRTIO_BIT(VIRTIO_NET_F_MQ);
     if (c->mtu)

@@ -20,6 +20,7 @@
 #define VIRTIO_NET_F_MAC 5
 #define VIRTIO_NET_F_GUEST_TSO4 7
 #define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_GUEST_ECN 9
 #define VIRTIO_NET_F_HOST_TSO4 11
 #define VIRTIO_NET_F_HOST_TSO6 12
 #define VIRTIO_NET_F_HOST_ECN 13
@@ -92,6 +93,9 @@ struct vmdev_virtio_net_pair {
     uint64_t tx_generation; /* the device's when tx_frame was taken */
     bool tso_active;
     struct net_tso tso;
+    /* The backend carries the frame's offloads: sent with it as they are. */
+    bool offload_active;
+    struct vmdev_net_offload offload;
     uint8_t *tx_segment;
     size_t segment_len; /* a built segment not yet sent; 0: none */
 

@@ -39,7 +39,8 @@ struct device {
 static struct vmdev_event_loop *loop;
 static struct device dev;
 
-static bool on_receive(void *opaque, const void *frame, size_t len)
+static bool on_receive(void *opaque, const void *frame, size_t len,
+                       const struct vmdev_net_offload *offload)
 {
     struct device *d = opaque;
     if (d->refuse || d->frames == MAX_FRAMES || len > sizeof(d->data[0]))

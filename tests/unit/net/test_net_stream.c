@@ -29,7 +29,8 @@ struct device {
     uint8_t *data[MAX_FRAMES];
 };
 
-static bool on_receive(void *opaque, const void *frame, size_t len)
+static bool on_receive(void *opaque, const void *frame, size_t len,
+                       const struct vmdev_net_offload *offload)
 {
     struct device *d = opaque;
     if (!d->room || d->frames == MAX_FRAMES)

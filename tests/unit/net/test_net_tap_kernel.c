@@ -37,7 +37,8 @@ struct device {
     size_t last_len;
 };
 
-static bool on_receive(void *opaque, const void *frame, size_t len)
+static bool on_receive(void *opaque, const void *frame, size_t len,
+                       const struct vmdev_net_offload *offload)
 {
     struct device *d = opaque;
     const uint8_t *f = frame;

@@ -4,7 +4,9 @@
  * through the driver-side library, with stream-socket backends whose
  * peers are this test: frames the guest sends come out of the peer's end
  * of the socket, frames the peer writes land in the guest's buffers. The
- * backends' event loop runs by hand, as an I/O thread would run it.
+ * backends' event loop runs by hand, as an I/O thread would run it. For
+ * offloads that pass through, a backend kind of the test's own carries
+ * them as a tap with its virtio-net header does.
  */
 #include <endian.h>
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "net/backend.h"
 #include "net_frames.h"
 #include "test.h"
 #include "virtio/net_offload.h"
@@ -32,6 +35,8 @@
 #define F_MTU 3
 #define F_MAC 5
 #define F_GUEST_TSO4 7
+#define F_GUEST_TSO6 8
+#define F_GUEST_ECN 9
 #define F_HOST_TSO4 11
 #define F_HOST_TSO6 12
 #define F_HOST_ECN 13
@@ -61,7 +66,69 @@ struct setup {
     uint16_t pairs, backends, mtu, queue_size;
     uint64_t features; /* accepted by the driver; 0: all offered */
     struct vmdev_virtio_net_coalesce rx_coalesce;
+    bool offload_backend; /* one offload_peer instead of stream sockets */
 };
+
+/* A backend that carries every offload: it records what the device sends
+ * and what it said it takes; the test delivers frames through it. */
+struct offload_peer {
+    struct vmdev_net_backend base;
+    unsigned receive_offloads;
+    size_t sent_len; /* the last frame sent, 0 after reset_sent() */
+    bool sent_with_offload;
+    struct vmdev_net_offload sent;
+    uint8_t frame[VMDEV_NET_MAX_FRAME];
+};
+static struct offload_peer *opeer;
+
+static int op_start(struct vmdev_net_backend *b)
+{
+    (void)b;
+    return 0;
+}
+
+static int op_send(struct vmdev_net_backend *b, const struct iovec *iov,
+                   unsigned iovcnt, size_t len,
+                   const struct vmdev_net_offload *offload)
+{
+    struct offload_peer *p = (struct offload_peer *)b;
+    size_t at = 0;
+    for (unsigned i = 0; i < iovcnt; i++) {
+        memcpy(p->frame + at, iov[i].iov_base, iov[i].iov_len);
+        at += iov[i].iov_len;
+    }
+    p->sent_len = len;
+    p->sent_with_offload = offload != NULL;
+    if (offload)
+        p->sent = *offload;
+    return 0;
+}
+
+static int op_set_receive_offloads(struct vmdev_net_backend *b,
+                                   unsigned offloads)
+{
+    ((struct offload_peer *)b)->receive_offloads = offloads;
+    return 0;
+}
+
+static void op_resume(struct vmdev_net_backend *b)
+{
+    (void)b;
+}
+
+static void op_close(struct vmdev_net_backend *b)
+{
+    free(b);
+    opeer = NULL;
+}
+
+static const struct net_backend_ops offload_peer_ops = {
+    op_start, op_send, op_set_receive_offloads, op_resume, op_close,
+};
+
+#define ALL_OFFLOADS                                                           \
+    (VMDEV_NET_CAN_CSUM | VMDEV_NET_CAN_TSO4 | VMDEV_NET_CAN_TSO6 |            \
+     VMDEV_NET_CAN_ECN)
 
 static void on_interrupt(void *opaque, enum vmdev_virtio_irq_reason reason,
                          uint16_t queue)
@@ -102,7 +169,16 @@ static bool start(const struct setup *s)
         return false;
     struct vmdev_net_backend *backends[MAX_PAIRS];
     uint16_t nb = s->backends ? s->backends : 1;
-    for (unsigned i = 0; i < nb; i++) {
+    if (s->offload_backend) {
+        opeer = calloc(1, sizeof(*opeer));
+        if (!opeer)
+            return false;
+        net_backend_init(&opeer->base, &offload_peer_ops, loop);
+        opeer->base.offloads = ALL_OFFLOADS;
+        backends[0] = &opeer->base;
+        nb = 1;
+    }
+    for (unsigned i = s->offload_backend ? 1 : 0; i < nb; i++) {
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
             return false;
@@ -947,6 +1023,134 @@ static void coalesces_interrupts(void)
     CHECK_EQ(queue_irqs[0], 1);
 }
 
+/* A TCP frame of payload bytes over IPv4 or IPv6 as a stack hands it to
+ * a card with TSO: one frame, the TCP checksum left partial. */
+static size_t tso_frame(bool ipv6, size_t payload, struct nf_layout *l,
+                        struct vmdev_net_offload *o)
+{
+    struct nf_spec tcp = { .ipv6 = ipv6, .proto = NF_PROTO_TCP,
+                           .payload_len = payload, .seq = 1000,
+                           .tcp_flags = NF_TCP_ACK, .seed = 9 };
+    size_t len = nf_build(frame, &tcp, l);
+    uint16_t off = nf_leave_partial(frame, len, l);
+    *o = (struct vmdev_net_offload){
+        .flags = VMDEV_NET_OFFLOAD_NEEDS_CSUM,
+        .gso_type = ipv6 ? VMDEV_NET_GSO_TCPV6 : VMDEV_NET_GSO_TCPV4,
+        .hdr_len = (uint16_t)l->payload, .gso_size = 1448,
+        .csum_start = (uint16_t)l->l4, .csum_offset = off };
+    return len;
+}
+
+/* 5.1.6.2 and 5.1.6.4 on a backend that carries offloads (a tap): they
+ * pass through untouched both ways, checked on the way out. */
+static void passes_offloads_through_a_backend_that_carries_them(void)
+{
+    struct setup s = { .offload_backend = true };
+    CHECK(start(&s));
+    uint64_t f = dev->device_features;
+    CHECK(f & with(F_GUEST_CSUM) && f & with(F_GUEST_TSO4) &&
+          f & with(F_GUEST_TSO6) && f & with(F_GUEST_ECN));
+    CHECK_EQ(opeer->receive_offloads, ALL_OFFLOADS);
+
+    /* Out: 30000 bytes of TCP as one frame, neither cut nor summed here. */
+    struct nf_layout l;
+    struct vmdev_net_offload o;
+    size_t len = tso_frame(false, 30000, &l, &o);
+    struct virtio_net_hdr hdr = {
+        .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+        .gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
+        .hdr_len = htole16(o.hdr_len), .gso_size = htole16(1448),
+        .csum_start = htole16(o.csum_start),
+        .csum_offset = htole16(o.csum_offset) };
+    guest_send(0, &hdr, frame, len, true);
+    run_ready();
+    CHECK_EQ(opeer->sent_len, len);
+    CHECK(opeer->sent_with_offload);
+    CHECK(memcmp(&opeer->sent, &o, sizeof(o)) == 0);
+    CHECK(memcmp(opeer->frame, frame, len) == 0);
+    struct vmdev_virtio_net_stats st = vmdev_virtio_net_stats(net);
+    CHECK_EQ(st.tx_segments, 0);
+    CHECK_EQ(st.tx_checksums, 0);
+
+    /* A checksum field past the frame's end is not passed on. */
+    opeer->sent_len = 0;
+    hdr = (struct virtio_net_hdr){
+        .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+        .csum_start = htole16((uint16_t)(len - 4)),
+        .csum_offset = htole16(4) };
+    guest_send(0, &hdr, frame, len, true);
+    /* Nor a frame whose headers are not what its GSO type says. */
+    hdr = (struct virtio_net_hdr){
+        .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+        .gso_type = VIRTIO_NET_HDR_GSO_TCPV6,
+        .hdr_len = htole16(o.hdr_len), .gso_size = htole16(1448),
+        .csum_start = htole16(o.csum_start),
+        .csum_offset = htole16(o.csum_offset) };
+    guest_send(0, &hdr, frame, len, true);
+    run_ready();
+    CHECK_EQ(opeer->sent_len, 0);
+    CHECK_EQ(vmdev_virtio_net_stats(net).tx_dropped, 2);
+
+    /* In: a 20000-byte TCP over IPv6 frame reaches the driver whole, its
+     * header saying what is left to do. */
+    guest_add_rx(0, 16, 4096);
+    len = tso_frame(true, 20000, &l, &o);
+    CHECK(net_backend_deliver(&opeer->base, frame, len, &o));
+    size_t n;
+    CHECK(guest_receive(0, &hdr, got, &n));
+    CHECK_EQ(n, len);
+    CHECK(memcmp(got, frame, len) == 0);
+    CHECK_EQ(hdr.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+    CHECK_EQ(hdr.gso_type, VIRTIO_NET_HDR_GSO_TCPV6);
+    CHECK_EQ(le16toh(hdr.gso_size), 1448);
+    CHECK_EQ(le16toh(hdr.hdr_len), o.hdr_len);
+    CHECK_EQ(le16toh(hdr.csum_start), o.csum_start);
+    CHECK_EQ(le16toh(hdr.csum_offset), o.csum_offset);
+    CHECK_EQ(vmdev_virtio_net_stats(net).rx_frames, 1);
+}
+
+/* The backend is told which receive offloads the driver took; a frame
+ * that needs more (read before it was told) is dropped, DATA_VALID
+ * without GUEST_CSUM is cleared (5.1.6.4.1: flags zero). */
+static void receive_offloads_follow_the_driver(void)
+{
+    struct setup s = { .offload_backend = true,
+                       .features = ~(with(F_GUEST_TSO4) | with(F_GUEST_TSO6) |
+                                     with(F_GUEST_ECN)) };
+    CHECK(start(&s));
+    CHECK_EQ(opeer->receive_offloads, VMDEV_NET_CAN_CSUM);
+    guest_add_rx(0, 16, 4096);
+    struct nf_layout l;
+    struct vmdev_net_offload o;
+    size_t len = tso_frame(false, 5000, &l, &o);
+    CHECK(net_backend_deliver(&opeer->base, frame, len, &o));
+    struct virtio_net_hdr hdr;
+    size_t n;
+    CHECK(!guest_receive(0, &hdr, got, &n));
+    CHECK_EQ(vmdev_virtio_net_stats(net).rx_dropped, 1);
+
+    struct vmdev_net_offload valid = { .flags = VMDEV_NET_OFFLOAD_DATA_VALID };
+    fill_frame(frame, 100, our_mac, 1);
+    CHECK(net_backend_deliver(&opeer->base, frame, 100, &valid));
+    CHECK(guest_receive(0, &hdr, got, &n));
+    CHECK_EQ(hdr.flags, VIRTIO_NET_HDR_F_DATA_VALID);
+
+    s.features = ~(with(F_GUEST_CSUM) | with(F_GUEST_TSO4) |
+                   with(F_GUEST_TSO6) | with(F_GUEST_ECN));
+    CHECK(start(&s));
+    CHECK_EQ(opeer->receive_offloads, 0);
+    guest_add_rx(0, 16, 4096);
+    CHECK(net_backend_deliver(&opeer->base, frame, 100, &valid));
+    CHECK(guest_receive(0, &hdr, got, &n));
+    CHECK_EQ(hdr.flags, 0);
+    CHECK_EQ(n, 100);
+    struct vmdev_net_offload partial = { .flags = VMDEV_NET_OFFLOAD_NEEDS_CSUM,
+                                         .csum_start = 34, .csum_offset = 6 };
+    CHECK(net_backend_deliver(&opeer->base, frame, 100, &partial));
+    CHECK(!guest_receive(0, &hdr, got, &n));
+    CHECK_EQ(vmdev_virtio_net_stats(net).rx_dropped, 1);
+}
+
 static void cleanup(void)
 {
     stop();
@@ -970,4 +1174,6 @@ TEST_MAIN(TEST(configuration_and_features),
           TEST(multiqueue_pairs),
           TEST(link_state_and_announce),
           TEST(coalesces_interrupts),
+          TEST(passes_offloads_through_a_backend_that_carries_them),
+          TEST(receive_offloads_follow_the_driver),
           TEST(cleanup))
