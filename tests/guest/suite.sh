@@ -417,8 +417,14 @@ for t in $(echo "$tests" | tr , ' '); do
     tap)
         up_sha=$(grep -o 'VMDEV-DATA tap.up_sha256 [0-9a-f]*' "$console" | head -n 1 | cut -d' ' -f3)
         secs=$(grep -o 'VMDEV-DATA tap.seconds [0-9.]*' "$console" | head -n 1 | cut -d' ' -f3)
+        counters=$(grep -o "vmdev-run: net tap0: rx_frames.*" "$console" | head -n 1)
+        count() { echo "$counters" | sed -n "s/.* $1=\([0-9]*\).*/\1/p"; }
         if [ "$(sha "$work/tap-upload")" != "$up_sha" ]; then
             fail tap "the upload's sha256 differs from what the guest sent ($(wc -c < "$work/tap-upload") bytes arrived)"
+        elif [ "$(count tx_segments)" != 0 ] || [ "$(count tx_checksums)" != 0 ]; then
+            fail tap "the device segmented or summed in software what the tap carries: $counters"
+        elif [ $(( $(count rx_bytes) / $(count rx_frames) )) -le 1514 ]; then
+            fail tap "no segmentation offload frames reached the guest (rx_bytes/rx_frames at most 1514): $counters"
         else
             echo "suite: tap moved ${tap_mib} MiB each way in $secs s"
             grep -o "vmdev-run: net tap0: rx_frames.*" "$console" | head -n 1 | sed 's/^vmdev-run: /suite: /'

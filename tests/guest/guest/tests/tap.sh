@@ -2,8 +2,9 @@
 # tap=IFNAME,bridge=BR,queues=2); the bridge's other port leads into a
 # network namespace at 10.0.4.2, where a web server has a file to download
 # and a listener takes the upload, each checked by sha256. The card
-# negotiates checksum and TCP segmentation offload (done for the tap in
-# software) and two queue pairs.
+# negotiates checksum and TCP segmentation offload both ways, which pass
+# through the tap's virtio-net header to the host kernel, and two queue
+# pairs.
 . /tests/lib.sh
 want_mac=$(vmdev_param tap_mac)
 dev=""
@@ -16,7 +17,8 @@ done
 [ -n "$dev" ] || fail "no virtio net device (id 1) has an interface with MAC $want_mac"
 features=$(cat $dev/features)
 # features: one character per bit, bit 0 first.
-for b in 0:CSUM 11:HOST_TSO4 12:HOST_TSO6 15:MRG_RXBUF 22:MQ; do
+for b in 0:CSUM 1:GUEST_CSUM 7:GUEST_TSO4 8:GUEST_TSO6 11:HOST_TSO4 \
+         12:HOST_TSO6 15:MRG_RXBUF 22:MQ; do
     [ "$(echo "$features" | cut -c$((${b%%:*} + 1)))" = 1 ] ||
         fail "feature ${b#*:} (bit ${b%%:*}) not negotiated: $features"
 done
