@@ -29,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (data[0] & (1u << i))
             features |= VIRTIO_BIT(bits[i]);
     struct net_rig r;
-    rig_start(&r, features, (uint16_t)(12 + (data[1] & 0x7f) * 16));
+    rig_start(&r, features, (uint16_t)(12 + (data[1] & 0x7f) * 16), false);
     size_t at = 2;
     while (at + 3 <= size) {
         uint8_t head[2] = { data[at], data[at + 1] }, meta = data[at + 2];

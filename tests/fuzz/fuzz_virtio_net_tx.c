@@ -5,8 +5,10 @@
  * as the input says) and a frame, either raw bytes or a TCP or UDP frame
  * built properly and then corrupted where the input says, so the
  * checksum and segmentation code sees frames that almost make sense.
- * The device checks, completes, cuts and sends them to a stream peer;
- * nothing may crash, leak or hang, and every frame out is a frame.
+ * The device checks, completes, cuts and sends them to a stream peer,
+ * or checks and passes them with their offloads to a backend that
+ * carries them (a tap's kind), as the input's third byte picks; nothing
+ * may crash, leak or hang, and every frame out is a frame.
  */
 #include <endian.h>
 
@@ -80,12 +82,12 @@ static long next_frame(struct input *in)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    if (size < 2)
+    if (size < 3)
         return 0;
     struct net_rig r;
-    rig_start(&r, features_of(data[0]), 2048);
+    rig_start(&r, features_of(data[0]), 2048, data[2] & 1);
     uint8_t layout = data[1];
-    struct input in = { data + 2, size - 2 };
+    struct input in = { data + 3, size - 3 };
     for (unsigned record = 0; record < 64; record++) {
         struct virtio_net_hdr hdr;
         if (!take(&in, &hdr, sizeof(hdr)))

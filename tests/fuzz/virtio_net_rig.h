@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * A virtio-net device for fuzz targets: one queue pair on a stream
- * backend whose peer end the target reads and writes, negotiated with the
- * features the input picks, its rings built by the driver-side library
- * in fresh guest memory. The backend's loop runs by hand.
+ * backend whose peer end the target reads and writes (or on a backend
+ * that carries offloads, as a tap does), negotiated with the features the
+ * input picks, its rings built by the driver-side library in fresh guest
+ * memory. The backend's loop runs by hand.
  */
 #ifndef VMDEV_FUZZ_VIRTIO_NET_RIG_H
 #define VMDEV_FUZZ_VIRTIO_NET_RIG_H
@@ -13,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "offload_peer.h"
 #include "virtio_driver.h"
 #include "vmdev/event_loop.h"
 #include "vmdev/virtio_net.h"
@@ -27,7 +29,8 @@ struct net_rig {
     struct vmdev_event_loop *loop;
     struct vmdev_virtio_net *net;
     struct vmdev_virtio_device *dev;
-    int peer;
+    int peer; /* -1 on the offload-carrying backend */
+    struct offload_peer *offload_peer; /* or NULL */
 };
 
 static inline void rig_run(struct net_rig *r)
@@ -36,25 +39,32 @@ static inline void rig_run(struct net_rig *r)
         ;
 }
 
-/* Read and discard what the device sent. */
+/* Read and discard what the device sent; abort if the device passed a
+ * frame with a checksum field outside it to the offload backend. */
 static inline void rig_drain_peer(struct net_rig *r)
 {
+    if (r->offload_peer && r->offload_peer->sent_bad_checksum_field)
+        abort();
     static uint8_t sink[1 << 16];
-    while (recv(r->peer, sink, sizeof(sink), MSG_DONTWAIT) > 0)
+    while (r->peer >= 0 && recv(r->peer, sink, sizeof(sink), MSG_DONTWAIT) > 0)
         ;
 }
 
 static inline void rig_start(struct net_rig *r, uint64_t features,
-                      uint16_t mrg_buffer_size)
+                             uint16_t mrg_buffer_size, bool offloads)
 {
     memset(r, 0, sizeof(*r));
-    int sv[2];
+    int sv[2] = { -1, -1 };
     if (vdrv_mem_init(&r->mem, RIG_RAM_BASE, RIG_RAM_SIZE, 2) ||
         !(r->loop = vmdev_event_loop_new()) ||
-        socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
+        (!offloads && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)))
         abort();
     r->peer = sv[1];
-    struct vmdev_net_backend *b = vmdev_net_stream_from_fd(sv[0], r->loop);
+    struct offload_peer *op = offloads ? offload_peer_new(r->loop) : NULL;
+    struct vmdev_net_backend *b =
+        offloads ? (op ? &op->base : NULL)
+                 : vmdev_net_stream_from_fd(sv[0], r->loop);
+    r->offload_peer = op;
     struct vmdev_virtio_net_config cfg = {
         .mac = { 0x52, 0x54, 0, 1, 2, 3 }, .queue_size = RIG_QUEUE_SIZE,
         .backends = &b, .num_backends = 1,
@@ -92,7 +102,8 @@ static inline void rig_reap(struct net_rig *r)
 static inline void rig_stop(struct net_rig *r)
 {
     vmdev_virtio_net_free(r->net);
-    close(r->peer);
+    if (r->peer >= 0)
+        close(r->peer);
     vmdev_event_loop_free(r->loop);
     vdrv_mem_release(&r->mem);
 }

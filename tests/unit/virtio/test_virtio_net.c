@@ -15,8 +15,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "net/backend.h"
 #include "net_frames.h"
+#include "offload_peer.h"
 #include "test.h"
 #include "virtio/net_offload.h"
 #include "virtio_driver.h"
@@ -69,66 +69,7 @@ struct setup {
     bool offload_backend; /* one offload_peer instead of stream sockets */
 };
 
-/* A backend that carries every offload: it records what the device sends
- * and what it said it takes; the test delivers frames through it. */
-struct offload_peer {
-    struct vmdev_net_backend base;
-    unsigned receive_offloads;
-    size_t sent_len; /* the last frame sent, 0 after reset_sent() */
-    bool sent_with_offload;
-    struct vmdev_net_offload sent;
-    uint8_t frame[VMDEV_NET_MAX_FRAME];
-};
 static struct offload_peer *opeer;
-
-static int op_start(struct vmdev_net_backend *b)
-{
-    (void)b;
-    return 0;
-}
-
-static int op_send(struct vmdev_net_backend *b, const struct iovec *iov,
-                   unsigned iovcnt, size_t len,
-                   const struct vmdev_net_offload *offload)
-{
-    struct offload_peer *p = (struct offload_peer *)b;
-    size_t at = 0;
-    for (unsigned i = 0; i < iovcnt; i++) {
-        memcpy(p->frame + at, iov[i].iov_base, iov[i].iov_len);
-        at += iov[i].iov_len;
-    }
-    p->sent_len = len;
-    p->sent_with_offload = offload != NULL;
-    if (offload)
-        p->sent = *offload;
-    return 0;
-}
-
-static int op_set_receive_offloads(struct vmdev_net_backend *b,
-                                   unsigned offloads)
-{
-    ((struct offload_peer *)b)->receive_offloads = offloads;
-    return 0;
-}
-
-static void op_resume(struct vmdev_net_backend *b)
-{
-    (void)b;
-}
-
-static void op_close(struct vmdev_net_backend *b)
-{
-    free(b);
-    opeer = NULL;
-}
-
-static const struct net_backend_ops offload_peer_ops = {
-    op_start, op_send, op_set_receive_offloads, op_resume, op_close,
-};
-
-#define ALL_OFFLOADS                                                           \
-    (VMDEV_NET_CAN_CSUM | VMDEV_NET_CAN_TSO4 | VMDEV_NET_CAN_TSO6 |            \
-     VMDEV_NET_CAN_ECN)
 
 static void on_interrupt(void *opaque, enum vmdev_virtio_irq_reason reason,
                          uint16_t queue)
@@ -170,11 +111,8 @@ static bool start(const struct setup *s)
     struct vmdev_net_backend *backends[MAX_PAIRS];
     uint16_t nb = s->backends ? s->backends : 1;
     if (s->offload_backend) {
-        opeer = calloc(1, sizeof(*opeer));
-        if (!opeer)
+        if (!(opeer = offload_peer_new(loop)))
             return false;
-        net_backend_init(&opeer->base, &offload_peer_ops, loop);
-        opeer->base.offloads = ALL_OFFLOADS;
         backends[0] = &opeer->base;
         nb = 1;
     }
@@ -1050,7 +988,7 @@ static void passes_offloads_through_a_backend_that_carries_them(void)
     uint64_t f = dev->device_features;
     CHECK(f & with(F_GUEST_CSUM) && f & with(F_GUEST_TSO4) &&
           f & with(F_GUEST_TSO6) && f & with(F_GUEST_ECN));
-    CHECK_EQ(opeer->receive_offloads, ALL_OFFLOADS);
+    CHECK_EQ(opeer->receive_offloads, OFFLOAD_PEER_ALL);
 
     /* Out: 30000 bytes of TCP as one frame, neither cut nor summed here. */
     struct nf_layout l;
@@ -1089,6 +1027,7 @@ static void passes_offloads_through_a_backend_that_carries_them(void)
     guest_send(0, &hdr, frame, len, true);
     run_ready();
     CHECK_EQ(opeer->sent_len, 0);
+    CHECK(!opeer->sent_bad_checksum_field);
     CHECK_EQ(vmdev_virtio_net_stats(net).tx_dropped, 2);
 
     /* In: a 20000-byte TCP over IPv6 frame reaches the driver whole, its
