@@ -54,26 +54,30 @@ static void on_events(void *opaque, uint32_t events);
 
 /* Watch for what there is to do: reading unless held or down, writing
  * while a frame is partly out. */
-static void update_watch(struct stream_backend *nb)
+static int update_watch(struct stream_backend *nb)
 {
     uint32_t want = 0;
     if (!nb->base.started)
-        return;
+        return 0;
     if (nb->base.up && !nb->held)
         want |= VMDEV_EVENT_IN;
     if (nb->base.up && nb->tx_start < nb->tx_end)
         want |= VMDEV_EVENT_OUT;
     if (want == nb->watching && (nb->watch || !want))
-        return;
+        return 0;
     if (nb->watch)
         vmdev_event_loop_remove(nb->base.loop, nb->watch);
     nb->watch = NULL;
     /* vmdev_net_start may come from another thread while the loop runs:
-     * the first on_events must find the watch and what it asks for. */
+     * the first on_events must find the watch and what it asks for (and
+     * may already have changed it, so the result is the add's, not a
+     * look at nb->watch afterwards). */
     nb->watching = want;
-    if (!want || !vmdev_event_loop_add_into(nb->base.loop, nb->fd, want, on_events,
-                                            nb, &nb->watch))
-        nb->watching = 0;
+    if (!want || vmdev_event_loop_add_into(nb->base.loop, nb->fd, want,
+                                           on_events, nb, &nb->watch))
+        return 0;
+    nb->watching = 0;
+    return -errno;
 }
 
 static void disconnect(struct stream_backend *nb)
@@ -240,9 +244,7 @@ static void stream_close(struct vmdev_net_backend *b)
 
 static int stream_start(struct vmdev_net_backend *b)
 {
-    struct stream_backend *nb = stream_of(b);
-    update_watch(nb);
-    return nb->watch || !nb->base.up ? 0 : -errno;
+    return update_watch(stream_of(b));
 }
 
 static const struct net_backend_ops stream_ops = {

@@ -21,6 +21,8 @@
 #include <fcntl.h>
 #include <endian.h>
 #include <linux/if_tun.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <linux/virtio_net.h>
 #include <linux/sockios.h>
 #include <net/if.h>
@@ -61,22 +63,38 @@ static struct tap_backend *tap_of(struct vmdev_net_backend *b)
 
 static void on_events(void *opaque, uint32_t events);
 
-/* Reading unless a frame is held; writing only while a send waits. */
-static void update_watch(struct tap_backend *tb)
+/* Reading unless a frame is held or the tap is gone; writing only while
+ * a send waits. 0, or -errno when the watch cannot be added. */
+static int update_watch(struct tap_backend *tb)
 {
     if (!tb->base.started)
-        return;
-    uint32_t want = (tb->held ? 0 : VMDEV_EVENT_IN) |
-                    (tb->want_writable ? VMDEV_EVENT_OUT : 0);
+        return 0;
+    uint32_t want = 0;
+    if (tb->base.up)
+        want = (tb->held ? 0 : VMDEV_EVENT_IN) |
+               (tb->want_writable ? VMDEV_EVENT_OUT : 0);
     if (want == tb->watching && (tb->watch || !want))
-        return;
+        return 0;
     if (tb->watch)
         vmdev_event_loop_remove(tb->base.loop, tb->watch);
     tb->watch = NULL;
+    /* Started from another thread while the loop runs, the first
+     * on_events may change the watch before the add returns: the result
+     * is the add's. */
     tb->watching = want;
-    if (!want || !vmdev_event_loop_add_into(tb->base.loop, tb->fd, want,
-                                            on_events, tb, &tb->watch))
-        tb->watching = 0;
+    if (!want || vmdev_event_loop_add_into(tb->base.loop, tb->fd, want,
+                                           on_events, tb, &tb->watch))
+        return 0;
+    tb->watching = 0;
+    return -errno;
+}
+
+/* The interface was deleted under us (the fd reports an error on every
+ * poll from then on): stop watching it, and the link is down. */
+static void tap_gone(struct tap_backend *tb)
+{
+    tb->want_writable = false;
+    net_backend_set_link(&tb->base, false);
 }
 
 static bool has_offload(const struct vmdev_net_offload *o)
@@ -108,14 +126,26 @@ static void read_frames(struct tap_backend *tb)
     struct iovec iov[2] = { { &hdr, sizeof(hdr) },
                             { tb->frame, VMDEV_NET_MAX_FRAME } };
     size_t hdr_len = tb->vnet_hdr ? sizeof(hdr) : 0;
-    for (unsigned i = 0; i < RX_BATCH && !tb->held; i++) {
+    for (unsigned i = 0; i < RX_BATCH && !tb->held && tb->base.up; i++) {
         ssize_t n = readv(tb->fd, iov + !tb->vnet_hdr, 1 + tb->vnet_hdr);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0)
-            return; /* EAGAIN: read all there was */
+        if (n < 0 && errno == EAGAIN)
+            return; /* read all there was */
+        if (n < 0 && errno == EINVAL) {
+            /* One frame the kernel could not put in a virtio-net header
+             * (a kind of segmentation it has no code for): lost. */
+            net_backend_rx_error(&tb->base);
+            continue;
+        }
+        if (n <= 0) {
+            tap_gone(tb);
+            return;
+        }
         struct vmdev_net_offload offload = { 0 };
-        if ((size_t)n < hdr_len) {
+        /* A read that fills the buffer may have been cut short (the
+         * kernel's gso_max_size raised past our frame size): not a frame. */
+        if ((size_t)n < hdr_len || (size_t)n == hdr_len + VMDEV_NET_MAX_FRAME) {
             net_backend_rx_error(&tb->base);
             continue;
         }
@@ -179,6 +209,11 @@ static int tap_send(struct vmdev_net_backend *b, const struct iovec *iov,
         update_watch(tb);
         return -EAGAIN;
     }
+    if (n < 0 && errno == EBADFD) {
+        tap_gone(tb);
+        update_watch(tb);
+        return -ENOTCONN;
+    }
     /* A tap takes a frame whole or not at all; EIO: the interface is
      * down, the frame is lost as on a cable with nothing at the end. */
     if (n != (ssize_t)len)
@@ -209,9 +244,7 @@ static void tap_close(struct vmdev_net_backend *b)
 
 static int tap_start(struct vmdev_net_backend *b)
 {
-    struct tap_backend *tb = tap_of(b);
-    update_watch(tb);
-    return tb->watch ? 0 : -errno;
+    return update_watch(tap_of(b));
 }
 
 /* VMDEV_NET_CAN_* as TUN_F_* (the kernel takes segmentation only with
@@ -253,28 +286,37 @@ static const struct net_backend_ops tap_ops = {
     (VMDEV_NET_CAN_CSUM | VMDEV_NET_CAN_TSO4 | VMDEV_NET_CAN_TSO6 |            \
      VMDEV_NET_CAN_ECN)
 
-/* A tap fd with the virtio-net header: what it carries (the kernel's own
- * offloads are all of them; it is asked once), and none received until
- * the consumer says. Anything else (a socket standing in for a tap in
- * tests): plain frames. */
-static void probe_vnet_hdr(struct tap_backend *tb)
+/* How the fd frames: a tap with the virtio-net header carries what the
+ * kernel offers (all of it; asked once), none received until the consumer
+ * says; a descriptor that is no tun at all (a socket standing in for a
+ * tap in tests) carries plain frames. -EINVAL for a tun device or a tap
+ * with packet information, whose frames are no Ethernet frames; -errno
+ * when the header cannot be set up (frames would be misread). These
+ * settings are the tap's, not the queue's: they apply to every queue. */
+static int probe_vnet_hdr(struct tap_backend *tb)
 {
     struct ifreq ifr = { 0 };
-    if (ioctl(tb->fd, TUNGETIFF, &ifr) < 0 || !(ifr.ifr_flags & IFF_VNET_HDR))
-        return;
+    if (ioctl(tb->fd, TUNGETIFF, &ifr) < 0)
+        return 0;
+    if ((ifr.ifr_flags & (IFF_TUN | IFF_TAP)) != IFF_TAP ||
+        !(ifr.ifr_flags & IFF_NO_PI))
+        return -EINVAL;
+    if (!(ifr.ifr_flags & IFF_VNET_HDR))
+        return 0;
     /* The header's fields are little-endian whatever the host's order
      * (virtio 1.x); a kernel without TUNSETVNETLE is little-endian only
      * on little-endian hosts. */
     int le = 1;
     if (ioctl(tb->fd, TUNSETVNETLE, &le) < 0 && __BYTE_ORDER != __LITTLE_ENDIAN)
-        return;
+        return -errno;
     int hdr_size = sizeof(struct virtio_net_hdr);
     if (ioctl(tb->fd, TUNSETVNETHDRSZ, &hdr_size) < 0)
-        return;
+        return -errno;
     tb->vnet_hdr = true;
     if (ioctl(tb->fd, TUNSETOFFLOAD, tun_offloads(ALL_OFFLOADS)) == 0)
         tb->base.offloads = ALL_OFFLOADS;
-    ioctl(tb->fd, TUNSETOFFLOAD, 0);
+    return ioctl(tb->fd, TUNSETOFFLOAD, 0) < 0 && tb->base.offloads ? -errno
+                                                                    : 0;
 }
 
 struct vmdev_net_backend *vmdev_net_tap_from_fd(int fd,
@@ -299,7 +341,12 @@ struct vmdev_net_backend *vmdev_net_tap_from_fd(int fd,
         errno = err;
         return NULL;
     }
-    probe_vnet_hdr(tb);
+    err = -probe_vnet_hdr(tb);
+    if (err) {
+        tap_close(&tb->base);
+        errno = err;
+        return NULL;
+    }
     return &tb->base;
 }
 
@@ -324,11 +371,12 @@ static int open_queue(const char *ifname, bool multi_queue, char *why,
             snprintf(why, why_len, "tap %s: creating or attaching to it needs "
                      "CAP_NET_ADMIN (or a tap made for this user)", ifname);
         else if (err == EINVAL && multi_queue)
-            snprintf(why, why_len, "tap %s exists without multi-queue "
-                     "(IFF_MULTI_QUEUE): it takes queues=1 only", ifname);
+            snprintf(why, why_len, "%s exists but is not a multi-queue tap "
+                     "(IFF_MULTI_QUEUE), which several queues need "
+                     "(a tap without it takes queues=1)", ifname);
         else if (err == EINVAL && !multi_queue)
-            snprintf(why, why_len, "tap %s exists as a multi-queue tap or as "
-                     "a tun: ask for its queue count", ifname);
+            snprintf(why, why_len, "%s exists but is not a single-queue tap "
+                     "(a multi-queue one takes queues=2 or more)", ifname);
         else if (err == EBUSY)
             snprintf(why, why_len, "tap %s is in use by another program",
                      ifname);
@@ -350,11 +398,64 @@ static int if_ioctl(unsigned long request, struct ifreq *ifr)
     return ret;
 }
 
+/* The interface index of ifindex's master (its bridge), from rtnetlink,
+ * which answers for the caller's network namespace; 0 when none. */
+static unsigned master_of(unsigned ifindex)
+{
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+    if (fd < 0)
+        return 0;
+    struct {
+        struct nlmsghdr nh;
+        struct ifinfomsg ifi;
+    } req = {
+        .nh = { .nlmsg_len = sizeof(req), .nlmsg_type = RTM_GETLINK,
+                .nlmsg_flags = NLM_F_REQUEST },
+        .ifi = { .ifi_family = AF_UNSPEC, .ifi_index = (int)ifindex },
+    };
+    unsigned master = 0;
+    /* Aligned for the headers read out of it. */
+    union {
+        struct nlmsghdr nh;
+        char bytes[8192];
+    } reply;
+    ssize_t n = -1;
+    if (send(fd, &req, sizeof(req), 0) == (ssize_t)sizeof(req))
+        n = recv(fd, &reply, sizeof(reply), 0);
+    close(fd);
+    struct nlmsghdr *nh = &reply.nh;
+    if (n < 0 || !NLMSG_OK(nh, (unsigned)n) || nh->nlmsg_type != RTM_NEWLINK)
+        return 0;
+    struct ifinfomsg *ifi = NLMSG_DATA(nh);
+    int left = (int)IFLA_PAYLOAD(nh);
+    for (struct rtattr *a = IFLA_RTA(ifi); RTA_OK(a, left);
+         a = RTA_NEXT(a, left))
+        if (a->rta_type == IFLA_MASTER && RTA_PAYLOAD(a) >= sizeof(uint32_t))
+            memcpy(&master, RTA_DATA(a), sizeof(uint32_t));
+    return master;
+}
+
+/* A bridge takes the lowest address among its ports unless it was given
+ * one: a tap made here with a random address could change the bridge's.
+ * As QEMU's bridge helper does, the tap's address starts with 0xfe, above
+ * any vendor's. */
+static void keep_bridge_address(const char *ifname)
+{
+    struct ifreq ifr = { 0 };
+    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
+    if (if_ioctl(SIOCGIFHWADDR, &ifr) == 0) {
+        ifr.ifr_hwaddr.sa_data[0] = (char)0xfe;
+        if_ioctl(SIOCSIFHWADDR, &ifr);
+    }
+}
+
 /* Put ifname up and, if bridge is named, on that bridge; -errno with a
  * sentence in why. */
 static int connect_interface(const char *ifname, const char *bridge,
-                             char *why, size_t why_len)
+                             bool created, char *why, size_t why_len)
 {
+    if (created && bridge)
+        keep_bridge_address(ifname);
     struct ifreq ifr = { 0 };
     snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", ifname);
     int ret = if_ioctl(SIOCGIFFLAGS, &ifr);
@@ -374,13 +475,17 @@ static int connect_interface(const char *ifname, const char *bridge,
     snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", bridge);
     ifr.ifr_ifindex = (int)index;
     ret = index ? if_ioctl(SIOCBRADDIF, &ifr) : -ENODEV;
+    /* A port already: of this bridge, a persistent tap a run before put
+     * there, which is as asked. */
+    if (ret == -EBUSY && master_of(index) == if_nametoindex(bridge))
+        ret = 0;
     if (ret) {
         if (ret == -EBUSY)
             snprintf(why, why_len, "tap %s is a bridge's port already: "
                      "leave bridge= out, or take it off that bridge", ifname);
         else if (ret == -ENODEV)
             snprintf(why, why_len, "no bridge named %s", bridge);
-        else if (ret == -EOPNOTSUPP || ret == -EINVAL)
+        else if (ret == -EOPNOTSUPP)
             snprintf(why, why_len, "%s is not a Linux bridge", bridge);
         else
             snprintf(why, why_len, "cannot put tap %s on bridge %s: %s",
@@ -400,11 +505,12 @@ int vmdev_net_tap_open(const struct vmdev_net_tap_config *config,
         why_len = sizeof(scratch);
     }
     const char *name = config ? config->ifname : NULL;
+    /* No '%': the kernel would make up a new name per queue ("tap%d"). */
     if (!name || !*name || strlen(name) >= IFNAMSIZ ||
-        strchr(name, '/') || strchr(name, ' ')) {
+        strpbrk(name, "/%: \t\n")) {
         snprintf(why, why_len, "'%s' is not an interface name (1 to %d "
-                 "characters, no '/' or blank)", name ? name : "",
-                 IFNAMSIZ - 1);
+                 "characters, none of '/', '%%', ':' or blanks)",
+                 name ? name : "", IFNAMSIZ - 1);
         return -EINVAL;
     }
     if (config->bridge && (!*config->bridge ||
@@ -419,6 +525,7 @@ int vmdev_net_tap_open(const struct vmdev_net_tap_config *config,
                  VMDEV_NET_TAP_MAX_QUEUES, config->num_queues);
         return -EINVAL;
     }
+    bool created = if_nametoindex(name) == 0;
     unsigned opened = 0;
     int ret = 0;
     for (; opened < config->num_queues; opened++) {
@@ -430,12 +537,16 @@ int vmdev_net_tap_open(const struct vmdev_net_tap_config *config,
         backends[opened] = vmdev_net_tap_from_fd(fd, loops[opened]);
         if (!backends[opened]) {
             ret = -errno;
-            snprintf(why, why_len, "tap %s: %s", name, strerror(errno));
+            if (errno == EINVAL)
+                snprintf(why, why_len, "%s is not a tap without packet "
+                         "information", name);
+            else
+                snprintf(why, why_len, "tap %s: %s", name, strerror(errno));
             break;
         }
     }
     if (!ret)
-        ret = connect_interface(name, config->bridge, why, why_len);
+        ret = connect_interface(name, config->bridge, created, why, why_len);
     if (ret) {
         while (opened--) {
             vmdev_net_close(backends[opened]);

@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "net_internal.h"
+#include "vmdev/log.h"
 
 /* Frames one wake-up sends before yielding the loop to other work. */
 #define TX_BATCH 256
@@ -254,8 +255,14 @@ static bool rx_header(const struct vmdev_virtio_net *net,
                     net_has(net, VIRTIO_NET_F_GUEST_TSO4)) ||
                    (gso == VIRTIO_NET_HDR_GSO_TCPV6 &&
                     net_has(net, VIRTIO_NET_F_GUEST_TSO6));
+    /* 5.1.6.4.1: a segmentation frame comes with NEEDS_CSUM; ECN only
+     * with segmentation. */
+    if (gso != VIRTIO_NET_HDR_GSO_NONE &&
+        !(o->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+        allowed = false;
     if (o->gso_type & VIRTIO_NET_HDR_GSO_ECN &&
-        !net_has(net, VIRTIO_NET_F_GUEST_ECN))
+        (gso == VIRTIO_NET_HDR_GSO_NONE ||
+         !net_has(net, VIRTIO_NET_F_GUEST_ECN)))
         allowed = false;
     if (!allowed)
         return false;
@@ -298,7 +305,8 @@ static bool backend_receive(void *opaque, const void *data, size_t len,
     /* A segmentation offload frame is longer than the MTU by design. */
     enum rx_result r =
         !rx_header(net, offload, &hdr) ||
-                (hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE &&
+                ((hdr.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) ==
+                     VIRTIO_NET_HDR_GSO_NONE &&
                  over_mtu(net, frame, len))
             ? RX_DROPPED
             : rx_fill(p, &hdr, frame, len, &why);
@@ -413,6 +421,9 @@ static bool tx_prepare(struct vmdev_virtio_net_pair *p,
     p->tso_active = false;
     p->offload_active = false;
     p->segment_len = 0;
+    /* ECN marks a segmentation; alone it means nothing. */
+    if (gso == VIRTIO_NET_HDR_GSO_NONE && hdr->gso_type & VIRTIO_NET_HDR_GSO_ECN)
+        return false;
     if (gso != VIRTIO_NET_HDR_GSO_NONE) {
         /* 5.1.6.2.1: only the offloads the driver accepted. */
         bool allowed =
@@ -429,21 +440,31 @@ static bool tx_prepare(struct vmdev_virtio_net_pair *p,
         p->tso_active = !pass;
     }
     if (pass) {
-        /* 5.1.6.2: the checksum field lies inside the frame. */
-        if (hdr->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM &&
-            (!(features & VIRTIO_BIT(VIRTIO_NET_F_CSUM)) ||
-             (size_t)le16toh(hdr->csum_start) + le16toh(hdr->csum_offset) + 2 >
-                 p->tx_len))
+        bool csum = hdr->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM;
+        /* 5.1.6.2: a checksum only with CSUM, its field inside the frame;
+         * a segmentation only with NEEDS_CSUM (5.1.6.2.1). */
+        if (csum && (!(features & VIRTIO_BIT(VIRTIO_NET_F_CSUM)) ||
+                     (size_t)le16toh(hdr->csum_start) +
+                             le16toh(hdr->csum_offset) + 2 > p->tx_len))
+            return false;
+        if (gso != VIRTIO_NET_HDR_GSO_NONE && !csum)
             return false;
         p->offload_active = true;
         p->offload = (struct vmdev_net_offload){
-            .flags = hdr->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM,
-            .gso_type = hdr->gso_type,
-            .hdr_len = le16toh(hdr->hdr_len),
-            .gso_size = le16toh(hdr->gso_size),
+            .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
             .csum_start = le16toh(hdr->csum_start),
             .csum_offset = le16toh(hdr->csum_offset),
         };
+        if (gso != VIRTIO_NET_HDR_GSO_NONE) {
+            /* What the host kernel is told comes from the headers parsed
+             * above, not from the driver's fields (5.1.6.2.2: hdr_len is
+             * a hint): the TCP checksum, all the headers. */
+            p->offload.gso_type = hdr->gso_type;
+            p->offload.gso_size = le16toh(hdr->gso_size);
+            p->offload.hdr_len = (uint16_t)p->tso.hdr_len;
+            p->offload.csum_start = (uint16_t)p->tso.l4;
+            p->offload.csum_offset = 16; /* RFC 793: the TCP checksum */
+        }
         return true;
     }
     if (p->tso_active)
@@ -558,7 +579,15 @@ static void pair_kicked(void *opaque, uint32_t events)
     pthread_mutex_lock(&dev->lock);
     bool resume = p->rx_waiting;
     p->rx_waiting = false;
+    int offloads = p->rx_offloads_to_set;
+    p->rx_offloads_to_set = -1;
     pthread_mutex_unlock(&dev->lock);
+    /* A failure leaves the backend handing over offloads the driver may
+     * not take: such frames are dropped and counted (rx_header). */
+    if (offloads >= 0 &&
+        vmdev_net_set_receive_offloads(p->backend, (unsigned)offloads))
+        vmdev_log(VMDEV_LOG_WARN, "%s: the backend cannot change its receive "
+                  "offloads", dev->name);
     if (resume)
         vmdev_net_resume_receive(p->backend);
     tx_run(p);
@@ -650,10 +679,12 @@ static unsigned accepted_rx_offloads(const struct vmdev_virtio_net *net)
 static int net_activate(struct vmdev_virtio_device *dev)
 {
     struct vmdev_virtio_net *net = net_of(dev);
-    /* Offered only when every backend carries them. */
+    /* Offered only when every backend carries them; told by each home
+     * pair on its backend's loop (the kicks below), never under this
+     * lock. */
     unsigned rx_offloads = accepted_rx_offloads(net);
     for (uint16_t i = 0; i < net->num_backends; i++)
-        vmdev_net_set_receive_offloads(net->backends[i], rx_offloads);
+        net->pairs[i].rx_offloads_to_set = (int)rx_offloads;
     /* Frames held back before the driver was ready, and transmit
      * buffers queued before DRIVER_OK. */
     for (uint16_t i = 0; i < net->num_pairs; i++)
@@ -668,6 +699,14 @@ static void net_reset(struct vmdev_virtio_device *dev)
     net->active_pairs = 1;
     net->generation++;
     net->config.status &= htole16((uint16_t)~VIRTIO_NET_S_ANNOUNCE);
+    /* No receive offloads until the next driver says which it takes
+     * (kicked here, so frames the kernel queues meanwhile are plain). */
+    for (uint16_t i = 0; i < net->num_backends && net->pairs; i++) {
+        if (net->pairs[i].backend) {
+            net->pairs[i].rx_offloads_to_set = 0;
+            net_pair_kick(&net->pairs[i]);
+        }
+    }
     for (uint16_t i = 0; i < net->num_pairs; i++) {
         struct net_coalesce_state *c[2] = { &net->pairs[i].rx_coal,
                                             &net->pairs[i].tx_coal };
@@ -807,6 +846,7 @@ static int init_pair(struct vmdev_virtio_net *net, uint16_t i, uint16_t size)
     struct vmdev_virtio_net_pair *p = &net->pairs[i];
     p->net = net;
     p->index = i;
+    p->rx_offloads_to_set = -1;
     p->backend = net->backends[i % net->num_backends];
     p->loop = vmdev_net_loop(p->backend);
     p->link_up = vmdev_net_link_up(p->backend);

@@ -80,6 +80,9 @@ struct vmdev_virtio_net_pair {
      * two are the backend's state. */
     bool rx_waiting; /* the backend holds a frame until there is room */
     bool link_up;
+    /* Receive offloads (VMDEV_NET_CAN_*) to tell the backend, from its
+     * loop and outside dev->lock; -1: nothing to tell. */
+    int rx_offloads_to_set;
     struct vmdev_vq_chain rx_chain;
     struct vmdev_vq_used *rx_used; /* one merged frame's buffers */
     struct net_coalesce_state rx_coal, tx_coal;

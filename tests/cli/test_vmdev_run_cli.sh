@@ -101,6 +101,7 @@ expect_refused "slirp, socket= and tap= are each a backend" -- --net "tap=vmdevt
 expect_refused "--net 'tap=': tap= needs an interface name" -- --net tap=
 expect_refused "tap= needs an interface name of 1 to 15" -- --net tap=a-name-far-too-long
 expect_refused "bridge= is for tap" -- --net "socket=$sock,bridge=br0"
+expect_refused "another --net has that tap" -- --net tap=vmdevtap9 --net tap=vmdevtap9
 expect_refused "bridge= needs an interface name" -- --net "tap=vmdevtap9,bridge="
 expect_refused "--net 'socket=$sock,ipv6=on': hostfwd=, ipv6= and restrict= are for slirp" -- \
     --net "socket=$sock,ipv6=on"

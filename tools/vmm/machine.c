@@ -602,8 +602,8 @@ static void backend_name(const struct vmm_net *n, char *out, size_t len)
         snprintf(out, len, "socket=%s", n->socket);
 }
 
-/* The card's backends: a tap queue per pair, each on the I/O thread of
- * its pair's transmit queue; otherwise one backend carrying every pair's
+/* The card's backends: a tap queue per pair, pair i's on I/O thread i
+ * (modulo their number); otherwise one backend carrying every pair's
  * frames, on the first I/O thread. The count, or 0 after a message. */
 static unsigned make_backends(struct vmm_machine *m, const struct vmm_net *n,
                               const char *what,
@@ -614,7 +614,7 @@ static unsigned make_backends(struct vmm_machine *m, const struct vmm_net *n,
     if (n->tap) {
         struct vmdev_event_loop *loops[VMDEV_VIRTIO_NET_MAX_PAIRS];
         for (unsigned i = 0; i < n->queues; i++)
-            loops[i] = vmm_pci_io_loop(m->pci, 2 * i + 1);
+            loops[i] = vmm_pci_io_loop(m->pci, i);
         struct vmdev_net_tap_config tap = { n->tap, n->bridge, n->queues };
         if (vmdev_net_tap_open(&tap, loops, backends, why, sizeof(why)) == 0)
             return n->queues;

@@ -169,10 +169,15 @@ int vmm_parse_net(char *value, struct vmm_options *opts)
     if (net.bridge && !net.tap)
         return vmm_option_bad("net", original,
                               "bridge= is for tap (--net tap=IFNAME,bridge=BR)");
-    for (unsigned i = 0; i < opts->num_nets; i++)
+    for (unsigned i = 0; i < opts->num_nets; i++) {
         if (memcmp(opts->nets[i].mac, net.mac, 6) == 0)
             return vmm_option_bad("net", original,
                                   "another --net has that mac");
+        /* A tap's queues and offloads are the tap's: one card each. */
+        if (net.tap && opts->nets[i].tap && strcmp(opts->nets[i].tap, net.tap) == 0)
+            return vmm_option_bad("net", original,
+                                  "another --net has that tap");
+    }
     opts->nets[opts->num_nets++] = net;
     return 0;
 }

@@ -4,8 +4,11 @@
  * (so it needs CAP_SYS_ADMIN and CAP_NET_ADMIN; without them it skips, exit
  * 77): a two-queue tap created on a bridge, frames from each queue reaching
  * a packet socket on the bridge and a frame from the bridge reaching the
- * tap; an existing tap attached again; the refusals that name the problem
- * with nothing left behind.
+ * tap; offloads crossing the kernel between two taps through their
+ * virtio-net headers (a segmentation frame arrives whole where the
+ * receiving tap takes segmentation, cut and summed by the kernel where it
+ * does not); an existing tap attached again, also to the bridge it is on;
+ * the refusals that name the problem with nothing left behind.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -22,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "net_frames.h"
 #include "test.h"
 #include "vmdev/event_loop.h"
 #include "vmdev/net.h"
@@ -54,6 +58,40 @@ static bool on_receive(void *opaque, const void *frame, size_t len,
 
 static struct vmdev_event_loop *loop;
 static struct device dev;
+
+/* TCP frames of the test's flow (net_frames' default ports) that a tap
+ * handed over: how many, their payload, the last one's offloads, and
+ * whether every frame that came without a partial checksum verified. */
+struct tcp_sink {
+    unsigned frames;
+    size_t payload, last_len, largest;
+    bool last_had_offload;
+    struct vmdev_net_offload last;
+    bool checksums_ok;
+};
+
+static bool on_tcp(void *opaque, const void *frame, size_t len,
+                   const struct vmdev_net_offload *offload)
+{
+    struct tcp_sink *t = opaque;
+    struct nf_layout l;
+    const uint8_t *f = frame;
+    if (!nf_parse(f, len, &l) || l.proto != NF_PROTO_TCP ||
+        f[l.l4] != 40000 >> 8 || f[l.l4 + 1] != (40000 & 0xff))
+        return true;
+    t->frames++;
+    t->payload += len - l.payload;
+    t->last_len = len;
+    if (len > t->largest)
+        t->largest = len;
+    t->last_had_offload = offload != NULL;
+    if (offload)
+        t->last = *offload;
+    if (!(offload && offload->flags & VMDEV_NET_OFFLOAD_NEEDS_CSUM) &&
+        !(nf_ip_ok(f, len, &l) && nf_l4_ok(f, len, &l)))
+        t->checksums_ok = false;
+    return true;
+}
 
 static int if_ioctl(unsigned long request, struct ifreq *ifr)
 {
@@ -177,6 +215,69 @@ static void multi_queue_tap_on_a_bridge(void)
     CHECK_EQ(if_nametoindex("vmdevtap0"), 0);
 }
 
+static void offloads_cross_the_kernel(void)
+{
+    struct vmdev_event_loop *loops[1] = { loop };
+    struct vmdev_net_backend *a, *b;
+    char why[200] = "";
+    struct vmdev_net_tap_config ca = { "vmdevtapa", "vmdevbr0", 1 };
+    struct vmdev_net_tap_config cb = { "vmdevtapb", "vmdevbr0", 1 };
+    CHECK_EQ(vmdev_net_tap_open(&ca, loops, &a, why, sizeof(why)), 0);
+    CHECK_EQ(vmdev_net_tap_open(&cb, loops, &b, why, sizeof(why)), 0);
+    CHECK_EQ(vmdev_net_offloads(a), VMDEV_NET_CAN_CSUM | VMDEV_NET_CAN_TSO4 |
+                                        VMDEV_NET_CAN_TSO6 | VMDEV_NET_CAN_ECN);
+    struct tcp_sink sink_a = { .checksums_ok = true };
+    struct tcp_sink sink_b = { .checksums_ok = true };
+    struct vmdev_net_callbacks cb_a = { on_tcp, NULL, NULL, &sink_a };
+    struct vmdev_net_callbacks cb_b = { on_tcp, NULL, NULL, &sink_b };
+    CHECK_EQ(vmdev_net_start(a, &cb_a), 0);
+    CHECK_EQ(vmdev_net_start(b, &cb_b), 0);
+    CHECK_EQ(vmdev_net_set_receive_offloads(b, VMDEV_NET_CAN_CSUM |
+                                                   VMDEV_NET_CAN_TSO4), 0);
+
+    /* 20000 bytes of TCP in one frame with its checksum left partial, out
+     * of tap a: the bridge floods it (its destination is unknown) to b. */
+    static uint8_t f[32768];
+    struct nf_spec tcp = { .proto = NF_PROTO_TCP, .payload_len = 20000,
+                           .tcp_flags = NF_TCP_ACK, .seed = 3 };
+    struct nf_layout l;
+    size_t len = nf_build(f, &tcp, &l);
+    struct vmdev_net_offload o = {
+        .flags = VMDEV_NET_OFFLOAD_NEEDS_CSUM,
+        .gso_type = VMDEV_NET_GSO_TCPV4, .hdr_len = (uint16_t)l.payload,
+        .gso_size = 1448, .csum_start = (uint16_t)l.l4,
+        .csum_offset = nf_leave_partial(f, len, &l) };
+    struct iovec iov = { f, len };
+    CHECK_EQ(vmdev_net_send_offload(a, &iov, 1, &o), 0);
+    for (int i = 0; i < 50 && !sink_b.frames; i++)
+        vmdev_event_loop_run_once(loop, 100);
+    /* b takes segmentation: the frame arrives whole, still to be cut. */
+    CHECK_EQ(sink_b.frames, 1);
+    CHECK_EQ(sink_b.last_len, len);
+    CHECK(sink_b.last_had_offload);
+    CHECK_EQ(sink_b.last.gso_type, VMDEV_NET_GSO_TCPV4);
+    CHECK_EQ(sink_b.last.gso_size, 1448);
+    CHECK(sink_b.last.flags & VMDEV_NET_OFFLOAD_NEEDS_CSUM);
+
+    /* b takes nothing: the kernel cuts and sums it on the way. */
+    CHECK_EQ(vmdev_net_set_receive_offloads(b, 0), 0);
+    sink_b = (struct tcp_sink){ .checksums_ok = true };
+    CHECK_EQ(vmdev_net_send_offload(a, &iov, 1, &o), 0);
+    for (int i = 0; i < 50 && sink_b.payload < 20000; i++)
+        vmdev_event_loop_run_once(loop, 100);
+    CHECK_EQ(sink_b.payload, 20000);
+    CHECK_EQ(sink_b.frames, (20000 + 1447) / 1448);
+    CHECK(sink_b.largest <= 1514);
+    CHECK(sink_b.checksums_ok);
+    CHECK_EQ(sink_a.frames, 0);
+
+    /* An offload the header cannot carry is refused before the kernel. */
+    struct vmdev_net_offload udp = { .gso_type = 3 /* UDP fragmentation */ };
+    CHECK_EQ(vmdev_net_send_offload(a, &iov, 1, &udp), -EINVAL);
+    vmdev_net_close(a);
+    vmdev_net_close(b);
+}
+
 /* A persistent tap made beforehand (as an administrator would with
  * `ip tuntap add`): attached, not created, and left in place. */
 static void an_existing_tap_is_attached(void)
@@ -195,12 +296,20 @@ static void an_existing_tap_is_attached(void)
     /* Made single-queue: two queues are refused, and said why. */
     struct vmdev_net_tap_config c = { "vmdevtap1", NULL, 2 };
     CHECK_EQ(vmdev_net_tap_open(&c, loops, b, why, sizeof(why)), -EINVAL);
-    CHECK(strstr(why, "without multi-queue") != NULL);
+    CHECK(strstr(why, "is not a multi-queue tap") != NULL);
     c.num_queues = 1;
     CHECK_EQ(vmdev_net_tap_open(&c, loops, b, why, sizeof(why)), 0);
     CHECK(is_up("vmdevtap1"));
     vmdev_net_close(b[0]);
     CHECK(if_nametoindex("vmdevtap1") != 0);
+    /* Put on the bridge by one run, it is still there for the next. */
+    c.bridge = "vmdevbr0";
+    for (int run = 0; run < 2; run++) {
+        if (vmdev_net_tap_open(&c, loops, b, why, sizeof(why)))
+            fprintf(stderr, "run %d: %s\n", run, why);
+        CHECK(b[0] != NULL);
+        vmdev_net_close(b[0]);
+    }
 
     fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
     CHECK(fd >= 0);
@@ -243,6 +352,7 @@ int main(int argc, char **argv)
     static const struct test_case cases[] = {
         TEST(setup),
         TEST(multi_queue_tap_on_a_bridge),
+        TEST(offloads_cross_the_kernel),
         TEST(an_existing_tap_is_attached),
         TEST(bridge_refusals_leave_nothing),
     };

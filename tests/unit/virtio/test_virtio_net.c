@@ -1025,10 +1025,30 @@ static void passes_offloads_through_a_backend_that_carries_them(void)
         .csum_start = htole16(o.csum_start),
         .csum_offset = htole16(o.csum_offset) };
     guest_send(0, &hdr, frame, len, true);
+    /* Nor segmentation without NEEDS_CSUM (5.1.6.2.1), nor ECN alone. */
+    hdr = (struct virtio_net_hdr){ .gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
+                                   .gso_size = htole16(1448) };
+    guest_send(0, &hdr, frame, len, true);
+    hdr = (struct virtio_net_hdr){ .gso_type = VIRTIO_NET_HDR_GSO_ECN };
+    guest_send(0, &hdr, frame, len, true);
     run_ready();
     CHECK_EQ(opeer->sent_len, 0);
     CHECK(!opeer->sent_bad_checksum_field);
-    CHECK_EQ(vmdev_virtio_net_stats(net).tx_dropped, 2);
+    CHECK_EQ(vmdev_virtio_net_stats(net).tx_dropped, 4);
+
+    /* What the host is told of a segmentation frame comes from its parsed
+     * headers, not from the driver's hints (5.1.6.2.2). */
+    hdr = (struct virtio_net_hdr){
+        .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
+        .gso_type = VIRTIO_NET_HDR_GSO_TCPV4,
+        .hdr_len = htole16(7), .gso_size = htole16(1448),
+        .csum_start = htole16(o.csum_start),
+        .csum_offset = htole16(o.csum_offset) };
+    len = tso_frame(false, 30000, &l, &o);
+    guest_send(0, &hdr, frame, len, true);
+    run_ready();
+    CHECK_EQ(opeer->sent_len, len);
+    CHECK_EQ(opeer->sent.hdr_len, l.payload);
 
     /* In: a 20000-byte TCP over IPv6 frame reaches the driver whole, its
      * header saying what is left to do. */
@@ -1073,6 +1093,11 @@ static void receive_offloads_follow_the_driver(void)
     CHECK(net_backend_deliver(&opeer->base, frame, 100, &valid));
     CHECK(guest_receive(0, &hdr, got, &n));
     CHECK_EQ(hdr.flags, VIRTIO_NET_HDR_F_DATA_VALID);
+
+    /* A reset takes them all back until the next driver says. */
+    vmdev_virtio_set_status(dev, 0);
+    run_ready();
+    CHECK_EQ(opeer->receive_offloads, 0);
 
     s.features = ~(with(F_GUEST_CSUM) | with(F_GUEST_TSO4) |
                    with(F_GUEST_TSO6) | with(F_GUEST_ECN));
