@@ -7,12 +7,12 @@
  *
  * A frame from a port goes to the port its destination address was last
  * seen on, or to every other port when the destination is a group
- * address, unknown, or last seen over five minutes ago. A port that
- * cannot take a frame now (a peer reading slowly) loses that frame,
- * counted: nothing waits for a port, so a slow or stopped port never
- * stalls the others, and the switch holds no frames. A port whose host
- * side goes away (a VM exiting) leaves the switch, and what was learned
- * about it is forgotten.
+ * address, unknown, or last seen over five minutes ago. A frame a port
+ * cannot take now (a peer reading slowly) waits in that port's egress
+ * queue, bounded (256 frames, 1 MiB); beyond it the frame is that port's
+ * loss, counted. Nothing waits for a port, so a slow or stopped port never
+ * stalls the others. A port whose host side goes away (a VM exiting)
+ * leaves the switch, and what was learned about it is forgotten.
  */
 #ifndef VMDEV_NET_SWITCH_H
 #define VMDEV_NET_SWITCH_H
@@ -36,7 +36,8 @@ struct vmdev_net_switch_stats {
     unsigned ports;     /* attached now */
     uint64_t forwarded; /* frames sent to the one port that has the address */
     uint64_t flooded;   /* frames sent to every other port */
-    uint64_t dropped;   /* copies a port could not take (slow, or down) */
+    uint64_t queued;    /* copies that waited in a port's egress queue */
+    uint64_t dropped;   /* copies lost: a port's queue full, or it down */
     uint64_t filtered;  /* frames whose destination is where they came from */
     uint64_t learned;   /* addresses learned (or moved to another port) */
 };

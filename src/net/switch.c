@@ -5,6 +5,13 @@
  * sent on the other ports' backends from there (net.h lets receive()
  * send on other backends, not its own).
  *
+ * Each port has an egress queue, as a hardware switch has: a frame its
+ * backend cannot take now (the peer's socket is full) waits there, in
+ * order, until the backend says it is writable; past EGRESS_FRAMES frames
+ * or EGRESS_BYTES bytes a frame for that port is dropped and counted. So
+ * a burst does not cost TCP a loss, a stopped peer costs only its own
+ * frames, and memory per port is bounded.
+ *
  * The address table is open addressing with linear probing over a fixed
  * array: an entry names a port and that port's generation, so entries of
  * a port that left (or of a number reused since) are misses without being
@@ -26,6 +33,13 @@
 #define PROBE_RUN 16u
 #define AGE_NS (300ull * 1000000000ull) /* as Linux bridges: 300 s */
 #define ETH_HEADER 14
+#define EGRESS_FRAMES 256u
+#define EGRESS_BYTES (1u << 20)
+
+struct queued_frame {
+    size_t len;
+    uint8_t data[]; /* len bytes */
+};
 
 struct port {
     struct vmdev_net_switch *sw;
@@ -33,6 +47,10 @@ struct port {
     bool leaving;        /* its host side went away: closed at the reap */
     uint32_t generation; /* moves when the port leaves */
     char name[VMDEV_NET_SWITCH_NAME_LEN];
+    /* Egress queue: a ring of frames waiting for the backend. */
+    struct queued_frame *egress[EGRESS_FRAMES];
+    unsigned egress_head, egress_count;
+    size_t egress_bytes;
 };
 
 struct table_entry {
@@ -127,13 +145,64 @@ static void learn(struct vmdev_net_switch *sw, const uint8_t *mac,
     take->seen_ns = now;
 }
 
+/* Queue a copy of frame for p: false when the queue is full. */
+static bool egress_push(struct port *p, const void *frame, size_t len)
+{
+    if (p->egress_count == EGRESS_FRAMES ||
+        p->egress_bytes + len > EGRESS_BYTES)
+        return false;
+    struct queued_frame *q = malloc(sizeof(*q) + len);
+    if (!q)
+        return false;
+    q->len = len;
+    memcpy(q->data, frame, len);
+    p->egress[(p->egress_head + p->egress_count++) % EGRESS_FRAMES] = q;
+    p->egress_bytes += len;
+    return true;
+}
+
+static void egress_pop(struct port *p)
+{
+    struct queued_frame *q = p->egress[p->egress_head];
+    p->egress_bytes -= q->len;
+    free(q);
+    p->egress_head = (p->egress_head + 1) % EGRESS_FRAMES;
+    p->egress_count--;
+}
+
+/* Send what waits for p, in order, until its backend refuses. */
+static void egress_flush(struct vmdev_net_switch *sw, struct port *p)
+{
+    while (p->egress_count) {
+        struct queued_frame *q = p->egress[p->egress_head];
+        struct iovec iov = { q->data, q->len };
+        int ret = vmdev_net_send(p->backend, &iov, 1);
+        if (ret == -EAGAIN)
+            return; /* writable() comes back here */
+        if (ret)
+            sw->stats.dropped++;
+        egress_pop(p);
+    }
+}
+
 static void send_to(struct vmdev_net_switch *sw, struct port *p,
                     const void *frame, size_t len)
 {
-    struct iovec iov = { (void *)frame, len };
-    /* -EAGAIN: the peer reads slowly; the frame is its loss, not the
-     * others' wait. */
-    if (vmdev_net_send(p->backend, &iov, 1))
+    /* Behind frames already waiting, or refused now: wait in the queue;
+     * the frame is this port's loss when it is full, not the others'
+     * wait. */
+    if (!p->egress_count) {
+        struct iovec iov = { (void *)frame, len };
+        int ret = vmdev_net_send(p->backend, &iov, 1);
+        if (ret != -EAGAIN) {
+            if (ret)
+                sw->stats.dropped++;
+            return;
+        }
+    }
+    if (egress_push(p, frame, len))
+        sw->stats.queued++;
+    else
         sw->stats.dropped++;
 }
 
@@ -168,10 +237,11 @@ static bool port_receive(void *opaque, const void *data, size_t len,
     return true;
 }
 
-/* A frame refused is dropped, so nothing waits to be sent again. */
 static void port_writable(void *opaque)
 {
-    (void)opaque;
+    struct port *p = opaque;
+    if (attached(p))
+        egress_flush(p->sw, p);
 }
 
 static void port_link_changed(void *opaque, bool up)
@@ -192,6 +262,8 @@ static void close_port(struct port *p)
     vmdev_net_close(p->backend);
     p->backend = NULL;
     p->leaving = false;
+    while (p->egress_count)
+        egress_pop(p);
 }
 
 static void reap(void *opaque, uint32_t events)

@@ -337,9 +337,10 @@ int main(int argc, char **argv)
     if (o.stats) {
         struct vmdev_net_switch_stats st = vmdev_net_switch_stats(s.sw);
         printf("vmdev-switch: ports=%u forwarded=%llu flooded=%llu "
-               "dropped=%llu filtered=%llu learned=%llu\n", st.ports,
-               (unsigned long long)st.forwarded,
+               "queued=%llu dropped=%llu filtered=%llu learned=%llu\n",
+               st.ports, (unsigned long long)st.forwarded,
                (unsigned long long)st.flooded,
+               (unsigned long long)st.queued,
                (unsigned long long)st.dropped,
                (unsigned long long)st.filtered,
                (unsigned long long)st.learned);

@@ -4,8 +4,9 @@
  * (each a VM's end of its socket, speaking the 4-byte length framing):
  * flooding of group and unknown addresses, learning, forwarding to one
  * port, filtering back to the sender, a port that leaves (its entries
- * forgotten), a stopped peer that never reads costing only its own
- * frames, and the port limit.
+ * forgotten), a burst bigger than a peer's socket waiting in the port's
+ * egress queue and arriving whole and in order, a stopped peer that never
+ * reads costing only its own frames, and the port limit.
  */
 #include <errno.h>
 #include <poll.h>
@@ -155,6 +156,43 @@ static void a_port_that_leaves_is_forgotten(void)
         CHECK_EQ(received(i), 7);
 }
 
+/* vm0 sends vm1 more than its socket holds before vm1 reads anything:
+ * the rest waits in vm1's egress queue, nothing is lost. */
+static void a_burst_waits_in_the_egress_queue(void)
+{
+    int size = 4096;
+    CHECK(setsockopt(peer[1], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size)) == 0);
+    uint8_t to1[6];
+    mac_of(1, to1);
+    CHECK(send_from(1, broadcast, 20)); /* vm1 learned */
+    run_ready();
+    for (unsigned i = 0; i < PORTS; i++)
+        while (received(i) >= 0)
+            ;
+    uint64_t dropped = vmdev_net_switch_stats(sw).dropped;
+    /* A few hundred small frames outgrow a UNIX socket's send buffer,
+     * which counts each one's overhead. */
+    for (unsigned i = 0; i < 400; i++) {
+        CHECK(send_from(0, to1, (uint8_t)i));
+        run_ready();
+    }
+    CHECK(vmdev_net_switch_stats(sw).queued > 0);
+    unsigned got = 0;
+    for (int idle = 0; idle < 3 && got < 400;) {
+        run_ready();
+        int tag = received(1);
+        if (tag < 0) {
+            idle++;
+            continue;
+        }
+        idle = 0;
+        CHECK_EQ(tag, (int)(got & 0xff));
+        got++;
+    }
+    CHECK_EQ(got, 400);
+    CHECK_EQ(vmdev_net_switch_stats(sw).dropped, dropped);
+}
+
 /* vm2 stops reading: its socket fills and frames for it are dropped,
  * while vm0 and vm1 go on exchanging everything. */
 static void a_stopped_peer_costs_only_its_own_frames(void)
@@ -241,6 +279,7 @@ static void cleanup(void)
 TEST_MAIN(TEST(setup),
           TEST(floods_then_learns_and_forwards),
           TEST(a_port_that_leaves_is_forgotten),
+          TEST(a_burst_waits_in_the_egress_queue),
           TEST(a_stopped_peer_costs_only_its_own_frames),
           TEST(ports_are_limited),
           TEST(cleanup))
