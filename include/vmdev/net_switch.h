@@ -34,15 +34,20 @@ struct vmdev_net_switch;
 
 struct vmdev_net_switch_stats {
     unsigned ports;     /* attached now */
-    uint64_t forwarded; /* frames sent to the one port that has the address */
-    uint64_t flooded;   /* frames sent to every other port */
+    uint64_t forwarded; /* frames for the one port that has the address */
+    uint64_t flooded;   /* frames for every other port (each copy may
+                           still be dropped, below) */
     uint64_t queued;    /* copies that waited in a port's egress queue */
     uint64_t dropped;   /* copies lost: a port's queue full, or it down */
     uint64_t filtered;  /* frames whose destination is where they came from */
     uint64_t learned;   /* addresses learned (or moved to another port) */
 };
 
-/* Runs on loop (a thread of its own, or driven by hand). NULL with errno. */
+/*
+ * Runs on loop. Every function below is for that loop's thread, or for
+ * when the loop does not run (before it starts, after it stops): the
+ * switch has no lock. NULL with errno.
+ */
 struct vmdev_net_switch *vmdev_net_switch_new(struct vmdev_event_loop *loop);
 /*
  * Attach backend, not yet started and on the switch's loop, as a port
@@ -58,7 +63,8 @@ struct vmdev_net_switch_stats vmdev_net_switch_stats(
 /* Whether port number port is attached, and its name. */
 bool vmdev_net_switch_port(const struct vmdev_net_switch *sw, unsigned port,
                            char name[VMDEV_NET_SWITCH_NAME_LEN]);
-/* Closes every port. Not from inside one of its callbacks. */
+/* Closes every port. Not from inside one of its callbacks, and not while
+ * the loop runs on another thread. */
 void vmdev_net_switch_free(struct vmdev_net_switch *sw);
 
 #ifdef __cplusplus

@@ -262,8 +262,10 @@ static void close_port(struct port *p)
     vmdev_net_close(p->backend);
     p->backend = NULL;
     p->leaving = false;
-    while (p->egress_count)
+    while (p->egress_count) {
+        p->sw->stats.dropped++;
         egress_pop(p);
+    }
 }
 
 static void reap(void *opaque, uint32_t events)
@@ -304,6 +306,10 @@ struct vmdev_net_switch *vmdev_net_switch_new(struct vmdev_event_loop *loop)
 int vmdev_net_switch_add(struct vmdev_net_switch *sw,
                          struct vmdev_net_backend *backend, const char *name)
 {
+    if (!backend || vmdev_net_loop(backend) != sw->loop) {
+        vmdev_net_close(backend);
+        return -EINVAL;
+    }
     struct port *p = NULL;
     for (unsigned i = 0; i < VMDEV_NET_SWITCH_MAX_PORTS && !p; i++)
         if (!sw->ports[i].backend)

@@ -62,7 +62,7 @@ start 1
 pid=${pids[-1]}
 [ "$line" = "vmdev-switch: listening on $sock" ] || fail "first line: '$line'"
 [ -S "$sock" ] || fail "no socket at $sock"
-"$sw" --listen "$sock" >/dev/null 2>"$work/stderr"
+timeout 10 "$sw" --listen "$sock" >/dev/null 2>"$work/stderr"
 rc=$?
 [ "$rc" = 1 ] || fail "a second switch on the socket: exit $rc, expected 1"
 grep -qF "a switch already listens there" "$work/stderr" ||
@@ -83,5 +83,7 @@ start 3
     fail "over a stale socket: '$line'"
 kill -TERM "${pids[-1]}"
 wait "${pids[-1]}"
+[ -e "$sock" ] && fail "the socket is still there after the third switch's SIGTERM"
+expect_refused "option '--listen' needs a value" -- --listen
 
 exit $failed

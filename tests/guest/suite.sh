@@ -221,6 +221,7 @@ tap_down_sha=$( [ -f "$work/tap-www/blob" ] && sha "$work/tap-www/blob")
 # stopped answering); VMDEV_GUEST_TESTS=...,lan runs it where KVM is real.
 lan_mib=${VMDEV_LAN_MIB:-20} lan_mac=52:54:00:12:34:59
 lan_peer_mac=52:54:00:12:34:5a lan_setup="" lan_pids=() lan_switch_fd=""
+lan_switch_stats=""
 switch_bin=$(dirname "$vmm")/../switch/vmdev-switch
 lan_up() {
     [ -x "$switch_bin" ] || { lan_setup="no vmdev-switch at $switch_bin"; return; }
@@ -242,8 +243,9 @@ lan_up() {
     lan_pids+=($!)
 }
 lan_down() {
-    [ ${#lan_pids[@]} -eq 0 ] || kill "${lan_pids[@]}" 2>/dev/null
-    [ ${#lan_pids[@]} -eq 0 ] || wait "${lan_pids[@]}" 2>/dev/null
+    [ ${#lan_pids[@]} -gt 0 ] || return 0 # lan not run
+    kill "${lan_pids[@]}" 2>/dev/null
+    wait "${lan_pids[@]}" 2>/dev/null
     if [ -n "$lan_switch_fd" ]; then
         lan_switch_stats=$(cat <&"$lan_switch_fd")
         exec {lan_switch_fd}<&-

@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "vmdev/clock.h"
 #include "vmdev/event_loop.h"
 #include "vmdev/net.h"
 #include "vmdev/net_switch.h"
@@ -46,17 +47,22 @@ static const char usage[] =
     "                         user-mode NAT through libslirp, as vmdev-run\n"
     "                         --net slirp (10.0.2.0/24, DHCP from 10.0.2.15:\n"
     "                         one lease per MAC, the host at 10.0.2.2);\n"
+    "                         ipv6=on adds fec0::/64 (the host fec0::2),\n"
+    "                         restrict=on cuts the VMs off from everything\n"
+    "                         but forwarded ports (both default off),\n"
     "                         hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT\n"
-    "                         up to 16\n"
+    "                         forwards a host port, up to 16\n"
     "                       tap=IFNAME[,bridge=BR]\n"
     "                         a host tap, created if absent and put up, on\n"
     "                         Linux bridge BR if given (CAP_NET_ADMIN)\n"
-    "  --stats              at exit, print the frames forwarded, flooded and\n"
-    "                       dropped\n"
+    "  --stats              at exit, print the switch's counters: ports, frames\n"
+    "                       forwarded and flooded, copies queued and dropped,\n"
+    "                       frames filtered, addresses learned\n"
     "  -h, --help           this help\n"
     "\n"
-    "Exit status: 0 after SIGINT or SIGTERM, 1 when the socket or the uplink\n"
-    "cannot be set up, 2 for a bad option (nothing created).\n";
+    "Exit status: 0 after SIGINT, SIGTERM, SIGHUP or SIGQUIT, 1 when the\n"
+    "socket or the uplink cannot be set up, 2 for a bad option (nothing\n"
+    "created).\n";
 
 struct options {
     const char *listen;
@@ -156,7 +162,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         { NULL, 0, NULL, 0 },
     };
     opterr = 0;
-    for (int c; (c = getopt_long(argc, argv, "h", longs, NULL)) != -1;) {
+    for (int c; (c = getopt_long(argc, argv, ":h", longs, NULL)) != -1;) {
         switch (c) {
         case 'l':
             o->listen = optarg;
@@ -175,6 +181,10 @@ static int parse_options(int argc, char **argv, struct options *o)
         case 'h':
             fputs(usage, stdout);
             return -1;
+        case ':':
+            fprintf(stderr, "vmdev-switch: option '%s' needs a value (see "
+                    "--help)\n", argv[optind - 1]);
+            return EXIT_USAGE;
         default:
             fprintf(stderr, "vmdev-switch: unknown option '%s' (see --help)\n",
                     argv[optind - 1]);
@@ -209,14 +219,21 @@ static int listen_at(const char *path)
     }
     struct stat st;
     if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
-        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        bool live = probe >= 0 &&
-                    connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+        /* Stale only when nothing listens (ECONNREFUSED); a listener with
+         * a full backlog (EAGAIN) or a socket we may not use is not ours
+         * to remove. */
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                           0);
+        int err = probe < 0 ? errno
+                  : connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0
+                      ? 0
+                      : errno;
         if (probe >= 0)
             close(probe);
-        if (live) {
-            fprintf(stderr, "vmdev-switch: --listen %s: a switch already "
-                    "listens there\n", path);
+        if (err != ECONNREFUSED) {
+            fprintf(stderr, "vmdev-switch: --listen %s: %s\n", path,
+                    err == 0 || err == EAGAIN ? "a switch already listens there"
+                                              : strerror(err));
             close(fd);
             return -1;
         }
@@ -236,15 +253,43 @@ struct state {
     struct vmdev_event_loop *loop;
     struct vmdev_net_switch *sw;
     int listen_fd, signal_fd;
+    struct vmdev_event_watch *listen_watch;
+    struct vmdev_event_timer *accept_timer_owner;
+    struct vmdev_timer accept_timer;
+    dev_t socket_dev; /* the socket file we made, to remove only it */
+    ino_t socket_ino;
     unsigned connections;
     bool stop;
 };
+
+static void on_connection(void *opaque, uint32_t events);
+
+static void resume_accepting(void *opaque)
+{
+    struct state *s = opaque;
+    s->listen_watch = vmdev_event_loop_add(s->loop, s->listen_fd,
+                                           VMDEV_EVENT_IN, on_connection, s);
+}
 
 static void on_connection(void *opaque, uint32_t events)
 {
     struct state *s = opaque;
     (void)events;
     int fd = accept4(s->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0 && (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                   errno == ENOMEM)) {
+        /* The connection stays queued and the watch would fire at once,
+         * forever: stop listening for a second. */
+        fprintf(stderr, "vmdev-switch: cannot accept a connection (%s); "
+                "trying again in 1 s\n", strerror(errno));
+        vmdev_event_loop_remove(s->loop, s->listen_watch);
+        s->listen_watch = NULL;
+        s->accept_timer.arm(s->accept_timer.opaque,
+                            vmdev_clock_now(&vmdev_host_clock,
+                                            VMDEV_CLOCK_MONOTONIC) +
+                                1000000000ull);
+        return;
+    }
     if (fd < 0)
         return; /* EAGAIN, or the peer gave up already */
     struct ucred cred;
@@ -287,7 +332,7 @@ static int add_uplink(struct state *s, const struct options *o)
         if (vmdev_net_tap_open(&o->tap, loops, &b, why, sizeof(why)))
             b = NULL;
     }
-    int port = b ? vmdev_net_switch_add(s->sw, b, "uplink") : -1;
+    int port = b ? vmdev_net_switch_add(s->sw, b, "uplink") : -errno;
     if (port < 0) {
         fprintf(stderr, "vmdev-switch: --uplink %s: %s\n", o->uplink,
                 *why ? why : strerror(-port));
@@ -307,6 +352,8 @@ int main(int argc, char **argv)
     sigemptyset(&stop_signals);
     sigaddset(&stop_signals, SIGINT);
     sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGHUP);
+    sigaddset(&stop_signals, SIGQUIT);
     sigprocmask(SIG_BLOCK, &stop_signals, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -324,10 +371,20 @@ int main(int argc, char **argv)
     if (o.uplink && add_uplink(&s, &o))
         goto out;
     s.listen_fd = listen_at(o.listen);
-    if (s.listen_fd < 0 ||
-        !vmdev_event_loop_add(s.loop, s.listen_fd, VMDEV_EVENT_IN,
-                              on_connection, &s))
+    if (s.listen_fd < 0)
         goto out;
+    struct stat made;
+    if (stat(o.listen, &made) == 0) {
+        s.socket_dev = made.st_dev;
+        s.socket_ino = made.st_ino;
+    }
+    s.accept_timer_owner = vmdev_event_loop_timer_new(
+        s.loop, resume_accepting, &s, &s.accept_timer);
+    resume_accepting(&s);
+    if (!s.accept_timer_owner || !s.listen_watch) {
+        perror("vmdev-switch: cannot watch the socket");
+        goto out;
+    }
     printf("vmdev-switch: listening on %s%s%s\n", o.listen,
            o.uplink ? ", uplink " : "", o.uplink ? o.uplink : "");
     fflush(stdout);
@@ -349,7 +406,12 @@ out:
     vmdev_net_switch_free(s.sw);
     if (s.listen_fd >= 0) {
         close(s.listen_fd);
-        unlink(o.listen);
+        /* Only the socket file this switch made: not one a later switch
+         * put there after ours was taken for stale. */
+        struct stat now;
+        if (stat(o.listen, &now) == 0 && now.st_dev == s.socket_dev &&
+            now.st_ino == s.socket_ino)
+            unlink(o.listen);
     }
     vmdev_event_loop_free(s.loop);
     close(s.signal_fd);
