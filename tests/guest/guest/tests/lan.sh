@@ -3,12 +3,7 @@
 # file and upload as much to it, each checked by sha256 (the upload by
 # the host, against what the peer printed).
 . /tests/lib.sh
-want_mac=$(vmdev_param lan_mac)
-iface=""
-for a in /sys/class/net/*/address; do
-    [ "$(cat "$a")" = "$want_mac" ] && iface=$(basename "$(dirname "$a")")
-done
-[ -n "$iface" ] || fail "no interface has the lan card's MAC $want_mac"
+iface=$(iface_with_mac "$(vmdev_param lan_mac)") || exit 1
 ip link set lo up
 ip link set "$iface" up || fail "cannot bring $iface up"
 ip addr add 10.0.5.15/24 dev "$iface" || fail "cannot give $iface an address"

@@ -3,12 +3,7 @@
 # is `yes vmdev-lan` cut to lan_mib MiB, and a listener that takes the
 # main guest's upload and prints its sha256 for the host to compare.
 . /tests/lib.sh
-want_mac=$(vmdev_param lan_peer_mac)
-iface=""
-for a in /sys/class/net/*/address; do
-    [ "$(cat "$a")" = "$want_mac" ] && iface=$(basename "$(dirname "$a")")
-done
-[ -n "$iface" ] || fail "no interface has the MAC $want_mac"
+iface=$(iface_with_mac "$(vmdev_param lan_peer_mac)") || exit 1
 ip link set lo up
 mkdir -p /tmp/www
 yes vmdev-lan | head -c $(($(vmdev_param lan_mib) << 20)) > /tmp/www/blob

@@ -99,3 +99,23 @@ discard_reads_zero() {
         tr -d '\000' | wc -c)
     [ "$nonzero" = 0 ] || fail "the discarded range reads $nonzero non-zero bytes"
 }
+
+# iface_with_mac MAC: the network interface with that address, or fails.
+iface_with_mac() {
+    for a in /sys/class/net/*/address; do
+        [ "$(cat "$a")" = "$1" ] && { basename "$(dirname "$a")"; return 0; }
+    done
+    fail "no interface has the MAC $1"
+}
+
+# virtio_net_with_mac MAC: the virtio device (id 1, net) whose interface
+# has that address, or fails.
+virtio_net_with_mac() {
+    for d in /sys/bus/virtio/devices/*; do
+        [ "$(cat "$d/device")" = 0x0001 ] || continue
+        for a in "$d"/net/*/address; do
+            [ "$(cat "$a" 2>/dev/null)" = "$1" ] && { echo "$d"; return 0; }
+        done
+    done
+    fail "no virtio net device (id 1) has an interface with MAC $1"
+}

@@ -5,14 +5,7 @@
 # queues carry them.
 . /tests/lib.sh
 # The card is the virtio device with id 1 (net) whose interface has its MAC.
-dev=""
-for d in /sys/bus/virtio/devices/*; do
-    [ "$(cat $d/device)" = 0x0001 ] || continue
-    for a in "$d"/net/*/address; do
-        [ "$(cat "$a" 2>/dev/null)" = "$(vmdev_param net_mac)" ] && dev=$d
-    done
-done
-[ -n "$dev" ] || fail "no virtio net device (id 1) has an interface with MAC $(vmdev_param net_mac)"
+dev=$(virtio_net_with_mac "$(vmdev_param net_mac)") || exit 1
 features=$(cat $dev/features)
 # features: one character per bit, bit 0 first.
 for b in 0:CSUM 5:MAC 11:HOST_TSO4 12:HOST_TSO6 15:MRG_RXBUF 16:STATUS \

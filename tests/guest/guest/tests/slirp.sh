@@ -5,12 +5,7 @@
 # reaches a listener here; and IPv6 reaches the host's loopback too
 # (fec0::2), the address made by SLAAC from the router's advertisement.
 . /tests/lib.sh
-want_mac=$(vmdev_param slirp_mac)
-iface=""
-for a in /sys/class/net/*/address; do
-    [ "$(cat "$a")" = "$want_mac" ] && iface=$(basename "$(dirname "$a")")
-done
-[ -n "$iface" ] || fail "no interface has the slirp card's MAC $want_mac"
+iface=$(iface_with_mac "$(vmdev_param slirp_mac)") || exit 1
 ip link set lo up
 ip link set "$iface" up || fail "cannot bring $iface up"
 

@@ -6,15 +6,7 @@
 # through the tap's virtio-net header to the host kernel, and two queue
 # pairs.
 . /tests/lib.sh
-want_mac=$(vmdev_param tap_mac)
-dev=""
-for d in /sys/bus/virtio/devices/*; do
-    [ "$(cat $d/device)" = 0x0001 ] || continue
-    for a in "$d"/net/*/address; do
-        [ "$(cat "$a" 2>/dev/null)" = "$want_mac" ] && dev=$d
-    done
-done
-[ -n "$dev" ] || fail "no virtio net device (id 1) has an interface with MAC $want_mac"
+dev=$(virtio_net_with_mac "$(vmdev_param tap_mac)") || exit 1
 features=$(cat $dev/features)
 # features: one character per bit, bit 0 first.
 for b in 0:CSUM 1:GUEST_CSUM 7:GUEST_TSO4 8:GUEST_TSO6 11:HOST_TSO4 \
