@@ -66,7 +66,8 @@ static const char usage[] =
 
 struct options {
     const char *listen;
-    const char *uplink; /* as given, for messages */
+    const char *uplink; /* as given (uplink_text), for messages; or NULL */
+    char uplink_text[1024];
     bool slirp;
     struct vmdev_net_slirp_config slirp_config;
     struct vmdev_net_hostfwd hostfwds[MAX_HOSTFWDS];
@@ -99,9 +100,9 @@ static bool is_interface_name(const char *name)
 /* slirp[,KEY=VALUE]... or tap=IFNAME[,bridge=BR], into o. */
 static int parse_uplink(char *value, struct options *o)
 {
-    char original[1024];
-    snprintf(original, sizeof(original), "%s", value);
-    o->uplink = strdup(original);
+    char *original = o->uplink_text;
+    snprintf(original, sizeof(o->uplink_text), "%s", value);
+    o->uplink = original;
     char *save;
     char *first = strtok_r(value, ",", &save);
     if (first && strcmp(first, "slirp") == 0) {
@@ -404,6 +405,8 @@ int main(int argc, char **argv)
     }
 out:
     vmdev_net_switch_free(s.sw);
+    if (s.accept_timer_owner)
+        vmdev_event_loop_timer_free(s.loop, s.accept_timer_owner);
     if (s.listen_fd >= 0) {
         close(s.listen_fd);
         /* Only the socket file this switch made: not one a later switch
@@ -415,6 +418,5 @@ out:
     }
     vmdev_event_loop_free(s.loop);
     close(s.signal_fd);
-    free((void *)o.uplink);
     return status;
 }
