@@ -100,6 +100,7 @@ expect_refused "slirp, socket= and tap= are each a backend" -- --net "slirp,sock
 expect_refused "slirp, socket= and tap= are each a backend" -- --net "tap=vmdevtap9,socket=$sock"
 expect_refused "--net 'tap=': tap= needs an interface name" -- --net tap=
 expect_refused "tap= needs an interface name of 1 to 15" -- --net tap=a-name-far-too-long
+expect_refused "tap= needs an interface name of 1 to 15" -- --net 'tap=tap%d'
 expect_refused "bridge= is for tap" -- --net "socket=$sock,bridge=br0"
 expect_refused "another --net has that tap" -- --net tap=vmdevtap9 --net tap=vmdevtap9
 expect_refused "bridge= needs an interface name" -- --net "tap=vmdevtap9,bridge="

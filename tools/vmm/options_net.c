@@ -87,8 +87,9 @@ static int parse_net_key(const char *original, const char *key,
             why = "socket= needs a UNIX socket path or tcp:HOST:PORT";
         net->socket = val;
     } else if (strcmp(key, "tap") == 0) {
-        if (!*val || strlen(val) >= IFNAMSIZ || strchr(val, '/'))
-            why = "tap= needs an interface name of 1 to 15 characters";
+        if (!*val || strlen(val) >= IFNAMSIZ || strpbrk(val, "/%: \t\n"))
+            why = "tap= needs an interface name of 1 to 15 characters, none "
+                  "of '/', '%', ':' or blanks";
         net->tap = val;
     } else if (strcmp(key, "bridge") == 0) {
         if (!*val || strlen(val) >= IFNAMSIZ)
