@@ -54,9 +54,10 @@ if [ "$mode" = 1 ]; then
     # assists) has two known faults, each seen in about one full run of
     # four: the outer QEMU guest freezes outright (the job never finishes:
     # 75), or the inner guest's vCPU stops for good in an endless round of
-    # exits inside the outer KVM, with nothing of ours on the stack and no
-    # failed test before it (the suite's 3; docs/architecture.md has
-    # the evidence). Either gets one more try, and says so; a test that failed
+    # exits inside the outer KVM, with nothing of ours on the stack (the
+    # suite's 3: no test failed before the stop, or a vCPU bears the
+    # fault's mark, CR2 equal to RIP; docs/architecture.md has the
+    # evidence). Either gets one more try, and says so; any other failure
     # does not.
     for attempt in 1 2; do
         "$here/nested.sh" --cache "$cache" -- \
@@ -66,7 +67,7 @@ if [ "$mode" = 1 ]; then
         [ $attempt = 1 ] || break
         case $rc in
         75) echo "run.sh: the outer QEMU guest froze; retrying once" ;;
-        3) echo "run.sh: the inner guest stopped with no test failed (the nested KVM's fault, see above); retrying once" ;;
+        3) echo "run.sh: the inner guest stopped by the nested KVM's fault (see above); retrying once" ;;
         *) break ;;
         esac
     done

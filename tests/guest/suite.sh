@@ -586,6 +586,8 @@ fi
 if [ $failures -ne 0 ]; then
     echo "suite: $failures failed; console tail ($console):"
     tail -n 40 "$console" | cut -d' ' -f2- | sed 's/^/  | /'
+    # Where the guest's modules were, to place a stuck vCPU's RIP.
+    grep -o 'VMDEV-DATA modules .*' "$console" | head -n 1 | sed 's/^/suite: /'
     # Exit status 3: the guest stopped (hung or reset) before finishing and
     # every test that reported before then had passed; what failed after
     # (no result, the counters, poweroff) follows from the stop. Under nested
@@ -593,6 +595,18 @@ if [ $failures -ne 0 ]; then
     if ! grep -q VMDEV-TESTS-DONE "$console" && [ "$unfinished" -gt 0 ] &&
         [ $((failures_after_tests - failures_before_tests)) -eq "$unfinished" ]; then
         echo "suite: the guest stopped before finishing its tests, none of which had failed"
+        exit 3
+    fi
+    # Or it hung with the fault's own mark, whatever the other vCPU's tests
+    # then timed out on: at the limit, a vCPU stood at an instruction whose
+    # fetch faults for ever, CR2 equal to RIP (docs/architecture.md).
+    stuck=$(grep -o 'vmdev-run: vCPU [0-9]*: rip=0x[0-9a-f]* .*' "$console" |
+        awk '{ rip = $4; sub(/^rip=/, "", rip)
+               for (i = 5; i <= NF; i++) if ($i ~ /^cr2=/) {
+                   cr2 = $i; sub(/^cr2=/, "", cr2)
+                   if (cr2 == rip) { print $3 $4; exit } } }')
+    if [ "$status" -eq 124 ] && [ -n "$stuck" ]; then
+        echo "suite: the guest hung with vCPU $stuck stuck at an instruction fetch that faults for ever"
         exit 3
     fi
     exit 1
