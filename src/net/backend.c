@@ -12,6 +12,28 @@ void net_backend_init(struct vmdev_net_backend *b,
     *b = (struct vmdev_net_backend){ .ops = ops, .loop = loop, .up = true };
 }
 
+int net_fd_watch_set(struct vmdev_net_backend *b, struct net_fd_watch *w,
+                     int fd, uint32_t want, vmdev_event_fn fn, void *opaque)
+{
+    if (want == w->events && (w->watch || !want))
+        return 0;
+    net_fd_watch_clear(b, w);
+    w->events = want;
+    if (!want || vmdev_event_loop_add_into(b->loop, fd, want, fn, opaque,
+                                           &w->watch))
+        return 0;
+    w->events = 0;
+    return -errno;
+}
+
+void net_fd_watch_clear(struct vmdev_net_backend *b, struct net_fd_watch *w)
+{
+    if (w->watch)
+        vmdev_event_loop_remove(b->loop, w->watch);
+    w->watch = NULL;
+    w->events = 0;
+}
+
 bool net_backend_deliver(struct vmdev_net_backend *b, const void *frame,
                          size_t len, const struct vmdev_net_offload *offload)
 {

@@ -10,6 +10,7 @@
 #define VMDEV_NET_BACKEND_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 
 #include "vmdev/net.h"
 
@@ -41,6 +42,23 @@ struct vmdev_net_backend {
     bool up;
     atomic_uint_fast64_t rx_frames, rx_bytes, tx_frames, tx_bytes, rx_errors;
 };
+
+/* The kind's own struct, which embeds struct vmdev_net_backend as base. */
+#define NET_BACKEND_KIND(b, type) ((type *)((char *)(b) - offsetof(type, base)))
+
+/* A kind's watch of its one descriptor on the backend's loop. */
+struct net_fd_watch {
+    struct vmdev_event_watch *watch;
+    uint32_t events; /* the VMDEV_EVENT_* bits it asks for */
+};
+/* Make w ask for want on fd (0: no watch), changing it only when want
+ * changes. The backend may be started from another thread while the loop
+ * runs, and the first callback may change w before the add returns: the
+ * result is the add's, 0 or -errno. */
+int net_fd_watch_set(struct vmdev_net_backend *b, struct net_fd_watch *w,
+                     int fd, uint32_t want, vmdev_event_fn fn, void *opaque);
+/* No more callbacks (closing). */
+void net_fd_watch_clear(struct vmdev_net_backend *b, struct net_fd_watch *w);
 
 void net_backend_init(struct vmdev_net_backend *b,
                       const struct net_backend_ops *ops,

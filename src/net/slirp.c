@@ -91,8 +91,7 @@ struct slirp_backend {
 
 static struct slirp_backend *slirp_of(struct vmdev_net_backend *b)
 {
-    return (struct slirp_backend *)((char *)b -
-                                    offsetof(struct slirp_backend, base));
+    return NET_BACKEND_KIND(b, struct slirp_backend);
 }
 
 static uint64_t now_ns(void)

@@ -34,8 +34,7 @@
 struct stream_backend {
     struct vmdev_net_backend base;
     int fd;
-    struct vmdev_event_watch *watch;
-    uint32_t watching;  /* the VMDEV_EVENT_* bits the watch asks for */
+    struct net_fd_watch watch;
     bool held;          /* the first frame in rx waits for room */
     bool want_writable; /* a send got -EAGAIN: say when it may go on */
     uint8_t *rx;        /* received, not yet delivered: [rx_start, rx_end) */
@@ -46,8 +45,7 @@ struct stream_backend {
 
 static struct stream_backend *stream_of(struct vmdev_net_backend *b)
 {
-    return (struct stream_backend *)((char *)b -
-                                     offsetof(struct stream_backend, base));
+    return NET_BACKEND_KIND(b, struct stream_backend);
 }
 
 static void on_events(void *opaque, uint32_t events);
@@ -63,21 +61,8 @@ static int update_watch(struct stream_backend *nb)
         want |= VMDEV_EVENT_IN;
     if (nb->base.up && nb->tx_start < nb->tx_end)
         want |= VMDEV_EVENT_OUT;
-    if (want == nb->watching && (nb->watch || !want))
-        return 0;
-    if (nb->watch)
-        vmdev_event_loop_remove(nb->base.loop, nb->watch);
-    nb->watch = NULL;
-    /* vmdev_net_start may come from another thread while the loop runs:
-     * the first on_events must find the watch and what it asks for (and
-     * may already have changed it, so the result is the add's, not a
-     * look at nb->watch afterwards). */
-    nb->watching = want;
-    if (!want || vmdev_event_loop_add_into(nb->base.loop, nb->fd, want,
-                                           on_events, nb, &nb->watch))
-        return 0;
-    nb->watching = 0;
-    return -errno;
+    return net_fd_watch_set(&nb->base, &nb->watch, nb->fd, want, on_events,
+                            nb);
 }
 
 static void disconnect(struct stream_backend *nb)
@@ -234,8 +219,7 @@ static void stream_resume_receive(struct vmdev_net_backend *b)
 static void stream_close(struct vmdev_net_backend *b)
 {
     struct stream_backend *nb = stream_of(b);
-    if (nb->watch)
-        vmdev_event_loop_remove(nb->base.loop, nb->watch);
+    net_fd_watch_clear(&nb->base, &nb->watch);
     close(nb->fd);
     free(nb->rx);
     free(nb->tx);

@@ -45,8 +45,7 @@
 struct tap_backend {
     struct vmdev_net_backend base;
     int fd;
-    struct vmdev_event_watch *watch;
-    uint32_t watching;  /* the VMDEV_EVENT_* bits the watch asks for */
+    struct net_fd_watch watch;
     bool vnet_hdr;      /* frames come after a struct virtio_net_hdr */
     bool held;          /* frame[0, held_len) waits for room */
     bool want_writable; /* a send got -EAGAIN: say when it may go on */
@@ -57,8 +56,7 @@ struct tap_backend {
 
 static struct tap_backend *tap_of(struct vmdev_net_backend *b)
 {
-    return (struct tap_backend *)((char *)b -
-                                  offsetof(struct tap_backend, base));
+    return NET_BACKEND_KIND(b, struct tap_backend);
 }
 
 static void on_events(void *opaque, uint32_t events);
@@ -73,20 +71,8 @@ static int update_watch(struct tap_backend *tb)
     if (tb->base.up)
         want = (tb->held ? 0 : VMDEV_EVENT_IN) |
                (tb->want_writable ? VMDEV_EVENT_OUT : 0);
-    if (want == tb->watching && (tb->watch || !want))
-        return 0;
-    if (tb->watch)
-        vmdev_event_loop_remove(tb->base.loop, tb->watch);
-    tb->watch = NULL;
-    /* Started from another thread while the loop runs, the first
-     * on_events may change the watch before the add returns: the result
-     * is the add's. */
-    tb->watching = want;
-    if (!want || vmdev_event_loop_add_into(tb->base.loop, tb->fd, want,
-                                           on_events, tb, &tb->watch))
-        return 0;
-    tb->watching = 0;
-    return -errno;
+    return net_fd_watch_set(&tb->base, &tb->watch, tb->fd, want, on_events,
+                            tb);
 }
 
 /* The interface was deleted under us (the fd reports an error on every
@@ -235,8 +221,7 @@ static void tap_resume_receive(struct vmdev_net_backend *b)
 static void tap_close(struct vmdev_net_backend *b)
 {
     struct tap_backend *tb = tap_of(b);
-    if (tb->watch)
-        vmdev_event_loop_remove(tb->base.loop, tb->watch);
+    net_fd_watch_clear(&tb->base, &tb->watch);
     close(tb->fd);
     free(tb->frame);
     free(tb);
