@@ -4,7 +4,7 @@
 # Builds a busybox initramfs (cpio newc, gzip) for the kernel that
 # scripts/fetch-kernel.sh put in KERNEL_DIR. ROLE picks the /init and modules:
 #   test    guest/init: virtio modules, the in-guest tests of guest/tests/
-#   nested  guest/nested-init: kvm-amd, 9p, tun, bridge and veth, for the outer QEMU guest that
+#   nested  guest/nested-init: kvm-amd, 9p, tun, bridge, veth and virtio-serial, for the outer QEMU guest that
 #           gives the tests a /dev/kvm on machines without one
 #   bench   bench/guest-init: no modules; marks reaching init and powers off
 set -eu
@@ -17,7 +17,7 @@ case "$role" in
 test)   init="$here/guest/init"
         load="virtio_pci virtio_mmio virtio_blk virtio_console virtio_rng virtio_net" ;;
 nested) init="$here/guest/nested-init"
-        load="virtio_pci kvm_amd 9pnet_virtio 9p tun bridge veth" ;;
+        load="virtio_pci kvm_amd 9pnet_virtio 9p tun bridge veth virtio_console" ;;
 bench)  init="$here/../../bench/guest-init"
         load="" ;;
 *)      echo "mkinitramfs: unknown role $role" >&2; exit 2 ;;
@@ -57,5 +57,5 @@ add_module() {
 for m in $load; do add_module "$m"; done
 
 mkdir -p "$(dirname "$out")"
-(cd "$root" && find . | sort | cpio --quiet -o -H newc -R 0:0) | gzip -6 > "$out.tmp"
-mv "$out.tmp" "$out"
+(cd "$root" && find . | sort | cpio --quiet -o -H newc -R 0:0) | gzip -6 > "$out.tmp$$"
+mv "$out.tmp$$" "$out"

@@ -1,20 +1,27 @@
 #!/bin/bash
-# nested.sh [--interactive] --cache DIR -- COMMAND...
+# nested.sh [--interactive] [--name NAME] [--cpus N] [--port PORT=SOCKET]...
+#           --cache DIR -- COMMAND...
 #
 # Runs COMMAND (absolute paths) inside a QEMU TCG guest whose emulated CPU
 # has SVM, so it gets a /dev/kvm from kvm-amd: for machines where /dev/kvm is
 # missing or cannot run guests. The guest (guest/nested-init) sees this
-# machine's root read-only over 9p, DIR/nested writable at the same path, and
-# runs COMMAND chrooted into that root. COMMAND's output is shown as it
-# arrives; the exit status is COMMAND's. --interactive gives COMMAND this
-# terminal as its input (the outer guest's serial console).
+# machine's root read-only over 9p, DIR/NAME (default nested) writable at the
+# same path, and runs COMMAND chrooted into that root. COMMAND's output is
+# shown as it arrives; the exit status is COMMAND's. --interactive gives
+# COMMAND this terminal as its input (the outer guest's serial console).
+# Each --port gives the guest a virtio-serial port named PORT connected to
+# the UNIX socket SOCKET here (port-relay.c makes a socket of it inside).
+# Several may run at once under different names.
 set -eu
 
-cache="" interactive=0
+cache="" interactive=0 name=nested cpus=2 ports=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --cache) cache="$2"; shift 2 ;;
     --interactive) interactive=1; shift ;;
+    --name) name="$2"; shift 2 ;;
+    --cpus) cpus="$2"; shift 2 ;;
+    --port) ports+=("$2"); shift 2 ;;
     --) shift; break ;;
     *) echo "nested.sh: unknown option $1" >&2; exit 2 ;;
     esac
@@ -28,8 +35,9 @@ cache=$(cd "$cache" && pwd)
 # 180 s. Past this, the outer guest itself has stopped (see run.sh).
 limit=${VMDEV_NESTED_TIMEOUT:-420}
 
-"$here/mkinitramfs.sh" "$cache/kernel" nested "$cache/nested-initramfs.cpio.gz"
-share="$cache/nested"
+initrd="$cache/$name-initramfs.cpio.gz"
+"$here/mkinitramfs.sh" "$cache/kernel" nested "$initrd"
+share="$cache/$name"
 rm -rf "$share"
 mkdir -p "$share"
 {
@@ -45,26 +53,33 @@ echo "nested.sh: running in a QEMU TCG guest with nested KVM (limit $limit s)"
 start=$EPOCHREALTIME
 # shellcheck disable=SC2054 # the commas belong to QEMU options
 outer=(qemu-system-x86_64
-    -machine q35,accel=tcg -cpu max -smp 2 -m 3G
+    -machine q35,accel=tcg -cpu max -smp "$cpus" -m 3G
     -nodefaults -display none -vga none -monitor none -no-reboot
     -serial stdio
     -kernel "$cache/kernel/vmlinuz"
-    -initrd "$cache/nested-initramfs.cpio.gz"
+    -initrd "$initrd"
     -append "console=ttyS0 quiet panic=-1 vmdev.job=$share/job.sh vmdev.share=$share ${VMDEV_NESTED_CMDLINE:-}"
     -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap
     -virtfs "local,path=$share,mount_tag=results,security_model=none")
+if [ ${#ports[@]} -gt 0 ]; then
+    outer+=(-device virtio-serial-pci)
+    for i in "${!ports[@]}"; do
+        outer+=(-chardev "socket,id=port$i,path=${ports[$i]#*=}"
+            -device "virtserialport,chardev=port$i,name=${ports[$i]%%=*}")
+    done
+fi
 set +e
 if [ $interactive = 1 ]; then
     "${outer[@]}"
     exit "$(cat "$share/job.sh.rc" 2>/dev/null || echo 1)"
 fi
 timeout -k 5 "$limit" "${outer[@]}" \
-    < /dev/null 2>&1 | sed -u 's/\r$//' | tee "$cache/nested-console.log"
+    < /dev/null 2>&1 | sed -u 's/\r$//' | tee "$cache/$name-console.log"
 status=${PIPESTATUS[0]}
 set -e
-echo "nested.sh: outer guest ran $(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s, QEMU status $status"
+echo "nested.sh: outer guest $name ran $(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s, QEMU status $status"
 if [ ! -f "$share/job.sh.rc" ]; then
-    echo "nested.sh: the job did not finish (see $cache/nested-console.log)"
+    echo "nested.sh: the job did not finish (see $cache/$name-console.log)"
     exit 75 # EX_TEMPFAIL: the outer guest, not a test, failed
 fi
 exit "$(cat "$share/job.sh.rc")"

@@ -119,3 +119,38 @@ virtio_net_with_mac() {
     done
     fail "no virtio net device (id 1) has an interface with MAC $1"
 }
+
+# dhcp_lease IFACE: configures IFACE by DHCP (busybox udhcpc: the address
+# and a default route through the router), or fails; "ADDRESS ROUTER" of
+# the lease is left in /tmp/dhcp-lease.
+dhcp_lease() {
+    # udhcpc runs a script at each DHCP event; it configures the interface.
+    cat > /tmp/dhcp-event <<'EOF'
+#!/bin/sh
+case "$1" in
+bound|renew)
+    ip -4 addr flush dev "$interface"
+    ip addr add "$ip/$mask" dev "$interface"
+    [ -n "$router" ] && ip route add default via "${router%% *}" dev "$interface"
+    echo "$ip ${router%% *}" > /tmp/dhcp-lease ;;
+esac
+exit 0
+EOF
+    chmod +x /tmp/dhcp-event
+    udhcpc -i "$1" -s /tmp/dhcp-event -n -q -t 5 -T 2 > /tmp/udhcpc.out 2>&1 ||
+        fail "udhcpc on $1 got no lease: $(tail -n 3 /tmp/udhcpc.out | tr '\n' ' ')"
+}
+
+# peer_ping ADDRESS SECONDS: waits up to SECONDS for ADDRESS (a VM booting
+# alongside) to answer a ping, then pings it three times, or fails.
+peer_ping() {
+    # A deadline, not a count: each unanswered ping itself waits a second.
+    end=$(( $(cut -d. -f1 /proc/uptime) + $2 ))
+    until ping -c 1 -W 1 "$1" > /dev/null 2>&1; do
+        [ "$(cut -d. -f1 /proc/uptime)" -lt $end ] ||
+            fail "$1 never answered a ping in $2 s"
+        usleep 200000
+    done
+    ping -c 3 -W 5 "$1" > /tmp/ping.out 2>&1 ||
+        fail "ping $1: $(tail -n 2 /tmp/ping.out | tr '\n' ' ')"
+}

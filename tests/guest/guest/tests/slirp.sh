@@ -9,21 +9,7 @@ iface=$(iface_with_mac "$(vmdev_param slirp_mac)") || exit 1
 ip link set lo up
 ip link set "$iface" up || fail "cannot bring $iface up"
 
-# udhcpc runs a script at each DHCP event; it configures the interface.
-cat > /tmp/dhcp-event <<'EOF'
-#!/bin/sh
-case "$1" in
-bound|renew)
-    ip -4 addr flush dev "$interface"
-    ip addr add "$ip/$mask" dev "$interface"
-    [ -n "$router" ] && ip route add default via "${router%% *}" dev "$interface"
-    echo "$ip $router" > /tmp/dhcp-lease ;;
-esac
-exit 0
-EOF
-chmod +x /tmp/dhcp-event
-udhcpc -i "$iface" -s /tmp/dhcp-event -n -q -t 5 -T 2 > /tmp/udhcpc.out 2>&1 ||
-    fail "udhcpc got no lease: $(tail -n 3 /tmp/udhcpc.out | tr '\n' ' ')"
+dhcp_lease "$iface"
 read -r lease_ip lease_router < /tmp/dhcp-lease
 [ "$lease_ip" = 10.0.2.15 ] || fail "DHCP gave $lease_ip, want 10.0.2.15"
 [ "$lease_router" = 10.0.2.2 ] || fail "DHCP gave the router $lease_router, want 10.0.2.2"
