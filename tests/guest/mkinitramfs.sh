@@ -7,14 +7,17 @@
 #   nested  guest/nested-init: kvm-amd, 9p, tun, bridge, veth and virtio-serial, for the outer QEMU guest that
 #           gives the tests a /dev/kvm on machines without one
 #   bench   bench/guest-init: no modules; marks reaching init and powers off
+#   netbench  as test, with iperf3 (and its libraries, from this machine) and
+#           bench/guest/*.sh among the tests, for bench/net.sh
 set -eu
 
-[ $# -eq 3 ] || { echo "usage: $0 KERNEL_DIR test|nested|bench OUT" >&2; exit 2; }
+[ $# -eq 3 ] || { echo "usage: $0 KERNEL_DIR test|nested|bench|netbench OUT" >&2; exit 2; }
 kernel="$1" role="$2" out="$3"
 here=$(cd "$(dirname "$0")" && pwd)
 
 case "$role" in
-test)   init="$here/guest/init"
+test|netbench)
+        init="$here/guest/init"
         load="virtio_pci virtio_mmio virtio_blk virtio_console virtio_rng virtio_net" ;;
 nested) init="$here/guest/nested-init"
         load="virtio_pci kvm_amd 9pnet_virtio 9p tun bridge veth virtio_console" ;;
@@ -39,8 +42,19 @@ cp "$init" "$root/init"
 chmod 755 "$root/init"
 cp "$here"/guest/tests/*.sh "$root/tests/"
 # The test guest's own tools, static (the initramfs has no libc).
-if [ "$role" = test ]; then
+if [ "$role" = test ] || [ "$role" = netbench ]; then
     gcc -static -O2 -Wall -Wextra -Werror -o "$root/bin/channels" "$here/guest/channels.c"
+fi
+# Dynamically linked tools, with the libraries ldd names at their paths.
+if [ "$role" = netbench ]; then
+    tool=$(command -v iperf3) ||
+        { echo "mkinitramfs: netbench needs iperf3 (apt-get install iperf3)" >&2; exit 1; }
+    cp "$tool" "$root/bin/iperf3"
+    for lib in $(ldd "$tool" | grep -o '/[^ ]*'); do
+        mkdir -p "$root$(dirname "$lib")"
+        cp -L "$lib" "$root$lib"
+    done
+    cp "$here"/../../bench/guest/*.sh "$root/tests/"
 fi
 
 # Load order: each module after the modules its modinfo depends= names.
@@ -57,5 +71,5 @@ add_module() {
 for m in $load; do add_module "$m"; done
 
 mkdir -p "$(dirname "$out")"
-(cd "$root" && find . | sort | cpio --quiet -o -H newc -R 0:0) | gzip -6 > "$out.tmp$$"
-mv "$out.tmp$$" "$out"
+(cd "$root" && find . | sort | cpio --quiet -o -H newc -R 0:0) | gzip -6 > "$out.tmp"
+mv "$out.tmp" "$out"

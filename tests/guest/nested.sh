@@ -27,12 +27,18 @@ while [ $# -gt 0 ]; do
     esac
 done
 [ -n "$cache" ] && [ $# -gt 0 ] ||
-    { echo "usage: $0 --cache DIR -- COMMAND..." >&2; exit 2; }
+    { echo "usage: $0 [--interactive] [--name NAME] [--cpus N] [--port PORT=SOCKET]... --cache DIR -- COMMAND..." >&2; exit 2; }
+# NAME names a directory of DIR that is emptied: not one of the cache's own.
+case "$name" in
+""|*[!a-z0-9-]*|kernel|work|interop)
+    echo "nested.sh: --name '$name': want lower-case letters, digits and '-', not kernel, work or interop" >&2
+    exit 2 ;;
+esac
 here=$(cd "$(dirname "$0")" && pwd)
 cache=$(cd "$cache" && pwd)
-# Minutes are normal under TCG; this bounds a hang.
-# A normal run takes about a minute; the suite inside limits the VMM to
-# 180 s. Past this, the outer guest itself has stopped (see run.sh).
+# Minutes are normal under TCG; this bounds a hang. A normal suite run
+# takes about two minutes, and the suite inside limits the VMM to 180 s;
+# past this, the outer guest itself has stopped (see run.sh).
 limit=${VMDEV_NESTED_TIMEOUT:-420}
 
 initrd="$cache/$name-initramfs.cpio.gz"
@@ -73,9 +79,15 @@ if [ $interactive = 1 ]; then
     "${outer[@]}"
     exit "$(cat "$share/job.sh.rc" 2>/dev/null || echo 1)"
 fi
-timeout -k 5 "$limit" "${outer[@]}" \
-    < /dev/null 2>&1 | sed -u 's/\r$//' | tee "$cache/$name-console.log"
-status=${PIPESTATUS[0]}
+# In the background, so that a TERM or INT for this script (interop.sh
+# stopping a VM) stops QEMU too rather than leaving it running.
+timeout -k 5 "$limit" "${outer[@]}" < /dev/null \
+    > >(sed -u 's/\r$//' | tee "$cache/$name-console.log") 2>&1 &
+qemu_pid=$!
+trap 'kill $qemu_pid 2>/dev/null' TERM INT
+# wait returns early (above 128) when a trapped signal arrives.
+while wait $qemu_pid; status=$?; kill -0 $qemu_pid 2>/dev/null; do :; done
+trap - TERM INT
 set -e
 echo "nested.sh: outer guest $name ran $(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }') s, QEMU status $status"
 if [ ! -f "$share/job.sh.rc" ]; then

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,7 @@ static void start_relay(const char *pair)
 
 int main(int argc, char **argv)
 {
+    signal(SIGPIPE, SIG_IGN); /* a peer gone is an EPIPE, ending its relay */
     int i = 1;
     for (; i < argc && strcmp(argv[i], "--") != 0; i++)
         start_relay(argv[i]);

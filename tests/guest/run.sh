@@ -3,11 +3,15 @@
 #
 # The guest tests: fetches the stock Debian kernel, builds the busybox
 # initramfs and runs tests/guest/suite.sh with vmdev-run (DIR/tools/vmm/
-# vmdev-run). Where this machine's /dev/kvm cannot run a guest, the suite runs
-# inside a QEMU (TCG) guest whose CPU has SVM, with KVM nested (nested.sh).
-# VMDEV_GUEST_NESTED=1 forces that path, =0 forbids it.
-# VMDEV_RUN=PROGRAM replaces vmdev-run (e.g. tests/guest/qemu-vmdev-run.sh to
-# check the harness itself against QEMU).
+# vmdev-run), then interop.sh (several VMs on DIR/tools/switch/vmdev-switch,
+# with QEMU and passt). Where this machine's /dev/kvm cannot run a guest,
+# the VMs run inside QEMU (TCG) guests whose CPU has SVM, with KVM nested
+# (nested.sh). VMDEV_GUEST_NESTED=1 forces that path, =0 forbids it.
+# VMDEV_GUEST_TESTS=a,b,... picks tests: the suite's, and "interop" for all
+# of interop.sh's. VMDEV_GUEST_TIMEOUT, VMDEV_INTEROP_TIMEOUT (seconds per
+# VM), VMDEV_SLIRP_MIB, VMDEV_TAP_MIB and VMDEV_LAN_MIB change limits and
+# sizes. VMDEV_RUN=PROGRAM replaces vmdev-run (e.g. tests/guest/qemu-vmdev-run.sh
+# to check the suite itself against QEMU; interop.sh needs vmdev-run).
 set -eu
 
 build="" cache=""
@@ -54,10 +58,10 @@ fi
 # one full run of four: the outer QEMU guest freezes outright (the job
 # never finishes: 75), or the inner guest's vCPU stops for good in an
 # endless round of exits inside the outer KVM, with nothing of ours on the
-# stack (the suite's 3: no test failed before the stop, or a vCPU bears
-# the fault's mark, CR2 equal to RIP; docs/architecture.md has the
-# evidence). Either gets one more try, and says so; any other failure
-# does not.
+# stack (3 from suite.sh: no test failed before the stop, or a vCPU bears
+# the fault's mark, CR2 equal to RIP; from interop.sh: a vmdev-run VM
+# stopped with no test failed; docs/architecture.md has the evidence).
+# Either gets one more try, and says so; any other failure does not.
 retried() {
     local attempt rc
     for attempt in 1 2; do
@@ -73,20 +77,27 @@ retried() {
     return $rc
 }
 
-# VMDEV_GUEST_TESTS=a,b,... picks tests: the suite's (suite.sh), and
-# "interop" for the tests with several VMs (interop.sh: the switch, QEMU,
-# passt). Unset, all run.
-suite_tests=$(echo ",${VMDEV_GUEST_TESTS:-}," | sed 's/,interop,/,/g; s/^,//; s/,$//')
-run_interop=1
+# VMDEV_GUEST_TESTS: the suite's tests and "interop"; unset or empty, all.
+run_suite=1 run_interop=1
 if [ -n "${VMDEV_GUEST_TESTS:-}" ]; then
+    suite_tests=$(echo "$VMDEV_GUEST_TESTS" | tr , '\n' | grep -vx 'interop\|' | paste -sd ,)
     case ",$VMDEV_GUEST_TESTS," in *,interop,*) ;; *) run_interop=0 ;; esac
-    # An empty list runs no suite; unset, the suite's own list.
-    export VMDEV_GUEST_TESTS=$suite_tests
+    case ",$suite_tests," in *,lan,*|*,lanpeer,*|*,lanqemu,*|*,passt,*)
+        echo "run.sh: lan, lanpeer, lanqemu and passt are interop.sh's: VMDEV_GUEST_TESTS=interop runs them" >&2
+        exit 2 ;;
+    esac
+    if [ -n "$suite_tests" ]; then
+        export VMDEV_GUEST_TESTS=$suite_tests
+    else
+        run_suite=0
+    fi
+else
+    unset VMDEV_GUEST_TESTS
 fi
 
 set +e
 rc=0
-if [ "${VMDEV_GUEST_TESTS-unset}" = "" ]; then
+if [ $run_suite = 0 ]; then
     : # only interop asked for
 elif [ "$mode" = 1 ]; then
     retried "$here/nested.sh" --cache "$cache" -- \
@@ -99,7 +110,8 @@ fi
 if [ $run_interop = 1 ]; then
     nesting=()
     [ "$mode" = 1 ] && nesting=(--nested "$cache")
-    retried "$here/interop.sh" --vmm "$vmm" --kernel "$cache/kernel/vmlinuz" \
+    retried "$here/interop.sh" --vmm "$vmm" --switch "$build/tools/switch/vmdev-switch" \
+        --kernel "$cache/kernel/vmlinuz" \
         --initrd "$cache/test-initramfs.cpio.gz" --work "$cache/interop" \
         "${nesting[@]}" || rc=1
 fi
