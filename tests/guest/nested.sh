@@ -41,7 +41,7 @@ cache=$(cd "$cache" && pwd)
 # past this, the outer guest itself has stopped (see run.sh).
 limit=${VMDEV_NESTED_TIMEOUT:-420}
 
-initrd="$cache/$name-initramfs.cpio.gz"
+initrd="$cache/$name-outer-initramfs.cpio.gz"
 "$here/mkinitramfs.sh" "$cache/kernel" nested "$initrd"
 share="$cache/$name"
 rm -rf "$share"
