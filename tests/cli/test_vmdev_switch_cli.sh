@@ -39,11 +39,13 @@ expect_refused "not a UNIX socket path" -- --listen "$work/$(printf 'x%.0s' {1..
 expect_refused "--uplink 'wire': expected slirp or tap=IFNAME" -- --listen "$sock" --uplink wire
 expect_refused "--uplink 'slirp,ipv6=yes': ipv6 must be on or off" -- --listen "$sock" --uplink slirp,ipv6=yes
 expect_refused "--uplink 'slirp,hostfwd=tcp:5555': " -- --listen "$sock" --uplink slirp,hostfwd=tcp:5555
-expect_refused "unknown key (slirp takes" -- --listen "$sock" --uplink slirp,bridge=br0
+expect_refused "bridge= is for tap" -- --listen "$sock" --uplink slirp,bridge=br0
 expect_refused "--uplink 'tap=': tap= needs an interface name" -- --listen "$sock" --uplink tap=
 expect_refused "tap= needs an interface name" -- --listen "$sock" --uplink tap=a-name-far-too-long
 expect_refused "bridge= needs an interface name" -- --listen "$sock" --uplink tap=t0,bridge=
-expect_refused "unknown key (tap takes bridge)" -- --listen "$sock" --uplink tap=t0,ipv6=on
+expect_refused "hostfwd=, ipv6= and restrict= are for slirp" -- --listen "$sock" --uplink tap=t0,ipv6=on
+expect_refused "unknown key 'socket'" -- --listen "$sock" --uplink socket=/tmp/x
+expect_refused "slirp and tap= are each a backend" -- --listen "$sock" --uplink slirp,tap=t0
 expect_refused "one uplink only" -- --listen "$sock" --uplink slirp --uplink slirp
 expect_refused "unknown option '--listn'" -- --listn "$sock"
 expect_refused "unexpected argument 'extra'" -- --listen "$sock" extra

@@ -9,7 +9,6 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <net/if.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +24,7 @@
 #include "vmdev/net.h"
 #include "vmdev/net_switch.h"
 
-#define MAX_HOSTFWDS 16
+#include "net_spec.h"
 
 enum { EXIT_OK = 0, EXIT_ERROR = 1, EXIT_USAGE = 2 };
 
@@ -68,10 +67,7 @@ struct options {
     const char *listen;
     const char *uplink; /* as given (uplink_text), for messages; or NULL */
     char uplink_text[1024];
-    bool slirp;
-    struct vmdev_net_slirp_config slirp_config;
-    struct vmdev_net_hostfwd hostfwds[MAX_HOSTFWDS];
-    struct vmdev_net_tap_config tap;
+    struct net_spec backend;
     bool stats;
 };
 
@@ -81,75 +77,29 @@ static int bad(const char *option, const char *value, const char *why)
     return EXIT_USAGE;
 }
 
-static int parse_switch_value(const char *val, bool *out)
-{
-    if (strcmp(val, "on") == 0)
-        *out = true;
-    else if (strcmp(val, "off") == 0)
-        *out = false;
-    else
-        return -1;
-    return 0;
-}
-
-static bool is_interface_name(const char *name)
-{
-    return *name && strlen(name) < IFNAMSIZ && !strpbrk(name, "/%: \t\n");
-}
-
-/* slirp[,KEY=VALUE]... or tap=IFNAME[,bridge=BR], into o. */
+/* slirp[,KEY=VALUE]... or tap=IFNAME[,bridge=BR] (net_spec.h), into o. */
 static int parse_uplink(char *value, struct options *o)
 {
     char *original = o->uplink_text;
     snprintf(original, sizeof(o->uplink_text), "%s", value);
     o->uplink = original;
-    char *save;
-    char *first = strtok_r(value, ",", &save);
-    if (first && strcmp(first, "slirp") == 0) {
-        o->slirp = true;
-        o->slirp_config.hostfwds = o->hostfwds;
-    } else if (first && strncmp(first, "tap=", 4) == 0) {
-        o->tap.ifname = first + 4;
-        o->tap.num_queues = 1;
-        if (!is_interface_name(o->tap.ifname))
-            return bad("uplink", original, "tap= needs an interface name of "
-                       "1 to 15 characters, none of '/', '%', ':' or blanks");
-    } else {
-        return bad("uplink", original, "expected slirp or tap=IFNAME");
-    }
-    for (char *kv; (kv = strtok_r(NULL, ",", &save));) {
+    o->backend.allowed = NET_SPEC_SLIRP | NET_SPEC_TAP;
+    char why[512], *save;
+    for (char *kv = strtok_r(value, ",", &save); kv;
+         kv = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(kv, '=');
-        if (!eq)
-            return bad("uplink", original, "expected KEY=VALUE after the kind");
-        *eq = '\0';
-        const char *key = kv, *val = eq + 1;
-        char why[256];
-        if (o->slirp && strcmp(key, "ipv6") == 0) {
-            if (parse_switch_value(val, &o->slirp_config.ipv6))
-                return bad("uplink", original, "ipv6 must be on or off");
-        } else if (o->slirp && strcmp(key, "restrict") == 0) {
-            if (parse_switch_value(val, &o->slirp_config.restricted))
-                return bad("uplink", original, "restrict must be on or off");
-        } else if (o->slirp && strcmp(key, "hostfwd") == 0) {
-            if (o->slirp_config.num_hostfwds == MAX_HOSTFWDS)
-                return bad("uplink", original, "at most 16 hostfwd");
-            if (vmdev_net_hostfwd_parse(
-                    val, &o->hostfwds[o->slirp_config.num_hostfwds],
-                    why, sizeof(why)))
-                return bad("uplink", original, why);
-            o->slirp_config.num_hostfwds++;
-        } else if (!o->slirp && strcmp(key, "bridge") == 0) {
-            if (!is_interface_name(val))
-                return bad("uplink", original, "bridge= needs an interface "
-                           "name of 1 to 15 characters");
-            o->tap.bridge = val;
-        } else {
-            return bad("uplink", original,
-                       o->slirp ? "unknown key (slirp takes ipv6, restrict, "
-                                  "hostfwd)"
-                                : "unknown key (tap takes bridge)");
-        }
+        if (eq)
+            *eq = '\0';
+        int ret = net_spec_element(&o->backend, kv, eq ? eq + 1 : NULL,
+                                   kv == value, why, sizeof(why));
+        if (ret == NET_SPEC_NOT_MINE)
+            snprintf(why, sizeof(why), "unknown key '%s' (slirp takes ipv6, "
+                     "restrict, hostfwd; tap takes bridge)", kv);
+        if (ret)
+            return bad("uplink", original, why);
     }
+    if (net_spec_finish(&o->backend, why, sizeof(why)))
+        return bad("uplink", original, why);
     return 0;
 }
 
@@ -326,13 +276,8 @@ static int add_uplink(struct state *s, const struct options *o)
 {
     char why[512] = "";
     struct vmdev_net_backend *b = NULL;
-    if (o->slirp) {
-        b = vmdev_net_slirp_new(&o->slirp_config, s->loop, why, sizeof(why));
-    } else {
-        struct vmdev_event_loop *loops[1] = { s->loop };
-        if (vmdev_net_tap_open(&o->tap, loops, &b, why, sizeof(why)))
-            b = NULL;
-    }
+    if (!net_spec_open(&o->backend, &s->loop, 1, &b, why, sizeof(why)))
+        b = NULL;
     int port = b ? vmdev_net_switch_add(s->sw, b, "uplink") : -errno;
     if (port < 0) {
         fprintf(stderr, "vmdev-switch: --uplink %s: %s\n", o->uplink,

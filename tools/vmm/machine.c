@@ -592,14 +592,14 @@ struct net_make {
 };
 
 /* How --net named the card's backend, for messages. */
-static void backend_name(const struct vmm_net *n, char *out, size_t len)
+static void backend_name(const struct net_spec *b, char *out, size_t len)
 {
-    if (n->slirp)
+    if (b->slirp)
         snprintf(out, len, "slirp");
-    else if (n->tap)
-        snprintf(out, len, "tap=%s", n->tap);
+    else if (b->tap)
+        snprintf(out, len, "tap=%s", b->tap);
     else
-        snprintf(out, len, "socket=%s", n->socket);
+        snprintf(out, len, "socket=%s", b->socket);
 }
 
 /* The card's backends: a tap queue per pair, pair i's on I/O thread i
@@ -610,32 +610,14 @@ static unsigned make_backends(struct vmm_machine *m, const struct vmm_net *n,
                               struct vmdev_net_backend **backends)
 {
     char why[512];
-    struct vmdev_event_loop *loop = vmm_pci_io_loop(m->pci, 0);
-    if (n->tap) {
-        struct vmdev_event_loop *loops[VMDEV_VIRTIO_NET_MAX_PAIRS];
-        for (unsigned i = 0; i < n->queues; i++)
-            loops[i] = vmm_pci_io_loop(m->pci, i);
-        struct vmdev_net_tap_config tap = { n->tap, n->bridge, n->queues };
-        if (vmdev_net_tap_open(&tap, loops, backends, why, sizeof(why)) == 0)
-            return n->queues;
-    } else if (n->slirp) {
-        struct vmdev_net_slirp_config slirp = {
-            .ipv6 = n->ipv6,
-            .restricted = n->restricted,
-            .hostfwds = n->hostfwds,
-            .num_hostfwds = n->num_hostfwds,
-        };
-        backends[0] = vmdev_net_slirp_new(&slirp, loop, why, sizeof(why));
-        if (backends[0])
-            return 1;
-    } else {
-        backends[0] = vmdev_net_stream_connect(n->socket, loop, why,
-                                               sizeof(why));
-        if (backends[0])
-            return 1;
-    }
-    fprintf(stderr, "vmdev-run: --net %s: %s\n", what, why);
-    return 0;
+    struct vmdev_event_loop *loops[VMDEV_VIRTIO_NET_MAX_PAIRS];
+    for (unsigned i = 0; i < n->queues; i++)
+        loops[i] = vmm_pci_io_loop(m->pci, i);
+    unsigned made = net_spec_open(&n->backend, loops, n->queues, backends,
+                                  why, sizeof(why));
+    if (!made)
+        fprintf(stderr, "vmdev-run: --net %s: %s\n", what, why);
+    return made;
 }
 
 static struct vmdev_virtio_device *make_net(const char *id, void *opaque)
@@ -643,7 +625,7 @@ static struct vmdev_virtio_device *make_net(const char *id, void *opaque)
     struct net_make *make = opaque;
     const struct vmm_net *n = make->net;
     char what[64];
-    backend_name(n, what, sizeof(what));
+    backend_name(&n->backend, what, sizeof(what));
     struct vmdev_net_backend *backends[VMDEV_VIRTIO_NET_MAX_PAIRS];
     unsigned num_backends = make_backends(make->m, n, what, backends);
     if (!num_backends)

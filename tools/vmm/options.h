@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "net_spec.h"
 #include "vmdev/net.h"
 
 #include "vmdev/block.h"
@@ -33,17 +34,8 @@ struct vmm_disk {
     const char *id;     /* NULL: the device manager names it */
 };
 
-#define VMM_MAX_HOSTFWDS 16
-
 struct vmm_net {
-    /* The backend: socket, tap (with bridge), or slirp with its keys. */
-    const char *socket; /* a stream socket: a UNIX path or tcp:HOST:PORT */
-    const char *tap;    /* a tap interface's name */
-    const char *bridge; /* the bridge to put the tap on, or NULL */
-    bool slirp;         /* user-mode networking */
-    bool ipv6, restricted;
-    struct vmdev_net_hostfwd hostfwds[VMM_MAX_HOSTFWDS];
-    unsigned num_hostfwds;
+    struct net_spec backend; /* socket, tap (with bridge), or slirp */
     uint8_t mac[6];
     unsigned queues;     /* queue pairs */
     unsigned queue_size;

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* vmdev-run's --net option: a backend (socket=ADDRESS, tap=IFNAME with
- * bridge=, or slirp with its keys), then the card's keys. */
-#include <net/if.h>
+ * bridge=, or slirp with its keys: net_spec.h), and the card's keys. */
 #include <stdio.h>
 #include <string.h>
 
@@ -25,77 +24,13 @@ static int parse_mac(const char *val, uint8_t mac[6])
     return mac[0] & 1 ? -1 : 0;
 }
 
-/* on|off, as QEMU spells a switch. */
-static int parse_switch(const char *val, bool *out)
-{
-    if (strcmp(val, "on") == 0)
-        *out = true;
-    else if (strcmp(val, "off") == 0)
-        *out = false;
-    else
-        return -1;
-    return 0;
-}
-
-static int parse_slirp_key(const char *original, const char *key,
-                           const char *val, struct vmm_net *net)
-{
-    char why[512];
-    if (strcmp(key, "hostfwd") == 0) {
-        if (net->num_hostfwds == VMM_MAX_HOSTFWDS)
-            return vmm_option_bad("net", original,
-                                  "too many hostfwd= (at most 16)");
-        if (vmdev_net_hostfwd_parse(val, &net->hostfwds[net->num_hostfwds],
-                                    why, sizeof(why))) {
-            char full[600];
-            snprintf(full, sizeof(full), "hostfwd=%s (expected [tcp|udp]:"
-                     "[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT)", why);
-            return vmm_option_bad("net", original, full);
-        }
-        net->num_hostfwds++;
-    } else if (strcmp(key, "ipv6") == 0) {
-        if (parse_switch(val, &net->ipv6))
-            return vmm_option_bad("net", original, "ipv6 must be on or off");
-    } else {
-        if (parse_switch(val, &net->restricted))
-            return vmm_option_bad("net", original,
-                                  "restrict must be on or off");
-    }
-    return 0;
-}
-
-static bool is_slirp_key(const char *key)
-{
-    return strcmp(key, "hostfwd") == 0 || strcmp(key, "ipv6") == 0 ||
-           strcmp(key, "restrict") == 0;
-}
-
 static int parse_net_key(const char *original, const char *key,
                          const char *val, struct vmm_net *net,
                          const struct vmm_options *opts)
 {
     const char *why = NULL;
     unsigned n;
-    if (is_slirp_key(key)) {
-        if (!net->slirp)
-            why = "hostfwd=, ipv6= and restrict= are for slirp (--net "
-                  "slirp,KEY=VALUE...)";
-        else
-            return parse_slirp_key(original, key, val, net);
-    } else if (strcmp(key, "socket") == 0) {
-        if (!*val)
-            why = "socket= needs a UNIX socket path or tcp:HOST:PORT";
-        net->socket = val;
-    } else if (strcmp(key, "tap") == 0) {
-        if (!*val || strlen(val) >= IFNAMSIZ || strpbrk(val, "/%: \t\n"))
-            why = "tap= needs an interface name of 1 to 15 characters, none "
-                  "of '/', '%', ':' or blanks";
-        net->tap = val;
-    } else if (strcmp(key, "bridge") == 0) {
-        if (!*val || strlen(val) >= IFNAMSIZ)
-            why = "bridge= needs an interface name of 1 to 15 characters";
-        net->bridge = val;
-    } else if (strcmp(key, "mac") == 0) {
+    if (strcmp(key, "mac") == 0) {
         if (parse_mac(val, net->mac))
             why = "mac must be six hexadecimal bytes XX:XX:XX:XX:XX:XX, "
                   "the first even (unicast)";
@@ -139,43 +74,37 @@ int vmm_parse_net(char *value, struct vmm_options *opts)
     if (opts->num_nets == VMM_MAX_NETS)
         return vmm_option_bad("net", original, "too many cards (at most 8)");
     /* QEMU's default address, the last byte counting up per card. */
-    struct vmm_net net = { .mac = { 0x52, 0x54, 0x00, 0x12, 0x34,
-                                    (uint8_t)(0x56 + opts->num_nets) },
-                           .queues = 1 };
+    struct vmm_net net = {
+        .backend.allowed = NET_SPEC_SLIRP | NET_SPEC_TAP | NET_SPEC_SOCKET,
+        .mac = { 0x52, 0x54, 0x00, 0x12, 0x34,
+                 (uint8_t)(0x56 + opts->num_nets) },
+        .queues = 1,
+    };
+    char why[512];
     for (char *save, *kv = strtok_r(value, ",", &save); kv;
          kv = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(kv, '=');
-        if (!eq && strcmp(kv, "slirp") == 0 && kv == value) {
-            net.slirp = true;
-            continue;
+        if (eq)
+            *eq = '\0';
+        int ret = net_spec_element(&net.backend, kv, eq ? eq + 1 : NULL,
+                                   kv == value, why, sizeof(why));
+        if (ret < 0)
+            return vmm_option_bad("net", original, why);
+        if (ret == NET_SPEC_NOT_MINE) {
+            ret = parse_net_key(original, kv, eq + 1, &net, opts);
+            if (ret)
+                return ret;
         }
-        if (!eq)
-            return vmm_option_bad("net", original,
-                                  "expected slirp, socket=ADDRESS or "
-                                  "tap=IFNAME, then key=value pairs");
-        *eq = '\0';
-        int ret = parse_net_key(original, kv, eq + 1, &net, opts);
-        if (ret)
-            return ret;
     }
-    unsigned backends = net.slirp + !!net.socket + !!net.tap;
-    if (backends > 1)
-        return vmm_option_bad("net", original,
-                              "slirp, socket= and tap= are each a backend; "
-                              "give one");
-    if (!backends)
-        return vmm_option_bad("net", original,
-                              "a backend is required: slirp, socket=ADDRESS "
-                              "or tap=IFNAME");
-    if (net.bridge && !net.tap)
-        return vmm_option_bad("net", original,
-                              "bridge= is for tap (--net tap=IFNAME,bridge=BR)");
+    if (net_spec_finish(&net.backend, why, sizeof(why)))
+        return vmm_option_bad("net", original, why);
     for (unsigned i = 0; i < opts->num_nets; i++) {
         if (memcmp(opts->nets[i].mac, net.mac, 6) == 0)
             return vmm_option_bad("net", original,
                                   "another --net has that mac");
         /* A tap's queues and offloads are the tap's: one card each. */
-        if (net.tap && opts->nets[i].tap && strcmp(opts->nets[i].tap, net.tap) == 0)
+        const char *tap = opts->nets[i].backend.tap;
+        if (net.backend.tap && tap && strcmp(tap, net.backend.tap) == 0)
             return vmm_option_bad("net", original,
                                   "another --net has that tap");
     }
