@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <slirp/libslirp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -582,6 +583,18 @@ vmdev_net_slirp_new(const struct vmdev_net_slirp_config *c,
     if (!why_len) {
         why = scratch;
         why_len = sizeof(scratch);
+    }
+    /* libslirp writes to host sockets with plain send(): a host peer
+     * that resets a connection the guest still sends on (which a guest
+     * can bring about) raises SIGPIPE, and by default that ends the
+     * process. As QEMU does, the process must ignore or handle it. */
+    struct sigaction pipe_action;
+    if (sigaction(SIGPIPE, NULL, &pipe_action) == 0 &&
+        pipe_action.sa_handler == SIG_DFL) {
+        snprintf(why, why_len, "user-mode networking needs SIGPIPE ignored "
+                 "or handled (libslirp's socket writes raise it)");
+        errno = EINVAL;
+        return NULL;
     }
     struct slirp_backend *sb = calloc(1, sizeof(*sb));
     if (!sb) {

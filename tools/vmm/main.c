@@ -55,6 +55,10 @@ int main(int argc, char **argv)
     sigaddset(&stop_signals, SIGTERM);
     sigaddset(&stop_signals, SIGINT);
     pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
+    /* A write to a socket whose peer has gone (libslirp's to a host
+     * connection a guest still sends on) is that write's error, not the
+     * end of the VMM: QEMU ignores SIGPIPE too. */
+    signal(SIGPIPE, SIG_IGN);
 
     struct main_state state = { .signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC) };
     struct vmdev_event_loop *loop = vmdev_event_loop_new();

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -357,6 +358,47 @@ static void tcp_through_nat_to_host_loopback(void)
     vmdev_net_close(nb);
 }
 
+/* The host's end resets the connection while the guest still sends:
+ * the guest's side is reset too. */
+static void a_host_reset_reaches_the_guest(void)
+{
+    uint16_t port;
+    int listener = loopback_listener(&port);
+    CHECK(listener >= 0);
+    struct vmdev_net_slirp_config config = { 0 };
+    struct vmdev_net_backend *nb = slirp_started(&config);
+    CHECK(nb != NULL);
+    CHECK(introduce_guest(nb));
+    unsigned seen = dev.frames;
+    tcp_frame(nb, port, 1000, 0, NF_TCP_SYN, 0, 0);
+    struct tcp_want syn_ack = { port, 40000, NF_TCP_SYN | NF_TCP_ACK, 0 };
+    int i = wait_frame(seen, is_tcp, &syn_ack);
+    CHECK(i >= 0);
+    struct nf_layout l;
+    CHECK(nf_parse(dev.data[i], dev.len[i], &l));
+    uint32_t server_seq = nf_tcp_seq(dev.data[i], &l) + 1;
+    int conn = accept_while_running(listener);
+    CHECK(conn >= 0);
+    /* Closed with a reset while the guest goes on sending. */
+    struct linger reset = { 1, 0 };
+    CHECK_EQ(setsockopt(conn, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
+    close(conn);
+    for (unsigned r = 0; r < 3; r++)
+        vmdev_event_loop_run_once(loop, 10);
+    uint32_t seq = 1001;
+    for (unsigned k = 0; k < 4; k++, seq += 300) {
+        tcp_frame(nb, port, seq, server_seq, NF_TCP_ACK | NF_TCP_PSH, 300, 1);
+        for (unsigned r = 0; r < 3; r++)
+            vmdev_event_loop_run_once(loop, 10);
+    }
+    /* The guest's connection is reset. */
+    seen = 0;
+    struct tcp_want rst = { port, 40000, NF_TCP_RST, 0 };
+    CHECK(wait_frame(seen, is_tcp, &rst) >= 0);
+    close(listener);
+    vmdev_net_close(nb);
+}
+
 static void restricted_refuses_the_host(void)
 {
     uint16_t port;
@@ -591,18 +633,41 @@ static void hostfwd_syntax(void)
     }
 }
 
+/* libslirp writes to host sockets without MSG_NOSIGNAL: where SIGPIPE
+ * would end the process (a host peer closing while the guest sends,
+ * which a guest can bring about), the backend is refused. */
+static void refused_while_sigpipe_ends_the_process(void)
+{
+    struct vmdev_net_slirp_config config = { 0 };
+    char why[256] = "";
+    CHECK(signal(SIGPIPE, SIG_DFL) != SIG_ERR);
+    errno = 0;
+    CHECK(vmdev_net_slirp_new(&config, loop, why, sizeof(why)) == NULL);
+    CHECK_EQ(errno, EINVAL);
+    CHECK(strstr(why, "SIGPIPE") != NULL);
+    CHECK(signal(SIGPIPE, SIG_IGN) != SIG_ERR);
+    struct vmdev_net_backend *nb = vmdev_net_slirp_new(&config, loop, why,
+                                                       sizeof(why));
+    CHECK(nb != NULL);
+    vmdev_net_close(nb);
+}
+
 static void setup(void)
 {
     loop = vmdev_event_loop_new();
     CHECK(loop != NULL);
+    /* What a process using the backend must do (net.h). */
+    CHECK(signal(SIGPIPE, SIG_IGN) != SIG_ERR);
 }
 
 TEST_MAIN(TEST(setup),
           TEST(gateway_answers_arp),
           TEST(dhcp_offers_the_first_address),
           TEST(tcp_through_nat_to_host_loopback),
+          TEST(a_host_reset_reaches_the_guest),
           TEST(restricted_refuses_the_host),
           TEST(forwarded_port_connects_towards_the_guest),
           TEST(ipv6_router_advert_only_when_enabled),
           TEST(frames_wait_in_order_while_the_device_is_full),
-          TEST(hostfwd_syntax))
+          TEST(hostfwd_syntax),
+          TEST(refused_while_sigpipe_ends_the_process))
