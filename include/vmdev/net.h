@@ -164,8 +164,8 @@ struct vmdev_net_slirp_config {
  * connections go out as the host's own, to 127.0.0.1 too), DNS at
  * 10.0.2.3 and DHCP handing out 10.0.2.15 onwards. No privileges needed.
  * The process must ignore or handle SIGPIPE (libslirp writes to host
- * sockets without MSG_NOSIGNAL); with SIGPIPE at its default, this
- * refuses (EINVAL). NULL with errno and a sentence in why (why_len bytes,
+ * sockets without MSG_NOSIGNAL); with SIGPIPE at its default disposition
+ * this refuses (EINVAL), even where every thread blocks it. NULL with errno and a sentence in why (why_len bytes,
  * may be 0) if a forward cannot be set up (its host port taken, say).
  */
 struct vmdev_net_backend *

@@ -7,8 +7,8 @@
  * rule (4-byte big-endian length, frame; shorter than an Ethernet header:
  * dropped; longer than VMDEV_NET_MAX_FRAME: the connection ends) and
  * every frame the device receives must be the model's next, byte for
- * byte, none after a bad length, and all of them by the end. Nothing may
- * crash or leak.
+ * byte, none after a bad length, and all of them by the end; the link
+ * goes down exactly when a bad length came. Nothing may crash or leak.
  *
  * Records: a byte h, then (h & 0x3f) + 1 bytes of stream; h & 0x40 flips
  * whether the device has room (getting room back resumes the backend).
@@ -32,6 +32,7 @@ struct model {
     size_t written, parsed;
     bool broken; /* a length over the maximum was parsed */
     bool room;
+    bool link_down;
     unsigned received;
 };
 
@@ -81,14 +82,41 @@ static void on_writable(void *opaque)
 
 static void on_link(void *opaque, bool up)
 {
-    (void)opaque;
-    (void)up;
+    struct model *m = opaque;
+    if (!up)
+        m->link_down = true;
 }
 
 static void run_ready(struct vmdev_event_loop *loop)
 {
     while (vmdev_event_loop_run_once(loop, 0) > 0)
         ;
+}
+
+/* The peer's side: what its socket has not taken yet (the backend stops
+ * reading while the device has no room) waits here, in order. */
+struct peer {
+    int fd;
+    const uint8_t *pending;
+    size_t pending_len;
+    bool cut; /* the backend ended the connection */
+};
+
+static void peer_flush(struct peer *p)
+{
+    while (p->pending_len && !p->cut) {
+        ssize_t n = send(p->fd, p->pending, p->pending_len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n < 0 && errno == EPIPE) {
+            p->cut = true;
+            return;
+        }
+        if (n <= 0)
+            abort();
+        p->pending += n;
+        p->pending_len -= (size_t)n;
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -102,7 +130,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct vmdev_net_backend *nb = vmdev_net_stream_from_fd(sv[0], loop);
     if (!m.stream || !nb || vmdev_net_start(nb, &cb))
         abort();
-    bool peer_cut = false;
+    struct peer peer = { .fd = sv[1] };
     for (size_t i = 0; i < size;) {
         uint8_t h = data[i++];
         size_t n = (size_t)(h & 0x3f) + 1;
@@ -113,29 +141,30 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (m.room)
                 vmdev_net_resume_receive(nb);
         }
-        /* The input is far smaller than a socket's buffer: it all goes,
-         * unless the backend ended the connection. */
-        ssize_t sent = send(sv[1], data + i, n, MSG_NOSIGNAL);
-        if (sent < 0 && errno == EPIPE)
-            peer_cut = true;
-        else if (sent != (ssize_t)n)
-            abort();
+        /* What waits to go is always the stream's tail. */
         memcpy(m.stream + m.written, data + i, n);
         m.written += n;
         i += n;
+        peer.pending_len += n;
+        peer.pending = m.stream + m.written - peer.pending_len;
+        peer_flush(&peer);
         run_ready(loop);
     }
-    /* With room, every complete frame arrives. */
+    /* With room, every byte goes and every complete frame arrives. */
     if (!m.room) {
         m.room = true;
         vmdev_net_resume_receive(nb);
     }
     run_ready(loop);
+    while (peer.pending_len && !peer.cut) {
+        peer_flush(&peer);
+        run_ready(loop);
+    }
     size_t at, len;
     if (model_next(&m, &at, &len))
         abort(); /* a complete frame the backend kept */
-    if (peer_cut && !m.broken)
-        abort(); /* the connection ended with no bad length */
+    if (m.link_down != m.broken || (peer.cut && !m.broken))
+        abort(); /* cut with no bad length, or a bad length not cut */
     vmdev_net_close(nb);
     close(sv[1]);
     vmdev_event_loop_free(loop);

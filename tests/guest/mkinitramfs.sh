@@ -71,5 +71,6 @@ add_module() {
 for m in $load; do add_module "$m"; done
 
 mkdir -p "$(dirname "$out")"
-(cd "$root" && find . | sort | cpio --quiet -o -H newc -R 0:0) | gzip -6 > "$out.tmp"
-mv "$out.tmp" "$out"
+# Two builds of one file at once (two harnesses) each write their own.
+(cd "$root" && find . | sort | cpio --quiet -o -H newc -R 0:0) | gzip -6 > "$out.tmp.$$"
+mv "$out.tmp.$$" "$out"

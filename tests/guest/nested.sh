@@ -6,7 +6,7 @@
 # has SVM, so it gets a /dev/kvm from kvm-amd: for machines where /dev/kvm is
 # missing or cannot run guests. The guest (guest/nested-init) sees this
 # machine's root read-only over 9p, DIR/NAME (default nested) writable at the
-# same path, and runs COMMAND chrooted into that root. COMMAND's output is
+# same path, and runs COMMAND with that root as its root. COMMAND's output is
 # shown as it arrives; the exit status is COMMAND's. --interactive gives
 # COMMAND this terminal as its input (the outer guest's serial console).
 # Each --port gives the guest a virtio-serial port named PORT connected to

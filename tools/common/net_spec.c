@@ -7,7 +7,8 @@
 
 #include "net_spec.h"
 
-static int refuse(char *why, size_t why_len, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int
+refuse(char *why, size_t why_len, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -91,7 +92,8 @@ int net_spec_element(struct net_spec *spec, const char *key,
     } else if (strcmp(key, "bridge") == 0 && spec->allowed & NET_SPEC_TAP) {
         if (!is_interface_name(value))
             return refuse(why, why_len, "bridge= needs an interface name of "
-                          "1 to 15 characters");
+                          "1 to 15 characters, none of '/', '%%', ':' or "
+                          "blanks");
         spec->bridge = value;
     } else if (strcmp(key, "socket") == 0 &&
                spec->allowed & NET_SPEC_SOCKET) {
