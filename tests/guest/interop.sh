@@ -44,7 +44,7 @@ done
 here=$(cd "$(dirname "$0")" && pwd)
 # Seconds each VM may take, boot to poweroff (the nested ones boot their
 # outer guest first, at the same time as each other).
-limit=${VMDEV_INTEROP_TIMEOUT:-300}
+limit=${VMDEV_INTEROP_TIMEOUT:-200}
 lan_mib=${VMDEV_LAN_MIB:-20}
 a_mac=52:54:00:12:34:59 b_mac=52:54:00:12:34:5a qemu_mac=52:54:00:12:34:5b
 passt_mac=52:54:00:12:34:5c passt_http_port=8085
