@@ -104,6 +104,9 @@ launch() {
                   -device "virtio-net-pci,netdev=n0,mac=$mac" ;;
     vmdev-slirp) exec "${vmdev[@]}" --cmdline "$append $dhcp_args" \
                      --net "slirp,mac=$mac" ;;
+    # Not in the default list: with the guest tests' interrupt coalescing.
+    vmdev-slirp-coalesced) exec "${vmdev[@]}" --cmdline "$append $dhcp_args" \
+                     --net "slirp,mac=$mac,coalesce_usecs=300,coalesce_frames=64" ;;
     qemu-slirp) exec "${qemu[@]}" -append "$append $dhcp_args" \
                     -netdev user,id=n0 -device "virtio-net-pci,netdev=n0,mac=$mac" ;;
     vmdev-passt) exec "${vmdev[@]}" --cmdline "$append $dhcp_args" \
