@@ -311,6 +311,25 @@ static int accept_while_running(int listener)
     return -1;
 }
 
+/* The guest (10.0.2.15:40000, its first sequence number 1000) connects to
+ * 10.0.2.2:port, which is 127.0.0.1:port on the host, where listener
+ * listens: in *conn the host's end of the connection (-1 if none), in
+ * *server_seq the sequence number the guest is to acknowledge. */
+static void guest_connects(struct vmdev_net_backend *nb, uint16_t port,
+                           int listener, int *conn, uint32_t *server_seq)
+{
+    *conn = -1;
+    unsigned seen = dev.frames;
+    tcp_frame(nb, port, 1000, 0, NF_TCP_SYN, 0, 0);
+    struct tcp_want syn_ack = { port, 40000, NF_TCP_SYN | NF_TCP_ACK, 0 };
+    int i = wait_frame(seen, is_tcp, &syn_ack);
+    CHECK(i >= 0);
+    struct nf_layout l;
+    CHECK(nf_parse(dev.data[i], dev.len[i], &l));
+    *server_seq = nf_tcp_seq(dev.data[i], &l) + 1;
+    *conn = accept_while_running(listener);
+}
+
 static void tcp_through_nat_to_host_loopback(void)
 {
     uint16_t port;
@@ -320,17 +339,9 @@ static void tcp_through_nat_to_host_loopback(void)
     struct vmdev_net_backend *nb = slirp_started(&config);
     CHECK(nb != NULL);
     CHECK(introduce_guest(nb));
-
-    /* 10.0.2.15:40000 -> 10.0.2.2:port is 127.0.0.1:port on the host. */
-    unsigned seen = dev.frames;
-    tcp_frame(nb, port, 1000, 0, NF_TCP_SYN, 0, 0);
-    struct tcp_want syn_ack = { port, 40000, NF_TCP_SYN | NF_TCP_ACK, 0 };
-    int i = wait_frame(seen, is_tcp, &syn_ack);
-    CHECK(i >= 0);
-    struct nf_layout l;
-    CHECK(nf_parse(dev.data[i], dev.len[i], &l));
-    uint32_t server_seq = nf_tcp_seq(dev.data[i], &l) + 1;
-    int conn = accept_while_running(listener);
+    uint32_t server_seq;
+    int conn;
+    guest_connects(nb, port, listener, &conn, &server_seq);
     CHECK(conn >= 0);
 
     /* The guest's bytes reach the host... */
@@ -344,10 +355,11 @@ static void tcp_through_nat_to_host_loopback(void)
     for (unsigned k = 0; k < 200; k++)
         buf[k] = (uint8_t)(k ^ 0x5a);
     CHECK_EQ(write(conn, buf, 200), 200);
-    seen = dev.frames;
+    unsigned seen = dev.frames;
     struct tcp_want data = { port, 40000, NF_TCP_ACK, 200 };
-    i = wait_frame(seen, is_tcp, &data);
+    int i = wait_frame(seen, is_tcp, &data);
     CHECK(i >= 0);
+    struct nf_layout l;
     CHECK(nf_parse(dev.data[i], dev.len[i], &l));
     CHECK_EQ(dev.len[i] - l.payload, 200);
     CHECK_EQ(nf_tcp_seq(dev.data[i], &l), server_seq);
@@ -369,20 +381,15 @@ static void a_host_reset_reaches_the_guest(void)
     struct vmdev_net_backend *nb = slirp_started(&config);
     CHECK(nb != NULL);
     CHECK(introduce_guest(nb));
-    unsigned seen = dev.frames;
-    tcp_frame(nb, port, 1000, 0, NF_TCP_SYN, 0, 0);
-    struct tcp_want syn_ack = { port, 40000, NF_TCP_SYN | NF_TCP_ACK, 0 };
-    int i = wait_frame(seen, is_tcp, &syn_ack);
-    CHECK(i >= 0);
-    struct nf_layout l;
-    CHECK(nf_parse(dev.data[i], dev.len[i], &l));
-    uint32_t server_seq = nf_tcp_seq(dev.data[i], &l) + 1;
-    int conn = accept_while_running(listener);
+    uint32_t server_seq;
+    int conn;
+    guest_connects(nb, port, listener, &conn, &server_seq);
     CHECK(conn >= 0);
     /* Closed with a reset while the guest goes on sending. */
     struct linger reset = { 1, 0 };
     CHECK_EQ(setsockopt(conn, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
     close(conn);
+    unsigned seen = dev.frames;
     for (unsigned r = 0; r < 3; r++)
         vmdev_event_loop_run_once(loop, 10);
     uint32_t seq = 1001;
@@ -392,7 +399,6 @@ static void a_host_reset_reaches_the_guest(void)
             vmdev_event_loop_run_once(loop, 10);
     }
     /* The guest's connection is reset. */
-    seen = 0;
     struct tcp_want rst = { port, 40000, NF_TCP_RST, 0 };
     CHECK(wait_frame(seen, is_tcp, &rst) >= 0);
     close(listener);
