@@ -22,7 +22,7 @@
 # Prints one PASS/FAIL line per test; exit status 0 when all pass; 3 when,
 # under nesting, a vmdev-run VM stopped on its own before finishing (its
 # guest's kernel died, it hung, its outer guest froze) having failed no
-# test itself: the nested KVM's faults, which run.sh retries once (see
+# test itself: the nested KVM's faults, which run.sh retries (see
 # docs/architecture.md), whatever the other VMs then failed waiting for
 # it; 1 otherwise.
 set -u

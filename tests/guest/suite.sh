@@ -520,7 +520,7 @@ if [ $failures -ne 0 ]; then
     # Exit status 3: the guest stopped (hung or reset) before finishing and
     # every test that reported before then had passed; what failed after
     # (no result, the counters, poweroff) follows from the stop. Under nested
-    # KVM that is the nested layer's known fault (run.sh retries it once).
+    # KVM that is the nested layer's known fault (run.sh retries it).
     if ! grep -q VMDEV-TESTS-DONE "$console" && [ "$unfinished" -gt 0 ] &&
         [ $((failures_after_tests - failures_before_tests)) -eq "$unfinished" ]; then
         echo "suite: the guest stopped before finishing its tests, none of which had failed"
