@@ -151,7 +151,14 @@ struct vmdev_net_hostfwd {
 int vmdev_net_hostfwd_parse(const char *spec, struct vmdev_net_hostfwd *out,
                             char *why, size_t why_len);
 
+/* The largest MTU libslirp takes. */
+#define VMDEV_NET_SLIRP_MAX_MTU 65521u
+
 struct vmdev_net_slirp_config {
+    /* The guest link's MTU, 68 to VMDEV_NET_SLIRP_MAX_MTU, 0 for 1500 (as
+     * QEMU's): the segments slirp's TCP makes for the guest and the
+     * largest frame either way. Give the device's MTU the same value. */
+    unsigned mtu;
     bool ipv6;       /* also IPv6: fec0::/64, the host at fec0::2 */
     bool restricted; /* the guest reaches nothing but forwarded ports */
     const struct vmdev_net_hostfwd *hostfwds;
@@ -165,8 +172,10 @@ struct vmdev_net_slirp_config {
  * 10.0.2.3 and DHCP handing out 10.0.2.15 onwards. No privileges needed.
  * The process must ignore or handle SIGPIPE (libslirp writes to host
  * sockets without MSG_NOSIGNAL); with SIGPIPE at its default disposition
- * this refuses (EINVAL), even where every thread blocks it. NULL with errno and a sentence in why (why_len bytes,
- * may be 0) if a forward cannot be set up (its host port taken, say).
+ * this refuses (EINVAL), even where every thread blocks it. NULL with
+ * errno and a sentence in why (why_len bytes, may be 0) for that, an MTU
+ * out of range (EINVAL), or a forward that cannot be set up (its host
+ * port taken, say).
  */
 struct vmdev_net_backend *
 vmdev_net_slirp_new(const struct vmdev_net_slirp_config *config,

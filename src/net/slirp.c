@@ -9,8 +9,8 @@
  * that cycle runs on the backend's event loop: the sockets slirp asks for
  * are mirrored into a private epoll set, which the loop watches as one fd,
  * and a timer wakes the loop for slirp's deadlines. Each wake-up is one
- * "run": poll the sockets of the last fill, let slirp handle them, deliver
- * what it produced, fill again.
+ * "run": deliver what waits, poll the sockets of the last fill, let slirp
+ * handle them, deliver what it produced, fill again.
  *
  * Frames slirp makes for the guest go to the device at once when it has
  * room; otherwise (and while inside slirp_input, where the device is
@@ -18,6 +18,12 @@
  * slirp is not asked to read its host sockets, so the host peers slow
  * down in TCP's own flow control; a frame beyond the queue is dropped and
  * counted, which TCP recovers from.
+ *
+ * The guest link's MTU is slirp's interface MTU: its TCP cuts segments
+ * for the guest to fit. libslirp never scales its TCP window (RFC 1323
+ * is off in its tcp_subr.c), so at most 64 KiB are in flight to the guest
+ * on a connection: a larger MTU means fewer, larger frames per window,
+ * not more data per round trip.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -35,10 +41,13 @@
 #include "vmdev/clock.h"
 
 #define ETH_HEADER 14
-/* slirp's interface MTU (its default, as QEMU's) and so its largest frame. */
-#define SLIRP_MTU 1500
-#define SLOT_BYTES (SLIRP_MTU + ETH_HEADER)
-#define QUEUE_SLOTS 512
+/* slirp's interface MTU unless told (its default, as QEMU's). */
+#define DEFAULT_MTU 1500
+#define MIN_MTU 68 /* libslirp's smallest */
+/* The queue of frames for the device: 512 of the default MTU's, and at
+ * least 16 of the largest MTU's (a window's worth, 64 KiB, and more). */
+#define QUEUE_BYTES (512u * (DEFAULT_MTU + ETH_HEADER))
+#define MIN_QUEUE_SLOTS 16u
 #define NO_DEADLINE UINT64_MAX
 
 struct slirp_timer {
@@ -49,11 +58,13 @@ struct slirp_timer {
     struct slirp_timer *next;
 };
 
-/* Frames for the device that could not go at once. */
+/* Frames for the device that could not go at once: num_slots of
+ * slot_bytes, the largest frame of the MTU. */
 struct frame_queue {
     uint8_t *slots;
-    uint16_t len[QUEUE_SLOTS];
-    unsigned head, count;
+    uint16_t *len;
+    size_t slot_bytes;
+    unsigned num_slots, head, count;
 };
 
 struct slirp_backend {
@@ -105,12 +116,12 @@ static uint64_t now_ns(void)
 static void queue_push(struct slirp_backend *sb, const void *frame, size_t len)
 {
     struct frame_queue *q = &sb->queue;
-    if (q->count == QUEUE_SLOTS) { /* to_guest has checked len */
+    if (q->count == q->num_slots) { /* to_guest has checked len */
         net_backend_rx_error(&sb->base);
         return;
     }
-    unsigned slot = (q->head + q->count) % QUEUE_SLOTS;
-    memcpy(q->slots + (size_t)slot * SLOT_BYTES, frame, len);
+    unsigned slot = (q->head + q->count) % q->num_slots;
+    memcpy(q->slots + slot * q->slot_bytes, frame, len);
     q->len[slot] = (uint16_t)len;
     q->count++;
 }
@@ -120,13 +131,12 @@ static void queue_deliver(struct slirp_backend *sb)
 {
     struct frame_queue *q = &sb->queue;
     while (q->count && !sb->held) {
-        if (!net_backend_deliver(&sb->base,
-                                 q->slots + (size_t)q->head * SLOT_BYTES,
+        if (!net_backend_deliver(&sb->base, q->slots + q->head * q->slot_bytes,
                                  q->len[q->head], NULL)) {
             sb->held = true;
             return;
         }
-        q->head = (q->head + 1) % QUEUE_SLOTS;
+        q->head = (q->head + 1) % q->num_slots;
         q->count--;
     }
 }
@@ -144,7 +154,7 @@ static void schedule_run(struct slirp_backend *sb)
 static ssize_t to_guest(const void *frame, size_t len, void *opaque)
 {
     struct slirp_backend *sb = opaque;
-    if (len < ETH_HEADER || len > SLOT_BYTES) {
+    if (len < ETH_HEADER || len > sb->queue.slot_bytes) {
         /* Over the MTU (an unfragmented IPv6 reply): dropped whichever
          * way it would have gone, so it does not depend on timing. */
         net_backend_rx_error(&sb->base);
@@ -396,6 +406,9 @@ static void run_expired_timers(struct slirp_backend *sb, uint64_t now)
 static void run(struct slirp_backend *sb)
 {
     sb->run_scheduled = false;
+    /* What slirp made inside slirp_input (the data an ACK from the guest
+     * let go) goes first: the guest works on it while slirp reads on. */
+    queue_deliver(sb);
     int ready = poll(sb->polls, sb->num_polls, 0);
     uint64_t now = now_ns();
     if (sb->timer_deadline_ns <= now)
@@ -512,6 +525,7 @@ static void slirp_close(struct vmdev_net_backend *b)
     free(sb->next_listed);
     free(sb->stamp);
     free(sb->queue.slots);
+    free(sb->queue.len);
     free(sb->gather);
     free(sb);
 }
@@ -596,6 +610,13 @@ vmdev_net_slirp_new(const struct vmdev_net_slirp_config *c,
         errno = EINVAL;
         return NULL;
     }
+    unsigned mtu = c->mtu ? c->mtu : DEFAULT_MTU;
+    if (mtu < MIN_MTU || mtu > VMDEV_NET_SLIRP_MAX_MTU) {
+        snprintf(why, why_len, "MTU %u is outside libslirp's %u to %u",
+                 c->mtu, MIN_MTU, VMDEV_NET_SLIRP_MAX_MTU);
+        errno = EINVAL;
+        return NULL;
+    }
     struct slirp_backend *sb = calloc(1, sizeof(*sb));
     if (!sb) {
         snprintf(why, why_len, "out of memory");
@@ -606,10 +627,16 @@ vmdev_net_slirp_new(const struct vmdev_net_slirp_config *c,
     sb->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     sb->run_fd = vmdev_eventfd_new();
     sb->timer_deadline_ns = NO_DEADLINE;
-    sb->queue.slots = malloc((size_t)QUEUE_SLOTS * SLOT_BYTES);
+    struct frame_queue *q = &sb->queue;
+    q->slot_bytes = mtu + ETH_HEADER;
+    q->num_slots = (unsigned)(QUEUE_BYTES / q->slot_bytes);
+    if (q->num_slots < MIN_QUEUE_SLOTS)
+        q->num_slots = MIN_QUEUE_SLOTS;
+    q->slots = malloc(q->num_slots * q->slot_bytes);
+    q->len = calloc(q->num_slots, sizeof(*q->len));
     sb->gather = malloc(VMDEV_NET_MAX_FRAME);
     sb->timer = vmdev_event_loop_timer_new(loop, on_timer, sb, &sb->timer_ops);
-    if (sb->epoll_fd < 0 || sb->run_fd < 0 || !sb->queue.slots ||
+    if (sb->epoll_fd < 0 || sb->run_fd < 0 || !q->slots || !q->len ||
         !sb->gather || !sb->timer) {
         int err = errno ? errno : ENOMEM;
         snprintf(why, why_len, "cannot set up user-mode networking: %s",
@@ -632,8 +659,8 @@ vmdev_net_slirp_new(const struct vmdev_net_slirp_config *c,
         .vdhcp_start = ipv4("10.0.2.15"),
         .vnameserver = ipv4("10.0.2.3"),
         .vnameserver6 = ipv6("fec0::3"),
-        .if_mtu = SLIRP_MTU,
-        .if_mru = SLIRP_MTU,
+        .if_mtu = mtu,
+        .if_mru = mtu,
     };
     sb->slirp = slirp_new(&config, &slirp_callbacks, sb);
     if (!sb->slirp) {

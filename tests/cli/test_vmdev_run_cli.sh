@@ -132,6 +132,9 @@ for n in 67 65536; do
     expect_refused "--net 'socket=$sock,mtu=$n': mtu must be" -- \
         --net "socket=$sock,mtu=$n"
 done
+# slirp's own link takes the card's MTU, within libslirp's range.
+expect_refused "--net 'slirp,mtu=65522': mtu with slirp must be at most 65521" -- \
+    --net "slirp,mtu=65522"
 expect_refused "coalesce_usecs must be" -- --net "socket=$sock,coalesce_usecs=1000001"
 expect_refused "coalesce_frames must be" -- --net "socket=$sock,coalesce_frames=-1"
 expect_refused "another --net has that mac" -- --net "socket=$sock,mac=52:54:00:12:34:57" \

@@ -158,8 +158,10 @@ net_down_sha=$( [ -f "$work/www/blob" ] && sha "$work/www/blob")
 # have a file to download and a listener takes the upload; a forwarded
 # port leads to a listener in the guest, which this side connects to when
 # the guest says it listens. Coalescing as for net. 50 MiB each way
-# (VMDEV_SLIRP_MIB sets another size).
+# (VMDEV_SLIRP_MIB sets another size) at the card's MTU, 65520 (slirp's
+# own link takes it too), then the guest's link back at 1500 for the rest.
 slirp_mib=${VMDEV_SLIRP_MIB:-50} slirp_mac=52:54:00:12:34:57 slirp_http_port=8081
+slirp_mtu=65520
 slirp_upload_port=9001 slirp_fwd_port=5555 slirp_guest_port=7000
 slirp_token="fwd-$RANDOM$RANDOM" slirp_pids=()
 slirp_up() {
@@ -245,7 +247,7 @@ case ",$tests," in *,tap,*)
         device_args+=(--net "tap=vmdevtap1,bridge=vmdevbr0,queues=2,id=tap0,mac=$tap_mac,coalesce_usecs=300,coalesce_frames=64") ;;
 esac
 case ",$tests," in *,slirp,*)
-    device_args+=(--net "slirp,ipv6=on,hostfwd=tcp:127.0.0.1:$slirp_fwd_port-:$slirp_guest_port,id=slirp0,mac=$slirp_mac,coalesce_usecs=300,coalesce_frames=64") ;;
+    device_args+=(--net "slirp,ipv6=on,hostfwd=tcp:127.0.0.1:$slirp_fwd_port-:$slirp_guest_port,id=slirp0,mac=$slirp_mac,mtu=$slirp_mtu,coalesce_usecs=300,coalesce_frames=64") ;;
 esac
 cmdline="console=ttyS0 quiet panic=-1 vmdev.test=$tests vmdev.cpus=$cpus"
 cmdline="$cmdline vmdev.blk_sha256=$disk_sha vmdev.blk_sectors=$((size / 512))"
@@ -259,7 +261,7 @@ cmdline="$cmdline vmdev.qcow2rw_discard_offset=$qrw_discard_offset"
 cmdline="$cmdline vmdev.qcow2rw_discard_length=$qrw_discard_length"
 cmdline="$cmdline vmdev.net_mac=$net_mac vmdev.net_queues=$net_queues"
 cmdline="$cmdline vmdev.net_down_sha256=$net_down_sha vmdev.test_timeout=90"
-cmdline="$cmdline vmdev.slirp_mac=$slirp_mac vmdev.slirp_mib=$slirp_mib"
+cmdline="$cmdline vmdev.slirp_mac=$slirp_mac vmdev.slirp_mib=$slirp_mib vmdev.slirp_mtu=$slirp_mtu"
 cmdline="$cmdline vmdev.slirp_http_port=$slirp_http_port vmdev.slirp_upload_port=$slirp_upload_port"
 cmdline="$cmdline vmdev.slirp_guest_port=$slirp_guest_port vmdev.slirp_fwd_token=$slirp_token"
 cmdline="$cmdline vmdev.slirp_down_sha256=$slirp_down_sha vmdev.slirp_small_sha256=$slirp_small_sha"

@@ -136,6 +136,7 @@ unsigned net_spec_open(const struct net_spec *spec,
     }
     if (spec->slirp) {
         struct vmdev_net_slirp_config slirp = {
+            .mtu = spec->mtu,
             .ipv6 = spec->ipv6,
             .restricted = spec->restricted,
             .hostfwds = spec->hostfwds,

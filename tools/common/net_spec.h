@@ -30,6 +30,9 @@ struct net_spec {
     const char *bridge; /* with tap: the bridge to put it on, or NULL */
     const char *socket; /* a UNIX socket path or tcp:HOST:PORT, or NULL */
     bool ipv6, restricted;
+    /* slirp's link MTU (0: libslirp's default), from the tool's own key
+     * (vmdev-run's card mtu=), not from the backend's elements. */
+    unsigned mtu;
     struct vmdev_net_hostfwd hostfwds[NET_SPEC_MAX_HOSTFWDS];
     unsigned num_hostfwds;
 };

@@ -98,6 +98,13 @@ int vmm_parse_net(char *value, struct vmm_options *opts)
     }
     if (net_spec_finish(&net.backend, why, sizeof(why)))
         return vmm_option_bad("net", original, why);
+    /* slirp's own link carries the card's MTU (its TCP segments fit it). */
+    if (net.backend.slirp && net.mtu > VMDEV_NET_SLIRP_MAX_MTU)
+        return vmm_option_bad("net", original,
+                              "mtu with slirp must be at most 65521 "
+                              "(libslirp's largest)");
+    if (net.backend.slirp)
+        net.backend.mtu = net.mtu;
     for (unsigned i = 0; i < opts->num_nets; i++) {
         if (memcmp(opts->nets[i].mac, net.mac, 6) == 0)
             return vmm_option_bad("net", original,

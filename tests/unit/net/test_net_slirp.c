@@ -6,7 +6,8 @@
  * data flows both ways, `restricted` refuses it, a forwarded host port
  * opens a connection towards the guest, IPv6 answers a router
  * solicitation only when enabled, frames wait in order while the device
- * has no room; and the hostfwd syntax, good and bad.
+ * has no room, the link's MTU sizes slirp's TCP segments; and the hostfwd
+ * syntax, good and bad.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,6 +26,7 @@
 #include "vmdev/net.h"
 
 #define MAX_FRAMES 256
+#define MAX_FRAME 4100 /* the largest this device side takes */
 #define WAIT_NS 5000000000ull /* for anything to happen: generous */
 
 static const uint8_t guest_mac[6] = { 0x52, 0x54, 0x00, 0xab, 0xcd, 0xef };
@@ -34,7 +36,7 @@ struct device {
     unsigned frames;
     bool refuse;
     size_t len[MAX_FRAMES];
-    uint8_t data[MAX_FRAMES][1600];
+    uint8_t data[MAX_FRAMES][MAX_FRAME];
 };
 
 static struct vmdev_event_loop *loop;
@@ -639,6 +641,79 @@ static void hostfwd_syntax(void)
     }
 }
 
+/* The guest's data segments from slirp's TCP: in *largest the largest
+ * payload of those arriving while the host sends `total` bytes. */
+static void largest_segment(unsigned mtu, size_t total, size_t *largest)
+{
+    *largest = 0;
+    uint16_t port;
+    int listener = loopback_listener(&port);
+    CHECK(listener >= 0);
+    struct vmdev_net_slirp_config config = { .mtu = mtu };
+    struct vmdev_net_backend *nb = slirp_started(&config);
+    CHECK(nb != NULL);
+    CHECK(introduce_guest(nb));
+    uint32_t server_seq;
+    int conn;
+    guest_connects(nb, port, listener, &conn, &server_seq);
+    CHECK(conn >= 0);
+    /* The handshake's last ACK. */
+    tcp_frame(nb, port, 1001, server_seq, NF_TCP_ACK, 0, 0);
+    static uint8_t buf[16384];
+    CHECK(total <= sizeof(buf));
+    memset(buf, 0x33, total);
+    CHECK_EQ(write(conn, buf, total), (ssize_t)total);
+    /* The guest acknowledges each segment, so slirp sends them all. */
+    size_t got = 0;
+    unsigned seen = dev.frames;
+    while (got < total) {
+        struct tcp_want data = { port, 40000, NF_TCP_ACK, 1 };
+        int i = wait_frame(seen, is_tcp, &data);
+        CHECK(i >= 0);
+        seen = (unsigned)i + 1;
+        struct nf_layout l;
+        CHECK(nf_parse(dev.data[i], dev.len[i], &l));
+        size_t payload = dev.len[i] - l.payload;
+        CHECK_EQ(nf_tcp_seq(dev.data[i], &l), server_seq + got);
+        got += payload;
+        if (payload > *largest)
+            *largest = payload;
+        tcp_frame(nb, port, 1001, server_seq + (uint32_t)got, NF_TCP_ACK, 0, 0);
+    }
+    CHECK_EQ(got, total);
+    close(conn);
+    close(listener);
+    vmdev_net_close(nb);
+}
+
+static void mtu_sizes_the_guests_segments(void)
+{
+    /* The MTU less 60: the IPv4 and TCP headers, and 20 bytes libslirp
+     * 4.7's TCP keeps below its MSS (1440 at 1500, as real guests see). */
+    size_t largest;
+    largest_segment(0, 12000, &largest);
+    CHECK_EQ(largest, 1440);
+    largest_segment(4000, 12000, &largest);
+    CHECK_EQ(largest, 3940);
+}
+
+static void mtu_out_of_range_refused(void)
+{
+    const unsigned bad[] = { 67, VMDEV_NET_SLIRP_MAX_MTU + 1 };
+    for (unsigned k = 0; k < 2; k++) {
+        struct vmdev_net_slirp_config config = { .mtu = bad[k] };
+        char why[256] = "";
+        errno = 0;
+        CHECK(vmdev_net_slirp_new(&config, loop, why, sizeof(why)) == NULL);
+        CHECK_EQ(errno, EINVAL);
+        CHECK(strstr(why, "MTU") != NULL);
+    }
+    struct vmdev_net_slirp_config top = { .mtu = VMDEV_NET_SLIRP_MAX_MTU };
+    struct vmdev_net_backend *nb = vmdev_net_slirp_new(&top, loop, NULL, 0);
+    CHECK(nb != NULL);
+    vmdev_net_close(nb);
+}
+
 /* libslirp writes to host sockets without MSG_NOSIGNAL: where SIGPIPE
  * would end the process (a host peer closing while the guest sends,
  * which a guest can bring about), the backend is refused. */
@@ -675,5 +750,7 @@ TEST_MAIN(TEST(setup),
           TEST(forwarded_port_connects_towards_the_guest),
           TEST(ipv6_router_advert_only_when_enabled),
           TEST(frames_wait_in_order_while_the_device_is_full),
+          TEST(mtu_sizes_the_guests_segments),
+          TEST(mtu_out_of_range_refused),
           TEST(hostfwd_syntax),
           TEST(refused_while_sigpipe_ends_the_process))

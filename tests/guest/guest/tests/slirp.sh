@@ -1,11 +1,17 @@
 # slirp: a card on user-mode networking (--net slirp). Its address comes by
 # DHCP (busybox udhcpc); through the NAT, 10.0.2.2 is the host's loopback,
 # where a web server has a file to download and a listener takes an
-# upload, each checked by sha256; a host port forwarded to this guest
-# reaches a listener here; and IPv6 reaches the host's loopback too
-# (fec0::2), the address made by SLAAC from the router's advertisement.
+# upload, each checked by sha256, at the card's MTU (slirp_mtu, which
+# slirp's own link has too: 64 KiB frames to the NAT); a host port
+# forwarded to this guest reaches a listener here; then at an MTU of 1500
+# (what the guest's TCP tells slirp) another download, over IPv4 and over
+# IPv6 to the host's loopback (fec0::2), from the address SLAAC made from
+# the router's advertisement.
 . /tests/lib.sh
 iface=$(iface_with_mac "$(vmdev_param slirp_mac)") || exit 1
+mtu=$(cat "/sys/class/net/$iface/mtu")
+[ "$mtu" = "$(vmdev_param slirp_mtu)" ] ||
+    fail "$iface has the MTU $mtu, not the card's $(vmdev_param slirp_mtu)"
 ip link set lo up
 ip link set "$iface" up || fail "cannot bring $iface up"
 
@@ -46,6 +52,10 @@ wait_for 20 got_token ||
     fail "the host's connection to the forwarded port brought '$(cat /tmp/fwd)', not the token"
 kill $listener 2>/dev/null
 
+ip link set "$iface" mtu 1500 || fail "cannot set $iface's MTU to 1500"
+sum=$(wget -q -O - "http://10.0.2.2:$port/small" 2>/tmp/wget.err | sha256sum | cut -d' ' -f1)
+[ "$sum" = "$(vmdev_param slirp_small_sha256)" ] ||
+    fail "at an MTU of 1500 the download's sha256 is $sum, not the host file's ($(cat /tmp/wget.err))"
 has_v6() { ip -6 addr show dev "$iface" | grep -q "inet6 fec0::"; }
 wait_for 20 has_v6 ||
     fail "no fec0:: address by SLAAC: $(ip -6 addr show dev "$iface" | tr '\n' ' ')"
