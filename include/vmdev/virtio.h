@@ -86,6 +86,12 @@ struct vmdev_virtio_device_ops {
     int (*attach_queue)(struct vmdev_virtio_device *dev, uint16_t index,
                         struct vmdev_event_loop *loop);
     /*
+     * The group of queue `index` (vmdev_virtio_queue_group). NULL: each
+     * queue is a group of its own.
+     */
+    uint16_t (*queue_group)(const struct vmdev_virtio_device *dev,
+                            uint16_t index);
+    /*
      * Stop the work the device's own threads do on it (event-loop
      * callbacks, backends calling in), waiting for what runs; called
      * first by vmdev_virtio_destroy, without dev->lock. May be NULL.
@@ -228,6 +234,17 @@ int vmdev_virtio_attach_queue(struct vmdev_virtio_device *dev, uint16_t index,
                               struct vmdev_event_loop *loop);
 void vmdev_virtio_detach_queue(struct vmdev_virtio_device *dev,
                                uint16_t index);
+
+/*
+ * Queues of one group are best served on one I/O thread, with the work
+ * the device does for them on its own (virtio-net: a queue pair's two
+ * queues and the pair's backend), so that a driver's notification is
+ * handled without waking another thread. A VMM with several I/O threads
+ * serves group g on thread g % threads. index < num_queues; groups run
+ * from 0 to num_queues - 1.
+ */
+uint16_t vmdev_virtio_queue_group(const struct vmdev_virtio_device *dev,
+                                  uint16_t index);
 
 /* Save/restore of the common part (status, features, queues) plus the
  * device's own fields, in one section named dev->name. */

@@ -273,6 +273,15 @@ int vmdev_virtio_attach_queue(struct vmdev_virtio_device *dev, uint16_t index,
                                   : 0;
 }
 
+uint16_t vmdev_virtio_queue_group(const struct vmdev_virtio_device *dev,
+                                  uint16_t index)
+{
+    if (index >= dev->num_queues || !dev->ops->queue_group)
+        return index;
+    uint16_t group = dev->ops->queue_group(dev, index);
+    return group < dev->num_queues ? group : index;
+}
+
 void vmdev_virtio_detach_queue(struct vmdev_virtio_device *dev, uint16_t index)
 {
     if (index < dev->num_queues && dev->ops->attach_queue)

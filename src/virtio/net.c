@@ -661,6 +661,19 @@ static void net_queue_notify(struct vmdev_virtio_device *dev, uint16_t index)
             net_pair_kick(&net->pairs[k]);
 }
 
+/* A pair's queues go with its backend, whose loop is the pair's: group
+ * k is the pairs on backend k (pair i on backend i % num_backends), so a
+ * transmit kick reaches the backend on the thread it arrived on. The
+ * control queue, served on any thread under dev->lock, is one of its own. */
+static uint16_t net_queue_group(const struct vmdev_virtio_device *dev,
+                                uint16_t index)
+{
+    const struct vmdev_virtio_net *net = (const struct vmdev_virtio_net *)dev;
+    if (index == net_ctrl_queue(net))
+        return index;
+    return (uint16_t)(index / 2 % net->num_backends);
+}
+
 /* VMDEV_NET_CAN_* for the receive offloads the driver took. */
 static unsigned accepted_rx_offloads(const struct vmdev_virtio_net *net)
 {
@@ -730,6 +743,7 @@ static const struct vmdev_virtio_device_ops net_ops = {
     .activate = net_activate,
     .reset = net_reset,
     .queue_notify = net_queue_notify,
+    .queue_group = net_queue_group,
     .stop = net_stop,
     .destroy = net_destroy,
 };

@@ -604,7 +604,9 @@ static void backend_name(const struct net_spec *b, char *out, size_t len)
 
 /* The card's backends: a tap queue per pair, pair i's on I/O thread i
  * (modulo their number); otherwise one backend carrying every pair's
- * frames, on the first I/O thread. The count, or 0 after a message. */
+ * frames, on the first I/O thread. Backend k's pairs are the device's
+ * queue group k (vmdev_virtio_queue_group), whose kicks pci_host.c
+ * serves on that same thread. The count, or 0 after a message. */
 static unsigned make_backends(struct vmm_machine *m, const struct vmm_net *n,
                               const char *what,
                               struct vmdev_net_backend **backends)

@@ -58,8 +58,9 @@ struct vmm_pci {
     pthread_mutex_t intx_lock;
     unsigned asserted[PCI_INTX_GSI_COUNT];
 
-    /* Serve the virtio queues, off the vCPU threads: queue q of every
-     * device on I/O thread q % num_io_loops. */
+    /* Serve the virtio queues, off the vCPU threads: the queues of group
+     * g (vmdev_virtio_queue_group) of every device on I/O thread
+     * g % num_io_loops. */
     struct vmdev_event_loop *io_loops[VMM_PCI_MAX_IO_THREADS];
     unsigned num_io_loops;
     atomic_uint_fast64_t ioeventfd_kicks;
@@ -269,8 +270,9 @@ struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
     return pci;
 }
 
-/* An eventfd per queue, served on the queue's I/O thread, where the
- * device also finishes the queue's requests. */
+/* An eventfd per queue, served on the I/O thread of the queue's group
+ * (vmdev_virtio_queue_group), where the device also finishes the queue's
+ * requests and, for virtio-net, the pair's backend runs. */
 static int add_kicks(struct vmm_pci *pci, struct virtio_function *f)
 {
     uint16_t queues = f->vdev->num_queues;
@@ -280,9 +282,9 @@ static int add_kicks(struct vmm_pci *pci, struct virtio_function *f)
     for (; f->num_queues < queues; f->num_queues++) {
         uint16_t q = (uint16_t)f->num_queues;
         struct queue_kick *k = &f->kicks[q];
+        uint16_t group = vmdev_virtio_queue_group(f->vdev, q);
         *k = (struct queue_kick){ pci, &f->vp, q, -1,
-                                  pci->io_loops[q % pci->num_io_loops], NULL,
-                                  false };
+                                  vmm_pci_io_loop(pci, group), NULL, false };
         k->fd = vmdev_eventfd_new();
         if (k->fd < 0)
             return -1;

@@ -278,6 +278,17 @@ static void queue_interrupt_follows_suppression(void)
     toy_teardown();
 }
 
+/* Without a device's own grouping each queue is a group of its own; an
+ * index out of range comes back unchanged rather than read past. */
+static void queues_are_their_own_groups_by_default(void)
+{
+    toy_setup();
+    CHECK_EQ(vmdev_virtio_queue_group(&toy.dev, 0), 0);
+    CHECK_EQ(vmdev_virtio_queue_group(&toy.dev, 1), 1);
+    CHECK_EQ(vmdev_virtio_queue_group(&toy.dev, 7), 7);
+    toy_teardown();
+}
+
 static void save_restore_round_trip(void)
 {
     toy_setup();
@@ -359,5 +370,6 @@ TEST_MAIN(TEST(offers_version_1_and_device_features),
           TEST(activate_failure_needs_reset), TEST(config_access_is_bounded),
           TEST(config_change_bumps_generation_and_interrupts),
           TEST(queue_interrupt_follows_suppression),
+          TEST(queues_are_their_own_groups_by_default),
           TEST(save_restore_round_trip),
           TEST(restore_refuses_ring_outside_ram))

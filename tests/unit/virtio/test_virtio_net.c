@@ -884,6 +884,22 @@ static void multiqueue_pairs(void)
     CHECK_EQ(got0, 6);
 }
 
+/* Each pair's two queues are the group of its backend (pair i on backend
+ * i % backends); the control queue is a group of its own. */
+static void queue_groups_follow_the_backends(void)
+{
+    struct setup s = { .pairs = 4, .backends = 2 };
+    CHECK(start(&s));
+    const uint16_t on_two[9] = { 0, 0, 1, 1, 0, 0, 1, 1, 8 };
+    for (uint16_t q = 0; q < 9; q++)
+        CHECK_EQ(vmdev_virtio_queue_group(dev, q), on_two[q]);
+    s.backends = 1;
+    CHECK(start(&s));
+    for (uint16_t q = 0; q < 8; q++)
+        CHECK_EQ(vmdev_virtio_queue_group(dev, q), 0);
+    CHECK_EQ(vmdev_virtio_queue_group(dev, 8), 8);
+}
+
 static void link_state_and_announce(void)
 {
     struct setup s = { 0 };
@@ -1136,6 +1152,7 @@ TEST_MAIN(TEST(configuration_and_features),
           TEST(filters_as_the_driver_asks),
           TEST(control_commands_that_are_wrong),
           TEST(multiqueue_pairs),
+          TEST(queue_groups_follow_the_backends),
           TEST(link_state_and_announce),
           TEST(coalesces_interrupts),
           TEST(passes_offloads_through_a_backend_that_carries_them),
