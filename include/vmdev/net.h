@@ -225,6 +225,27 @@ struct vmdev_net_stats vmdev_net_stats(const struct vmdev_net_backend *backend);
  * hold a lock that callback takes. */
 void vmdev_net_close(struct vmdev_net_backend *backend);
 
+/*
+ * A packet capture: the frames of the backends it is given to, both ways,
+ * written to a pcap file (Ethernet, nanosecond timestamps) as each is
+ * handed over, for tcpdump -r or Wireshark. A frame with offloads is
+ * written as it went (a segmentation frame whole, as tcpdump shows a
+ * tap's). Backends on different threads may share one. NULL with errno
+ * and a sentence in why (why_len bytes, may be 0) if path cannot be
+ * written; an existing file is replaced.
+ */
+struct vmdev_net_capture;
+struct vmdev_net_capture *vmdev_net_capture_open(const char *path, char *why,
+                                                 size_t why_len);
+/* Copy the backend's frames to capture (NULL: none), before
+ * vmdev_net_start(): 0, or -EBUSY once started. */
+int vmdev_net_set_capture(struct vmdev_net_backend *backend,
+                          struct vmdev_net_capture *capture);
+/* Frames written so far. */
+uint64_t vmdev_net_capture_frames(struct vmdev_net_capture *capture);
+/* Once every backend given it is closed. */
+void vmdev_net_capture_close(struct vmdev_net_capture *capture);
+
 #ifdef __cplusplus
 }
 #endif

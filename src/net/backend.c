@@ -37,8 +37,14 @@ void net_fd_watch_clear(struct vmdev_net_backend *b, struct net_fd_watch *w)
 bool net_backend_deliver(struct vmdev_net_backend *b, const void *frame,
                          size_t len, const struct vmdev_net_offload *offload)
 {
+    struct timespec when;
+    if (b->capture)
+        net_capture_now(&when);
     if (!b->cb.receive(b->cb.opaque, frame, len, offload))
         return false;
+    if (b->capture)
+        net_capture_record(b->capture, &when,
+                           &(struct iovec){ (void *)frame, len }, 1, len);
     atomic_fetch_add(&b->rx_frames, 1);
     atomic_fetch_add(&b->rx_bytes, len);
     return true;
@@ -68,6 +74,15 @@ int vmdev_net_start(struct vmdev_net_backend *b,
     b->cb = *callbacks;
     b->started = true;
     return b->ops->start(b);
+}
+
+int vmdev_net_set_capture(struct vmdev_net_backend *b,
+                          struct vmdev_net_capture *capture)
+{
+    if (b->started)
+        return -EBUSY;
+    b->capture = capture;
+    return 0;
 }
 
 struct vmdev_event_loop *vmdev_net_loop(const struct vmdev_net_backend *b)
@@ -111,8 +126,13 @@ int vmdev_net_send_offload(struct vmdev_net_backend *b,
         return -EINVAL;
     if (!b->up)
         return -ENOTCONN;
+    struct timespec when;
+    if (b->capture)
+        net_capture_now(&when);
     int ret = b->ops->send(b, iov, iovcnt, len, offload);
     if (ret == 0) {
+        if (b->capture)
+            net_capture_record(b->capture, &when, iov, iovcnt, len);
         atomic_fetch_add(&b->tx_frames, 1);
         atomic_fetch_add(&b->tx_bytes, len);
     }

@@ -11,6 +11,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <time.h>
 
 #include "vmdev/net.h"
 
@@ -40,6 +41,7 @@ struct vmdev_net_backend {
     bool started; /* vmdev_net_start() gave it callbacks */
     unsigned offloads; /* VMDEV_NET_CAN_*: what the kind can carry */
     bool up;
+    struct vmdev_net_capture *capture; /* NULL, or where frames are copied */
     atomic_uint_fast64_t rx_frames, rx_bytes, tx_frames, tx_bytes, rx_errors;
 };
 
@@ -67,6 +69,13 @@ void net_backend_init(struct vmdev_net_backend *b,
  * plain one: whether it took it (counted then). */
 bool net_backend_deliver(struct vmdev_net_backend *b, const void *frame,
                          size_t len, const struct vmdev_net_offload *offload);
+/* The time a frame is handed over (taken before the hand-over, recorded
+ * only once it was taken, so a frame offered again is written once). */
+void net_capture_now(struct timespec *when);
+/* Copy a frame of len bytes (at most VMDEV_NET_MAX_FRAME) to c. */
+void net_capture_record(struct vmdev_net_capture *c,
+                        const struct timespec *when, const struct iovec *iov,
+                        unsigned iovcnt, size_t len);
 /* A malformed frame from the host side. */
 void net_backend_rx_error(struct vmdev_net_backend *b);
 /* The host side came or went: tell the device once per change. */

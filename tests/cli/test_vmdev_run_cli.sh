@@ -135,6 +135,12 @@ done
 # slirp's own link takes the card's MTU, within libslirp's range.
 expect_refused "--net 'slirp,mtu=65522': mtu with slirp must be at most 65521" -- \
     --net "slirp,mtu=65522"
+expect_refused "--net 'slirp,pcap=': pcap needs a file name" -- --net "slirp,pcap="
+# A capture file that cannot be written is refused before the guest
+# exists, and one opened for an earlier card is removed again.
+expect_refused "--net pcap=$work/no/such/dir.pcap: " -- \
+    --net "slirp,pcap=$work/first.pcap" --net "slirp,pcap=$work/no/such/dir.pcap"
+[ -e "$work/first.pcap" ] && fail "a refused command line left $work/first.pcap"
 expect_refused "coalesce_usecs must be" -- --net "socket=$sock,coalesce_usecs=1000001"
 expect_refused "coalesce_frames must be" -- --net "socket=$sock,coalesce_frames=-1"
 expect_refused "another --net has that mac" -- --net "socket=$sock,mac=52:54:00:12:34:57" \

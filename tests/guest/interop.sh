@@ -9,7 +9,9 @@
 #            exchanges 1 MiB each way with it;
 #   passt    "a"'s second card is a stream socket to passt here, through
 #            which it gets a DHCP lease and reaches a web server on this
-#            machine's loopback.
+#            machine's loopback;
+#   pcap     that card's frames, captured by vmdev-run (pcap=), hold the
+#            DHCP exchange both ways and the whole download (tcpdump -r).
 # Uploads are checked by sha256 on both sides (the sender's and the
 # receiver's, as each printed it), downloads by the guest.
 #
@@ -154,9 +156,12 @@ if [ -n "$setup" ]; then
     exit 1
 fi
 a_tests=lan a_nets=("socket=$work/lan.sock,mac=$a_mac")
+# Written by vmdev-run, so where a nested one can write (its share).
+passt_pcap=$work/passt.pcap
+[ -z "$nested" ] || passt_pcap=$nested/vm-a/passt.pcap
 if [ -z "$passt_setup" ]; then
     a_tests=passt,lan
-    a_nets+=("socket=$passt_sock,mac=$passt_mac")
+    a_nets+=("socket=$passt_sock,mac=$passt_mac,pcap=$passt_pcap")
 fi
 echo "interop: booting vmdev-run VMs a ($a_tests) and b (lanpeer) and a QEMU VM" \
     "(lanqemu) on vmdev-switch$([ -n "$nested" ] && echo ", each vmdev-run VM nested in its own outer guest") (limit $limit s)"
@@ -223,6 +228,18 @@ if [ -n "$passt_setup" ]; then
 elif verdict a passt; then
     echo "interop: passt's lease for VM a (address, router): $(data a passt.lease)"
     pass passt
+    # The capture: DHCP's four messages (or more) and every byte of the
+    # download, as TCP payload from the web server's port.
+    dhcp=$(tcpdump -nn -r "$passt_pcap" 'udp port 67 or udp port 68' 2>/dev/null | wc -l)
+    down=$(tcpdump -nn -q -r "$passt_pcap" "tcp src port $passt_http_port" 2>/dev/null |
+        awk '{ n += $NF } END { print n + 0 }')
+    blob=$(stat -c %s "$work/passt-www/blob")
+    if [ "$dhcp" -lt 4 ] || [ "$down" -lt "$blob" ]; then
+        fail pcap "$passt_pcap has $dhcp DHCP messages (want 4 or more) and $down bytes from port $passt_http_port (want $blob or more)"
+    else
+        echo "interop: VM a's passt card captured: $dhcp DHCP messages, $down bytes downloaded"
+        pass pcap
+    fi
 fi
 if verdict a lan && verdict b lanpeer && same_upload lan a lan.up b lanpeer.vmdev_up; then
     echo "interop: lan moved $lan_mib MiB each way between two vmdev-run VMs in $(data a lan.seconds) s"

@@ -83,8 +83,8 @@ run_suite=1 run_interop=1
 if [ -n "${VMDEV_GUEST_TESTS:-}" ]; then
     suite_tests=$(echo "$VMDEV_GUEST_TESTS" | tr , '\n' | grep -vx 'interop\|' | paste -sd ,)
     case ",$VMDEV_GUEST_TESTS," in *,interop,*) ;; *) run_interop=0 ;; esac
-    case ",$suite_tests," in *,lan,*|*,lanpeer,*|*,lanqemu,*|*,passt,*)
-        echo "run.sh: lan, lanpeer, lanqemu and passt are interop.sh's: VMDEV_GUEST_TESTS=interop runs them" >&2
+    case ",$suite_tests," in *,lan,*|*,lanpeer,*|*,lanqemu,*|*,passt,*|*,pcap,*)
+        echo "run.sh: lan, lanpeer, lanqemu, passt and pcap are interop.sh's: VMDEV_GUEST_TESTS=interop runs them" >&2
         exit 2 ;;
     esac
     if [ -n "$suite_tests" ]; then

@@ -589,6 +589,7 @@ static int create_disks(struct vmm_machine *m, const struct vmm_options *opts,
 struct net_make {
     struct vmm_machine *m;
     const struct vmm_net *net;
+    struct vmdev_net_capture *capture; /* its pcap=, or NULL */
 };
 
 /* How --net named the card's backend, for messages. */
@@ -632,6 +633,8 @@ static struct vmdev_virtio_device *make_net(const char *id, void *opaque)
     unsigned num_backends = make_backends(make->m, n, what, backends);
     if (!num_backends)
         return NULL;
+    for (unsigned i = 0; make->capture && i < num_backends; i++)
+        (void)vmdev_net_set_capture(backends[i], make->capture); /* unstarted */
     struct vmdev_virtio_net_config config = {
         .num_pairs = (uint16_t)n->queues,
         .queue_size = (uint16_t)n->queue_size,
@@ -653,10 +656,11 @@ static struct vmdev_virtio_device *make_net(const char *id, void *opaque)
 }
 
 /* After the disks: Linux names the cards eth0, eth1, ... in slot order. */
-static int create_nets(struct vmm_machine *m, const struct vmm_options *opts)
+static int create_nets(struct vmm_machine *m, const struct vmm_options *opts,
+                       struct vmdev_net_capture *const *captures)
 {
     for (unsigned i = 0; i < opts->num_nets; i++) {
-        struct net_make make = { m, &opts->nets[i] };
+        struct net_make make = { m, &opts->nets[i], captures[i] };
         if (vmm_pci_add_virtio(m->pci, m->devices, "virtio-net",
                                opts->nets[i].id, make_net, &make))
             return -1;
@@ -918,7 +922,8 @@ static int create_i8042(struct vmm_machine *m)
 struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
                                        struct vmdev_event_loop *loop,
                                        const struct vmm_options *opts,
-                                       struct vmdev_block **images)
+                                       struct vmdev_block **images,
+                                       struct vmdev_net_capture *const *captures)
 {
     struct vmm_machine *m = calloc(1, sizeof(*m));
     if (!m)
@@ -934,7 +939,7 @@ struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
     if (!m->devices || !m->gsis || create_ioapic(m) || create_pic(m) ||
         create_pit(m) || create_serial(m, opts) || create_rtc(m) ||
         create_acpi_pm(m) || create_i8042(m) || create_pci(m) ||
-        create_disks(m, opts, images) || create_nets(m, opts) ||
+        create_disks(m, opts, images) || create_nets(m, opts, captures) ||
         create_console(m, opts) ||
         create_rng(m, opts)) {
         vmm_machine_destroy(m);

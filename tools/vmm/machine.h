@@ -21,11 +21,14 @@ bool vmm_machine_id_reserved(const char *id);
 /* Create the devices, map them on the VM's buses and wire their
  * interrupts, timers, input and output. images[] are the opened --disk
  * images (vmm_open_disks); each disk device takes its own and sets the
- * entry to NULL. NULL after printing why. */
+ * entry to NULL. captures[] are the cards' pcap= captures
+ * (vmm_open_captures), which stay the caller's, closed after the machine.
+ * NULL after printing why. */
 struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
                                        struct vmdev_event_loop *loop,
                                        const struct vmm_options *opts,
-                                       struct vmdev_block **images);
+                                       struct vmdev_block **images,
+                                       struct vmdev_net_capture *const *captures);
 void vmm_machine_destroy(struct vmm_machine *machine);
 
 /* One line on stderr: how notifications and interrupts travelled. */

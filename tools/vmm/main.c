@@ -48,6 +48,12 @@ int main(int argc, char **argv)
     ret = vmm_open_disks(&opts, images);
     if (ret)
         return ret;
+    struct vmdev_net_capture *captures[VMM_MAX_NETS];
+    ret = vmm_open_captures(&opts, captures);
+    if (ret) {
+        vmm_close_disks(&opts, images);
+        return ret;
+    }
 
     /* SIGTERM and SIGINT stop the guest through the event loop. */
     sigset_t stop_signals;
@@ -68,7 +74,7 @@ int main(int argc, char **argv)
     if (!loop || !vm || state.signal_fd < 0)
         goto out;
     state.vm = vm;
-    machine = vmm_machine_create(vm, loop, &opts, images);
+    machine = vmm_machine_create(vm, loop, &opts, images, captures);
     if (!machine)
         goto out;
 
@@ -107,6 +113,7 @@ int main(int argc, char **argv)
 out:
     vmm_machine_destroy(machine);
     vmm_close_disks(&opts, images);
+    vmm_close_captures(&opts, captures);
     vmdev_event_loop_free(loop);
     vmm_vm_destroy(vm);
     if (state.signal_fd >= 0)

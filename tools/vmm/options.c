@@ -99,6 +99,9 @@ static const char usage[] =
     "                                           driver sets its own (default 0: none)\n"
     "                         coalesce_frames=N or until N frames wait, 0 to 65536\n"
     "                                           (default 0: no frame limit)\n"
+    "                         pcap=FILE         write every frame of the card, both\n"
+    "                                           ways, to FILE (pcap, for tcpdump -r or\n"
+    "                                           Wireshark), as it passes the backend\n"
     "                         id=ID             names the device, as for --disk\n"
     "                                           (default virtio-net0, ...)\n"
     "  --serial stdio|file=PATH|off\n"
@@ -453,5 +456,36 @@ void vmm_close_disks(const struct vmm_options *opts, struct vmdev_block **images
     for (unsigned i = 0; i < opts->num_disks; i++) {
         vmdev_block_close(images[i]);
         images[i] = NULL;
+    }
+}
+
+int vmm_open_captures(const struct vmm_options *opts,
+                      struct vmdev_net_capture **captures)
+{
+    for (unsigned i = 0; i < opts->num_nets; i++)
+        captures[i] = NULL;
+    for (unsigned i = 0; i < opts->num_nets; i++) {
+        const char *path = opts->nets[i].pcap;
+        char why[512];
+        if (path && !(captures[i] = vmdev_net_capture_open(path, why,
+                                                           sizeof(why)))) {
+            fprintf(stderr, "vmdev-run: --net pcap=%s: %s\n", path, why);
+            /* The files opened before, now empty captures, go too. */
+            for (unsigned k = 0; k < i; k++)
+                if (captures[k])
+                    unlink(opts->nets[k].pcap);
+            vmm_close_captures(opts, captures);
+            return VMM_EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+void vmm_close_captures(const struct vmm_options *opts,
+                        struct vmdev_net_capture **captures)
+{
+    for (unsigned i = 0; i < opts->num_nets; i++) {
+        vmdev_net_capture_close(captures[i]);
+        captures[i] = NULL;
     }
 }

@@ -41,6 +41,7 @@ struct vmm_net {
     unsigned queue_size;
     unsigned mtu;        /* 0: none advertised */
     unsigned coalesce_usecs, coalesce_frames;
+    const char *pcap; /* a file for a capture of the card's frames, or NULL */
     const char *id; /* NULL: the device manager names it */
 };
 
@@ -98,5 +99,17 @@ int vmm_parse_net(char *value, struct vmm_options *opts);
 int vmm_open_disks(const struct vmm_options *opts, struct vmdev_block **images);
 /* Close what no device took (entries left non-NULL). */
 void vmm_close_disks(const struct vmm_options *opts, struct vmdev_block **images);
+
+/*
+ * Open each card's pcap= file into captures[] (opts->num_nets entries,
+ * NULL for a card without one), before the guest exists. Returns 0, or
+ * VMM_EXIT_USAGE after printing which file cannot be written and why
+ * (nothing is left open).
+ */
+int vmm_open_captures(const struct vmm_options *opts,
+                      struct vmdev_net_capture **captures);
+/* After the machine (whose backends wrote to them) is gone. */
+void vmm_close_captures(const struct vmm_options *opts,
+                        struct vmdev_net_capture **captures);
 
 #endif

@@ -54,6 +54,10 @@ static int parse_net_key(const char *original, const char *key,
         if (vmm_parse_count(val, 0, MAX_COALESCE_FRAMES,
                             &net->coalesce_frames))
             why = "coalesce_frames must be a number from 0 to 65536";
+    } else if (strcmp(key, "pcap") == 0) {
+        if (!*val)
+            why = "pcap needs a file name";
+        net->pcap = val;
     } else if (strcmp(key, "id") == 0) {
         int ret = vmm_check_device_id("net", original, val, opts);
         if (ret)
@@ -61,7 +65,7 @@ static int parse_net_key(const char *original, const char *key,
         net->id = val;
     } else {
         why = "unknown key (expected socket, tap, mac, queues, queue_size, "
-              "mtu, coalesce_usecs, coalesce_frames, id; with tap also "
+              "mtu, coalesce_usecs, coalesce_frames, pcap, id; with tap also "
               "bridge; with slirp also hostfwd, ipv6, restrict)";
     }
     return why ? vmm_option_bad("net", original, why) : 0;
