@@ -1,6 +1,6 @@
 #!/bin/bash
 # net-job.sh --vmm VMM --kernel FILE --initrd FILE --seconds S --work DIR
-#            [--configs "vmdev-tap qemu-tap ..."]
+#            [--configs "vmdev-tap qemu-tap ..."] [--pcap]
 #
 # Runs where /dev/kvm works (inside bench/net.sh's nested guest): iperf3
 # from a guest to this machine and back (bench/guest/iperf.sh), the same
@@ -17,8 +17,10 @@
 # Two vCPUs, 512 MiB, one queue pair, each VMM's default settings
 # otherwise. One round: each configuration once, in turn; a line
 # "CONFIG tx_mbits rx_mbits" for each that measured goes to DIR/results.
+# --pcap: each VMM captures its card's frames into DIR/CONFIG.pcap
+# (vmdev-run's pcap=, QEMU's filter-dump).
 set -u
-vmm="" kernel="" initrd="" seconds=5 work=""
+vmm="" kernel="" initrd="" seconds=5 work="" pcap=0
 configs="vmdev-tap qemu-tap vmdev-slirp qemu-slirp vmdev-passt qemu-passt"
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -28,6 +30,7 @@ while [ $# -gt 0 ]; do
     --seconds) seconds="$2"; shift 2 ;;
     --work) work="$2"; shift 2 ;;
     --configs) configs="$2"; shift 2 ;;
+    --pcap) pcap=1; shift ;;
     *) echo "net-job: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -94,30 +97,38 @@ vmdev=(timeout -k 5 "$limit" "$vmm" --kernel "$kernel" --initramfs "$initrd" --c
 # launch CONFIG: execs the VMM of CONFIG (VMM-BACKEND), stopped if its
 # guest has not finished in time.
 launch() {
+    local capture="" qemu_capture=()
+    # On tmpfs: in the nested guest DIR is a 9p share, where a write per
+    # frame would be the measurement. one() moves it to DIR. QEMU's
+    # filter-dump writes the same format.
+    if [ "$pcap" = 1 ]; then
+        capture=",pcap=/run/vmdev-bench-$1.pcap"
+        qemu_capture=(-object "filter-dump,id=dump0,netdev=n0,file=/run/vmdev-bench-$1.pcap")
+    fi
     local tap_args="vmdev.iperf_addr=10.0.4.15/24 vmdev.iperf_server=10.0.4.2"
     local dhcp_args="vmdev.iperf_addr=dhcp"
     case "$1" in
     vmdev-tap) exec "${vmdev[@]}" --cmdline "$append $tap_args" \
-                   --net "tap=vmdevbtap0,mac=$mac" ;;
+                   --net "tap=vmdevbtap0,mac=$mac$capture" ;;
     qemu-tap) exec "${qemu[@]}" -append "$append $tap_args" \
                   -netdev tap,id=n0,ifname=vmdevbtap0,script=no,downscript=no,vhost=off \
-                  -device "virtio-net-pci,netdev=n0,mac=$mac" ;;
+                  -device "virtio-net-pci,netdev=n0,mac=$mac" "${qemu_capture[@]}" ;;
     vmdev-slirp) exec "${vmdev[@]}" --cmdline "$append $dhcp_args" \
-                     --net "slirp,mac=$mac" ;;
+                     --net "slirp,mac=$mac$capture" ;;
     # Not in the default list: with the guest tests' interrupt coalescing.
     vmdev-slirp-coalesced) exec "${vmdev[@]}" --cmdline "$append $dhcp_args" \
-                     --net "slirp,mac=$mac,coalesce_usecs=300,coalesce_frames=64" ;;
+                     --net "slirp,mac=$mac,coalesce_usecs=300,coalesce_frames=64$capture" ;;
     # Not in the default list: slirp's link and the card at an MTU of
     # 65520 (QEMU's -netdev user has no such setting).
     vmdev-slirp-mtu65520) exec "${vmdev[@]}" --cmdline "$append $dhcp_args" \
-                     --net "slirp,mac=$mac,mtu=65520" ;;
+                     --net "slirp,mac=$mac,mtu=65520$capture" ;;
     qemu-slirp) exec "${qemu[@]}" -append "$append $dhcp_args" \
-                    -netdev user,id=n0 -device "virtio-net-pci,netdev=n0,mac=$mac" ;;
+                    -netdev user,id=n0 -device "virtio-net-pci,netdev=n0,mac=$mac" "${qemu_capture[@]}" ;;
     vmdev-passt) exec "${vmdev[@]}" --cmdline "$append $dhcp_args" \
-                     --net "socket=$passt_sock,mac=$mac" ;;
+                     --net "socket=$passt_sock,mac=$mac$capture" ;;
     qemu-passt) exec "${qemu[@]}" -append "$append $dhcp_args" \
                     -netdev "stream,id=n0,server=off,addr.type=unix,addr.path=$passt_sock" \
-                    -device "virtio-net-pci,netdev=n0,mac=$mac" ;;
+                    -device "virtio-net-pci,netdev=n0,mac=$mac" "${qemu_capture[@]}" ;;
     esac
 }
 
@@ -136,6 +147,7 @@ one() {
     fi
     (launch "$1") < /dev/null > "$log" 2>&1
     local status=$?
+    [ "$pcap" = 0 ] || mv "/run/vmdev-bench-$1.pcap" "$work/$1.pcap" 2>/dev/null
     [ -z "$passt_pid" ] || { kill "$passt_pid" 2>/dev/null; wait "$passt_pid" 2>/dev/null; }
     tx=$(tr -d '\r' < "$log" | sed -n 's/^VMDEV-DATA iperf.tx //p' | head -n 1)
     rx=$(tr -d '\r' < "$log" | sed -n 's/^VMDEV-DATA iperf.rx //p' | head -n 1)

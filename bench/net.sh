@@ -1,5 +1,6 @@
 #!/bin/bash
 # bench/net.sh [--runs N] [--seconds S] [--configs "vmdev-tap qemu-slirp ..."]
+#              [--pcap]
 #
 # iperf3 guest-to-host and host-to-guest, vmdev-run against QEMU with KVM
 # on the same backend kind (tap on a bridge, libslirp, passt), same kernel,
@@ -7,15 +8,20 @@
 # setup). Where /dev/kvm cannot run a guest (as on the project's CI
 # machines) everything runs inside the nested QEMU (TCG, SVM) guest the
 # guest tests use, so absolute numbers are nested-TCG numbers; compare the
-# ratios. Installs iperf3 if missing; needs root (namespaces, a tap).
+# ratios. --pcap has each VMM capture its card's frames (vmdev-run's
+# pcap=, QEMU's filter-dump) into the logs as ROUND-CONFIG.pcap, for
+# bench/tcp-window.sh; the captures
+# slow it down, so such a run measures nothing worth keeping. Installs
+# iperf3 if missing; needs root (namespaces, a tap).
 # docs/benchmarks.md records runs.
 set -eu
-runs=3 seconds=5 configs=""
+runs=3 seconds=5 configs="" pcap=()
 while [ $# -gt 0 ]; do
     case "$1" in
     --runs) runs="$2"; shift 2 ;;
     --seconds) seconds="$2"; shift 2 ;;
     --configs) configs="$2"; shift 2 ;;
+    --pcap) pcap=(--pcap); shift ;;
     *) echo "net.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -47,14 +53,15 @@ for ((r = 1; r <= runs; r++)); do
         rm -rf "$cache/netbench-work" "$cache/netbench/work"
         if "$cache/kvm-usable" > /dev/null; then
             work="$cache/netbench-work"
-            "${job[@]}" --configs "$c" --work "$work" > "$logs/$r-$c.job" 2>&1 || true
+            "${job[@]}" "${pcap[@]}" --configs "$c" --work "$work" > "$logs/$r-$c.job" 2>&1 || true
         else
             work="$cache/netbench/work" # the nested guest's share
             VMDEV_NESTED_TIMEOUT=$((seconds * 2 + 240)) \
                 "$top/tests/guest/nested.sh" --name netbench --cache "$cache" -- \
-                "${job[@]}" --configs "$c" --work "$work" > "$logs/$r-$c.job" 2>&1 || true
+                "${job[@]}" "${pcap[@]}" --configs "$c" --work "$work" > "$logs/$r-$c.job" 2>&1 || true
         fi
         cp "$work/$c.log" "$logs/$r-$c.log" 2>/dev/null || true
+        cp "$work/$c.pcap" "$logs/$r-$c.pcap" 2>/dev/null || true
         if grep -q "^$c " "$work/results" 2>/dev/null; then
             echo "round $r: $(cat "$work/results")"
             sed "s/^/$r /" "$work/results" >> "$results"
