@@ -6,9 +6,7 @@ set -u
 vmm=${1:?usage: $0 VMDEV_RUN}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-failed=0
-
-fail() { echo "FAIL: $*" >&2; failed=1; }
+. "$(dirname "$0")/lib.sh"
 
 help=$("$vmm" --help) || fail "--help exited $?"
 for option in --kernel --initramfs --cmdline --cpus --memory --disk --net \
@@ -22,21 +20,10 @@ done
 
 disk=$work/disk.img
 truncate -s 1M "$disk"
-# expect_refused WORDS-IN-MESSAGE -- ARGS...: exit 2, the message names the
-# option and value, stdout is empty and --serial's file is not created.
-expect_refused() {
-    local want=$1; shift; shift
-    local out=$work/serial.out
-    "$vmm" --kernel "$disk" --serial "file=$out" "$@" >"$work/stdout" 2>"$work/stderr"
-    local rc=$?
-    local what="vmdev-run $*"
-    [ "$rc" = 2 ] || fail "$what: exit $rc, expected 2"
-    grep -qF -- "$want" "$work/stderr" ||
-        fail "$what: message lacks '$want': $(cat "$work/stderr")"
-    [ -s "$work/stdout" ] && fail "$what: wrote to stdout"
-    [ -e "$out" ] && fail "$what: created the --serial file"
-    rm -f "$out"
-}
+# Each refused run also names a --serial file, which must not appear.
+refused_file=$work/serial.out refused_what="the --serial file"
+refused_cmd=("$vmm" --kernel "$disk" --serial "file=$refused_file")
+refused_name=vmdev-run
 
 expect_refused "--cpus '0'" -- --cpus 0
 expect_refused "--cpus '65'" -- --cpus 65

@@ -9,9 +9,7 @@ sw=${1:?usage: $0 VMDEV_SWITCH}
 work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
-failed=0
-
-fail() { echo "FAIL: $*" >&2; failed=1; }
+. "$(dirname "$0")/lib.sh"
 
 help=$("$sw" --help) || fail "--help exited $?"
 for option in --listen --uplink --stats --help; do
@@ -20,19 +18,8 @@ done
 grep -q "Exit status" <<<"$help" || fail "--help does not give the exit statuses"
 
 sock=$work/switch.sock
-# expect_refused WORDS-IN-MESSAGE -- ARGS...
-expect_refused() {
-    local want=$1; shift; shift
-    "$sw" "$@" >"$work/stdout" 2>"$work/stderr"
-    local rc=$?
-    local what="vmdev-switch $*"
-    [ "$rc" = 2 ] || fail "$what: exit $rc, expected 2"
-    grep -qF -- "$want" "$work/stderr" ||
-        fail "$what: message lacks '$want': $(cat "$work/stderr")"
-    [ -s "$work/stdout" ] && fail "$what: wrote to stdout"
-    [ -e "$sock" ] && fail "$what: created the socket"
-    rm -f "$sock"
-}
+refused_cmd=("$sw") refused_name=vmdev-switch
+refused_file=$sock refused_what="the socket"
 expect_refused "--listen PATH is required" --
 expect_refused "--listen '': not a UNIX socket path" -- --listen ''
 expect_refused "not a UNIX socket path" -- --listen "$work/$(printf 'x%.0s' {1..120})"
