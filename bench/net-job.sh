@@ -94,16 +94,25 @@ qemu=(timeout -k 5 "$limit" qemu-system-x86_64 -enable-kvm -cpu host -smp 2 -m 5
 vmdev=(timeout -k 5 "$limit" "$vmm" --kernel "$kernel" --initramfs "$initrd" --cpus 2 --memory 512M
     --serial stdio)
 
+# pcap_file CONFIG: where CONFIG's capture is written. In the nested guest
+# DIR is a 9p share, where a write per frame would be the measurement:
+# there on tmpfs, and one() moves it to DIR.
+pcap_file() {
+    if [ "$(findmnt -n -o FSTYPE -T "$work")" = 9p ]; then
+        echo "/run/vmdev-bench-$1.pcap"
+    else
+        echo "$work/$1.pcap"
+    fi
+}
+
 # launch CONFIG: execs the VMM of CONFIG (VMM-BACKEND), stopped if its
 # guest has not finished in time.
 launch() {
     local capture="" qemu_capture=()
-    # On tmpfs: in the nested guest DIR is a 9p share, where a write per
-    # frame would be the measurement. one() moves it to DIR. QEMU's
-    # filter-dump writes the same format.
+    # QEMU's filter-dump writes the same format.
     if [ "$pcap" = 1 ]; then
-        capture=",pcap=/run/vmdev-bench-$1.pcap"
-        qemu_capture=(-object "filter-dump,id=dump0,netdev=n0,file=/run/vmdev-bench-$1.pcap")
+        capture=",pcap=$(pcap_file "$1")"
+        qemu_capture=(-object "filter-dump,id=dump0,netdev=n0,file=$(pcap_file "$1")")
     fi
     local tap_args="vmdev.iperf_addr=10.0.4.15/24 vmdev.iperf_server=10.0.4.2"
     local dhcp_args="vmdev.iperf_addr=dhcp"
@@ -147,7 +156,8 @@ one() {
     fi
     (launch "$1") < /dev/null > "$log" 2>&1
     local status=$?
-    [ "$pcap" = 0 ] || mv "/run/vmdev-bench-$1.pcap" "$work/$1.pcap" 2>/dev/null
+    [ "$pcap" = 0 ] || [ "$(pcap_file "$1")" = "$work/$1.pcap" ] ||
+        mv "$(pcap_file "$1")" "$work/$1.pcap" 2>/dev/null
     [ -z "$passt_pid" ] || { kill "$passt_pid" 2>/dev/null; wait "$passt_pid" 2>/dev/null; }
     tx=$(tr -d '\r' < "$log" | sed -n 's/^VMDEV-DATA iperf.tx //p' | head -n 1)
     rx=$(tr -d '\r' < "$log" | sed -n 's/^VMDEV-DATA iperf.rx //p' | head -n 1)

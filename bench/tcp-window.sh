@@ -4,20 +4,23 @@
 # How a bulk TCP transfer to RECEIVER (default 10.0.2.15, slirp's guest)
 # used its window, from a capture (vmdev-run's pcap=, bench/net.sh
 # --pcap): the flow carrying the most payload to RECEIVER, its throughput
-# while data flowed, the largest window the receiver advertised, how many
+# while data flowed, the largest window field the receiver sent (as sent:
+# with window scaling the window is larger by its scale), how many
 # bytes each of its ACKs acknowledged (median) and how often it sent one.
 # A receiver that acknowledges a whole window at a time and never offers
 # more than 65535 bytes (no window scaling) gets at most 64 KiB per round
 # trip, whatever the link does. Needs tcpdump.
-set -eu
+set -eu -o pipefail
 [ $# -ge 1 ] || { echo "usage: $0 CAPTURE [RECEIVER]" >&2; exit 2; }
 capture=$1 receiver=${2:-10.0.2.15}
 command -v tcpdump > /dev/null || { echo "tcp-window: needs tcpdump" >&2; exit 2; }
 lines=$(mktemp)
 trap 'rm -f "$lines"' EXIT
 # One line per TCP segment: time, source, destination, then the fields.
-tcpdump -tt -nn -S --time-stamp-precision=nano -r "$capture" tcp 2>/dev/null |
-    sed 's/:$//; s/: Flags/ Flags/' > "$lines"
+tcpdump -tt -nn -S --time-stamp-precision=nano -r "$capture" tcp 2>"$lines.err" |
+    sed 's/: Flags/ Flags/' > "$lines" ||
+    { echo "tcp-window: tcpdump -r $capture: $(tail -n 1 "$lines.err")" >&2; rm -f "$lines.err"; exit 1; }
+rm -f "$lines.err"
 awk -v rcv="$receiver" '
 function host(a) { sub(/\.[0-9]+$/, "", a); return a }
 function field(name,   i) {
@@ -38,6 +41,7 @@ END {
             if (len[i] > biggest) biggest = len[i]
         } else if (src[i] == to && dst[i] == from && first) {
             if (win[i] > maxwin) maxwin = win[i]
+            if (ackv[i] == "") continue # an RST without an ACK, say
             a = ackv[i] + 0
             if (prev != "" && a > prev) acked[++acks] = a - prev
             prev = a

@@ -230,9 +230,11 @@ void vmdev_net_close(struct vmdev_net_backend *backend);
  * written to a pcap file (Ethernet, nanosecond timestamps) as each is
  * handed over, for tcpdump -r or Wireshark. A frame with offloads is
  * written as it went (a segmentation frame whole, as tcpdump shows a
- * tap's). Backends on different threads may share one. NULL with errno
- * and a sentence in why (why_len bytes, may be 0) if path cannot be
- * written; an existing file is replaced.
+ * tap's). Backends on different threads may share one; their records
+ * are in the order written, each stamped when its frame was handed over,
+ * so two threads' stamps may be out of order by that much. NULL with
+ * errno and a sentence in why (why_len bytes, may be 0) if path cannot
+ * be written; an existing file is replaced.
  */
 struct vmdev_net_capture;
 struct vmdev_net_capture *vmdev_net_capture_open(const char *path, char *why,
@@ -243,8 +245,9 @@ int vmdev_net_set_capture(struct vmdev_net_backend *backend,
                           struct vmdev_net_capture *capture);
 /* Frames written so far. */
 uint64_t vmdev_net_capture_frames(struct vmdev_net_capture *capture);
-/* Once every backend given it is closed. */
-void vmdev_net_capture_close(struct vmdev_net_capture *capture);
+/* Once every backend given it is closed: 0, or -errno of the first
+ * write that failed (the file is then incomplete). */
+int vmdev_net_capture_close(struct vmdev_net_capture *capture);
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,8 @@
  * libpcap's dumper (Ethernet link type, nanosecond timestamps). Several
  * backends (a tap's queues, each on its own I/O thread) may share one
  * capture, so each record is written under its lock; each is flushed as
- * it is written, so a VMM that dies leaves every frame before it.
+ * it is written, so a VMM that dies leaves every frame before it. A write
+ * that fails (a full disk) is remembered and reported at close.
  */
 #include <errno.h>
 #include <pcap/pcap.h>
@@ -22,6 +23,7 @@ struct vmdev_net_capture {
     pcap_dumper_t *dumper;
     uint8_t *gather; /* a frame from several iovecs */
     uint64_t frames;
+    int error; /* the first write's failure (errno), reported at close */
 };
 
 struct vmdev_net_capture *vmdev_net_capture_open(const char *path, char *why,
@@ -61,17 +63,28 @@ struct vmdev_net_capture *vmdev_net_capture_open(const char *path, char *why,
     return c;
 }
 
-void vmdev_net_capture_close(struct vmdev_net_capture *c)
+static void note_write(struct vmdev_net_capture *c, int ret)
+{
+    if ((ret < 0 || ferror(pcap_dump_file(c->dumper))) && !c->error)
+        c->error = errno ? errno : EIO;
+}
+
+int vmdev_net_capture_close(struct vmdev_net_capture *c)
 {
     if (!c)
-        return;
-    if (c->dumper)
+        return 0;
+    if (c->dumper) {
+        errno = 0;
+        note_write(c, pcap_dump_flush(c->dumper));
         pcap_dump_close(c->dumper);
+    }
     if (c->dead)
         pcap_close(c->dead);
+    int err = c->error;
     pthread_mutex_destroy(&c->lock);
     free(c->gather);
     free(c);
+    return -err;
 }
 
 uint64_t vmdev_net_capture_frames(struct vmdev_net_capture *c)
@@ -110,8 +123,9 @@ void net_capture_record(struct vmdev_net_capture *c,
         }
         frame = c->gather;
     }
+    errno = 0;
     pcap_dump((u_char *)c->dumper, &hdr, frame);
-    pcap_dump_flush(c->dumper);
+    note_write(c, pcap_dump_flush(c->dumper));
     c->frames++;
     pthread_mutex_unlock(&c->lock);
 }

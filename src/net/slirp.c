@@ -44,10 +44,11 @@
 /* slirp's interface MTU unless told (its default, as QEMU's). */
 #define DEFAULT_MTU 1500
 #define MIN_MTU 68 /* libslirp's smallest */
-/* The queue of frames for the device: 512 of the default MTU's, and at
- * least 16 of the largest MTU's (a window's worth, 64 KiB, and more). */
-#define QUEUE_BYTES (512u * (DEFAULT_MTU + ETH_HEADER))
-#define MIN_QUEUE_SLOTS 16u
+/* The queue of frames for the device: 512 slots of the MTU's largest
+ * frame, whatever their size (a burst of small replies needs the count).
+ * At the largest MTU that is 32 MiB of address space, memory only where
+ * frames were written. */
+#define QUEUE_SLOTS 512u
 #define NO_DEADLINE UINT64_MAX
 
 struct slirp_timer {
@@ -629,9 +630,7 @@ vmdev_net_slirp_new(const struct vmdev_net_slirp_config *c,
     sb->timer_deadline_ns = NO_DEADLINE;
     struct frame_queue *q = &sb->queue;
     q->slot_bytes = mtu + ETH_HEADER;
-    q->num_slots = (unsigned)(QUEUE_BYTES / q->slot_bytes);
-    if (q->num_slots < MIN_QUEUE_SLOTS)
-        q->num_slots = MIN_QUEUE_SLOTS;
+    q->num_slots = QUEUE_SLOTS;
     q->slots = malloc(q->num_slots * q->slot_bytes);
     q->len = calloc(q->num_slots, sizeof(*q->len));
     sb->gather = malloc(VMDEV_NET_MAX_FRAME);

@@ -128,6 +128,17 @@ expect_refused "--net 'slirp,pcap=': pcap needs a file name" -- --net "slirp,pca
 expect_refused "--net pcap=$work/no/such/dir.pcap: " -- \
     --net "slirp,pcap=$work/first.pcap" --net "slirp,pcap=$work/no/such/dir.pcap"
 [ -e "$work/first.pcap" ] && fail "a refused command line left $work/first.pcap"
+echo keep > "$work/old.pcap"
+expect_refused "--net pcap=$work/no/such/dir.pcap: " -- \
+    --net "slirp,pcap=$work/old.pcap" --net "slirp,pcap=$work/no/such/dir.pcap"
+[ "$(cat "$work/old.pcap")" = keep ] || fail "a refused command line changed $work/old.pcap"
+expect_refused "another --net has that pcap file" -- \
+    --net "slirp,pcap=$work/one.pcap" --net "slirp,pcap=$work/one.pcap"
+truncate -s 1M "$work/data.img"
+expect_refused "--net pcap=$work/data.img: that is --disk's file" -- \
+    --disk "path=$work/data.img" --net "slirp,pcap=$work/data.img"
+expect_refused "--net pcap=$disk: that is --kernel's file" -- --net "slirp,pcap=$disk"
+expect_refused "--net pcap=$work: Is a directory" -- --net "slirp,pcap=$work"
 expect_refused "coalesce_usecs must be" -- --net "socket=$sock,coalesce_usecs=1000001"
 expect_refused "coalesce_frames must be" -- --net "socket=$sock,coalesce_frames=-1"
 expect_refused "another --net has that mac" -- --net "socket=$sock,mac=52:54:00:12:34:57" \

@@ -225,21 +225,29 @@ same_upload() {
 
 if [ -n "$passt_setup" ]; then
     fail passt "host side: $passt_setup"
+    fail pcap "no capture to check: $passt_setup"
 elif verdict a passt; then
     echo "interop: passt's lease for VM a (address, router): $(data a passt.lease)"
     pass passt
-    # The capture: DHCP's four messages (or more) and every byte of the
-    # download, as TCP payload from the web server's port.
-    dhcp=$(tcpdump -nn -r "$passt_pcap" 'udp port 67 or udp port 68' 2>/dev/null | wc -l)
-    down=$(tcpdump -nn -q -r "$passt_pcap" "tcp src port $passt_http_port" 2>/dev/null |
-        awk '{ n += $NF } END { print n + 0 }')
+    # The capture: DHCP both ways (discover and request from the guest's
+    # port 68, offer and ack from the server's 67), and the download's
+    # whole span of TCP sequence numbers from the web server's port.
+    tcpdump -nn -S -r "$passt_pcap" > "$work/passt-pcap.txt" 2>&1 ||
+        echo "interop: tcpdump -r $passt_pcap: $(tail -n 1 "$work/passt-pcap.txt")"
+    asked=$(grep -c '\.68 > [0-9.]*\.67: ' "$work/passt-pcap.txt")
+    answered=$(grep -c '\.67 > [0-9.]*\.68: ' "$work/passt-pcap.txt")
+    span=$(grep "\.$passt_http_port > .* seq [0-9]*:[0-9]*," "$work/passt-pcap.txt" |
+        sed 's/.* seq \([0-9]*\):\([0-9]*\),.*/\1 \2/' |
+        awk 'NR == 1 || $1 < lo { lo = $1 } $2 > hi { hi = $2 } END { print hi - lo }')
     blob=$(stat -c %s "$work/passt-www/blob")
-    if [ "$dhcp" -lt 4 ] || [ "$down" -lt "$blob" ]; then
-        fail pcap "$passt_pcap has $dhcp DHCP messages (want 4 or more) and $down bytes from port $passt_http_port (want $blob or more)"
+    if [ "$asked" -lt 2 ] || [ "$answered" -lt 2 ] || [ "${span:-0}" -lt "$blob" ]; then
+        fail pcap "$passt_pcap has $asked DHCP messages from the guest and $answered to it (want 2 or more each), and ${span:-no} bytes of sequence space from port $passt_http_port (want $blob or more)"
     else
-        echo "interop: VM a's passt card captured: $dhcp DHCP messages, $down bytes downloaded"
+        echo "interop: VM a's passt card captured DHCP both ways ($asked, $answered) and $span bytes from the web server"
         pass pcap
     fi
+else
+    fail pcap "no capture to check: the passt test failed"
 fi
 if verdict a lan && verdict b lanpeer && same_upload lan a lan.up b lanpeer.vmdev_up; then
     echo "interop: lan moved $lan_mib MiB each way between two vmdev-run VMs in $(data a lan.seconds) s"

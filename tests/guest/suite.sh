@@ -412,7 +412,8 @@ for t in $(echo "$tests" | tr , ' '); do
         if [ "$(sha "$work/slirp-upload")" != "$up_sha" ]; then
             fail slirp "the upload's sha256 differs from what the guest sent ($(wc -c < "$work/slirp-upload") bytes arrived)"
         else
-            echo "suite: slirp moved ${slirp_mib} MiB each way in $secs s"
+            frame=$(grep -o 'VMDEV-DATA slirp.rx_frame_bytes [0-9]*' "$console" | head -n 1 | cut -d' ' -f3)
+            echo "suite: slirp moved ${slirp_mib} MiB each way in $secs s, the download in frames of $frame bytes on average"
             grep -o "vmdev-run: net slirp0: rx_frames.*" "$console" | head -n 1 | sed 's/^vmdev-run: /suite: /'
             pass slirp
         fi ;;

@@ -458,34 +458,3 @@ void vmm_close_disks(const struct vmm_options *opts, struct vmdev_block **images
         images[i] = NULL;
     }
 }
-
-int vmm_open_captures(const struct vmm_options *opts,
-                      struct vmdev_net_capture **captures)
-{
-    for (unsigned i = 0; i < opts->num_nets; i++)
-        captures[i] = NULL;
-    for (unsigned i = 0; i < opts->num_nets; i++) {
-        const char *path = opts->nets[i].pcap;
-        char why[512];
-        if (path && !(captures[i] = vmdev_net_capture_open(path, why,
-                                                           sizeof(why)))) {
-            fprintf(stderr, "vmdev-run: --net pcap=%s: %s\n", path, why);
-            /* The files opened before, now empty captures, go too. */
-            for (unsigned k = 0; k < i; k++)
-                if (captures[k])
-                    unlink(opts->nets[k].pcap);
-            vmm_close_captures(opts, captures);
-            return VMM_EXIT_USAGE;
-        }
-    }
-    return 0;
-}
-
-void vmm_close_captures(const struct vmm_options *opts,
-                        struct vmdev_net_capture **captures)
-{
-    for (unsigned i = 0; i < opts->num_nets; i++) {
-        vmdev_net_capture_close(captures[i]);
-        captures[i] = NULL;
-    }
-}

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* vmdev-run's --net option: a backend (socket=ADDRESS, tap=IFNAME with
  * bridge=, or slirp with its keys: net_spec.h), and the card's keys. */
+#include <errno.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "options.h"
 #include "vmdev/virtio_net.h"
@@ -113,6 +117,10 @@ int vmm_parse_net(char *value, struct vmm_options *opts)
         if (memcmp(opts->nets[i].mac, net.mac, 6) == 0)
             return vmm_option_bad("net", original,
                                   "another --net has that mac");
+        if (net.pcap && opts->nets[i].pcap &&
+            strcmp(net.pcap, opts->nets[i].pcap) == 0)
+            return vmm_option_bad("net", original,
+                                  "another --net has that pcap file");
         /* A tap's queues and offloads are the tap's: one card each. */
         const char *tap = opts->nets[i].backend.tap;
         if (net.backend.tap && tap && strcmp(tap, net.backend.tap) == 0)
@@ -121,4 +129,95 @@ int vmm_parse_net(char *value, struct vmm_options *opts)
     }
     opts->nets[opts->num_nets++] = net;
     return 0;
+}
+
+/* Whether path is the file of --kernel, --initramfs or a --disk: a
+ * capture there would overwrite it. Their names, or NULL. */
+static const char *same_file_as(const struct vmm_options *opts,
+                                const struct stat *st)
+{
+    struct stat other;
+    const char *named[2] = { opts->kernel, opts->initramfs };
+    const char *what[2] = { "--kernel", "--initramfs" };
+    for (unsigned i = 0; i < 2; i++)
+        if (named[i] && stat(named[i], &other) == 0 &&
+            other.st_dev == st->st_dev && other.st_ino == st->st_ino)
+            return what[i];
+    for (unsigned i = 0; i < opts->num_disks; i++)
+        if (stat(opts->disks[i].path, &other) == 0 &&
+            other.st_dev == st->st_dev && other.st_ino == st->st_ino)
+            return "--disk";
+    return NULL;
+}
+
+/* Whether a capture may be written at path, before any is opened: 0, or
+ * -1 with why. *exists says whether it was there (so not to be removed). */
+static int check_capture_path(const struct vmm_options *opts, const char *path,
+                              bool *exists, const char **why)
+{
+    struct stat st;
+    *exists = stat(path, &st) == 0;
+    if (*exists) {
+        const char *other = same_file_as(opts, &st);
+        if (other) {
+            *why = other;
+            errno = EEXIST;
+            return -1;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            errno = EISDIR;
+            return -1;
+        }
+        return access(path, W_OK);
+    }
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s", path);
+    return access(dirname(dir), W_OK | X_OK);
+}
+
+int vmm_open_captures(const struct vmm_options *opts,
+                      struct vmdev_net_capture **captures)
+{
+    bool existed[VMM_MAX_NETS] = { false };
+    for (unsigned i = 0; i < opts->num_nets; i++)
+        captures[i] = NULL;
+    for (unsigned i = 0; i < opts->num_nets; i++) {
+        const char *path = opts->nets[i].pcap, *other = NULL;
+        if (path && check_capture_path(opts, path, &existed[i], &other)) {
+            if (other)
+                fprintf(stderr, "vmdev-run: --net pcap=%s: that is %s's "
+                        "file\n", path, other);
+            else
+                fprintf(stderr, "vmdev-run: --net pcap=%s: %s\n", path,
+                        strerror(errno));
+            return VMM_EXIT_USAGE;
+        }
+    }
+    for (unsigned i = 0; i < opts->num_nets; i++) {
+        const char *path = opts->nets[i].pcap;
+        char why[512];
+        if (path && !(captures[i] = vmdev_net_capture_open(path, why,
+                                                           sizeof(why)))) {
+            fprintf(stderr, "vmdev-run: --net pcap=%s: %s\n", path, why);
+            /* Files this run made for the cards before go again. */
+            for (unsigned k = 0; k < i; k++)
+                if (captures[k] && !existed[k])
+                    unlink(opts->nets[k].pcap);
+            vmm_close_captures(opts, captures);
+            return VMM_EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+void vmm_close_captures(const struct vmm_options *opts,
+                        struct vmdev_net_capture **captures)
+{
+    for (unsigned i = 0; i < opts->num_nets; i++) {
+        int err = vmdev_net_capture_close(captures[i]);
+        if (err)
+            fprintf(stderr, "vmdev-run: --net pcap=%s: the capture is "
+                    "incomplete: %s\n", opts->nets[i].pcap, strerror(-err));
+        captures[i] = NULL;
+    }
 }

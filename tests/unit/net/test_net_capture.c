@@ -4,8 +4,8 @@
  * capture; what each sends (one iovec or several) and what each delivers
  * is in the pcap file once, whole, in order, as libpcap reads it back; a
  * frame the device refused first is written when it is taken, once; a
- * capture is given before start only; a path that cannot be written is
- * refused with libpcap's reason.
+ * capture is given before start only; a failed write is reported at
+ * close; a path that cannot be written is refused with libpcap's reason.
  */
 #include <errno.h>
 #include <arpa/inet.h>
@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -80,6 +81,8 @@ static void frames_both_ways_in_order_once(void)
                                                            sizeof(why));
     CHECK(cap != NULL);
 
+    struct timespec began, ended;
+    clock_gettime(CLOCK_REALTIME, &began);
     struct vmdev_net_backend *nb[2];
     int peer[2];
     for (unsigned i = 0; i < 2; i++) {
@@ -113,13 +116,15 @@ static void frames_both_ways_in_order_once(void)
     run_ready();
     CHECK_EQ(dev.taken, 2);
     CHECK_EQ(vmdev_net_capture_frames(cap), 4);
+    clock_gettime(CLOCK_REALTIME, &ended);
     for (unsigned i = 0; i < 2; i++) {
         vmdev_net_close(nb[i]);
         close(peer[i]);
     }
-    vmdev_net_capture_close(cap);
+    CHECK_EQ(vmdev_net_capture_close(cap), 0);
 
-    /* What libpcap reads back. */
+    /* What libpcap reads back: each stamp in nanoseconds, within the
+     * test's time, none before the one written before it. */
     char err[PCAP_ERRBUF_SIZE];
     pcap_t *in = pcap_open_offline_with_tstamp_precision(
         path, PCAP_TSTAMP_PRECISION_NANO, err);
@@ -129,7 +134,10 @@ static void frames_both_ways_in_order_once(void)
                                    { 2000, 4 } };
     struct pcap_pkthdr *hdr;
     const u_char *data;
-    uint64_t last_ns = 0;
+    uint64_t last_ns = (uint64_t)began.tv_sec * 1000000000u +
+                       (uint64_t)began.tv_nsec;
+    uint64_t end_ns = (uint64_t)ended.tv_sec * 1000000000u +
+                      (uint64_t)ended.tv_nsec;
     for (unsigned i = 0; i < 4; i++) {
         CHECK_EQ(pcap_next_ex(in, &hdr, &data), 1);
         CHECK_EQ(hdr->caplen, want[i].len);
@@ -140,12 +148,33 @@ static void frames_both_ways_in_order_once(void)
         uint64_t ns = (uint64_t)hdr->ts.tv_sec * 1000000000u +
                       (uint64_t)hdr->ts.tv_usec;
         CHECK(ns >= last_ns);
+        CHECK(ns <= end_ns);
         last_ns = ns;
     }
     CHECK_EQ(pcap_next_ex(in, &hdr, &data), PCAP_ERROR_BREAK); /* the end */
     pcap_close(in);
     unlink(path);
     rmdir(dir);
+}
+
+/* A write that fails (no room) makes the close say so. */
+static void failed_write_reported_at_close(void)
+{
+    struct vmdev_net_capture *cap = vmdev_net_capture_open("/dev/full",
+                                                           NULL, 0);
+    CHECK(cap != NULL);
+    int sv[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    struct vmdev_net_backend *nb = vmdev_net_stream_from_fd(sv[0], loop);
+    CHECK(nb != NULL);
+    CHECK_EQ(vmdev_net_set_capture(nb, cap), 0);
+    CHECK_EQ(vmdev_net_start(nb, &callbacks), 0);
+    uint8_t f[60];
+    fill(f, sizeof(f), 5);
+    CHECK_EQ(vmdev_net_send(nb, &(struct iovec){ f, sizeof(f) }, 1), 0);
+    vmdev_net_close(nb);
+    close(sv[1]);
+    CHECK_EQ(vmdev_net_capture_close(cap), -ENOSPC);
 }
 
 static void unwritable_path_refused(void)
@@ -170,4 +199,5 @@ static void cleanup(void)
 }
 
 TEST_MAIN(TEST(setup), TEST(frames_both_ways_in_order_once),
+          TEST(failed_write_reported_at_close),
           TEST(unwritable_path_refused), TEST(cleanup))

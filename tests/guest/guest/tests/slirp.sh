@@ -24,9 +24,17 @@ ip addr show dev "$iface" | grep -q "inet 10.0.2.15/24" ||
 
 port=$(vmdev_param slirp_http_port)
 start=$(cut -d' ' -f1 /proc/uptime)
+stats=/sys/class/net/$iface/statistics
+bytes0=$(cat $stats/rx_bytes) frames0=$(cat $stats/rx_packets)
 sum=$(wget -q -O - "http://10.0.2.2:$port/blob" 2>/tmp/wget.err | sha256sum | cut -d' ' -f1)
 [ "$sum" = "$(vmdev_param slirp_down_sha256)" ] ||
     fail "the download's sha256 is $sum, not the host file's ($(cat /tmp/wget.err))"
+# slirp's TCP cut the download to its link's MTU, the card's: frames far
+# larger than 1514 bytes on average (at 1500 they would be at most that).
+frame=$((($(cat $stats/rx_bytes) - bytes0) / ($(cat $stats/rx_packets) - frames0)))
+[ "$frame" -gt 4000 ] ||
+    fail "the download came in frames of $frame bytes on average: slirp's link is not at the MTU $mtu"
+data slirp.rx_frame_bytes "$frame"
 head -c $(($(vmdev_param slirp_mib) << 20)) /dev/urandom > /tmp/slirp-up
 data slirp.up_sha256 "$(sha256sum < /tmp/slirp-up | cut -d' ' -f1)"
 nc 10.0.2.2 "$(vmdev_param slirp_upload_port)" < /tmp/slirp-up 2>/tmp/nc.err ||
