@@ -6,7 +6,8 @@
 # --pcap): the flow carrying the most payload to RECEIVER, its throughput
 # while data flowed, the largest window field the receiver sent (as sent:
 # with window scaling the window is larger by its scale), how many
-# bytes each of its ACKs acknowledged (median) and how often it sent one.
+# bytes each of its ACKs acknowledged (median) and how often it sent one,
+# and how much of the payload was sent again (retransmissions).
 # A receiver that acknowledges a whole window at a time and never offers
 # more than 65535 bytes (no window scaling) gets at most 64 KiB per round
 # trip, whatever the link does. Needs tcpdump.
@@ -29,6 +30,7 @@ function field(name,   i) {
 }
 { t[NR] = $1; src[NR] = $3; dst[NR] = $5; sub(/:$/, "", dst[NR])
   len[NR] = field("length") + 0; ackv[NR] = field("ack"); win[NR] = field("win") + 0
+  seqv[NR] = field("seq")
   if (host(dst[NR]) == rcv) bytes[src[NR] ">" dst[NR]] += len[NR] }
 END {
     best = ""; for (f in bytes) if (best == "" || bytes[f] > bytes[best]) best = f
@@ -39,6 +41,12 @@ END {
         if (src[i] == from && dst[i] == to && len[i] > 0) {
             if (!first) first = t[i]; last = t[i]; n++
             if (len[i] > biggest) biggest = len[i]
+            # Sent again: below the highest byte already sent (a stream
+            # to the guest does not reorder).
+            split(seqv[i], r, ":"); s0 = r[1] + 0; s1 = r[2] + 0
+            if (n > 1 && s0 < front) resent += (s1 < front ? s1 : front) - s0
+            if (n == 1 || s1 > front) front = s1
+            if (n == 1) start = s0
         } else if (src[i] == to && dst[i] == from && first) {
             if (win[i] > maxwin) maxwin = win[i]
             if (ackv[i] == "") continue # an RST without an ACK, say
@@ -51,6 +59,9 @@ END {
     mbits = 0; if (secs > 0) mbits = bytes[best] * 8 / secs / 1e6
     printf "flow %s > %s: %.0f bytes in %d segments (largest %d) over %.3f s, %.1f Mbit/s\n",
         from, to, bytes[best], n, biggest, secs, mbits
+    good = 0; if (secs > 0) good = (front - start) * 8 / secs / 1e6
+    printf "sent again: %.0f bytes (%.0f%%); new data %.0f bytes, %.1f Mbit/s\n",
+        resent, resent * 100 / bytes[best], front - start, good
     if (!acks) { print "no ACKs that moved"; exit 0 }
     # median of the bytes each ACK acknowledged (insertion sort: few)
     for (i = 2; i <= acks; i++) { v = acked[i]; for (j = i - 1; j >= 1 && acked[j] > v; j--) acked[j + 1] = acked[j]; acked[j + 1] = v }
