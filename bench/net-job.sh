@@ -91,7 +91,7 @@ limit=$((seconds * 2 + 120))
 qemu=(timeout -k 5 "$limit" qemu-system-x86_64 -enable-kvm -cpu host -smp 2 -m 512M -M q35
     -display none -nodefaults -no-reboot -serial stdio
     -kernel "$kernel" -initrd "$initrd")
-vmdev=(timeout -k 5 "$limit" "$vmm" --kernel "$kernel" --initramfs "$initrd" --cpus 2 --memory 512M
+vmdev=(timeout -k 5 "$limit" "$vmm" --kernel "$kernel" --initramfs "$initrd" --cpus 2 --memory 512M --stats
     --serial stdio)
 
 # pcap_file CONFIG: where CONFIG's capture is written. In the nested guest
