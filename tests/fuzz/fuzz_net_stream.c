@@ -11,7 +11,10 @@
  * goes down exactly when a bad length came. Nothing may crash or leak.
  *
  * Records: a byte h, then (h & 0x3f) + 1 bytes of stream; h & 0x40 flips
- * whether the device has room (getting room back resumes the backend).
+ * whether the device has room (getting room back resumes the backend);
+ * h & 0x80 writes the bytes REPEAT times over, so that a short input
+ * makes a stream longer than the backend's receive buffer (whose
+ * compaction a 4 KiB input would otherwise never reach).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -26,6 +29,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define ETH_HEADER 14
+#define REPEAT 1024
 
 struct model {
     uint8_t *stream; /* all the peer wrote */
@@ -125,7 +129,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int sv[2];
     if (!loop || socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv))
         abort();
-    struct model m = { .stream = malloc(size + 1), .room = true };
+    /* The stream's whole length, so it is made once and stays put. */
+    size_t total = 0;
+    for (size_t i = 0; i < size;) {
+        uint8_t h = data[i++];
+        size_t n = (size_t)(h & 0x3f) + 1;
+        if (n > size - i)
+            n = size - i;
+        total += h & 0x80 ? n * REPEAT : n;
+        i += n;
+    }
+    struct model m = { .stream = malloc(total + 1), .room = true };
     struct vmdev_net_callbacks cb = { on_receive, on_writable, on_link, &m };
     struct vmdev_net_backend *nb = vmdev_net_stream_from_fd(sv[0], loop);
     if (!m.stream || !nb || vmdev_net_start(nb, &cb))
@@ -142,10 +156,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 vmdev_net_resume_receive(nb);
         }
         /* What waits to go is always the stream's tail. */
-        memcpy(m.stream + m.written, data + i, n);
-        m.written += n;
+        size_t copies = h & 0x80 ? REPEAT : 1;
+        for (size_t c = 0; c < copies; c++) {
+            memcpy(m.stream + m.written, data + i, n);
+            m.written += n;
+        }
         i += n;
-        peer.pending_len += n;
+        peer.pending_len += n * copies;
         peer.pending = m.stream + m.written - peer.pending_len;
         peer_flush(&peer);
         run_ready(loop);
