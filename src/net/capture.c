@@ -121,7 +121,6 @@ void net_capture_record(struct vmdev_net_capture *c,
             memcpy(c->gather + at, iov[i].iov_base, iov[i].iov_len);
             at += iov[i].iov_len;
         }
-        frame = c->gather;
     }
     errno = 0;
     pcap_dump((u_char *)c->dumper, &hdr, frame);
