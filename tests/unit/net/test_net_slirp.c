@@ -313,98 +313,109 @@ static int accept_while_running(int listener)
     return -1;
 }
 
-/* The guest (10.0.2.15:40000, its first sequence number 1000) connects to
- * 10.0.2.2:port, which is 127.0.0.1:port on the host, where listener
- * listens: in *conn the host's end of the connection (-1 if none), in
- * *server_seq the sequence number the guest is to acknowledge. */
-static void guest_connects(struct vmdev_net_backend *nb, uint16_t port,
-                           int listener, int *conn, uint32_t *server_seq)
+/* A guest TCP connection through the NAT to a listener on the host's
+ * loopback, as the tests hold it. */
+struct nat_connection {
+    struct vmdev_net_backend *nb;
+    uint16_t port;   /* the listener's, which the guest sees on 10.0.2.2 */
+    int listener;    /* -1 if none */
+    int conn;        /* the host's end of the connection; -1 if none */
+    uint32_t server_seq; /* what the guest is to acknowledge next */
+};
+
+/* A slirp backend with config, a listener on the host's loopback, and the
+ * guest (10.0.2.15:40000, its first sequence number 1000) connected to
+ * 10.0.2.2:port, which is 127.0.0.1:port: c->conn is -1 if any step
+ * failed (each failure reported). */
+static void connect_through_nat(const struct vmdev_net_slirp_config *config,
+                                struct nat_connection *c)
 {
-    *conn = -1;
+    *c = (struct nat_connection){ .listener = -1, .conn = -1 };
+    c->listener = loopback_listener(&c->port);
+    CHECK(c->listener >= 0);
+    c->nb = slirp_started(config);
+    CHECK(c->nb != NULL);
+    CHECK(introduce_guest(c->nb));
     unsigned seen = dev.frames;
-    tcp_frame(nb, port, 1000, 0, NF_TCP_SYN, 0, 0);
-    struct tcp_want syn_ack = { port, 40000, NF_TCP_SYN | NF_TCP_ACK, 0 };
+    tcp_frame(c->nb, c->port, 1000, 0, NF_TCP_SYN, 0, 0);
+    struct tcp_want syn_ack = { c->port, 40000, NF_TCP_SYN | NF_TCP_ACK, 0 };
     int i = wait_frame(seen, is_tcp, &syn_ack);
     CHECK(i >= 0);
     struct nf_layout l;
     CHECK(nf_parse(dev.data[i], dev.len[i], &l));
-    *server_seq = nf_tcp_seq(dev.data[i], &l) + 1;
-    *conn = accept_while_running(listener);
+    c->server_seq = nf_tcp_seq(dev.data[i], &l) + 1;
+    c->conn = accept_while_running(c->listener);
+}
+
+static void nat_connection_close(struct nat_connection *c)
+{
+    if (c->conn >= 0)
+        close(c->conn);
+    if (c->listener >= 0)
+        close(c->listener);
+    vmdev_net_close(c->nb);
 }
 
 static void tcp_through_nat_to_host_loopback(void)
 {
-    uint16_t port;
-    int listener = loopback_listener(&port);
-    CHECK(listener >= 0);
     struct vmdev_net_slirp_config config = { 0 };
-    struct vmdev_net_backend *nb = slirp_started(&config);
-    CHECK(nb != NULL);
-    CHECK(introduce_guest(nb));
-    uint32_t server_seq;
-    int conn;
-    guest_connects(nb, port, listener, &conn, &server_seq);
-    CHECK(conn >= 0);
+    struct nat_connection c;
+    connect_through_nat(&config, &c);
+    CHECK(c.conn >= 0);
 
     /* The guest's bytes reach the host... */
-    tcp_frame(nb, port, 1001, server_seq, NF_TCP_ACK | NF_TCP_PSH, 300, 7);
+    tcp_frame(c.nb, c.port, 1001, c.server_seq, NF_TCP_ACK | NF_TCP_PSH, 300,
+              7);
     uint8_t buf[300];
-    CHECK_EQ(read_while_running(conn, buf, sizeof(buf)), sizeof(buf));
+    CHECK_EQ(read_while_running(c.conn, buf, sizeof(buf)), sizeof(buf));
     for (unsigned k = 0; k < sizeof(buf); k++)
         CHECK_EQ(buf[k], (uint8_t)(7 + k));
 
     /* ...and the host's reach the guest. */
     for (unsigned k = 0; k < 200; k++)
         buf[k] = (uint8_t)(k ^ 0x5a);
-    CHECK_EQ(write(conn, buf, 200), 200);
+    CHECK_EQ(write(c.conn, buf, 200), 200);
     unsigned seen = dev.frames;
-    struct tcp_want data = { port, 40000, NF_TCP_ACK, 200 };
+    struct tcp_want data = { c.port, 40000, NF_TCP_ACK, 200 };
     int i = wait_frame(seen, is_tcp, &data);
     CHECK(i >= 0);
     struct nf_layout l;
     CHECK(nf_parse(dev.data[i], dev.len[i], &l));
     CHECK_EQ(dev.len[i] - l.payload, 200);
-    CHECK_EQ(nf_tcp_seq(dev.data[i], &l), server_seq);
+    CHECK_EQ(nf_tcp_seq(dev.data[i], &l), c.server_seq);
     for (unsigned k = 0; k < 200; k++)
         CHECK_EQ(dev.data[i][l.payload + k], (uint8_t)(k ^ 0x5a));
-    close(conn);
-    close(listener);
-    vmdev_net_close(nb);
+    nat_connection_close(&c);
 }
 
 /* The host's end resets the connection while the guest still sends:
  * the guest's side is reset too. */
 static void a_host_reset_reaches_the_guest(void)
 {
-    uint16_t port;
-    int listener = loopback_listener(&port);
-    CHECK(listener >= 0);
     struct vmdev_net_slirp_config config = { 0 };
-    struct vmdev_net_backend *nb = slirp_started(&config);
-    CHECK(nb != NULL);
-    CHECK(introduce_guest(nb));
-    uint32_t server_seq;
-    int conn;
-    guest_connects(nb, port, listener, &conn, &server_seq);
-    CHECK(conn >= 0);
+    struct nat_connection c;
+    connect_through_nat(&config, &c);
+    CHECK(c.conn >= 0);
     /* Closed with a reset while the guest goes on sending. */
     struct linger reset = { 1, 0 };
-    CHECK_EQ(setsockopt(conn, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)), 0);
-    close(conn);
+    CHECK_EQ(setsockopt(c.conn, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset)),
+             0);
+    close(c.conn);
+    c.conn = -1;
     unsigned seen = dev.frames;
     for (unsigned r = 0; r < 3; r++)
         vmdev_event_loop_run_once(loop, 10);
     uint32_t seq = 1001;
     for (unsigned k = 0; k < 4; k++, seq += 300) {
-        tcp_frame(nb, port, seq, server_seq, NF_TCP_ACK | NF_TCP_PSH, 300, 1);
+        tcp_frame(c.nb, c.port, seq, c.server_seq, NF_TCP_ACK | NF_TCP_PSH,
+                  300, 1);
         for (unsigned r = 0; r < 3; r++)
             vmdev_event_loop_run_once(loop, 10);
     }
     /* The guest's connection is reset. */
-    struct tcp_want rst = { port, 40000, NF_TCP_RST, 0 };
+    struct tcp_want rst = { c.port, 40000, NF_TCP_RST, 0 };
     CHECK(wait_frame(seen, is_tcp, &rst) >= 0);
-    close(listener);
-    vmdev_net_close(nb);
+    nat_connection_close(&c);
 }
 
 static void restricted_refuses_the_host(void)
@@ -646,44 +657,36 @@ static void hostfwd_syntax(void)
 static void largest_segment(unsigned mtu, size_t total, size_t *largest)
 {
     *largest = 0;
-    uint16_t port;
-    int listener = loopback_listener(&port);
-    CHECK(listener >= 0);
     struct vmdev_net_slirp_config config = { .mtu = mtu };
-    struct vmdev_net_backend *nb = slirp_started(&config);
-    CHECK(nb != NULL);
-    CHECK(introduce_guest(nb));
-    uint32_t server_seq;
-    int conn;
-    guest_connects(nb, port, listener, &conn, &server_seq);
-    CHECK(conn >= 0);
+    struct nat_connection c;
+    connect_through_nat(&config, &c);
+    CHECK(c.conn >= 0);
     /* The handshake's last ACK. */
-    tcp_frame(nb, port, 1001, server_seq, NF_TCP_ACK, 0, 0);
+    tcp_frame(c.nb, c.port, 1001, c.server_seq, NF_TCP_ACK, 0, 0);
     static uint8_t buf[16384];
     CHECK(total <= sizeof(buf));
     memset(buf, 0x33, total);
-    CHECK_EQ(write(conn, buf, total), (ssize_t)total);
+    CHECK_EQ(write(c.conn, buf, total), (ssize_t)total);
     /* The guest acknowledges each segment, so slirp sends them all. */
     size_t got = 0;
     unsigned seen = dev.frames;
     while (got < total) {
-        struct tcp_want data = { port, 40000, NF_TCP_ACK, 1 };
+        struct tcp_want data = { c.port, 40000, NF_TCP_ACK, 1 };
         int i = wait_frame(seen, is_tcp, &data);
         CHECK(i >= 0);
         seen = (unsigned)i + 1;
         struct nf_layout l;
         CHECK(nf_parse(dev.data[i], dev.len[i], &l));
         size_t payload = dev.len[i] - l.payload;
-        CHECK_EQ(nf_tcp_seq(dev.data[i], &l), server_seq + got);
+        CHECK_EQ(nf_tcp_seq(dev.data[i], &l), c.server_seq + got);
         got += payload;
         if (payload > *largest)
             *largest = payload;
-        tcp_frame(nb, port, 1001, server_seq + (uint32_t)got, NF_TCP_ACK, 0, 0);
+        tcp_frame(c.nb, c.port, 1001, c.server_seq + (uint32_t)got, NF_TCP_ACK,
+                  0, 0);
     }
     CHECK_EQ(got, total);
-    close(conn);
-    close(listener);
-    vmdev_net_close(nb);
+    nat_connection_close(&c);
 }
 
 static void mtu_sizes_the_guests_segments(void)
