@@ -13,15 +13,10 @@ from_peer=$!
 ip link set "$iface" up || fail "cannot bring $iface up"
 ip addr add 10.0.5.15/24 dev "$iface" || fail "cannot give $iface an address"
 peer_ping 10.0.5.2 "$(vmdev_param lan_wait)"
-start=$(cut -d' ' -f1 /proc/uptime)
-got=$(wget -q -O - http://10.0.5.2:8084/blob 2>/tmp/wget.err | sha256sum | cut -d' ' -f1)
-[ "$got" = "$(vmdev_param lan_down_sha256)" ] ||
-    fail "the download's sha256 is $got, not the peer's file's ($(cat /tmp/wget.err))"
-head -c $(($(vmdev_param lan_mib) << 20)) /dev/urandom > /tmp/lan-up
-data lan.up "$(sha256sum < /tmp/lan-up | cut -d' ' -f1) $(wc -c < /tmp/lan-up)"
-nc 10.0.5.2 9003 < /tmp/lan-up 2>/tmp/nc.err || fail "upload: $(cat /tmp/nc.err)"
-rm /tmp/lan-up
-data lan.seconds "$(awk -v a="$start" '{ print $1 - a }' /proc/uptime)"
+start=$(uptime_now)
+download_matches http://10.0.5.2:8084/blob lan_down_sha256
+upload_random $(($(vmdev_param lan_mib) << 20)) 10.0.5.2 9003 lan.up
+data lan.seconds "$(seconds_since "$start")"
 wait $from_peer
 [ "$(cat /tmp/from-peer)" = lanpeer-pinged ] ||
     fail "the peer's word on port 9005 was '$(cat /tmp/from-peer)', not lanpeer-pinged"

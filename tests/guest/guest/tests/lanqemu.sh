@@ -9,9 +9,5 @@ ip link set lo up
 ip link set "$iface" up || fail "cannot bring $iface up"
 ip addr add 10.0.5.3/24 dev "$iface" || fail "cannot give $iface an address"
 peer_ping 10.0.5.2 "$(vmdev_param lan_wait)"
-got=$(wget -q -O - http://10.0.5.2:8084/small 2>/tmp/wget.err | sha256sum | cut -d' ' -f1)
-[ "$got" = "$(vmdev_param lan_small_sha256)" ] ||
-    fail "the download's sha256 is $got, not the peer's file's ($(cat /tmp/wget.err))"
-head -c $((1 << 20)) /dev/urandom > /tmp/lan-up
-data lanqemu.up "$(sha256sum < /tmp/lan-up | cut -d" " -f1) $(wc -c < /tmp/lan-up)"
-nc 10.0.5.2 9004 < /tmp/lan-up 2>/tmp/nc.err || fail "upload: $(cat /tmp/nc.err)"
+download_matches http://10.0.5.2:8084/small lan_small_sha256
+upload_random $((1 << 20)) 10.0.5.2 9004 lanqemu.up

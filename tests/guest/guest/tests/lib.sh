@@ -100,6 +100,55 @@ discard_reads_zero() {
     [ "$nonzero" = 0 ] || fail "the discarded range reads $nonzero non-zero bytes"
 }
 
+# negotiated DEV BIT:NAME...: fails unless the virtio device DEV (its
+# /sys/bus/virtio/devices directory) negotiated every feature bit named.
+negotiated() {
+    # features: one character per bit, bit 0 first.
+    f=$(cat "$1/features"); shift
+    for b in "$@"; do
+        [ "$(echo "$f" | cut -c$((${b%%:*} + 1)))" = 1 ] ||
+            fail "feature ${b#*:} (bit ${b%%:*}) not negotiated: $f"
+    done
+}
+
+# link_to IFACE ADDRESS/PREFIX PEER: lo and IFACE up, IFACE with the
+# address and its carrier on, and PEER answering three pings; or fails.
+link_to() {
+    ip link set lo up
+    ip link set "$1" up || fail "cannot bring $1 up"
+    ip addr add "$2" dev "$1" || fail "cannot give $1 the address $2"
+    wait_for 10 grep -qx 1 "/sys/class/net/$1/carrier" ||
+        fail "$1 has no carrier (link status)"
+    ping -c 3 -W 5 "$3" > /tmp/ping.out 2>&1 ||
+        fail "ping $3: $(tail -n 2 /tmp/ping.out | tr '\n' ' ')"
+}
+
+# The transfers run under $pin when set (taskset MASK: from those CPUs).
+
+# download_matches URL PARAM [WHAT]: fetches URL (busybox wget) and fails
+# unless its sha256 is vmdev.PARAM's, the server's file's; WHAT says
+# which download in the reason.
+download_matches() {
+    sum=$($pin wget -q -O - "$1" 2>/tmp/wget.err | sha256sum | cut -d' ' -f1)
+    [ "$sum" = "$(vmdev_param "$2")" ] ||
+        fail "${3:-the download}: sha256 $sum, not the server's file's ($(cat /tmp/wget.err))"
+}
+
+# upload_random BYTES HOST PORT KEY: sends BYTES random bytes to HOST:PORT
+# (busybox nc), having printed "KEY SHA256 BYTES" for the receiving side
+# to compare with what arrived.
+upload_random() {
+    head -c "$1" /dev/urandom > /tmp/upload
+    data "$4" "$(sha256sum < /tmp/upload | cut -d' ' -f1) $1"
+    $pin nc "$2" "$3" < /tmp/upload 2>/tmp/nc.err ||
+        fail "upload to $2:$3: $(cat /tmp/nc.err)"
+    rm /tmp/upload
+}
+
+# seconds_since UPTIME: how long since /proc/uptime read UPTIME.
+seconds_since() { awk -v a="$1" '{ print $1 - a }' /proc/uptime; }
+uptime_now() { cut -d' ' -f1 /proc/uptime; }
+
 # iface_with_mac MAC: the network interface with that address, or fails.
 iface_with_mac() {
     for a in /sys/class/net/*/address; do

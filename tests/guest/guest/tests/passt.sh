@@ -10,7 +10,4 @@ dhcp_lease "$iface"
 read -r lease_ip lease_router < /tmp/dhcp-lease
 data passt.lease "$lease_ip $lease_router"
 [ -n "$lease_router" ] || fail "passt's DHCP lease ($lease_ip) named no router"
-got=$(wget -q -O - "http://$lease_router:$(vmdev_param passt_http_port)/blob" 2>/tmp/wget.err |
-    sha256sum | cut -d' ' -f1)
-[ "$got" = "$(vmdev_param passt_down_sha256)" ] ||
-    fail "the download's sha256 is $got, not the host file's ($(cat /tmp/wget.err))"
+download_matches "http://$lease_router:$(vmdev_param passt_http_port)/blob" passt_down_sha256

@@ -23,24 +23,19 @@ ip addr show dev "$iface" | grep -q "inet 10.0.2.15/24" ||
     fail "$iface does not have 10.0.2.15/24: $(ip addr show dev "$iface" | tr '\n' ' ')"
 
 port=$(vmdev_param slirp_http_port)
-start=$(cut -d' ' -f1 /proc/uptime)
+start=$(uptime_now)
 stats=/sys/class/net/$iface/statistics
 bytes0=$(cat $stats/rx_bytes) frames0=$(cat $stats/rx_packets)
-sum=$(wget -q -O - "http://10.0.2.2:$port/blob" 2>/tmp/wget.err | sha256sum | cut -d' ' -f1)
-[ "$sum" = "$(vmdev_param slirp_down_sha256)" ] ||
-    fail "the download's sha256 is $sum, not the host file's ($(cat /tmp/wget.err))"
+download_matches "http://10.0.2.2:$port/blob" slirp_down_sha256
 # slirp's TCP cut the download to its link's MTU, the card's: frames far
 # larger than 1514 bytes on average (at 1500 they would be at most that).
 frame=$((($(cat $stats/rx_bytes) - bytes0) / ($(cat $stats/rx_packets) - frames0)))
 [ "$frame" -gt 4000 ] ||
     fail "the download came in frames of $frame bytes on average: slirp's link is not at the MTU $mtu"
 data slirp.rx_frame_bytes "$frame"
-head -c $(($(vmdev_param slirp_mib) << 20)) /dev/urandom > /tmp/slirp-up
-data slirp.up_sha256 "$(sha256sum < /tmp/slirp-up | cut -d' ' -f1)"
-nc 10.0.2.2 "$(vmdev_param slirp_upload_port)" < /tmp/slirp-up 2>/tmp/nc.err ||
-    fail "upload: $(cat /tmp/nc.err)"
-rm /tmp/slirp-up
-data slirp.seconds "$(awk -v a="$start" '{ print $1 - a }' /proc/uptime)"
+upload_random $(($(vmdev_param slirp_mib) << 20)) 10.0.2.2 \
+    "$(vmdev_param slirp_upload_port)" slirp.up
+data slirp.seconds "$(seconds_since "$start")"
 
 # The host connects to its forwarded port once it reads fwd_ready, and
 # sends the token.
@@ -61,12 +56,10 @@ wait_for 20 got_token ||
 kill $listener 2>/dev/null
 
 ip link set "$iface" mtu 1500 || fail "cannot set $iface's MTU to 1500"
-sum=$(wget -q -O - "http://10.0.2.2:$port/small" 2>/tmp/wget.err | sha256sum | cut -d' ' -f1)
-[ "$sum" = "$(vmdev_param slirp_small_sha256)" ] ||
-    fail "at an MTU of 1500 the download's sha256 is $sum, not the host file's ($(cat /tmp/wget.err))"
+download_matches "http://10.0.2.2:$port/small" slirp_small_sha256 \
+    "the download at an MTU of 1500"
 has_v6() { ip -6 addr show dev "$iface" | grep -q "inet6 fec0::"; }
 wait_for 20 has_v6 ||
     fail "no fec0:: address by SLAAC: $(ip -6 addr show dev "$iface" | tr '\n' ' ')"
-sum=$(wget -q -O - "http://[fec0::2]:$port/small" 2>/tmp/wget.err | sha256sum | cut -d' ' -f1)
-[ "$sum" = "$(vmdev_param slirp_small_sha256)" ] ||
-    fail "over IPv6 the download's sha256 is $sum, not the host file's ($(cat /tmp/wget.err))"
+download_matches "http://[fec0::2]:$port/small" slirp_small_sha256 \
+    "the download over IPv6"
