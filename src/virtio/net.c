@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio-net (virtio 1.2, 5.1): the data path.
+ * virtio-net (virtio 1.2, 5.1): the device.
  *
  * Each queue pair works on its backend's event loop. A driver
  * notification, on whatever thread it arrives, only signals the pair's
@@ -9,19 +9,9 @@
  * its own thread, and never with dev->lock held: it may call back into
  * the device (a frame, the link going down) from inside any call.
  *
- * Receive: the backend hands over a frame; under dev->lock it is
- * filtered, then written with its header into one buffer, or into as
- * many as it needs with MRG_RXBUF, all returned with one used-index
- * update. With too few buffers the buffers go back to the ring and the
- * backend keeps the frame until the driver adds some (back-pressure; a
- * frame no number of the driver's buffers could take is dropped).
- *
- * Transmit: each frame is copied out of the guest's buffers, which then
- * go straight back, so what was checked cannot change. A frame asking
- * for checksum or segmentation offload goes to a backend that carries
- * offloads (a tap) with them, checked; to one that carries plain frames
- * only, it is completed here. A frame the backend cannot take now stays
- * the only one in flight until the backend is writable again.
+ * Receive is net_rx.c, transmit net_tx.c, the control queue net_ctrl.c;
+ * here the pairs' loop work, the backends' other callbacks, the device's
+ * operations and its creation.
  *
  * Receive offloads (GUEST_CSUM, GUEST_TSO4/6, GUEST_ECN) are offered when
  * every backend carries them; the backends are told at DRIVER_OK which
@@ -36,9 +26,6 @@
 
 #include "net_internal.h"
 #include "vmdev/log.h"
-
-/* Frames one wake-up sends before yielding the loop to other work. */
-#define TX_BATCH 256
 
 static struct vmdev_virtio_net *net_of(struct vmdev_virtio_device *dev)
 {
@@ -61,7 +48,7 @@ coalesce_of(const struct net_coalesce_state *c)
 
 /* frames were returned on c's queue: interrupt now, or once usecs have
  * passed since the first of them, or once enough of them wait. */
-static void coalesce_returned(struct net_coalesce_state *c, uint32_t frames)
+void net_coalesce_returned(struct net_coalesce_state *c, uint32_t frames)
 {
     struct vmdev_virtio_device *dev = &c->pair->net->dev;
     const struct vmdev_virtio_net_coalesce *k = coalesce_of(c);
@@ -97,478 +84,6 @@ static void coalesce_expired(void *opaque)
     pthread_mutex_unlock(&dev->lock);
 }
 
-/* --- Receive --- */
-
-static bool is_broadcast(const uint8_t *mac)
-{
-    static const uint8_t all[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
-    return memcmp(mac, all, 6) == 0;
-}
-
-static bool in_table(const uint8_t (*table)[6], unsigned count,
-                     const uint8_t *mac)
-{
-    for (unsigned i = 0; i < count; i++)
-        if (memcmp(table[i], mac, 6) == 0)
-            return true;
-    return false;
-}
-
-/* 5.1.6.5.1 and 5.1.6.5.2: what the driver asked to receive. */
-static bool rx_accepts(const struct vmdev_virtio_net *net,
-                       const uint8_t *frame)
-{
-    const struct net_rx_filter *f = &net->filter;
-    if (f->promisc)
-        return true;
-    if (frame[0] & 1) {
-        if (is_broadcast(frame) || f->allmulti || f->multi_overflow)
-            return true;
-        return in_table(f->multi, f->multi_count, frame);
-    }
-    if (memcmp(frame, net->mac, 6) == 0 || f->uni_overflow)
-        return true;
-    return in_table(f->uni, f->uni_count, frame);
-}
-
-/* Host addresses of the chain's writable bytes at and at+1, where the
- * header's num_buffers goes (a field that may straddle two segments). */
-static void writable_bytes(const struct vmdev_vq_chain *c, uint64_t at,
-                           uint8_t *out[2])
-{
-    unsigned found = 0;
-    for (unsigned s = c->num_readable;
-         s < c->num_readable + c->num_writable && found < 2; s++) {
-        uint32_t seg_len = c->segments[s].len;
-        while (found < 2 && at < seg_len)
-            out[found++] = (uint8_t *)c->segments[s].host + at++;
-        at -= seg_len;
-    }
-}
-
-enum rx_result {
-    RX_DELIVERED,
-    RX_DROPPED, /* no number of the driver's buffers can hold it */
-    RX_NO_ROOM, /* not enough buffers now: wait for more */
-    RX_GUEST_ERROR,
-};
-
-/*
- * Write hdr and frame into the receive queue's buffers: one chain, or
- * with MRG_RXBUF as many as it takes. Under dev->lock.
- */
-static enum rx_result rx_fill(struct vmdev_virtio_net_pair *p,
-                              const struct virtio_net_hdr *hdr,
-                              const uint8_t *frame, size_t len,
-                              const char **why)
-{
-    struct vmdev_virtio_net *net = p->net;
-    struct vmdev_virtqueue *vq = &net->dev.queues[net_rx_queue(p->index)];
-    bool mergeable = net_has(net, VIRTIO_NET_F_MRG_RXBUF);
-    uint64_t total = sizeof(*hdr) + len, done = 0;
-    uint16_t count = 0;
-    uint8_t *num_buffers[2] = { NULL, NULL };
-
-    while (done < total) {
-        if (count == vq->config.size) {
-            /* Every buffer the ring can hold is not enough. */
-            vmdev_vq_unpop(vq, count);
-            return RX_DROPPED;
-        }
-        int ret = vmdev_vq_pop(vq, &p->rx_chain, why);
-        if (ret < 0)
-            return RX_GUEST_ERROR;
-        if (ret == 0) {
-            vmdev_vq_unpop(vq, count);
-            return RX_NO_ROOM;
-        }
-        const struct vmdev_vq_chain *c = &p->rx_chain;
-        /* 5.1.6.3.1: receive buffers are device-writable, and with
-         * MRG_RXBUF each holds at least the header. */
-        if (c->writable_len < sizeof(*hdr)) {
-            *why = "receive buffer smaller than the virtio-net header";
-            return RX_GUEST_ERROR;
-        }
-        if (!mergeable && c->writable_len < total) {
-            /* The driver sized its buffers for smaller frames. */
-            vmdev_vq_unpop(vq, 1);
-            return RX_DROPPED;
-        }
-        struct vmdev_vq_writer w;
-        vmdev_vq_writer_init(&w, c);
-        if (count == 0) {
-            vmdev_vq_write(&w, hdr, sizeof(*hdr));
-            writable_bytes(c, offsetof(struct virtio_net_hdr, num_buffers),
-                           num_buffers);
-            done = sizeof(*hdr);
-        }
-        size_t n = vmdev_vq_write(&w, frame + (done - sizeof(*hdr)),
-                                  total - done);
-        done += n;
-        p->rx_used[count++] = (struct vmdev_vq_used){ c->head,
-                                                      (uint32_t)w.written };
-    }
-    /* 5.1.6.4: num_buffers says how many buffers the frame took. */
-    *num_buffers[0] = (uint8_t)count;
-    *num_buffers[1] = (uint8_t)(count >> 8);
-    vmdev_vq_push_many(vq, p->rx_used, count);
-    return RX_DELIVERED;
-}
-
-/* Where a backend's frames go: the pair of its number among those the
- * driver uses (5.1.6.5.5), so a backend past them is not left unread. */
-static struct vmdev_virtio_net_pair *
-rx_target(struct vmdev_virtio_net *net,
-          const struct vmdev_virtio_net_pair *home)
-{
-    return &net->pairs[home->index % net->active_pairs];
-}
-
-/* 5.1.4.2: with MTU negotiated, nothing longer than the MTU and the
- * Ethernet header (and a VLAN tag) goes to the driver. */
-static bool over_mtu(const struct vmdev_virtio_net *net, const uint8_t *frame,
-                     size_t len)
-{
-    if (!net_has(net, VIRTIO_NET_F_MTU))
-        return false;
-    bool vlan = frame[12] == 0x81 && frame[13] == 0x00;
-    return len > le16toh(net->config.mtu) + ETH_HEADER_LEN + (vlan ? 4u : 0u);
-}
-
-/* 5.1.6.4: the header of a received frame, from the offloads the backend
- * says it carries and the driver accepted. False when it needs one the
- * driver did not accept (a frame read before the backend was told). */
-static bool rx_header(const struct vmdev_virtio_net *net,
-                      const struct vmdev_net_offload *o,
-                      struct virtio_net_hdr *hdr)
-{
-    *hdr = (struct virtio_net_hdr){ .gso_type = VIRTIO_NET_HDR_GSO_NONE,
-                                    .num_buffers = htole16(1) };
-    if (!o)
-        return true;
-    bool csum = net_has(net, VIRTIO_NET_F_GUEST_CSUM);
-    if (o->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM && !csum)
-        return false;
-    uint8_t gso = o->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
-    bool allowed = gso == VIRTIO_NET_HDR_GSO_NONE ||
-                   (gso == VIRTIO_NET_HDR_GSO_TCPV4 &&
-                    net_has(net, VIRTIO_NET_F_GUEST_TSO4)) ||
-                   (gso == VIRTIO_NET_HDR_GSO_TCPV6 &&
-                    net_has(net, VIRTIO_NET_F_GUEST_TSO6));
-    /* 5.1.6.4.1: a segmentation frame comes with NEEDS_CSUM; ECN only
-     * with segmentation. */
-    if (gso != VIRTIO_NET_HDR_GSO_NONE &&
-        !(o->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
-        allowed = false;
-    if (o->gso_type & VIRTIO_NET_HDR_GSO_ECN &&
-        (gso == VIRTIO_NET_HDR_GSO_NONE ||
-         !net_has(net, VIRTIO_NET_F_GUEST_ECN)))
-        allowed = false;
-    if (!allowed)
-        return false;
-    /* Without GUEST_CSUM the flags are zero: DATA_VALID is only a hint. */
-    hdr->flags = csum ? o->flags & (VIRTIO_NET_HDR_F_NEEDS_CSUM |
-                                    VIRTIO_NET_HDR_F_DATA_VALID)
-                      : 0;
-    hdr->gso_type = o->gso_type;
-    hdr->hdr_len = htole16(o->hdr_len);
-    hdr->gso_size = htole16(o->gso_size);
-    hdr->csum_start = htole16(o->csum_start);
-    hdr->csum_offset = htole16(o->csum_offset);
-    return true;
-}
-
-/* A frame from the backend whose home pair is opaque, on its loop. */
-static bool backend_receive(void *opaque, const void *data, size_t len,
-                            const struct vmdev_net_offload *offload)
-{
-    struct vmdev_virtio_net_pair *home = opaque;
-    struct vmdev_virtio_net *net = home->net;
-    struct vmdev_virtio_device *dev = &net->dev;
-    const uint8_t *frame = data;
-    pthread_mutex_lock(&dev->lock);
-    struct vmdev_virtio_net_pair *p = rx_target(net, home);
-    uint16_t rxq = net_rx_queue(p->index);
-    struct vmdev_virtqueue *vq = &dev->queues[rxq];
-    if (!vmdev_virtio_is_running(dev) || !vq->enabled) {
-        home->rx_waiting = true;
-        pthread_mutex_unlock(&dev->lock);
-        return false;
-    }
-    if (!rx_accepts(net, frame)) {
-        net->stats.rx_filtered++;
-        pthread_mutex_unlock(&dev->lock);
-        return true;
-    }
-    struct virtio_net_hdr hdr;
-    const char *why = NULL;
-    /* A segmentation offload frame is longer than the MTU by design. */
-    enum rx_result r =
-        !rx_header(net, offload, &hdr) ||
-                ((hdr.gso_type & ~VIRTIO_NET_HDR_GSO_ECN) ==
-                     VIRTIO_NET_HDR_GSO_NONE &&
-                 over_mtu(net, frame, len))
-            ? RX_DROPPED
-            : rx_fill(p, &hdr, frame, len, &why);
-    /* Too few buffers: ask for a kick when the driver adds any, then look
-     * again in case it did before the request was visible. */
-    while (r == RX_NO_ROOM && vmdev_vq_wait_for_more(vq))
-        r = rx_fill(p, &hdr, frame, len, &why);
-    bool taken = true;
-    if (r == RX_GUEST_ERROR) {
-        vmdev_virtio_guest_error(dev, "queue %u: %s", rxq,
-                                 why ? why : "bad receive buffer");
-    } else if (r == RX_NO_ROOM) {
-        home->rx_waiting = true;
-        taken = false;
-    } else if (r == RX_DROPPED) {
-        net->stats.rx_dropped++;
-    } else {
-        p->rx_stats.frames++;
-        p->rx_stats.bytes += len;
-        net->stats.rx_frames++;
-        net->stats.rx_bytes += len;
-        coalesce_returned(&p->rx_coal, 1);
-    }
-    pthread_mutex_unlock(&dev->lock);
-    return taken;
-}
-
-/* --- Transmit --- */
-
-/*
- * Copy the next frame of the pair's transmit queue into tx_frame and
- * return its chain. 1 with a frame ready to send, 0 when the queue is
- * empty (notifications back on), -1 when the device stopped.
- */
-static int tx_take(struct vmdev_virtio_net_pair *p, struct virtio_net_hdr *hdr,
-                   uint32_t *returned)
-{
-    struct vmdev_virtio_net *net = p->net;
-    struct vmdev_virtio_device *dev = &net->dev;
-    uint16_t txq = net_tx_queue(p->index);
-    struct vmdev_virtqueue *vq = &dev->queues[txq];
-    const char *why = NULL;
-    for (;;) {
-        if (!vmdev_virtio_is_running(dev) || !vq->enabled)
-            return -1;
-        int ret = vmdev_vq_pop(vq, &p->tx_chain, &why);
-        if (ret < 0) {
-            vmdev_virtio_guest_error(dev, "queue %u: %s", txq, why);
-            return -1;
-        }
-        if (ret == 0) {
-            vmdev_vq_set_notification(vq, true);
-            if (vmdev_vq_has_available(vq))
-                continue;
-            return 0;
-        }
-        vmdev_vq_set_notification(vq, false);
-        const struct vmdev_vq_chain *c = &p->tx_chain;
-        struct vmdev_vq_reader r;
-        vmdev_vq_reader_init(&r, c);
-        /* 5.1.6.2: each frame is preceded by its header. */
-        if (vmdev_vq_read_exact(&r, hdr, sizeof(*hdr))) {
-            vmdev_virtio_guest_error(dev, "queue %u: transmit buffer "
-                                     "shorter than the virtio-net header",
-                                     txq);
-            return -1;
-        }
-        uint64_t len = c->readable_len - sizeof(*hdr);
-        bool fits = len >= ETH_HEADER_LEN && len <= VMDEV_NET_MAX_FRAME;
-        if (fits)
-            p->tx_len = vmdev_vq_read(&r, p->tx_frame, (size_t)len);
-        vmdev_vq_push(vq, c->head, 0);
-        (*returned)++;
-        p->tx_stats.frames++;
-        p->tx_stats.bytes += len;
-        net->stats.tx_frames++;
-        net->stats.tx_bytes += len;
-        if (fits)
-            return 1;
-        atomic_fetch_add(&p->tx_dropped, 1);
-    }
-}
-
-/* The VMDEV_NET_CAN_* bits the header asks for. */
-static unsigned tx_offloads_needed(const struct virtio_net_hdr *hdr)
-{
-    unsigned need = 0;
-    if (hdr->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
-        need |= VMDEV_NET_CAN_CSUM;
-    switch (hdr->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN) {
-    case VIRTIO_NET_HDR_GSO_TCPV4:
-        need |= VMDEV_NET_CAN_TSO4 | VMDEV_NET_CAN_CSUM;
-        break;
-    case VIRTIO_NET_HDR_GSO_TCPV6:
-        need |= VMDEV_NET_CAN_TSO6 | VMDEV_NET_CAN_CSUM;
-        break;
-    }
-    if (hdr->gso_type & VIRTIO_NET_HDR_GSO_ECN)
-        need |= VMDEV_NET_CAN_ECN;
-    return need;
-}
-
-/* Check what the header asks of the frame; then either the backend
- * carries those offloads (sent with them) or the checksum is completed
- * here and segmentation set up. False when the frame is to be dropped. */
-static bool tx_prepare(struct vmdev_virtio_net_pair *p,
-                       const struct virtio_net_hdr *hdr, uint64_t features)
-{
-    uint8_t gso = hdr->gso_type & (uint8_t)~VIRTIO_NET_HDR_GSO_ECN;
-    unsigned need = tx_offloads_needed(hdr);
-    bool pass = need && !(need & ~vmdev_net_offloads(p->backend));
-    p->tso_active = false;
-    p->offload_active = false;
-    p->segment_len = 0;
-    /* ECN marks a segmentation; alone it means nothing. */
-    if (gso == VIRTIO_NET_HDR_GSO_NONE && hdr->gso_type & VIRTIO_NET_HDR_GSO_ECN)
-        return false;
-    if (gso != VIRTIO_NET_HDR_GSO_NONE) {
-        /* 5.1.6.2.1: only the offloads the driver accepted. */
-        bool allowed =
-            (gso == VIRTIO_NET_HDR_GSO_TCPV4 &&
-             (features & VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4))) ||
-            (gso == VIRTIO_NET_HDR_GSO_TCPV6 &&
-             (features & VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6)));
-        if ((hdr->gso_type & VIRTIO_NET_HDR_GSO_ECN) &&
-            !(features & VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN)))
-            allowed = false;
-        if (!allowed || net_tso_init(&p->tso, p->tx_frame, p->tx_len, gso,
-                                     le16toh(hdr->gso_size)))
-            return false;
-        p->tso_active = !pass;
-    }
-    if (pass) {
-        bool csum = hdr->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM;
-        /* 5.1.6.2: a checksum only with CSUM, its field inside the frame;
-         * a segmentation only with NEEDS_CSUM (5.1.6.2.1). */
-        if (csum && (!(features & VIRTIO_BIT(VIRTIO_NET_F_CSUM)) ||
-                     (size_t)le16toh(hdr->csum_start) +
-                             le16toh(hdr->csum_offset) + 2 > p->tx_len))
-            return false;
-        if (gso != VIRTIO_NET_HDR_GSO_NONE && !csum)
-            return false;
-        p->offload_active = true;
-        p->offload = (struct vmdev_net_offload){
-            .flags = VIRTIO_NET_HDR_F_NEEDS_CSUM,
-            .csum_start = le16toh(hdr->csum_start),
-            .csum_offset = le16toh(hdr->csum_offset),
-        };
-        if (gso != VIRTIO_NET_HDR_GSO_NONE) {
-            /* What the host kernel is told comes from the headers parsed
-             * above, not from the driver's fields (5.1.6.2.2: hdr_len is
-             * a hint): the TCP checksum, all the headers. */
-            p->offload.gso_type = hdr->gso_type;
-            p->offload.gso_size = le16toh(hdr->gso_size);
-            p->offload.hdr_len = (uint16_t)p->tso.hdr_len;
-            p->offload.csum_start = (uint16_t)p->tso.l4;
-            p->offload.csum_offset = 16; /* RFC 793: the TCP checksum */
-        }
-        return true;
-    }
-    if (p->tso_active)
-        return true;
-    if (hdr->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-        if (!(features & VIRTIO_BIT(VIRTIO_NET_F_CSUM)) ||
-            net_complete_checksum(p->tx_frame, p->tx_len,
-                                  le16toh(hdr->csum_start),
-                                  le16toh(hdr->csum_offset)))
-            return false;
-        atomic_fetch_add(&p->tx_checksums, 1);
-    }
-    return true;
-}
-
-/* Send what is pending, at most *budget frames: 0 when all is out (or
- * dropped), -EAGAIN when the backend will say it is writable, -EBUSY when
- * the budget ran out first (a segmented frame goes on next time). */
-static int tx_send_pending(struct vmdev_virtio_net_pair *p, unsigned *budget)
-{
-    for (;;) {
-        if (*budget == 0)
-            return -EBUSY;
-        struct iovec iov;
-        if (p->tso_active) {
-            if (!p->segment_len)
-                p->segment_len = net_tso_next(&p->tso, p->tx_segment);
-            if (!p->segment_len)
-                break;
-            iov = (struct iovec){ p->tx_segment, p->segment_len };
-        } else {
-            iov = (struct iovec){ p->tx_frame, p->tx_len };
-        }
-        int ret = vmdev_net_send_offload(p->backend, &iov, 1,
-                                         p->offload_active ? &p->offload
-                                                           : NULL);
-        if (ret == -EAGAIN)
-            return -EAGAIN;
-        (*budget)--;
-        if (ret)
-            atomic_fetch_add(&p->tx_dropped, 1);
-        else if (p->tso_active)
-            atomic_fetch_add(&p->tx_segments, 1);
-        if (!p->tso_active)
-            break;
-        p->segment_len = 0;
-    }
-    p->tx_pending = false;
-    return 0;
-}
-
-/*
- * Send the transmit queue's frames, on the backend's loop, unlocked. At
- * most TX_BATCH frames (segments included) per wake-up, then it kicks
- * itself to come back after the loop's other work: a guest cannot hold
- * the loop, however small its segments.
- */
-static void tx_run(struct vmdev_virtio_net_pair *p)
-{
-    struct vmdev_virtio_net *net = p->net;
-    struct vmdev_virtio_device *dev = &net->dev;
-    uint32_t returned = 0;
-    unsigned budget = TX_BATCH;
-    for (;;) {
-        struct virtio_net_hdr hdr;
-        uint64_t features = 0;
-        int taken = 0;
-        pthread_mutex_lock(&dev->lock);
-        if (p->tx_pending && p->tx_generation != net->generation) {
-            /* Taken before a reset: the new session does not send it. */
-            p->tx_pending = false;
-            atomic_fetch_add(&p->tx_dropped, 1);
-        }
-        if (!p->tx_pending) {
-            taken = tx_take(p, &hdr, &returned);
-            features = dev->driver_features;
-            p->tx_generation = net->generation;
-        }
-        if (taken <= 0 && !p->tx_pending) {
-            if (returned)
-                coalesce_returned(&p->tx_coal, returned);
-            pthread_mutex_unlock(&dev->lock);
-            return;
-        }
-        pthread_mutex_unlock(&dev->lock);
-        if (taken > 0) {
-            if (tx_prepare(p, &hdr, features))
-                p->tx_pending = true;
-            else
-                atomic_fetch_add(&p->tx_dropped, 1);
-        }
-        int ret = p->tx_pending ? tx_send_pending(p, &budget) : 0;
-        if (ret == -EBUSY || (!ret && budget == 0))
-            net_pair_kick(p); /* more may wait: after the others */
-        if (ret || budget == 0)
-            break;
-    }
-    if (returned) {
-        pthread_mutex_lock(&dev->lock);
-        coalesce_returned(&p->tx_coal, returned);
-        pthread_mutex_unlock(&dev->lock);
-    }
-}
-
 /* The pair's kick: on the backend's loop, without dev->lock. */
 static void pair_kicked(void *opaque, uint32_t events)
 {
@@ -590,7 +105,7 @@ static void pair_kicked(void *opaque, uint32_t events)
                   "offloads", dev->name);
     if (resume)
         vmdev_net_resume_receive(p->backend);
-    tx_run(p);
+    net_tx_run(p);
 }
 
 /* --- Backend callbacks other than receive --- */
@@ -601,7 +116,7 @@ static void backend_writable(void *opaque)
     struct vmdev_virtio_net_pair *home = opaque;
     struct vmdev_virtio_net *net = home->net;
     for (uint16_t i = home->index; i < net->num_pairs; i += net->num_backends)
-        tx_run(&net->pairs[i]);
+        net_tx_run(&net->pairs[i]);
 }
 
 /* Up while every backend is; each one's state kept here, as its own
@@ -953,7 +468,7 @@ struct vmdev_virtio_net *vmdev_virtio_net_new(
     }
     /* Last: from here the backends call in, on their loops. */
     for (uint16_t i = 0; !err && i < net->num_backends; i++) {
-        struct vmdev_net_callbacks cb = { backend_receive, backend_writable,
+        struct vmdev_net_callbacks cb = { net_receive, backend_writable,
                                           backend_link_changed,
                                           &net->pairs[i] };
         err = vmdev_net_start(net->backends[i], &cb);

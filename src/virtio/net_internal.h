@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio-net's state, shared by the data path (net.c) and the control
- * queue (net_ctrl.c).
+ * virtio-net's state, shared by the device (net.c), its receive
+ * (net_rx.c) and transmit (net_tx.c) paths and the control queue
+ * (net_ctrl.c).
  */
 #ifndef VMDEV_VIRTIO_NET_INTERNAL_H
 #define VMDEV_VIRTIO_NET_INTERNAL_H
@@ -148,5 +149,15 @@ void net_ctrl_process(struct vmdev_virtio_net *net);
 void net_ctrl_reset(struct vmdev_virtio_net *net);
 /* Wake a pair's work on its backend's loop; any thread. */
 void net_pair_kick(struct vmdev_virtio_net_pair *pair);
+/* frames were returned on c's queue: notify the driver as coalescing
+ * says (net.c). Under dev->lock. */
+void net_coalesce_returned(struct net_coalesce_state *c, uint32_t frames);
+/* The backends' receive callback; opaque is the backend's home pair
+ * (net_rx.c). On the backend's loop. */
+bool net_receive(void *opaque, const void *data, size_t len,
+                 const struct vmdev_net_offload *offload);
+/* Send what the pair's transmit queue holds, at most a batch (net_tx.c).
+ * On the backend's loop, without dev->lock. */
+void net_tx_run(struct vmdev_virtio_net_pair *pair);
 
 #endif
