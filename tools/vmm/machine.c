@@ -8,9 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
+#include "console_host.h"
 #include "layout.h"
 #include "pci_host.h"
 #include "vmdev/acpi_pm.h"
@@ -31,24 +31,6 @@
 struct isa_line {
     struct vmm_machine *machine;
     unsigned irq;
-};
-
-/*
- * Host input for hvc0. Bytes read but not yet taken by the guest wait in
- * buf; while they wait, the input fd is not watched (back-pressure), and
- * the device's input_ready, on the queue's I/O thread, wakes the main
- * loop through ready_fd to offer them again.
- */
-struct console_input {
-    int fd;          /* -1: no input */
-    bool own_fd;     /* opened here (input=FILE), not stdin */
-    bool pollable;   /* epoll can watch fd (not a regular file) */
-    bool eof;
-    struct vmdev_event_watch *watch;
-    int ready_fd;
-    struct vmdev_event_watch *ready_watch;
-    uint8_t buf[4096];
-    size_t start, end;
 };
 
 struct vmm_machine {
@@ -76,9 +58,8 @@ struct vmm_machine {
     unsigned num_disks;
     struct vmdev_virtio_net *nets[VMM_MAX_NETS];
     unsigned num_nets;
-    int console_out_fd;
+    struct vmm_console_host *console_host;
     struct vmdev_virtio_console *console;
-    struct console_input console_in;
 
     struct isa_line isa_lines[VMDEV_PIC_IRQS];
 };
@@ -668,176 +649,10 @@ static int create_nets(struct vmm_machine *m, const struct vmm_options *opts,
     return 0;
 }
 
-static void console_write(void *opaque, const void *buf, size_t len)
-{
-    struct vmm_machine *m = opaque;
-    const uint8_t *p = buf;
-    while (len) {
-        ssize_t n = write(m->console_out_fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return; /* the reader went away; the guest carries on */
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
-static void console_input_readable(void *opaque, uint32_t events);
-
-/* Watch the input fd only while nothing waits for the guest. */
-static void watch_console_input(struct vmm_machine *m, bool on)
-{
-    struct console_input *in = &m->console_in;
-    if (!in->pollable || on == (in->watch != NULL))
-        return;
-    if (on) {
-        in->watch = vmdev_event_loop_add(m->loop, in->fd, VMDEV_EVENT_IN,
-                                         console_input_readable, m);
-    } else {
-        vmdev_event_loop_remove(m->loop, in->watch);
-        in->watch = NULL;
-    }
-}
-
-/* One read into the empty buffer: true when it brought bytes. */
-static bool read_console_input(struct vmm_machine *m)
-{
-    struct console_input *in = &m->console_in;
-    ssize_t n;
-    while ((n = read(in->fd, in->buf, sizeof(in->buf))) < 0 && errno == EINTR)
-        ;
-    if (n < 0 && errno == EAGAIN)
-        return false;
-    if (n <= 0) {
-        in->eof = true; /* end of input, or an error that ends it */
-        watch_console_input(m, false);
-        return false;
-    }
-    in->start = 0;
-    in->end = (size_t)n;
-    return true;
-}
-
-/*
- * Move input to the guest until it has no buffer left or the input no
- * bytes, then wait for whichever is missing. A watched fd (a terminal,
- * pipe or socket, possibly blocking) is read only when epoll says so; a
- * regular file, which epoll cannot watch, is read whenever there is room.
- */
-static void console_pump(struct vmm_machine *m)
-{
-    struct console_input *in = &m->console_in;
-    for (;;) {
-        if (in->start == in->end) {
-            if (in->eof)
-                return;
-            if (in->pollable) {
-                watch_console_input(m, true);
-                return;
-            }
-            if (!read_console_input(m))
-                return;
-        }
-        in->start += vmdev_virtio_console_receive(
-            m->console, in->buf + in->start, in->end - in->start);
-        if (in->start < in->end) {
-            watch_console_input(m, false);
-            return;
-        }
-    }
-}
-
-static void console_input_readable(void *opaque, uint32_t events)
-{
-    struct vmm_machine *m = opaque;
-    if (m->console_in.start == m->console_in.end)
-        read_console_input(m);
-    console_pump(m);
-}
-
-static void console_input_ready(void *opaque, uint32_t events)
-{
-    struct vmm_machine *m = opaque;
-    vmdev_eventfd_drain(m->console_in.ready_fd);
-    console_pump(m);
-}
-
-/* On the queue's I/O thread, with the device locked: only a wake-up. */
-static void console_buffers_posted(void *opaque)
-{
-    struct vmm_machine *m = opaque;
-    vmdev_eventfd_signal(m->console_in.ready_fd);
-}
-
-static int open_console_input(struct vmm_machine *m,
-                              const struct vmm_options *opts)
-{
-    struct console_input *in = &m->console_in;
-    if (opts->console_input) {
-        /* A FIFO opened for writing too never reads as ended while its
-         * writers come and go, nor before the first one. */
-        struct stat st;
-        bool fifo = stat(opts->console_input, &st) == 0 && S_ISFIFO(st.st_mode);
-        in->fd = open(opts->console_input,
-                      (fifo ? O_RDWR : O_RDONLY) | O_NONBLOCK | O_CLOEXEC);
-        if (in->fd < 0) {
-            fprintf(stderr, "vmdev-run: --console input=%s: %s\n",
-                    opts->console_input, strerror(errno));
-            return -1;
-        }
-        in->own_fd = true;
-    } else if (opts->console.kind == VMM_OUTPUT_STDIO &&
-               opts->serial.kind != VMM_OUTPUT_STDIO) {
-        in->fd = STDIN_FILENO;
-    } else {
-        return 0;
-    }
-    in->ready_fd = vmdev_eventfd_new();
-    in->ready_watch = in->ready_fd < 0 ? NULL :
-        vmdev_event_loop_add(m->loop, in->ready_fd, VMDEV_EVENT_IN,
-                             console_input_ready, m);
-    if (!in->ready_watch) {
-        fprintf(stderr, "vmdev-run: --console: cannot watch input: %s\n",
-                strerror(errno));
-        return -1;
-    }
-    /* Try the watch once: a regular file is always readable and epoll
-     * refuses it; such input is read whenever the guest has room. */
-    in->pollable = true;
-    watch_console_input(m, true);
-    if (!in->watch) {
-        if (errno != EPERM) {
-            fprintf(stderr, "vmdev-run: --console: cannot watch input: %s\n",
-                    strerror(errno));
-            return -1;
-        }
-        in->pollable = false;
-    }
-    return 0;
-}
-
-static void close_console_input(struct vmm_machine *m)
-{
-    struct console_input *in = &m->console_in;
-    if (in->watch)
-        vmdev_event_loop_remove(m->loop, in->watch);
-    if (in->ready_watch)
-        vmdev_event_loop_remove(m->loop, in->ready_watch);
-    if (in->ready_fd >= 0)
-        close(in->ready_fd);
-    if (in->own_fd)
-        close(in->fd);
-}
-
 static struct vmdev_virtio_device *make_console(const char *id, void *opaque)
 {
     struct vmm_machine *m = opaque;
-    struct vmdev_console_output out = {
-        .write = console_write,
-        .input_ready = m->console_in.fd >= 0 ? console_buffers_posted : NULL,
-        .opaque = m,
-    };
+    struct vmdev_console_output out = vmm_console_host_output(m->console_host);
     m->console = vmdev_virtio_console_new(id, m->vm->mem, &out);
     if (!m->console) {
         fprintf(stderr, "vmdev-run: --console: cannot create virtio-console\n");
@@ -850,23 +665,12 @@ static int create_console(struct vmm_machine *m, const struct vmm_options *opts)
 {
     if (opts->console.kind == VMM_OUTPUT_OFF)
         return 0;
-    if (opts->console.kind == VMM_OUTPUT_FILE) {
-        m->console_out_fd = open(opts->console.path,
-                                 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (m->console_out_fd < 0) {
-            fprintf(stderr, "vmdev-run: --console file=%s: %s\n",
-                    opts->console.path, strerror(errno));
-            return -1;
-        }
-    } else {
-        m->console_out_fd = STDOUT_FILENO;
-    }
-    if (open_console_input(m, opts) ||
+    m->console_host = vmm_console_host_open(m->loop, opts);
+    if (!m->console_host ||
         vmm_pci_add_virtio(m->pci, m->devices, "virtio-console", NULL,
                            make_console, m))
         return -1;
-    if (m->console_in.fd >= 0)
-        console_pump(m); /* the guest's buffers come later */
+    vmm_console_host_start(m->console_host, m->console);
     return 0;
 }
 
@@ -931,9 +735,6 @@ struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
     m->vm = vm;
     m->loop = loop;
     m->serial_out_fd = -1;
-    m->console_out_fd = -1;
-    m->console_in.fd = -1;
-    m->console_in.ready_fd = -1;
     m->devices = vmdev_device_manager_new();
     m->gsis = vmdev_resource_pool_new(0, VMDEV_IOAPIC_PINS);
     if (!m->devices || !m->gsis || create_ioapic(m) || create_pic(m) ||
@@ -953,12 +754,10 @@ void vmm_machine_destroy(struct vmm_machine *m)
     if (!m)
         return;
     /* The console (and the I/O thread that calls input_ready) goes with
-     * the devices; its input's watches after, on the idle main loop. */
+     * the devices; its host side after, on the idle main loop. */
     vmdev_device_manager_free(m->devices);
-    close_console_input(m);
+    vmm_console_host_close(m->console_host);
     vmdev_resource_pool_free(m->gsis);
-    if (m->console_out_fd > STDERR_FILENO)
-        close(m->console_out_fd);
     free(m);
 }
 
