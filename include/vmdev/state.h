@@ -78,6 +78,13 @@ __attribute__((warn_unused_result))
 int vmdev_state_find_section(const void *data, size_t len, const char *name,
                              struct vmdev_state_section *section);
 
+/* The same for a device's restore: also -EINVAL when the section has
+ * another version than the one this reader knows. */
+__attribute__((warn_unused_result))
+int vmdev_state_open_section(const void *data, size_t len, const char *name,
+                             uint32_t version,
+                             struct vmdev_state_section *section);
+
 /* Return 0, -ENOENT (no such key), or -EINVAL (malformed, wrong type). */
 __attribute__((warn_unused_result))
 int vmdev_state_get_u8(const struct vmdev_state_section *s, const char *key,

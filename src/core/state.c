@@ -218,6 +218,16 @@ int vmdev_state_find_section(const void *data, size_t len, const char *name,
     return -ENOENT;
 }
 
+int vmdev_state_open_section(const void *data, size_t len, const char *name,
+                             uint32_t version,
+                             struct vmdev_state_section *section)
+{
+    int ret = vmdev_state_find_section(data, len, name, section);
+    if (ret)
+        return ret;
+    return section->version == version ? 0 : -EINVAL;
+}
+
 static int find_field(const struct vmdev_state_section *s, const char *key,
                       enum vmdev_state_type type, const uint8_t **value,
                       size_t *value_len)

@@ -302,14 +302,13 @@ int vmdev_pci_device_restore(struct vmdev_pci_device *pdev, const void *data,
 {
     struct vmdev_state_section s;
     uint8_t level;
-    int ret = vmdev_state_find_section(data, len, name, &s);
+    int ret = vmdev_state_open_section(data, len, name, STATE_VERSION, &s);
     if (ret)
         return ret;
     uint8_t *saved = malloc(VMDEV_PCI_CONFIG_SIZE);
     if (!saved)
         return -ENOMEM;
-    if (s.version != STATE_VERSION ||
-        vmdev_state_get_bytes(&s, "config", saved, VMDEV_PCI_CONFIG_SIZE) ||
+    if (vmdev_state_get_bytes(&s, "config", saved, VMDEV_PCI_CONFIG_SIZE) ||
         vmdev_state_get_u8(&s, "intx_level", &level) || level > 1) {
         free(saved);
         return -EINVAL;

@@ -226,11 +226,10 @@ int vmdev_msix_restore(struct vmdev_msix *msix, const void *data, size_t len,
 {
     struct vmdev_state_section s;
     uint16_t vectors;
-    int ret = vmdev_state_find_section(data, len, name, &s);
+    int ret = vmdev_state_open_section(data, len, name, STATE_VERSION, &s);
     if (ret)
         return ret;
-    if (s.version != STATE_VERSION ||
-        vmdev_state_get_u16(&s, "vectors", &vectors) ||
+    if (vmdev_state_get_u16(&s, "vectors", &vectors) ||
         vectors != msix->num_vectors)
         return -EINVAL;
     size_t table_len = (size_t)vectors * sizeof(*msix->table);

@@ -306,11 +306,9 @@ int vmdev_acpi_pm_restore(struct vmdev_acpi_pm *pm, const void *data,
                           size_t len, const char *name)
 {
     struct vmdev_state_section s;
-    int ret = vmdev_state_find_section(data, len, name, &s);
+    int ret = vmdev_state_open_section(data, len, name, STATE_VERSION, &s);
     if (ret)
         return ret;
-    if (s.version != STATE_VERSION)
-        return -EINVAL;
     struct pm_regs n;
     uint8_t bits;
     uint64_t counter;

@@ -276,11 +276,9 @@ int vmdev_i8042_restore(struct vmdev_i8042 *k, const void *data, size_t len,
                         const char *name)
 {
     struct vmdev_state_section s;
-    int ret = vmdev_state_find_section(data, len, name, &s);
+    int ret = vmdev_state_open_section(data, len, name, STATE_VERSION, &s);
     if (ret)
         return ret;
-    if (s.version != STATE_VERSION)
-        return -EINVAL;
     struct i8042_regs n;
     uint8_t full, last;
     if ((ret = vmdev_state_get_u8(&s, "ctr", &n.ctr)) ||

@@ -733,11 +733,9 @@ int vmdev_pit_restore(struct vmdev_pit *pit, const void *data, size_t len,
     struct pit_counter counters[3] = { 0 };
     uint8_t port61;
     uint64_t next_edge, last_edge;
-    int ret = vmdev_state_find_section(data, len, name, &s);
+    int ret = vmdev_state_open_section(data, len, name, STATE_VERSION, &s);
     if (ret)
         return ret;
-    if (s.version != STATE_VERSION)
-        return -EINVAL;
     for (unsigned i = 0; i < 3; i++)
         if ((ret = restore_counter(&s, i, &counters[i])))
             return ret;

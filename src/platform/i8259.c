@@ -546,11 +546,9 @@ int vmdev_pic_restore(struct vmdev_pic *pic, const void *data, size_t len,
     struct vmdev_state_section s;
     struct pic_chip chips[2];
     uint8_t b[R_COUNT];
-    int ret = vmdev_state_find_section(data, len, name, &s);
+    int ret = vmdev_state_open_section(data, len, name, STATE_VERSION, &s);
     if (ret)
         return ret;
-    if (s.version != STATE_VERSION)
-        return -EINVAL;
     for (unsigned i = 0; i < 2; i++) {
         memset(&chips[i], 0, sizeof(chips[i]));
         if ((ret = vmdev_state_get_bytes(&s, chip_keys[i], b, sizeof(b))) ||

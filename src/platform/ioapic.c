@@ -253,11 +253,10 @@ int vmdev_ioapic_restore(struct vmdev_ioapic *io, const void *data,
     uint8_t id, regsel;
     uint32_t levels;
     uint8_t table[8 * VMDEV_IOAPIC_PINS];
-    int ret = vmdev_state_find_section(data, len, name, &s);
+    int ret = vmdev_state_open_section(data, len, name, STATE_VERSION, &s);
     if (ret)
         return ret;
-    if (s.version != STATE_VERSION ||
-        vmdev_state_get_u8(&s, "id", &id) ||
+    if (vmdev_state_get_u8(&s, "id", &id) ||
         vmdev_state_get_u8(&s, "regsel", &regsel) ||
         vmdev_state_get_u32(&s, "pin_levels", &levels) ||
         vmdev_state_get_bytes(&s, "redirection", table, sizeof(table)))

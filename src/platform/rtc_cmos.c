@@ -496,11 +496,9 @@ int vmdev_rtc_restore(struct vmdev_rtc *rtc, const void *data, size_t len,
                       const char *name)
 {
     struct vmdev_state_section s;
-    int ret = vmdev_state_find_section(data, len, name, &s);
+    int ret = vmdev_state_open_section(data, len, name, STATE_VERSION, &s);
     if (ret)
         return ret;
-    if (s.version != STATE_VERSION)
-        return -EINVAL;
     struct rtc_regs n;
     uint64_t offset, synced;
     if ((ret = vmdev_state_get_bytes(&s, "cmos", n.cmos, sizeof(n.cmos))) ||

@@ -461,11 +461,9 @@ int vmdev_uart16550_restore(struct vmdev_uart16550 *u, const void *data,
                             size_t len, const char *name)
 {
     struct vmdev_state_section s;
-    int ret = vmdev_state_find_section(data, len, name, &s);
+    int ret = vmdev_state_open_section(data, len, name, STATE_VERSION, &s);
     if (ret)
         return ret;
-    if (s.version != STATE_VERSION)
-        return -EINVAL;
 
     /* Decode into a scratch device so the checks can use the helpers. */
     struct vmdev_uart16550 n;

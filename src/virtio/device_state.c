@@ -118,11 +118,10 @@ int vmdev_virtio_restore(struct vmdev_virtio_device *dev,
                          const void *snapshot, size_t len)
 {
     struct vmdev_state_section s;
-    int ret = vmdev_state_find_section(snapshot, len, dev->name, &s);
+    int ret = vmdev_state_open_section(snapshot, len, dev->name,
+                                       STATE_VERSION, &s);
     if (ret)
         return ret;
-    if (s.version != STATE_VERSION)
-        return -EINVAL;
 
     uint32_t device_id;
     uint64_t device_features, driver_features;

@@ -538,11 +538,10 @@ int vmdev_virtio_mmio_restore(struct vmdev_virtio_mmio *mmio,
 {
     struct vmdev_state_section s;
     uint32_t interrupt_status, device_sel, driver_sel, queue_sel, shm_sel;
-    int ret = vmdev_state_find_section(data, len, name, &s);
+    int ret = vmdev_state_open_section(data, len, name, STATE_VERSION, &s);
     if (ret)
         return ret;
-    if (s.version != STATE_VERSION ||
-        vmdev_state_get_u32(&s, "interrupt_status", &interrupt_status) ||
+    if (vmdev_state_get_u32(&s, "interrupt_status", &interrupt_status) ||
         vmdev_state_get_u32(&s, "device_features_sel", &device_sel) ||
         vmdev_state_get_u32(&s, "driver_features_sel", &driver_sel) ||
         vmdev_state_get_u32(&s, "queue_sel", &queue_sel) ||

@@ -552,11 +552,10 @@ int vmdev_virtio_pci_restore(struct vmdev_virtio_pci *vp, const void *data,
     uint32_t dfs, drfs;
     uint16_t qsel, cvec;
     uint8_t isr;
-    int ret = vmdev_state_find_section(data, len, name, &s);
+    int ret = vmdev_state_open_section(data, len, name, STATE_VERSION, &s);
     if (ret)
         return ret;
-    if (s.version != STATE_VERSION ||
-        vmdev_state_get_u32(&s, "device_feature_select", &dfs) ||
+    if (vmdev_state_get_u32(&s, "device_feature_select", &dfs) ||
         vmdev_state_get_u32(&s, "driver_feature_select", &drfs) ||
         vmdev_state_get_u16(&s, "queue_select", &qsel) ||
         vmdev_state_get_u16(&s, "config_vector", &cvec) ||

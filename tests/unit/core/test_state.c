@@ -80,5 +80,28 @@ static void misuse_is_reported(void)
     vmdev_state_writer_release(&w);
 }
 
+/* A restore opens its section by the version it knows: another version
+ * is a layout it cannot read. */
+static void open_section_checks_the_version(void)
+{
+    struct vmdev_state_writer w;
+    vmdev_state_writer_init(&w);
+    vmdev_state_begin_section(&w, "pit", 2);
+    vmdev_state_put_u8(&w, "mode", 3);
+    vmdev_state_end_section(&w);
+    CHECK_EQ(vmdev_state_writer_finish(&w), 0);
+    struct vmdev_state_section s;
+    uint8_t mode = 0;
+    CHECK_EQ(vmdev_state_open_section(w.data, w.len, "pit", 2, &s), 0);
+    CHECK_EQ(vmdev_state_get_u8(&s, "mode", &mode), 0);
+    CHECK_EQ(mode, 3);
+    CHECK_EQ(vmdev_state_open_section(w.data, w.len, "pit", 1, &s), -EINVAL);
+    CHECK_EQ(vmdev_state_open_section(w.data, w.len, "pit", 3, &s), -EINVAL);
+    CHECK_EQ(vmdev_state_open_section(w.data, w.len, "pic", 2, &s), -ENOENT);
+    CHECK_EQ(vmdev_state_open_section(w.data, w.len - 1, "pit", 2, &s),
+             -EINVAL);
+    vmdev_state_writer_release(&w);
+}
+
 TEST_MAIN(TEST(round_trip_two_sections), TEST(truncated_snapshots_are_malformed),
-          TEST(misuse_is_reported))
+          TEST(misuse_is_reported), TEST(open_section_checks_the_version))
