@@ -14,43 +14,9 @@
 # to check the suite itself against QEMU; interop.sh needs vmdev-run).
 set -eu
 
-build="" cache=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --build) build="$2"; shift 2 ;;
-    --cache) cache="$2"; shift 2 ;;
-    *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
-    esac
-done
-[ -n "$build" ] && [ -n "$cache" ] ||
-    { echo "usage: $0 --build DIR --cache DIR" >&2; exit 2; }
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/../.." && pwd)
-mkdir -p "$cache"
-cache=$(cd "$cache" && pwd)
-build=$(cd "$build" && pwd)
-
-vmm=${VMDEV_RUN:-$build/tools/vmm/vmdev-run}
-case "$vmm" in /*) ;; *) vmm="$top/$vmm" ;; esac
-if [ ! -x "$vmm" ]; then
-    echo "run.sh: no VMM at $vmm (build it first)" >&2
-    exit 1
-fi
-
 t0=$EPOCHREALTIME
-"$top/scripts/fetch-kernel.sh" "$cache"
-"$here/mkinitramfs.sh" "$cache/kernel" test "$cache/test-initramfs.cpio.gz"
-
-mode=${VMDEV_GUEST_NESTED:-auto}
-if [ "$mode" = auto ]; then
-    gcc -O1 -o "$cache/kvm-usable" "$here/kvm-usable.c"
-    if why=$("$cache/kvm-usable"); then
-        mode=0
-    else
-        echo "run.sh: /dev/kvm cannot run a guest here ($why); nesting in QEMU"
-        mode=1
-    fi
-fi
+name=run.sh
+. "$(dirname "$0")/prepare.sh"
 
 # retried COMMAND...: runs COMMAND; under nested KVM, again (twice at
 # most) when it failed by the nested layer's known faults. That layer (KVM
@@ -68,7 +34,7 @@ retried() {
     for attempt in 1 2 3; do
         "$@"
         rc=$?
-        [ "$mode" = 1 ] && [ $attempt -lt 3 ] || break
+        [ "$nested" = 1 ] && [ $attempt -lt 3 ] || break
         case $rc in
         75) echo "run.sh: the outer QEMU guest froze; trying again ($((attempt + 1)) of 3)" ;;
         3) echo "run.sh: a guest stopped by the nested KVM's fault (see above); trying again ($((attempt + 1)) of 3)" ;;
@@ -100,7 +66,7 @@ set +e
 rc=0
 if [ $run_suite = 0 ]; then
     : # only interop asked for
-elif [ "$mode" = 1 ]; then
+elif [ "$nested" = 1 ]; then
     retried "$here/nested.sh" --cache "$cache" -- \
         "$here/suite.sh" --vmm "$vmm" --kernel "$cache/kernel/vmlinuz" \
         --initrd "$cache/test-initramfs.cpio.gz" --work /run/vmdev-guest-test || rc=1
@@ -110,13 +76,13 @@ else
 fi
 if [ $run_interop = 1 ]; then
     nesting=()
-    [ "$mode" = 1 ] && nesting=(--nested "$cache")
+    [ "$nested" = 1 ] && nesting=(--nested "$cache")
     retried "$here/interop.sh" --vmm "$vmm" --switch "$build/tools/switch/vmdev-switch" \
         --kernel "$cache/kernel/vmlinuz" \
         --initrd "$cache/test-initramfs.cpio.gz" --work "$cache/interop" \
         "${nesting[@]}" || rc=1
 fi
 echo "run.sh: guest tests $([ $rc -eq 0 ] && echo passed || echo FAILED)" \
-    "($([ "$mode" = 1 ] && echo nested || echo direct) KVM," \
+    "($([ "$nested" = 1 ] && echo nested || echo direct) KVM," \
     "$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.0f", b - a }') s)"
 exit $rc
