@@ -118,12 +118,13 @@ void vmdev_vq_set_notification(struct vmdev_virtqueue *vq, bool enable);
 
 /*
  * For a device that needs more buffers than the driver has made available
- * (a merged receive): ask to be kicked when the driver adds to what is
+ * (a merged receive): have is how many it found, all given back
+ * (vmdev_vq_unpop). Asks to be kicked when the driver adds to what is
  * there now, not to what the device popped (2.7.10: a driver with
- * EVENT_IDX kicks only when its index passes avail_event). True when the
- * driver added some meanwhile, so the caller tries again at once.
+ * EVENT_IDX kicks only when its index passes avail_event). True when
+ * more than have are available by now, so the caller tries again.
  */
-bool vmdev_vq_wait_for_more(struct vmdev_virtqueue *vq);
+bool vmdev_vq_wait_for_more(struct vmdev_virtqueue *vq, uint16_t have);
 
 /* True when the driver has made buffers available we have not popped. */
 bool vmdev_vq_has_available(struct vmdev_virtqueue *vq);

@@ -138,9 +138,11 @@ static inline uint16_t net_tx_queue(uint16_t pair)
     return (uint16_t)(2 * pair + 1);
 }
 
+/* 5.1.2: the control queue comes after the pairs the driver may use: all
+ * of them with MQ, else one. */
 static inline uint16_t net_ctrl_queue(const struct vmdev_virtio_net *net)
 {
-    return (uint16_t)(2 * net->num_pairs);
+    return (uint16_t)(net_has(net, VIRTIO_NET_F_MQ) ? 2 * net->num_pairs : 2);
 }
 
 /* The control queue has buffers (net_ctrl.c); under dev->lock. */

@@ -60,6 +60,10 @@ static void writable_bytes(const struct vmdev_vq_chain *c, uint64_t at,
     }
 }
 
+/* Receive attempts, once the first found too few buffers, before the
+ * frame waits for the loop. */
+#define RX_RETRIES 4
+
 enum rx_result {
     RX_DELIVERED,
     RX_DROPPED, /* no number of the driver's buffers can hold it */
@@ -69,12 +73,13 @@ enum rx_result {
 
 /*
  * Write hdr and frame into the receive queue's buffers: one chain, or
- * with MRG_RXBUF as many as it takes. Under dev->lock.
+ * with MRG_RXBUF as many as it takes. Under dev->lock. RX_NO_ROOM leaves
+ * in *had how many buffers there were, all given back to the ring.
  */
 static enum rx_result rx_fill(struct vmdev_virtio_net_pair *p,
                               const struct virtio_net_hdr *hdr,
                               const uint8_t *frame, size_t len,
-                              const char **why)
+                              const char **why, uint16_t *had)
 {
     struct vmdev_virtio_net *net = p->net;
     struct vmdev_virtqueue *vq = &net->dev.queues[net_rx_queue(p->index)];
@@ -94,6 +99,7 @@ static enum rx_result rx_fill(struct vmdev_virtio_net_pair *p,
             return RX_GUEST_ERROR;
         if (ret == 0) {
             vmdev_vq_unpop(vq, count);
+            *had = count;
             return RX_NO_ROOM;
         }
         const struct vmdev_vq_chain *c = &p->rx_chain;
@@ -216,6 +222,7 @@ bool net_receive(void *opaque, const void *data, size_t len,
     }
     struct virtio_net_hdr hdr;
     const char *why = NULL;
+    uint16_t had = 0;
     /* A segmentation offload frame is longer than the MTU by design. */
     enum rx_result r =
         !rx_header(net, offload, &hdr) ||
@@ -223,11 +230,20 @@ bool net_receive(void *opaque, const void *data, size_t len,
                      VIRTIO_NET_HDR_GSO_NONE &&
                  over_mtu(net, frame, len))
             ? RX_DROPPED
-            : rx_fill(p, &hdr, frame, len, &why);
-    /* Too few buffers: ask for a kick when the driver adds any, then look
-     * again in case it did before the request was visible. */
-    while (r == RX_NO_ROOM && vmdev_vq_wait_for_more(vq))
-        r = rx_fill(p, &hdr, frame, len, &why);
+            : rx_fill(p, &hdr, frame, len, &why, &had);
+    /* Too few buffers: ask for a kick when the driver adds to them, and
+     * try again if it already has. A few times here; then the pair's own
+     * kick brings the frame back from the loop, so a guest whose index
+     * keeps moving cannot hold this thread. */
+    for (unsigned tries = 0; r == RX_NO_ROOM; tries++) {
+        if (!vmdev_vq_wait_for_more(vq, had))
+            break;
+        if (tries == RX_RETRIES) {
+            net_pair_kick(home);
+            break;
+        }
+        r = rx_fill(p, &hdr, frame, len, &why, &had);
+    }
     bool taken = true;
     if (r == RX_GUEST_ERROR) {
         vmdev_virtio_guest_error(dev, "queue %u: %s", rxq,

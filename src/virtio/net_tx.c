@@ -17,12 +17,18 @@
 /* Frames one wake-up sends before yielding the loop to other work. */
 #define TX_BATCH 256
 
+enum tx_taken {
+    TX_STOPPED = -1, /* the device stopped (or the guest broke it) */
+    TX_EMPTY = 0,    /* nothing to send; notifications back on */
+    TX_FRAME = 1,    /* a frame in tx_frame */
+    TX_TOO_LONG = 2, /* a chain whose frame could not be sent: dropped */
+};
+
 /*
  * Copy the next frame of the pair's transmit queue into tx_frame and
- * return its chain. 1 with a frame ready to send, 0 when the queue is
- * empty (notifications back on), -1 when the device stopped.
+ * return its chain at once; one chain a call, whatever it held.
  */
-static int tx_take(struct vmdev_virtio_net_pair *p, struct virtio_net_hdr *hdr,
+static enum tx_taken tx_take(struct vmdev_virtio_net_pair *p, struct virtio_net_hdr *hdr,
                    uint32_t *returned)
 {
     struct vmdev_virtio_net *net = p->net;
@@ -32,17 +38,17 @@ static int tx_take(struct vmdev_virtio_net_pair *p, struct virtio_net_hdr *hdr,
     const char *why = NULL;
     for (;;) {
         if (!vmdev_virtio_is_running(dev) || !vq->enabled)
-            return -1;
+            return TX_STOPPED;
         int ret = vmdev_vq_pop(vq, &p->tx_chain, &why);
         if (ret < 0) {
             vmdev_virtio_guest_error(dev, "queue %u: %s", txq, why);
-            return -1;
+            return TX_STOPPED;
         }
         if (ret == 0) {
             vmdev_vq_set_notification(vq, true);
             if (vmdev_vq_has_available(vq))
-                continue;
-            return 0;
+                continue; /* added before notifications were on */
+            return TX_EMPTY;
         }
         vmdev_vq_set_notification(vq, false);
         const struct vmdev_vq_chain *c = &p->tx_chain;
@@ -53,7 +59,7 @@ static int tx_take(struct vmdev_virtio_net_pair *p, struct virtio_net_hdr *hdr,
             vmdev_virtio_guest_error(dev, "queue %u: transmit buffer "
                                      "shorter than the virtio-net header",
                                      txq);
-            return -1;
+            return TX_STOPPED;
         }
         uint64_t len = c->readable_len - sizeof(*hdr);
         bool fits = len >= ETH_HEADER_LEN && len <= VMDEV_NET_MAX_FRAME;
@@ -66,8 +72,9 @@ static int tx_take(struct vmdev_virtio_net_pair *p, struct virtio_net_hdr *hdr,
         net->stats.tx_frames++;
         net->stats.tx_bytes += len;
         if (fits)
-            return 1;
+            return TX_FRAME;
         atomic_fetch_add(&p->tx_dropped, 1);
+        return TX_TOO_LONG;
     }
 }
 
@@ -197,22 +204,33 @@ static int tx_send_pending(struct vmdev_virtio_net_pair *p, unsigned *budget)
     return 0;
 }
 
+/* Chains returned to the driver count towards its notification, unless a
+ * reset came between (they were the last session's). Under dev->lock. */
+static void tx_returned(struct vmdev_virtio_net_pair *p, uint32_t *returned,
+                        uint64_t generation)
+{
+    if (*returned && generation == p->net->generation)
+        net_coalesce_returned(&p->tx_coal, *returned);
+    *returned = 0;
+}
+
 /*
  * Send the transmit queue's frames, on the backend's loop, unlocked. At
- * most TX_BATCH frames (segments included) per wake-up, then it kicks
- * itself to come back after the loop's other work: a guest cannot hold
- * the loop, however small its segments.
+ * most TX_BATCH chains or segments per wake-up, dropped ones included,
+ * then it kicks itself to come back after the loop's other work: a guest
+ * cannot hold the loop, however small its segments or broken its frames.
  */
 void net_tx_run(struct vmdev_virtio_net_pair *p)
 {
     struct vmdev_virtio_net *net = p->net;
     struct vmdev_virtio_device *dev = &net->dev;
     uint32_t returned = 0;
+    uint64_t generation = 0; /* the device's when returned was counted */
     unsigned budget = TX_BATCH;
     for (;;) {
         struct virtio_net_hdr hdr;
         uint64_t features = 0;
-        int taken = 0;
+        enum tx_taken taken = TX_EMPTY;
         pthread_mutex_lock(&dev->lock);
         if (p->tx_pending && p->tx_generation != net->generation) {
             /* Taken before a reset: the new session does not send it. */
@@ -220,22 +238,27 @@ void net_tx_run(struct vmdev_virtio_net_pair *p)
             atomic_fetch_add(&p->tx_dropped, 1);
         }
         if (!p->tx_pending) {
+            if (generation != net->generation)
+                tx_returned(p, &returned, generation);
+            generation = net->generation;
             taken = tx_take(p, &hdr, &returned);
             features = dev->driver_features;
             p->tx_generation = net->generation;
         }
-        if (taken <= 0 && !p->tx_pending) {
-            if (returned)
-                net_coalesce_returned(&p->tx_coal, returned);
+        if (taken <= TX_EMPTY && !p->tx_pending) {
+            tx_returned(p, &returned, generation);
             pthread_mutex_unlock(&dev->lock);
             return;
         }
         pthread_mutex_unlock(&dev->lock);
-        if (taken > 0) {
-            if (tx_prepare(p, &hdr, features))
-                p->tx_pending = true;
-            else
+        if (taken == TX_FRAME && tx_prepare(p, &hdr, features)) {
+            p->tx_pending = true;
+        } else if (taken != TX_EMPTY) {
+            /* Dropped (counted by tx_take when too long): a chain of
+             * the budget all the same. */
+            if (taken == TX_FRAME)
                 atomic_fetch_add(&p->tx_dropped, 1);
+            budget--;
         }
         int ret = p->tx_pending ? tx_send_pending(p, &budget) : 0;
         if (ret == -EBUSY || (!ret && budget == 0))
@@ -245,7 +268,7 @@ void net_tx_run(struct vmdev_virtio_net_pair *p)
     }
     if (returned) {
         pthread_mutex_lock(&dev->lock);
-        net_coalesce_returned(&p->tx_coal, returned);
+        tx_returned(p, &returned, generation);
         pthread_mutex_unlock(&dev->lock);
     }
 }

@@ -434,17 +434,20 @@ void vmdev_vq_set_notification(struct vmdev_virtqueue *vq, bool enable)
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
-bool vmdev_vq_wait_for_more(struct vmdev_virtqueue *vq)
+bool vmdev_vq_wait_for_more(struct vmdev_virtqueue *vq, uint16_t have)
 {
     if (!vq->enabled)
         return false;
-    uint16_t seen = ring_load16(avail_idx(vq));
+    uint16_t now = ring_load16(avail_idx(vq));
     if (vq->event_idx)
-        ring_store16(avail_event(vq), seen);
+        ring_store16(avail_event(vq), now);
     else
         ring_store16(used_flags(vq), 0);
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    return ring_load16(avail_idx(vq)) != seen;
+    /* Whatever the driver added since the caller counted: before the
+     * request was visible (no kick comes for those) or after it. */
+    now = ring_load16(avail_idx(vq));
+    return (uint16_t)(now - vq->last_avail_idx) > have;
 }
 
 bool vmdev_vq_has_available(struct vmdev_virtqueue *vq)

@@ -262,10 +262,17 @@ static bool guest_receive(uint16_t pair, struct virtio_net_hdr *hdr,
 
 /* --- Control queue --- */
 
+/* 5.1.2: the control queue follows all the pairs with MQ, one without. */
+static uint16_t ctrl_queue(void)
+{
+    return vmdev_virtio_has_feature(dev, F_MQ) ? (uint16_t)(dev->num_queues - 1)
+                                               : 2;
+}
+
 /* Send class, command and data; the ack byte, or -1 without an answer. */
 static int ctrl(uint8_t class, uint8_t cmd, const void *data, size_t len)
 {
-    uint16_t q = (uint16_t)(dev->num_queues - 1);
+    uint16_t q = ctrl_queue();
     struct vdrv_buf out[2] = { { vdrv_alloc(&mem, 2, 8), 2 },
                                { vdrv_alloc(&mem, len ? len : 1, 8),
                                  (uint32_t)len } };
@@ -398,6 +405,34 @@ static void transmits_frames_to_the_backend(void)
     CHECK_EQ(peer_read(0, got), 0);
     CHECK_EQ(used_count(1), 2);
     CHECK_EQ(vmdev_virtio_net_stats(net).tx_dropped, 2);
+    CHECK(vmdev_virtio_is_running(dev));
+}
+
+/* Chains the device drops count towards a wake-up's batch like frames it
+ * sends: a ring full of them does not hold the loop in one go. */
+static void dropped_transmits_share_the_batch(void)
+{
+    struct setup s = { .queue_size = 1024 };
+    CHECK(start(&s));
+    struct virtio_net_hdr hdr = { 0 };
+    struct virtio_net_hdr ecn_alone = { .gso_type = VIRTIO_NET_HDR_GSO_ECN };
+    unsigned total = 500;
+    for (unsigned i = 0; i < total; i++) {
+        fill_frame(frame, 60, our_mac, (uint8_t)i);
+        if (i % 2)
+            guest_send(0, &hdr, frame, 13, false); /* too short */
+        else
+            guest_send(0, &ecn_alone, frame, 60, false); /* refused */
+    }
+    vdrv_notify(dev, 1);
+    CHECK(vmdev_event_loop_run_once(loop, 0) > 0);
+    size_t first = used_count(1);
+    CHECK(first > 0);
+    CHECK(first < total);
+    run_ready();
+    CHECK_EQ(first + used_count(1), total);
+    CHECK_EQ(vmdev_virtio_net_stats(net).tx_dropped, total);
+    CHECK_EQ(peer_read(0, got), 0);
     CHECK(vmdev_virtio_is_running(dev));
 }
 
@@ -812,6 +847,34 @@ static void control_commands_that_are_wrong(void)
 
 /* Four pairs on one backend: every transmit queue reaches it, with its
  * own counters; pairs in use are set through the control queue. */
+/* A driver without MQ uses one pair, and the control queue is queue 2
+ * however many pairs the device has (5.1.2). */
+static void control_queue_without_multiqueue(void)
+{
+    struct setup s = { .pairs = 3, .features = ~with(F_MQ) };
+    CHECK(start(&s));
+    CHECK(!vmdev_virtio_has_feature(dev, F_MQ));
+    uint8_t on = 1, off = 0;
+    CHECK_EQ(ctrl(0, 0, &off, 1), 0); /* PROMISC off: answered on queue 2 */
+    CHECK_EQ(vmdev_virtio_net_stats(net).ctrl_commands, 1);
+    CHECK_EQ(ctrl(0, 1, &on, 1), 0); /* ALLMULTI */
+    /* Pair 0 still receives and sends. */
+    guest_add_rx(0, 4, 2048);
+    fill_frame(frame, 200, our_mac, 7);
+    CHECK(peer_write(0, frame, 200));
+    run_ready();
+    struct virtio_net_hdr hdr;
+    size_t len;
+    CHECK(guest_receive(0, &hdr, got, &len));
+    CHECK_EQ(len, 200);
+    CHECK(memcmp(got, frame, 200) == 0);
+    struct virtio_net_hdr tx = { 0 };
+    guest_send(0, &tx, frame, 200, true);
+    run_ready();
+    CHECK_EQ(peer_read(0, got), 200);
+    CHECK(vmdev_virtio_is_running(dev));
+}
+
 static void multiqueue_pairs(void)
 {
     struct setup s = { .pairs = 4 };
@@ -1140,6 +1203,7 @@ TEST_MAIN(TEST(configuration_and_features),
           TEST(refuses_bad_configurations),
           TEST(transmits_frames_to_the_backend),
           TEST(short_transmit_header_is_a_guest_error),
+          TEST(dropped_transmits_share_the_batch),
           TEST(completes_checksums_and_segments),
           TEST(refuses_offloads_not_negotiated_or_lying),
           TEST(transmit_back_pressure),
@@ -1151,7 +1215,7 @@ TEST_MAIN(TEST(configuration_and_features),
           TEST(receive_buffer_without_room_for_header),
           TEST(filters_as_the_driver_asks),
           TEST(control_commands_that_are_wrong),
-          TEST(multiqueue_pairs),
+          TEST(control_queue_without_multiqueue), TEST(multiqueue_pairs),
           TEST(queue_groups_follow_the_backends),
           TEST(link_state_and_announce),
           TEST(coalesces_interrupts),
