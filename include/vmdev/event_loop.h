@@ -48,6 +48,12 @@ vmdev_event_loop_add_into(struct vmdev_event_loop *loop, int fd,
                           struct vmdev_event_watch **slot);
 void vmdev_event_loop_remove(struct vmdev_event_loop *loop,
                              struct vmdev_event_watch *watch);
+/* Wait until no callback whose opaque is opaque runs (from another
+ * thread; on the loop's own it returns at once). Once the caller has
+ * removed its watches and can add no more, it may then free opaque, even
+ * if a callback had swapped one watch of it for another meanwhile. */
+void vmdev_event_loop_wait_callbacks(struct vmdev_event_loop *loop,
+                                     const void *opaque);
 
 /*
  * Wait up to timeout_ms (-1: forever) and dispatch what is ready. Returns

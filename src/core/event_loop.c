@@ -208,6 +208,18 @@ void vmdev_event_loop_remove(struct vmdev_event_loop *loop,
     pthread_mutex_unlock(&loop->lock);
 }
 
+void vmdev_event_loop_wait_callbacks(struct vmdev_event_loop *loop,
+                                     const void *opaque)
+{
+    pthread_mutex_lock(&loop->lock);
+    /* The watch being dispatched is freed only after its batch, so its
+     * opaque can be read while it is dispatching. */
+    while (loop->dispatching && loop->dispatching->opaque == opaque &&
+           !on_loop_thread(loop))
+        pthread_cond_wait(&loop->dispatch_done, &loop->lock);
+    pthread_mutex_unlock(&loop->lock);
+}
+
 int vmdev_event_loop_run_once(struct vmdev_event_loop *loop, int timeout_ms)
 {
     struct epoll_event events[MAX_EVENTS];

@@ -12,26 +12,49 @@ void net_backend_init(struct vmdev_net_backend *b,
     *b = (struct vmdev_net_backend){ .ops = ops, .loop = loop, .up = true };
 }
 
+void net_fd_watch_init(struct net_fd_watch *w)
+{
+    *w = (struct net_fd_watch){ .watch = NULL };
+    pthread_mutex_init(&w->lock, NULL);
+}
+
 int net_fd_watch_set(struct vmdev_net_backend *b, struct net_fd_watch *w,
                      int fd, uint32_t want, vmdev_event_fn fn, void *opaque)
 {
-    if (want == w->events && (w->watch || !want))
-        return 0;
-    net_fd_watch_clear(b, w);
+    int ret = 0;
+    pthread_mutex_lock(&w->lock);
+    if (w->closed || (want == w->events && (w->watch || !want)))
+        goto out;
+    w->opaque = opaque;
+    /* From the loop's thread (or with no watch yet): no wait here. */
+    vmdev_event_loop_remove(b->loop, w->watch);
+    w->watch = NULL;
     w->events = want;
-    if (!want || vmdev_event_loop_add_into(b->loop, fd, want, fn, opaque,
-                                           &w->watch))
-        return 0;
-    w->events = 0;
-    return -errno;
+    if (want && !vmdev_event_loop_add_into(b->loop, fd, want, fn, opaque,
+                                           &w->watch)) {
+        w->events = 0;
+        ret = -errno;
+    }
+out:
+    pthread_mutex_unlock(&w->lock);
+    return ret;
 }
 
-void net_fd_watch_clear(struct vmdev_net_backend *b, struct net_fd_watch *w)
+void net_fd_watch_close(struct vmdev_net_backend *b, struct net_fd_watch *w)
 {
-    if (w->watch)
-        vmdev_event_loop_remove(b->loop, w->watch);
+    pthread_mutex_lock(&w->lock);
+    w->closed = true;
+    struct vmdev_event_watch *watch = w->watch;
+    void *opaque = w->opaque;
     w->watch = NULL;
     w->events = 0;
+    pthread_mutex_unlock(&w->lock);
+    vmdev_event_loop_remove(b->loop, watch);
+    /* A callback in progress may have swapped its watch for this one, or
+     * dropped it (a held frame): wait for it all the same. */
+    if (opaque)
+        vmdev_event_loop_wait_callbacks(b->loop, opaque);
+    pthread_mutex_destroy(&w->lock);
 }
 
 bool net_backend_deliver(struct vmdev_net_backend *b, const void *frame,

@@ -2,13 +2,14 @@
 /*
  * What every network backend shares (backend.c): the callbacks it was
  * started with, its link state and its counters. A kind of backend
- * (stream.c, slirp.c) embeds struct vmdev_net_backend first and supplies
+ * (stream.c, slirp.c, tap.c) embeds struct vmdev_net_backend first and supplies
  * the operations below; the public functions in net.h check their
  * arguments and count frames here, once, for every kind.
  */
 #ifndef VMDEV_NET_BACKEND_H
 #define VMDEV_NET_BACKEND_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <time.h>
@@ -48,19 +49,29 @@ struct vmdev_net_backend {
 /* The kind's own struct, which embeds struct vmdev_net_backend as base. */
 #define NET_BACKEND_KIND(b, type) ((type *)((char *)(b) - offsetof(type, base)))
 
-/* A kind's watch of its one descriptor on the backend's loop. */
+/*
+ * A kind's watch of its one descriptor on the backend's loop. Its
+ * callbacks swap the watch as what they ask for changes, while the
+ * backend may be closed from another thread: the lock keeps the two
+ * apart, and once closed no watch is added again.
+ */
 struct net_fd_watch {
+    pthread_mutex_t lock;
     struct vmdev_event_watch *watch;
     uint32_t events; /* the VMDEV_EVENT_* bits it asks for */
+    void *opaque;    /* the callbacks' */
+    bool closed;
 };
+void net_fd_watch_init(struct net_fd_watch *w);
 /* Make w ask for want on fd (0: no watch), changing it only when want
- * changes. The backend may be started from another thread while the loop
- * runs, and the first callback may change w before the add returns: the
- * result is the add's, 0 or -errno. */
+ * changes; nothing once closed. On the loop's thread, except the first
+ * from start(), whose callback may run before the add returns: the result
+ * is the add's, 0 or -errno. */
 int net_fd_watch_set(struct vmdev_net_backend *b, struct net_fd_watch *w,
                      int fd, uint32_t want, vmdev_event_fn fn, void *opaque);
-/* No more callbacks (closing). */
-void net_fd_watch_clear(struct vmdev_net_backend *b, struct net_fd_watch *w);
+/* No more callbacks, from any thread: a callback in progress is waited
+ * for, whichever watch it came from (closing). */
+void net_fd_watch_close(struct vmdev_net_backend *b, struct net_fd_watch *w);
 
 void net_backend_init(struct vmdev_net_backend *b,
                       const struct net_backend_ops *ops,

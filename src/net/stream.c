@@ -219,7 +219,7 @@ static void stream_resume_receive(struct vmdev_net_backend *b)
 static void stream_close(struct vmdev_net_backend *b)
 {
     struct stream_backend *nb = stream_of(b);
-    net_fd_watch_clear(&nb->base, &nb->watch);
+    net_fd_watch_close(&nb->base, &nb->watch);
     close(nb->fd);
     free(nb->rx);
     free(nb->tx);
@@ -248,6 +248,7 @@ struct vmdev_net_backend *vmdev_net_stream_from_fd(int fd,
         return NULL;
     }
     net_backend_init(&nb->base, &stream_ops, loop);
+    net_fd_watch_init(&nb->watch);
     nb->fd = fd;
     nb->rx = malloc(RX_CAPACITY);
     nb->tx = malloc(LENGTH_BYTES + VMDEV_NET_MAX_FRAME);

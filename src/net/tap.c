@@ -221,7 +221,7 @@ static void tap_resume_receive(struct vmdev_net_backend *b)
 static void tap_close(struct vmdev_net_backend *b)
 {
     struct tap_backend *tb = tap_of(b);
-    net_fd_watch_clear(&tb->base, &tb->watch);
+    net_fd_watch_close(&tb->base, &tb->watch);
     close(tb->fd);
     free(tb->frame);
     free(tb);
@@ -314,6 +314,7 @@ struct vmdev_net_backend *vmdev_net_tap_from_fd(int fd,
         return NULL;
     }
     net_backend_init(&tb->base, &tap_ops, loop);
+    net_fd_watch_init(&tb->watch);
     tb->fd = fd;
     tb->frame = malloc(VMDEV_NET_MAX_FRAME);
     int flags = fcntl(fd, F_GETFL), err = 0;

@@ -157,6 +157,77 @@ static void foreign_removal_waits_for_running_callback(void)
     vmdev_event_loop_free(loop);
 }
 
+/* A callback that swaps its watch for another of the same opaque (as a
+ * backend does when what it waits for changes), then blocks. */
+struct swapping {
+    struct slow_watch s;
+    struct vmdev_event_loop *loop;
+    struct vmdev_event_watch *first, *second;
+    int second_fd;
+};
+
+static void swap_then_block(void *opaque, uint32_t events)
+{
+    struct swapping *sw = opaque;
+    vmdev_event_loop_remove(sw->loop, sw->first);
+    sw->second = vmdev_event_loop_add(sw->loop, sw->second_fd, VMDEV_EVENT_IN,
+                                      swap_then_block, sw);
+    slow_callback(&sw->s, events);
+}
+
+struct closer {
+    struct swapping *sw;
+    int about_to_wait; /* eventfd: the thread is at the wait */
+    int finished_when_done;
+};
+
+/* As a backend closes: its current watch, then whatever callback of it
+ * still runs. */
+static void *close_from_thread(void *opaque)
+{
+    struct closer *c = opaque;
+    vmdev_eventfd_signal(c->about_to_wait);
+    vmdev_event_loop_remove(c->sw->loop, c->sw->second);
+    vmdev_event_loop_wait_callbacks(c->sw->loop, c->sw);
+    c->finished_when_done = c->sw->s.finished;
+    return NULL;
+}
+
+static void waiting_for_callbacks_covers_a_swapped_watch(void)
+{
+    struct vmdev_event_loop *loop = vmdev_event_loop_new();
+    struct swapping sw = {
+        .s = { vmdev_eventfd_new(), eventfd(0, EFD_CLOEXEC),
+               eventfd(0, EFD_CLOEXEC), 0 },
+        .loop = loop,
+        .second_fd = vmdev_eventfd_new(),
+    };
+    sw.first = vmdev_event_loop_add(loop, sw.s.fd, VMDEV_EVENT_IN,
+                                    swap_then_block, &sw);
+    CHECK(sw.first != NULL);
+    CHECK_EQ(vmdev_event_loop_start(loop), 0);
+    vmdev_eventfd_signal(sw.s.fd);
+    uint64_t v;
+    CHECK(read(sw.s.entered_fd, &v, sizeof(v)) == sizeof(v));
+    /* The callback runs, from the first watch, having made the second. */
+    CHECK(sw.second != NULL);
+    struct closer c = { &sw, eventfd(0, EFD_CLOEXEC), 0 };
+    pthread_t th;
+    pthread_create(&th, NULL, close_from_thread, &c);
+    CHECK(read(c.about_to_wait, &v, sizeof(v)) == sizeof(v));
+    vmdev_eventfd_signal(sw.s.release_fd);
+    pthread_join(th, NULL);
+    CHECK_EQ(c.finished_when_done, 1);
+    vmdev_event_loop_stop(loop);
+    close(sw.s.fd);
+    close(sw.second_fd);
+    close(sw.s.entered_fd);
+    close(sw.s.release_fd);
+    close(c.about_to_wait);
+    vmdev_event_loop_free(loop);
+}
+
 TEST_MAIN(TEST(eventfd_wakes_its_callback), TEST(removal_inside_callback),
           TEST(timer_fires_once_and_cancel_holds),
-          TEST(foreign_removal_waits_for_running_callback))
+          TEST(foreign_removal_waits_for_running_callback),
+          TEST(waiting_for_callbacks_covers_a_swapped_watch))
