@@ -85,7 +85,9 @@ struct vmdev_net_callbacks {
 struct vmdev_net_stats {
     uint64_t rx_frames, rx_bytes; /* to the device */
     uint64_t tx_frames, tx_bytes; /* from the device */
-    uint64_t rx_errors;           /* malformed frames from the host side */
+    /* Frames from the host side dropped: malformed, or more than the
+     * backend could hold while the device had no room. */
+    uint64_t rx_errors;
 };
 
 struct vmdev_net_backend;
@@ -105,7 +107,6 @@ vmdev_net_stream_connect(const char *address, struct vmdev_event_loop *loop,
 struct vmdev_net_backend *vmdev_net_stream_from_fd(int fd,
                                                    struct vmdev_event_loop *loop);
 
-/* A host port forwarded into the guest's network (user-mode NAT). */
 /* A tap's queues: one backend each (a queue pair of a virtio-net). */
 #define VMDEV_NET_TAP_MAX_QUEUES 16u
 
@@ -134,6 +135,7 @@ int vmdev_net_tap_open(const struct vmdev_net_tap_config *config,
 struct vmdev_net_backend *vmdev_net_tap_from_fd(int fd,
                                                 struct vmdev_event_loop *loop);
 
+/* A host port forwarded into the guest's network (user-mode NAT). */
 struct vmdev_net_hostfwd {
     bool udp;
     struct sockaddr_storage host; /* IPv4 or IPv6 address and port */
@@ -195,11 +197,13 @@ int vmdev_net_start(struct vmdev_net_backend *backend,
 struct vmdev_event_loop *vmdev_net_loop(const struct vmdev_net_backend *b);
 
 /*
- * Send one frame (len bytes in iov): 0 when the backend has taken it,
- * -EAGAIN when it cannot now (writable() follows), -EMSGSIZE for a frame
- * over VMDEV_NET_MAX_FRAME, -ENOTCONN once the host side is gone, -EIO
- * when the host side refused this frame (a tap that is down).
+ * Send one frame (len bytes in iov, at most VMDEV_NET_MAX_IOV pieces, else
+ * -EINVAL): 0 when the backend has taken it, -EAGAIN when it cannot now
+ * (writable() follows), -EMSGSIZE for a frame over VMDEV_NET_MAX_FRAME,
+ * -ENOTCONN once the host side is gone, -EIO when the host side refused
+ * this frame (a tap that is down).
  */
+#define VMDEV_NET_MAX_IOV 64u
 int vmdev_net_send(struct vmdev_net_backend *backend, const struct iovec *iov,
                    unsigned iovcnt);
 /* The same with offloads (NULL: none), which must be within

@@ -66,7 +66,10 @@ struct vmdev_virtio_net_stats {
     uint64_t rx_frames, rx_bytes; /* to the guest */
     uint64_t tx_frames, tx_bytes; /* from the guest, before segmenting */
     uint64_t rx_filtered;  /* not for this MAC or mode (CTRL_RX) */
-    uint64_t rx_dropped;   /* could never fit the guest's buffers */
+    /* Not for the guest as it is: longer than its buffers can hold (with
+     * MRG_RXBUF, all of them; without, the next one), over the MTU, or
+     * with offloads the driver did not take. */
+    uint64_t rx_dropped;
     uint64_t tx_dropped;   /* malformed frames, or the link is down */
     uint64_t tx_segments;  /* frames produced by software segmentation */
     uint64_t tx_checksums; /* checksums completed in software */

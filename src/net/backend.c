@@ -140,6 +140,8 @@ int vmdev_net_send_offload(struct vmdev_net_backend *b,
                            const struct iovec *iov, unsigned iovcnt,
                            const struct vmdev_net_offload *offload)
 {
+    if (iovcnt > VMDEV_NET_MAX_IOV)
+        return -EINVAL;
     size_t len = 0;
     for (unsigned i = 0; i < iovcnt; i++)
         len += iov[i].iov_len;

@@ -2,8 +2,8 @@
 /*
  * What every network backend shares (backend.c): the callbacks it was
  * started with, its link state and its counters. A kind of backend
- * (stream.c, slirp.c, tap.c) embeds struct vmdev_net_backend first and supplies
- * the operations below; the public functions in net.h check their
+ * (stream.c, slirp.c, tap.c) embeds struct vmdev_net_backend first and
+ * supplies the operations below; the public functions in net.h check their
  * arguments and count frames here, once, for every kind.
  */
 #ifndef VMDEV_NET_BACKEND_H
@@ -19,7 +19,8 @@
 struct net_backend_ops {
     /* Begin watching for frames; the callbacks are in b->cb. -errno. */
     int (*start)(struct vmdev_net_backend *b);
-    /* One frame of len bytes (at most VMDEV_NET_MAX_FRAME), link up,
+    /* One frame of len bytes (at most VMDEV_NET_MAX_FRAME) in at most
+     * VMDEV_NET_MAX_IOV pieces, link up,
      * offload NULL or within b->offloads: 0, -EAGAIN (then writable()
      * when it may go on), -ENOTCONN or -EIO. */
     int (*send)(struct vmdev_net_backend *b, const struct iovec *iov,

@@ -29,7 +29,6 @@
 #define LENGTH_BYTES 4
 #define ETH_HEADER 14
 #define RX_CAPACITY (2 * (LENGTH_BYTES + VMDEV_NET_MAX_FRAME))
-#define MAX_IOV 64
 
 struct stream_backend {
     struct vmdev_net_backend base;
@@ -167,8 +166,6 @@ static int stream_send(struct vmdev_net_backend *b, const struct iovec *iov,
 {
     (void)offload; /* none: the framing has no room for them */
     struct stream_backend *nb = stream_of(b);
-    if (iovcnt > MAX_IOV)
-        return -EINVAL;
     if (!flush_tx(nb)) {
         if (!nb->base.up)
             return -ENOTCONN;
@@ -177,7 +174,7 @@ static int stream_send(struct vmdev_net_backend *b, const struct iovec *iov,
     }
     uint8_t header[LENGTH_BYTES] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16),
                                      (uint8_t)(len >> 8), (uint8_t)len };
-    struct iovec v[MAX_IOV + 1] = { { header, sizeof(header) } };
+    struct iovec v[VMDEV_NET_MAX_IOV + 1] = { { header, sizeof(header) } };
     memcpy(v + 1, iov, iovcnt * sizeof(*iov));
     struct msghdr msg = { .msg_iov = v, .msg_iovlen = iovcnt + 1 };
     ssize_t n;

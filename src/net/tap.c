@@ -40,13 +40,13 @@
 #define ETH_HEADER 14
 /* Frames read per wake-up before the loop's other work gets its turn. */
 #define RX_BATCH 64
-#define MAX_IOV 64
 
 struct tap_backend {
     struct vmdev_net_backend base;
     int fd;
     struct net_fd_watch watch;
     bool vnet_hdr;      /* frames come after a struct virtio_net_hdr */
+    unsigned rx_offloads; /* VMDEV_NET_CAN_*: what the consumer takes */
     bool held;          /* frame[0, held_len) waits for room */
     bool want_writable; /* a send got -EAGAIN: say when it may go on */
     size_t held_len;
@@ -129,9 +129,10 @@ static void read_frames(struct tap_backend *tb)
             return;
         }
         struct vmdev_net_offload offload = { 0 };
-        /* A read that fills the buffer may have been cut short (the
-         * kernel's gso_max_size raised past our frame size): not a frame. */
-        if ((size_t)n < hdr_len || (size_t)n == hdr_len + VMDEV_NET_MAX_FRAME) {
+        /* The kernel returns the frame's whole length even where it did
+         * not fit the buffer (tun_put_user): one longer was cut short (a
+         * gso_max_size raised past our frame size), not a frame. */
+        if ((size_t)n < hdr_len || (size_t)n > hdr_len + VMDEV_NET_MAX_FRAME) {
             net_backend_rx_error(&tb->base);
             continue;
         }
@@ -144,6 +145,10 @@ static void read_frames(struct tap_backend *tb)
                 .csum_start = le16toh(hdr.csum_start),
                 .csum_offset = le16toh(hdr.csum_offset),
             };
+        /* The kernel marks what it verified DATA_VALID whatever
+         * TUNSETOFFLOAD said: a hint only for a consumer taking checksums. */
+        if (!(tb->rx_offloads & VMDEV_NET_CAN_CSUM))
+            offload.flags &= (uint8_t)~VMDEV_NET_OFFLOAD_DATA_VALID;
         offer(tb, (size_t)n - hdr_len, &offload);
     }
 }
@@ -166,8 +171,6 @@ static int tap_send(struct vmdev_net_backend *b, const struct iovec *iov,
                     const struct vmdev_net_offload *offload)
 {
     struct tap_backend *tb = tap_of(b);
-    if (iovcnt > MAX_IOV)
-        return -EINVAL;
     struct virtio_net_hdr hdr = { .gso_type = VIRTIO_NET_HDR_GSO_NONE };
     if (offload)
         hdr = (struct virtio_net_hdr){
@@ -178,7 +181,7 @@ static int tap_send(struct vmdev_net_backend *b, const struct iovec *iov,
             .csum_start = htole16(offload->csum_start),
             .csum_offset = htole16(offload->csum_offset),
         };
-    struct iovec v[MAX_IOV + 1];
+    struct iovec v[VMDEV_NET_MAX_IOV + 1];
     unsigned n_iov = 0;
     if (tb->vnet_hdr) {
         v[n_iov++] = (struct iovec){ &hdr, sizeof(hdr) };
@@ -255,8 +258,10 @@ static int tap_set_receive_offloads(struct vmdev_net_backend *b,
     struct tap_backend *tb = tap_of(b);
     if (!tb->vnet_hdr)
         return 0;
-    return ioctl(tb->fd, TUNSETOFFLOAD, tun_offloads(offloads)) < 0 ? -errno
-                                                                     : 0;
+    if (ioctl(tb->fd, TUNSETOFFLOAD, tun_offloads(offloads)) < 0)
+        return -errno;
+    tb->rx_offloads = offloads;
+    return 0;
 }
 
 static const struct net_backend_ops tap_ops = {
@@ -300,8 +305,10 @@ static int probe_vnet_hdr(struct tap_backend *tb)
     tb->vnet_hdr = true;
     if (ioctl(tb->fd, TUNSETOFFLOAD, tun_offloads(ALL_OFFLOADS)) == 0)
         tb->base.offloads = ALL_OFFLOADS;
-    return ioctl(tb->fd, TUNSETOFFLOAD, 0) < 0 && tb->base.offloads ? -errno
-                                                                    : 0;
+    /* None until the consumer says what it takes. */
+    if (ioctl(tb->fd, TUNSETOFFLOAD, 0) < 0 && tb->base.offloads)
+        return -errno;
+    return 0;
 }
 
 struct vmdev_net_backend *vmdev_net_tap_from_fd(int fd,

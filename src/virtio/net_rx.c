@@ -5,8 +5,9 @@
  * then written with its header into one buffer, or into as many as it
  * needs with MRG_RXBUF, all returned with one used-index update. With too
  * few buffers the buffers go back to the ring and the backend keeps the
- * frame until the driver adds some (back-pressure; a frame no number of
- * the driver's buffers could take is dropped).
+ * frame until the driver adds some (back-pressure). A frame the buffers
+ * can never take is dropped: with MRG_RXBUF one longer than the whole
+ * ring holds, without it one longer than the next buffer.
  */
 #include <endian.h>
 #include <string.h>

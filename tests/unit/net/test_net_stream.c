@@ -175,6 +175,13 @@ static void frames_both_ways_however_cut(void)
     static uint8_t big[VMDEV_NET_MAX_FRAME + 1];
     struct iovec too_big = { big, sizeof(big) };
     CHECK_EQ(vmdev_net_send(nb, &too_big, 1), -EMSGSIZE);
+    /* More pieces than any backend takes: refused, whatever their size. */
+    struct iovec pieces[VMDEV_NET_MAX_IOV + 1];
+    for (unsigned i = 0; i <= VMDEV_NET_MAX_IOV; i++)
+        pieces[i] = (struct iovec){ big, 1 };
+    CHECK_EQ(vmdev_net_send(nb, pieces, VMDEV_NET_MAX_IOV + 1), -EINVAL);
+    CHECK_EQ(vmdev_net_send(nb, pieces, VMDEV_NET_MAX_IOV), 0);
+    CHECK_EQ(vmdev_net_stats(nb).tx_frames, 3);
     vmdev_net_close(nb);
     close(peer);
     free(s);
