@@ -124,7 +124,9 @@ launch() {
                   -device "virtio-net-pci,netdev=n0,mac=$mac" "${qemu_capture[@]}" ;;
     vmdev-slirp) exec "${vmdev[@]}" --cmdline "$append $dhcp_args" \
                      --net "slirp,mac=$mac$capture" ;;
-    # Not in the default list: with the guest tests' interrupt coalescing.
+    # Not in the default list: the host's interrupt coalescing defaults,
+    # which a driver with NOTF_COAL (Debian 12's 6.1 has it) replaces by
+    # none at reset: measured before that was so (docs/benchmarks.md).
     vmdev-slirp-coalesced) exec "${vmdev[@]}" --cmdline "$append $dhcp_args" \
                      --net "slirp,mac=$mac,coalesce_usecs=300,coalesce_frames=64$capture" ;;
     # Not in the default list: slirp's link and the card at an MTU of

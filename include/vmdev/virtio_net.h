@@ -53,7 +53,8 @@ struct vmdev_virtio_net_config {
      * even when creation fails (it closes them), and starts them. */
     struct vmdev_net_backend **backends;
     uint16_t num_backends;
-    /* Until the driver sets its own through the control queue. */
+    /* For a driver without NOTF_COAL; one with it starts from none
+     * (5.1.6.5.6) and sets its own through the control queue. */
     struct vmdev_virtio_net_coalesce rx_coalesce, tx_coalesce;
 };
 
@@ -74,6 +75,8 @@ struct vmdev_virtio_net_stats {
     uint64_t tx_segments;  /* frames produced by software segmentation */
     uint64_t tx_checksums; /* checksums completed in software */
     uint64_t ctrl_commands, ctrl_errors; /* control queue: all, refused */
+    /* The coalescing a driver last set (NOTF_COAL), reset or not. */
+    struct vmdev_virtio_net_coalesce rx_coalesce_set, tx_coalesce_set;
 };
 
 struct vmdev_virtio_net;
@@ -93,6 +96,7 @@ struct vmdev_virtio_net_queue_stats vmdev_virtio_net_queue_stats(
     struct vmdev_virtio_net *net, uint16_t index);
 /* The MAC the driver uses now (CTRL_MAC_ADDR may have changed it). */
 void vmdev_virtio_net_mac(struct vmdev_virtio_net *net, uint8_t mac[6]);
+
 /* Ask the driver to announce itself (gratuitous ARP, unsolicited neighbour
  * advertisements), as after a migration: true when the driver negotiated
  * GUEST_ANNOUNCE and was told. */

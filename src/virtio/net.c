@@ -70,6 +70,21 @@ void net_coalesce_returned(struct net_coalesce_state *c, uint32_t frames)
     }
 }
 
+/* The parameters of c's direction changed: what waits is notified now
+ * (5.1.6.5.6: the new conditions are checked at once; best-effort). Under
+ * dev->lock. */
+void net_coalesce_changed(struct net_coalesce_state *c)
+{
+    if (!c->pending)
+        return;
+    c->pending = 0;
+    if (c->armed) {
+        c->armed = false;
+        c->timer.cancel(c->timer.opaque);
+    }
+    vmdev_virtio_notify_queue(&c->pair->net->dev, c->queue);
+}
+
 static void coalesce_expired(void *opaque)
 {
     struct net_coalesce_state *c = opaque;
@@ -213,6 +228,11 @@ static int net_activate(struct vmdev_virtio_device *dev)
     unsigned rx_offloads = accepted_rx_offloads(net);
     for (uint16_t i = 0; i < net->num_backends; i++)
         net->pairs[i].rx_offloads_to_set = (int)rx_offloads;
+    /* 5.1.6.5.6: a driver that sets coalescing starts from none; the
+     * host's defaults are for one that cannot. */
+    if (net_has(net, VIRTIO_NET_F_NOTF_COAL))
+        net->rx_coalesce = net->tx_coalesce =
+            (struct vmdev_virtio_net_coalesce){ 0 };
     /* Frames held back before the driver was ready, and transmit
      * buffers queued before DRIVER_OK. */
     for (uint16_t i = 0; i < net->num_pairs; i++)

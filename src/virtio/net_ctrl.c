@@ -124,12 +124,20 @@ static uint8_t set_coalesce(struct vmdev_virtio_net *net, uint8_t cmd,
         return CTRL_ERR;
     struct vmdev_virtio_net_coalesce c = { .frames = le32toh(v[0]),
                                            .usecs = le32toh(v[1]) };
-    if (cmd == CMD_NOTF_COAL_TX_SET)
-        net->tx_coalesce = c;
+    /* 5.1.6.5.6: max_packets 0 (like max_usecs 0) means a notification
+     * after every packet, not "no packet limit". */
+    if (!c.frames)
+        c.usecs = 0;
+    bool tx = cmd == CMD_NOTF_COAL_TX_SET;
+    if (tx)
+        net->tx_coalesce = net->stats.tx_coalesce_set = c;
     else if (cmd == CMD_NOTF_COAL_RX_SET)
-        net->rx_coalesce = c;
+        net->rx_coalesce = net->stats.rx_coalesce_set = c;
     else
         return CTRL_ERR;
+    for (uint16_t i = 0; i < net->num_pairs; i++)
+        net_coalesce_changed(tx ? &net->pairs[i].tx_coal
+                                : &net->pairs[i].rx_coal);
     return CTRL_OK;
 }
 

@@ -154,6 +154,9 @@ void net_pair_kick(struct vmdev_virtio_net_pair *pair);
 /* frames were returned on c's queue: notify the driver as coalescing
  * says (net.c). Under dev->lock. */
 void net_coalesce_returned(struct net_coalesce_state *c, uint32_t frames);
+/* c's direction has new parameters: notify what waits (net.c). Under
+ * dev->lock. */
+void net_coalesce_changed(struct net_coalesce_state *c);
 /* The backends' receive callback; opaque is the backend's home pair
  * (net_rx.c). On the backend's loop. */
 bool net_receive(void *opaque, const void *data, size_t len,

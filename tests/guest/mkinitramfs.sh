@@ -44,6 +44,7 @@ cp "$here"/guest/tests/*.sh "$root/tests/"
 # The test guest's own tools, static (the initramfs has no libc).
 if [ "$role" = test ] || [ "$role" = netbench ]; then
     gcc -static -O2 -Wall -Wextra -Werror -o "$root/bin/channels" "$here/guest/channels.c"
+    gcc -static -O2 -Wall -Wextra -Werror -o "$root/bin/coalesce" "$here/guest/coalesce.c"
 fi
 # Dynamically linked tools, with the libraries ldd names at their paths.
 if [ "$role" = netbench ]; then

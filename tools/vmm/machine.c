@@ -830,7 +830,8 @@ static void print_nets(struct vmm_machine *m)
                 "vmdev-run: net %s: rx_frames=%llu rx_bytes=%llu "
                 "tx_frames=%llu tx_bytes=%llu rx_filtered=%llu "
                 "rx_dropped=%llu tx_dropped=%llu tx_segments=%llu "
-                "tx_checksums=%llu ctrl=%llu ctrl_errors=%llu\n",
+                "tx_checksums=%llu ctrl=%llu ctrl_errors=%llu "
+                "rx_coalesce_set=%u/%u tx_coalesce_set=%u/%u\n",
                 name, (unsigned long long)s.rx_frames,
                 (unsigned long long)s.rx_bytes,
                 (unsigned long long)s.tx_frames,
@@ -841,7 +842,9 @@ static void print_nets(struct vmm_machine *m)
                 (unsigned long long)s.tx_segments,
                 (unsigned long long)s.tx_checksums,
                 (unsigned long long)s.ctrl_commands,
-                (unsigned long long)s.ctrl_errors);
+                (unsigned long long)s.ctrl_errors, s.rx_coalesce_set.usecs,
+                s.rx_coalesce_set.frames, s.tx_coalesce_set.usecs,
+                s.tx_coalesce_set.frames);
         uint16_t queues = (uint16_t)(vmdev_virtio_net_device(net)->num_queues - 1);
         for (unsigned tx = 0; tx < 2; tx++) {
             fprintf(stderr, "vmdev-run: net %s: %s frames by queue:", name,

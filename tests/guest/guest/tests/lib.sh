@@ -123,6 +123,19 @@ link_to() {
         fail "ping $3: $(tail -n 2 /tmp/ping.out | tr '\n' ' ')"
 }
 
+# coalesce_interrupts IFACE: the driver asks the card (NOTF_COAL, as
+# ethtool -C does) to hold its interrupts both ways up to vmdev.coalesce
+# (USECS/FRAMES), and says it holds that; the host checks the card was
+# told so.
+coalesce_interrupts() {
+    c=$(vmdev_param coalesce) || fail "no vmdev.coalesce"
+    usecs=${c%/*} frames=${c#*/}
+    got=$(coalesce "$1" "$usecs" "$frames" "$usecs" "$frames" 2>&1) ||
+        fail "cannot set $1's interrupt coalescing: $got"
+    [ "$got" = "rx $usecs $frames tx $usecs $frames" ] ||
+        fail "$1's coalescing reads '$got' after setting $c both ways"
+}
+
 # The transfers run under $pin when set (taskset MASK: from those CPUs).
 
 # download_matches URL PARAM [WHAT]: fetches URL (busybox wget) and fails

@@ -24,6 +24,7 @@ for dir in tx rx; do
     [ "$n" = "$(vmdev_param net_queues)" ] ||
         fail "$iface has $n $dir queues, want $(vmdev_param net_queues)"
 done
+coalesce_interrupts "$iface"
 link_to "$iface" 10.0.3.15/24 10.0.3.2
 start=$(uptime_now)
 # The download's ACKs from CPU 0, the upload from CPU 1.

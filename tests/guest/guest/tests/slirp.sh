@@ -12,6 +12,7 @@ iface=$(iface_with_mac "$(vmdev_param slirp_mac)") || exit 1
 mtu=$(cat "/sys/class/net/$iface/mtu")
 [ "$mtu" = "$(vmdev_param slirp_mtu)" ] ||
     fail "$iface has the MTU $mtu, not the card's $(vmdev_param slirp_mtu)"
+coalesce_interrupts "$iface"
 ip link set lo up
 ip link set "$iface" up || fail "cannot bring $iface up"
 

@@ -10,6 +10,7 @@ dev=$(virtio_net_with_mac "$(vmdev_param tap_mac)") || exit 1
 negotiated "$dev" 0:CSUM 1:GUEST_CSUM 7:GUEST_TSO4 8:GUEST_TSO6 \
     11:HOST_TSO4 12:HOST_TSO6 15:MRG_RXBUF 22:MQ
 iface=$(ls $dev/net | head -n 1)
+coalesce_interrupts "$iface"
 link_to "$iface" 10.0.4.15/24 10.0.4.2
 start=$(uptime_now)
 download_matches http://10.0.4.2:8082/blob tap_down_sha256
