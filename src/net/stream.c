@@ -48,6 +48,7 @@ static struct stream_backend *stream_of(struct vmdev_net_backend *b)
 }
 
 static void on_events(void *opaque, uint32_t events);
+static void disconnect(struct stream_backend *nb);
 
 /* Watch for what there is to do: reading unless held or down, writing
  * while a frame is partly out. */
@@ -60,8 +61,12 @@ static int update_watch(struct stream_backend *nb)
         want |= VMDEV_EVENT_IN;
     if (nb->base.up && nb->tx_start < nb->tx_end)
         want |= VMDEV_EVENT_OUT;
-    return net_fd_watch_set(&nb->base, &nb->watch, nb->fd, want, on_events,
-                            nb);
+    int ret = net_fd_watch_set(&nb->base, &nb->watch, nb->fd, want,
+                               on_events, nb);
+    /* Unwatched, nothing would move again: say so with the link. */
+    if (ret)
+        disconnect(nb);
+    return ret;
 }
 
 static void disconnect(struct stream_backend *nb)

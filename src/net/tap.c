@@ -60,6 +60,7 @@ static struct tap_backend *tap_of(struct vmdev_net_backend *b)
 }
 
 static void on_events(void *opaque, uint32_t events);
+static void tap_gone(struct tap_backend *tb);
 
 /* Reading unless a frame is held or the tap is gone; writing only while
  * a send waits. 0, or -errno when the watch cannot be added. */
@@ -71,8 +72,12 @@ static int update_watch(struct tap_backend *tb)
     if (tb->base.up)
         want = (tb->held ? 0 : VMDEV_EVENT_IN) |
                (tb->want_writable ? VMDEV_EVENT_OUT : 0);
-    return net_fd_watch_set(&tb->base, &tb->watch, tb->fd, want, on_events,
-                            tb);
+    int ret = net_fd_watch_set(&tb->base, &tb->watch, tb->fd, want,
+                               on_events, tb);
+    /* Unwatched, nothing would move again: say so with the link. */
+    if (ret)
+        tap_gone(tb);
+    return ret;
 }
 
 /* The interface was deleted under us (the fd reports an error on every
