@@ -61,12 +61,16 @@ static int update_watch(struct stream_backend *nb)
         want |= VMDEV_EVENT_IN;
     if (nb->base.up && nb->tx_start < nb->tx_end)
         want |= VMDEV_EVENT_OUT;
-    int ret = net_fd_watch_set(&nb->base, &nb->watch, nb->fd, want,
-                               on_events, nb);
-    /* Unwatched, nothing would move again: say so with the link. */
-    if (ret)
+    return net_fd_watch_set(&nb->base, &nb->watch, nb->fd, want, on_events,
+                            nb);
+}
+
+/* The same on the loop: unwatched, nothing would move again, so a watch
+ * that cannot be added takes the link down (start() reports it instead). */
+static void keep_watching(struct stream_backend *nb)
+{
+    if (update_watch(nb))
         disconnect(nb);
-    return ret;
 }
 
 static void disconnect(struct stream_backend *nb)
@@ -156,13 +160,13 @@ static void on_events(void *opaque, uint32_t events)
     struct stream_backend *nb = opaque;
     if (events & VMDEV_EVENT_OUT && flush_tx(nb) && nb->want_writable) {
         nb->want_writable = false;
-        update_watch(nb);
+        keep_watching(nb);
         if (nb->base.cb.writable)
             nb->base.cb.writable(nb->base.cb.opaque);
     }
     if (events & VMDEV_EVENT_IN && nb->base.up && !nb->held)
         read_some(nb);
-    update_watch(nb);
+    keep_watching(nb);
 }
 
 static int stream_send(struct vmdev_net_backend *b, const struct iovec *iov,
@@ -203,7 +207,7 @@ static int stream_send(struct vmdev_net_backend *b, const struct iovec *iov,
         }
         nb->tx_start = 0;
         nb->tx_end = at;
-        update_watch(nb);
+        keep_watching(nb);
     }
     return 0;
 }
@@ -215,7 +219,7 @@ static void stream_resume_receive(struct vmdev_net_backend *b)
         return;
     nb->held = false;
     deliver(nb);
-    update_watch(nb);
+    keep_watching(nb);
 }
 
 static void stream_close(struct vmdev_net_backend *b)

@@ -46,7 +46,7 @@ struct tap_backend {
     int fd;
     struct net_fd_watch watch;
     bool vnet_hdr;      /* frames come after a struct virtio_net_hdr */
-    unsigned rx_offloads; /* VMDEV_NET_CAN_*: what the consumer takes */
+    atomic_uint rx_offloads; /* VMDEV_NET_CAN_*: what the consumer takes */
     bool held;          /* frame[0, held_len) waits for room */
     bool want_writable; /* a send got -EAGAIN: say when it may go on */
     size_t held_len;
@@ -72,12 +72,16 @@ static int update_watch(struct tap_backend *tb)
     if (tb->base.up)
         want = (tb->held ? 0 : VMDEV_EVENT_IN) |
                (tb->want_writable ? VMDEV_EVENT_OUT : 0);
-    int ret = net_fd_watch_set(&tb->base, &tb->watch, tb->fd, want,
-                               on_events, tb);
-    /* Unwatched, nothing would move again: say so with the link. */
-    if (ret)
+    return net_fd_watch_set(&tb->base, &tb->watch, tb->fd, want, on_events,
+                            tb);
+}
+
+/* The same on the loop: unwatched, nothing would move again, so a watch
+ * that cannot be added takes the link down (start() reports it instead). */
+static void keep_watching(struct tap_backend *tb)
+{
+    if (update_watch(tb))
         tap_gone(tb);
-    return ret;
 }
 
 /* The interface was deleted under us (the fd reports an error on every
@@ -152,7 +156,7 @@ static void read_frames(struct tap_backend *tb)
             };
         /* The kernel marks what it verified DATA_VALID whatever
          * TUNSETOFFLOAD said: a hint only for a consumer taking checksums. */
-        if (!(tb->rx_offloads & VMDEV_NET_CAN_CSUM))
+        if (!(atomic_load(&tb->rx_offloads) & VMDEV_NET_CAN_CSUM))
             offload.flags &= (uint8_t)~VMDEV_NET_OFFLOAD_DATA_VALID;
         offer(tb, (size_t)n - hdr_len, &offload);
     }
@@ -168,7 +172,7 @@ static void on_events(void *opaque, uint32_t events)
     }
     if (events & VMDEV_EVENT_IN)
         read_frames(tb);
-    update_watch(tb);
+    keep_watching(tb);
 }
 
 static int tap_send(struct vmdev_net_backend *b, const struct iovec *iov,
@@ -200,12 +204,12 @@ static int tap_send(struct vmdev_net_backend *b, const struct iovec *iov,
     while (n < 0 && errno == EINTR);
     if (n < 0 && errno == EAGAIN) {
         tb->want_writable = true;
-        update_watch(tb);
+        keep_watching(tb);
         return -EAGAIN;
     }
     if (n < 0 && errno == EBADFD) {
         tap_gone(tb);
-        update_watch(tb);
+        keep_watching(tb);
         return -ENOTCONN;
     }
     /* A tap takes a frame whole or not at all; EIO: the interface is
@@ -223,7 +227,7 @@ static void tap_resume_receive(struct vmdev_net_backend *b)
     tb->held = false;
     if (offer(tb, tb->held_len, &tb->held_offload))
         read_frames(tb);
-    update_watch(tb);
+    keep_watching(tb);
 }
 
 static void tap_close(struct vmdev_net_backend *b)
@@ -265,7 +269,7 @@ static int tap_set_receive_offloads(struct vmdev_net_backend *b,
         return 0;
     if (ioctl(tb->fd, TUNSETOFFLOAD, tun_offloads(offloads)) < 0)
         return -errno;
-    tb->rx_offloads = offloads;
+    atomic_store(&tb->rx_offloads, offloads); /* from any thread */
     return 0;
 }
 

@@ -193,13 +193,16 @@ static void net_queue_notify(struct vmdev_virtio_device *dev, uint16_t index)
 
 /* A pair's queues go with its backend, whose loop is the pair's: group
  * k is the pairs on backend k (pair i on backend i % num_backends), so a
- * transmit kick reaches the backend on the thread it arrived on. The
- * control queue, served on any thread under dev->lock, is one of its own. */
+ * transmit kick reaches the backend on the thread it arrived on. The last
+ * queue, the control queue with MQ, is one of its own. Asked before the
+ * features are known, so it does not follow them: without MQ the control
+ * queue is queue 2, in pair 1's group, which is as good (it is served on
+ * any thread, under dev->lock). */
 static uint16_t net_queue_group(const struct vmdev_virtio_device *dev,
                                 uint16_t index)
 {
     const struct vmdev_virtio_net *net = (const struct vmdev_virtio_net *)dev;
-    if (index == net_ctrl_queue(net))
+    if (index == 2 * net->num_pairs)
         return index;
     return (uint16_t)(index / 2 % net->num_backends);
 }

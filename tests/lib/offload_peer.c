@@ -33,6 +33,8 @@ static int peer_send(struct vmdev_net_backend *b, const struct iovec *iov,
     if (offload && offload->flags & VMDEV_NET_OFFLOAD_NEEDS_CSUM &&
         (size_t)offload->csum_start + offload->csum_offset + 2 > len)
         p->sent_bad_checksum_field = true;
+    if (p->on_send)
+        p->on_send(p->on_send_arg);
     return 0;
 }
 

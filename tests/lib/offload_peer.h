@@ -24,6 +24,9 @@ struct offload_peer {
     /* A frame came with a checksum field outside it: the device should
      * have refused it (5.1.6.2). */
     bool sent_bad_checksum_field;
+    /* When set, called inside each send (a test acting meanwhile). */
+    void (*on_send)(void *arg);
+    void *on_send_arg;
     uint8_t frame[VMDEV_NET_MAX_FRAME];
 };
 

@@ -2,6 +2,7 @@
 #include "test.h"
 #include "vmdev/event_loop.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -178,6 +179,7 @@ static void swap_then_block(void *opaque, uint32_t events)
 struct closer {
     struct swapping *sw;
     int about_to_wait; /* eventfd: the thread is at the wait */
+    int returned;      /* eventfd: the wait returned */
     int finished_when_done;
 };
 
@@ -190,6 +192,7 @@ static void *close_from_thread(void *opaque)
     vmdev_event_loop_remove(c->sw->loop, c->sw->second);
     vmdev_event_loop_wait_callbacks(c->sw->loop, c->sw);
     c->finished_when_done = c->sw->s.finished;
+    vmdev_eventfd_signal(c->returned);
     return NULL;
 }
 
@@ -211,10 +214,15 @@ static void waiting_for_callbacks_covers_a_swapped_watch(void)
     CHECK(read(sw.s.entered_fd, &v, sizeof(v)) == sizeof(v));
     /* The callback runs, from the first watch, having made the second. */
     CHECK(sw.second != NULL);
-    struct closer c = { &sw, eventfd(0, EFD_CLOEXEC), 0 };
+    struct closer c = { &sw, eventfd(0, EFD_CLOEXEC), vmdev_eventfd_new(), 0 };
     pthread_t th;
     pthread_create(&th, NULL, close_from_thread, &c);
     CHECK(read(c.about_to_wait, &v, sizeof(v)) == sizeof(v));
+    /* While the callback is held, the closer must not come back: a wait
+     * that did not wait returns at once, well inside this window (which
+     * a correct one simply outlasts). */
+    struct pollfd back = { c.returned, POLLIN, 0 };
+    CHECK_EQ(poll(&back, 1, 100), 0);
     vmdev_eventfd_signal(sw.s.release_fd);
     pthread_join(th, NULL);
     CHECK_EQ(c.finished_when_done, 1);
@@ -224,6 +232,7 @@ static void waiting_for_callbacks_covers_a_swapped_watch(void)
     close(sw.s.entered_fd);
     close(sw.s.release_fd);
     close(c.about_to_wait);
+    close(c.returned);
     vmdev_event_loop_free(loop);
 }
 

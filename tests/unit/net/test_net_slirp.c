@@ -173,6 +173,26 @@ static void gateway_answers_arp(void)
     vmdev_net_close(nb);
 }
 
+/* A frame in pieces: gathered for slirp up to VMDEV_NET_MAX_IOV of them;
+ * one more is refused, as by every backend. */
+static void frames_in_many_pieces(void)
+{
+    struct vmdev_net_slirp_config config = { 0 };
+    struct vmdev_net_backend *nb = slirp_started(&config);
+    CHECK(nb != NULL);
+    uint8_t f[64];
+    size_t len = arp_request(f, "10.0.2.2");
+    CHECK(len < VMDEV_NET_MAX_IOV);
+    struct iovec pieces[VMDEV_NET_MAX_IOV + 1];
+    for (unsigned i = 0; i <= VMDEV_NET_MAX_IOV; i++)
+        pieces[i] = (struct iovec){ f + (i < len ? i : len), i < len ? 1 : 0 };
+    CHECK_EQ(vmdev_net_send(nb, pieces, VMDEV_NET_MAX_IOV + 1), -EINVAL);
+    CHECK_EQ(vmdev_net_stats(nb).tx_frames, 0);
+    CHECK_EQ(vmdev_net_send(nb, pieces, VMDEV_NET_MAX_IOV), 0);
+    CHECK(wait_frame(0, is_arp_reply_for, "10.0.2.2") >= 0);
+    vmdev_net_close(nb);
+}
+
 /* ---- DHCP ---- */
 
 static size_t dhcp_discover(uint8_t *f)
@@ -745,7 +765,7 @@ static void setup(void)
 }
 
 TEST_MAIN(TEST(setup),
-          TEST(gateway_answers_arp),
+          TEST(gateway_answers_arp), TEST(frames_in_many_pieces),
           TEST(dhcp_offers_the_first_address),
           TEST(tcp_through_nat_to_host_loopback),
           TEST(a_host_reset_reaches_the_guest),

@@ -65,7 +65,7 @@ static uint8_t frame[80 * 1024], got[80 * 1024];
 struct setup {
     uint16_t pairs, backends, mtu, queue_size;
     uint64_t features; /* accepted by the driver; 0: all offered */
-    struct vmdev_virtio_net_coalesce rx_coalesce;
+    struct vmdev_virtio_net_coalesce rx_coalesce, tx_coalesce;
     bool offload_backend; /* one offload_peer instead of stream sockets */
 };
 
@@ -99,6 +99,23 @@ static void stop(void)
     vdrv_mem_release(&mem);
 }
 
+static uint64_t driver_features;
+
+/* The driver's side of a (re)start: reset, features, fresh rings,
+ * DRIVER_OK. */
+static void driver_start(void)
+{
+    vmdev_virtio_set_status(dev, 0);
+    vdrv_accept_features(dev, driver_features);
+    bool event_idx = vmdev_virtio_has_feature(dev, VIRTIO_F_EVENT_IDX);
+    for (uint16_t i = 0; i < dev->num_queues; i++) {
+        vdrv_queue_init(&queues[i], &mem, dev->queues[i].config.max_size,
+                        event_idx);
+        vdrv_queue_config(&queues[i], &dev->queues[i].config);
+    }
+    vmdev_virtio_set_status(dev, 0xf);
+}
+
 /* A device negotiated and running, its peers connected. */
 static bool start(const struct setup *s)
 {
@@ -127,21 +144,15 @@ static bool start(const struct setup *s)
     struct vmdev_virtio_net_config cfg = {
         .num_pairs = s->pairs, .queue_size = s->queue_size, .mtu = s->mtu,
         .backends = backends, .num_backends = nb,
-        .rx_coalesce = s->rx_coalesce,
+        .rx_coalesce = s->rx_coalesce, .tx_coalesce = s->tx_coalesce,
     };
     memcpy(cfg.mac, our_mac, 6);
     if (!(net = vmdev_virtio_net_new("net0", mem.mem, &cfg)))
         return false;
     dev = vmdev_virtio_net_device(net);
     dev->transport = (struct vmdev_virtio_transport){ on_interrupt, NULL };
-    vdrv_accept_features(dev, s->features ? s->features : UINT64_MAX);
-    bool event_idx = vmdev_virtio_has_feature(dev, VIRTIO_F_EVENT_IDX);
-    for (uint16_t i = 0; i < dev->num_queues; i++) {
-        vdrv_queue_init(&queues[i], &mem, dev->queues[i].config.max_size,
-                        event_idx);
-        vdrv_queue_config(&queues[i], &dev->queues[i].config);
-    }
-    vmdev_virtio_set_status(dev, 0xf);
+    driver_features = s->features ? s->features : UINT64_MAX;
+    driver_start();
     run_ready();
     return vmdev_virtio_is_running(dev);
 }
@@ -434,6 +445,40 @@ static void dropped_transmits_share_the_batch(void)
     CHECK_EQ(vmdev_virtio_net_stats(net).tx_dropped, total);
     CHECK_EQ(peer_read(0, got), 0);
     CHECK(vmdev_virtio_is_running(dev));
+}
+
+static void restart_driver(void *arg)
+{
+    (void)arg;
+    driver_start();
+}
+
+/* Completions the device counted before a reset were the old session's:
+ * the new one's coalescing starts from none of them (the reset comes
+ * while the frame is being sent, after its buffers went back). */
+static void reset_while_sending_forgets_completions(void)
+{
+    struct setup s = { .offload_backend = true,
+                       .features = ~with(F_NOTF_COAL),
+                       .tx_coalesce = { .usecs = 60u * 1000 * 1000,
+                                        .frames = 2 } };
+    CHECK(start(&s));
+    struct virtio_net_hdr hdr = { 0 };
+    fill_frame(frame, 100, our_mac, 1);
+    opeer->on_send = restart_driver;
+    guest_send(0, &hdr, frame, 100, true);
+    run_ready();
+    opeer->on_send = NULL;
+    CHECK_EQ(opeer->sent_frames, 1);
+    CHECK(vmdev_virtio_is_running(dev));
+    memset(queue_irqs, 0, sizeof(queue_irqs));
+    guest_send(0, &hdr, frame, 100, true);
+    run_ready();
+    CHECK_EQ(opeer->sent_frames, 2);
+    CHECK_EQ(queue_irqs[1], 0); /* one frame of two */
+    guest_send(0, &hdr, frame, 100, true);
+    run_ready();
+    CHECK_EQ(queue_irqs[1], 1);
 }
 
 /* A header alone with nothing after it is a transmit the device drops;
@@ -845,8 +890,6 @@ static void control_commands_that_are_wrong(void)
     CHECK(dev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 }
 
-/* Four pairs on one backend: every transmit queue reaches it, with its
- * own counters; pairs in use are set through the control queue. */
 /* A driver without MQ uses one pair, and the control queue is queue 2
  * however many pairs the device has (5.1.2). */
 static void control_queue_without_multiqueue(void)
@@ -875,6 +918,8 @@ static void control_queue_without_multiqueue(void)
     CHECK(vmdev_virtio_is_running(dev));
 }
 
+/* Four pairs on one backend: every transmit queue reaches it, with its
+ * own counters; pairs in use are set through the control queue. */
 static void multiqueue_pairs(void)
 {
     struct setup s = { .pairs = 4 };
@@ -1239,6 +1284,7 @@ TEST_MAIN(TEST(configuration_and_features),
           TEST(transmits_frames_to_the_backend),
           TEST(short_transmit_header_is_a_guest_error),
           TEST(dropped_transmits_share_the_batch),
+          TEST(reset_while_sending_forgets_completions),
           TEST(completes_checksums_and_segments),
           TEST(refuses_offloads_not_negotiated_or_lying),
           TEST(transmit_back_pressure),
