@@ -285,9 +285,9 @@ static void dispatch_mmio(struct vmm_vm *vm, struct kvm_run *run)
     }
 }
 
-/* Where the vCPU stands: what a triple fault leaves behind for the bug
- * report, and where a guest stopped from outside was. */
-static void dump_vcpu(struct vmm_vcpu *vcpu)
+/* Where the vCPU stands: what a triple fault (shut_down) leaves behind
+ * for the bug report, and where a guest stopped from outside was. */
+static void dump_vcpu(struct vmm_vcpu *vcpu, bool shut_down)
 {
     struct kvm_regs regs;
     struct kvm_sregs sregs;
@@ -302,6 +302,12 @@ static void dump_vcpu(struct vmm_vcpu *vcpu)
             (unsigned long long)sregs.cr2, (unsigned long long)sregs.cr3,
             (unsigned long long)sregs.cr4, (unsigned long long)sregs.idt.base,
             sregs.idt.limit);
+    /* KVM on AMD (svm.c, shutdown_interception) INITs a vCPU that shut
+     * down before it reports the exit: the faulting state is gone. */
+    if (shut_down && regs.rip == 0xfff0 && sregs.cs.base == 0xffff0000)
+        fprintf(stderr, "vmdev-run: vCPU %u: (that is the INIT state: KVM "
+                        "resets a vCPU that shut down on AMD, so where it "
+                        "faulted is lost)\n", vcpu->index);
 }
 
 /* Returns false when the vCPU must stop. */
@@ -326,7 +332,7 @@ static bool handle_exit(struct vmm_vcpu *vcpu)
     case KVM_EXIT_SHUTDOWN:
         vcpu->exits[VMM_EXITS_OTHER]++;
         fprintf(stderr, "vmdev-run: vCPU %u: triple fault\n", vcpu->index);
-        dump_vcpu(vcpu);
+        dump_vcpu(vcpu, true);
         vmm_vm_request_exit(vm, VMM_EXIT_TRIPLE_FAULT);
         return false;
     case KVM_EXIT_SYSTEM_EVENT:
@@ -458,7 +464,7 @@ void vmm_vm_join(struct vmm_vm *vm)
 void vmm_vm_print_vcpus(struct vmm_vm *vm)
 {
     for (unsigned i = 0; i < vm->cpus; i++)
-        dump_vcpu(&vm->vcpus[i]);
+        dump_vcpu(&vm->vcpus[i], false);
 }
 
 void vmm_vm_print_exit_stats(struct vmm_vm *vm)
