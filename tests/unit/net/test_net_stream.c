@@ -10,8 +10,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -433,6 +436,75 @@ static void connects_over_unix_and_tcp(void)
     rmdir(dir);
 }
 
+/* A device that refuses a frame only once the test lets it, so the
+ * refusal (which makes the backend swap its watch) happens while another
+ * thread is closing the backend. */
+struct held_device {
+    int entered, release; /* eventfds: in the callback; may return */
+};
+
+static bool refuse_when_released(void *opaque, const void *frame, size_t len,
+                                 const struct vmdev_net_offload *offload)
+{
+    struct held_device *d = opaque;
+    uint64_t v;
+    vmdev_eventfd_signal(d->entered);
+    if (read(d->release, &v, sizeof(v)) != sizeof(v)) /* blocks */
+        abort();
+    return false;
+}
+
+struct closing {
+    struct vmdev_net_backend *nb;
+    int closed; /* eventfd: vmdev_net_close returned */
+};
+
+static void *close_backend(void *opaque)
+{
+    struct closing *c = opaque;
+    vmdev_net_close(c->nb);
+    vmdev_eventfd_signal(c->closed);
+    return NULL;
+}
+
+/* vmdev_net_close from another thread while the loop's callback is about
+ * to refuse a frame and drop its watch: close waits for the callback, and
+ * the callback, finding the backend closing, leaves the watch alone (no
+ * watch removed twice, no backend freed under it: AddressSanitizer would
+ * see either). */
+static void close_while_the_callback_swaps_its_watch(void)
+{
+    struct vmdev_event_loop *own = vmdev_event_loop_new();
+    CHECK(own != NULL);
+    int sv[2];
+    CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    struct held_device d = { eventfd(0, EFD_CLOEXEC), eventfd(0, EFD_CLOEXEC) };
+    struct vmdev_net_backend *nb = vmdev_net_stream_from_fd(sv[0], own);
+    CHECK(nb != NULL);
+    struct vmdev_net_callbacks cb = { refuse_when_released, NULL, NULL, &d };
+    CHECK_EQ(vmdev_net_start(nb, &cb), 0);
+    CHECK_EQ(vmdev_event_loop_start(own), 0);
+    uint8_t frame[4 + 60] = { 0, 0, 0, 60 };
+    CHECK(write(sv[1], frame, sizeof(frame)) == (ssize_t)sizeof(frame));
+    uint64_t v;
+    CHECK(read(d.entered, &v, sizeof(v)) == sizeof(v)); /* in the callback */
+    struct closing c = { nb, vmdev_eventfd_new() };
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, close_backend, &c), 0);
+    /* Close cannot return while the callback runs. */
+    struct pollfd back = { c.closed, POLLIN, 0 };
+    CHECK_EQ(poll(&back, 1, 100), 0);
+    vmdev_eventfd_signal(d.release);
+    pthread_join(th, NULL);
+    CHECK(vmdev_eventfd_drain(c.closed) == 1);
+    vmdev_event_loop_stop(own);
+    vmdev_event_loop_free(own);
+    close(sv[1]);
+    close(d.entered);
+    close(d.release);
+    close(c.closed);
+}
+
 static void setup(void)
 {
     loop = vmdev_event_loop_new();
@@ -446,4 +518,5 @@ TEST_MAIN(TEST(setup),
           TEST(a_slow_peer_gets_eagain_then_writable),
           TEST(the_peer_going_away_is_link_down),
           TEST(nothing_moves_before_start),
+          TEST(close_while_the_callback_swaps_its_watch),
           TEST(connects_over_unix_and_tcp))
