@@ -14,7 +14,7 @@
 
 #include "net_internal.h"
 
-/* Frames one wake-up sends before yielding the loop to other work. */
+/* Chains or segments one wake-up takes before yielding the loop. */
 #define TX_BATCH 256
 
 enum tx_taken {
@@ -28,8 +28,8 @@ enum tx_taken {
  * Copy the next frame of the pair's transmit queue into tx_frame and
  * return its chain at once; one chain a call, whatever it held.
  */
-static enum tx_taken tx_take(struct vmdev_virtio_net_pair *p, struct virtio_net_hdr *hdr,
-                   uint32_t *returned)
+static enum tx_taken tx_take(struct vmdev_virtio_net_pair *p,
+                             struct virtio_net_hdr *hdr, uint32_t *returned)
 {
     struct vmdev_virtio_net *net = p->net;
     struct vmdev_virtio_device *dev = &net->dev;

@@ -212,7 +212,8 @@ struct vmm_console_host *vmm_console_host_open(struct vmdev_event_loop *loop,
     return h;
 }
 
-struct vmdev_console_output vmm_console_host_output(struct vmm_console_host *h)
+struct vmdev_console_output
+vmm_console_host_output(struct vmm_console_host *h)
 {
     return (struct vmdev_console_output){
         .write = write_output,

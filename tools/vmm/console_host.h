@@ -20,7 +20,8 @@ struct vmm_console_host *vmm_console_host_open(struct vmdev_event_loop *loop,
 
 /* The device's callbacks: output written to the host, and, with input,
  * the wake-up when the guest has buffers for more. */
-struct vmdev_console_output vmm_console_host_output(struct vmm_console_host *host);
+struct vmdev_console_output
+vmm_console_host_output(struct vmm_console_host *host);
 
 /* The device exists: start moving input to it. */
 void vmm_console_host_start(struct vmm_console_host *host,

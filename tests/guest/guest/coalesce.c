@@ -40,7 +40,8 @@ static int number(const char *text, unsigned *out)
 int main(int argc, char **argv)
 {
     if (argc != 2 && argc != 6) {
-        fprintf(stderr, "usage: %s IFACE [RX_USECS RX_FRAMES TX_USECS TX_FRAMES]\n",
+        fprintf(stderr,
+                "usage: %s IFACE [RX_USECS RX_FRAMES TX_USECS TX_FRAMES]\n",
                 argv[0]);
         return 2;
     }

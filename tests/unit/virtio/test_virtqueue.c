@@ -551,7 +551,8 @@ static void disabled_queue_does_nothing(void)
     CHECK_EQ(vdrv_used_idx(&fx.q), 0);
 }
 
-TEST_MAIN(TEST(direct_chain_round_trip), TEST(unpop_and_push_many), TEST(waiting_for_more_buffers), TEST(indirect_chain_round_trip),
+TEST_MAIN(TEST(direct_chain_round_trip), TEST(unpop_and_push_many),
+          TEST(waiting_for_more_buffers), TEST(indirect_chain_round_trip),
           TEST(buffer_straddling_regions_splits), TEST(indices_wrap_around),
           TEST(cursors_stop_at_chain_end), TEST(enable_checks_geometry),
           TEST(ring_across_regions_refused), TEST(refuses_head_out_of_range),
