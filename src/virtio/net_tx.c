@@ -205,11 +205,11 @@ static int tx_send_pending(struct vmdev_virtio_net_pair *p, unsigned *budget)
 }
 
 /* Chains returned to the driver count towards its notification, unless a
- * reset came between (they were the last session's). Under dev->lock. */
-static void tx_returned(struct vmdev_virtio_net_pair *p, uint32_t *returned,
-                        uint64_t generation)
+ * reset came since they were taken (p->tx_generation): they were the last
+ * session's. Under dev->lock. */
+static void tx_returned(struct vmdev_virtio_net_pair *p, uint32_t *returned)
 {
-    if (*returned && generation == p->net->generation)
+    if (*returned && p->tx_generation == p->net->generation)
         net_coalesce_returned(&p->tx_coal, *returned);
     *returned = 0;
 }
@@ -224,8 +224,7 @@ void net_tx_run(struct vmdev_virtio_net_pair *p)
 {
     struct vmdev_virtio_net *net = p->net;
     struct vmdev_virtio_device *dev = &net->dev;
-    uint32_t returned = 0;
-    uint64_t generation = 0; /* the device's when returned was counted */
+    uint32_t returned = 0; /* chains taken in session p->tx_generation */
     unsigned budget = TX_BATCH;
     for (;;) {
         struct virtio_net_hdr hdr;
@@ -238,15 +237,14 @@ void net_tx_run(struct vmdev_virtio_net_pair *p)
             atomic_fetch_add(&p->tx_dropped, 1);
         }
         if (!p->tx_pending) {
-            if (generation != net->generation)
-                tx_returned(p, &returned, generation);
-            generation = net->generation;
+            if (p->tx_generation != net->generation)
+                returned = 0; /* the last session's */
             taken = tx_take(p, &hdr, &returned);
             features = dev->driver_features;
             p->tx_generation = net->generation;
         }
         if (taken <= TX_EMPTY && !p->tx_pending) {
-            tx_returned(p, &returned, generation);
+            tx_returned(p, &returned);
             pthread_mutex_unlock(&dev->lock);
             return;
         }
@@ -268,7 +266,7 @@ void net_tx_run(struct vmdev_virtio_net_pair *p)
     }
     if (returned) {
         pthread_mutex_lock(&dev->lock);
-        tx_returned(p, &returned, generation);
+        tx_returned(p, &returned);
         pthread_mutex_unlock(&dev->lock);
     }
 }
