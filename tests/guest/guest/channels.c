@@ -7,23 +7,13 @@
  */
 #include <errno.h>
 #include <linux/ethtool.h>
-#include <linux/sockios.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int channels(int fd, const char *iface, struct ethtool_channels *ch)
-{
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof(ifr));
-    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", iface);
-    ifr.ifr_data = (void *)ch;
-    return ioctl(fd, SIOCETHTOOL, &ifr);
-}
+#include "ethtool_ioctl.h"
 
 int main(int argc, char **argv)
 {
@@ -37,7 +27,7 @@ int main(int argc, char **argv)
         return 1;
     }
     struct ethtool_channels ch = { .cmd = ETHTOOL_GCHANNELS };
-    if (channels(fd, argv[1], &ch) < 0) {
+    if (ethtool_ioctl(fd, argv[1], &ch) < 0) {
         fprintf(stderr, "%s: get channels: %s\n", argv[1], strerror(errno));
         return 1;
     }
@@ -51,13 +41,13 @@ int main(int argc, char **argv)
         }
         ch.cmd = ETHTOOL_SCHANNELS;
         ch.combined_count = (unsigned)want;
-        if (channels(fd, argv[1], &ch) < 0) {
+        if (ethtool_ioctl(fd, argv[1], &ch) < 0) {
             fprintf(stderr, "%s: set %lu channels: %s\n", argv[1], want,
                     strerror(errno));
             return 1;
         }
         ch.cmd = ETHTOOL_GCHANNELS;
-        if (channels(fd, argv[1], &ch) < 0) {
+        if (ethtool_ioctl(fd, argv[1], &ch) < 0) {
             fprintf(stderr, "%s: get channels: %s\n", argv[1],
                     strerror(errno));
             return 1;

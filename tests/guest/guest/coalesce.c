@@ -9,23 +9,13 @@
  */
 #include <errno.h>
 #include <linux/ethtool.h>
-#include <linux/sockios.h>
-#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-static int coalesce(int fd, const char *iface, struct ethtool_coalesce *ec)
-{
-    struct ifreq ifr;
-    memset(&ifr, 0, sizeof(ifr));
-    snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", iface);
-    ifr.ifr_data = (void *)ec;
-    return ioctl(fd, SIOCETHTOOL, &ifr);
-}
+#include "ethtool_ioctl.h"
 
 static int number(const char *text, unsigned *out)
 {
@@ -51,7 +41,7 @@ int main(int argc, char **argv)
         return 1;
     }
     struct ethtool_coalesce ec = { .cmd = ETHTOOL_GCOALESCE };
-    if (coalesce(fd, argv[1], &ec) < 0) {
+    if (ethtool_ioctl(fd, argv[1], &ec) < 0) {
         fprintf(stderr, "%s: get coalescing: %s\n", argv[1], strerror(errno));
         return 1;
     }
@@ -64,13 +54,13 @@ int main(int argc, char **argv)
             return 2;
         }
         ec.cmd = ETHTOOL_SCOALESCE;
-        if (coalesce(fd, argv[1], &ec) < 0) {
+        if (ethtool_ioctl(fd, argv[1], &ec) < 0) {
             fprintf(stderr, "%s: set coalescing: %s\n", argv[1],
                     strerror(errno));
             return 1;
         }
         ec = (struct ethtool_coalesce){ .cmd = ETHTOOL_GCOALESCE };
-        if (coalesce(fd, argv[1], &ec) < 0) {
+        if (ethtool_ioctl(fd, argv[1], &ec) < 0) {
             fprintf(stderr, "%s: get coalescing: %s\n", argv[1],
                     strerror(errno));
             return 1;
