@@ -153,6 +153,10 @@ struct qcow2_request {
 /* As QEMU: at most 32 MiB of L1 table and 8 MiB of refcount table. */
 #define MAX_L1_BYTES (32u << 20)
 #define MAX_REFTABLE_BYTES (8u << 20)
+/* Counted clusters past the end of the file that a writable open accepts
+ * as leaks of a crash (allocating writes in flight, whose counts reached
+ * the file and whose data did not); beyond it the image is refused. */
+#define MAX_LEAKED_BYTES (1u << 30)
 
 static inline uint16_t be16_at(const uint8_t *p)
 {

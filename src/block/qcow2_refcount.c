@@ -217,7 +217,9 @@ static void count_one(const struct qcow2 *q, uint8_t *block, uint64_t i)
 static int grow_reftable(struct qcow2 *q, uint64_t entries);
 static int refcount_at(struct qcow2 *q, uint64_t cluster, uint64_t *value);
 
-/* Move the end past counted clusters there: leaks of an earlier crash. */
+/* Move the end past counted clusters there: leaks of this session's failed
+ * allocations (refcount_open put it past every cluster the image counted
+ * when it opened). */
 static int skip_leaked(struct qcow2 *q)
 {
     for (;;) {
@@ -533,6 +535,98 @@ int release_entry(struct qcow2 *q, uint64_t entry)
     return ret ? ret : release_clusters(q, host, q->cluster_size);
 }
 
+/* Two refcount table entries naming one block: a corrupt table (no
+ * image shares a refcount block), and one that could make a scan read the
+ * same block once per entry. */
+static bool reftable_shares_blocks(const struct qcow2 *q)
+{
+    uint64_t *sorted = malloc(q->reftable_size * sizeof(*sorted));
+    if (!sorted)
+        return false; /* only the check is lost; the scan stays bounded by
+                         the table's size */
+    size_t n = 0;
+    for (uint64_t g = 0; g < q->reftable_size; g++)
+        if (q->reftable[g])
+            sorted[n++] = q->reftable[g];
+    qsort(sorted, n, sizeof(*sorted), compare_u64);
+    bool shared = false;
+    for (size_t i = 1; i < n && !shared; i++)
+        shared = sorted[i] == sorted[i - 1];
+    free(sorted);
+    return shared;
+}
+
+/*
+ * One past the highest cluster at or after `from` that the refcount
+ * blocks count, into *counted_end (from if none). Only the blocks of
+ * groups reaching past `from` are read, each once, from the last down,
+ * stopping at the first count found: the work is bounded by the size of
+ * the blocks in the file, whatever numbers they hold.
+ */
+static int find_counted_end(struct qcow2 *q, uint64_t from,
+                            uint64_t *counted_end, char *why, size_t why_len)
+{
+    uint64_t per_block = 1ull << q->refblock_bits;
+    *counted_end = from;
+    for (uint64_t g = q->reftable_size; g-- > group_of(q, from);) {
+        uint64_t offset = q->reftable[g];
+        if (!offset)
+            continue;
+        /* qcow2.txt: refcount blocks are cluster-aligned, in the file. */
+        if (offset & (q->cluster_size - 1) ||
+            !inside_file(q, offset, q->cluster_size))
+            return block_refuse(why, why_len, "the qcow2 refcount table "
+                                "points outside the image (block %llu at "
+                                "0x%llx)", (unsigned long long)g,
+                                (unsigned long long)offset);
+        q->refblock_offset = 0;
+        if (read_exact(q->meta_fd, q->refblock, q->cluster_size, offset))
+            return block_refuse(why, why_len, "cannot read the qcow2 "
+                                "refcount block at 0x%llx",
+                                (unsigned long long)offset);
+        q->refblock_offset = offset;
+        uint64_t lowest = g == group_of(q, from) ? from - g * per_block : 0;
+        for (uint64_t i = per_block; i-- > lowest;) {
+            if (entry_get(q, i)) {
+                *counted_end = g * per_block + i + 1;
+                return 0;
+            }
+        }
+    }
+    return 0;
+}
+
+/*
+ * Where clusters are appended: past the end of the file and past every
+ * cluster counted beyond it. A crash between counting new clusters and
+ * writing them leaves such counts (a leak); a hostile image can claim
+ * terabytes there, and the allocator would step over them one by one and
+ * move the file's end as far. So they are found once, here, and an image
+ * counting more past its end than any crash leaves is refused.
+ */
+static int find_append_point(struct qcow2 *q, char *why, size_t why_len)
+{
+    uint64_t file_clusters = (q->file_size + q->cluster_size - 1) >>
+                             q->cluster_bits;
+    if (reftable_shares_blocks(q))
+        return block_refuse(why, why_len, "two qcow2 refcount table entries "
+                            "name the same refcount block (qemu-img check "
+                            "-r all repairs it)");
+    uint64_t counted_end;
+    int ret = find_counted_end(q, file_clusters, &counted_end, why, why_len);
+    if (ret)
+        return ret;
+    uint64_t leaked = counted_end - file_clusters;
+    if (leaked > MAX_LEAKED_BYTES >> q->cluster_bits)
+        return block_refuse(why, why_len, "the qcow2 refcounts count %llu "
+                            "clusters past the end of the file, more than a "
+                            "crash leaves (at most %u MiB); qemu-img check -r "
+                            "all repairs it", (unsigned long long)leaked,
+                            MAX_LEAKED_BYTES >> 20);
+    q->end = counted_end << q->cluster_bits;
+    return 0;
+}
+
 int refcount_open(struct qcow2 *q, uint64_t table_offset,
                   uint32_t table_clusters, char *why, size_t why_len)
 {
@@ -557,8 +651,7 @@ int refcount_open(struct qcow2 *q, uint64_t table_offset,
     for (uint64_t i = 0; i < q->reftable_size; i++)
         q->reftable[i] = be64toh(q->reftable[i]) & REFTABLE_OFFSET_MASK;
     metadata_add_tables(q);
-    q->end = (q->file_size + q->cluster_size - 1) & ~(q->cluster_size - 1);
-    return 0;
+    return find_append_point(q, why, why_len);
 }
 
 void refcount_close(struct qcow2 *q)

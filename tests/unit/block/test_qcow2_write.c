@@ -382,8 +382,88 @@ static void a_lying_table_marks_the_image_corrupt(void)
     img_dir_remove();
 }
 
+/* Counts of one for `count` clusters from cluster `first`, in the image's
+ * first refcount block (16-bit counts, as qemu-img makes them). */
+static bool count_clusters(const char *name, uint64_t first, uint64_t count)
+{
+    size_t size;
+    uint8_t *image = img_load(name, &size);
+    uint64_t reftable = img_read_be(name, 48, 8);
+    uint64_t block = image && reftable ? img_read_be(name, reftable, 8) : 0;
+    bool ok = block && block + (first + count) * 2 <= size;
+    for (uint64_t c = first; ok && c < first + count; c++) {
+        image[block + c * 2] = 0;
+        image[block + c * 2 + 1] = 1;
+    }
+    ok = ok && save(name, image, size);
+    free(image);
+    return ok;
+}
+
+static uint64_t clusters_in(const char *name, uint64_t cluster_size)
+{
+    size_t size;
+    free(img_load(name, &size));
+    return (size + cluster_size - 1) / cluster_size;
+}
+
+/*
+ * Refcounts that count clusters past the end of the file: a few are the
+ * leaks a crash leaves, and a write lands past them; a whole block of
+ * them (gigabytes, which the allocator once stepped over one cluster at a
+ * time, moving the file's end as far) is refused at open, at every
+ * cluster size. Refusing reads only the refcount blocks, so it is quick
+ * whatever the counts claim.
+ */
+static void counts_past_the_end_are_bounded(void)
+{
+    img_dir_create();
+    /* A block of ones: 32768 clusters, 2 GiB, against a 256 KiB file. */
+    CHECK(img_sh("qemu-img create -f qcow2 img.qcow2 64M"));
+    uint64_t end = clusters_in("img.qcow2", 65536);
+    CHECK(count_clusters("img.qcow2", end, 32768 - end));
+    CHECK(refused_for_writing("img.qcow2", "past the end of the file"));
+    /* 2 MiB clusters: a million counted, 2 TiB (the step past each once
+     * wrapped around). */
+    CHECK(img_sh("qemu-img create -f qcow2 -o cluster_size=2M img.qcow2 64M"));
+    end = clusters_in("img.qcow2", 2u << 20);
+    CHECK(count_clusters("img.qcow2", end, (1u << 20) - end));
+    CHECK(refused_for_writing("img.qcow2", "past the end of the file"));
+
+    /* Every table entry naming the one block: refused before any scan. */
+    CHECK(img_sh("qemu-img create -f qcow2 img.qcow2 64M"));
+    uint64_t reftable = img_read_be("img.qcow2", 48, 8);
+    uint64_t block = img_read_be("img.qcow2", reftable, 8);
+    for (unsigned g = 1; g < 8192; g++)
+        CHECK(img_patch("img.qcow2", reftable + g * 8, block, 8));
+    CHECK(refused_for_writing("img.qcow2", "same refcount block"));
+
+    /* Three leaked clusters: the image opens, a write lands after them,
+     * and qemu-img finds the leaks and nothing worse. */
+    CHECK(img_sh("qemu-img create -f qcow2 img.qcow2 64M"));
+    end = clusters_in("img.qcow2", 65536);
+    CHECK(count_clusters("img.qcow2", end, 3));
+    struct vmdev_block *b = open_image("img.qcow2", VMDEV_BLOCK_CACHE_WRITEBACK,
+                                       NULL, 0);
+    struct vmdev_io_engine *e = vmdev_io_engine_new(VMDEV_IO_ENGINE_AUTO, 4);
+    CHECK(b && e);
+    uint8_t data[4096];
+    memset(data, 0x5a, sizeof(data));
+    CHECK_EQ(block_sync(b, e, VMDEV_IO_WRITE, 0, data, sizeof(data)), 4096);
+    vmdev_io_engine_free(e);
+    vmdev_block_close(b);
+    /* Exit status 3: leaks, no corruption. */
+    CHECK_EQ(img_sh_status("qemu-img check img.qcow2"), 3);
+    uint64_t l1 = img_read_be("img.qcow2", 40, 8);
+    uint64_t l2 = img_read_be("img.qcow2", l1, 8) & 0x00fffffffffffe00ull;
+    uint64_t host = img_read_be("img.qcow2", l2, 8) & 0x00fffffffffffe00ull;
+    CHECK(host >= (end + 3) * 65536);
+    img_dir_remove();
+}
+
 TEST_MAIN(TEST(fresh_images_of_every_shape),
           TEST(images_with_data_and_backing),
           TEST(flushed_writes_are_in_the_file),
           TEST(writable_opens_refuse_what_they_cannot_keep),
-          TEST(a_lying_table_marks_the_image_corrupt))
+          TEST(a_lying_table_marks_the_image_corrupt),
+          TEST(counts_past_the_end_are_bounded))
