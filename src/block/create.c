@@ -28,8 +28,10 @@ static int backing_size(const struct vmdev_block_create_options *o,
                             "(raw or qcow2)", o->backing_file);
     char full[PATH_MAX * 2];
     backing_path(o->path, o->backing_file, full, sizeof(full));
-    struct vmdev_block_options b = { full, o->backing_format,
-                                     VMDEV_BLOCK_CACHE_WRITEBACK, true };
+    struct vmdev_block_options b = {
+        .path = full, .format = o->backing_format,
+        .cache = VMDEV_BLOCK_CACHE_WRITEBACK, .readonly = true,
+    };
     char inner[256] = "";
     struct vmdev_block *backing = vmdev_block_open(&b, inner, sizeof(inner));
     if (!backing) {

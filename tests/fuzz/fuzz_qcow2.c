@@ -107,8 +107,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *f = fopen(path, "w");
     if (!f || fwrite(data, 1, size, f) != size || fclose(f))
         abort();
-    struct vmdev_block_options o = { path, VMDEV_BLOCK_FORMAT_QCOW2,
-                                     VMDEV_BLOCK_CACHE_WRITEBACK, true };
+    struct vmdev_block_options o = {
+        .path = path, .format = VMDEV_BLOCK_FORMAT_QCOW2,
+        .cache = VMDEV_BLOCK_CACHE_WRITEBACK, .readonly = true,
+    };
     char why[256] = "";
     struct vmdev_block *b = vmdev_block_open(&o, why, sizeof(why));
     if (!b) {

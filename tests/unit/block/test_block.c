@@ -41,7 +41,9 @@ static struct vmdev_block *open_image(enum vmdev_block_format format,
                                       enum vmdev_block_cache cache,
                                       bool readonly, char *why, size_t len)
 {
-    struct vmdev_block_options o = { path, format, cache, readonly };
+    struct vmdev_block_options o = {
+        .path = path, .format = format, .cache = cache, .readonly = readonly,
+    };
     return vmdev_block_open(&o, why, len);
 }
 

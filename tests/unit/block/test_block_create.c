@@ -43,8 +43,10 @@ static bool info_says(const char *name, const char *field, const char *value)
 /* Our writes to a new image read back through QEMU. */
 static bool takes_writes(const char *name, uint64_t size, const char *base)
 {
-    struct vmdev_block_options o = { img_path(name), VMDEV_BLOCK_FORMAT_QCOW2,
-                                     VMDEV_BLOCK_CACHE_WRITEBACK, false };
+    struct vmdev_block_options o = {
+        .path = img_path(name), .format = VMDEV_BLOCK_FORMAT_QCOW2,
+        .cache = VMDEV_BLOCK_CACHE_WRITEBACK, .readonly = false,
+    };
     struct vmdev_block *b = vmdev_block_open(&o, NULL, 0);
     uint8_t data[12288];
     memset(data, 0x3c, sizeof(data));

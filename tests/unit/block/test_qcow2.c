@@ -33,8 +33,10 @@ static void note_done(struct vmdev_block_request *req, int64_t result)
 static struct vmdev_block *open_qcow2(const char *name, char *why,
                                       size_t why_len)
 {
-    struct vmdev_block_options o = { img_path(name), VMDEV_BLOCK_FORMAT_QCOW2,
-                                     VMDEV_BLOCK_CACHE_WRITEBACK, true };
+    struct vmdev_block_options o = {
+        .path = img_path(name), .format = VMDEV_BLOCK_FORMAT_QCOW2,
+        .cache = VMDEV_BLOCK_CACHE_WRITEBACK, .readonly = true,
+    };
     return vmdev_block_open(&o, why, why_len);
 }
 

@@ -125,9 +125,10 @@ static void request(struct vmdev_block *b, struct vmdev_io_engine *e,
 /* The writer: each op waited for, then reported on fd. */
 static void writer(int fd, const struct op *ops)
 {
-    struct vmdev_block_options o = { img_path("img.qcow2"),
-                                     VMDEV_BLOCK_FORMAT_QCOW2,
-                                     VMDEV_BLOCK_CACHE_WRITEBACK, false };
+    struct vmdev_block_options o = {
+        .path = img_path("img.qcow2"), .format = VMDEV_BLOCK_FORMAT_QCOW2,
+        .cache = VMDEV_BLOCK_CACHE_WRITEBACK, .readonly = false,
+    };
     struct vmdev_block *b = vmdev_block_open(&o, NULL, 0);
     struct vmdev_io_engine *e = vmdev_io_engine_new(VMDEV_IO_ENGINE_AUTO, 4);
     if (!b || !e)

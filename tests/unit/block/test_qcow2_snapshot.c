@@ -23,8 +23,10 @@ static struct vmdev_io_engine *engine;
 static struct vmdev_block *open_image(const char *name, bool readonly,
                                       char *why, size_t why_len)
 {
-    struct vmdev_block_options o = { img_path(name), VMDEV_BLOCK_FORMAT_QCOW2,
-                                     VMDEV_BLOCK_CACHE_WRITEBACK, readonly };
+    struct vmdev_block_options o = {
+        .path = img_path(name), .format = VMDEV_BLOCK_FORMAT_QCOW2,
+        .cache = VMDEV_BLOCK_CACHE_WRITEBACK, .readonly = readonly,
+    };
     struct vmdev_block *b = vmdev_block_open(&o, why, why_len);
     if (!b)
         fprintf(stderr, "%s: %s\n", name, why ? why : "");
@@ -288,9 +290,10 @@ static void refusals_change_nothing(void)
     img_dir_create();
     char why[256];
     CHECK(img_sh("head -c 1M /dev/zero > disk.raw"));
-    struct vmdev_block_options o = { img_path("disk.raw"),
-                                     VMDEV_BLOCK_FORMAT_RAW,
-                                     VMDEV_BLOCK_CACHE_WRITEBACK, false };
+    struct vmdev_block_options o = {
+        .path = img_path("disk.raw"), .format = VMDEV_BLOCK_FORMAT_RAW,
+        .cache = VMDEV_BLOCK_CACHE_WRITEBACK, .readonly = false,
+    };
     struct vmdev_block *b = vmdev_block_open(&o, NULL, 0);
     CHECK(b != NULL);
     CHECK_EQ(create_why(b, "s", why, sizeof(why)), -ENOTSUP);

@@ -43,8 +43,10 @@ static struct vmdev_block *open_image(const char *name,
                                       enum vmdev_block_cache cache, char *why,
                                       size_t why_len)
 {
-    struct vmdev_block_options o = { img_path(name), VMDEV_BLOCK_FORMAT_QCOW2,
-                                     cache, false };
+    struct vmdev_block_options o = {
+        .path = img_path(name), .format = VMDEV_BLOCK_FORMAT_QCOW2,
+        .cache = cache, .readonly = false,
+    };
     return vmdev_block_open(&o, why, why_len);
 }
 
@@ -305,8 +307,10 @@ static bool refused_for_writing(const char *name, const char *because)
                 name, why);
         ok = false;
     }
-    struct vmdev_block_options o = { img_path(name), VMDEV_BLOCK_FORMAT_QCOW2,
-                                     VMDEV_BLOCK_CACHE_WRITEBACK, true };
+    struct vmdev_block_options o = {
+        .path = img_path(name), .format = VMDEV_BLOCK_FORMAT_QCOW2,
+        .cache = VMDEV_BLOCK_CACHE_WRITEBACK, .readonly = true,
+    };
     b = vmdev_block_open(&o, why, sizeof(why));
     if (!b)
         fprintf(stderr, "%s: not even read-only: %s\n", name, why);

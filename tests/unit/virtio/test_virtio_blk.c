@@ -88,8 +88,10 @@ static void make_image(void)
 
 static struct vmdev_block *open_image(const struct setup *s)
 {
-    struct vmdev_block_options o = { image, VMDEV_BLOCK_FORMAT_RAW, s->cache,
-                                     s->readonly };
+    struct vmdev_block_options o = {
+        .path = image, .format = VMDEV_BLOCK_FORMAT_RAW, .cache = s->cache,
+        .readonly = s->readonly,
+    };
     return vmdev_block_open(&o, NULL, 0);
 }
 
