@@ -132,6 +132,9 @@ struct vmdev_virtio_device {
     pthread_mutex_t lock;
 
     uint64_t guest_errors; /* guest faults since creation */
+    /* Per queue: where the core comes back to a queue it left with
+     * chains waiting (device.c). */
+    struct vmdev_virtio_queue_return *returns;
 };
 
 /*
@@ -200,6 +203,12 @@ typedef int64_t vmdev_virtio_chain_fn(struct vmdev_virtio_device *dev,
  * again, so a buffer the driver added without kicking is not stranded.
  * One interrupt for the batch. A walker refusal or a serve() failure is a
  * guest error and stops the queue.
+ *
+ * On a queue attached to an event loop (vmdev_virtio_attach_queue), one
+ * call serves at most a ring's worth of chains: with more waiting, it
+ * leaves them and the loop calls the device's queue_notify again after
+ * the other work it has, so a driver that keeps adding chains cannot hold
+ * the thread or dev->lock. Unattached, it serves until the ring is empty.
  */
 void vmdev_virtio_process_queue(struct vmdev_virtio_device *dev,
                                 uint16_t index, struct vmdev_vq_chain *chain,
@@ -224,8 +233,10 @@ bool vmdev_virtio_is_running(const struct vmdev_virtio_device *dev);
 
 /*
  * Tell the device that queue `index` is served on loop, before the driver
- * can start it. Returns 0, -EINVAL for a bad index, or the device's error.
- * Detach once the queue's notifications have stopped. Neither with
+ * can start it; the core also comes back to the queue there when it left
+ * chains waiting (vmdev_virtio_process_queue). Returns 0, -EINVAL for a
+ * bad index, -errno if the loop cannot watch another fd, or the device's
+ * error. Detach once the queue's notifications have stopped. Neither with
  * dev->lock held: detaching waits for a completion callback that may be
  * waiting for the lock.
  */

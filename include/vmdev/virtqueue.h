@@ -66,6 +66,8 @@ struct vmdev_virtqueue {
     uint16_t signalled_used; /* used_idx at the last interrupt (EVENT_IDX) */
     bool signalled_used_valid;
     uint64_t completed; /* chains returned to the driver */
+    /* Popped and not yet pushed nor given back: at most config.size. */
+    uint16_t in_flight;
 };
 
 /* Reset to the device's defaults: size = max_size, not ready, addresses 0. */
@@ -86,7 +88,10 @@ int vmdev_vq_enable(struct vmdev_virtqueue *vq,
 /*
  * Pop the next available chain. Returns 1 with *chain filled, 0 when the
  * ring is empty, -EINVAL on a guest fault (*why says which check failed;
- * the caller reports it through vmdev_virtio_guest_error()).
+ * the caller reports it through vmdev_virtio_guest_error()). A driver
+ * that makes a chain available while the device holds a ring's worth is
+ * at fault (it reused buffers the device has not returned), so a device
+ * never holds more chains than its ring has entries.
  */
 __attribute__((warn_unused_result))
 int vmdev_vq_pop(struct vmdev_virtqueue *vq, struct vmdev_vq_chain *chain,

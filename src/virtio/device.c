@@ -9,11 +9,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "vmdev/event_loop.h"
 #include "vmdev/log.h"
 #include "vmdev/virtio.h"
 
 #define STATE_VERSION 1
+
+/*
+ * A queue's way back to the device: when vmdev_virtio_process_queue
+ * stops after a ring's worth of chains with more waiting, it signals fd,
+ * and the loop serving the queue calls the device's queue_notify again
+ * once it has run what else was ready. The driver need not kick for
+ * those chains (with EVENT_IDX it does not: it has passed avail_event).
+ */
+struct vmdev_virtio_queue_return {
+    struct vmdev_virtio_device *dev;
+    uint16_t index;
+    int fd; /* -1 while the queue is not attached to a loop */
+    struct vmdev_event_loop *loop;
+    struct vmdev_event_watch *watch;
+};
 
 int vmdev_virtio_init(struct vmdev_virtio_device *dev, const char *name,
                       uint32_t device_id,
@@ -27,10 +44,17 @@ int vmdev_virtio_init(struct vmdev_virtio_device *dev, const char *name,
         return -EINVAL;
     memset(dev, 0, sizeof(*dev));
     dev->queues = calloc(num_queues, sizeof(*dev->queues));
-    if (!dev->queues)
+    dev->returns = calloc(num_queues, sizeof(*dev->returns));
+    if (!dev->queues || !dev->returns) {
+        free(dev->queues);
+        free(dev->returns);
         return -ENOMEM;
-    for (uint16_t i = 0; i < num_queues; i++)
+    }
+    for (uint16_t i = 0; i < num_queues; i++) {
         vmdev_vq_init(&dev->queues[i], queue_max_size);
+        dev->returns[i] = (struct vmdev_virtio_queue_return){ dev, i, -1,
+                                                              NULL, NULL };
+    }
     dev->name = name;
     dev->device_id = device_id;
     dev->ops = ops;
@@ -43,12 +67,18 @@ int vmdev_virtio_init(struct vmdev_virtio_device *dev, const char *name,
     return 0;
 }
 
+static void queue_return_close(struct vmdev_virtio_queue_return *back);
+
 void vmdev_virtio_destroy(struct vmdev_virtio_device *dev)
 {
     if (dev->ops->stop)
         dev->ops->stop(dev);
+    for (uint16_t i = 0; i < dev->num_queues; i++)
+        queue_return_close(&dev->returns[i]);
     free(dev->queues);
     dev->queues = NULL;
+    free(dev->returns);
+    dev->returns = NULL;
     pthread_mutex_destroy(&dev->lock);
     if (dev->ops->destroy)
         dev->ops->destroy(dev);
@@ -151,6 +181,17 @@ void vmdev_virtio_set_status(struct vmdev_virtio_device *dev, uint8_t status)
 
     /* NEEDS_RESET is the device's to set and only a reset clears it. */
     status &= (uint8_t)~VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+
+    /* 2.1.2: the driver MUST NOT clear a device status bit; only a reset
+     * (writing 0) does. Clearing DRIVER_OK or FEATURES_OK would otherwise
+     * re-activate the device, or renegotiate, with requests in flight. */
+    uint8_t cleared = old & (uint8_t)~status &
+                      (uint8_t)~VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+    if (cleared) {
+        vmdev_virtio_guest_error(dev, "status bits 0x%02x cleared without a "
+                                 "reset", cleared);
+        return;
+    }
     dev->status = status | (old & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 
     if (added & VIRTIO_STATUS_DRIVER_OK) {
@@ -221,13 +262,17 @@ void vmdev_virtio_process_queue_async(struct vmdev_virtio_device *dev,
                                       vmdev_virtio_room_fn *has_room)
 {
     struct vmdev_virtqueue *vq = &dev->queues[index];
+    struct vmdev_virtio_queue_return *back = &dev->returns[index];
     const char *why = NULL;
     bool pushed = false;
+    /* A ring's worth per call where the loop can bring us back. */
+    unsigned budget = back->fd >= 0 ? vq->config.size : UINT32_MAX;
     for (;;) {
         int ret = 0;
         bool full = false;
-        while (!(full = has_room && !has_room(dev, index)) &&
+        while (!(full = has_room && !has_room(dev, index)) && budget &&
                (ret = vmdev_vq_pop(vq, chain, &why)) == 1) {
+            budget--;
             int64_t written = serve(dev, chain, &why);
             if (written == VMDEV_VIRTIO_CHAIN_HELD)
                 continue;
@@ -246,6 +291,11 @@ void vmdev_virtio_process_queue_async(struct vmdev_virtio_device *dev,
         /* Out of room: the device comes back when it has some. */
         if (full)
             break;
+        if (!budget) {
+            /* The rest after what else the loop has to do. */
+            vmdev_eventfd_signal(back->fd);
+            break;
+        }
         /* 2.7.10: publish avail_event, then re-check the ring. */
         vmdev_vq_set_notification(vq, true);
         if (!vmdev_vq_has_available(vq))
@@ -262,6 +312,34 @@ void vmdev_virtio_process_queue(struct vmdev_virtio_device *dev,
     vmdev_virtio_process_queue_async(dev, index, chain, serve, NULL);
 }
 
+/* On the queue's loop: serve what a batch left. */
+static void queue_returned(void *opaque, uint32_t events)
+{
+    struct vmdev_virtio_queue_return *back = opaque;
+    (void)events;
+    if (!vmdev_eventfd_drain(back->fd))
+        return;
+    pthread_mutex_lock(&back->dev->lock);
+    vmdev_virtio_queue_notify(back->dev, back->index);
+    pthread_mutex_unlock(&back->dev->lock);
+}
+
+/* Without dev->lock: removing the watch waits for its callback. */
+static void queue_return_close(struct vmdev_virtio_queue_return *back)
+{
+    if (back->watch)
+        vmdev_event_loop_remove(back->loop, back->watch);
+    back->watch = NULL;
+    back->loop = NULL;
+    /* Batches stop signalling it before it closes. */
+    pthread_mutex_lock(&back->dev->lock);
+    int fd = back->fd;
+    back->fd = -1;
+    pthread_mutex_unlock(&back->dev->lock);
+    if (fd >= 0)
+        close(fd);
+}
+
 int vmdev_virtio_attach_queue(struct vmdev_virtio_device *dev, uint16_t index,
                               struct vmdev_event_loop *loop)
 {
@@ -269,8 +347,34 @@ int vmdev_virtio_attach_queue(struct vmdev_virtio_device *dev, uint16_t index,
         return -EINVAL;
     if (!loop)
         return -EINVAL;
-    return dev->ops->attach_queue ? dev->ops->attach_queue(dev, index, loop)
-                                  : 0;
+    struct vmdev_virtio_queue_return *back = &dev->returns[index];
+    queue_return_close(back);
+    int fd = vmdev_eventfd_new();
+    if (fd < 0)
+        return -errno;
+    back->loop = loop;
+    back->watch = vmdev_event_loop_add(loop, fd, VMDEV_EVENT_IN,
+                                       queue_returned, back);
+    if (!back->watch) {
+        int err = -errno;
+        close(fd);
+        back->loop = NULL;
+        return err;
+    }
+    int ret = dev->ops->attach_queue ? dev->ops->attach_queue(dev, index, loop)
+                                     : 0;
+    if (ret) {
+        vmdev_event_loop_remove(loop, back->watch);
+        back->watch = NULL;
+        back->loop = NULL;
+        close(fd);
+        return ret;
+    }
+    /* Batches are bounded only once the way back exists. */
+    pthread_mutex_lock(&dev->lock);
+    back->fd = fd;
+    pthread_mutex_unlock(&dev->lock);
+    return 0;
 }
 
 uint16_t vmdev_virtio_queue_group(const struct vmdev_virtio_device *dev,
@@ -284,6 +388,9 @@ uint16_t vmdev_virtio_queue_group(const struct vmdev_virtio_device *dev,
 
 void vmdev_virtio_detach_queue(struct vmdev_virtio_device *dev, uint16_t index)
 {
-    if (index < dev->num_queues && dev->ops->attach_queue)
+    if (index >= dev->num_queues)
+        return;
+    queue_return_close(&dev->returns[index]);
+    if (dev->ops->attach_queue)
         (void)dev->ops->attach_queue(dev, index, NULL);
 }

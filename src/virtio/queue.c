@@ -349,6 +349,13 @@ int vmdev_vq_pop(struct vmdev_virtqueue *vq, struct vmdev_vq_chain *chain,
         *why = "available index moved past the queue size";
         return -EINVAL;
     }
+    /* 2.7.13.1 (the driver places buffers it owns) and 2.7.6 together: a
+     * ring holds at most size chains, so with size of them in the
+     * device's hands the driver has none to offer; it reused some. */
+    if (vq->in_flight >= vq->config.size) {
+        *why = "a chain offered while the device holds a ring's worth";
+        return -EINVAL;
+    }
     /* Read the ring entry only after the index that published it. */
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     uint16_t slot = vq->last_avail_idx & (uint16_t)(vq->config.size - 1);
@@ -356,6 +363,7 @@ int vmdev_vq_pop(struct vmdev_virtqueue *vq, struct vmdev_vq_chain *chain,
     if (walk_chain(vq, head, chain, why))
         return -EINVAL;
     vq->last_avail_idx++;
+    vq->in_flight++;
     return 1;
 }
 
@@ -375,6 +383,8 @@ void vmdev_vq_push_many(struct vmdev_virtqueue *vq,
     }
     vq->used_idx = (uint16_t)(vq->used_idx + count);
     vq->completed += count;
+    vq->in_flight = count < vq->in_flight ? (uint16_t)(vq->in_flight - count)
+                                          : 0;
     /* 2.7.8: the elements are visible before the index that publishes
      * them, and all of them at once (a merged receive buffer, 5.1.6.4). */
     __atomic_thread_fence(__ATOMIC_RELEASE);
@@ -391,6 +401,8 @@ void vmdev_vq_push(struct vmdev_virtqueue *vq, uint16_t head,
 void vmdev_vq_unpop(struct vmdev_virtqueue *vq, uint16_t count)
 {
     vq->last_avail_idx = (uint16_t)(vq->last_avail_idx - count);
+    vq->in_flight = count < vq->in_flight ? (uint16_t)(vq->in_flight - count)
+                                          : 0;
 }
 
 /* 2.7.10: interrupt when used_event lies in (old, new]. */

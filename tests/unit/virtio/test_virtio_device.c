@@ -5,9 +5,11 @@
  * guest faults and save/restore, driven as a transport would.
  */
 #include <errno.h>
+#include <unistd.h>
 
 #include "test.h"
 #include "virtio_driver.h"
+#include "vmdev/event_loop.h"
 #include "vmdev/virtio.h"
 
 #define RAM_BASE 0x10000ull
@@ -18,6 +20,8 @@ struct toy {
     struct vmdev_virtio_device dev;
     uint8_t config[8];
     unsigned activations, resets, notifies, config_writes;
+    bool serve_queues; /* queue_notify serves chains (toy_serve) */
+    unsigned served;
     unsigned queue_irqs, config_irqs;
     uint16_t last_notified;
     int activate_result;
@@ -50,11 +54,32 @@ static void toy_reset(struct vmdev_virtio_device *dev)
     ((struct toy *)dev)->resets++;
 }
 
+static struct vmdev_vq_chain toy_chain;
+/* Chains a hostile driver offers again as the device serves them (it
+ * keeps its ring full): how many more. */
+static unsigned toy_reoffers;
+static struct vdrv_queue drvq[2];
+
+static int64_t toy_serve(struct vmdev_virtio_device *dev,
+                         struct vmdev_vq_chain *chain, const char **why)
+{
+    struct toy *t = (struct toy *)dev;
+    (void)why;
+    t->served++;
+    if (toy_reoffers) {
+        toy_reoffers--;
+        vdrv_publish(&drvq[0], chain->head);
+    }
+    return 0;
+}
+
 static void toy_queue_notify(struct vmdev_virtio_device *dev, uint16_t index)
 {
     struct toy *t = (struct toy *)dev;
     t->notifies++;
     t->last_notified = index;
+    if (t->serve_queues)
+        vmdev_virtio_process_queue(dev, index, &toy_chain, toy_serve);
 }
 
 static const struct vmdev_virtio_device_ops toy_ops = {
@@ -76,7 +101,6 @@ static void toy_interrupt(void *opaque, enum vmdev_virtio_irq_reason reason,
 }
 
 static struct vdrv_mem mem;
-static struct vdrv_queue drvq[2];
 static struct toy toy;
 
 static void toy_setup(void)
@@ -190,6 +214,102 @@ static void driver_ok_without_features_ok_is_a_guest_error(void)
     CHECK_EQ(toy.dev.guest_errors, 1);
     CHECK(!vmdev_virtio_is_running(&toy.dev));
     toy_teardown();
+}
+
+/* 2.1.2: only a reset clears status bits. A driver clearing DRIVER_OK
+ * (or FEATURES_OK) must not get a device that starts again when it sets
+ * the bit back, with requests of the first start in flight. */
+static void clearing_status_bits_without_reset_needs_reset(void)
+{
+    static const uint8_t cleared[] = { VIRTIO_STATUS_DRIVER_OK,
+                                       VIRTIO_STATUS_FEATURES_OK,
+                                       VIRTIO_STATUS_ACKNOWLEDGE };
+    for (unsigned i = 0; i < sizeof(cleared); i++) {
+        toy_setup();
+        negotiate(good_features);
+        start();
+        uint8_t running = toy.dev.status;
+        vmdev_virtio_set_status(&toy.dev, running & (uint8_t)~cleared[i]);
+        CHECK(toy.dev.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+        CHECK_EQ(toy.dev.guest_errors, 1);
+        CHECK(!vmdev_virtio_is_running(&toy.dev));
+        CHECK_EQ(toy.config_irqs, 1); /* 2.1.2: told by a config change */
+        /* Setting it back starts nothing. */
+        vmdev_virtio_set_status(&toy.dev, running);
+        CHECK_EQ(toy.activations, 1);
+        CHECK(!vmdev_virtio_is_running(&toy.dev));
+        /* A reset and a new start do. */
+        negotiate(good_features);
+        start();
+        CHECK_EQ(toy.activations, 2);
+        CHECK(vmdev_virtio_is_running(&toy.dev));
+        toy_teardown();
+    }
+}
+
+static void other_work_ran(void *opaque, uint32_t events)
+{
+    (void)events;
+    unsigned *runs = opaque;
+    (*runs)++;
+}
+
+/*
+ * A driver that offers every chain again as soon as the device serves it
+ * keeps the ring full for as long as it likes. One notification serves a
+ * ring's worth and returns; the queue's loop comes back for the rest
+ * after the other work it has (here another watch on the same loop), a
+ * ring's worth at a time, until the driver stops.
+ */
+static void a_full_queue_is_served_in_ring_sized_batches(void)
+{
+    toy_setup();
+    toy.serve_queues = true;
+    struct vmdev_event_loop *loop = vmdev_event_loop_new();
+    CHECK(loop != NULL);
+    CHECK_EQ(vmdev_virtio_attach_queue(&toy.dev, 0, loop), 0);
+    int other = vmdev_eventfd_new();
+    unsigned other_runs = 0;
+    struct vmdev_event_watch *w = vmdev_event_loop_add(loop, other,
+                                                       VMDEV_EVENT_IN,
+                                                       other_work_ran,
+                                                       &other_runs);
+    CHECK(other >= 0 && w);
+    negotiate(good_features);
+    start();
+    uint64_t gpa = vdrv_alloc(&mem, 64, 8);
+    struct vdrv_buf buf = { gpa, 64 };
+    for (unsigned i = 0; i < 8; i++)
+        CHECK(vdrv_add(&drvq[0], &buf, 1, NULL, 0, false) >= 0);
+    toy_reoffers = 100;
+
+    vdrv_notify(&toy.dev, 0);
+    CHECK_EQ(toy.served, 8); /* the ring's size */
+    CHECK_EQ(vdrv_used_idx(&drvq[0]), 8);
+    unsigned rounds = 0;
+    while (toy.served < 108 && rounds < 100) {
+        vmdev_eventfd_signal(other); /* the loop has other work each time */
+        unsigned before = toy.served, others = other_runs;
+        CHECK(vmdev_event_loop_run_once(loop, 0) >= 1);
+        CHECK(toy.served - before <= 8);
+        CHECK_EQ(other_runs, others + 1);
+        vmdev_eventfd_drain(other);
+        rounds++;
+    }
+    CHECK_EQ(toy.served, 108);
+    CHECK_EQ(vdrv_used_idx(&drvq[0]), 108);
+    CHECK(rounds >= 100 / 8);
+    /* Nothing waits: the loop is not brought back again. */
+    vmdev_event_loop_run_once(loop, 0);
+    CHECK_EQ(vmdev_event_loop_run_once(loop, 0), 0);
+    CHECK_EQ(toy.notifies, 1 + rounds);
+    CHECK(!(toy.dev.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET));
+
+    vmdev_event_loop_remove(loop, w);
+    close(other);
+    vmdev_virtio_detach_queue(&toy.dev, 0);
+    toy_teardown();
+    vmdev_event_loop_free(loop);
 }
 
 static void bad_ring_at_driver_ok_needs_reset(void)
@@ -366,6 +486,8 @@ TEST_MAIN(TEST(offers_version_1_and_device_features),
           TEST(unoffered_features_dropped_and_frozen_after_features_ok),
           TEST(driver_ok_enables_ready_queues_and_activates),
           TEST(driver_ok_without_features_ok_is_a_guest_error),
+          TEST(clearing_status_bits_without_reset_needs_reset),
+          TEST(a_full_queue_is_served_in_ring_sized_batches),
           TEST(bad_ring_at_driver_ok_needs_reset),
           TEST(activate_failure_needs_reset), TEST(config_access_is_bounded),
           TEST(config_change_bumps_generation_and_interrupts),

@@ -394,6 +394,39 @@ static void refuses_avail_index_jump(void)
     CHECK(pop_refused("available index"));
 }
 
+/* A driver that offers chains while the device holds a ring's worth has
+ * reused buffers it was not given back; the device would otherwise hold
+ * (and keep requests for) as many chains as the driver kept offering. */
+static void refuses_more_in_flight_than_the_ring_holds(void)
+{
+    CHECK_EQ(setup(1, QSIZE, all_features()), 0);
+    uint64_t gpa = fill(64, 1);
+    struct vdrv_buf buf = { gpa, 64 };
+    for (unsigned i = 0; i < QSIZE; i++)
+        CHECK(vdrv_add(&fx.q, &buf, 1, NULL, 0, false) >= 0);
+    const char *why = NULL;
+    for (unsigned i = 0; i < QSIZE; i++)
+        CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
+    CHECK_EQ(fx.vq.in_flight, QSIZE);
+    vdrv_publish(&fx.q, 0); /* head 0 again, never returned */
+    CHECK(pop_refused("ring's worth"));
+
+    /* Returning one makes room for exactly one more. */
+    CHECK_EQ(setup(1, QSIZE, all_features()), 0);
+    for (unsigned i = 0; i < QSIZE; i++)
+        CHECK(vdrv_add(&fx.q, &buf, 1, NULL, 0, false) >= 0);
+    for (unsigned i = 0; i < QSIZE; i++)
+        CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
+    vmdev_vq_push(&fx.vq, 3, 0);
+    vmdev_vq_unpop(&fx.vq, 1); /* the last popped, given back */
+    CHECK_EQ(fx.vq.in_flight, QSIZE - 2);
+    CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1); /* given back */
+    vdrv_publish(&fx.q, 3);
+    CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
+    vdrv_publish(&fx.q, 3);
+    CHECK(pop_refused("ring's worth"));
+}
+
 /* A direct chain mapping to more host segments than a chain may hold. */
 static void refuses_too_many_segments(void)
 {
@@ -569,6 +602,7 @@ TEST_MAIN(TEST(direct_chain_round_trip), TEST(unpop_and_push_many),
           TEST(ignores_write_flag_on_indirect_descriptor),
           TEST(refuses_readable_after_writable),
           TEST(refuses_buffer_outside_ram), TEST(refuses_avail_index_jump),
+          TEST(refuses_more_in_flight_than_the_ring_holds),
           TEST(refuses_too_many_segments), TEST(refuses_total_length_of_4_gib),
           TEST(no_interrupt_flag_suppresses),
           TEST(event_idx_interrupts_when_used_event_passed),
