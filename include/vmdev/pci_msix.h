@@ -38,8 +38,9 @@ struct vmdev_msix {
 
 /*
  * Add the capability to pdev, with the table at table_offset and the PBA
- * at pba_offset of BAR `bar` (both 8-byte aligned). Every vector starts
- * masked. Returns 0, -EINVAL or -ENOMEM.
+ * at pba_offset of BAR `bar` (both 8-byte aligned, inside the BAR, which
+ * is set first, and not overlapping). Every vector starts masked. Returns
+ * 0, -EINVAL or -ENOMEM.
  */
 __attribute__((warn_unused_result))
 int vmdev_msix_init(struct vmdev_msix *msix, struct vmdev_pci_device *pdev,

@@ -26,7 +26,9 @@ extern "C" {
 #define VMDEV_VIRTIO_PCI_BAR_SIZE 0x8000
 #define VMDEV_VIRTIO_PCI_NOTIFY_OFFSET 0x3000
 #define VMDEV_VIRTIO_PCI_NOTIFY_MULTIPLIER 4
-#define VMDEV_VIRTIO_PCI_MAX_QUEUES 1024
+/* One MSI-X vector per queue and one for configuration changes, in the
+ * 8 KiB between the table's offset and the PBA's in BAR 0. */
+#define VMDEV_VIRTIO_PCI_MAX_QUEUES 511
 #define VIRTIO_MSI_NO_VECTOR 0xffff
 
 struct vmdev_virtio_pci {

@@ -38,6 +38,16 @@ int vmdev_msix_init(struct vmdev_msix *msix, struct vmdev_pci_device *pdev,
     if (num_vectors == 0 || num_vectors > VMDEV_MSIX_MAX_VECTORS ||
         bar >= VMDEV_PCI_NUM_BARS || table_offset % 8 || pba_offset % 8)
         return -EINVAL;
+    /* PCI Local Bus 3.0, 6.8.2: the table and the PBA lie inside the BAR
+     * that holds them and must not overlap; a guest write to one must not
+     * land in the other, nor past the BAR's end. */
+    uint64_t bar_size = pdev->bars[bar].size;
+    uint64_t table_end = (uint64_t)table_offset +
+                         vmdev_msix_table_size(num_vectors);
+    uint64_t pba_end = (uint64_t)pba_offset + vmdev_msix_pba_size(num_vectors);
+    if (table_end > bar_size || pba_end > bar_size ||
+        (table_offset < pba_end && pba_offset < table_end))
+        return -EINVAL;
     uint8_t cap = vmdev_pci_add_capability(pdev, PCI_CAP_ID_MSIX,
                                            MSIX_CAP_LEN);
     if (!cap)

@@ -38,6 +38,19 @@
 #define MSIX_TABLE_OFFSET 0x4000
 #define MSIX_PBA_OFFSET 0x6000
 
+/* Every region holds what the most queues need, apart from the others. */
+_Static_assert(NOTIFY_OFFSET + VMDEV_VIRTIO_PCI_MAX_QUEUES *
+                       VMDEV_VIRTIO_PCI_NOTIFY_MULTIPLIER <=
+                   MSIX_TABLE_OFFSET,
+               "notify registers overlap the MSI-X table");
+_Static_assert(MSIX_TABLE_OFFSET + (VMDEV_VIRTIO_PCI_MAX_QUEUES + 1) * 16 <=
+                   MSIX_PBA_OFFSET,
+               "the MSI-X table overlaps the PBA");
+_Static_assert(MSIX_PBA_OFFSET + (VMDEV_VIRTIO_PCI_MAX_QUEUES + 1 + 63) / 64 *
+                       8 <=
+                   VMDEV_VIRTIO_PCI_BAR_SIZE,
+               "the MSI-X PBA leaves the BAR");
+
 /* 4.1.4.3: struct virtio_pci_common_cfg. */
 #define CC_DEVICE_FEATURE_SELECT 0x00
 #define CC_DEVICE_FEATURE 0x04

@@ -367,6 +367,34 @@ static void msix_capability_layout(void)
     vmdev_msix_release(&msix);
 }
 
+/* PCI 3.0, 6.8.2: table and PBA inside their BAR and apart. */
+static void msix_layout_must_fit_its_bar(void)
+{
+    make_device(); /* BAR 1: 4 KiB */
+    struct vmdev_msi_sink sink = { fake_msi, NULL };
+    struct {
+        uint16_t vectors;
+        uint32_t table, pba;
+        bool ok;
+    } cases[] = {
+        { 3, 0x800, 0xc00, true },
+        { 64, 0x0, 0x400, true },    /* table ends where the PBA starts */
+        { 65, 0x0, 0x400, false },   /* one more runs into the PBA */
+        { 3, 0x800, 0x820, false },  /* PBA inside the table */
+        { 3, 0x800, 0x1000, false }, /* PBA past the BAR's end */
+        { 256, 0x800, 0x0, false },  /* table past the BAR's end */
+    };
+    for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        make_device();
+        int ret = vmdev_msix_init(&msix, &dev, cases[i].vectors, 1,
+                                  cases[i].table, cases[i].pba, &sink);
+        if (ret != (cases[i].ok ? 0 : -EINVAL))
+            fprintf(stderr, "case %u: %d\n", i, ret);
+        CHECK_EQ(ret, cases[i].ok ? 0 : -EINVAL);
+        vmdev_msix_release(&msix);
+    }
+}
+
 static void msix_delivery_masking_and_pending(void)
 {
     make_msix();
@@ -409,6 +437,9 @@ static void msix_delivery_masking_and_pending(void)
     struct vmdev_msix copy;
     struct vmdev_pci_device d2;
     vmdev_pci_device_init(&d2, "d2", 1, 2, 0, 0, 0, 0, 0);
+    CHECK_EQ(vmdev_pci_set_bar(&d2, 1, VMDEV_PCI_BAR_MEM32, 4096, false,
+                               &bar_ops, NULL, VMDEV_ACCESS_ANY),
+             0);
     struct vmdev_msi_sink sink = { fake_msi, NULL };
     CHECK_EQ(vmdev_msix_init(&copy, &d2, 3, 1, 0x800, 0xc00, &sink), 0);
     CHECK_EQ(vmdev_msix_restore(&copy, w.data, w.len, "msix"), 0);
@@ -426,4 +457,5 @@ TEST_MAIN(TEST(header_reads_back_identity),
           TEST(capability_list_is_chained),
           TEST(intx_follows_pin_and_disable_bit),
           TEST(save_restore_keeps_identity), TEST(msix_capability_layout),
+          TEST(msix_layout_must_fit_its_bar),
           TEST(msix_delivery_masking_and_pending))

@@ -423,9 +423,42 @@ static void save_restore_round_trip(void)
     teardown();
 }
 
+/* The most queues the BAR's layout holds are accepted, with the MSI-X
+ * table ending before the PBA; one more is refused rather than laid over
+ * it (the table once ran into the PBA and past the BAR at 1024). */
+static void queue_count_fits_the_msix_layout(void)
+{
+    for (unsigned queues = VMDEV_VIRTIO_PCI_MAX_QUEUES;
+         queues <= VMDEV_VIRTIO_PCI_MAX_QUEUES + 1; queues++) {
+        struct echo e = { 0 };
+        CHECK_EQ(vmdev_virtio_init(&e.dev, "echo1", 4, &echo_ops, 0, 4,
+                                   (uint16_t)queues, 16, mem.mem),
+                 0);
+        struct vmdev_virtio_pci p;
+        struct vmdev_msi_sink sink = { record_msi, &msis };
+        int ret = vmdev_virtio_pci_init(&p, &e.dev, &sink);
+        if (queues <= VMDEV_VIRTIO_PCI_MAX_QUEUES) {
+            CHECK_EQ(ret, 0);
+            uint8_t cap = p.msix.cap;
+            uint32_t table = vmdev_pci_get_config(&p.pci, cap + 4, 4) & ~7u;
+            uint32_t pba = vmdev_pci_get_config(&p.pci, cap + 8, 4) & ~7u;
+            CHECK_EQ(vmdev_pci_get_config(&p.pci, cap + 2, 2) & 0x7ff,
+                     queues); /* N - 1 = queues */
+            CHECK(table + vmdev_msix_table_size((uint16_t)(queues + 1)) <= pba);
+            CHECK(pba + vmdev_msix_pba_size((uint16_t)(queues + 1)) <=
+                  VMDEV_VIRTIO_PCI_BAR_SIZE);
+            vmdev_virtio_pci_release(&p);
+        } else {
+            CHECK_EQ(ret, -EINVAL);
+        }
+        vmdev_virtio_destroy(&e.dev);
+    }
+}
+
 TEST_MAIN(TEST(capabilities_as_linux_finds_them),
           TEST(request_with_msix_interrupt), TEST(request_with_intx_and_isr),
           TEST(vector_out_of_range_reads_no_vector),
           TEST(queue_fields_locked_once_enabled),
           TEST(bad_ring_sets_needs_reset), TEST(pci_cfg_access_window),
-          TEST(odd_accesses_are_harmless), TEST(save_restore_round_trip))
+          TEST(odd_accesses_are_harmless), TEST(save_restore_round_trip),
+          TEST(queue_count_fits_the_msix_layout))
