@@ -43,11 +43,46 @@ enum vmdev_block_cache {
     VMDEV_BLOCK_CACHE_NONE,
 };
 
+/*
+ * A qcow2 image's backing file. Image files are not trusted (whoever
+ * made the image chose their bytes), so the backing file name a
+ * header carries is followed, at every level of a chain, only when it is
+ * relative (found from the naming image's directory, as qemu-img does)
+ * and its real path (symbolic links and ".." resolved) is inside that
+ * directory, unless backing_outside allows other names; and, whatever
+ * backing_outside says, only to a regular file, never a device, FIFO,
+ * socket or directory. Otherwise an image could make the host read any
+ * file it can (/etc/shadow, /dev/sda, /proc/self/fd/N of a device) into
+ * the guest through its unallocated clusters. What the caller gives here (the
+ * user's choice) is trusted.
+ */
+enum vmdev_block_backing {
+    /* The name in the image's header, under the rules above. */
+    VMDEV_BLOCK_BACKING_FROM_IMAGE,
+    /* backing_file instead of the header's name (the top image only; the
+     * names inside a qcow2 backing_file's own chain follow the rules). */
+    VMDEV_BLOCK_BACKING_EXPLICIT,
+    /* None: an image that names a backing file is refused. */
+    VMDEV_BLOCK_BACKING_OFF,
+};
+
 struct vmdev_block_options {
     const char *path; /* a file or a block device */
     enum vmdev_block_format format;
     enum vmdev_block_cache cache;
     bool readonly;
+    /* Zero (FROM_IMAGE, backing_outside false) is the safe default. */
+    enum vmdev_block_backing backing;
+    /* EXPLICIT: a file or a block device, opened read-only, a relative
+     * path from the current directory; in backing_format, RAW or QCOW2,
+     * or DEFAULT for the format the image's header names (refused if it
+     * names none). The header is not changed. A raw image is refused
+     * with EXPLICIT: it has no backing file. */
+    const char *backing_file;
+    enum vmdev_block_format backing_format;
+    /* Follow header names that are absolute or lead outside the naming
+     * image's directory, at every level (still regular files only). */
+    bool backing_outside;
 };
 
 struct vmdev_block_stats {
@@ -124,9 +159,16 @@ struct vmdev_block_create_options {
     /* qcow2 (version 3, 16-bit refcounts, as qemu-img makes them): */
     uint32_t cluster_size; /* a power of two, 512 B to 2 MiB; 0: 64 KiB */
     /* Written into the image as given; a relative name is found from the
-     * image's directory. It must open, in backing_format (RAW, QCOW2). */
+     * image's directory. It must open, in backing_format (RAW, QCOW2):
+     * the caller's choice, so it may be absolute, lead outside the
+     * directory or be a block device, but opening the new image later
+     * follows the first two only with backing_outside, and never a
+     * device: that takes VMDEV_BLOCK_BACKING_EXPLICIT.
+     * The names inside its own chain follow the rules of opening, and
+     * backing_outside here is the same flag for them. */
     const char *backing_file;
     enum vmdev_block_format backing_format;
+    bool backing_outside;
 };
 
 /*

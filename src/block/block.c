@@ -108,6 +108,69 @@ void backing_path(const char *image, const char *name, char *out,
         snprintf(out, out_len, "%s/%s", dirname(dir), name);
 }
 
+/* path's real path (symbolic links and ".." resolved) into out
+ * (PATH_MAX bytes); if the file does not exist, its directory's real path
+ * and its last component, so that a name outside is refused as such even
+ * when missing. 0 or -errno. */
+static int real_path(const char *path, char *out)
+{
+    if (realpath(path, out))
+        return 0;
+    if (errno != ENOENT)
+        return -errno;
+    struct stat st;
+    /* A dangling symbolic link has no real path to place. */
+    if (lstat(path, &st) == 0)
+        return -ENOENT;
+    char dir[PATH_MAX], last[PATH_MAX], dir_real[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", path);
+    snprintf(last, sizeof(last), "%s", path);
+    if (!realpath(dirname(dir), dir_real))
+        return -errno;
+    const char *base = basename(last);
+    if ((size_t)snprintf(out, PATH_MAX, "%s/%s", dir_real, base) >= PATH_MAX)
+        return -ENAMETOOLONG;
+    return 0;
+}
+
+int backing_name_check(const char *image, const char *name, char *why,
+                       size_t why_len)
+{
+#define RULE "backing names must stay in the image's directory (backing=PATH " \
+             "names the file explicitly, backing_outside=on allows it)"
+    char shown[256];
+    block_printable(name, shown, sizeof(shown));
+    /* An absolute name is the image's choice of any file on the host. */
+    if (name[0] == '/')
+        return block_refuse(why, why_len, "backing file name '%s' in %s is "
+                            "absolute; " RULE, shown, image);
+    /* A relative one must not climb out with "..", or through a symbolic
+     * link beside the image: the real paths say both. */
+    char dir[PATH_MAX], dir_real[PATH_MAX], full[PATH_MAX], real[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", image);
+    backing_path(image, name, full, sizeof(full));
+    int ret = realpath(dirname(dir), dir_real) ? 0 : -errno;
+    if (!ret)
+        ret = real_path(full, real);
+    if (ret) {
+        block_refuse(why, why_len, "backing file %s: %s", full,
+                     strerror(-ret));
+        return ret;
+    }
+    size_t n = strlen(dir_real);
+    bool inside = strcmp(dir_real, "/") == 0 ||
+                  (strncmp(real, dir_real, n) == 0 && real[n] == '/');
+    if (!inside) {
+        char shown_real[256];
+        block_printable(real, shown_real, sizeof(shown_real));
+        return block_refuse(why, why_len, "backing file name '%s' in %s "
+                            "leads outside the image's directory (to %s); "
+                            RULE, shown, image, shown_real);
+    }
+    return 0;
+#undef RULE
+}
+
 int read_exact(int fd, void *buf, size_t len, uint64_t offset)
 {
     return transfer_exact(fd, buf, len, offset, false);
@@ -119,23 +182,127 @@ int write_exact(int fd, const void *buf, size_t len, uint64_t offset)
     return transfer_exact(fd, (uint8_t *)buf, len, offset, true);
 }
 
-struct vmdev_block *vmdev_block_open(const struct vmdev_block_options *o,
-                                     char *why, size_t why_len)
+const char *block_printable(const char *text, char *out, size_t out_len)
 {
-    return block_open(o, 0, why, why_len);
+    size_t n = 0;
+    for (; *text && n + 1 < out_len; text++, n++)
+        out[n] = *text >= 0x20 && *text < 0x7f ? *text : '?';
+    if (out_len)
+        out[n] = '\0';
+    return out;
 }
 
-struct vmdev_block *block_open(const struct vmdev_block_options *o,
-                               unsigned depth, char *why, size_t why_len)
+static const char *file_kind(mode_t mode)
 {
+    return S_ISDIR(mode)    ? "a directory"
+           : S_ISCHR(mode)  ? "a character device"
+           : S_ISBLK(mode)  ? "a block device"
+           : S_ISFIFO(mode) ? "a FIFO"
+           : S_ISSOCK(mode) ? "a socket"
+                            : "not a file";
+}
+
+static int refuse_not_regular(const struct block_origin *origin, mode_t mode,
+                              char *why, size_t why_len)
+{
+    char name[256];
+    block_printable(origin->name, name, sizeof(name));
+    block_refuse(why, why_len, "backing file name '%s' in %s is %s, not a "
+                 "regular file; an image may name only regular files "
+                 "(backing=PATH names another explicitly)", name,
+                 origin->named_in, file_kind(mode));
+    return -EINVAL;
+}
+
+/*
+ * The file, opened as o says: a descriptor, or -errno and why. A file an
+ * image named must be a regular file (vmdev/block.h): a device or a
+ * /proc file would hand the host's data to the guest. That is checked
+ * before opening, so that no such file is ever opened (opening a FIFO
+ * blocks, opening some devices acts: /dev/watchdog arms, a tape rewinds),
+ * then again on the descriptor, which is what is read, in case the name
+ * changed in between; O_NONBLOCK keeps a FIFO swapped in from blocking the
+ * open, and is cleared for the regular file (io_uring would honour it).
+ */
+static int open_file(const struct vmdev_block_options *o,
+                     const struct block_origin *origin, char *why,
+                     size_t why_len)
+{
+    bool named_by_image = origin->named_in != NULL;
+    struct stat st;
+    if (named_by_image && stat(o->path, &st) == 0 && !S_ISREG(st.st_mode))
+        return refuse_not_regular(origin, st.st_mode, why, why_len);
     int flags = (o->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
     if (o->cache == VMDEV_BLOCK_CACHE_NONE)
         flags |= O_DIRECT;
-    int fd = open(o->path, flags);
+    int fd = open(o->path, named_by_image ? flags | O_NONBLOCK : flags);
     if (fd < 0) {
         int err = errno;
         block_refuse(why, why_len, "%s", strerror(err));
-        errno = err;
+        return -err;
+    }
+    if (!named_by_image)
+        return fd;
+    int ret = 0, status = fcntl(fd, F_GETFL);
+    if (fstat(fd, &st) || status < 0 ||
+        fcntl(fd, F_SETFL, status & ~O_NONBLOCK)) {
+        ret = -errno;
+        block_refuse(why, why_len, "%s", strerror(-ret));
+    } else if (!S_ISREG(st.st_mode)) {
+        ret = refuse_not_regular(origin, st.st_mode, why, why_len);
+    }
+    if (ret) {
+        close(fd);
+        return ret;
+    }
+    return fd;
+}
+
+/* The backing options make sense together: -EINVAL and why if not. */
+static int check_backing_options(const struct vmdev_block_options *o,
+                                 char *why, size_t why_len)
+{
+    switch (o->backing) {
+    case VMDEV_BLOCK_BACKING_FROM_IMAGE:
+    case VMDEV_BLOCK_BACKING_OFF:
+        return 0;
+    case VMDEV_BLOCK_BACKING_EXPLICIT:
+        if (!o->backing_file || !*o->backing_file)
+            return block_refuse(why, why_len, "no backing file given");
+        if (o->format != VMDEV_BLOCK_FORMAT_QCOW2)
+            return block_refuse(why, why_len, "backing=%s given for a raw "
+                                "image, which has no backing file",
+                                o->backing_file);
+        if (o->backing_format != VMDEV_BLOCK_FORMAT_DEFAULT &&
+            o->backing_format != VMDEV_BLOCK_FORMAT_RAW &&
+            o->backing_format != VMDEV_BLOCK_FORMAT_QCOW2)
+            return block_refuse(why, why_len, "unknown backing format %d",
+                                (int)o->backing_format);
+        return 0;
+    }
+    return block_refuse(why, why_len, "unknown backing choice %d",
+                        (int)o->backing);
+}
+
+struct vmdev_block *vmdev_block_open(const struct vmdev_block_options *o,
+                                     char *why, size_t why_len)
+{
+    int ret = check_backing_options(o, why, why_len);
+    if (ret) {
+        errno = -ret;
+        return NULL;
+    }
+    const struct block_origin chosen_by_user = { 0 };
+    return block_open(o, &chosen_by_user, why, why_len);
+}
+
+struct vmdev_block *block_open(const struct vmdev_block_options *o,
+                               const struct block_origin *origin, char *why,
+                               size_t why_len)
+{
+    int fd = open_file(o, origin, why, why_len);
+    if (fd < 0) {
+        errno = -fd;
         return NULL;
     }
     uint64_t size = 0;
@@ -176,7 +343,7 @@ struct vmdev_block *block_open(const struct vmdev_block_options *o,
     atomic_init(&b->writeback, o->cache != VMDEV_BLOCK_CACHE_WRITETHROUGH);
     b->format = &raw_format;
     if (o->format == VMDEV_BLOCK_FORMAT_QCOW2) {
-        ret = qcow2_open(b, o->path, depth, why, why_len);
+        ret = qcow2_open(b, o, origin->depth, why, why_len);
         if (ret) {
             close(fd);
             free(b);

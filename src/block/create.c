@@ -18,7 +18,10 @@
 #define MAX_CLUSTER_SIZE (2u << 20)
 #define MAX_BACKING_NAME 1023 /* as QEMU */
 
-/* The backing file opens in its format: its size, or -errno and why. */
+/* The backing file opens in its format: its size, or -errno and why. The
+ * caller chose it, so it is opened as the user's own file (any path, a
+ * block device too); the names in its own chain are an image's, and
+ * follow the rules of opening. */
 static int backing_size(const struct vmdev_block_create_options *o,
                         uint64_t *size, char *why, size_t why_len)
 {
@@ -31,8 +34,9 @@ static int backing_size(const struct vmdev_block_create_options *o,
     struct vmdev_block_options b = {
         .path = full, .format = o->backing_format,
         .cache = VMDEV_BLOCK_CACHE_WRITEBACK, .readonly = true,
+        .backing_outside = o->backing_outside,
     };
-    char inner[256] = "";
+    char inner[1024] = "";
     struct vmdev_block *backing = vmdev_block_open(&b, inner, sizeof(inner));
     if (!backing) {
         int err = errno;

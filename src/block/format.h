@@ -73,23 +73,48 @@ int write_exact(int fd, const void *buf, size_t len, uint64_t offset);
 int block_read_sync(struct vmdev_block *b, uint64_t offset, void *buf,
                     uint64_t len);
 
+/* text into out (out_len bytes, cut short to fit) with every byte that
+ * is not printable ASCII as '?': a name from an image, safe to show on a
+ * terminal. Returns out. */
+const char *block_printable(const char *text, char *out, size_t out_len);
+
 /* Where a backing file named `name` in the image at `image` is: relative
  * to the image's directory unless absolute, as qemu-img resolves it. */
 void backing_path(const char *image, const char *name, char *out,
                   size_t out_len);
 
-/* vmdev_block_open() for an image that is backing file number depth of
- * the one the user opened (0: that one). */
+/* Who chose a file block_open() opens, and how deep in a chain it is. */
+struct block_origin {
+    /* Backing file number depth of the image the user opened (0: that
+     * one). */
+    unsigned depth;
+    /* NULL: the user chose it (a file or a block device). Otherwise the
+     * image whose header named it, and the name as written there: not
+     * trusted, so it must be a regular file (vmdev/block.h). */
+    const char *named_in;
+    const char *name;
+};
+
+/* Whether the image at `image` may name `name` as its backing file
+ * without backing_outside (vmdev/block.h): relative, and its real path
+ * inside the image's directory. 0, or -errno and why, which names the
+ * rule and the option that relaxes it. */
+int backing_name_check(const char *image, const char *name, char *why,
+                       size_t why_len);
+
+/* vmdev_block_open() for a file of a chain. */
 struct vmdev_block *block_open(const struct vmdev_block_options *options,
-                               unsigned depth, char *why, size_t why_len);
+                               const struct block_origin *origin, char *why,
+                               size_t why_len);
 
 /*
- * qcow2.c: read and check the qcow2 image open at b->fd (b->readonly,
- * b->cache, b->alignment set), open its backing chain, set b->size,
- * b->format and b->format_state. 0, or -errno with a sentence in why and nothing held.
+ * qcow2.c: read and check the qcow2 image options->path open at b->fd
+ * (b->readonly, b->cache, b->alignment set), open its backing chain as
+ * options say, set b->size, b->format and b->format_state. 0, or -errno
+ * with a sentence in why and nothing held.
  */
-int qcow2_open(struct vmdev_block *b, const char *path, unsigned depth,
-               char *why, size_t why_len);
+int qcow2_open(struct vmdev_block *b, const struct vmdev_block_options *options,
+               unsigned depth, char *why, size_t why_len);
 
 /* qcow2_create.c: a new, empty qcow2 image of `size` bytes into the empty
  * file fd, as options say (checked). 0, or -errno with a sentence in why. */

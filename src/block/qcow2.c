@@ -229,46 +229,105 @@ static int parse_extensions(const uint8_t *h, size_t len, size_t at,
     return 0;
 }
 
-/*
- * The backing file, relative to the image's directory unless absolute, in
- * the format the image names. Without a name there is no probing: a raw
- * file that a guest once wrote a qcow2 header into must not be parsed.
- */
-static int open_backing(struct qcow2 *q, const char *path, const char *name,
-                        const char *format, unsigned depth, char *why,
-                        size_t why_len)
+/* The format a backing file opens in: the one given, else the one the
+ * image names; never probed, since a raw file that a guest once wrote a
+ * qcow2 header into must not be parsed. */
+static int backing_format_of(enum vmdev_block_format given, const char *named,
+                             const char *file, enum vmdev_block_format *out,
+                             char *why, size_t why_len)
 {
-    char full[PATH_MAX + MAX_BACKING_NAME + 2];
-    backing_path(path, name, full, sizeof(full));
-    if (depth >= MAX_BACKING_DEPTH)
-        return block_refuse(why, why_len, "backing chain deeper than %d images "
-                      "(a loop?) at %s", MAX_BACKING_DEPTH, full);
-    struct vmdev_block_options o = { .path = full,
-                                     .cache = VMDEV_BLOCK_CACHE_WRITEBACK,
-                                     .readonly = true };
-    if (strcmp(format, "qcow2") == 0)
-        o.format = VMDEV_BLOCK_FORMAT_QCOW2;
-    else if (strcmp(format, "raw") == 0)
-        o.format = VMDEV_BLOCK_FORMAT_RAW;
-    else if (!*format)
-        return block_refuse(why, why_len, "the image does not say the format of "
-                      "its backing file %s (qemu-img rebase -u -F FORMAT "
-                      "adds it)", full);
+    if (given != VMDEV_BLOCK_FORMAT_DEFAULT)
+        *out = given;
+    else if (strcmp(named, "qcow2") == 0)
+        *out = VMDEV_BLOCK_FORMAT_QCOW2;
+    else if (strcmp(named, "raw") == 0)
+        *out = VMDEV_BLOCK_FORMAT_RAW;
+    else if (!*named)
+        return block_refuse(why, why_len, "the image does not say the format "
+                            "of its backing file %s (backing_format=raw|qcow2 "
+                            "gives it; qemu-img rebase -u -F FORMAT adds it)",
+                            file);
     else
-        return block_refuse(why, why_len, "backing file %s has format '%s', which "
-                      "is not supported", full, format);
-    char inner[512] = "";
-    q->backing = block_open(&o, depth + 1, inner, sizeof(inner));
+        return block_refuse(why, why_len, "backing file %s has format '%s', "
+                            "which is not supported", file, named);
+    return 0;
+}
+
+/* Open the backing file that options describe, read-only: 0, or -errno
+ * with why. */
+static int open_backing_file(struct qcow2 *q,
+                             const struct vmdev_block_options *options,
+                             const struct block_origin *origin, char *why,
+                             size_t why_len)
+{
+    if (origin->depth > MAX_BACKING_DEPTH)
+        return block_refuse(why, why_len, "backing chain deeper than %d "
+                            "images (a loop?) at %s", MAX_BACKING_DEPTH,
+                            options->path);
+    char inner[1024] = ""; /* two paths and a rule */
+    q->backing = block_open(options, origin, inner, sizeof(inner));
     if (!q->backing) {
         int err = errno;
         /* A fault further down the chain names its own file. */
         if (strncmp(inner, "backing ", 8) == 0)
             block_refuse(why, why_len, "%s", inner);
         else
-            block_refuse(why, why_len, "backing file %s: %s", full, inner);
+            block_refuse(why, why_len, "backing file %s: %s", options->path,
+                         inner);
         return -err;
     }
     return 0;
+}
+
+/*
+ * The image's backing file as the caller's options say (vmdev/block.h):
+ * the one they give, none, or the one the header names (name, in
+ * format), which is not trusted. Its own chain always follows the names in
+ * its headers, with the caller's backing_outside.
+ */
+static int open_backing(struct qcow2 *q, const struct vmdev_block_options *o,
+                        unsigned depth, const char *name, const char *format,
+                        char *why, size_t why_len)
+{
+    struct vmdev_block_options backing = {
+        .cache = VMDEV_BLOCK_CACHE_WRITEBACK, .readonly = true,
+        .backing = VMDEV_BLOCK_BACKING_FROM_IMAGE,
+        .backing_outside = o->backing_outside,
+    };
+    char full[PATH_MAX + MAX_BACKING_NAME + 2];
+    struct block_origin origin = { .depth = depth + 1 };
+    int ret;
+    switch (o->backing) {
+    case VMDEV_BLOCK_BACKING_EXPLICIT:
+        backing.path = o->backing_file;
+        ret = backing_format_of(o->backing_format, format, o->backing_file,
+                                &backing.format, why, why_len);
+        break;
+    case VMDEV_BLOCK_BACKING_OFF: {
+        if (!*name)
+            return 0;
+        char shown[256];
+        return block_refuse(why, why_len, "%s names a backing file ('%s'), "
+                            "and backing=off refuses any", o->path,
+                            block_printable(name, shown, sizeof(shown)));
+    }
+    case VMDEV_BLOCK_BACKING_FROM_IMAGE:
+    default:
+        if (!*name)
+            return 0;
+        backing_path(o->path, name, full, sizeof(full));
+        backing.path = full;
+        origin.named_in = o->path;
+        origin.name = name;
+        ret = o->backing_outside ? 0
+                                 : backing_name_check(o->path, name, why,
+                                                      why_len);
+        if (!ret)
+            ret = backing_format_of(VMDEV_BLOCK_FORMAT_DEFAULT, format, full,
+                                    &backing.format, why, why_len);
+        break;
+    }
+    return ret ? ret : open_backing_file(q, &backing, &origin, why, why_len);
 }
 
 /* What writing needs that reading does not. */
@@ -323,7 +382,8 @@ static int open_writable(struct qcow2 *q, const struct header *h, char *why,
     return 0;
 }
 
-static int open_image(struct vmdev_block *b, const char *path, unsigned depth,
+static int open_image(struct vmdev_block *b,
+                      const struct vmdev_block_options *o, unsigned depth,
                       char *why, size_t why_len)
 {
     struct qcow2 *q = calloc(1, sizeof(*q));
@@ -415,22 +475,20 @@ static int open_image(struct vmdev_block *b, const char *path, unsigned depth,
         if (!(q->slots[i].table = malloc(q->cluster_size)))
             return -ENOMEM;
 
-    if (backing_name[0]) {
-        ret = open_backing(q, path, backing_name, backing_format, depth, why,
-                           why_len);
-        if (ret)
-            return ret;
-    }
+    ret = open_backing(q, o, depth, backing_name, backing_format, why,
+                       why_len);
+    if (ret)
+        return ret;
     if (!b->readonly && (ret = open_writable(q, &h, why, why_len)))
         return ret;
     b->size = h.size;
     return 0;
 }
 
-int qcow2_open(struct vmdev_block *b, const char *path, unsigned depth,
-               char *why, size_t why_len)
+int qcow2_open(struct vmdev_block *b, const struct vmdev_block_options *o,
+               unsigned depth, char *why, size_t why_len)
 {
-    int ret = open_image(b, path, depth, why, why_len);
+    int ret = open_image(b, o, depth, why, why_len);
     if (ret)
         qcow2_close(b);
     return ret;
