@@ -77,6 +77,46 @@ expect_refused "--disk path=$work/v2.qcow2: qcow2 version 2 images open read-onl
 expect_refused "--disk path=$disk: not a qcow2 image" -- \
     --disk "path=$disk,format=qcow2,readonly=on"
 expect_refused "too many disks" -- $(for i in {0..8}; do echo "--disk path=$disk"; done)
+# Backing files: the keys' own values first.
+top=$work/top.qcow2
+qemu-img create -q -f qcow2 -b disk.img -F raw "$top"
+expect_refused "--disk 'path=$top,format=qcow2,backing=': backing must be a file or off" -- \
+    --disk "path=$top,format=qcow2,backing="
+expect_refused "--disk 'path=$top,format=qcow2,backing=$disk,backing_format=vmdk': backing_format must be raw or qcow2" -- \
+    --disk "path=$top,format=qcow2,backing=$disk,backing_format=vmdk"
+expect_refused "--disk 'path=$top,backing_outside=yes': backing_outside must be on or off" -- \
+    --disk "path=$top,backing_outside=yes"
+expect_refused "backing_format= needs backing=PATH" -- \
+    --disk "path=$top,format=qcow2,backing_format=raw"
+expect_refused "backing_format= needs backing=PATH" -- \
+    --disk "path=$top,format=qcow2,backing=off,backing_format=raw"
+expect_refused "backing=PATH needs format=qcow2" -- --disk "path=$disk,backing=$disk"
+expect_refused "--disk 'path=$top,format=qcow2,backing=$work/none': backing=PATH: No such file" -- \
+    --disk "path=$top,format=qcow2,backing=$work/none"
+expect_refused "--disk path=$top: $top names a backing file ('disk.img'), and backing=off refuses any" -- \
+    --disk "path=$top,format=qcow2,backing=off"
+# Then backing file names an image may not give, each refused with its rule.
+qemu-img create -q -f qcow2 -u -b /etc/passwd -F raw "$work/abs.qcow2" 1M
+expect_refused "--disk path=$work/abs.qcow2: backing file name '/etc/passwd' in $work/abs.qcow2 is absolute; backing names must stay in the image's directory (backing=PATH names the file explicitly, backing_outside=on allows it)" -- \
+    --disk "path=$work/abs.qcow2,format=qcow2,readonly=on"
+mkdir "$work/sub"
+qemu-img create -q -f qcow2 -u -b ../disk.img -F raw "$work/sub/up.qcow2" 1M
+expect_refused "backing file name '../disk.img' in $work/sub/up.qcow2 leads outside the image's directory (to $(realpath "$disk")); backing names must stay" -- \
+    --disk "path=$work/sub/up.qcow2,format=qcow2,readonly=on"
+qemu-img create -q -f qcow2 -u -b /dev/zero -F raw "$work/dev.qcow2" 1M
+expect_refused "backing file name '/dev/zero' in $work/dev.qcow2 is a character device, not a regular file" -- \
+    --disk "path=$work/dev.qcow2,format=qcow2,readonly=on,backing_outside=on"
+# ... and what the keys allow gets past the disks (the junk kernel, or a
+# missing /dev/kvm, stops the run after them).
+for allowed in "path=$work/abs.qcow2,format=qcow2,readonly=on,backing_outside=on" \
+               "path=$work/sub/up.qcow2,format=qcow2,readonly=on,backing_outside=on" \
+               "path=$work/abs.qcow2,format=qcow2,readonly=on,backing=$disk" \
+               "path=$work/dev.qcow2,format=qcow2,readonly=on,backing=./$(realpath --relative-to=. "$disk"),backing_format=raw" \
+               "path=$top,format=qcow2"; do
+    timeout 20 "${refused_cmd[@]}" --disk "$allowed" >/dev/null 2>"$work/stderr"
+    grep -q -- "--disk" "$work/stderr" && fail "--disk $allowed: $(cat "$work/stderr")"
+    rm -f "$refused_file"
+done
 sock=$work/switch.sock
 expect_refused "a backend is required: slirp, socket=ADDRESS or tap=IFNAME" -- --net mac=52:54:00:00:00:01
 expect_refused "--net 'socket=': socket= needs" -- --net socket=

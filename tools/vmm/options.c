@@ -37,6 +37,22 @@ static const char usage[] =
     "                                           and written (internal snapshots\n"
     "                                           kept), version 2 only read;\n"
     "                                           backing files are only read\n"
+    "                         backing=PATH|off  a qcow2 image's backing file: PATH\n"
+    "                                           (a file or block device, from the\n"
+    "                                           current directory; ./off for a file\n"
+    "                                           called off) instead of the one the\n"
+    "                                           image names, or off: none, and an\n"
+    "                                           image that names one is refused.\n"
+    "                                           Default: the image's own, under the\n"
+    "                                           rules below\n"
+    "                         backing_format=raw|qcow2\n"
+    "                                           backing=PATH's format (default the\n"
+    "                                           format the image names for its own)\n"
+    "                         backing_outside=on|off\n"
+    "                                           follow backing file names that are\n"
+    "                                           absolute or lead out of the naming\n"
+    "                                           image's directory, at every level\n"
+    "                                           (default off)\n"
     "                         readonly=on|off   a read-only disk (default off)\n"
     "                         cache=writeback|writethrough|none\n"
     "                                           the host page cache with flushes\n"
@@ -54,6 +70,16 @@ static const char usage[] =
     "                                           most 31 (default virtio-blk0, ...);\n"
     "                                           the machine's own devices have the\n"
     "                                           ids %s\n"
+    "                       What is trusted: the command line, so every PATH given\n"
+    "                       here. Image files are not, nor the backing file names\n"
+    "                       their headers carry: at every level of a chain such a\n"
+    "                       name is followed only when relative (found from the\n"
+    "                       naming image's directory, as qemu-img finds it) with\n"
+    "                       its real path, links and '..' resolved, inside that\n"
+    "                       directory (backing_outside=on lifts this), and only to\n"
+    "                       a regular file, never a device, FIFO or directory\n"
+    "                       (always). Otherwise an image could show the guest any\n"
+    "                       file vmdev-run can read.\n"
     "  --net slirp|socket=ADDRESS|tap=IFNAME[,KEY=VALUE]...\n"
     "                       a virtio-net card; repeatable (up to 8), the first is\n"
     "                       eth0. First its backend, one of:\n"
@@ -271,6 +297,23 @@ static int parse_disk_key(const char *original, const char *key,
             disk->format = VMDEV_BLOCK_FORMAT_QCOW2;
         else
             return bad("disk", original, "format must be raw or qcow2");
+    } else if (strcmp(key, "backing") == 0) {
+        if (!*val)
+            return bad("disk", original, "backing must be a file or off");
+        bool off = strcmp(val, "off") == 0;
+        disk->backing = off ? VMDEV_BLOCK_BACKING_OFF
+                            : VMDEV_BLOCK_BACKING_EXPLICIT;
+        disk->backing_file = off ? NULL : val;
+    } else if (strcmp(key, "backing_format") == 0) {
+        if (strcmp(val, "raw") == 0)
+            disk->backing_format = VMDEV_BLOCK_FORMAT_RAW;
+        else if (strcmp(val, "qcow2") == 0)
+            disk->backing_format = VMDEV_BLOCK_FORMAT_QCOW2;
+        else
+            return bad("disk", original,
+                       "backing_format must be raw or qcow2");
+    } else if (strcmp(key, "backing_outside") == 0) {
+        return parse_on_off(original, key, val, &disk->backing_outside);
     } else if (strcmp(key, "readonly") == 0) {
         return parse_on_off(original, key, val, &disk->readonly);
     } else if (strcmp(key, "discard") == 0) {
@@ -311,8 +354,26 @@ static int parse_disk_key(const char *original, const char *key,
         disk->id = val;
     } else {
         return bad("disk", original,
-                   "unknown key (expected path, format, readonly, cache, "
+                   "unknown key (expected path, format, backing, "
+                   "backing_format, backing_outside, readonly, cache, "
                    "discard, num_queues, queue_size, serial, id)");
+    }
+    return 0;
+}
+
+/* The backing keys make sense together, and backing=PATH can be read. */
+static int check_disk_backing(const struct vmm_disk *disk, const char *original)
+{
+    bool explicit = disk->backing == VMDEV_BLOCK_BACKING_EXPLICIT;
+    if (disk->backing_format != VMDEV_BLOCK_FORMAT_DEFAULT && !explicit)
+        return bad("disk", original, "backing_format= needs backing=PATH");
+    /* A raw image has no backing file to replace. */
+    if (explicit && disk->format != VMDEV_BLOCK_FORMAT_QCOW2)
+        return bad("disk", original, "backing=PATH needs format=qcow2");
+    if (explicit && access(disk->backing_file, R_OK) != 0) {
+        char why[128];
+        snprintf(why, sizeof(why), "backing=PATH: %s", strerror(errno));
+        return bad("disk", original, why);
     }
     return 0;
 }
@@ -342,6 +403,9 @@ static int parse_disk(char *value, struct vmm_options *opts)
         return bad("disk", original, strerror(errno));
     if (disk.discard && disk.readonly)
         return bad("disk", original, "discard=on needs a writable disk");
+    int ret = check_disk_backing(&disk, original);
+    if (ret)
+        return ret;
     opts->disks[opts->num_disks++] = disk;
     return 0;
 }
@@ -440,9 +504,13 @@ int vmm_open_disks(const struct vmm_options *opts, struct vmdev_block **images)
         const struct vmm_disk *d = &opts->disks[i];
         struct vmdev_block_options o = {
             .path = d->path, .format = d->format, .cache = d->cache,
-            .readonly = d->readonly,
+            .readonly = d->readonly, .backing = d->backing,
+            .backing_file = d->backing_file,
+            .backing_format = d->backing_format,
+            .backing_outside = d->backing_outside,
         };
-        char why[256];
+        /* Room for a refusal naming two paths and its rule. */
+        char why[1024];
         images[i] = vmdev_block_open(&o, why, sizeof(why));
         if (!images[i]) {
             fprintf(stderr, "vmdev-run: --disk path=%s: %s\n", d->path, why);

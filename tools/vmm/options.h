@@ -27,6 +27,12 @@ struct vmm_disk {
     enum vmdev_block_format format;
     enum vmdev_block_cache cache;
     bool readonly;
+    /* backing=PATH|off, backing_format=, backing_outside= (vmdev/block.h:
+     * the header's name under its rules by default). */
+    enum vmdev_block_backing backing;
+    const char *backing_file;               /* backing=PATH */
+    enum vmdev_block_format backing_format; /* DEFAULT: the image's */
+    bool backing_outside;
     bool discard;
     unsigned num_queues;
     unsigned queue_size;
