@@ -70,9 +70,18 @@ struct vmdev_byte_sink {
     void *opaque;
 };
 
+/* The receiver takes host input again (vmdev_uart16550_rx_accepting). */
+struct vmdev_uart16550_rx_ready {
+    void (*ready)(void *opaque);
+    void *opaque;
+};
+
 struct vmdev_uart16550_config {
     struct vmdev_irq_line irq;   /* level, active high */
     struct vmdev_byte_sink sink; /* may be empty: output is dropped */
+    /* May be empty. Called with the lock held, on the thread of the
+     * guest's register access; it must not call into this UART. */
+    struct vmdev_uart16550_rx_ready rx_ready;
     /* Initial modem inputs (VMDEV_UART_MSR_*); a null-modem host side
      * typically asserts CTS | DSR | DCD. */
     uint8_t modem_inputs;
@@ -103,6 +112,15 @@ size_t vmdev_uart16550_receive(struct vmdev_uart16550 *uart,
                                const uint8_t *buf, size_t len);
 /* Bytes receive() would accept now, for back-pressure on the input. */
 size_t vmdev_uart16550_rx_space(struct vmdev_uart16550 *uart);
+/*
+ * Bytes the guest's driver is ready for: the free FIFO space while the
+ * received-data interrupt is enabled, else 0. Linux's 8250 driver enables
+ * it when the port is opened, having cleared the FIFO, so input given
+ * before then would be lost. After a 0, config.rx_ready is called once
+ * it is no longer 0 (the guest read a byte, or enabled the interrupt),
+ * for a host to resume feeding input without polling.
+ */
+size_t vmdev_uart16550_rx_accepting(struct vmdev_uart16550 *uart);
 
 /* Change the modem input lines (VMDEV_UART_MSR_*); sets the MSR delta
  * bits for lines that changed (RI on its trailing edge only). */

@@ -75,6 +75,8 @@ struct vmdev_uart16550 {
     pthread_mutex_t lock;
     struct vmdev_irq_line irq;
     struct vmdev_byte_sink sink;
+    struct vmdev_uart16550_rx_ready rx_ready;
+    bool host_waiting; /* rx_accepting() said 0: call rx_ready when not */
 
     struct uart_regs r;
 };
@@ -322,11 +324,29 @@ static void write_locked(struct vmdev_uart16550 *u, unsigned offset,
     }
 }
 
+static size_t rx_space_locked(const struct vmdev_uart16550 *u);
+
+static size_t rx_accepting_locked(const struct vmdev_uart16550 *u)
+{
+    return (u->r.ier & IER_RDA) ? rx_space_locked(u) : 0;
+}
+
+/* After a guest access: a host refused input may give it now. */
+static void check_rx_ready(struct vmdev_uart16550 *u)
+{
+    if (u->host_waiting && rx_accepting_locked(u)) {
+        u->host_waiting = false;
+        if (u->rx_ready.ready)
+            u->rx_ready.ready(u->rx_ready.opaque);
+    }
+}
+
 uint8_t vmdev_uart16550_read(struct vmdev_uart16550 *u, unsigned offset)
 {
     pthread_mutex_lock(&u->lock);
     uint8_t value = read_locked(u, offset);
     update_irq(u);
+    check_rx_ready(u);
     pthread_mutex_unlock(&u->lock);
     return value;
 }
@@ -337,6 +357,7 @@ void vmdev_uart16550_write(struct vmdev_uart16550 *u, unsigned offset,
     pthread_mutex_lock(&u->lock);
     write_locked(u, offset, value);
     update_irq(u);
+    check_rx_ready(u);
     pthread_mutex_unlock(&u->lock);
 }
 
@@ -385,6 +406,16 @@ size_t vmdev_uart16550_rx_space(struct vmdev_uart16550 *u)
     return n;
 }
 
+size_t vmdev_uart16550_rx_accepting(struct vmdev_uart16550 *u)
+{
+    pthread_mutex_lock(&u->lock);
+    size_t n = rx_accepting_locked(u);
+    if (!n)
+        u->host_waiting = true;
+    pthread_mutex_unlock(&u->lock);
+    return n;
+}
+
 void vmdev_uart16550_set_modem_inputs(struct vmdev_uart16550 *u,
                                       uint8_t lines)
 {
@@ -416,6 +447,7 @@ vmdev_uart16550_new(const struct vmdev_uart16550_config *config)
     }
     u->irq = config->irq;
     u->sink = config->sink;
+    u->rx_ready = config->rx_ready;
     u->r.modem_inputs = config->modem_inputs & MSR_LINES;
     u->r.dll = 12; /* 9600 baud until the guest programs the latch */
     return u;

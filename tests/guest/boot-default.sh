@@ -15,11 +15,9 @@ name=boot-default.sh
 disk="$cache/scratch.img"
 [ -f "$disk" ] || truncate -s 64M "$disk"
 
-vm=("$vmm" --kernel "$cache/kernel/vmlinuz"
-    --initramfs "$cache/test-initramfs.cpio.gz"
-    --cmdline "console=ttyS0 quiet vmdev.test=shell"
-    --cpus 2 --memory 512M --disk "path=$disk" --rng
-    --console "file=$cache/hvc0.log" --serial stdio)
+. "$here/default-guest.sh"
+default_guest "$vmm" "$cache/kernel/vmlinuz" "$cache/test-initramfs.cpio.gz" \
+    "$disk" "$cache/hvc0.log"
 
 if [ "$nested" = 1 ]; then
     # The outer guest sees this machine read-only: the scratch disk and the

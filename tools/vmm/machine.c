@@ -42,7 +42,12 @@ struct vmm_machine {
 
     struct vmdev_uart16550 *uart;
     int serial_out_fd;
+    /* stdin, watched while the guest's driver takes input; serial_ready
+     * (an eventfd the UART's rx_ready signals) brings the watch back. */
     struct vmdev_event_watch *serial_in;
+    bool serial_in_open; /* stdin not yet at its end */
+    int serial_ready_fd;
+    struct vmdev_event_watch *serial_ready;
 
     struct vmdev_rtc *rtc;
     struct vmdev_event_timer *rtc_timer;
@@ -180,35 +185,73 @@ static void reset(void *opaque)
 static void serial_write(void *opaque, uint8_t byte)
 {
     struct vmm_machine *m = opaque;
-    /* Unbuffered: the test harness timestamps console lines on arrival. */
-    while (write(m->serial_out_fd, &byte, 1) < 0 && errno == EINTR)
+    /* Unbuffered: the test harness timestamps console lines on arrival.
+     * A signal interrupting a write blocked on a full pipe is the VM
+     * stopping: the byte is dropped rather than holding the vCPU. */
+    while (write(m->serial_out_fd, &byte, 1) < 0 && errno == EINTR &&
+           !atomic_load(&m->vm->exiting))
         ;
+}
+
+static void serial_input(void *opaque, uint32_t events);
+
+static void watch_serial_input(struct vmm_machine *m, bool on)
+{
+    if (on && !m->serial_in && m->serial_in_open)
+        m->serial_in = vmdev_event_loop_add(m->loop, STDIN_FILENO,
+                                            VMDEV_EVENT_IN, serial_input, m);
+    else if (!on && m->serial_in) {
+        vmdev_event_loop_remove(m->loop, m->serial_in);
+        m->serial_in = NULL;
+    }
 }
 
 static void serial_input(void *opaque, uint32_t events)
 {
     struct vmm_machine *m = opaque;
     uint8_t buf[16];
-    size_t space = vmdev_uart16550_rx_space(m->uart);
-    /* A full FIFO: leave the bytes in the host's buffer (back-pressure);
-     * the guest drains the FIFO at its own pace. */
-    if (!space)
+    size_t space = vmdev_uart16550_rx_accepting(m->uart);
+    /* A full FIFO, or no driver listening yet: leave the bytes in the
+     * host's buffer (back-pressure) and stop watching until the UART says
+     * the guest takes more (serial_ready). */
+    if (!space) {
+        watch_serial_input(m, false);
         return;
+    }
     ssize_t n = read(STDIN_FILENO, buf, space < sizeof(buf) ? space : sizeof(buf));
     if (n > 0) {
         vmdev_uart16550_receive(m->uart, buf, (size_t)n);
     } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
-        vmdev_event_loop_remove(m->loop, m->serial_in); /* end of input */
-        m->serial_in = NULL;
+        m->serial_in_open = false; /* end of input */
+        watch_serial_input(m, false);
     }
+}
+
+/* The UART's rx_ready, on a vCPU thread with the UART's lock held. */
+static void serial_rx_ready(void *opaque)
+{
+    struct vmm_machine *m = opaque;
+    vmdev_eventfd_signal(m->serial_ready_fd);
+}
+
+static void serial_ready(void *opaque, uint32_t events)
+{
+    struct vmm_machine *m = opaque;
+    vmdev_eventfd_drain(m->serial_ready_fd);
+    watch_serial_input(m, true);
 }
 
 static void destroy_serial(void *opaque)
 {
     struct vmm_machine *m = opaque;
-    if (m->serial_in)
-        vmdev_event_loop_remove(m->loop, m->serial_in);
-    m->serial_in = NULL;
+    m->serial_in_open = false;
+    watch_serial_input(m, false);
+    if (m->serial_ready)
+        vmdev_event_loop_remove(m->loop, m->serial_ready);
+    m->serial_ready = NULL;
+    if (m->serial_ready_fd >= 0)
+        close(m->serial_ready_fd);
+    m->serial_ready_fd = -1;
     vmdev_uart16550_free(m->uart);
     m->uart = NULL;
     if (m->serial_out_fd > STDERR_FILENO)
@@ -239,6 +282,7 @@ static int create_serial(struct vmm_machine *m, const struct vmm_options *opts)
     }
     struct vmdev_uart16550_config config = {
         .sink = { serial_write, m },
+        .rx_ready = { serial_rx_ready, m },
         .modem_inputs = VMDEV_UART_MSR_CTS | VMDEV_UART_MSR_DSR | VMDEV_UART_MSR_DCD,
     };
     if (claim_isa_irq(m, dev, IRQ_COM1, &config.irq))
@@ -247,11 +291,21 @@ static int create_serial(struct vmm_machine *m, const struct vmm_options *opts)
     if (!m->uart)
         return -1;
     if (opts->serial.kind == VMM_OUTPUT_STDIO) {
-        m->serial_in = vmdev_event_loop_add(m->loop, STDIN_FILENO, VMDEV_EVENT_IN,
-                                            serial_input, m);
+        m->serial_ready_fd = vmdev_eventfd_new();
+        m->serial_ready = m->serial_ready_fd < 0
+                              ? NULL
+                              : vmdev_event_loop_add(m->loop, m->serial_ready_fd,
+                                                     VMDEV_EVENT_IN,
+                                                     serial_ready, m);
+        if (!m->serial_ready)
+            return -1;
+        m->serial_in_open = true;
+        watch_serial_input(m, true);
         /* stdin may be /dev/null or a regular file epoll cannot watch. */
         if (!m->serial_in && errno != EPERM)
             fprintf(stderr, "vmdev-run: not reading stdin: %s\n", strerror(errno));
+        if (!m->serial_in)
+            m->serial_in_open = false;
     }
     return map_pio(m, dev, PORT_COM1, VMDEV_UART16550_REGS,
                    &vmdev_uart16550_bus_ops, m->uart);
@@ -735,6 +789,7 @@ struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
     m->vm = vm;
     m->loop = loop;
     m->serial_out_fd = -1;
+    m->serial_ready_fd = -1;
     m->devices = vmdev_device_manager_new();
     m->gsis = vmdev_resource_pool_new(0, VMDEV_IOAPIC_PINS);
     if (!m->devices || !m->gsis || create_ioapic(m) || create_pic(m) ||

@@ -4,19 +4,21 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include "acpi.h"
 #include "boot.h"
 #include "machine.h"
 #include "options.h"
+#include "stop_guard.h"
 #include "vm.h"
 #include "vmdev/event_loop.h"
 
+/* How long a stop may take before the process ends without waiting. */
+#define STOP_GRACE_MS 10000
+
 struct main_state {
     struct vmm_vm *vm;
-    int signal_fd;
 };
 
 static void on_exit_request(void *opaque, uint32_t events)
@@ -25,15 +27,17 @@ static void on_exit_request(void *opaque, uint32_t events)
     vmdev_eventfd_drain(s->vm->exit_fd);
 }
 
-static void on_signal(void *opaque, uint32_t events)
+static void stop_on_signal(void *opaque, int signo)
 {
-    struct main_state *s = opaque;
-    struct signalfd_siginfo info;
-    if (read(s->signal_fd, &info, sizeof(info)) == sizeof(info)) {
-        fprintf(stderr, "vmdev-run: %s, stopping the guest\n",
-                strsignal((int)info.ssi_signo));
-        vmm_vm_request_exit(s->vm, VMM_EXIT_SIGNAL);
-    }
+    struct vmm_vm *vm = opaque;
+    (void)signo;
+    vmm_vm_request_exit(vm, VMM_EXIT_SIGNAL);
+}
+
+static int vm_exit_status(void *opaque)
+{
+    struct vmm_vm *vm = opaque;
+    return atomic_load(&vm->exit_status);
 }
 
 int main(int argc, char **argv)
@@ -55,25 +59,29 @@ int main(int argc, char **argv)
         return ret;
     }
 
-    /* SIGTERM and SIGINT stop the guest through the event loop. */
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGTERM);
-    sigaddset(&stop_signals, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop_signals, NULL);
     /* A write to a socket whose peer has gone (libslirp's to a host
      * connection a guest still sends on) is that write's error, not the
      * end of the VMM: QEMU ignores SIGPIPE too. */
     signal(SIGPIPE, SIG_IGN);
 
-    struct main_state state = { .signal_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC) };
+    struct main_state state = { 0 };
     struct vmdev_event_loop *loop = vmdev_event_loop_new();
     struct vmm_vm *vm = vmm_vm_create(opts.memory, opts.cpus);
     struct vmm_machine *machine = NULL;
+    struct vmm_stop_guard *guard = NULL;
     int status = VMM_EXIT_ERROR;
-    if (!loop || !vm || state.signal_fd < 0)
+    if (!loop || !vm)
         goto out;
     state.vm = vm;
+    /* Before any other thread starts: they inherit the blocked signals. */
+    struct vmm_stop_guard_ops guard_ops = { stop_on_signal, vm_exit_status,
+                                            vm };
+    guard = vmm_stop_guard_start(&guard_ops, STOP_GRACE_MS);
+    if (!guard) {
+        fprintf(stderr, "vmdev-run: cannot set up signal handling: %s\n",
+                strerror(errno));
+        goto out;
+    }
     machine = vmm_machine_create(vm, loop, &opts, images, captures);
     if (!machine)
         goto out;
@@ -89,8 +97,7 @@ int main(int argc, char **argv)
     if (vmm_build_acpi(vm->mem, opts.cpus, &boot.rsdp) ||
         vmm_load_linux(vm->mem, &boot, &entry))
         goto out;
-    if (!vmdev_event_loop_add(loop, vm->exit_fd, VMDEV_EVENT_IN, on_exit_request, &state) ||
-        !vmdev_event_loop_add(loop, state.signal_fd, VMDEV_EVENT_IN, on_signal, &state))
+    if (!vmdev_event_loop_add(loop, vm->exit_fd, VMDEV_EVENT_IN, on_exit_request, &state))
         goto out;
     if (vmm_vm_start(vm, &entry))
         goto out;
@@ -102,6 +109,8 @@ int main(int argc, char **argv)
             vmm_vm_request_exit(vm, VMM_EXIT_ERROR);
         }
     }
+    /* From here the VM stops, within the guard's grace period. */
+    vmm_stop_guard_arm(guard);
     vmm_vm_join(vm);
     status = atomic_load(&vm->exit_status);
     if (opts.stats) {
@@ -111,12 +120,13 @@ int main(int argc, char **argv)
         vmm_machine_print_stats(machine);
     }
 out:
+    if (guard)
+        vmm_stop_guard_arm(guard);
     vmm_machine_destroy(machine);
     vmm_close_disks(&opts, images);
     vmm_close_captures(&opts, captures);
     vmdev_event_loop_free(loop);
+    vmm_stop_guard_free(guard);
     vmm_vm_destroy(vm);
-    if (state.signal_fd >= 0)
-        close(state.signal_fd);
     return status;
 }

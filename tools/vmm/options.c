@@ -152,7 +152,10 @@ static const char usage[] =
     "\n"
     "Exit status: 0 when the guest powers off, 1 on a host error, 2 for a bad\n"
     "command line, 3 when the guest reboots, 4 on a guest triple fault, 5 when\n"
-    "stopped by SIGTERM or SIGINT.\n";
+    "stopped by SIGTERM or SIGINT. A VM that has not stopped 10 s after the\n"
+    "stop began (a device thread blocked on a host file, say) is left without\n"
+    "waiting, as is one given a second signal; what the guest had not flushed\n"
+    "may then be lost.\n";
 
 static void print_usage(void)
 {

@@ -248,6 +248,50 @@ static void rx_fifo_trigger_and_timeout(void)
     vmdev_uart16550_free(r.uart);
 }
 
+static void count_ready(void *opaque)
+{
+    (*(unsigned *)opaque)++;
+}
+
+/*
+ * Host input waits for a driver that takes it (Linux's 8250 enables the
+ * received-data interrupt when the port opens, right after clearing the
+ * FIFO), and the host is told once when the guest can take more, so it
+ * need not poll a full FIFO.
+ */
+static void rx_ready_tells_a_refused_host_once(void)
+{
+    struct rig r;
+    memset(&r, 0, sizeof(r));
+    unsigned ready = 0;
+    struct vmdev_uart16550_config cfg = {
+        .irq = fake_irq_line(&r.irq),
+        .rx_ready = { count_ready, &ready },
+    };
+    r.uart = vmdev_uart16550_new(&cfg);
+    CHECK(r.uart);
+    wr(&r, FCR, 0x07); /* FIFOs on and cleared, as the driver does */
+    CHECK_EQ(vmdev_uart16550_rx_space(r.uart), 16);
+    CHECK_EQ(vmdev_uart16550_rx_accepting(r.uart), 0); /* not listening */
+    wr(&r, LCR, 0x03);
+    CHECK_EQ(ready, 0);
+    wr(&r, IER, 0x05); /* RDA | RLS: the port is open */
+    CHECK_EQ(ready, 1);
+    CHECK_EQ(vmdev_uart16550_rx_accepting(r.uart), 16);
+    uint8_t buf[16];
+    memset(buf, 'y', sizeof(buf));
+    CHECK_EQ(vmdev_uart16550_receive(r.uart, buf, 16), 16);
+    CHECK_EQ(vmdev_uart16550_rx_accepting(r.uart), 0); /* full */
+    CHECK_EQ(rd(&r, LSR) & 0x01, 1); /* no byte read: still full */
+    CHECK_EQ(ready, 1);
+    CHECK_EQ(rd(&r, RBR), 'y');
+    CHECK_EQ(ready, 2);
+    CHECK_EQ(rd(&r, RBR), 'y'); /* told once per refusal */
+    CHECK_EQ(ready, 2);
+    CHECK_EQ(vmdev_uart16550_rx_accepting(r.uart), 2);
+    vmdev_uart16550_free(r.uart);
+}
+
 static void fifo_reset_and_16450_mode(void)
 {
     struct rig r;
@@ -450,7 +494,9 @@ static void concurrent_receive_and_read(void)
 
 TEST_MAIN(TEST(reset_state), TEST(divisor_latch_and_baud),
           TEST(linux_autoconfig_sees_16550a), TEST(thre_interrupt_semantics),
-          TEST(rx_fifo_trigger_and_timeout), TEST(fifo_reset_and_16450_mode),
+          TEST(rx_fifo_trigger_and_timeout),
+          TEST(rx_ready_tells_a_refused_host_once),
+          TEST(fifo_reset_and_16450_mode),
           TEST(interrupt_priorities), TEST(modem_status_deltas),
           TEST(loopback_routes_tx_to_rx), TEST(save_restore_round_trip),
           TEST(concurrent_receive_and_read))

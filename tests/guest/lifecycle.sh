@@ -1,0 +1,124 @@
+#!/bin/bash
+# lifecycle.sh --vmm VMM --kernel FILE --initrd FILE --work DIR
+#
+# vmdev-run as a user's shell meets it, a short boot each; one PASS/FAIL
+# line per test, exit status 0 when all pass.
+#   stdin: `make run`'s default guest (default-guest.sh) with its serial
+#          input a pipe that holds two commands from the start: they reach
+#          the guest's shell once it is up (vmdev-run feeds the UART only
+#          while the guest's driver listens), their output comes back, and
+#          the guest's poweroff ends the VMM with status 0.
+#   stop:  SIGTERM ends a VMM whose virtio-console thread is blocked on a
+#          FIFO nobody reads (the guest floods hvc0): the stop guard exits
+#          after its grace period, with status 5 and a message saying why.
+# Exit status 3: a boot stopped by the nested layer's known fault (run.sh
+# retries it).
+set -u
+
+vmm="" kernel="" initrd="" work=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --vmm) vmm="$2"; shift 2 ;;
+    --kernel) kernel="$2"; shift 2 ;;
+    --initrd) initrd="$2"; shift 2 ;;
+    --work) work="$2"; shift 2 ;;
+    *) echo "lifecycle: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+[ -n "$vmm" ] && [ -n "$kernel" ] && [ -n "$initrd" ] && [ -n "$work" ] ||
+    { echo "usage: $0 --vmm VMM --kernel FILE --initrd FILE --work DIR" >&2; exit 2; }
+here=$(cd "$(dirname "$0")" && pwd)
+rm -rf "$work"
+mkdir -p "$work"
+
+failures=0 faulted=0
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; failures=$((failures + 1)); }
+# show FILE: the end of a log, for a failure.
+show() { tail -n 20 "$1" | tr -d '\r' | sed 's/^/  | /'; }
+
+# stdin. The answer is computed by the guest's shell, so the tty's echo of
+# the command line does not contain it.
+. "$here/default-guest.sh"
+truncate -s 64M "$work/scratch.img"
+default_guest "$vmm" "$kernel" "$initrd" "$work/scratch.img" "$work/hvc0.log"
+printf 'echo VMDEV-PIPED-$((6 * 7))\npoweroff -f\n' |
+    timeout -k 5 150 "${vm[@]}" > "$work/stdin.log" 2>&1
+status=$?
+if [ $status -eq 4 ]; then
+    faulted=1
+    fail stdin "the guest triple-faulted (the nested layer's fault)"
+elif ! grep -q 'VMDEV-PIPED-42' "$work/stdin.log"; then
+    fail stdin "the piped command's output never came back (exit status $status)"
+    show "$work/stdin.log"
+elif [ $status -ne 0 ]; then
+    fail stdin "the piped poweroff ended the VMM with status $status, want 0"
+    show "$work/stdin.log"
+else
+    pass stdin
+fi
+
+# stop. Held open read-write, the FIFO never blocks this script; nothing
+# reads it, so vmdev-run's write blocks once the pipe is full.
+fifo="$work/hvc.fifo"
+mkfifo "$fifo"
+exec 7<>"$fifo"
+"$vmm" --kernel "$kernel" --initramfs "$initrd" \
+    --cmdline "console=ttyS0 quiet vmdev.test=hvcflood vmdev.test_timeout=600" \
+    --cpus 2 --memory 256M --console "file=$fifo" \
+    --serial "file=$work/stop-serial.log" 2> "$work/stop.err" &
+pid=$!
+# Until one of its threads sleeps in the pipe's write (or 120 s pass).
+blocked=0
+for _ in $(seq 1200); do
+    kill -0 "$pid" 2>/dev/null || break
+    if grep -qx pipe_write /proc/"$pid"/task/*/wchan 2>/dev/null; then
+        blocked=1
+        break
+    fi
+    sleep 0.1
+done
+if [ $blocked = 0 ]; then
+    kill -KILL "$pid" 2>/dev/null
+    wait "$pid"
+    status=$?
+    [ $status -eq 4 ] && faulted=1
+    fail stop "no thread of vmdev-run blocked on the full FIFO (exit status $status)"
+    show "$work/stop-serial.log"
+else
+    t0=$EPOCHREALTIME
+    kill -TERM "$pid"
+    # The guard's grace period is 10 s; 30 s bounds a hang.
+    for _ in $(seq 300); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid"
+        wait "$pid"
+        fail stop "vmdev-run was still running 30 s after SIGTERM"
+        show "$work/stop.err"
+    else
+        wait "$pid"
+        status=$?
+        took=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }')
+        if [ $status -ne 5 ]; then
+            fail stop "vmdev-run exited with status $status after SIGTERM, want 5"
+            show "$work/stop.err"
+        elif ! grep -q 'did not stop within' "$work/stop.err"; then
+            fail stop "vmdev-run did not say why it left the VM unstopped"
+            show "$work/stop.err"
+        else
+            echo "lifecycle: stop took $took s"
+            pass stop
+        fi
+    fi
+fi
+exec 7>&-
+
+if [ $failures -ne 0 ]; then
+    echo "lifecycle: $failures failed"
+    [ $faulted = 1 ] && [ $failures -eq 1 ] && exit 3
+    exit 1
+fi
+echo "lifecycle: all passed"
