@@ -30,6 +30,7 @@ struct vmm_irq_routes {
     unsigned num_msi;
     bool table_failed; /* stop learning after KVM refused a table */
     uint64_t sent_irqfd, sent_signal_msi;
+    uint64_t tables_set; /* KVM_SET_GSI_ROUTING calls */
     /* The table handed to KVM, rebuilt from the above on each change. */
     union {
         struct kvm_irq_routing table;
@@ -61,6 +62,7 @@ static int commit(struct vmm_irq_routes *r)
             put_msi(&t->entries[t->nr++], pin, &r->pin_msgs[pin]);
     for (unsigned i = 0; i < r->num_msi; i++)
         put_msi(&t->entries[t->nr++], r->pins + i, &r->msi[i].msg);
+    r->tables_set++;
     if (ioctl(r->vm_fd, KVM_SET_GSI_ROUTING, t) < 0) {
         fprintf(stderr, "vmdev-run: KVM_SET_GSI_ROUTING: %s\n", strerror(errno));
         return -1;
@@ -98,9 +100,21 @@ void vmm_irq_routes_set_ioapic(struct vmm_irq_routes *r,
                                uint32_t valid)
 {
     pthread_mutex_lock(&r->lock);
-    memcpy(r->pin_msgs, msgs, r->pins * sizeof(*msgs));
-    r->pin_valid = valid;
-    commit(r);
+    /* Each IOAPIC window write lands here (two per redirection entry),
+     * and KVM rebuilds its whole table for every KVM_SET_GSI_ROUTING: a
+     * write that leaves every route as it was (the same entry written
+     * again, the half of an entry that does not change the message) must
+     * not cost one. */
+    bool changed = valid != r->pin_valid;
+    for (unsigned pin = 0; pin < r->pins && !changed; pin++)
+        changed = (valid & (1u << pin)) &&
+                  (msgs[pin].address != r->pin_msgs[pin].address ||
+                   msgs[pin].data != r->pin_msgs[pin].data);
+    if (changed) {
+        memcpy(r->pin_msgs, msgs, r->pins * sizeof(*msgs));
+        r->pin_valid = valid;
+        commit(r);
+    }
     pthread_mutex_unlock(&r->lock);
 }
 
@@ -161,10 +175,11 @@ void vmm_irq_routes_send_msi(struct vmm_irq_routes *r,
 }
 
 void vmm_irq_routes_counts(struct vmm_irq_routes *r, uint64_t *irqfd,
-                           uint64_t *signal_msi)
+                           uint64_t *signal_msi, uint64_t *tables_set)
 {
     pthread_mutex_lock(&r->lock);
     *irqfd = r->sent_irqfd;
     *signal_msi = r->sent_signal_msi;
+    *tables_set = r->tables_set;
     pthread_mutex_unlock(&r->lock);
 }

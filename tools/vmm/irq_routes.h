@@ -26,7 +26,8 @@ struct vmm_irq_routes *vmm_irq_routes_new(int vm_fd, unsigned ioapic_pins);
 void vmm_irq_routes_free(struct vmm_irq_routes *routes);
 
 /* Replace the IOAPIC pins' routes: msgs[pin] for every pin whose bit is
- * set in valid (a masked or unprogrammed pin has none). */
+ * set in valid (a masked or unprogrammed pin has none). KVM is told only
+ * when a route changed. */
 void vmm_irq_routes_set_ioapic(struct vmm_irq_routes *routes,
                                const struct vmdev_msi_msg *msgs,
                                uint32_t valid);
@@ -35,8 +36,9 @@ void vmm_irq_routes_set_ioapic(struct vmm_irq_routes *routes,
 void vmm_irq_routes_send_msi(struct vmm_irq_routes *routes,
                              const struct vmdev_msi_msg *msg);
 
-/* Messages delivered through irqfds and through KVM_SIGNAL_MSI. */
+/* Messages delivered through irqfds and through KVM_SIGNAL_MSI, and the
+ * routing tables given to KVM. */
 void vmm_irq_routes_counts(struct vmm_irq_routes *routes, uint64_t *irqfd,
-                           uint64_t *signal_msi);
+                           uint64_t *signal_msi, uint64_t *tables_set);
 
 #endif

@@ -917,11 +917,12 @@ void vmm_machine_print_stats(struct vmm_machine *m)
     print_devices(m);
     print_disks(m);
     print_nets(m);
-    uint64_t irqfd, signal_msi;
-    vmm_irq_routes_counts(m->vm->routes, &irqfd, &signal_msi);
+    uint64_t irqfd, signal_msi, tables_set;
+    vmm_irq_routes_counts(m->vm->routes, &irqfd, &signal_msi, &tables_set);
     fprintf(stderr,
             "vmdev-run: queue notifications: ioeventfd=%llu; "
-            "interrupts: irqfd=%llu signal_msi=%llu\n",
+            "interrupts: irqfd=%llu signal_msi=%llu gsi_routing_sets=%llu\n",
             (unsigned long long)vmm_pci_ioeventfd_kicks(m->pci),
-            (unsigned long long)irqfd, (unsigned long long)signal_msi);
+            (unsigned long long)irqfd, (unsigned long long)signal_msi,
+            (unsigned long long)tables_set);
 }
