@@ -4,7 +4,8 @@
  * write, flush, get-id, discard and write-zeroes; several request queues,
  * each with its own I/O engine; the guest's choice of writeback or
  * writethrough (CONFIG_WCE); read-only disks; the block size, topology,
- * segment limits and discard limits in the configuration space.
+ * segment limits (a request past them gets IOERR) and discard limits in
+ * the configuration space.
  *
  * Requests run asynchronously: each queue must be attached to the event
  * loop of the I/O thread that serves it (vmdev_virtio_attach_queue)

@@ -42,6 +42,9 @@ struct vmdev_vq_config {
 struct vmdev_vq_segment {
     void *host;
     uint32_t len;
+    /* The rest of the previous segment's descriptor, whose buffer was
+     * split where one RAM region ends and the next begins. */
+    bool continues_descriptor;
 };
 
 /* A popped chain: where the device reads (driver-written) and writes. */

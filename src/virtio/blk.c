@@ -19,6 +19,11 @@
  * that came after (the generation moved on). Until they finish their pool
  * slots stay busy, so the new rings wait for them rather than the pool
  * growing.
+ *
+ * Each read or write keeps to what the configuration space advertises
+ * (5.2.4: no data segment, that is descriptor, past size_max, no more
+ * than seg_max of them, so at most size_max * seg_max bytes), or it is
+ * answered IOERR before anything is allocated or submitted.
  */
 #include "vmdev/virtio_blk.h"
 
@@ -59,7 +64,8 @@
 /* The host's page and file-system block: a smaller write may make the
  * host read the rest first, and holes are punched in whole blocks. */
 #define PHYSICAL_BLOCK_SIZE 4096u
-/* Per segment; with seg_max it bounds what one request maps. */
+/* size_max: the most data one descriptor of a request may hold (5.2.4).
+ * Linux's virtio_blk makes it the queue's max_segment_size. */
 #define SIZE_MAX_BYTES (1u << 20)
 /* seg_max is the ring size less the header and status descriptors, at
  * most this: Linux takes no more, and it bounds each request's iovecs. */
@@ -153,6 +159,7 @@ struct vmdev_virtio_blk {
     bool default_writeback;
     bool stopping; /* being freed: completions only release */
     uint64_t generation; /* moves at every reset */
+    uint32_t size_max, seg_max; /* as the configuration says them */
     struct blk_config config;
     char id[VMDEV_VIRTIO_BLK_ID_LEN];
     struct blk_queue *queues;
@@ -197,12 +204,26 @@ static void blk_write_config(struct vmdev_virtio_device *dev, uint32_t offset,
         vmdev_block_set_writeback(blk->block, value == 1);
 }
 
-/* Up to cap iovecs for len bytes of the chain, from segment seg after
- * skipping skip bytes. Returns how many, or -1 if cap is not enough. */
+/* How the driver laid out a request's data: 5.2.4's segments are its
+ * descriptors, however many host segments each was translated into. */
+struct data_layout {
+    unsigned descriptors; /* descriptors holding some of the data */
+    uint64_t largest;     /* the most data one descriptor holds */
+};
+
+/*
+ * Up to cap iovecs for len bytes of the chain, from segment seg after
+ * skipping skip bytes, and their layout. Returns how many iovecs, or -1
+ * if cap is not enough. A descriptor that also holds the header or the
+ * status byte counts with the data it holds.
+ */
 static int gather(const struct vmdev_vq_chain *c, unsigned seg, uint64_t skip,
-                  uint64_t len, struct iovec *iov, unsigned cap)
+                  uint64_t len, struct iovec *iov, unsigned cap,
+                  struct data_layout *layout)
 {
     unsigned n = 0;
+    uint64_t in_descriptor = 0;
+    *layout = (struct data_layout){ 0 };
     for (unsigned end = c->num_readable + c->num_writable; seg < end && len;
          seg++) {
         const struct vmdev_vq_segment *s = &c->segments[seg];
@@ -214,6 +235,13 @@ static int gather(const struct vmdev_vq_chain *c, unsigned seg, uint64_t skip,
             return -1;
         uint64_t take = s->len - skip < len ? s->len - skip : len;
         iov[n++] = (struct iovec){ (uint8_t *)s->host + skip, (size_t)take };
+        if (n == 1 || !s->continues_descriptor) {
+            layout->descriptors++;
+            in_descriptor = 0;
+        }
+        in_descriptor += take;
+        if (in_descriptor > layout->largest)
+            layout->largest = in_descriptor;
         len -= take;
         skip = 0;
     }
@@ -288,21 +316,37 @@ static enum verdict submit(struct blk_queue *q, struct blk_request *req)
                                                                 : SUBMIT;
 }
 
-/* IN and OUT: whole sectors between the header and the status byte. */
-static enum verdict prepare_rw(const struct vmdev_vq_chain *c,
+/*
+ * IN and OUT: whole sectors between the header and the status byte, laid
+ * out within size_max and seg_max. FAIL_IOERR allocates and submits
+ * nothing.
+ */
+static enum verdict prepare_rw(const struct vmdev_virtio_blk *blk,
+                               const struct vmdev_vq_chain *c,
                                const struct blk_header *h,
                                struct blk_request *req)
 {
     bool write = le32toh(h->type) == VIRTIO_BLK_T_OUT;
     uint64_t sector = le64toh(h->sector);
     uint64_t len = write ? c->readable_len - sizeof(*h) : c->writable_len - 1;
-    int iovcnt = write ? gather(c, 0, sizeof(*h), len, req->iov, REQUEST_IOVECS)
+    /* 5.2.6.1: the data is a multiple of 512 bytes. */
+    if (len == 0 || len % SECTOR_SIZE || sector > UINT64_MAX / SECTOR_SIZE)
+        return FAIL_IOERR;
+    /* 5.2.6.1 and 5.2.4: a driver that negotiated SIZE_MAX and SEG_MAX
+     * submits no segment larger than size_max and no more than seg_max
+     * of them, so no request larger than both together; checked first,
+     * so a request of gigabytes in descriptors that alias the same guest
+     * memory costs nothing. A driver that declined the features is held
+     * to them too: the device serves no more (Linux takes both). */
+    if (len > (uint64_t)blk->size_max * blk->seg_max)
+        return FAIL_IOERR;
+    struct data_layout layout;
+    int iovcnt = write ? gather(c, 0, sizeof(*h), len, req->iov,
+                                REQUEST_IOVECS, &layout)
                        : gather(c, c->num_readable, 0, len, req->iov,
-                                REQUEST_IOVECS);
-    /* 5.2.6.1: the data is a multiple of 512 bytes; more segments than
-     * seg_max break the driver's side of 5.2.6.1 too. */
-    if (len == 0 || len % SECTOR_SIZE || iovcnt < 0 ||
-        sector > UINT64_MAX / SECTOR_SIZE)
+                                REQUEST_IOVECS, &layout);
+    if (iovcnt < 0 || layout.descriptors > blk->seg_max ||
+        layout.largest > blk->size_max)
         return FAIL_IOERR;
     req->io = (struct vmdev_block_request){
         .op = write ? VMDEV_IO_WRITE : VMDEV_IO_READ,
@@ -386,7 +430,7 @@ static int64_t start_request(struct vmdev_virtio_device *dev,
     switch (type) {
     case VIRTIO_BLK_T_IN:
     case VIRTIO_BLK_T_OUT:
-        verdict = prepare_rw(c, &h, req);
+        verdict = prepare_rw(blk, c, &h, req);
         break;
     case VIRTIO_BLK_T_FLUSH:
         /* Nothing to make stable on a read-only disk. */
@@ -583,6 +627,8 @@ static void fill_config(struct vmdev_virtio_blk *blk, uint16_t queue_size,
     /* Whole logical blocks: a partial one at the end is not used. */
     uint64_t size = vmdev_block_size(blk->block) / blk_size * blk_size;
     c->capacity = htole64(size / SECTOR_SIZE);
+    blk->size_max = SIZE_MAX_BYTES;
+    blk->seg_max = seg_max;
     c->size_max = htole32(SIZE_MAX_BYTES);
     c->seg_max = htole32(seg_max);
     c->blk_size = htole32(blk_size);

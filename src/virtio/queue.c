@@ -199,7 +199,7 @@ static int add_buffer(const struct vmdev_virtqueue *vq,
                       struct vmdev_vq_chain *chain, uint64_t addr,
                       uint32_t len, bool writable, const char **why)
 {
-    while (len) {
+    for (bool first = true; len; first = false) {
         uint64_t contig;
         void *host = vmdev_mem_translate(vq->mem, addr, len, &contig);
         if (!host) {
@@ -213,6 +213,7 @@ static int add_buffer(const struct vmdev_virtqueue *vq,
         }
         chain->segments[n].host = host;
         chain->segments[n].len = (uint32_t)contig;
+        chain->segments[n].continues_descriptor = !first;
         if (writable) {
             chain->num_writable++;
             chain->writable_len += contig;

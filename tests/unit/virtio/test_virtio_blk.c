@@ -68,6 +68,8 @@ struct setup {
     uint16_t num_queues, queue_size;
     enum vmdev_block_cache cache;
     const char *serial;
+    unsigned ram_regions; /* 0: 2 */
+    uint64_t image_bytes; /* 0: IMAGE_SECTORS; more is a sparse tail */
 };
 
 static void make_image(void)
@@ -99,9 +101,12 @@ static struct vmdev_block *open_image(const struct setup *s)
 static void start_with(const struct setup *s)
 {
     vdrv_mem_release(&mem);
-    if (vdrv_mem_init(&mem, RAM_BASE, RAM_SIZE, 2))
+    if (vdrv_mem_init(&mem, RAM_BASE, RAM_SIZE,
+                      s->ram_regions ? s->ram_regions : 2))
         abort();
     make_image();
+    if (s->image_bytes && truncate(image, (off_t)s->image_bytes))
+        abort();
     struct vmdev_virtio_blk_config cfg = {
         .block = open_image(s), .serial = s->serial,
         .num_queues = s->num_queues, .queue_size = s->queue_size,
@@ -199,6 +204,30 @@ static bool reap(unsigned queue, uint32_t *id, uint32_t *len)
         vmdev_event_loop_run_once(loop, 100);
     }
     return vdrv_get_used(&queues[queue], id, len);
+}
+
+/* A read of sector into the given data buffers, one descriptor each
+ * (through an indirect table when asked), then the status byte. */
+static void post_read(struct req *r, uint64_t sector,
+                      const struct vdrv_buf *data, unsigned n, bool indirect)
+{
+    static struct vdrv_buf in[VMDEV_VQ_MAX_SEGMENTS];
+    uint8_t h[16] = { 0 };
+    uint64_t s = htole64(sector);
+    memcpy(h + 8, &s, 8); /* type 0: T_IN */
+    r->queue = 0;
+    r->header = vdrv_alloc(&mem, 16, 8);
+    vdrv_write(&mem, r->header, h, 16);
+    r->status = vdrv_alloc(&mem, 1, 1);
+    *(uint8_t *)vdrv_host(&mem, r->status) = 0xff;
+    r->data = data[0].gpa;
+    memcpy(in, data, n * sizeof(*data));
+    in[n] = (struct vdrv_buf){ r->status, 1 };
+    r->head = vdrv_add(&queues[0], &(struct vdrv_buf){ r->header, 16 }, 1,
+                       in, n + 1, indirect);
+    if (r->head < 0)
+        abort();
+    vdrv_notify(dev, 0);
 }
 
 static bool finish(struct req *r)
@@ -634,6 +663,125 @@ static void a_reset_drops_requests_in_flight(void)
     stop();
 }
 
+/* n descriptors of len bytes each, all over the same guest buffer. */
+static unsigned aliases_of(struct vdrv_buf *data, uint64_t gpa, uint32_t len,
+                           unsigned n)
+{
+    for (unsigned i = 0; i < n; i++)
+        data[i] = (struct vdrv_buf){ gpa, len };
+    return n;
+}
+
+/*
+ * 5.2.4 and 5.2.6.1: with SIZE_MAX no data descriptor holds more than
+ * size_max. cache=none and a misaligned buffer, so that serving it would
+ * have copied it through a bounce buffer: refused, nothing is read and
+ * nothing bounced. A descriptor of exactly size_max is served.
+ */
+static void a_segment_past_size_max_is_refused_before_any_copy(void)
+{
+    start_with(&(struct setup){ .cache = VMDEV_BLOCK_CACHE_NONE });
+    struct vmdev_block *b = vmdev_virtio_blk_block(blk);
+    uint32_t size_max = (uint32_t)config(CFG_SIZE_MAX, 4);
+    uint64_t misaligned = vdrv_alloc(&mem, size_max + 8192, 4096) + 8;
+    struct req r;
+    post_read(&r, 0, &(struct vdrv_buf){ misaligned, size_max }, 1, false);
+    CHECK(finish(&r));
+    CHECK_EQ(status_of(&r), S_OK);
+    CHECK(sector_matches_image(misaligned + 512 * 9, 9));
+    CHECK_EQ(vmdev_block_stats(b).bounced, 1);
+    /* 4 KiB more: whole blocks for O_DIRECT, one descriptor too large. */
+    post_read(&r, 0, &(struct vdrv_buf){ misaligned, size_max + 4096 }, 1,
+              false);
+    CHECK(finish(&r));
+    CHECK_EQ(status_of(&r), S_IOERR);
+    CHECK_EQ(r.used, 1);
+    struct vmdev_block_stats st = vmdev_block_stats(b);
+    CHECK_EQ(st.reads, 1);
+    CHECK_EQ(st.bounced, 1);
+    CHECK_EQ(vmdev_virtio_blk_stats(blk).io_errors, 1);
+    CHECK(vmdev_virtio_is_running(dev));
+    stop();
+}
+
+/* 5.2.4 and 5.2.6.1: with SEG_MAX no more than seg_max data descriptors;
+ * Linux's largest request (seg_max of them) is served. */
+static void more_segments_than_seg_max_are_refused(void)
+{
+    start();
+    uint32_t seg_max = (uint32_t)config(CFG_SEG_MAX, 4);
+    uint64_t buf = vdrv_alloc(&mem, 512ull * (seg_max + 1), 4096);
+    static struct vdrv_buf data[VMDEV_VQ_MAX_SEGMENTS];
+    for (unsigned i = 0; i <= seg_max; i++)
+        data[i] = (struct vdrv_buf){ buf + 512 * i, 512 };
+    struct req r;
+    post_read(&r, 0, data, seg_max, true);
+    CHECK(finish(&r));
+    CHECK_EQ(status_of(&r), S_OK);
+    CHECK(sector_matches_image(buf + 512 * (seg_max - 1), seg_max - 1));
+    post_read(&r, 0, data, seg_max + 1, true);
+    CHECK(finish(&r));
+    CHECK_EQ(status_of(&r), S_IOERR);
+    CHECK_EQ(vmdev_block_stats(vmdev_virtio_blk_block(blk)).reads, 1);
+    stop();
+}
+
+/* A descriptor whose buffer crosses from one RAM region into the next
+ * maps to two host segments but is one segment of the request: seg_max
+ * such descriptors are served, and size_max is the whole descriptor's. */
+static void a_descriptor_across_ram_regions_is_one_segment(void)
+{
+    start(); /* two adjacent regions of RAM_SIZE / 2 */
+    uint32_t seg_max = (uint32_t)config(CFG_SEG_MAX, 4);
+    uint32_t size_max = (uint32_t)config(CFG_SIZE_MAX, 4);
+    uint64_t boundary = RAM_BASE + RAM_SIZE / 2;
+    /* Past the boundary, so the bump allocator's later buffers (the
+     * indirect tables) lie wholly in the second region. */
+    uint64_t low = vdrv_alloc(&mem, boundary + size_max - mem.next_free, 512);
+    static struct vdrv_buf data[VMDEV_VQ_MAX_SEGMENTS];
+    for (unsigned i = 0; i + 1 < seg_max; i++)
+        data[i] = (struct vdrv_buf){ low + 512 * i, 512 };
+    data[seg_max - 1] = (struct vdrv_buf){ boundary - 2048, 4096 };
+    struct req r;
+    post_read(&r, 0, data, seg_max, true);
+    CHECK(finish(&r));
+    CHECK_EQ(status_of(&r), S_OK);
+    CHECK(sector_matches_image(boundary - 2048, seg_max - 1));
+    CHECK(sector_matches_image(boundary - 2048 + 3584, seg_max + 6));
+    /* Half of size_max on each side: one descriptor of twice size_max. */
+    post_read(&r, 0, &(struct vdrv_buf){ boundary - size_max, 2 * size_max },
+              1, false);
+    CHECK(finish(&r));
+    CHECK_EQ(status_of(&r), S_IOERR);
+    CHECK_EQ(vmdev_block_stats(vmdev_virtio_blk_block(blk)).reads, 1);
+    stop();
+}
+
+/*
+ * The walker allows a chain of almost 4 GiB, and descriptors may all
+ * name the same guest memory: 254 of 15 MiB each over one buffer, on a
+ * disk that large. Refused at once; nothing is read.
+ */
+static void a_request_of_gigabytes_in_aliased_descriptors_is_refused(void)
+{
+    start_with(&(struct setup){ .ram_regions = 1,
+                                .image_bytes = 4ull << 30 });
+    uint32_t seg_max = (uint32_t)config(CFG_SEG_MAX, 4);
+    uint32_t piece = 15u << 20;
+    uint64_t buf = vdrv_alloc(&mem, piece, 4096);
+    static struct vdrv_buf data[VMDEV_VQ_MAX_SEGMENTS];
+    struct req r;
+    post_read(&r, 0, data, aliases_of(data, buf, piece, seg_max), true);
+    CHECK(finish(&r));
+    CHECK_EQ(status_of(&r), S_IOERR);
+    CHECK_EQ(r.used, 1);
+    struct vmdev_block *b = vmdev_virtio_blk_block(blk);
+    struct vmdev_block_stats st = vmdev_block_stats(b);
+    CHECK_EQ(st.reads, 0);
+    CHECK_EQ(st.bytes_read, 0);
+    stop();
+}
+
 static void chain_without_status_needs_reset(void)
 {
     start();
@@ -697,6 +845,10 @@ TEST_MAIN(TEST(config_reports_geometry_and_limits),
           TEST(two_queues_serve_at_once),
           TEST(more_chains_than_slots_wait_their_turn),
           TEST(a_reset_drops_requests_in_flight),
+          TEST(a_segment_past_size_max_is_refused_before_any_copy),
+          TEST(more_segments_than_seg_max_are_refused),
+          TEST(a_descriptor_across_ram_regions_is_one_segment),
+          TEST(a_request_of_gigabytes_in_aliased_descriptors_is_refused),
           TEST(chain_without_status_needs_reset),
           TEST(bad_settings_are_refused),
           TEST(engines_serve_reads_and_writes))
