@@ -29,6 +29,18 @@ extern "C" {
 #define VMDEV_VIRTIO_BLK_DEFAULT_QUEUE_SIZE 256
 #define VMDEV_VIRTIO_BLK_MIN_QUEUE_SIZE 4
 #define VMDEV_VIRTIO_BLK_MAX_QUEUE_SIZE 1024
+/*
+ * The most data a device's reads and writes in flight may hold, all its
+ * queues together. A request that would take the device past it waits
+ * in its ring until earlier ones finish; one larger than the budget (a
+ * request may hold up to size_max * seg_max, at most 254 MiB) runs
+ * alone. The block layer allocates at most a small multiple of a
+ * request's data for it (a cache=none bounce buffer: as much again), so
+ * this bounds the host memory a guest can tie up, at a depth Linux
+ * hardly reaches: its requests are 1280 KiB by default (max_sectors_kb),
+ * so 64 MiB is some fifty of the largest in flight.
+ */
+#define VMDEV_VIRTIO_BLK_DATA_BUDGET (64u << 20)
 
 struct vmdev_virtio_blk_config {
     /* The image. The device owns it once created (it closes it when
@@ -46,6 +58,10 @@ struct vmdev_virtio_blk_stats {
     uint64_t requests;    /* chains served */
     uint64_t io_errors;   /* requests answered VIRTIO_BLK_S_IOERR */
     uint64_t unsupported; /* requests answered VIRTIO_BLK_S_UNSUPP */
+    /* The most read and write data in flight at once, in bytes: within
+     * VMDEV_VIRTIO_BLK_DATA_BUDGET unless one request was larger. */
+    uint64_t data_in_flight_peak;
+    uint64_t budget_waits; /* requests left in the ring for the budget */
 };
 
 struct vmdev_virtio_blk;

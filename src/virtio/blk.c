@@ -20,10 +20,19 @@
  * slots stay busy, so the new rings wait for them rather than the pool
  * growing.
  *
- * Each read or write keeps to what the configuration space advertises
- * (5.2.4: no data segment, that is descriptor, past size_max, no more
- * than seg_max of them, so at most size_max * seg_max bytes), or it is
- * answered IOERR before anything is allocated or submitted.
+ * What a request may cost the host is bounded twice. Each read or write
+ * keeps to what the configuration space advertises (5.2.4: no data
+ * segment, that is descriptor, past size_max, no more than seg_max of
+ * them, so at most size_max * seg_max bytes), or it is answered IOERR
+ * before anything is allocated or submitted. And the data of the reads
+ * and writes in flight, all queues together, stays within
+ * VMDEV_VIRTIO_BLK_DATA_BUDGET: the block layer's allocations for a
+ * request (a cache=none bounce buffer, a qcow2 read's extents) are at
+ * most a small multiple of its data, so this bounds the memory a guest
+ * can make the host hold. A request that does not fit goes back into its
+ * ring (vmdev_vq_unpop) and the queue takes nothing more until a
+ * completion frees some of the budget; a request larger than the whole
+ * budget runs alone, once nothing else is in flight.
  */
 #include "vmdev/virtio_blk.h"
 
@@ -137,6 +146,7 @@ struct blk_request {
     uint8_t *status;   /* the chain's last writable byte */
     uint64_t expected; /* bytes the block layer must move */
     uint32_t in_len;   /* bytes the device writes before the status */
+    uint64_t charged;  /* bytes of the device's budget it holds */
     struct iovec iov[REQUEST_IOVECS];
 };
 
@@ -149,6 +159,9 @@ struct blk_queue {
     struct blk_request *pool;
     struct blk_request *free;
     bool completed; /* chains returned since the last interrupt */
+    /* A request went back into the ring for want of budget: take nothing
+     * more until a completion frees some. */
+    bool waiting_for_budget;
     uint64_t requests; /* chains served */
     struct vmdev_vq_chain chain;
 };
@@ -159,6 +172,7 @@ struct vmdev_virtio_blk {
     bool default_writeback;
     bool stopping; /* being freed: completions only release */
     uint64_t generation; /* moves at every reset */
+    uint64_t data_in_flight; /* bytes of reads and writes in flight */
     uint32_t size_max, seg_max; /* as the configuration says them */
     struct blk_config config;
     char id[VMDEV_VIRTIO_BLK_ID_LEN];
@@ -282,6 +296,8 @@ static void request_done(struct vmdev_block_request *io, int64_t result)
     struct blk_request *req = io->opaque;
     struct blk_queue *q = req->queue;
     struct vmdev_virtio_blk *blk = q->blk;
+    blk->data_in_flight -= req->charged;
+    req->charged = 0;
     bool ok = result >= 0 && (uint64_t)result == req->expected;
     if (!ok && !blk->stopping) {
         blk->stats.io_errors++;
@@ -302,6 +318,26 @@ static void request_done(struct vmdev_block_request *io, int64_t result)
     release(req);
 }
 
+/* Whether bytes more of reads and writes in flight keep the device
+ * within its budget. One request larger than the whole budget (one of
+ * size_max * seg_max may be) runs once nothing else is in flight. */
+static bool budget_has_room(const struct vmdev_virtio_blk *blk, uint64_t bytes)
+{
+    return bytes == 0 || blk->data_in_flight == 0 ||
+           (blk->data_in_flight <= VMDEV_VIRTIO_BLK_DATA_BUDGET &&
+            bytes <= VMDEV_VIRTIO_BLK_DATA_BUDGET - blk->data_in_flight);
+}
+
+/* The bytes of the budget a prepared request needs: a read's or write's
+ * data, which the block layer may copy or map piece by piece; the other
+ * requests allocate nothing in proportion to their length. */
+static uint64_t budget_cost(const struct blk_request *req)
+{
+    return req->io.op == VMDEV_IO_READ || req->io.op == VMDEV_IO_WRITE
+               ? req->expected
+               : 0;
+}
+
 /* Hand a checked request to the block layer: SUBMIT, or FAIL_IOERR. */
 static enum verdict submit(struct blk_queue *q, struct blk_request *req)
 {
@@ -312,8 +348,13 @@ static enum verdict submit(struct blk_queue *q, struct blk_request *req)
     req->generation = blk->generation;
     /* Refused when outside the disk, misaligned, or writing a read-only
      * disk (5.2.6.2: that is IOERR). */
-    return vmdev_block_submit(blk->block, q->engine, &req->io) ? FAIL_IOERR
-                                                                : SUBMIT;
+    if (vmdev_block_submit(blk->block, q->engine, &req->io))
+        return FAIL_IOERR;
+    req->charged = budget_cost(req);
+    blk->data_in_flight += req->charged;
+    if (blk->data_in_flight > blk->stats.data_in_flight_peak)
+        blk->stats.data_in_flight_peak = blk->data_in_flight;
+    return SUBMIT;
 }
 
 /*
@@ -396,9 +437,17 @@ static enum verdict prepare_range(struct vmdev_virtio_blk *blk,
     return SUBMIT;
 }
 
+/* A request slot, and no request waiting in the ring for the budget. */
 static bool queue_has_room(struct vmdev_virtio_device *dev, uint16_t index)
 {
-    return blk_of(dev)->queues[index].free != NULL;
+    const struct blk_queue *q = &blk_of(dev)->queues[index];
+    return q->free != NULL && !q->waiting_for_budget;
+}
+
+static void count_request(struct blk_queue *q)
+{
+    q->blk->stats.requests++;
+    q->requests++;
 }
 
 /*
@@ -420,8 +469,6 @@ static int64_t start_request(struct vmdev_virtio_device *dev,
         *why = "request without a header or a status byte";
         return -1;
     }
-    blk->stats.requests++;
-    q->requests++;
     uint8_t *status = status_byte(c);
     uint32_t type = le32toh(h.type);
     struct blk_request *req = q->free; /* queue_has_room said there is one */
@@ -447,6 +494,7 @@ static int64_t start_request(struct vmdev_virtio_device *dev,
         struct vmdev_vq_writer w;
         vmdev_vq_writer_init(&w, c);
         uint64_t room = c->writable_len - 1;
+        count_request(q);
         size_t written = vmdev_vq_write(
             &w, blk->id, room < sizeof(blk->id) ? room : sizeof(blk->id));
         *status = VIRTIO_BLK_S_OK;
@@ -456,6 +504,17 @@ static int64_t start_request(struct vmdev_virtio_device *dev,
         verdict = FAIL_UNSUPP;
         break;
     }
+    if (verdict == SUBMIT && !budget_has_room(blk, budget_cost(req))) {
+        /* Back into the ring, popped again (and checked again) once a
+         * completion frees some of the budget; queue_has_room says no
+         * until then. The chain is the ring's, not held: nothing else
+         * refers to it. */
+        vmdev_vq_unpop(&dev->queues[q->index], 1);
+        q->waiting_for_budget = true;
+        blk->stats.budget_waits++;
+        return VMDEV_VIRTIO_CHAIN_HELD;
+    }
+    count_request(q);
     if (verdict == SUBMIT) {
         req->head = c->head;
         req->status = status;
@@ -491,22 +550,39 @@ static void blk_queue_notify(struct vmdev_virtio_device *dev, uint16_t index)
     vmdev_io_engine_unplug(q->engine);
 }
 
+/* Take again from the rings of queues whose requests waited for the
+ * budget, starting after `after` so that no queue always goes first. */
+static void resume_waiting_queues(struct vmdev_virtio_blk *blk, uint16_t after)
+{
+    for (uint16_t k = 1; k <= blk->num_queues; k++) {
+        uint16_t i = (uint16_t)((after + k) % blk->num_queues);
+        if (!blk->queues[i].waiting_for_budget)
+            continue;
+        blk->queues[i].waiting_for_budget = false;
+        vmdev_virtio_queue_notify(&blk->dev, i);
+    }
+}
+
 /* The queue's engine has finished requests: on its I/O thread. */
 static void queue_completions(void *opaque, uint32_t events)
 {
     struct blk_queue *q = opaque;
-    struct vmdev_virtio_device *dev = &q->blk->dev;
+    struct vmdev_virtio_blk *blk = q->blk;
+    struct vmdev_virtio_device *dev = &blk->dev;
     (void)events;
     pthread_mutex_lock(&dev->lock);
     bool was_full = q->free == NULL;
+    uint64_t data_before = blk->data_in_flight;
     vmdev_io_engine_complete(q->engine);
     if (q->completed) {
         q->completed = false;
         vmdev_virtio_notify_queue(dev, q->index);
     }
     /* Chains left in the ring for want of a request slot. */
-    if (was_full && q->free)
+    if (was_full && q->free && !q->waiting_for_budget)
         vmdev_virtio_queue_notify(dev, q->index);
+    if (blk->data_in_flight < data_before)
+        resume_waiting_queues(blk, q->index);
     pthread_mutex_unlock(&dev->lock);
 }
 
@@ -545,8 +621,11 @@ static void blk_reset(struct vmdev_virtio_device *dev)
     struct vmdev_virtio_blk *blk = blk_of(dev);
     blk->generation++;
     vmdev_block_set_writeback(blk->block, blk->default_writeback);
-    for (uint16_t i = 0; i < blk->num_queues; i++)
+    for (uint16_t i = 0; i < blk->num_queues; i++) {
         blk->queues[i].completed = false;
+        /* The ring it waited in is gone; DRIVER_OK takes from the new. */
+        blk->queues[i].waiting_for_budget = false;
+    }
 }
 
 static void free_queues(struct vmdev_virtio_blk *blk)

@@ -782,6 +782,49 @@ static void a_request_of_gigabytes_in_aliased_descriptors_is_refused(void)
     stop();
 }
 
+/*
+ * Many large reads into a misaligned buffer under cache=none, each
+ * bounced through a copy as large as itself, posted before any finishes:
+ * the device never holds more than its budget of them in flight. The
+ * rest wait in the ring and are all served as earlier ones finish.
+ */
+static void reads_in_flight_stay_within_the_data_budget(void)
+{
+    enum { REQUESTS = 24, PIECES = 4 };
+    start_with(&(struct setup){ .cache = VMDEV_BLOCK_CACHE_NONE });
+    uint32_t size_max = (uint32_t)config(CFG_SIZE_MAX, 4);
+    uint64_t request_bytes = (uint64_t)PIECES * size_max;
+    CHECK(REQUESTS * request_bytes > VMDEV_VIRTIO_BLK_DATA_BUDGET);
+    uint64_t misaligned = vdrv_alloc(&mem, size_max + 4096, 4096) + 8;
+    static struct req r[REQUESTS];
+    struct vdrv_buf data[PIECES];
+    for (unsigned i = 0; i < REQUESTS; i++)
+        post_read(&r[i], 0, data,
+                  aliases_of(data, misaligned, size_max, PIECES), false);
+    unsigned done = 0;
+    uint32_t id, len;
+    while (done < REQUESTS && reap(0, &id, &len)) {
+        CHECK_EQ(len, request_bytes + 1);
+        done++;
+    }
+    CHECK_EQ(done, REQUESTS);
+    for (unsigned i = 0; i < REQUESTS; i++)
+        CHECK_EQ(status_of(&r[i]), S_OK);
+    /* The last piece read was the image's fourth MiB. */
+    CHECK(sector_matches_image(misaligned, 3 * size_max / 512));
+    struct vmdev_virtio_blk_stats st = vmdev_virtio_blk_stats(blk);
+    CHECK(st.data_in_flight_peak <= VMDEV_VIRTIO_BLK_DATA_BUDGET);
+    /* It filled up: one more request would not have fitted. */
+    CHECK(st.data_in_flight_peak + request_bytes >
+          VMDEV_VIRTIO_BLK_DATA_BUDGET);
+    CHECK(st.budget_waits > 0);
+    CHECK_EQ(st.requests, REQUESTS);
+    struct vmdev_block *b = vmdev_virtio_blk_block(blk);
+    CHECK_EQ(vmdev_block_stats(b).reads, REQUESTS);
+    CHECK_EQ(vmdev_block_stats(b).bounced, REQUESTS);
+    stop();
+}
+
 static void chain_without_status_needs_reset(void)
 {
     start();
@@ -849,6 +892,7 @@ TEST_MAIN(TEST(config_reports_geometry_and_limits),
           TEST(more_segments_than_seg_max_are_refused),
           TEST(a_descriptor_across_ram_regions_is_one_segment),
           TEST(a_request_of_gigabytes_in_aliased_descriptors_is_refused),
+          TEST(reads_in_flight_stay_within_the_data_budget),
           TEST(chain_without_status_needs_reset),
           TEST(bad_settings_are_refused),
           TEST(engines_serve_reads_and_writes))
