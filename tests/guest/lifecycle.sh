@@ -11,6 +11,11 @@
 #   stop:  SIGTERM ends a VMM whose virtio-console thread is blocked on a
 #          FIFO nobody reads (the guest floods hvc0): the stop guard exits
 #          after its grace period, with status 5 and a message saying why.
+#   seccomp: a main, vCPU or I/O thread that makes a system call outside
+#          its filter (vmdev-run's test option --seccomp-test-stray) ends
+#          the process with status 1 and a message naming the thread and
+#          the call. (Every other boot here and in suite.sh runs with the
+#          filters on, vmdev-run's default.)
 # Exit status 3: a boot stopped by the nested layer's known fault (run.sh
 # retries it).
 set -u
@@ -115,6 +120,30 @@ else
     fi
 fi
 exec 7>&-
+
+# seccomp. The call is getppid, which no thread's list has.
+seccomp_problem=""
+for kind in main vcpu io; do
+    timeout -k 5 60 "$vmm" --kernel "$kernel" --initramfs "$initrd" \
+        --cmdline "console=ttyS0 quiet vmdev.test=shell" --memory 256M \
+        --serial "file=$work/seccomp-serial.log" \
+        --seccomp-test-stray "$kind" 2> "$work/seccomp-$kind.err" < /dev/null
+    status=$?
+    if [ $status -ne 1 ]; then
+        seccomp_problem="a $kind thread's stray call ended vmdev-run with status $status, want 1"
+    elif ! grep -q "thread $kind[0-9]* made the system call getppid" "$work/seccomp-$kind.err"; then
+        seccomp_problem="no message naming the $kind thread and getppid"
+    else
+        continue
+    fi
+    show "$work/seccomp-$kind.err"
+    break
+done
+if [ -n "$seccomp_problem" ]; then
+    fail seccomp "$seccomp_problem"
+else
+    pass seccomp
+fi
 
 if [ $failures -ne 0 ]; then
     echo "lifecycle: $failures failed"

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <seccomp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -569,12 +570,29 @@ static void set_ioapic_pin(void *opaque, unsigned gsi, bool level)
     vmdev_ioapic_set_irq(m->ioapic, gsi, level);
 }
 
-static int create_pci(struct vmm_machine *m)
+/* libslirp's reading of /etc/resolv.conf, on the I/O thread its card's
+ * backend runs on. */
+static const int slirp_syscalls[] = { SCMP_SYS(openat), SCMP_SYS(newfstatat),
+                                      SCMP_SYS(fstat) };
+static const unsigned long slirp_ioctls[] = { 0 };
+static const struct vmm_syscall_list slirp_io_syscalls = {
+    slirp_syscalls, sizeof(slirp_syscalls) / sizeof(slirp_syscalls[0]),
+    slirp_ioctls, 0
+};
+
+static int create_pci(struct vmm_machine *m, const struct vmm_options *opts)
 {
     /* An I/O thread per vCPU: a disk's queues spread over them as Linux
-     * spreads its queues over the vCPUs. */
+     * spreads its queues over the vCPUs. A slirp card's backend runs on
+     * one of them, and libslirp reads the host's /etc/resolv.conf there
+     * when the guest first asks its DNS address (and again when it
+     * changes): only then may I/O threads open files. */
+    bool slirp = false;
+    for (unsigned i = 0; i < opts->num_nets; i++)
+        slirp |= opts->nets[i].backend.slirp;
     m->pci = vmm_pci_create(m->vm, m->devices, vmm_machine_ids[ID_PCI], m->gsis,
-                            set_ioapic_pin, m, m->vm->cpus);
+                            set_ioapic_pin, m, m->vm->cpus,
+                            slirp ? &slirp_io_syscalls : NULL);
     return m->pci ? 0 : -1;
 }
 
@@ -794,7 +812,7 @@ struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
     m->gsis = vmdev_resource_pool_new(0, VMDEV_IOAPIC_PINS);
     if (!m->devices || !m->gsis || create_ioapic(m) || create_pic(m) ||
         create_pit(m) || create_serial(m, opts) || create_rtc(m) ||
-        create_acpi_pm(m) || create_i8042(m) || create_pci(m) ||
+        create_acpi_pm(m) || create_i8042(m) || create_pci(m, opts) ||
         create_disks(m, opts, images) || create_nets(m, opts, captures) ||
         create_console(m, opts) ||
         create_rng(m, opts)) {

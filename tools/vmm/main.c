@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* vmdev-run: a reference KVM VMM for x86-64 built on libvmdev. */
 #include <errno.h>
+#include <linux/kvm.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,9 +12,23 @@
 #include "boot.h"
 #include "machine.h"
 #include "options.h"
+#include "sandbox.h"
 #include "stop_guard.h"
 #include "vm.h"
 #include "vmdev/event_loop.h"
+
+/*
+ * The main thread's calls once the VM runs: its event loop serves the
+ * platform devices' timers, the serial and console input and output and
+ * whatever device work lands there (vmm_device_syscalls); then teardown:
+ * stopping the vCPUs (tgkill), joining them, unplugging the functions
+ * (KVM_IOEVENTFD), --stats' register dumps, closing what it opened.
+ */
+static const int main_syscalls[] = { SCMP_SYS(ioctl), SCMP_SYS(tgkill) };
+static const unsigned long main_ioctls[] = {
+    KVM_IOEVENTFD, KVM_IRQFD,     KVM_SET_GSI_ROUTING, KVM_SIGNAL_MSI,
+    KVM_GET_REGS,  KVM_GET_SREGS, KVM_GET_LAPIC,
+};
 
 /* How long a stop may take before the process ends without waiting. */
 #define STOP_GRACE_MS 10000
@@ -64,6 +80,12 @@ int main(int argc, char **argv)
      * end of the VMM: QEMU ignores SIGPIPE too. */
     signal(SIGPIPE, SIG_IGN);
 
+    /* Before any thread exists: each confines itself as it starts. */
+    if (vmm_sandbox_prepare(opts.seccomp, opts.seccomp_test_stray)) {
+        vmm_close_disks(&opts, images);
+        vmm_close_captures(&opts, captures);
+        return VMM_EXIT_ERROR;
+    }
     struct main_state state = { 0 };
     struct vmdev_event_loop *loop = vmdev_event_loop_new();
     struct vmm_vm *vm = vmm_vm_create(opts.memory, opts.cpus);
@@ -101,6 +123,13 @@ int main(int argc, char **argv)
         goto out;
     if (vmm_vm_start(vm, &entry))
         goto out;
+    const struct vmm_syscall_list main_lists[] = {
+        VMM_SYSCALL_LIST(main_syscalls, main_ioctls), vmm_device_syscalls,
+    };
+    if (vmm_sandbox_enter("main", main_lists, 2)) {
+        vmm_vm_request_exit(vm, VMM_EXIT_ERROR);
+        goto out;
+    }
 
     while (!atomic_load(&vm->exiting)) {
         int n = vmdev_event_loop_run_once(loop, -1);

@@ -144,6 +144,12 @@ static const char usage[] =
     "                       comes before its driver is set up, so feed a FIFO once\n"
     "                       the guest is up\n"
     "  --rng                a virtio-rng device fed by the host's getrandom()\n"
+    "  --seccomp on|off|log\n"
+    "                       confine each thread (vCPUs, I/O threads, the main\n"
+    "                       thread) to the system calls it needs with a seccomp\n"
+    "                       filter of its own (default on); a call outside them\n"
+    "                       ends vmdev-run (exit status 1) with a message naming\n"
+    "                       it; log lets it through and has the kernel log it\n"
     "  --stats              when the VM stops, print its exits to user space by\n"
     "                       reason and each device's counters on stderr (for\n"
     "                       benchmarks and debugging); stopped by a signal, also\n"
@@ -417,7 +423,7 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
 {
     enum { OPT_KERNEL = 1, OPT_INITRAMFS, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY,
            OPT_DISK, OPT_NET, OPT_SERIAL, OPT_CONSOLE, OPT_RNG, OPT_STATS,
-           OPT_HELP };
+           OPT_SECCOMP, OPT_SECCOMP_TEST_STRAY, OPT_HELP };
     static const struct option longopts[] = {
         { "kernel", required_argument, NULL, OPT_KERNEL },
         { "initramfs", required_argument, NULL, OPT_INITRAMFS },
@@ -430,6 +436,10 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
         { "console", required_argument, NULL, OPT_CONSOLE },
         { "rng", no_argument, NULL, OPT_RNG },
         { "stats", no_argument, NULL, OPT_STATS },
+        { "seccomp", required_argument, NULL, OPT_SECCOMP },
+        /* Undocumented: for the test that a stray call is caught. */
+        { "seccomp-test-stray", required_argument, NULL,
+          OPT_SECCOMP_TEST_STRAY },
         { "help", no_argument, NULL, OPT_HELP },
         { 0 },
     };
@@ -474,6 +484,23 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
             break;
         case OPT_RNG: opts->rng = true; break;
         case OPT_STATS: opts->stats = true; break;
+        case OPT_SECCOMP:
+            if (strcmp(optarg, "on") == 0)
+                opts->seccomp = VMM_SECCOMP_ON;
+            else if (strcmp(optarg, "off") == 0)
+                opts->seccomp = VMM_SECCOMP_OFF;
+            else if (strcmp(optarg, "log") == 0)
+                opts->seccomp = VMM_SECCOMP_LOG;
+            else
+                return bad("seccomp", optarg, "expected on, off or log");
+            break;
+        case OPT_SECCOMP_TEST_STRAY:
+            if (strcmp(optarg, "main") && strcmp(optarg, "vcpu") &&
+                strcmp(optarg, "io"))
+                return bad("seccomp-test-stray", optarg,
+                           "expected main, vcpu or io");
+            opts->seccomp_test_stray = optarg;
+            break;
         case OPT_HELP:
             print_usage();
             return -1;

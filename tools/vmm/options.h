@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sandbox.h"
+
 #include "net_spec.h"
 #include "vmdev/net.h"
 
@@ -66,6 +68,10 @@ struct vmm_options {
     const char *console_input; /* a file for hvc0's input, or NULL */
     bool rng;
     bool stats; /* print exit counts when the VM stops */
+    enum vmm_seccomp seccomp;
+    /* Testing the filters: the named thread kind ("main", "vcpu", "io")
+     * makes a call outside its list once it is confined. */
+    const char *seccomp_test_stray;
 };
 
 /* Exit statuses, documented in --help. */

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <seccomp.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "sandbox.h"
 #include "vmdev/event_loop.h"
 #include "vmdev/pci.h"
 #include "vmdev/resource.h"
@@ -204,8 +206,19 @@ static void pci_destroy(void *opaque)
 
 static const struct vmdev_device_ops pci_host_ops = { pci_destroy, NULL, NULL };
 
-/* The I/O threads, started. */
-static int start_io_loops(struct vmm_pci *pci, unsigned count)
+/*
+ * An I/O thread's calls: the device code of the queues it serves
+ * (vmm_device_syscalls) and, for their interrupts, KVM's routes (a new
+ * MSI route and its irqfd, or KVM_SIGNAL_MSI past the table's bound); a
+ * device fault stops the VM (tgkill of the vCPUs).
+ */
+static const int io_syscalls[] = { SCMP_SYS(ioctl), SCMP_SYS(tgkill) };
+static const unsigned long io_ioctls[] = { KVM_IRQFD, KVM_SET_GSI_ROUTING,
+                                           KVM_SIGNAL_MSI };
+
+/* The I/O threads, started and confined. */
+static int start_io_loops(struct vmm_pci *pci, unsigned count,
+                          const struct vmm_syscall_list *extra)
 {
     if (count == 0)
         count = 1;
@@ -217,6 +230,14 @@ static int start_io_loops(struct vmm_pci *pci, unsigned count)
             return -1;
         pci->io_loops[pci->num_io_loops] = loop;
         if (vmdev_event_loop_start(loop))
+            return -1;
+        char name[16];
+        snprintf(name, sizeof(name), "io%u", pci->num_io_loops);
+        const struct vmm_syscall_list lists[] = {
+            VMM_SYSCALL_LIST(io_syscalls, io_ioctls), vmm_device_syscalls,
+            extra ? *extra : vmm_device_syscalls,
+        };
+        if (vmm_sandbox_enter_loop(loop, name, lists, 3))
             return -1;
     }
     return 0;
@@ -231,7 +252,8 @@ struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
                                struct vmdev_device_manager *devices,
                                const char *id, struct vmdev_resource_pool *gsis,
                                vmm_set_gsi_fn *set_gsi, void *gsi_opaque,
-                               unsigned io_threads)
+                               unsigned io_threads,
+                               const struct vmm_syscall_list *io_extra)
 {
     struct vmm_pci *pci = calloc(1, sizeof(*pci));
     if (!pci)
@@ -248,7 +270,7 @@ struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
     struct vmdev_pci_bus_owner owner = { map_bar, unmap_bar, set_intx, pci };
     pci->bus = vmdev_pci_bus_new(&owner);
     pci->mmio = vmdev_resource_pool_new(GUEST_PCI_MMIO, GUEST_PCI_MMIO_SIZE);
-    if (!pci->bus || !pci->mmio || start_io_loops(pci, io_threads) ||
+    if (!pci->bus || !pci->mmio || start_io_loops(pci, io_threads, io_extra) ||
         vmdev_device_reserve(dev, gsis, VMDEV_RESOURCE_GSI, PCI_INTX_GSI_BASE,
                              PCI_INTX_GSI_COUNT) ||
         vmdev_device_map(dev, vm->pio, VMDEV_RESOURCE_PIO,

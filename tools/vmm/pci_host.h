@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 
+#include "sandbox.h"
 #include "vm.h"
 #include "vmdev/device_manager.h"
 #include "vmdev/virtio.h"
@@ -26,14 +27,17 @@ typedef void vmm_set_gsi_fn(void *opaque, unsigned gsi, bool level);
  * io_threads I/O threads (1 to VMM_PCI_MAX_IO_THREADS) for the virtio
  * queues: queue q of each device is served on thread q % io_threads.
  * Removing it, with the rest of the machine, frees it; the virtio
- * functions were added after it and so go before it. NULL after printing
- * why.
+ * functions were added after it and so go before it. Each I/O thread
+ * confines itself (sandbox.h) to what the devices' code calls, plus
+ * io_extra when not NULL (what a backend running there needs besides).
+ * NULL after printing why.
  */
 struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
                                struct vmdev_device_manager *devices,
                                const char *id, struct vmdev_resource_pool *gsis,
                                vmm_set_gsi_fn *set_gsi, void *gsi_opaque,
-                               unsigned io_threads);
+                               unsigned io_threads,
+                               const struct vmm_syscall_list *io_extra);
 
 /* Creates a virtio device whose name (and snapshot section) is id; NULL
  * after printing why. */

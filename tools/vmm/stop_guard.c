@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <seccomp.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "sandbox.h"
 #include "stop_guard.h"
 #include "vmdev/event_loop.h"
 
@@ -51,11 +53,23 @@ static void set_state(struct vmm_stop_guard *g, int state)
     vmdev_eventfd_signal(g->control_fd);
 }
 
+/* The guard's calls: waiting for signals and its eventfd, and the
+ * stop's request, which kicks the vCPUs (tgkill). */
+static const int guard_syscalls[] = { SCMP_SYS(poll), SCMP_SYS(read),
+                                      SCMP_SYS(tgkill) };
+static const unsigned long guard_ioctls[] = { 0 };
+
 static void *guard_thread(void *opaque)
 {
     struct vmm_stop_guard *g = opaque;
     uint64_t deadline = 0;
     unsigned signals = 0;
+    const struct vmm_syscall_list list = {
+        guard_syscalls, sizeof(guard_syscalls) / sizeof(guard_syscalls[0]),
+        guard_ioctls, 0
+    };
+    if (vmm_sandbox_enter("stop-guard", &list, 1))
+        return NULL;
     for (;;) {
         int state = guard_state(g);
         if (state == GUARD_DONE)

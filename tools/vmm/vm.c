@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "cpuid.h"
 #include "layout.h"
 #include "options.h"
+#include "sandbox.h"
 #include "vmdev/event_loop.h"
 
 #define KICK_SIGNAL SIGUSR1
@@ -378,10 +380,33 @@ static void inject_extint(struct vmm_vcpu *vcpu)
     run->request_interrupt_window = pending;
 }
 
+/*
+ * A vCPU thread's calls: KVM_RUN and what serves its exits. Port and MMIO
+ * exits run device code (vmm_device_syscalls): a notify register written
+ * without an ioeventfd serves the queue here, a BAR moved by a config
+ * write re-registers its ioeventfds, an interrupt may learn a new route.
+ * A poweroff or fault stops the others (tgkill); a dump reads registers.
+ */
+static const int vcpu_syscalls[] = { SCMP_SYS(ioctl), SCMP_SYS(tgkill) };
+static const unsigned long vcpu_ioctls[] = {
+    KVM_RUN,           KVM_INTERRUPT,    KVM_GET_REGS,   KVM_GET_SREGS,
+    KVM_GET_LAPIC,     KVM_IOEVENTFD,    KVM_IRQFD,      KVM_SET_GSI_ROUTING,
+    KVM_SIGNAL_MSI,
+};
+
 static void *vcpu_thread(void *opaque)
 {
     struct vmm_vcpu *vcpu = opaque;
     struct vmm_vm *vm = vcpu->vm;
+    char name[16];
+    snprintf(name, sizeof(name), "vcpu%u", vcpu->index);
+    const struct vmm_syscall_list lists[] = {
+        VMM_SYSCALL_LIST(vcpu_syscalls, vcpu_ioctls), vmm_device_syscalls,
+    };
+    if (vmm_sandbox_enter(name, lists, 2)) {
+        vmm_vm_request_exit(vm, VMM_EXIT_ERROR);
+        return NULL;
+    }
     sigset_t kick;
     sigemptyset(&kick);
     sigaddset(&kick, KICK_SIGNAL);
