@@ -114,11 +114,13 @@ size_t vmdev_uart16550_receive(struct vmdev_uart16550 *uart,
 size_t vmdev_uart16550_rx_space(struct vmdev_uart16550 *uart);
 /*
  * Bytes the guest's driver is ready for: the free FIFO space while the
- * received-data interrupt is enabled, else 0. Linux's 8250 driver enables
- * it when the port is opened, having cleared the FIFO, so input given
- * before then would be lost. After a 0, config.rx_ready is called once
- * it is no longer 0 (the guest read a byte, or enabled the interrupt),
- * for a host to resume feeding input without polling.
+ * received-data interrupt and the FIFOs are enabled, else 0. Linux's 8250
+ * driver enables both when the port is opened, the interrupt first; the
+ * FIFOs' enabling clears them, so input given before then would be lost
+ * (a driver that never enables the FIFOs gets none this way; rx_space()
+ * is the plain room). After a 0, config.rx_ready is called once it is no
+ * longer 0 (the guest read a byte, or enabled what was missing), for a
+ * host to resume feeding input without polling.
  */
 size_t vmdev_uart16550_rx_accepting(struct vmdev_uart16550 *uart);
 

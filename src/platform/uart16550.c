@@ -326,9 +326,12 @@ static void write_locked(struct vmdev_uart16550 *u, unsigned offset,
 
 static size_t rx_space_locked(const struct vmdev_uart16550 *u);
 
+/* A driver listens once it has enabled the received-data interrupt and
+ * the FIFOs: enabling the FIFOs clears them, and Linux's 8250 does that
+ * right after enabling the interrupt, so a byte given in between is lost. */
 static size_t rx_accepting_locked(const struct vmdev_uart16550 *u)
 {
-    return (u->r.ier & IER_RDA) ? rx_space_locked(u) : 0;
+    return (u->r.ier & IER_RDA) && fifo_enabled(u) ? rx_space_locked(u) : 0;
 }
 
 /* After a guest access: a host refused input may give it now. */
