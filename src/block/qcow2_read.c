@@ -85,6 +85,13 @@ static void add_iovec(void *ctx, uint8_t *p, size_t n)
     l->iov[l->count++] = (struct iovec){ p, n };
 }
 
+static void count_iovec(void *ctx, uint8_t *p, size_t n)
+{
+    (void)p;
+    (void)n;
+    ++*(unsigned *)ctx;
+}
+
 static void zero_span(void *ctx, uint8_t *p, size_t n)
 {
     (void)ctx;
@@ -110,12 +117,21 @@ static void copy_in(const struct vmdev_block_request *req, uint64_t offset,
     each_span(req, offset, len, copy_span, &from);
 }
 
+/*
+ * An extent with room for just the iovecs its slice covers: a request
+ * may split into an extent per cluster, and the slices of all of them
+ * together are at most the request's iovecs plus one per extent, where
+ * room for all the request's iovecs in each would grow with length
+ * times iovecs.
+ */
 struct qcow2_extent *new_extent(struct qcow2_request *r, uint64_t at,
                                 uint64_t len)
 {
     struct vmdev_block_request *req = r->req;
-    struct qcow2_extent *e = calloc(1, sizeof(*e) + req->data_iovcnt *
-                                                        sizeof(struct iovec));
+    unsigned pieces = 0;
+    each_span(req, at, len, count_iovec, &pieces);
+    struct qcow2_extent *e = calloc(1, sizeof(*e) +
+                                           pieces * sizeof(struct iovec));
     if (!e)
         return NULL;
     e->parent = r;
