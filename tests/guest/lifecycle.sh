@@ -4,10 +4,11 @@
 # vmdev-run as a user's shell meets it, a short boot each; one PASS/FAIL
 # line per test, exit status 0 when all pass.
 #   stdin: `make run`'s default guest (default-guest.sh) with its serial
-#          input a pipe that holds two commands from the start: they reach
-#          the guest's shell once it is up (vmdev-run feeds the UART only
-#          while the guest's driver listens), their output comes back, and
-#          the guest's poweroff ends the VMM with status 0.
+#          input a pipe that holds two commands from the start, then a
+#          regular file holding them: they reach the guest's shell once it
+#          is up (vmdev-run feeds the UART only while the guest's driver
+#          listens), their output comes back, and the guest's poweroff
+#          ends the VMM with status 0.
 #   stop:  SIGTERM ends a VMM whose virtio-console thread is blocked on a
 #          FIFO nobody reads (the guest floods hvc0): the stop guard exits
 #          after its grace period, with status 5 and a message saying why.
@@ -47,18 +48,31 @@ show() { tail -n 20 "$1" | tr -d '\r' | sed 's/^/  | /'; }
 . "$here/default-guest.sh"
 truncate -s 64M "$work/scratch.img"
 default_guest "$vmm" "$kernel" "$initrd" "$work/scratch.img" "$work/hvc0.log"
-printf 'echo VMDEV-PIPED-$((6 * 7))\npoweroff -f\n' |
-    timeout -k 5 150 "${vm[@]}" > "$work/stdin.log" 2>&1
-status=$?
-if [ $status -eq 4 ]; then
-    faulted=1
-    fail stdin "the guest triple-faulted (the nested layer's fault)"
-elif ! grep -q 'VMDEV-PIPED-42' "$work/stdin.log"; then
-    fail stdin "the piped command's output never came back (exit status $status)"
-    show "$work/stdin.log"
-elif [ $status -ne 0 ]; then
-    fail stdin "the piped poweroff ended the VMM with status $status, want 0"
-    show "$work/stdin.log"
+printf 'echo VMDEV-PIPED-$((6 * 7))\npoweroff -f\n' > "$work/commands"
+stdin_problem=""
+for how in pipe file; do
+    if [ $how = pipe ]; then
+        cat "$work/commands" |
+            timeout -k 5 150 "${vm[@]}" > "$work/stdin-$how.log" 2>&1
+    else
+        timeout -k 5 150 "${vm[@]}" < "$work/commands" > "$work/stdin-$how.log" 2>&1
+    fi
+    status=$?
+    if [ $status -eq 4 ]; then
+        faulted=1
+        stdin_problem="the guest triple-faulted (the nested layer's fault)"
+    elif ! grep -q 'VMDEV-PIPED-42' "$work/stdin-$how.log"; then
+        stdin_problem="the command's output never came back from a $how (exit status $status)"
+    elif [ $status -ne 0 ]; then
+        stdin_problem="poweroff from a $how ended the VMM with status $status, want 0"
+    else
+        continue
+    fi
+    show "$work/stdin-$how.log"
+    break
+done
+if [ -n "$stdin_problem" ]; then
+    fail stdin "$stdin_problem"
 else
     pass stdin
 fi

@@ -47,6 +47,7 @@ struct vmm_machine {
      * (an eventfd the UART's rx_ready signals) brings the watch back. */
     struct vmdev_event_watch *serial_in;
     bool serial_in_open; /* stdin not yet at its end */
+    bool serial_in_file; /* a regular file, which epoll cannot watch */
     int serial_ready_fd;
     struct vmdev_event_watch *serial_ready;
 
@@ -235,11 +236,31 @@ static void serial_rx_ready(void *opaque)
     vmdev_eventfd_signal(m->serial_ready_fd);
 }
 
+/* stdin a regular file: read as much as the guest takes now; when it
+ * takes no more, rx_ready (serial_ready) brings us back. */
+static void feed_serial_file(struct vmm_machine *m)
+{
+    uint8_t buf[16];
+    size_t space;
+    while (m->serial_in_open &&
+           (space = vmdev_uart16550_rx_accepting(m->uart)) > 0) {
+        ssize_t n = read(STDIN_FILENO, buf,
+                         space < sizeof(buf) ? space : sizeof(buf));
+        if (n > 0)
+            vmdev_uart16550_receive(m->uart, buf, (size_t)n);
+        else if (n == 0 || errno != EINTR)
+            m->serial_in_open = false; /* end of input */
+    }
+}
+
 static void serial_ready(void *opaque, uint32_t events)
 {
     struct vmm_machine *m = opaque;
     vmdev_eventfd_drain(m->serial_ready_fd);
-    watch_serial_input(m, true);
+    if (m->serial_in_file)
+        feed_serial_file(m);
+    else
+        watch_serial_input(m, true);
 }
 
 static void destroy_serial(void *opaque)
@@ -302,11 +323,16 @@ static int create_serial(struct vmm_machine *m, const struct vmm_options *opts)
             return -1;
         m->serial_in_open = true;
         watch_serial_input(m, true);
-        /* stdin may be /dev/null or a regular file epoll cannot watch. */
-        if (!m->serial_in && errno != EPERM)
+        if (!m->serial_in && errno == EPERM) {
+            /* A regular file (or /dev/null): epoll refuses it, and it is
+             * always readable, so it is read whenever the guest takes
+             * input, starting once its driver listens. */
+            m->serial_in_file = true;
+            feed_serial_file(m);
+        } else if (!m->serial_in) {
             fprintf(stderr, "vmdev-run: not reading stdin: %s\n", strerror(errno));
-        if (!m->serial_in)
             m->serial_in_open = false;
+        }
     }
     return map_pio(m, dev, PORT_COM1, VMDEV_UART16550_REGS,
                    &vmdev_uart16550_bus_ops, m->uart);
