@@ -180,7 +180,7 @@ static inline void rig_reset(struct rig *r)
     rig_bring_up(r);
 }
 
-static inline bool rig_start(struct rig *r, struct vmdev_virtio_device *dev,
+static inline void rig_start(struct rig *r, struct vmdev_virtio_device *dev,
                              unsigned num_queues, uint8_t setup)
 {
     r->dev = dev;
@@ -189,7 +189,6 @@ static inline bool rig_start(struct rig *r, struct vmdev_virtio_device *dev,
                          (setup & 2 ? VIRTIO_BIT(VIRTIO_F_EVENT_IDX) : 0);
     r->next_data = RIG_DATA_BASE;
     rig_bring_up(r);
-    return true;
 }
 
 /* RAM and its guest memory, one region or two (buffers then straddle). */
@@ -232,9 +231,8 @@ static inline void rig_remember_hostile(struct rig *r, const struct rig_chain *c
  * Layout: a control byte (bits 0-1: buffers - 1, bit 2: indirect, bit 3:
  * hostile), then two bytes per buffer (bit 7 of the first: writable; its
  * bits 0-5 and the second's low bits: the length, up to 255; the second's
- * high bits: what
- * a hostile chain does wrong with this buffer). Returns false when the
- * input or the ring has no room.
+ * high bits: what a hostile chain does wrong with this buffer). Returns
+ * false when the input or the ring has no room.
  */
 static inline bool rig_add_chain(struct rig *r, unsigned q, const uint8_t **in,
                                  const uint8_t *end)
