@@ -8,8 +8,10 @@
 # a line per target (executions, coverage, features, corpus size,
 # findings); a finding's input is kept in DIR/soak/<name>/ and the script
 # exits 1. --record also writes the table into docs/security.md, between
-# its soak markers, with the date, the command and the machine. Builds the
-# fuzz targets (clang, ASan, UBSan) in DIR (default build-fuzz) first.
+# its soak markers, with the date, the command, the machine and its load
+# when the soak began: a soak of every target replaces what was recorded,
+# one of some targets is added after it. Builds the fuzz targets (clang,
+# ASan, UBSan) in DIR (default build-fuzz) first.
 set -eu
 seconds=600 targets="" build="" record=0
 while [ $# -gt 0 ]; do
@@ -39,6 +41,7 @@ for t in $targets; do
         { echo "fuzz-soak.sh: no fuzz target '$t' (tests/fuzz/meson.build)" >&2; exit 2; }
 done
 
+load_at_start=$(cut -d ' ' -f 1-3 /proc/loadavg)
 soak="$build/soak"
 mkdir -p "$soak"
 table="| target | seconds | executions | exec/s | coverage (edges) | features | corpus | findings |
@@ -78,11 +81,14 @@ done
 
 if [ $record = 1 ]; then
     doc="$top/docs/security.md"
-    header="Soak of $(date -u +%Y-%m-%d), \`bench/fuzz-soak.sh --seconds $seconds$([ "$targets" = "$all" ] || echo " --targets \"$targets\"")\`, on $(nproc) cores of $(uname -m) ($(clang --version | head -n 1)); each target alone on one core:"
-    awk -v header="$header" -v table="$table" '
-        /^<!-- soak-begin -->$/ { print; print ""; print header; print ""; print table; print ""; skip = 1; next }
-        /^<!-- soak-end -->$/ { skip = 0 }
-        !skip' "$doc" > "$doc.new"
+    header="Soak of $(date -u +%Y-%m-%d), \`bench/fuzz-soak.sh --seconds $seconds$([ "$targets" = "$all" ] || echo " --targets \"$targets\"")\`, on $(nproc) cores of $(uname -m) ($(clang --version | head -n 1)), one target at a time on one core; load average $load_at_start when it began:"
+    [ "$targets" = "$all" ] && replace=1 || replace=0
+    awk -v header="$header" -v table="$table" -v replace=$replace '
+        /^<!-- soak-begin -->$/ { print; skip = replace; next }
+        /^<!-- soak-end -->$/ { print ""; print header; print ""; print table;
+                                print ""; skip = 0 }
+        /^\(No soak recorded yet\.\)$/ { next }
+        !skip' "$doc" | cat -s > "$doc.new"
     mv "$doc.new" "$doc"
     echo "fuzz-soak: recorded in docs/security.md"
 fi
