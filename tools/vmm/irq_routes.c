@@ -63,6 +63,8 @@ static int commit(struct vmm_irq_routes *r)
     for (unsigned i = 0; i < r->num_msi; i++)
         put_msi(&t->entries[t->nr++], r->pins + i, &r->msi[i].msg);
     r->tables_set++;
+    if (r->vm_fd < 0) /* a VM without KVM (vmm_vm_create_without_kvm) */
+        return 0;
     if (ioctl(r->vm_fd, KVM_SET_GSI_ROUTING, t) < 0) {
         fprintf(stderr, "vmdev-run: KVM_SET_GSI_ROUTING: %s\n", strerror(errno));
         return -1;
@@ -129,7 +131,8 @@ static int learn(struct vmm_irq_routes *r, const struct vmdev_msi_msg *msg)
     unsigned index = r->num_msi++;
     r->msi[index] = (struct msi_route){ *msg, fd };
     struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = r->pins + index };
-    if (commit(r) || ioctl(r->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+    if (commit(r) ||
+        (r->vm_fd >= 0 && ioctl(r->vm_fd, KVM_IRQFD, &irqfd) < 0)) {
         fprintf(stderr, "vmdev-run: no irqfd route for MSI 0x%llx/0x%x (%s); "
                         "KVM_SIGNAL_MSI from now on\n",
                 (unsigned long long)msg->address, msg->data, strerror(errno));
@@ -170,7 +173,7 @@ void vmm_irq_routes_send_msi(struct vmm_irq_routes *r,
         .address_hi = (uint32_t)(msg->address >> 32),
         .data = msg->data,
     };
-    if (ioctl(r->vm_fd, KVM_SIGNAL_MSI, &direct) < 0)
+    if (r->vm_fd >= 0 && ioctl(r->vm_fd, KVM_SIGNAL_MSI, &direct) < 0)
         fprintf(stderr, "vmdev-run: KVM_SIGNAL_MSI: %s\n", strerror(errno));
 }
 

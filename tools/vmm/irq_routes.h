@@ -21,7 +21,8 @@
 
 struct vmm_irq_routes;
 
-/* NULL after printing why. */
+/* NULL after printing why. A vm_fd of -1 (a VM without KVM) keeps the
+ * routes and counts the interrupts but sends nothing. */
 struct vmm_irq_routes *vmm_irq_routes_new(int vm_fd, unsigned ioapic_pins);
 void vmm_irq_routes_free(struct vmm_irq_routes *routes);
 

@@ -94,6 +94,8 @@ static int queue_ioeventfd(struct vmm_pci *pci, struct virtio_function *f,
         .fd = f->kicks[q].fd,
         .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
     };
+    if (pci->vm->vm_fd < 0) /* a VM without KVM: the writes trap */
+        return -1;
     if (ioctl(pci->vm->vm_fd, KVM_IOEVENTFD, &io) == 0)
         return 0;
     if (assign)

@@ -42,7 +42,8 @@ static int add_ram_region(struct vmm_vm *vm, unsigned slot, uint64_t gpa,
         .memory_size = size,
         .userspace_addr = (uint64_t)(uintptr_t)((uint8_t *)vm->ram + offset),
     };
-    if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+    if (vm->vm_fd >= 0 &&
+        ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
         return fail("KVM_SET_USER_MEMORY_REGION");
     struct vmdev_mem_region r = {
         .gpa = gpa, .size = size, .host = (uint8_t *)vm->ram + offset,
@@ -118,8 +119,6 @@ static int setup_lapic(struct vmm_vcpu *vcpu)
 static int create_vcpu(struct vmm_vm *vm, unsigned index)
 {
     struct vmm_vcpu *vcpu = &vm->vcpus[index];
-    vcpu->vm = vm;
-    vcpu->index = index;
     vcpu->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, index);
     if (vcpu->fd < 0)
         return fail("KVM_CREATE_VCPU");
@@ -139,13 +138,39 @@ static int create_vcpu(struct vmm_vm *vm, unsigned index)
     return setup_lapic(vcpu);
 }
 
-struct vmm_vm *vmm_vm_create(uint64_t memory, unsigned cpus)
+/* What a VM has with or without KVM: RAM, the buses, the exit fd, the
+ * interrupt routes (vm_fd set first) and the vCPU slots. */
+static int add_vm_state(struct vmm_vm *vm, uint64_t memory)
+{
+    if (setup_memory(vm, memory))
+        return -1;
+    vm->pio = vmdev_bus_new("pio", 0xffff);
+    vm->mmio = vmdev_bus_new("mmio", UINT64_MAX);
+    vm->exit_fd = vmdev_eventfd_new();
+    vm->vcpus = calloc(vm->cpus, sizeof(*vm->vcpus));
+    vm->routes = vmm_irq_routes_new(vm->vm_fd, IOAPIC_PINS);
+    if (!vm->pio || !vm->mmio || vm->exit_fd < 0 || !vm->vcpus || !vm->routes)
+        return -1;
+    for (unsigned i = 0; i < vm->cpus; i++)
+        vm->vcpus[i] = (struct vmm_vcpu){ .vm = vm, .index = i, .fd = -1 };
+    return 0;
+}
+
+static struct vmm_vm *new_vm(unsigned cpus)
 {
     struct vmm_vm *vm = calloc(1, sizeof(*vm));
     if (!vm)
         return NULL;
-    vm->vm_fd = vm->exit_fd = -1;
+    vm->kvm_fd = vm->vm_fd = vm->exit_fd = -1;
     vm->cpus = cpus;
+    return vm;
+}
+
+struct vmm_vm *vmm_vm_create(uint64_t memory, unsigned cpus)
+{
+    struct vmm_vm *vm = new_vm(cpus);
+    if (!vm)
+        return NULL;
     vm->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
     if (vm->kvm_fd < 0) {
         fail("/dev/kvm");
@@ -170,18 +195,34 @@ struct vmm_vm *vmm_vm_create(uint64_t memory, unsigned cpus)
         fail("KVM_SET_TSS_ADDR");
         goto error;
     }
-    if (enable_split_irqchip(vm) || setup_memory(vm, memory))
-        goto error;
-    vm->pio = vmdev_bus_new("pio", 0xffff);
-    vm->mmio = vmdev_bus_new("mmio", UINT64_MAX);
-    vm->exit_fd = vmdev_eventfd_new();
-    vm->vcpus = calloc(cpus, sizeof(*vm->vcpus));
-    vm->routes = vmm_irq_routes_new(vm->vm_fd, IOAPIC_PINS);
-    if (!vm->pio || !vm->mmio || vm->exit_fd < 0 || !vm->vcpus || !vm->routes)
+    if (enable_split_irqchip(vm) || add_vm_state(vm, memory))
         goto error;
     for (unsigned i = 0; i < cpus; i++)
         if (create_vcpu(vm, i))
             goto error;
+    return vm;
+error:
+    vmm_vm_destroy(vm);
+    return NULL;
+}
+
+struct vmm_vm *vmm_vm_create_without_kvm(uint64_t memory, unsigned cpus)
+{
+    struct vmm_vm *vm = new_vm(cpus);
+    if (!vm)
+        return NULL;
+    /* The size KVM gives on x86 (KVM_GET_VCPU_MMAP_SIZE): the run
+     * structure and its PIO data page. */
+    vm->run_size = 2 * (size_t)sysconf(_SC_PAGESIZE);
+    if (add_vm_state(vm, memory))
+        goto error;
+    for (unsigned i = 0; i < cpus; i++) {
+        void *run = mmap(NULL, vm->run_size, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (run == MAP_FAILED)
+            goto error;
+        vm->vcpus[i].run = run;
+    }
     return vm;
 error:
     vmm_vm_destroy(vm);
@@ -195,7 +236,7 @@ void vmm_vm_destroy(struct vmm_vm *vm)
     for (unsigned i = 0; vm->vcpus && i < vm->cpus; i++) {
         if (vm->vcpus[i].run)
             munmap(vm->vcpus[i].run, vm->run_size);
-        if (vm->vcpus[i].fd > 0)
+        if (vm->vcpus[i].fd >= 0)
             close(vm->vcpus[i].fd);
     }
     free(vm->vcpus);
@@ -312,8 +353,7 @@ static void dump_vcpu(struct vmm_vcpu *vcpu, bool shut_down)
                         "faulted is lost)\n", vcpu->index);
 }
 
-/* Returns false when the vCPU must stop. */
-static bool handle_exit(struct vmm_vcpu *vcpu)
+bool vmm_vcpu_handle_exit(struct vmm_vcpu *vcpu)
 {
     struct vmm_vm *vm = vcpu->vm;
     struct kvm_run *run = vcpu->run;
@@ -429,7 +469,7 @@ static void *vcpu_thread(void *opaque)
             vmm_vm_request_exit(vm, VMM_EXIT_ERROR);
             break;
         }
-        if (!handle_exit(vcpu))
+        if (!vmm_vcpu_handle_exit(vcpu))
             break;
     }
     return NULL;

@@ -85,7 +85,18 @@ struct vmm_vm {
 /* Open KVM, create the VM (split irqchip, 24 IOAPIC routes) with `memory`
  * bytes of RAM and `cpus` vCPUs. Returns NULL after printing why. */
 struct vmm_vm *vmm_vm_create(uint64_t memory, unsigned cpus);
+/* The same VM without KVM, for the exit-dispatch fuzz target: RAM, the
+ * buses and the interrupt routes as vmm_vm_create() makes them, vCPUs with
+ * a run structure in plain memory and no fd. The machine's devices work
+ * on it; nothing reaches a guest (MSIs are counted, notify writes trap as
+ * without ioeventfds) and vmm_vm_start() must not be called. */
+struct vmm_vm *vmm_vm_create_without_kvm(uint64_t memory, unsigned cpus);
 void vmm_vm_destroy(struct vmm_vm *vm);
+
+/* Serve the exit KVM_RUN left in vcpu->run (port and MMIO accesses
+ * dispatched to the buses, EOIs, halts, shutdowns); false when the vCPU
+ * must stop. Each vCPU thread calls it after KVM_RUN. */
+bool vmm_vcpu_handle_exit(struct vmm_vcpu *vcpu);
 
 /* Start every vCPU thread; vCPU 0 enters Linux at `entry`. */
 int vmm_vm_start(struct vmm_vm *vm, const struct vmm_boot_entry *entry);
