@@ -899,7 +899,7 @@ static void print_disks(struct vmm_machine *m)
                 "vmdev-run: disk %s: reads=%llu writes=%llu flushes=%llu "
                 "discards=%llu write_zeroes=%llu bytes_read=%llu "
                 "bytes_written=%llu errors=%llu; requests=%llu ioerr=%llu "
-                "unsupp=%llu\n",
+                "unsupp=%llu data_in_flight_peak=%llu budget_waits=%llu\n",
                 vmdev_virtio_blk_device(blk)->name,
                 (unsigned long long)b.reads, (unsigned long long)b.writes,
                 (unsigned long long)b.flushes, (unsigned long long)b.discards,
@@ -908,7 +908,9 @@ static void print_disks(struct vmm_machine *m)
                 (unsigned long long)b.bytes_written,
                 (unsigned long long)b.errors, (unsigned long long)v.requests,
                 (unsigned long long)v.io_errors,
-                (unsigned long long)v.unsupported);
+                (unsigned long long)v.unsupported,
+                (unsigned long long)v.data_in_flight_peak,
+                (unsigned long long)v.budget_waits);
         fprintf(stderr, "vmdev-run: disk %s: requests by queue:",
                 vmdev_virtio_blk_device(blk)->name);
         for (uint16_t q = 0; q < vmdev_virtio_blk_device(blk)->num_queues; q++)
