@@ -25,6 +25,11 @@ struct vmdev_io_engine {
 };
 
 struct vmdev_io_engine *io_uring_engine_new(unsigned depth);
+/* For the tests of the ring's restrictions: submit one request of opcode
+ * (its other fields zero, fd -1) on an idle io_uring engine's ring and
+ * wait for it; its result in *result. 0 or -errno. */
+int io_uring_engine_try_op(struct vmdev_io_engine *engine, uint8_t opcode,
+                           int32_t *result);
 struct vmdev_io_engine *thread_engine_new(unsigned depth);
 
 /* Bytes a READ or WRITE moves in all. */

@@ -5,10 +5,20 @@
  * eventfd registered with the ring. A short read or write is continued
  * from where it stopped; a WRITE_ZEROES the file system cannot do with
  * fallocate is finished with plain writes.
+ *
+ * The ring runs only the operations the engine submits (READV, WRITEV,
+ * FSYNC, FALLOCATE, NOP): the kernel runs an io_uring request without
+ * the submitting thread's seccomp filter, so a VMM thread confined away
+ * from open() or connect() could otherwise have this ring open a file or
+ * a connection for it (IORING_OP_OPENAT, IORING_OP_CONNECT). The ring is
+ * created disabled, registers its eventfd and its restrictions (no later
+ * registration either), then is enabled.
  */
 #include <errno.h>
 #include <liburing.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "engine.h"
@@ -218,6 +228,60 @@ static const struct io_engine_ops uring_ops = {
     .destroy = uring_destroy,
 };
 
+static const uint8_t allowed_ops[] = {
+    IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC, IORING_OP_FALLOCATE,
+    IORING_OP_NOP,
+};
+
+/*
+ * Debian 12's liburing 2.3 declares io_uring_register_restrictions() and
+ * io_uring_enable_rings() but does not export them (liburing.map gained
+ * them in 2.4), so both registrations are made with the system call.
+ */
+static int register_on(struct io_uring *ring, unsigned opcode,
+                       const void *arg, unsigned nr_args)
+{
+    long ret = syscall(__NR_io_uring_register, ring->ring_fd, opcode, arg,
+                       nr_args);
+    return ret < 0 ? -errno : 0;
+}
+
+static int restrict_ring(struct io_uring *ring)
+{
+    enum { N = sizeof(allowed_ops) / sizeof(allowed_ops[0]) };
+    struct io_uring_restriction r[N];
+    memset(r, 0, sizeof(r));
+    for (unsigned i = 0; i < N; i++) {
+        r[i].opcode = IORING_RESTRICTION_SQE_OP;
+        r[i].sqe_op = allowed_ops[i];
+    }
+    int ret = register_on(ring, IORING_REGISTER_RESTRICTIONS, r, N);
+    return ret ? ret : register_on(ring, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
+}
+
+int io_uring_engine_try_op(struct vmdev_io_engine *e, uint8_t opcode,
+                           int32_t *result)
+{
+    struct uring_engine *u = (struct uring_engine *)e;
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+    if (!sqe)
+        return -EBUSY;
+    io_uring_prep_nop(sqe);
+    sqe->opcode = opcode;
+    sqe->fd = -1;
+    io_uring_sqe_set_data(sqe, NULL);
+    int ret = io_uring_submit(&u->ring);
+    if (ret < 0)
+        return ret;
+    struct io_uring_cqe *cqe;
+    ret = io_uring_wait_cqe(&u->ring, &cqe);
+    if (ret)
+        return ret;
+    *result = cqe->res;
+    io_uring_cqe_seen(&u->ring, cqe);
+    return 0;
+}
+
 struct vmdev_io_engine *io_uring_engine_new(unsigned depth)
 {
     struct uring_engine *u = calloc(1, sizeof(*u));
@@ -226,12 +290,16 @@ struct vmdev_io_engine *io_uring_engine_new(unsigned depth)
     u->base.ops = &uring_ops;
     u->base.depth = depth;
     u->base.event_fd = vmdev_eventfd_new();
-    int ret = u->base.event_fd < 0 ? -errno
-                                   : io_uring_queue_init(depth, &u->ring, 0);
+    int ret = u->base.event_fd < 0
+                  ? -errno
+                  : io_uring_queue_init(depth, &u->ring,
+                                        IORING_SETUP_R_DISABLED);
     if (ret == 0) {
         u->ring_ready = true;
         ret = io_uring_register_eventfd(&u->ring, u->base.event_fd);
     }
+    if (ret == 0)
+        ret = restrict_ring(&u->ring);
     if (ret) {
         uring_destroy(&u->base);
         errno = -ret;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/io_uring.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -295,6 +296,28 @@ static void engines_by_name(void)
     CHECK(vmdev_io_engine_new(kind, 4097) == NULL);
 }
 
+/* The kernel runs a ring's requests without the submitting thread's
+ * seccomp filter: the engine's ring must run nothing but what the engine
+ * submits, so that a confined thread cannot open a file or a socket
+ * through it. */
+static void uring_runs_only_the_engines_operations(void)
+{
+    struct vmdev_io_engine *e = vmdev_io_engine_new(VMDEV_IO_ENGINE_IO_URING, 4);
+    CHECK(e != NULL);
+    int32_t result = 1;
+    CHECK_EQ(io_uring_engine_try_op(e, IORING_OP_NOP, &result), 0);
+    CHECK_EQ(result, 0);
+    static const uint8_t refused[] = { IORING_OP_OPENAT, IORING_OP_CONNECT,
+                                       IORING_OP_ACCEPT, IORING_OP_SENDMSG,
+                                       IORING_OP_SOCKET, IORING_OP_RENAMEAT,
+                                       IORING_OP_UNLINKAT };
+    for (unsigned i = 0; i < sizeof(refused); i++) {
+        CHECK_EQ(io_uring_engine_try_op(e, refused[i], &result), 0);
+        CHECK_EQ(result, -EACCES);
+    }
+    vmdev_io_engine_free(e);
+}
+
 #define BOTH(name)                                                             \
     static void name##_io_uring(void)                                          \
     {                                                                          \
@@ -331,4 +354,5 @@ TEST_MAIN(TEST(scattered_write_reads_back_gathered_io_uring),
           TEST(malformed_requests_are_refused_io_uring),
           TEST(malformed_requests_are_refused_threads),
           TEST(a_short_transfer_resumes_mid_iovec),
+          TEST(uring_runs_only_the_engines_operations),
           TEST(engines_by_name_io_uring), TEST(engines_by_name_threads))
