@@ -597,14 +597,14 @@ static void set_ioapic_pin(void *opaque, unsigned gsi, bool level)
 }
 
 /* libslirp's reading of /etc/resolv.conf, on the I/O thread its card's
- * backend runs on. */
+ * backend runs on; and its warnings, which go through glib's default log
+ * writer: that asks isatty(2) (TCGETS) on every message, whether stderr
+ * is a terminal or not. */
 static const int slirp_syscalls[] = { SCMP_SYS(openat), SCMP_SYS(newfstatat),
                                       SCMP_SYS(fstat) };
-static const unsigned long slirp_ioctls[] = { 0 };
-static const struct vmm_syscall_list slirp_io_syscalls = {
-    slirp_syscalls, sizeof(slirp_syscalls) / sizeof(slirp_syscalls[0]),
-    slirp_ioctls, 0
-};
+static const unsigned long slirp_ioctls[] = { TCGETS };
+static const struct vmm_syscall_list slirp_io_syscalls =
+    VMM_SYSCALL_LIST(slirp_syscalls, slirp_ioctls);
 
 static int create_pci(struct vmm_machine *m, const struct vmm_options *opts)
 {
