@@ -48,6 +48,9 @@ struct vmm_machine {
     struct vmdev_event_watch *serial_in;
     bool serial_in_open; /* stdin not yet at its end */
     bool serial_in_file; /* a regular file, which epoll cannot watch */
+    /* Read from stdin, not yet taken by the UART. */
+    uint8_t serial_pending[16];
+    size_t serial_pending_at, serial_pending_len;
     int serial_ready_fd;
     struct vmdev_event_watch *serial_ready;
 
@@ -208,22 +211,56 @@ static void watch_serial_input(struct vmm_machine *m, bool on)
     }
 }
 
+/*
+ * Give the UART the bytes read from stdin that it has not taken: the
+ * guest may shrink its FIFO (turn it off, or loopback on) between
+ * rx_accepting() and receive(). True once none are left; false after
+ * rx_accepting() said 0, whose rx_ready (serial_ready) brings us back.
+ */
+static bool deliver_serial_pending(struct vmm_machine *m)
+{
+    while (m->serial_pending_len) {
+        if (!vmdev_uart16550_rx_accepting(m->uart))
+            return false;
+        size_t n = vmdev_uart16550_receive(
+            m->uart, m->serial_pending + m->serial_pending_at,
+            m->serial_pending_len);
+        m->serial_pending_at += n;
+        m->serial_pending_len -= n;
+    }
+    return true;
+}
+
+/* Read up to what the guest's driver takes now into serial_pending and
+ * give it to the UART: false when stdin ended (or failed). */
+static bool read_serial_input(struct vmm_machine *m, size_t space)
+{
+    ssize_t n = read(STDIN_FILENO, m->serial_pending,
+                     space < sizeof(m->serial_pending) ? space
+                                                       : sizeof(m->serial_pending));
+    if (n > 0) {
+        m->serial_pending_at = 0;
+        m->serial_pending_len = (size_t)n;
+        deliver_serial_pending(m);
+        return true;
+    }
+    return n < 0 && (errno == EINTR || errno == EAGAIN);
+}
+
 static void serial_input(void *opaque, uint32_t events)
 {
     struct vmm_machine *m = opaque;
-    uint8_t buf[16];
-    size_t space = vmdev_uart16550_rx_accepting(m->uart);
-    /* A full FIFO, or no driver listening yet: leave the bytes in the
-     * host's buffer (back-pressure) and stop watching until the UART says
-     * the guest takes more (serial_ready). */
+    /* Bytes still waiting for the UART, a full FIFO, or no driver
+     * listening yet: leave the rest in the host's buffer (back-pressure)
+     * and stop watching until the UART says the guest takes more
+     * (serial_ready). */
+    size_t space = deliver_serial_pending(m)
+                       ? vmdev_uart16550_rx_accepting(m->uart) : 0;
     if (!space) {
         watch_serial_input(m, false);
         return;
     }
-    ssize_t n = read(STDIN_FILENO, buf, space < sizeof(buf) ? space : sizeof(buf));
-    if (n > 0) {
-        vmdev_uart16550_receive(m->uart, buf, (size_t)n);
-    } else if (n == 0 || (errno != EINTR && errno != EAGAIN)) {
+    if (!read_serial_input(m, space)) {
         m->serial_in_open = false; /* end of input */
         watch_serial_input(m, false);
     }
@@ -240,23 +277,19 @@ static void serial_rx_ready(void *opaque)
  * takes no more, rx_ready (serial_ready) brings us back. */
 static void feed_serial_file(struct vmm_machine *m)
 {
-    uint8_t buf[16];
     size_t space;
-    while (m->serial_in_open &&
-           (space = vmdev_uart16550_rx_accepting(m->uart)) > 0) {
-        ssize_t n = read(STDIN_FILENO, buf,
-                         space < sizeof(buf) ? space : sizeof(buf));
-        if (n > 0)
-            vmdev_uart16550_receive(m->uart, buf, (size_t)n);
-        else if (n == 0 || errno != EINTR)
+    while (m->serial_in_open && deliver_serial_pending(m) &&
+           (space = vmdev_uart16550_rx_accepting(m->uart)) > 0)
+        if (!read_serial_input(m, space))
             m->serial_in_open = false; /* end of input */
-    }
 }
 
 static void serial_ready(void *opaque, uint32_t events)
 {
     struct vmm_machine *m = opaque;
     vmdev_eventfd_drain(m->serial_ready_fd);
+    if (!deliver_serial_pending(m))
+        return; /* rx_ready comes again */
     if (m->serial_in_file)
         feed_serial_file(m);
     else
