@@ -1,0 +1,7 @@
+/* SPDX-License-Identifier: MIT */
+#include "vmdev/version.h"
+
+const char *vmdev_version(void)
+{
+    return VMDEV_VERSION;
+}
