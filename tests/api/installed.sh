@@ -1,0 +1,34 @@
+#!/bin/sh
+# installed.sh BUILD_DIR SOURCE: install the library into a temporary
+# destination (meson install --destdir) and build SOURCE against it with
+# pkg-config alone, as a VMM author's build would, linked to the shared
+# library and to the archive; each program must run.
+set -eu
+build=$1 source=$2
+cc=${CC:-cc}
+# A sanitized build's library needs its runtime in the program too.
+case ${SANITIZE:-none} in none|'') ;; *) cc="$cc -fsanitize=$SANITIZE" ;; esac
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+meson install -C "$build" --destdir "$work/root" --no-rebuild --quiet
+pcdir=$(dirname "$(find "$work/root" -name vmdev.pc | head -n 1)")
+[ -f "$pcdir/vmdev.pc" ] || { echo "FAIL no vmdev.pc installed"; exit 1; }
+# The sysroot puts the installed paths under the destination.
+pc() {
+    PKG_CONFIG_PATH=$pcdir PKG_CONFIG_SYSROOT_DIR=$work/root pkg-config "$@" vmdev
+}
+version=$(pc --modversion)
+libdir=$work/root$(PKG_CONFIG_PATH=$pcdir pkg-config --variable=libdir vmdev)
+# shellcheck disable=SC2046 # pkg-config's words are separate arguments
+$cc -std=c11 -Wall -Wextra -Werror -DPROJECT_VERSION="\"$version\"" \
+    $(pc --cflags) "$source" -o "$work/shared" $(pc --libs)
+LD_LIBRARY_PATH=$libdir "$work/shared"
+# The archive, and the libraries it needs (Requires.private) as the
+# system has them: shared (Debian ships no static libsystemd for glib).
+deps=$(pc --print-requires-private | cut -d ' ' -f 1)
+# shellcheck disable=SC2046,SC2086
+$cc -std=c11 -Wall -Wextra -Werror -DPROJECT_VERSION="\"$version\"" \
+    $(pc --cflags) "$source" -o "$work/static" "$libdir/libvmdev.a" \
+    $(pkg-config --libs $deps) -pthread
+"$work/static"
+echo "ok   $(basename "$source") built with pkg-config vmdev $version, shared and static"
