@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+# layers.py SOURCE_ROOT: the library's layers, from the bottom, and the
+# includes that would cross them. A public header or a source file may
+# include only its own layer's headers and those below; a virtio transport
+# and a virtio device never include each other (a device works on either
+# transport), nor does one device another. Fails naming each include
+# that goes up or sideways.
+import os
+import re
+import sys
+
+LAYERS = [
+    ("core", {"bus", "clock", "event_loop", "irq", "log", "memory",
+              "resource", "state", "device_manager", "version"}),
+    ("backends and platform devices", {
+        "block", "io_engine", "net", "net_switch", "pci", "pci_msix",
+        "acpi_pm", "i8042", "i8254", "i8259", "ioapic", "rtc_cmos",
+        "uart16550"}),
+    ("virtio core", {"virtio", "virtqueue"}),
+    ("virtio transports", {"virtio_pci", "virtio_mmio"}),
+    ("virtio devices", {"virtio_blk", "virtio_console", "virtio_net",
+                        "virtio_rng"}),
+]
+# The two top layers sit side by side: neither includes the other.
+SIDE_BY_SIDE = {"virtio transports", "virtio devices"}
+# Where each source folder's code sits (src/virtio holds the core, the
+# transports and the devices: its files are placed by name below).
+FOLDERS = {"core": "core", "block": "backends and platform devices",
+           "net": "backends and platform devices",
+           "pci": "backends and platform devices",
+           "platform": "backends and platform devices"}
+VIRTIO_FILES = {
+    "queue": "virtio core", "chain_cursor": "virtio core",
+    "device": "virtio core", "device_state": "virtio core",
+    "pci": "virtio transports", "mmio": "virtio transports",
+    "blk": "virtio devices", "console": "virtio devices",
+    "rng": "virtio devices", "net": "virtio devices",
+    "net_ctrl": "virtio devices", "net_offload": "virtio devices",
+    "net_rx": "virtio devices", "net_tx": "virtio devices",
+    "net_internal": "virtio devices",
+}
+RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
+LAYER_OF_HEADER = {h: name for name, hs in LAYERS for h in hs}
+INCLUDE = re.compile(r'^\s*#\s*include\s+[<"]([^">]+)[">]', re.M)
+
+
+def allowed(frm, to, same_module):
+    if same_module:
+        return True
+    if frm in SIDE_BY_SIDE and to in SIDE_BY_SIDE:
+        return False
+    if RANK[to] < RANK[frm]:
+        return True
+    if to != frm:
+        return False
+    return frm not in SIDE_BY_SIDE
+
+
+def main(root):
+    problems = []
+    checked = 0
+
+    def check(path, layer, own):
+        nonlocal checked
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        for inc in INCLUDE.findall(text):
+            if inc.startswith("vmdev/"):
+                name = inc[len("vmdev/"):-len(".h")]
+                if name == "vmdev" or name not in LAYER_OF_HEADER:
+                    if name != "vmdev":
+                        problems.append(f"{path}: {inc} is in no layer "
+                                        "(add it to tests/api/layers.py)")
+                    continue
+                to = LAYER_OF_HEADER[name]
+                same = name in own
+            elif "/" in inc and inc.split("/")[0] in FOLDERS:
+                folder = inc.split("/")[0]
+                to = FOLDERS[folder]
+                same = False
+            else:
+                continue  # the system's, or the folder's own headers
+            checked += 1
+            if not allowed(layer, to, same):
+                problems.append(f"{path}: includes {inc} ({to}) from "
+                                f"{layer}")
+
+    include_dir = os.path.join(root, "include", "vmdev")
+    for entry in sorted(os.listdir(include_dir)):
+        name = entry[:-2]
+        if not entry.endswith(".h") or name == "vmdev":
+            continue
+        if name not in LAYER_OF_HEADER:
+            problems.append(f"include/vmdev/{entry} is in no layer "
+                            "(add it to tests/api/layers.py)")
+            continue
+        check(os.path.join(include_dir, entry), LAYER_OF_HEADER[name],
+              {name})
+    for folder in sorted(os.listdir(os.path.join(root, "src"))):
+        path = os.path.join(root, "src", folder)
+        if not os.path.isdir(path):
+            continue
+        for entry in sorted(os.listdir(path)):
+            if not entry.endswith((".c", ".h")):
+                continue
+            stem = entry[:-2]
+            if folder == "virtio":
+                layer = VIRTIO_FILES.get(stem)
+            else:
+                layer = FOLDERS.get(folder)
+            if layer is None:
+                problems.append(f"src/{folder}/{entry} is in no layer "
+                                "(add it to tests/api/layers.py)")
+                continue
+            # A file may include the public header of its own module.
+            own = {stem, f"{folder}_{stem}", f"virtio_{stem}"}
+            if folder == "virtio" and layer == "virtio devices":
+                own |= {"virtio_net"} if stem.startswith("net") else set()
+            check(os.path.join(path, entry), layer, own)
+    for p in problems:
+        print("FAIL", p)
+    if not problems:
+        print(f"ok   {checked} includes, none crossing a layer upward or "
+              "sideways")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1]))
