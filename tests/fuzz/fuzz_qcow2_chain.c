@@ -482,7 +482,9 @@ struct view {
 
 struct model {
     bool refused;
-    struct view views[LEVELS + 1];
+    /* Each level once, the top once more (met again below an explicit
+     * backing file), and a raw file at the end. */
+    struct view views[LEVELS + 2];
     unsigned num_views;
     /* A raw view of the top's own file: its bytes change as the top is
      * written, so the content is not predicted. */
@@ -507,9 +509,12 @@ static struct model predict(const struct options *o)
     struct model m = { .views = { { .qcow2 = true, .level = 0,
                                     .size = levels[0].size } },
                        .num_views = 1 };
-    bool visited[LEVELS] = { true };
+    /* A qcow2 image met again is a loop: the walk repeats from there. The
+     * top opened with an explicit backing file is the exception, as met
+     * again (through a lower image's name) it follows its own header. */
+    bool visited[LEVELS] = { o->mode != VMDEV_BLOCK_BACKING_EXPLICIT };
     unsigned cur = 0;
-    for (;;) {
+    for (bool first = true;; first = false) {
         const struct level *l = &levels[cur];
         char name[MAX_NAME];
         size_t name_len = name_bytes(cur, l->name, name);
@@ -522,11 +527,11 @@ static struct model predict(const struct options *o)
         }
         struct target t;
         enum vmdev_block_format format = VMDEV_BLOCK_FORMAT_DEFAULT;
-        if (cur == 0 && o->mode == VMDEV_BLOCK_BACKING_OFF) {
+        if (first && o->mode == VMDEV_BLOCK_BACKING_OFF) {
             m.refused = name_len && name[0];
             return m;
         }
-        if (cur == 0 && o->mode == VMDEV_BLOCK_BACKING_EXPLICIT) {
+        if (first && o->mode == VMDEV_BLOCK_BACKING_EXPLICIT) {
             t = o->explicit_outside ? (struct target){ NODE_OUTSIDE, 0, false }
                                     : (struct target){ NODE_LEVEL, 1, false };
             format = o->explicit_format;
@@ -599,6 +604,9 @@ NOT_FUZZED static uint8_t expected_at(const struct model *m, uint64_t x)
             return 0;
         if (!v->qcow2)
             return v->bytes ? v->bytes[x] : 0;
+        /* The top met again holds only its writes, seen above. */
+        if (v->level == 0)
+            continue;
         const struct level *l = &levels[v->level];
         if (allocated(l, x >> l->cluster_bits))
             return pattern(v->level, x);
