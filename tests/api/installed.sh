@@ -1,10 +1,13 @@
 #!/bin/sh
-# installed.sh BUILD_DIR SOURCE: install the library into a temporary
-# destination (meson install --destdir) and build SOURCE against it with
-# pkg-config alone, as a VMM author's build would, linked to the shared
-# library and to the archive; each program must run.
+# installed.sh BUILD_DIR SOURCE_ROOT: install the library into a
+# temporary destination (meson install --destdir) and build against it
+# with pkg-config alone, as a VMM author's build would: tests/api/version_c.c
+# linked to the shared library and to the archive, and every program in
+# examples/ linked to the shared library. Each must run and check its own
+# result.
 set -eu
-build=$1 source=$2
+build=$1 root=$2
+source=$root/tests/api/version_c.c
 cc=${CC:-cc}
 # A sanitized build's library needs its runtime in the program too.
 case ${SANITIZE:-none} in none|'') ;; *) cc="$cc -fsanitize=$SANITIZE" ;; esac
@@ -32,3 +35,19 @@ $cc -std=c11 -Wall -Wextra -Werror -DPROJECT_VERSION="\"$version\"" \
     $(pkg-config --libs $deps) -pthread
 "$work/static"
 echo "ok   $(basename "$source") built with pkg-config vmdev $version, shared and static"
+
+for example in "$root"/examples/*.c; do
+    name=$(basename "$example" .c)
+    # shellcheck disable=SC2046
+    $cc -std=c11 -Wall -Wextra -Werror $(pc --cflags) "$example" \
+        -o "$work/$name" $(pc --libs)
+    case $name in
+    uart_to_file) set -- "$work/uart.out" ;;
+    block_read_write) mkdir "$work/qcow2" "$work/raw"
+                      LD_LIBRARY_PATH=$libdir "$work/$name" "$work/raw" raw
+                      set -- "$work/qcow2" qcow2 ;;
+    *) set -- ;;
+    esac
+    LD_LIBRARY_PATH=$libdir "$work/$name" "$@"
+done
+echo "ok   every example in examples/ built with pkg-config vmdev and run"
