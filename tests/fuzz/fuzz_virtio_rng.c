@@ -12,7 +12,8 @@
  *  - a kick either serves every chain or leaves the device in
  *    DEVICE_NEEDS_RESET;
  *  - a well-formed chain gets all it asked for (up to the cap) while the
- *    source works, and its buffers hold the source's bytes in order.
+ *    source works, and, with only well-formed chains since the reset,
+ *    its buffers hold the source's bytes in order.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -57,6 +58,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     rig_start(&r, vmdev_virtio_rng_device(rng), 1, data[0]);
 
+    /* Only well-formed chains since the reset: a hostile chain's next may
+     * lead into another chain's descriptors (2.7.5: the driver gave them
+     * to the device twice), whose buffer it then writes after that chain
+     * was used, so their contents are checked only while this holds. */
+    bool predictable = true;
     const uint8_t *in = data + 1, *end = data + size;
     while (in < end) {
         uint8_t op = *in++;
@@ -71,6 +77,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             const uint8_t *start = in;
             if (!rig_add_chain(&r, 0, &in, end) && in == start)
                 in = end;
+            const struct rig_queue *rq = &r.queues[0];
+            if (rq->num_out &&
+                rq->out[(rq->first_out + rq->num_out - 1) % RIG_QUEUE_SIZE]
+                    .hostile)
+                predictable = false;
             break;
         }
         case 1: { /* kick, the source working or not */
@@ -98,8 +109,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                     if (!b->writable)
                         continue;
                     uint32_t n = b->len < left ? b->len : left;
-                    for (uint32_t k = 0; k < n; k++)
-                        rig_check(*rig_host(&r, b->gpa + k) == first++);
+                    for (uint32_t k = 0; k < n; k++, first++)
+                        rig_check(!predictable ||
+                                  *rig_host(&r, b->gpa + k) == first);
                     left -= n;
                 }
             }
@@ -116,6 +128,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (!(op & 1) || !rig_status(&r)) {
                 rig_reset(&r);
                 rig_snapshot(&r);
+                predictable = true;
             }
             break;
         }
