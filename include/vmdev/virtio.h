@@ -4,7 +4,7 @@
  * (virtio-pci, virtio-mmio) drives, and the state they share.
  *
  *   transport (guest registers) --> vmdev_virtio_* calls --> device ops
- *   device --> vmdev_virtio_notify_queue()/notify_config() --> transport
+ *   device --> vmdev_virtio_interrupt_queue()/interrupt_config() --> transport
  *              interrupt callback (MSI-X vector or INTx/ISR)
  *
  * A device knows nothing of its transport; a transport knows nothing of
@@ -32,27 +32,27 @@ extern "C" {
 #endif
 
 /* Device status bits (virtio 1.2, 2.1). */
-#define VIRTIO_STATUS_ACKNOWLEDGE 1u
-#define VIRTIO_STATUS_DRIVER 2u
-#define VIRTIO_STATUS_DRIVER_OK 4u
-#define VIRTIO_STATUS_FEATURES_OK 8u
-#define VIRTIO_STATUS_DEVICE_NEEDS_RESET 0x40u
-#define VIRTIO_STATUS_FAILED 0x80u
+#define VMDEV_VIRTIO_STATUS_ACKNOWLEDGE 1u
+#define VMDEV_VIRTIO_STATUS_DRIVER 2u
+#define VMDEV_VIRTIO_STATUS_DRIVER_OK 4u
+#define VMDEV_VIRTIO_STATUS_FEATURES_OK 8u
+#define VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET 0x40u
+#define VMDEV_VIRTIO_STATUS_FAILED 0x80u
 
 /* Reserved feature bits (virtio 1.2, 6). */
-#define VIRTIO_F_INDIRECT_DESC 28
-#define VIRTIO_F_EVENT_IDX 29
-#define VIRTIO_F_VERSION_1 32
-#define VIRTIO_F_ACCESS_PLATFORM 33
-#define VIRTIO_F_RING_PACKED 34
+#define VMDEV_VIRTIO_F_INDIRECT_DESC 28
+#define VMDEV_VIRTIO_F_EVENT_IDX 29
+#define VMDEV_VIRTIO_F_VERSION_1 32
+#define VMDEV_VIRTIO_F_ACCESS_PLATFORM 33
+#define VMDEV_VIRTIO_F_RING_PACKED 34
 
 /* Device ids (virtio 1.2, 5). */
-#define VIRTIO_ID_NET 1
-#define VIRTIO_ID_BLOCK 2
-#define VIRTIO_ID_CONSOLE 3
-#define VIRTIO_ID_RNG 4
+#define VMDEV_VIRTIO_ID_NET 1
+#define VMDEV_VIRTIO_ID_BLOCK 2
+#define VMDEV_VIRTIO_ID_CONSOLE 3
+#define VMDEV_VIRTIO_ID_RNG 4
 
-#define VIRTIO_BIT(b) (UINT64_C(1) << (b))
+#define VMDEV_VIRTIO_BIT(b) (UINT64_C(1) << (b))
 
 struct vmdev_virtio_device;
 struct vmdev_event_loop;
@@ -72,7 +72,7 @@ struct vmdev_virtio_device_ops {
     /* The driver wrote 0 to status; forget everything negotiated. */
     void (*reset)(struct vmdev_virtio_device *dev);
     /* The driver made buffers available on queue `index`. */
-    void (*queue_notify)(struct vmdev_virtio_device *dev, uint16_t index);
+    void (*queue_kick)(struct vmdev_virtio_device *dev, uint16_t index);
     /* Device-specific state beyond what the core saves. May be NULL. */
     void (*save)(struct vmdev_virtio_device *dev,
                  struct vmdev_state_writer *w);
@@ -173,16 +173,15 @@ void vmdev_virtio_write_config(struct vmdev_virtio_device *dev,
                                uint32_t len);
 /* A queue notification from the driver; ignored unless DRIVER_OK and
  * not NEEDS_RESET, and for an index past num_queues. */
-void vmdev_virtio_queue_notify(struct vmdev_virtio_device *dev,
-                               uint16_t index);
+void vmdev_virtio_queue_kick(struct vmdev_virtio_device *dev, uint16_t index);
 
 /* --- Called by devices, with dev->lock held. --- */
 
 /* Raise the queue interrupt if the ring's suppression rules allow it. */
-void vmdev_virtio_notify_queue(struct vmdev_virtio_device *dev,
-                               uint16_t index);
+void vmdev_virtio_interrupt_queue(struct vmdev_virtio_device *dev,
+                                  uint16_t index);
 /* The device changed its configuration: bump the generation, interrupt. */
-void vmdev_virtio_notify_config(struct vmdev_virtio_device *dev);
+void vmdev_virtio_interrupt_config(struct vmdev_virtio_device *dev);
 /* A guest fault: NEEDS_RESET, count, rate-limited log, config interrupt. */
 __attribute__((format(printf, 2, 3)))
 void vmdev_virtio_guest_error(struct vmdev_virtio_device *dev,
@@ -206,7 +205,7 @@ typedef int64_t vmdev_virtio_chain_fn(struct vmdev_virtio_device *dev,
  *
  * On a queue attached to an event loop (vmdev_virtio_attach_queue), one
  * call serves at most a ring's worth of chains: with more waiting, it
- * leaves them and the loop calls the device's queue_notify again after
+ * leaves them and the loop calls the device's queue_kick again after
  * the other work it has, so a driver that keeps adding chains cannot hold
  * the thread or dev->lock. Unattached, it serves until the ring is empty.
  */
@@ -216,7 +215,7 @@ void vmdev_virtio_process_queue(struct vmdev_virtio_device *dev,
 /*
  * The asynchronous form: serve may also answer VMDEV_VIRTIO_CHAIN_HELD,
  * keeping the chain to return it later itself (vmdev_vq_push, then
- * vmdev_virtio_notify_queue). has_room is asked before each pop; when it
+ * vmdev_virtio_interrupt_queue). has_room is asked before each pop; when it
  * says no, the chains stay in the ring until the device processes the
  * queue again.
  */

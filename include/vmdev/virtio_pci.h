@@ -29,7 +29,7 @@ extern "C" {
 /* One MSI-X vector per queue and one for configuration changes, in the
  * 8 KiB between the table's offset and the PBA's in BAR 0. */
 #define VMDEV_VIRTIO_PCI_MAX_QUEUES 511
-#define VIRTIO_MSI_NO_VECTOR 0xffff
+#define VMDEV_VIRTIO_MSI_NO_VECTOR 0xffff
 
 struct vmdev_virtio_pci {
     struct vmdev_pci_device pci;
@@ -57,8 +57,7 @@ void vmdev_virtio_pci_release(struct vmdev_virtio_pci *vp);
 /* BAR 0 offset of the notify register of `queue`, for an ioeventfd. */
 uint64_t vmdev_virtio_pci_notify_offset(uint16_t queue);
 /* A notification that arrived some other way (ioeventfd). */
-void vmdev_virtio_pci_queue_notify(struct vmdev_virtio_pci *vp,
-                                   uint16_t queue);
+void vmdev_virtio_pci_queue_kick(struct vmdev_virtio_pci *vp, uint16_t queue);
 
 /* Transport registers, PCI config and MSI-X in sections under `name`;
  * the virtio device's own state in its section. */

@@ -60,8 +60,8 @@ struct vmdev_virtqueue {
     struct vmdev_vq_config config;
     /* Runtime state, valid while enabled. */
     bool enabled;
-    bool event_idx;     /* VIRTIO_F_EVENT_IDX negotiated */
-    bool indirect;      /* VIRTIO_F_INDIRECT_DESC negotiated */
+    bool event_idx; /* VMDEV_VIRTIO_F_EVENT_IDX negotiated */
+    bool indirect;  /* VMDEV_VIRTIO_F_INDIRECT_DESC negotiated */
     const struct vmdev_guest_memory *mem;
     void *desc, *avail, *used; /* host mappings, checked at enable */
     uint16_t last_avail_idx;
@@ -119,7 +119,7 @@ void vmdev_vq_unpop(struct vmdev_virtqueue *vq, uint16_t count);
 
 /* Should the driver be interrupted for what was pushed since last time?
  * Applies VIRTQ_AVAIL_F_NO_INTERRUPT or used_event (EVENT_IDX). */
-bool vmdev_vq_should_notify(struct vmdev_virtqueue *vq);
+bool vmdev_vq_should_interrupt(struct vmdev_virtqueue *vq);
 
 /* Ask the driver not to / to kick (used flags or avail_event). */
 void vmdev_vq_set_notification(struct vmdev_virtqueue *vq, bool enable);

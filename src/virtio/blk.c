@@ -191,7 +191,7 @@ static bool wce_forced_off(const struct vmdev_virtio_blk *blk)
     /* 5.2.5: writes are stable on completion when the driver takes
      * neither FLUSH nor CONFIG_WCE, and CONFIG_WCE without FLUSH starts
      * at writethrough. Either way, without FLUSH, writethrough. */
-    return (blk->dev.status & VIRTIO_STATUS_FEATURES_OK) &&
+    return (blk->dev.status & VMDEV_VIRTIO_STATUS_FEATURES_OK) &&
            !vmdev_virtio_has_feature(&blk->dev, VIRTIO_BLK_F_FLUSH);
 }
 
@@ -410,7 +410,7 @@ static enum verdict prepare_range(struct vmdev_virtio_blk *blk,
                               : VIRTIO_BLK_F_DISCARD;
     struct blk_range range;
     /* More ranges than max_*_seg (1) is a request we do not take. */
-    if (!(blk->dev.device_features & VIRTIO_BIT(feature)) ||
+    if (!(blk->dev.device_features & VMDEV_VIRTIO_BIT(feature)) ||
         r->remaining != sizeof(range) ||
         vmdev_vq_read_exact(r, &range, sizeof(range)))
         return FAIL_UNSUPP;
@@ -540,7 +540,7 @@ static int64_t start_request(struct vmdev_virtio_device *dev,
     return 1;
 }
 
-static void blk_queue_notify(struct vmdev_virtio_device *dev, uint16_t index)
+static void blk_queue_kick(struct vmdev_virtio_device *dev, uint16_t index)
 {
     struct blk_queue *q = &blk_of(dev)->queues[index];
     /* One io_uring_enter for what this notification brought. */
@@ -559,7 +559,7 @@ static void resume_waiting_queues(struct vmdev_virtio_blk *blk, uint16_t after)
         if (!blk->queues[i].waiting_for_budget)
             continue;
         blk->queues[i].waiting_for_budget = false;
-        vmdev_virtio_queue_notify(&blk->dev, i);
+        vmdev_virtio_queue_kick(&blk->dev, i);
     }
 }
 
@@ -576,11 +576,11 @@ static void queue_completions(void *opaque, uint32_t events)
     vmdev_io_engine_complete(q->engine);
     if (q->completed) {
         q->completed = false;
-        vmdev_virtio_notify_queue(dev, q->index);
+        vmdev_virtio_interrupt_queue(dev, q->index);
     }
     /* Chains left in the ring for want of a request slot. */
     if (was_full && q->free && !q->waiting_for_budget)
-        vmdev_virtio_queue_notify(dev, q->index);
+        vmdev_virtio_queue_kick(dev, q->index);
     if (blk->data_in_flight < data_before)
         resume_waiting_queues(blk, q->index);
     pthread_mutex_unlock(&dev->lock);
@@ -612,7 +612,7 @@ static int blk_activate(struct vmdev_virtio_device *dev)
         vmdev_block_set_writeback(blk->block, false);
     /* Buffers made available before DRIVER_OK had their kicks ignored. */
     for (uint16_t i = 0; i < blk->num_queues; i++)
-        vmdev_virtio_queue_notify(dev, i);
+        vmdev_virtio_queue_kick(dev, i);
     return 0;
 }
 
@@ -655,7 +655,7 @@ static const struct vmdev_virtio_device_ops blk_ops = {
     .write_config = blk_write_config,
     .activate = blk_activate,
     .reset = blk_reset,
-    .queue_notify = blk_queue_notify,
+    .queue_kick = blk_queue_kick,
     .attach_queue = blk_attach_queue,
     .destroy = blk_destroy,
 };
@@ -745,26 +745,27 @@ struct vmdev_virtio_blk *vmdev_virtio_blk_new(
     blk->block = config->block;
     blk->default_writeback = vmdev_block_writeback(config->block);
     blk->num_queues = num_queues;
-    uint64_t features = VIRTIO_BIT(VIRTIO_BLK_F_SIZE_MAX) |
-                        VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |
-                        VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) |
-                        VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) |
-                        VIRTIO_BIT(VIRTIO_BLK_F_TOPOLOGY) |
-                        VIRTIO_BIT(VIRTIO_BLK_F_CONFIG_WCE) |
-                        VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) |
-                        VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
+    uint64_t features = VMDEV_VIRTIO_BIT(VIRTIO_BLK_F_SIZE_MAX) |
+                        VMDEV_VIRTIO_BIT(VIRTIO_BLK_F_SEG_MAX) |
+                        VMDEV_VIRTIO_BIT(VIRTIO_BLK_F_BLK_SIZE) |
+                        VMDEV_VIRTIO_BIT(VIRTIO_BLK_F_FLUSH) |
+                        VMDEV_VIRTIO_BIT(VIRTIO_BLK_F_TOPOLOGY) |
+                        VMDEV_VIRTIO_BIT(VIRTIO_BLK_F_CONFIG_WCE) |
+                        VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_INDIRECT_DESC) |
+                        VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX);
     if (num_queues > 1)
-        features |= VIRTIO_BIT(VIRTIO_BLK_F_MQ);
+        features |= VMDEV_VIRTIO_BIT(VIRTIO_BLK_F_MQ);
     bool readonly = vmdev_block_readonly(config->block);
     if (readonly)
-        features |= VIRTIO_BIT(VIRTIO_BLK_F_RO);
+        features |= VMDEV_VIRTIO_BIT(VIRTIO_BLK_F_RO);
     else
-        features |= VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES) |
-                    (config->discard ? VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) : 0);
+        features |=
+            VMDEV_VIRTIO_BIT(VIRTIO_BLK_F_WRITE_ZEROES) |
+            (config->discard ? VMDEV_VIRTIO_BIT(VIRTIO_BLK_F_DISCARD) : 0);
     int ret = create_queues(blk, queue_size, config->engine);
-    if (!ret && vmdev_virtio_init(&blk->dev, name, VIRTIO_ID_BLOCK, &blk_ops,
-                                  features, sizeof(blk->config), num_queues,
-                                  queue_size, mem))
+    if (!ret && vmdev_virtio_init(&blk->dev, name, VMDEV_VIRTIO_ID_BLOCK,
+                                  &blk_ops, features, sizeof(blk->config),
+                                  num_queues, queue_size, mem))
         ret = -ENOMEM;
     if (ret) {
         blk->stopping = true;

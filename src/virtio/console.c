@@ -49,7 +49,7 @@ static int64_t transmit(struct vmdev_virtio_device *dev,
     return 0;
 }
 
-static void console_queue_notify(struct vmdev_virtio_device *dev,
+static void console_queue_kick(struct vmdev_virtio_device *dev,
                                  uint16_t index)
 {
     struct vmdev_virtio_console *con = (struct vmdev_virtio_console *)dev;
@@ -99,7 +99,7 @@ size_t vmdev_virtio_console_receive(struct vmdev_virtio_console *con,
     }
     con->bytes_in += done;
     if (pushed)
-        vmdev_virtio_notify_queue(dev, RECEIVEQ);
+        vmdev_virtio_interrupt_queue(dev, RECEIVEQ);
     pthread_mutex_unlock(&dev->lock);
     return done;
 }
@@ -125,7 +125,7 @@ static void console_destroy(struct vmdev_virtio_device *dev)
 static const struct vmdev_virtio_device_ops console_ops = {
     .read_config = console_read_config,
     .activate = console_activate,
-    .queue_notify = console_queue_notify,
+    .queue_kick = console_queue_kick,
     .destroy = console_destroy,
 };
 
@@ -136,9 +136,10 @@ struct vmdev_virtio_console *vmdev_virtio_console_new(
     struct vmdev_virtio_console *con = calloc(1, sizeof(*con));
     if (!con)
         return NULL;
-    if (vmdev_virtio_init(&con->dev, name, VIRTIO_ID_CONSOLE, &console_ops,
-                          VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) |
-                              VIRTIO_BIT(VIRTIO_F_EVENT_IDX),
+    if (vmdev_virtio_init(&con->dev, name, VMDEV_VIRTIO_ID_CONSOLE,
+                          &console_ops,
+                          VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_INDIRECT_DESC) |
+                              VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX),
                           CONFIG_LEN, 2, QUEUE_SIZE, mem)) {
         free(con);
         return NULL;

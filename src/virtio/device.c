@@ -20,7 +20,7 @@
 /*
  * A queue's way back to the device: when vmdev_virtio_process_queue
  * stops after a ring's worth of chains with more waiting, it signals fd,
- * and the loop serving the queue calls the device's queue_notify again
+ * and the loop serving the queue calls the device's queue_kick again
  * once it has run what else was ready. The driver need not kick for
  * those chains (with EVENT_IDX it does not: it has passed avail_event).
  */
@@ -59,7 +59,8 @@ int vmdev_virtio_init(struct vmdev_virtio_device *dev, const char *name,
     dev->device_id = device_id;
     dev->ops = ops;
     /* A modern-only device: the driver must accept VERSION_1 (6.1). */
-    dev->device_features = device_features | VIRTIO_BIT(VIRTIO_F_VERSION_1);
+    dev->device_features =
+        device_features | VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_VERSION_1);
     dev->config_len = config_len;
     dev->num_queues = num_queues;
     dev->mem = mem;
@@ -97,7 +98,7 @@ void vmdev_virtio_set_driver_features(struct vmdev_virtio_device *dev,
 {
     /* 2.2.2: the driver accepts only offered features, and the set is
      * fixed once FEATURES_OK is set (3.1.1). */
-    if (select > 1 || (dev->status & VIRTIO_STATUS_FEATURES_OK))
+    if (select > 1 || (dev->status & VMDEV_VIRTIO_STATUS_FEATURES_OK))
         return;
     unsigned shift = 32 * select;
     uint64_t window = UINT64_C(0xffffffff) << shift;
@@ -108,13 +109,13 @@ void vmdev_virtio_set_driver_features(struct vmdev_virtio_device *dev,
 bool vmdev_virtio_has_feature(const struct vmdev_virtio_device *dev,
                               unsigned bit)
 {
-    return bit < 64 && (dev->driver_features & VIRTIO_BIT(bit));
+    return bit < 64 && (dev->driver_features & VMDEV_VIRTIO_BIT(bit));
 }
 
 bool vmdev_virtio_is_running(const struct vmdev_virtio_device *dev)
 {
-    return (dev->status & VIRTIO_STATUS_DRIVER_OK) &&
-           !(dev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    return (dev->status & VMDEV_VIRTIO_STATUS_DRIVER_OK) &&
+           !(dev->status & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 }
 
 static void device_reset(struct vmdev_virtio_device *dev)
@@ -138,12 +139,12 @@ void vmdev_virtio_guest_error(struct vmdev_virtio_device *dev,
 
     dev->guest_errors++;
     vmdev_log_guest("%s: %s; device needs reset", dev->name, message);
-    if (dev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
+    if (dev->status & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET)
         return;
-    dev->status |= VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+    dev->status |= VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET;
     /* 2.1.2: with DRIVER_OK set, tell the driver by a config change. */
-    if (dev->status & VIRTIO_STATUS_DRIVER_OK)
-        vmdev_virtio_notify_config(dev);
+    if (dev->status & VMDEV_VIRTIO_STATUS_DRIVER_OK)
+        vmdev_virtio_interrupt_config(dev);
 }
 
 /* DRIVER_OK: check and map every queue the driver enabled, then start. */
@@ -175,32 +176,32 @@ void vmdev_virtio_set_status(struct vmdev_virtio_device *dev, uint8_t status)
     /* 3.1.1: FEATURES_OK sticks only for a feature set we can serve; a
      * modern device needs VERSION_1 (6.1). The driver reads the status
      * back and gives up when the bit did not stay. */
-    if ((added & VIRTIO_STATUS_FEATURES_OK) &&
-        !vmdev_virtio_has_feature(dev, VIRTIO_F_VERSION_1))
-        status &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
+    if ((added & VMDEV_VIRTIO_STATUS_FEATURES_OK) &&
+        !vmdev_virtio_has_feature(dev, VMDEV_VIRTIO_F_VERSION_1))
+        status &= (uint8_t)~VMDEV_VIRTIO_STATUS_FEATURES_OK;
 
     /* NEEDS_RESET is the device's to set and only a reset clears it. */
-    status &= (uint8_t)~VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+    status &= (uint8_t)~VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET;
 
     /* 2.1.2: the driver MUST NOT clear a device status bit; only a reset
      * (writing 0) does. Clearing DRIVER_OK or FEATURES_OK would otherwise
      * re-activate the device, or renegotiate, with requests in flight. */
     uint8_t cleared = old & (uint8_t)~status &
-                      (uint8_t)~VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+                      (uint8_t)~VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET;
     if (cleared) {
         vmdev_virtio_guest_error(dev, "status bits 0x%02x cleared without a "
                                  "reset", cleared);
         return;
     }
-    dev->status = status | (old & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    dev->status = status | (old & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 
-    if (added & VIRTIO_STATUS_DRIVER_OK) {
+    if (added & VMDEV_VIRTIO_STATUS_DRIVER_OK) {
         /* 3.1.1: DRIVER_OK comes after FEATURES_OK. */
-        if (!(status & VIRTIO_STATUS_FEATURES_OK)) {
+        if (!(status & VMDEV_VIRTIO_STATUS_FEATURES_OK)) {
             vmdev_virtio_guest_error(dev, "DRIVER_OK without FEATURES_OK");
             return;
         }
-        if (!(old & VIRTIO_STATUS_DEVICE_NEEDS_RESET))
+        if (!(old & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET))
             device_activate(dev);
     }
 }
@@ -226,28 +227,27 @@ void vmdev_virtio_write_config(struct vmdev_virtio_device *dev,
     dev->ops->write_config(dev, offset, data, len);
 }
 
-void vmdev_virtio_queue_notify(struct vmdev_virtio_device *dev,
-                               uint16_t index)
+void vmdev_virtio_queue_kick(struct vmdev_virtio_device *dev, uint16_t index)
 {
     if (!vmdev_virtio_is_running(dev) || index >= dev->num_queues ||
         !dev->queues[index].enabled)
         return;
-    if (dev->ops->queue_notify)
-        dev->ops->queue_notify(dev, index);
+    if (dev->ops->queue_kick)
+        dev->ops->queue_kick(dev, index);
 }
 
-void vmdev_virtio_notify_queue(struct vmdev_virtio_device *dev,
-                               uint16_t index)
+void vmdev_virtio_interrupt_queue(struct vmdev_virtio_device *dev,
+                                  uint16_t index)
 {
     if (index >= dev->num_queues ||
-        !vmdev_vq_should_notify(&dev->queues[index]))
+        !vmdev_vq_should_interrupt(&dev->queues[index]))
         return;
     if (dev->transport.interrupt)
         dev->transport.interrupt(dev->transport.opaque, VMDEV_VIRTIO_IRQ_QUEUE,
                                  index);
 }
 
-void vmdev_virtio_notify_config(struct vmdev_virtio_device *dev)
+void vmdev_virtio_interrupt_config(struct vmdev_virtio_device *dev)
 {
     dev->config_generation++;
     if (dev->transport.interrupt)
@@ -302,7 +302,7 @@ void vmdev_virtio_process_queue_async(struct vmdev_virtio_device *dev,
             break;
     }
     if (pushed)
-        vmdev_virtio_notify_queue(dev, index);
+        vmdev_virtio_interrupt_queue(dev, index);
 }
 
 void vmdev_virtio_process_queue(struct vmdev_virtio_device *dev,
@@ -320,7 +320,7 @@ static void queue_returned(void *opaque, uint32_t events)
     if (!vmdev_eventfd_drain(back->fd))
         return;
     pthread_mutex_lock(&back->dev->lock);
-    vmdev_virtio_queue_notify(back->dev, back->index);
+    vmdev_virtio_queue_kick(back->dev, back->index);
     pthread_mutex_unlock(&back->dev->lock);
 }
 

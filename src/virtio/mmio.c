@@ -176,7 +176,7 @@ static void write_queue_ready(struct vmdev_virtio_mmio *mmio, uint32_t value)
     }
     if (value == vq->config.ready)
         return;
-    if (value && (dev->status & VIRTIO_STATUS_DRIVER_OK)) {
+    if (value && (dev->status & VMDEV_VIRTIO_STATUS_DRIVER_OK)) {
         /* 3.1.1: queues are discovered (step 7) before DRIVER_OK (step 8);
          * a late queue would never be checked and enabled. */
         refuse(mmio, "queue %" PRIu32 " made ready after DRIVER_OK",
@@ -184,7 +184,7 @@ static void write_queue_ready(struct vmdev_virtio_mmio *mmio, uint32_t value)
         return;
     }
     if (!value && vq->enabled) {
-        /* Without VIRTIO_F_RING_RESET a running queue stops only with a
+        /* Without VMDEV_VIRTIO_F_RING_RESET a running queue stops only with a
          * device reset (4.2.3.1, 2.6.1). */
         refuse(mmio, "queue %" PRIu32 " cannot be stopped without a reset",
                mmio->queue_sel);
@@ -243,14 +243,14 @@ static void write_status(struct vmdev_virtio_mmio *mmio, uint32_t value)
 
 static void write_queue_notify(struct vmdev_virtio_mmio *mmio, uint32_t value)
 {
-    /* 4.2.2: the value is a queue index (VIRTIO_F_NOTIFICATION_DATA is
+    /* 4.2.2: the value is a queue index (VMDEV_VIRTIO_F_NOTIFICATION_DATA is
      * not offered through this transport). */
     if (value >= mmio->dev->num_queues) {
         refuse(mmio, "notify for queue %" PRIu32 " which does not exist",
                value);
         return;
     }
-    vmdev_virtio_queue_notify(mmio->dev, (uint16_t)value);
+    vmdev_virtio_queue_kick(mmio->dev, (uint16_t)value);
 }
 
 static bool is_write_only(uint32_t offset)
@@ -333,7 +333,7 @@ static uint32_t read_register(struct vmdev_virtio_mmio *mmio, uint32_t offset)
          * (4.2.2); its base reads all ones too. */
         return UINT32_MAX;
     case VMDEV_VIRTIO_MMIO_QUEUE_RESET:
-        /* Without VIRTIO_F_RING_RESET no queue is ever being reset. */
+        /* Without VMDEV_VIRTIO_F_RING_RESET no queue is ever being reset. */
         return 0;
     case VMDEV_VIRTIO_MMIO_CONFIG_GENERATION:
         return dev->config_generation;
@@ -396,8 +396,8 @@ static void write_register(struct vmdev_virtio_mmio *mmio, uint32_t offset,
         mmio->shm_sel = value;
         break;
     case VMDEV_VIRTIO_MMIO_QUEUE_RESET:
-        /* Only meaningful with VIRTIO_F_RING_RESET, never offered here. */
-        refuse(mmio, "QueueReset without VIRTIO_F_RING_RESET");
+        /* Only with VMDEV_VIRTIO_F_RING_RESET, which is never offered. */
+        refuse(mmio, "QueueReset without VMDEV_VIRTIO_F_RING_RESET");
         break;
     default:
         /* 4.2.2.2: the driver must not write read-only registers or

@@ -59,7 +59,7 @@ void net_coalesce_returned(struct net_coalesce_state *c, uint32_t frames)
             c->armed = false;
             c->timer.cancel(c->timer.opaque);
         }
-        vmdev_virtio_notify_queue(dev, c->queue);
+        vmdev_virtio_interrupt_queue(dev, c->queue);
         return;
     }
     if (!c->armed) {
@@ -82,7 +82,7 @@ void net_coalesce_changed(struct net_coalesce_state *c)
         c->armed = false;
         c->timer.cancel(c->timer.opaque);
     }
-    vmdev_virtio_notify_queue(&c->pair->net->dev, c->queue);
+    vmdev_virtio_interrupt_queue(&c->pair->net->dev, c->queue);
 }
 
 static void coalesce_expired(void *opaque)
@@ -94,7 +94,7 @@ static void coalesce_expired(void *opaque)
         c->armed = false;
         c->pending = 0;
         if (vmdev_virtio_is_running(dev))
-            vmdev_virtio_notify_queue(dev, c->queue);
+            vmdev_virtio_interrupt_queue(dev, c->queue);
     }
     pthread_mutex_unlock(&dev->lock);
 }
@@ -160,8 +160,8 @@ static void backend_link_changed(void *opaque, bool up)
                                  : (uint16_t)(status & ~VIRTIO_NET_S_LINK_UP);
     if (now != status) {
         net->config.status = htole16(now);
-        if (net->dev.status & VIRTIO_STATUS_DRIVER_OK)
-            vmdev_virtio_notify_config(&net->dev);
+        if (net->dev.status & VMDEV_VIRTIO_STATUS_DRIVER_OK)
+            vmdev_virtio_interrupt_config(&net->dev);
     }
     pthread_mutex_unlock(&net->dev.lock);
 }
@@ -174,7 +174,7 @@ static void net_read_config(struct vmdev_virtio_device *dev, uint32_t offset,
     memcpy(data, (const uint8_t *)&net_of(dev)->config + offset, len);
 }
 
-static void net_queue_notify(struct vmdev_virtio_device *dev, uint16_t index)
+static void net_queue_kick(struct vmdev_virtio_device *dev, uint16_t index)
 {
     struct vmdev_virtio_net *net = net_of(dev);
     if (index == net_ctrl_queue(net)) {
@@ -280,7 +280,7 @@ static const struct vmdev_virtio_device_ops net_ops = {
     .read_config = net_read_config,
     .activate = net_activate,
     .reset = net_reset,
-    .queue_notify = net_queue_notify,
+    .queue_kick = net_queue_kick,
     .queue_group = net_queue_group,
     .stop = net_stop,
     .destroy = net_destroy,
@@ -315,39 +315,39 @@ static uint64_t offered_rx_offloads(const struct vmdev_virtio_net_config *c)
         common &= vmdev_net_offloads(c->backends[i]);
     if (!(common & VMDEV_NET_CAN_CSUM))
         return 0;
-    uint64_t f = VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM);
+    uint64_t f = VMDEV_VIRTIO_BIT(VIRTIO_NET_F_GUEST_CSUM);
     if (common & VMDEV_NET_CAN_TSO4)
-        f |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4);
+        f |= VMDEV_VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO4);
     if (common & VMDEV_NET_CAN_TSO6)
-        f |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6);
+        f |= VMDEV_VIRTIO_BIT(VIRTIO_NET_F_GUEST_TSO6);
     if (common & VMDEV_NET_CAN_ECN &&
         common & (VMDEV_NET_CAN_TSO4 | VMDEV_NET_CAN_TSO6))
-        f |= VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN);
+        f |= VMDEV_VIRTIO_BIT(VIRTIO_NET_F_GUEST_ECN);
     return f;
 }
 
 static uint64_t offered_features(const struct vmdev_virtio_net_config *c,
                                  uint16_t pairs)
 {
-    uint64_t f = VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) |
-                 VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
-                 VIRTIO_BIT(VIRTIO_NET_F_MAC) |
-                 VIRTIO_BIT(VIRTIO_NET_F_STATUS) |
-                 VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) |
-                 VIRTIO_BIT(VIRTIO_NET_F_CSUM) |
-                 VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |
-                 VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) |
-                 VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN) |
-                 VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) |
-                 VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX) |
-                 VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) |
-                 VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE) |
-                 VIRTIO_BIT(VIRTIO_NET_F_NOTF_COAL);
+    uint64_t f = VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_INDIRECT_DESC) |
+                 VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX) |
+                 VMDEV_VIRTIO_BIT(VIRTIO_NET_F_MAC) |
+                 VMDEV_VIRTIO_BIT(VIRTIO_NET_F_STATUS) |
+                 VMDEV_VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) |
+                 VMDEV_VIRTIO_BIT(VIRTIO_NET_F_CSUM) |
+                 VMDEV_VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4) |
+                 VMDEV_VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6) |
+                 VMDEV_VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN) |
+                 VMDEV_VIRTIO_BIT(VIRTIO_NET_F_CTRL_VQ) |
+                 VMDEV_VIRTIO_BIT(VIRTIO_NET_F_CTRL_RX) |
+                 VMDEV_VIRTIO_BIT(VIRTIO_NET_F_CTRL_MAC_ADDR) |
+                 VMDEV_VIRTIO_BIT(VIRTIO_NET_F_GUEST_ANNOUNCE) |
+                 VMDEV_VIRTIO_BIT(VIRTIO_NET_F_NOTF_COAL);
     f |= offered_rx_offloads(c);
     if (pairs > 1)
-        f |= VIRTIO_BIT(VIRTIO_NET_F_MQ);
+        f |= VMDEV_VIRTIO_BIT(VIRTIO_NET_F_MQ);
     if (c->mtu)
-        f |= VIRTIO_BIT(VIRTIO_NET_F_MTU);
+        f |= VMDEV_VIRTIO_BIT(VIRTIO_NET_F_MTU);
     return f;
 }
 
@@ -472,10 +472,10 @@ struct vmdev_virtio_net *vmdev_virtio_net_new(
            config->num_backends * sizeof(*net->backends));
     for (uint16_t i = 0; i < pairs; i++)
         net->pairs[i].kick_fd = -1;
-    err = vmdev_virtio_init(&net->dev, name, VIRTIO_ID_NET, &net_ops,
-                            offered_features(config, pairs),
-                            sizeof(net->config), (uint16_t)(2 * pairs + 1),
-                            size, mem);
+    err =
+        vmdev_virtio_init(&net->dev, name, VMDEV_VIRTIO_ID_NET, &net_ops,
+                          offered_features(config, pairs), sizeof(net->config),
+                          (uint16_t)(2 * pairs + 1), size, mem);
     if (err) {
         close_backends(config);
         net_destroy(&net->dev);
@@ -552,7 +552,7 @@ bool vmdev_virtio_net_announce(struct vmdev_virtio_net *net)
     if (told) {
         /* 5.1.6.5.4: the driver answers with VIRTIO_NET_CTRL_ANNOUNCE_ACK. */
         net->config.status |= htole16(VIRTIO_NET_S_ANNOUNCE);
-        vmdev_virtio_notify_config(&net->dev);
+        vmdev_virtio_interrupt_config(&net->dev);
     }
     pthread_mutex_unlock(&net->dev.lock);
     return told;

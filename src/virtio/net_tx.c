@@ -116,11 +116,11 @@ static bool tx_prepare(struct vmdev_virtio_net_pair *p,
         /* 5.1.6.2.1: only the offloads the driver accepted. */
         bool allowed =
             (gso == VIRTIO_NET_HDR_GSO_TCPV4 &&
-             (features & VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4))) ||
+             (features & VMDEV_VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO4))) ||
             (gso == VIRTIO_NET_HDR_GSO_TCPV6 &&
-             (features & VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6)));
+             (features & VMDEV_VIRTIO_BIT(VIRTIO_NET_F_HOST_TSO6)));
         if ((hdr->gso_type & VIRTIO_NET_HDR_GSO_ECN) &&
-            !(features & VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN)))
+            !(features & VMDEV_VIRTIO_BIT(VIRTIO_NET_F_HOST_ECN)))
             allowed = false;
         if (!allowed || net_tso_init(&p->tso, p->tx_frame, p->tx_len, gso,
                                      le16toh(hdr->gso_size)))
@@ -131,9 +131,10 @@ static bool tx_prepare(struct vmdev_virtio_net_pair *p,
         bool csum = hdr->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM;
         /* 5.1.6.2: a checksum only with CSUM, its field inside the frame;
          * a segmentation only with NEEDS_CSUM (5.1.6.2.1). */
-        if (csum && (!(features & VIRTIO_BIT(VIRTIO_NET_F_CSUM)) ||
-                     (size_t)le16toh(hdr->csum_start) +
-                             le16toh(hdr->csum_offset) + 2 > p->tx_len))
+        if (csum &&
+            (!(features & VMDEV_VIRTIO_BIT(VIRTIO_NET_F_CSUM)) ||
+             (size_t)le16toh(hdr->csum_start) + le16toh(hdr->csum_offset) + 2 >
+                 p->tx_len))
             return false;
         if (gso != VIRTIO_NET_HDR_GSO_NONE && !csum)
             return false;
@@ -158,7 +159,7 @@ static bool tx_prepare(struct vmdev_virtio_net_pair *p,
     if (p->tso_active)
         return true;
     if (hdr->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) {
-        if (!(features & VIRTIO_BIT(VIRTIO_NET_F_CSUM)) ||
+        if (!(features & VMDEV_VIRTIO_BIT(VIRTIO_NET_F_CSUM)) ||
             net_complete_checksum(p->tx_frame, p->tx_len,
                                   le16toh(hdr->csum_start),
                                   le16toh(hdr->csum_offset)))

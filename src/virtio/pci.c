@@ -86,11 +86,11 @@ _Static_assert(MSIX_PBA_OFFSET + (VMDEV_VIRTIO_PCI_MAX_QUEUES + 1 + 63) / 64 *
 static uint32_t pci_class_for(uint32_t device_id)
 {
     switch (device_id) {
-    case VIRTIO_ID_NET:
+    case VMDEV_VIRTIO_ID_NET:
         return 0x020000; /* network controller, Ethernet */
-    case VIRTIO_ID_BLOCK:
+    case VMDEV_VIRTIO_ID_BLOCK:
         return 0x018000; /* mass storage, other */
-    case VIRTIO_ID_CONSOLE:
+    case VMDEV_VIRTIO_ID_CONSOLE:
         return 0x078000; /* communication controller, other */
     default:
         return 0x00ff00; /* unclassified */
@@ -116,7 +116,7 @@ static void transport_interrupt(void *opaque,
         uint16_t vector = reason == VMDEV_VIRTIO_IRQ_QUEUE
                               ? vp->vdev->queues[queue].config.msix_vector
                               : vp->config_vector;
-        if (vector != VIRTIO_MSI_NO_VECTOR)
+        if (vector != VMDEV_VIRTIO_MSI_NO_VECTOR)
             (void)vmdev_msix_notify(&vp->msix, vector);
         return;
     }
@@ -176,7 +176,7 @@ static uint64_t common_read(struct vmdev_virtio_pci *vp, uint64_t offset,
 static uint16_t checked_vector(struct vmdev_virtio_pci *vp, uint64_t value)
 {
     return value < vp->msix.num_vectors ? (uint16_t)value
-                                        : VIRTIO_MSI_NO_VECTOR;
+                                        : VMDEV_VIRTIO_MSI_NO_VECTOR;
 }
 
 static void reset_transport(struct vmdev_virtio_pci *vp)
@@ -184,7 +184,7 @@ static void reset_transport(struct vmdev_virtio_pci *vp)
     vp->device_feature_select = 0;
     vp->driver_feature_select = 0;
     vp->queue_select = 0;
-    vp->config_vector = VIRTIO_MSI_NO_VECTOR;
+    vp->config_vector = VMDEV_VIRTIO_MSI_NO_VECTOR;
     vp->isr = 0;
     vmdev_pci_set_intx(&vp->pci, false);
 }
@@ -336,7 +336,7 @@ static void bar_write_locked(struct vmdev_virtio_pci *vp, uint64_t offset,
         /* 4.1.4.4: the register's offset names the queue. */
         uint64_t queue = (offset - NOTIFY_OFFSET) /
                          VMDEV_VIRTIO_PCI_NOTIFY_MULTIPLIER;
-        vmdev_virtio_queue_notify(vp->vdev, (uint16_t)queue);
+        vmdev_virtio_queue_kick(vp->vdev, (uint16_t)queue);
     } else if (in_region(offset, size, DEVICE_OFFSET, DEVICE_LEN)) {
         uint8_t bytes[8];
         for (unsigned i = 0; i < size; i++)
@@ -374,11 +374,10 @@ static void bar_write(void *opaque, uint64_t offset, uint64_t value,
 
 static const struct vmdev_bus_ops bar_ops = { bar_read, bar_write };
 
-void vmdev_virtio_pci_queue_notify(struct vmdev_virtio_pci *vp,
-                                   uint16_t queue)
+void vmdev_virtio_pci_queue_kick(struct vmdev_virtio_pci *vp, uint16_t queue)
 {
     pthread_mutex_lock(&vp->vdev->lock);
-    vmdev_virtio_queue_notify(vp->vdev, queue);
+    vmdev_virtio_queue_kick(vp->vdev, queue);
     pthread_mutex_unlock(&vp->vdev->lock);
 }
 
@@ -474,7 +473,7 @@ int vmdev_virtio_pci_init(struct vmdev_virtio_pci *vp,
         return -EINVAL;
     memset(vp, 0, sizeof(*vp));
     vp->vdev = vdev;
-    vp->config_vector = VIRTIO_MSI_NO_VECTOR;
+    vp->config_vector = VMDEV_VIRTIO_MSI_NO_VECTOR;
 
     struct vmdev_pci_device *pdev = &vp->pci;
     vmdev_pci_device_init(pdev, vdev->name, VIRTIO_PCI_VENDOR,
@@ -573,7 +572,7 @@ int vmdev_virtio_pci_restore(struct vmdev_virtio_pci *vp, const void *data,
         vmdev_state_get_u16(&s, "queue_select", &qsel) ||
         vmdev_state_get_u16(&s, "config_vector", &cvec) ||
         vmdev_state_get_u8(&s, "isr", &isr) || isr > 3 ||
-        (cvec != VIRTIO_MSI_NO_VECTOR && cvec >= vp->msix.num_vectors))
+        (cvec != VMDEV_VIRTIO_MSI_NO_VECTOR && cvec >= vp->msix.num_vectors))
         return -EINVAL;
     /* The device and PCI state restore under their own checks. */
     snprintf(section, sizeof(section), "%s.pci", name);
@@ -587,7 +586,7 @@ int vmdev_virtio_pci_restore(struct vmdev_virtio_pci *vp, const void *data,
         ret = vmdev_virtio_restore(vp->vdev, data, len);
     for (uint16_t q = 0; !ret && q < vp->vdev->num_queues; q++) {
         uint16_t v = vp->vdev->queues[q].config.msix_vector;
-        if (v != VIRTIO_MSI_NO_VECTOR && v >= vp->msix.num_vectors)
+        if (v != VMDEV_VIRTIO_MSI_NO_VECTOR && v >= vp->msix.num_vectors)
             ret = -EINVAL;
     }
     if (!ret) {

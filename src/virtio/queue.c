@@ -131,7 +131,7 @@ void vmdev_vq_reset(struct vmdev_virtqueue *vq)
     memset(vq, 0, sizeof(*vq));
     vq->config.max_size = max_size;
     vq->config.size = max_size;
-    vq->config.msix_vector = 0xffff; /* VIRTIO_MSI_NO_VECTOR */
+    vq->config.msix_vector = 0xffff; /* VMDEV_VIRTIO_MSI_NO_VECTOR */
 }
 
 static bool is_power_of_two(uint32_t x)
@@ -144,7 +144,7 @@ int vmdev_vq_enable(struct vmdev_virtqueue *vq,
                     const char **why)
 {
     const struct vmdev_vq_config *c = &vq->config;
-    bool event_idx = features & VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
+    bool event_idx = features & VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX);
     uint32_t event_len = event_idx ? EVENT_FIELD : 0;
 
     vq->enabled = false;
@@ -175,7 +175,7 @@ int vmdev_vq_enable(struct vmdev_virtqueue *vq,
     vq->avail = avail;
     vq->used = used;
     vq->event_idx = event_idx;
-    vq->indirect = features & VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);
+    vq->indirect = features & VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_INDIRECT_DESC);
     vq->last_avail_idx = 0;
     vq->used_idx = 0;
     vq->signalled_used = 0;
@@ -235,9 +235,9 @@ static int enter_indirect(const struct vmdev_virtqueue *vq,
                           struct chain_walk *walk, const struct virtq_desc *d,
                           const char **why)
 {
-    /* 2.7.5.3.1: only with VIRTIO_F_INDIRECT_DESC negotiated. */
+    /* 2.7.5.3.1: only with VMDEV_VIRTIO_F_INDIRECT_DESC negotiated. */
     if (!vq->indirect) {
-        *why = "indirect descriptor without VIRTIO_F_INDIRECT_DESC";
+        *why = "indirect descriptor without VMDEV_VIRTIO_F_INDIRECT_DESC";
         return -EINVAL;
     }
     /* 2.7.5.3.1: no indirect descriptor inside an indirect table. */
@@ -412,7 +412,7 @@ static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
     return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
 }
 
-bool vmdev_vq_should_notify(struct vmdev_virtqueue *vq)
+bool vmdev_vq_should_interrupt(struct vmdev_virtqueue *vq)
 {
     if (!vq->enabled)
         return false;

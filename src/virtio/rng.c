@@ -64,7 +64,7 @@ static int64_t serve_request(struct vmdev_virtio_device *dev,
     return written;
 }
 
-static void rng_queue_notify(struct vmdev_virtio_device *dev, uint16_t index)
+static void rng_queue_kick(struct vmdev_virtio_device *dev, uint16_t index)
 {
     struct vmdev_virtio_rng *rng = (struct vmdev_virtio_rng *)dev;
     vmdev_virtio_process_queue(dev, index, &rng->chain, serve_request);
@@ -76,7 +76,7 @@ static void rng_destroy(struct vmdev_virtio_device *dev)
 }
 
 static const struct vmdev_virtio_device_ops rng_ops = {
-    .queue_notify = rng_queue_notify,
+    .queue_kick = rng_queue_kick,
     .destroy = rng_destroy,
 };
 
@@ -87,9 +87,9 @@ struct vmdev_virtio_rng *vmdev_virtio_rng_new(
     struct vmdev_virtio_rng *rng = calloc(1, sizeof(*rng));
     if (!rng)
         return NULL;
-    if (vmdev_virtio_init(&rng->dev, name, VIRTIO_ID_RNG, &rng_ops,
-                          VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) |
-                              VIRTIO_BIT(VIRTIO_F_EVENT_IDX),
+    if (vmdev_virtio_init(&rng->dev, name, VMDEV_VIRTIO_ID_RNG, &rng_ops,
+                          VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_INDIRECT_DESC) |
+                              VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX),
                           0, 1, QUEUE_SIZE, mem)) {
         free(rng);
         return NULL;

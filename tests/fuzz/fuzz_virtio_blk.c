@@ -91,17 +91,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (vmdev_virtio_attach_queue(dev, 0, loop))
         abort();
     pthread_mutex_lock(&dev->lock);
-    vmdev_virtio_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE |
-                                     VIRTIO_STATUS_DRIVER);
+    vmdev_virtio_set_status(dev, VMDEV_VIRTIO_STATUS_ACKNOWLEDGE |
+                                     VMDEV_VIRTIO_STATUS_DRIVER);
     /* The offered low bits the input picks (FLUSH, CONFIG_WCE, DISCARD,
      * WRITE_ZEROES among them), always VERSION_1. */
     uint32_t low = (uint32_t)features << 8 | features >> 4 |
                    (uint32_t)(flags & 0xf0) << 24;
     vmdev_virtio_set_driver_features(dev, 0, low);
     vmdev_virtio_set_driver_features(dev, 1, 1);
-    vmdev_virtio_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE |
-                                     VIRTIO_STATUS_DRIVER |
-                                     VIRTIO_STATUS_FEATURES_OK);
+    vmdev_virtio_set_status(dev, VMDEV_VIRTIO_STATUS_ACKNOWLEDGE |
+                                     VMDEV_VIRTIO_STATUS_DRIVER |
+                                     VMDEV_VIRTIO_STATUS_FEATURES_OK);
     /* The writeback field, with any value. */
     vmdev_virtio_write_config(dev, 32, &config, 1);
     struct vmdev_vq_config *q = &dev->queues[0].config;
@@ -116,7 +116,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (unsigned i = 0; i < rounds; i++) {
         vmdev_event_loop_run_once(loop, 0);
         pthread_mutex_lock(&dev->lock);
-        vmdev_virtio_queue_notify(dev, 0);
+        vmdev_virtio_queue_kick(dev, 0);
         pthread_mutex_unlock(&dev->lock);
     }
     vmdev_event_loop_run_once(loop, 0);

@@ -631,10 +631,11 @@ static void bring_up(struct driver *d, uint8_t setup)
 {
     memset(host(DESC_GPA), 0, 0x1000);
     d->avail_idx = d->used_idx = 0;
-    uint64_t wanted = VIRTIO_BIT(VIRTIO_F_VERSION_1) |
-                      VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) |
-                      (setup & 2 ? VIRTIO_BIT(VIRTIO_F_EVENT_IDX) : 0) |
-                      (setup & 4 ? 0 : ~0ull << 32 >> 32); /* FLUSH, WCE, ... */
+    uint64_t wanted =
+        VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_VERSION_1) |
+        VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_INDIRECT_DESC) |
+        (setup & 2 ? VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX) : 0) |
+        (setup & 4 ? 0 : ~0ull << 32 >> 32); /* FLUSH, WCE, ... */
     vdrv_accept_features(d->dev, wanted);
     pthread_mutex_lock(&d->dev->lock);
     uint8_t wce = setup >> 3 & 3; /* 0, 1, or values to ignore */
@@ -645,10 +646,10 @@ static void bring_up(struct driver *d, uint8_t setup)
     q->driver_addr = AVAIL_GPA;
     q->device_addr = USED_GPA;
     q->ready = true;
-    vmdev_virtio_set_status(d->dev, VIRTIO_STATUS_ACKNOWLEDGE |
-                                        VIRTIO_STATUS_DRIVER |
-                                        VIRTIO_STATUS_FEATURES_OK |
-                                        VIRTIO_STATUS_DRIVER_OK);
+    vmdev_virtio_set_status(d->dev, VMDEV_VIRTIO_STATUS_ACKNOWLEDGE |
+                                        VMDEV_VIRTIO_STATUS_DRIVER |
+                                        VMDEV_VIRTIO_STATUS_FEATURES_OK |
+                                        VMDEV_VIRTIO_STATUS_DRIVER_OK);
     pthread_mutex_unlock(&d->dev->lock);
 }
 
@@ -700,7 +701,7 @@ static bool run_batch(struct driver *d, struct input *in)
     /* What the driver wrote is not the device's doing. */
     memcpy(ram_before, ram, RAM_SIZE);
     pthread_mutex_lock(&d->dev->lock);
-    vmdev_virtio_queue_notify(d->dev, 0);
+    vmdev_virtio_queue_kick(d->dev, 0);
     pthread_mutex_unlock(&d->dev->lock);
     unsigned used = 0;
     for (;;) {
@@ -708,13 +709,15 @@ static bool run_batch(struct driver *d, struct input *in)
         used = 0;
         for (unsigned i = 0; i < n; i++)
             used += rs[i].used;
-        if (used == n || device_status(d) & VIRTIO_STATUS_DEVICE_NEEDS_RESET)
+        if (used == n ||
+            device_status(d) & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET)
             break;
         /* The watchdog ends a batch that never completes. */
         if (vmdev_event_loop_run_once(loop, 1000) < 0)
             abort();
     }
-    bool needs_reset = device_status(d) & VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+    bool needs_reset =
+        device_status(d) & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET;
     if (hostile != needs_reset || (!needs_reset && used != n)) {
         fprintf(stderr, "virtio_blk_qcow2 fuzz: %u of %u requests used, "
                 "device %s, a hostile chain %s\n", used, n,

@@ -131,8 +131,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             /* Receive buffers wait for host input: nothing is used. */
             rig_check(!rig_take_used(&r, RECEIVEQ, &len));
             if (q == TRANSMITQ && running)
-                rig_check(rig_all_used(&r, q) ||
-                          (rig_status(&r) & VIRTIO_STATUS_DEVICE_NEEDS_RESET));
+                rig_check(
+                    rig_all_used(&r, q) ||
+                    (rig_status(&r) & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET));
             break;
         }
         case 4:

@@ -22,12 +22,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 2)
         return 0;
     /* CTRL_VQ always; the rest as the first byte says. */
-    uint64_t features = VIRTIO_BIT(17);
-    static const unsigned bits[8] = { 18, 21, 22, 23, 53, 15,
-                                      VIRTIO_F_EVENT_IDX, 5 };
+    uint64_t features = VMDEV_VIRTIO_BIT(17);
+    static const unsigned bits[8] = {
+        18, 21, 22, 23, 53, 15, VMDEV_VIRTIO_F_EVENT_IDX, 5
+    };
     for (unsigned i = 0; i < 8; i++)
         if (data[0] & (1u << i))
-            features |= VIRTIO_BIT(bits[i]);
+            features |= VMDEV_VIRTIO_BIT(bits[i]);
     struct net_rig r;
     rig_start(&r, features, (uint16_t)(12 + (data[1] & 0x7f) * 16), false);
     size_t at = 2;

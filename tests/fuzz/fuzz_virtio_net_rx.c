@@ -384,7 +384,7 @@ static bool post(unsigned qi, uint8_t vary, int hostile_kind)
     check(head >= 0);
     c.head = (uint16_t)head;
     /* 2.7.5.3.1: an indirect table only with the feature. */
-    if (indirect && !has(VIRTIO_F_INDIRECT_DESC))
+    if (indirect && !has(VMDEV_VIRTIO_F_INDIRECT_DESC))
         c.refused = true;
     if (hostile_kind >= 0) {
         for (unsigned i = 0; i < c.num_bufs; i++)
@@ -575,7 +575,7 @@ static void harvest(unsigned qi)
 
 static bool needs_reset(void)
 {
-    return st.rig.dev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+    return st.rig.dev->status & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET;
 }
 
 /* Frames the backends handed over: counted by each backend. */
@@ -903,16 +903,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * backend kind, the ring size. Byte 2: the buffers' shape, page size
      * and pages per big-packet chain. */
     uint8_t f = data[0], setup = data[1], shape = data[2];
-    uint64_t features = (f & 1 ? VIRTIO_BIT(F_MRG_RXBUF) : 0) |
-                        (f & 2 ? VIRTIO_BIT(F_GUEST_CSUM) : 0) |
-                        (f & 4 ? VIRTIO_BIT(F_GUEST_TSO4) : 0) |
-                        (f & 8 ? VIRTIO_BIT(F_GUEST_TSO6) : 0) |
-                        (f & 16 ? VIRTIO_BIT(F_GUEST_ECN) : 0) |
-                        (f & 32 ? VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) : 0) |
-                        (f & 64 ? VIRTIO_BIT(VIRTIO_F_EVENT_IDX) : 0) |
-                        (f & 128 ? VIRTIO_BIT(RIG_NET_F_MQ) |
-                                       VIRTIO_BIT(RIG_NET_F_CTRL_VQ)
-                                 : 0);
+    uint64_t features =
+        (f & 1 ? VMDEV_VIRTIO_BIT(F_MRG_RXBUF) : 0) |
+        (f & 2 ? VMDEV_VIRTIO_BIT(F_GUEST_CSUM) : 0) |
+        (f & 4 ? VMDEV_VIRTIO_BIT(F_GUEST_TSO4) : 0) |
+        (f & 8 ? VMDEV_VIRTIO_BIT(F_GUEST_TSO6) : 0) |
+        (f & 16 ? VMDEV_VIRTIO_BIT(F_GUEST_ECN) : 0) |
+        (f & 32 ? VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_INDIRECT_DESC) : 0) |
+        (f & 64 ? VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX) : 0) |
+        (f & 128 ? VMDEV_VIRTIO_BIT(RIG_NET_F_MQ) |
+                       VMDEV_VIRTIO_BIT(RIG_NET_F_CTRL_VQ)
+                 : 0);
     uint16_t pairs = (uint16_t)(1 + (setup & 3));
     uint16_t backends = (uint16_t)(1 + (setup >> 2 & 3));
     if (backends > pairs)

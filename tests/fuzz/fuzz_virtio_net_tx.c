@@ -21,12 +21,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 /* The offered features a selector byte turns on. */
 static uint64_t features_of(uint8_t sel)
 {
-    static const unsigned bits[8] = { 0, 11, 12, 13, 15, VIRTIO_F_EVENT_IDX,
-                                      VIRTIO_F_INDIRECT_DESC, 17 };
+    static const unsigned bits[8] = {
+        0, 11, 12, 13, 15, VMDEV_VIRTIO_F_EVENT_IDX,
+        VMDEV_VIRTIO_F_INDIRECT_DESC, 17
+    };
     uint64_t f = 0;
     for (unsigned i = 0; i < 8; i++)
         if (sel & (1u << i))
-            f |= VIRTIO_BIT(bits[i]);
+            f |= VMDEV_VIRTIO_BIT(bits[i]);
     return f;
 }
 

@@ -32,7 +32,7 @@ static void serve(struct vmdev_virtio_device *dev, uint16_t index)
     }
     if (ret < 0)
         vmdev_virtio_guest_error(dev, "%s", why);
-    vmdev_virtio_notify_queue(dev, index);
+    vmdev_virtio_interrupt_queue(dev, index);
 }
 
 static void read_config(struct vmdev_virtio_device *dev, uint32_t offset,
@@ -43,7 +43,7 @@ static void read_config(struct vmdev_virtio_device *dev, uint32_t offset,
 
 static const struct vmdev_virtio_device_ops ops = {
     .read_config = read_config,
-    .queue_notify = serve,
+    .queue_kick = serve,
 };
 
 static void drop_msi(void *opaque, const struct vmdev_msi_msg *msg)
@@ -67,9 +67,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!mem || vmdev_mem_add_region(mem, &r))
         abort();
     memset(ram, 0, sizeof(ram));
-    if (vmdev_virtio_init(&dev, "fuzz0", VIRTIO_ID_RNG, &ops,
-                          VIRTIO_BIT(VIRTIO_F_EVENT_IDX) |
-                              VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC),
+    if (vmdev_virtio_init(&dev, "fuzz0", VMDEV_VIRTIO_ID_RNG, &ops,
+                          VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX) |
+                              VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_INDIRECT_DESC),
                           8, 2, 16, mem))
         abort();
     struct vmdev_msi_sink sink = { drop_msi, NULL };
@@ -105,16 +105,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case 5:
-            vmdev_virtio_pci_queue_notify(&vp, (uint16_t)(value & 3));
+            vmdev_virtio_pci_queue_kick(&vp, (uint16_t)(value & 3));
             break;
         default:
             pthread_mutex_lock(&dev.lock);
-            vmdev_virtio_notify_config(&dev);
+            vmdev_virtio_interrupt_config(&dev);
             pthread_mutex_unlock(&dev.lock);
             break;
         }
         /* A running device never has a queue enabled with a bad ring. */
-        if ((dev.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET) &&
+        if ((dev.status & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET) &&
             vmdev_virtio_is_running(&dev))
             abort();
     }

@@ -116,8 +116,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 }
             }
             if (running)
-                rig_check(rig_all_used(&r, 0) ||
-                          (rig_status(&r) & VIRTIO_STATUS_DEVICE_NEEDS_RESET));
+                rig_check(
+                    rig_all_used(&r, 0) ||
+                    (rig_status(&r) & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET));
             rig_check(first == source.next); /* every byte given is used */
             break;
         }

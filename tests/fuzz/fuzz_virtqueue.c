@@ -57,11 +57,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct vmdev_guest_memory *mem = vdrv_mem_over(ram, RAM_BASE, RAM_SIZE, flags & 0x40 ? 2 : 1);
     if (!mem)
         return 0;
-    uint64_t features = VIRTIO_BIT(VIRTIO_F_VERSION_1);
+    uint64_t features = VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_VERSION_1);
     if (flags & 0x10)
-        features |= VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC);
+        features |= VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_INDIRECT_DESC);
     if (flags & 0x20)
-        features |= VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
+        features |= VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX);
 
     struct vmdev_virtqueue vq;
     vmdev_vq_init(&vq, MAX_QUEUE);
@@ -86,7 +86,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (chain.readable_len + chain.writable_len > UINT32_MAX)
             abort();
         consume(&vq);
-        (void)vmdev_vq_should_notify(&vq);
+        (void)vmdev_vq_should_interrupt(&vq);
         vmdev_vq_set_notification(&vq, i & 1);
     }
     vmdev_mem_free(mem);

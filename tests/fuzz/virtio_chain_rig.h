@@ -156,8 +156,9 @@ static inline bool rig_running(struct rig *r)
 /* Virtio 1.2, 3.1.1: the driver's initialisation, with fresh rings. */
 static inline void rig_bring_up(struct rig *r)
 {
-    vdrv_accept_features(r->dev, r->wanted_features |
-                                     VIRTIO_BIT(VIRTIO_F_VERSION_1));
+    vdrv_accept_features(r->dev,
+                         r->wanted_features |
+                             VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_VERSION_1));
     for (unsigned q = 0; q < r->num_queues; q++) {
         uint64_t base = rig_queue_base(q);
         memset(rig_host(r, base), 0, RIG_QUEUE_AREA);
@@ -169,9 +170,9 @@ static inline void rig_bring_up(struct rig *r)
         c->device_addr = base + RIG_USED_OFFSET;
         c->ready = true;
     }
-    rig_set_status(r, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                          VIRTIO_STATUS_FEATURES_OK |
-                          VIRTIO_STATUS_DRIVER_OK);
+    rig_set_status(
+        r, VMDEV_VIRTIO_STATUS_ACKNOWLEDGE | VMDEV_VIRTIO_STATUS_DRIVER |
+               VMDEV_VIRTIO_STATUS_FEATURES_OK | VMDEV_VIRTIO_STATUS_DRIVER_OK);
 }
 
 static inline void rig_reset(struct rig *r)
@@ -185,8 +186,9 @@ static inline void rig_start(struct rig *r, struct vmdev_virtio_device *dev,
 {
     r->dev = dev;
     r->num_queues = num_queues;
-    r->wanted_features = (setup & 1 ? VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) : 0) |
-                         (setup & 2 ? VIRTIO_BIT(VIRTIO_F_EVENT_IDX) : 0);
+    r->wanted_features =
+        (setup & 1 ? VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_INDIRECT_DESC) : 0) |
+        (setup & 2 ? VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX) : 0);
     r->next_data = RIG_DATA_BASE;
     rig_bring_up(r);
 }
@@ -250,7 +252,8 @@ static inline bool rig_add_chain(struct rig *r, unsigned q, const uint8_t **in,
     if (rq->num_out == RIG_QUEUE_SIZE ||
         rq->descs_out + c.num_descs > RIG_QUEUE_SIZE)
         return false;
-    if (indirect && !(r->wanted_features & VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC)))
+    if (indirect &&
+        !(r->wanted_features & VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_INDIRECT_DESC)))
         c.hostile = true; /* 2.7.5.3.1: not without the feature */
 
     uint16_t flags[RIG_MAX_BUFFERS], next[RIG_MAX_BUFFERS];

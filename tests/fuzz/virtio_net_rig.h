@@ -125,8 +125,9 @@ static inline void rig_start_device(struct net_rig *r,
     if (!(r->net = vmdev_virtio_net_new("fuzz-net", r->mem.mem, &cfg)))
         abort();
     r->dev = vmdev_virtio_net_device(r->net);
-    vdrv_accept_features(r->dev, s->features | VIRTIO_BIT(VIRTIO_F_VERSION_1));
-    bool event_idx = vmdev_virtio_has_feature(r->dev, VIRTIO_F_EVENT_IDX);
+    vdrv_accept_features(
+        r->dev, s->features | VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_VERSION_1));
+    bool event_idx = vmdev_virtio_has_feature(r->dev, VMDEV_VIRTIO_F_EVENT_IDX);
     /* 5.1.2: the control queue follows every pair with MQ, else pair 0. */
     r->num_queues = vmdev_virtio_has_feature(r->dev, RIG_NET_F_MQ)
                         ? 2u * r->num_pairs + 1

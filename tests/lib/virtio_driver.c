@@ -305,16 +305,16 @@ uint16_t vdrv_used_idx(const struct vdrv_queue *q)
 
 void vdrv_accept_features(struct vmdev_virtio_device *dev, uint64_t wanted)
 {
-    vmdev_virtio_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE);
-    vmdev_virtio_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE |
-                                     VIRTIO_STATUS_DRIVER);
+    vmdev_virtio_set_status(dev, VMDEV_VIRTIO_STATUS_ACKNOWLEDGE);
+    vmdev_virtio_set_status(dev, VMDEV_VIRTIO_STATUS_ACKNOWLEDGE |
+                                     VMDEV_VIRTIO_STATUS_DRIVER);
     for (uint32_t sel = 0; sel < 2; sel++)
         vmdev_virtio_set_driver_features(
             dev, sel, vmdev_virtio_get_device_features(dev, sel) &
                           (uint32_t)(wanted >> (32 * sel)));
-    vmdev_virtio_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE |
-                                     VIRTIO_STATUS_DRIVER |
-                                     VIRTIO_STATUS_FEATURES_OK);
+    vmdev_virtio_set_status(dev, VMDEV_VIRTIO_STATUS_ACKNOWLEDGE |
+                                     VMDEV_VIRTIO_STATUS_DRIVER |
+                                     VMDEV_VIRTIO_STATUS_FEATURES_OK);
 }
 
 void vdrv_accept_all_features(struct vmdev_virtio_device *dev)
@@ -325,6 +325,6 @@ void vdrv_accept_all_features(struct vmdev_virtio_device *dev)
 void vdrv_notify(struct vmdev_virtio_device *dev, uint16_t queue)
 {
     pthread_mutex_lock(&dev->lock);
-    vmdev_virtio_queue_notify(dev, queue);
+    vmdev_virtio_queue_kick(dev, queue);
     pthread_mutex_unlock(&dev->lock);
 }

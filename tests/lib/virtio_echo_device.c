@@ -31,7 +31,7 @@ static void echo_reset(struct vmdev_virtio_device *dev)
     to_echo(dev)->resets++;
 }
 
-static void echo_queue_notify(struct vmdev_virtio_device *dev, uint16_t index)
+static void echo_queue_kick(struct vmdev_virtio_device *dev, uint16_t index)
 {
     struct echo_device *e = to_echo(dev);
     struct vmdev_virtqueue *vq = &dev->queues[index];
@@ -54,7 +54,7 @@ static void echo_queue_notify(struct vmdev_virtio_device *dev, uint16_t index)
         vmdev_virtio_guest_error(dev, "queue %u: %s", index, why);
         return;
     }
-    vmdev_virtio_notify_queue(dev, index);
+    vmdev_virtio_interrupt_queue(dev, index);
 }
 
 static const struct vmdev_virtio_device_ops echo_ops = {
@@ -62,7 +62,7 @@ static const struct vmdev_virtio_device_ops echo_ops = {
     .write_config = echo_write_config,
     .activate = echo_activate,
     .reset = echo_reset,
-    .queue_notify = echo_queue_notify,
+    .queue_kick = echo_queue_kick,
 };
 
 int echo_device_init(struct echo_device *e, const char *name,
@@ -83,6 +83,6 @@ void echo_device_change_config(struct echo_device *e, uint32_t offset,
     pthread_mutex_lock(&e->dev.lock);
     if (offset < ECHO_CONFIG_LEN)
         e->config[offset] = value;
-    vmdev_virtio_notify_config(&e->dev);
+    vmdev_virtio_interrupt_config(&e->dev);
     pthread_mutex_unlock(&e->dev.lock);
 }

@@ -20,7 +20,7 @@
 #define ECHO_FEATURE_LOW 3   /* a device-specific bit in window 0 */
 #define ECHO_FEATURE_HIGH 35 /* and one in window 1 */
 #define ECHO_FEATURES                                                          \
-    (VIRTIO_BIT(ECHO_FEATURE_LOW) | VIRTIO_BIT(ECHO_FEATURE_HIGH))
+    (VMDEV_VIRTIO_BIT(ECHO_FEATURE_LOW) | VMDEV_VIRTIO_BIT(ECHO_FEATURE_HIGH))
 #define ECHO_CONFIG_LEN 8
 
 struct echo_device {

@@ -56,8 +56,8 @@ void vdrv_mmio_add_status(const struct vdrv_mmio *d, uint32_t bits)
 uint32_t vdrv_mmio_negotiate(const struct vdrv_mmio *d, uint64_t wanted)
 {
     vdrv_mmio_wr(d, R(STATUS), 0);
-    vdrv_mmio_add_status(d, VIRTIO_STATUS_ACKNOWLEDGE);
-    vdrv_mmio_add_status(d, VIRTIO_STATUS_DRIVER);
+    vdrv_mmio_add_status(d, VMDEV_VIRTIO_STATUS_ACKNOWLEDGE);
+    vdrv_mmio_add_status(d, VMDEV_VIRTIO_STATUS_DRIVER);
     /* vm_get_features() reads the high window first. */
     vdrv_mmio_wr(d, R(DEVICE_FEATURES_SEL), 1);
     uint64_t offered = (uint64_t)vdrv_mmio_rd(d, R(DEVICE_FEATURES)) << 32;
@@ -68,7 +68,7 @@ uint32_t vdrv_mmio_negotiate(const struct vdrv_mmio *d, uint64_t wanted)
     vdrv_mmio_wr(d, R(DRIVER_FEATURES), (uint32_t)(accepted >> 32));
     vdrv_mmio_wr(d, R(DRIVER_FEATURES_SEL), 0);
     vdrv_mmio_wr(d, R(DRIVER_FEATURES), (uint32_t)accepted);
-    vdrv_mmio_add_status(d, VIRTIO_STATUS_FEATURES_OK);
+    vdrv_mmio_add_status(d, VMDEV_VIRTIO_STATUS_FEATURES_OK);
     return vdrv_mmio_rd(d, R(STATUS));
 }
 
@@ -95,12 +95,12 @@ int vdrv_mmio_probe(const struct vdrv_mmio *d, uint64_t wanted,
                     struct vdrv_queue *queues, unsigned num_queues,
                     struct vdrv_mem *m, uint16_t size)
 {
-    if (!(vdrv_mmio_negotiate(d, wanted) & VIRTIO_STATUS_FEATURES_OK))
+    if (!(vdrv_mmio_negotiate(d, wanted) & VMDEV_VIRTIO_STATUS_FEATURES_OK))
         return -1;
     for (unsigned i = 0; i < num_queues; i++)
         if (vdrv_mmio_setup_queue(d, i, &queues[i], m, size))
             return -1;
-    vdrv_mmio_add_status(d, VIRTIO_STATUS_DRIVER_OK);
+    vdrv_mmio_add_status(d, VMDEV_VIRTIO_STATUS_DRIVER_OK);
     return 0;
 }
 

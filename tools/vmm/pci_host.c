@@ -166,7 +166,7 @@ static void queue_kicked(void *opaque, uint32_t events)
     (void)events;
     if (vmdev_eventfd_drain(kick->fd)) {
         atomic_fetch_add(&kick->pci->ioeventfd_kicks, 1);
-        vmdev_virtio_pci_queue_notify(kick->vp, kick->queue);
+        vmdev_virtio_pci_queue_kick(kick->vp, kick->queue);
     }
 }
 

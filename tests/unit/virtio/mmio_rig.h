@@ -63,8 +63,9 @@ static inline void rig_down(void)
  * vm_find_vqs do them. */
 static inline void linux_bring_up(void)
 {
-    if (vdrv_mmio_probe(&drv, VIRTIO_BIT(VIRTIO_F_VERSION_1) | ECHO_FEATURES,
-                        drvq, NUM_QUEUES, &mem, 8))
+    if (vdrv_mmio_probe(
+            &drv, VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_VERSION_1) | ECHO_FEATURES,
+            drvq, NUM_QUEUES, &mem, 8))
         abort();
 }
 

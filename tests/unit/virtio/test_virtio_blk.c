@@ -561,13 +561,13 @@ static void the_guest_switches_writethrough(void)
     vmdev_virtio_set_status(dev, 0);
     CHECK_EQ(config(CFG_WRITEBACK, 1), 1);
     /* A driver without FLUSH gets writethrough (5.2.5). */
-    vmdev_virtio_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE |
-                                     VIRTIO_STATUS_DRIVER);
+    vmdev_virtio_set_status(dev, VMDEV_VIRTIO_STATUS_ACKNOWLEDGE |
+                                     VMDEV_VIRTIO_STATUS_DRIVER);
     vmdev_virtio_set_driver_features(dev, 0, 0);
     vmdev_virtio_set_driver_features(dev, 1, 1); /* VERSION_1 */
-    vmdev_virtio_set_status(dev, VIRTIO_STATUS_ACKNOWLEDGE |
-                                     VIRTIO_STATUS_DRIVER |
-                                     VIRTIO_STATUS_FEATURES_OK);
+    vmdev_virtio_set_status(dev, VMDEV_VIRTIO_STATUS_ACKNOWLEDGE |
+                                     VMDEV_VIRTIO_STATUS_DRIVER |
+                                     VMDEV_VIRTIO_STATUS_FEATURES_OK);
     CHECK_EQ(config(CFG_WRITEBACK, 1), 0);
     vdrv_queue_init(&queues[0], &mem, 256, false);
     vdrv_queue_config(&queues[0], &dev->queues[0].config);
@@ -832,7 +832,7 @@ static void chain_without_status_needs_reset(void)
     struct vdrv_buf out = { h, 16 };
     CHECK(vdrv_add(&queues[0], &out, 1, NULL, 0, false) >= 0);
     vdrv_notify(dev, 0);
-    CHECK(dev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    CHECK(dev->status & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET);
     CHECK_EQ(dev->guest_errors, 1);
     stop();
 }

@@ -20,7 +20,7 @@ struct toy {
     struct vmdev_virtio_device dev;
     uint8_t config[8];
     unsigned activations, resets, notifies, config_writes;
-    bool serve_queues; /* queue_notify serves chains (toy_serve) */
+    bool serve_queues; /* queue_kick serves chains (toy_serve) */
     unsigned served;
     unsigned queue_irqs, config_irqs;
     uint16_t last_notified;
@@ -73,7 +73,7 @@ static int64_t toy_serve(struct vmdev_virtio_device *dev,
     return 0;
 }
 
-static void toy_queue_notify(struct vmdev_virtio_device *dev, uint16_t index)
+static void toy_queue_kick(struct vmdev_virtio_device *dev, uint16_t index)
 {
     struct toy *t = (struct toy *)dev;
     t->notifies++;
@@ -87,7 +87,7 @@ static const struct vmdev_virtio_device_ops toy_ops = {
     .write_config = toy_write_config,
     .activate = toy_activate,
     .reset = toy_reset,
-    .queue_notify = toy_queue_notify,
+    .queue_kick = toy_queue_kick,
 };
 
 static void toy_interrupt(void *opaque, enum vmdev_virtio_irq_reason reason,
@@ -110,8 +110,8 @@ static void toy_setup(void)
         abort();
     memset(&toy, 0, sizeof(toy));
     if (vmdev_virtio_init(&toy.dev, "toy0", 99, &toy_ops,
-                          VIRTIO_BIT(FEATURE_TOY) |
-                              VIRTIO_BIT(VIRTIO_F_EVENT_IDX),
+                          VMDEV_VIRTIO_BIT(FEATURE_TOY) |
+                              VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX),
                           sizeof(toy.config), 2, 8, mem.mem))
         abort();
     toy.dev.transport.interrupt = toy_interrupt;
@@ -128,14 +128,14 @@ static void toy_teardown(void)
 static uint8_t negotiate(uint64_t features)
 {
     vmdev_virtio_set_status(&toy.dev, 0);
-    vmdev_virtio_set_status(&toy.dev, VIRTIO_STATUS_ACKNOWLEDGE);
-    vmdev_virtio_set_status(&toy.dev, VIRTIO_STATUS_ACKNOWLEDGE |
-                                          VIRTIO_STATUS_DRIVER);
+    vmdev_virtio_set_status(&toy.dev, VMDEV_VIRTIO_STATUS_ACKNOWLEDGE);
+    vmdev_virtio_set_status(&toy.dev, VMDEV_VIRTIO_STATUS_ACKNOWLEDGE |
+                                          VMDEV_VIRTIO_STATUS_DRIVER);
     vmdev_virtio_set_driver_features(&toy.dev, 0, (uint32_t)features);
     vmdev_virtio_set_driver_features(&toy.dev, 1, (uint32_t)(features >> 32));
-    vmdev_virtio_set_status(&toy.dev, VIRTIO_STATUS_ACKNOWLEDGE |
-                                          VIRTIO_STATUS_DRIVER |
-                                          VIRTIO_STATUS_FEATURES_OK);
+    vmdev_virtio_set_status(&toy.dev, VMDEV_VIRTIO_STATUS_ACKNOWLEDGE |
+                                          VMDEV_VIRTIO_STATUS_DRIVER |
+                                          VMDEV_VIRTIO_STATUS_FEATURES_OK);
     return toy.dev.status;
 }
 
@@ -145,19 +145,19 @@ static void start(void)
         vdrv_queue_init(&drvq[i], &mem, 8, true);
         vdrv_queue_config(&drvq[i], &toy.dev.queues[i].config);
     }
-    vmdev_virtio_set_status(&toy.dev, toy.dev.status |
-                                          VIRTIO_STATUS_DRIVER_OK);
+    vmdev_virtio_set_status(&toy.dev,
+                            toy.dev.status | VMDEV_VIRTIO_STATUS_DRIVER_OK);
 }
 
 static const uint64_t good_features =
-    VIRTIO_BIT(VIRTIO_F_VERSION_1) | VIRTIO_BIT(FEATURE_TOY) |
-    VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
+    VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_VERSION_1) | VMDEV_VIRTIO_BIT(FEATURE_TOY) |
+    VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX);
 
 static void offers_version_1_and_device_features(void)
 {
     toy_setup();
     CHECK_EQ(vmdev_virtio_get_device_features(&toy.dev, 0),
-             (1u << FEATURE_TOY) | (1u << VIRTIO_F_EVENT_IDX));
+             (1u << FEATURE_TOY) | (1u << VMDEV_VIRTIO_F_EVENT_IDX));
     CHECK_EQ(vmdev_virtio_get_device_features(&toy.dev, 1), 1); /* bit 32 */
     CHECK_EQ(vmdev_virtio_get_device_features(&toy.dev, 2), 0);
     toy_teardown();
@@ -166,17 +166,17 @@ static void offers_version_1_and_device_features(void)
 static void features_ok_needs_version_1(void)
 {
     toy_setup();
-    uint8_t status = negotiate(VIRTIO_BIT(FEATURE_TOY));
-    CHECK(!(status & VIRTIO_STATUS_FEATURES_OK));
+    uint8_t status = negotiate(VMDEV_VIRTIO_BIT(FEATURE_TOY));
+    CHECK(!(status & VMDEV_VIRTIO_STATUS_FEATURES_OK));
     status = negotiate(good_features);
-    CHECK(status & VIRTIO_STATUS_FEATURES_OK);
+    CHECK(status & VMDEV_VIRTIO_STATUS_FEATURES_OK);
     toy_teardown();
 }
 
 static void unoffered_features_dropped_and_frozen_after_features_ok(void)
 {
     toy_setup();
-    negotiate(good_features | VIRTIO_BIT(7) | VIRTIO_BIT(40));
+    negotiate(good_features | VMDEV_VIRTIO_BIT(7) | VMDEV_VIRTIO_BIT(40));
     CHECK_EQ(toy.dev.driver_features, good_features);
     /* 3.1.1: after FEATURES_OK the set no longer changes. */
     vmdev_virtio_set_driver_features(&toy.dev, 0, 0);
@@ -195,10 +195,10 @@ static void driver_ok_enables_ready_queues_and_activates(void)
     CHECK(vmdev_virtio_is_running(&toy.dev));
     CHECK(toy.dev.queues[0].enabled && toy.dev.queues[1].enabled);
     CHECK(toy.dev.queues[0].event_idx);
-    vmdev_virtio_queue_notify(&toy.dev, 1);
+    vmdev_virtio_queue_kick(&toy.dev, 1);
     CHECK_EQ(toy.notifies, 1);
     CHECK_EQ(toy.last_notified, 1);
-    vmdev_virtio_queue_notify(&toy.dev, 2); /* no such queue */
+    vmdev_virtio_queue_kick(&toy.dev, 2); /* no such queue */
     CHECK_EQ(toy.notifies, 1);
     toy_teardown();
 }
@@ -206,11 +206,11 @@ static void driver_ok_enables_ready_queues_and_activates(void)
 static void driver_ok_without_features_ok_is_a_guest_error(void)
 {
     toy_setup();
-    vmdev_virtio_set_status(&toy.dev, VIRTIO_STATUS_ACKNOWLEDGE |
-                                          VIRTIO_STATUS_DRIVER |
-                                          VIRTIO_STATUS_DRIVER_OK);
+    vmdev_virtio_set_status(&toy.dev, VMDEV_VIRTIO_STATUS_ACKNOWLEDGE |
+                                          VMDEV_VIRTIO_STATUS_DRIVER |
+                                          VMDEV_VIRTIO_STATUS_DRIVER_OK);
     CHECK_EQ(toy.activations, 0);
-    CHECK(toy.dev.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    CHECK(toy.dev.status & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET);
     CHECK_EQ(toy.dev.guest_errors, 1);
     CHECK(!vmdev_virtio_is_running(&toy.dev));
     toy_teardown();
@@ -221,16 +221,16 @@ static void driver_ok_without_features_ok_is_a_guest_error(void)
  * the bit back, with requests of the first start in flight. */
 static void clearing_status_bits_without_reset_needs_reset(void)
 {
-    static const uint8_t cleared[] = { VIRTIO_STATUS_DRIVER_OK,
-                                       VIRTIO_STATUS_FEATURES_OK,
-                                       VIRTIO_STATUS_ACKNOWLEDGE };
+    static const uint8_t cleared[] = { VMDEV_VIRTIO_STATUS_DRIVER_OK,
+                                       VMDEV_VIRTIO_STATUS_FEATURES_OK,
+                                       VMDEV_VIRTIO_STATUS_ACKNOWLEDGE };
     for (unsigned i = 0; i < sizeof(cleared); i++) {
         toy_setup();
         negotiate(good_features);
         start();
         uint8_t running = toy.dev.status;
         vmdev_virtio_set_status(&toy.dev, running & (uint8_t)~cleared[i]);
-        CHECK(toy.dev.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+        CHECK(toy.dev.status & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET);
         CHECK_EQ(toy.dev.guest_errors, 1);
         CHECK(!vmdev_virtio_is_running(&toy.dev));
         CHECK_EQ(toy.config_irqs, 1); /* 2.1.2: told by a config change */
@@ -303,7 +303,7 @@ static void a_full_queue_is_served_in_ring_sized_batches(void)
     vmdev_event_loop_run_once(loop, 0);
     CHECK_EQ(vmdev_event_loop_run_once(loop, 0), 0);
     CHECK_EQ(toy.notifies, 1 + rounds);
-    CHECK(!(toy.dev.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET));
+    CHECK(!(toy.dev.status & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET));
 
     vmdev_event_loop_remove(loop, w);
     close(other);
@@ -319,17 +319,17 @@ static void bad_ring_at_driver_ok_needs_reset(void)
     vdrv_queue_init(&drvq[0], &mem, 8, true);
     vdrv_queue_config(&drvq[0], &toy.dev.queues[0].config);
     toy.dev.queues[0].config.desc_addr += 8; /* misaligned */
-    vmdev_virtio_set_status(&toy.dev, toy.dev.status |
-                                          VIRTIO_STATUS_DRIVER_OK);
-    CHECK(toy.dev.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    vmdev_virtio_set_status(&toy.dev,
+                            toy.dev.status | VMDEV_VIRTIO_STATUS_DRIVER_OK);
+    CHECK(toy.dev.status & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET);
     CHECK_EQ(toy.activations, 0);
     CHECK_EQ(toy.config_irqs, 1); /* 2.1.2: the driver is told */
     /* Notifications are ignored until a reset. */
-    vmdev_virtio_queue_notify(&toy.dev, 0);
+    vmdev_virtio_queue_kick(&toy.dev, 0);
     CHECK_EQ(toy.notifies, 0);
     /* The driver cannot clear NEEDS_RESET by writing status... */
-    vmdev_virtio_set_status(&toy.dev, VIRTIO_STATUS_ACKNOWLEDGE);
-    CHECK(toy.dev.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    vmdev_virtio_set_status(&toy.dev, VMDEV_VIRTIO_STATUS_ACKNOWLEDGE);
+    CHECK(toy.dev.status & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET);
     /* ...only a reset does, and it forgets everything negotiated. */
     unsigned resets = toy.resets;
     vmdev_virtio_set_status(&toy.dev, 0);
@@ -347,7 +347,7 @@ static void activate_failure_needs_reset(void)
     toy.activate_result = -EIO;
     negotiate(good_features);
     start();
-    CHECK(toy.dev.status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    CHECK(toy.dev.status & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET);
     CHECK(!vmdev_virtio_is_running(&toy.dev));
     toy_teardown();
 }
@@ -377,7 +377,7 @@ static void config_change_bumps_generation_and_interrupts(void)
 {
     toy_setup();
     uint8_t gen = toy.dev.config_generation;
-    vmdev_virtio_notify_config(&toy.dev);
+    vmdev_virtio_interrupt_config(&toy.dev);
     CHECK_EQ(toy.dev.config_generation, (uint8_t)(gen + 1));
     CHECK_EQ(toy.config_irqs, 1);
     toy_teardown();
@@ -389,11 +389,11 @@ static void queue_interrupt_follows_suppression(void)
     negotiate(good_features);
     start();
     vmdev_vq_push(&toy.dev.queues[0], 0, 0);
-    vmdev_virtio_notify_queue(&toy.dev, 0);
+    vmdev_virtio_interrupt_queue(&toy.dev, 0);
     CHECK_EQ(toy.queue_irqs, 1);
     vdrv_set_used_event(&drvq[0], 5);
     vmdev_vq_push(&toy.dev.queues[0], 0, 0);
-    vmdev_virtio_notify_queue(&toy.dev, 0);
+    vmdev_virtio_interrupt_queue(&toy.dev, 0);
     CHECK_EQ(toy.queue_irqs, 1);
     toy_teardown();
 }

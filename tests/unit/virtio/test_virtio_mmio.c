@@ -77,20 +77,24 @@ static void features_negotiated_through_two_windows(void)
     wr(R(DEVICE_FEATURES_SEL), 0);
     CHECK_EQ(rd(R(DEVICE_FEATURES)), 1u << ECHO_FEATURE_LOW);
     wr(R(DEVICE_FEATURES_SEL), 1);
-    CHECK_EQ(rd(R(DEVICE_FEATURES)), (1u << (VIRTIO_F_VERSION_1 - 32)) |
+    CHECK_EQ(rd(R(DEVICE_FEATURES)), (1u << (VMDEV_VIRTIO_F_VERSION_1 - 32)) |
                                          (1u << (ECHO_FEATURE_HIGH - 32)));
     wr(R(DEVICE_FEATURES_SEL), 2);
     CHECK_EQ(rd(R(DEVICE_FEATURES)), 0);
 
     /* Without VERSION_1 FEATURES_OK does not stick (3.1.1 step 6). */
-    uint32_t status = vdrv_mmio_negotiate(&drv, VIRTIO_BIT(ECHO_FEATURE_LOW));
-    CHECK(!(status & VIRTIO_STATUS_FEATURES_OK));
-    status = vdrv_mmio_negotiate(&drv, VIRTIO_BIT(VIRTIO_F_VERSION_1) |
-                                           VIRTIO_BIT(ECHO_FEATURE_HIGH));
-    CHECK_EQ(status, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                         VIRTIO_STATUS_FEATURES_OK);
-    CHECK_EQ(toy.dev.driver_features, VIRTIO_BIT(VIRTIO_F_VERSION_1) |
-                                          VIRTIO_BIT(ECHO_FEATURE_HIGH));
+    uint32_t status =
+        vdrv_mmio_negotiate(&drv, VMDEV_VIRTIO_BIT(ECHO_FEATURE_LOW));
+    CHECK(!(status & VMDEV_VIRTIO_STATUS_FEATURES_OK));
+    status =
+        vdrv_mmio_negotiate(&drv, VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_VERSION_1) |
+                                      VMDEV_VIRTIO_BIT(ECHO_FEATURE_HIGH));
+    CHECK_EQ(status, VMDEV_VIRTIO_STATUS_ACKNOWLEDGE |
+                         VMDEV_VIRTIO_STATUS_DRIVER |
+                         VMDEV_VIRTIO_STATUS_FEATURES_OK);
+    CHECK_EQ(toy.dev.driver_features,
+             VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_VERSION_1) |
+                 VMDEV_VIRTIO_BIT(ECHO_FEATURE_HIGH));
     /* The set is frozen once FEATURES_OK is set. */
     wr(R(DRIVER_FEATURES_SEL), 0);
     wr(R(DRIVER_FEATURES), 1u << ECHO_FEATURE_LOW);
@@ -102,9 +106,10 @@ static void request_raises_used_buffer_interrupt_until_acked(void)
 {
     setup();
     linux_bring_up();
-    CHECK_EQ(rd(R(STATUS)), VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-                                VIRTIO_STATUS_FEATURES_OK |
-                                VIRTIO_STATUS_DRIVER_OK);
+    CHECK_EQ(rd(R(STATUS)), VMDEV_VIRTIO_STATUS_ACKNOWLEDGE |
+                                VMDEV_VIRTIO_STATUS_DRIVER |
+                                VMDEV_VIRTIO_STATUS_FEATURES_OK |
+                                VMDEV_VIRTIO_STATUS_DRIVER_OK);
     CHECK_EQ(toy.activations, 1);
     CHECK(toy.dev.queues[0].enabled && toy.dev.queues[1].enabled);
     CHECK_EQ(toy.dev.queues[1].config.size, 8);
@@ -203,10 +208,10 @@ static void registers_take_only_aligned_32_bit_accesses(void)
     CHECK_EQ(rd_sized(R(MAGIC_VALUE) + 1, 4), 0);
     CHECK_EQ(vmdev_virtio_mmio_refused_count(mmio), 4);
 
-    wr_sized(R(STATUS), VIRTIO_STATUS_ACKNOWLEDGE, 1);
-    wr_sized(R(STATUS), VIRTIO_STATUS_ACKNOWLEDGE, 2);
-    wr_sized(R(STATUS) + 2, VIRTIO_STATUS_ACKNOWLEDGE, 2);
-    wr_sized(R(STATUS), VIRTIO_STATUS_ACKNOWLEDGE, 8);
+    wr_sized(R(STATUS), VMDEV_VIRTIO_STATUS_ACKNOWLEDGE, 1);
+    wr_sized(R(STATUS), VMDEV_VIRTIO_STATUS_ACKNOWLEDGE, 2);
+    wr_sized(R(STATUS) + 2, VMDEV_VIRTIO_STATUS_ACKNOWLEDGE, 2);
+    wr_sized(R(STATUS), VMDEV_VIRTIO_STATUS_ACKNOWLEDGE, 8);
     CHECK_EQ(rd(R(STATUS)), 0);
     CHECK_EQ(vmdev_virtio_mmio_refused_count(mmio), 8);
     CHECK(guest_log_lines > 0); /* logged, rate-limited */
@@ -255,7 +260,7 @@ static void no_shared_memory_regions(void)
 static void queue_select_past_the_device_is_ignored(void)
 {
     setup();
-    vdrv_mmio_negotiate(&drv, VIRTIO_BIT(VIRTIO_F_VERSION_1));
+    vdrv_mmio_negotiate(&drv, VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_VERSION_1));
     /* 4.2.3.2 step 3: QueueNumMax 0 tells the driver there is no queue. */
     wr(R(QUEUE_SEL), NUM_QUEUES);
     CHECK_EQ(rd(R(QUEUE_NUM_MAX)), 0);
@@ -280,7 +285,7 @@ static void queue_select_past_the_device_is_ignored(void)
 static void queue_geometry_is_locked_while_ready(void)
 {
     setup();
-    vdrv_mmio_negotiate(&drv, VIRTIO_BIT(VIRTIO_F_VERSION_1));
+    vdrv_mmio_negotiate(&drv, VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_VERSION_1));
     CHECK_EQ(vdrv_mmio_setup_queue(&drv, 0, &drvq[0], &mem, 8), 0);
     uint64_t desc = toy.dev.queues[0].config.desc_addr;
     wr(R(QUEUE_SEL), 0);
@@ -307,9 +312,9 @@ static void queue_geometry_is_locked_while_ready(void)
 static void running_queues_start_and_stop_only_with_the_device(void)
 {
     setup();
-    vdrv_mmio_negotiate(&drv, VIRTIO_BIT(VIRTIO_F_VERSION_1));
+    vdrv_mmio_negotiate(&drv, VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_VERSION_1));
     CHECK_EQ(vdrv_mmio_setup_queue(&drv, 0, &drvq[0], &mem, 8), 0);
-    vdrv_mmio_add_status(&drv, VIRTIO_STATUS_DRIVER_OK);
+    vdrv_mmio_add_status(&drv, VMDEV_VIRTIO_STATUS_DRIVER_OK);
     CHECK(toy.dev.queues[0].enabled);
     CHECK(!toy.dev.queues[1].enabled);
     /* A queue made ready after DRIVER_OK would never be checked. */
@@ -365,15 +370,15 @@ static void reset_clears_device_and_transport(void)
 static void bad_ring_at_driver_ok_needs_reset(void)
 {
     setup();
-    vdrv_mmio_negotiate(&drv, VIRTIO_BIT(VIRTIO_F_VERSION_1));
+    vdrv_mmio_negotiate(&drv, VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_VERSION_1));
     CHECK_EQ(vdrv_mmio_setup_queue(&drv, 0, &drvq[0], &mem, 8), 0);
     /* 2.7: the descriptor table is 16-byte aligned; move it by 8. */
     wr(R(QUEUE_SEL), 0);
     wr(R(QUEUE_READY), 0);
     wr(R(QUEUE_DESC_LOW), (uint32_t)drvq[0].desc + 8);
     wr(R(QUEUE_READY), 1);
-    vdrv_mmio_add_status(&drv, VIRTIO_STATUS_DRIVER_OK);
-    CHECK(rd(R(STATUS)) & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    vdrv_mmio_add_status(&drv, VMDEV_VIRTIO_STATUS_DRIVER_OK);
+    CHECK(rd(R(STATUS)) & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET);
     CHECK_EQ(toy.activations, 0);
     /* 2.1.2: the driver hears of it through a configuration interrupt. */
     CHECK(line.level);

@@ -95,7 +95,7 @@ static void save_restore_round_trip(void)
     for (unsigned i = 0; i < sizeof(readable) / sizeof(readable[0]); i++)
         CHECK_EQ(rd_restored(&r, readable[i]), rd(readable[i]));
     CHECK_EQ(rd_restored(&r, R(DEVICE_FEATURES)),
-             (1u << (VIRTIO_F_VERSION_1 - 32)) |
+             (1u << (VMDEV_VIRTIO_F_VERSION_1 - 32)) |
                  (1u << (ECHO_FEATURE_HIGH - 32)));
     CHECK_EQ(rd_restored(&r, R(QUEUE_READY)), 1);
 

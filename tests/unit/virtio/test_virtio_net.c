@@ -107,7 +107,7 @@ static void driver_start(void)
 {
     vmdev_virtio_set_status(dev, 0);
     vdrv_accept_features(dev, driver_features);
-    bool event_idx = vmdev_virtio_has_feature(dev, VIRTIO_F_EVENT_IDX);
+    bool event_idx = vmdev_virtio_has_feature(dev, VMDEV_VIRTIO_F_EVENT_IDX);
     for (uint16_t i = 0; i < dev->num_queues; i++) {
         vdrv_queue_init(&queues[i], &mem, dev->queues[i].config.max_size,
                         event_idx);
@@ -492,7 +492,7 @@ static void short_transmit_header_is_a_guest_error(void)
     vdrv_notify(dev, 1);
     run_ready();
     CHECK(!vmdev_virtio_is_running(dev));
-    CHECK(dev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    CHECK(dev->status & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET);
     CHECK_EQ(dev->guest_errors, 1);
     CHECK_EQ(peer_read(0, got), 0);
 }
@@ -739,7 +739,7 @@ static void merged_frames_wait_for_enough_buffers(void)
 {
     struct setup s = { 0 };
     CHECK(start(&s));
-    CHECK(vmdev_virtio_has_feature(dev, VIRTIO_F_EVENT_IDX));
+    CHECK(vmdev_virtio_has_feature(dev, VMDEV_VIRTIO_F_EVENT_IDX));
     unsigned total = 20;
     for (unsigned i = 0; i < total; i++) {
         fill_frame(frame, 5000, our_mac, (uint8_t)i);
@@ -798,7 +798,7 @@ static void receive_buffer_without_room_for_header(void)
     fill_frame(frame, 60, our_mac, 0);
     CHECK(peer_write(0, frame, 60));
     run_ready();
-    CHECK(dev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    CHECK(dev->status & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET);
     CHECK_EQ(dev->guest_errors, 1);
 }
 
@@ -887,7 +887,7 @@ static void control_commands_that_are_wrong(void)
     struct vdrv_buf out = { vdrv_alloc(&mem, 2, 8), 2 };
     CHECK(vdrv_add(&queues[q], &out, 1, NULL, 0, false) >= 0);
     vdrv_notify(dev, q);
-    CHECK(dev->status & VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    CHECK(dev->status & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET);
 }
 
 /* A driver without MQ uses one pair, and the control queue is queue 2

@@ -42,13 +42,13 @@ static void echo_notify(struct vmdev_virtio_device *dev, uint16_t index)
     if (ret < 0)
         vmdev_virtio_guest_error(dev, "%s", why);
     else
-        vmdev_virtio_notify_queue(dev, index);
+        vmdev_virtio_interrupt_queue(dev, index);
     free(chain);
 }
 
 static const struct vmdev_virtio_device_ops echo_ops = {
     .read_config = echo_read_config,
-    .queue_notify = echo_notify,
+    .queue_kick = echo_notify,
 };
 
 struct msi_log {
@@ -154,7 +154,8 @@ static void setup(void)
     memset(&msis, 0, sizeof(msis));
     echo.value = 0x11223344;
     if (vmdev_virtio_init(&echo.dev, "echo0", 4, &echo_ops,
-                          VIRTIO_BIT(VIRTIO_F_EVENT_IDX), 4, 1, 16, mem.mem))
+                          VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX), 4, 1, 16,
+                          mem.mem))
         abort();
     struct vmdev_msi_sink sink = { record_msi, &msis };
     if (vmdev_virtio_pci_init(&vp, &echo.dev, &sink))
@@ -258,7 +259,7 @@ static void request_with_msix_interrupt(void)
     CHECK(!intx_level);
     /* A config change goes to the config vector. */
     pthread_mutex_lock(&echo.dev.lock);
-    vmdev_virtio_notify_config(&echo.dev);
+    vmdev_virtio_interrupt_config(&echo.dev);
     pthread_mutex_unlock(&echo.dev.lock);
     CHECK_EQ(msis.count, 2);
     CHECK_EQ(msis.last.data, 0x40);
@@ -279,7 +280,7 @@ static void request_with_intx_and_isr(void)
     CHECK(!intx_level);          /* read clears and deasserts */
     CHECK_EQ(bar_rd(isr, 1), 0);
     pthread_mutex_lock(&echo.dev.lock);
-    vmdev_virtio_notify_config(&echo.dev);
+    vmdev_virtio_interrupt_config(&echo.dev);
     pthread_mutex_unlock(&echo.dev.lock);
     CHECK(intx_level);
     CHECK_EQ(bar_rd(isr, 1), 2);
@@ -291,10 +292,10 @@ static void vector_out_of_range_reads_no_vector(void)
     setup();
     CHECK(find_caps() >= 0);
     bar_wr(common + 0x10, 2, 2); /* only vectors 0 and 1 exist */
-    CHECK_EQ(bar_rd(common + 0x10, 2), VIRTIO_MSI_NO_VECTOR);
+    CHECK_EQ(bar_rd(common + 0x10, 2), VMDEV_VIRTIO_MSI_NO_VECTOR);
     bar_wr(common + 0x16, 0, 2);
     bar_wr(common + 0x1a, 7, 2);
-    CHECK_EQ(bar_rd(common + 0x1a, 2), VIRTIO_MSI_NO_VECTOR);
+    CHECK_EQ(bar_rd(common + 0x1a, 2), VMDEV_VIRTIO_MSI_NO_VECTOR);
     /* A queue that does not exist reads size 0 and takes no writes. */
     bar_wr(common + 0x16, 5, 2);
     CHECK_EQ(bar_rd(common + 0x18, 2), 0);
@@ -318,7 +319,7 @@ static void queue_fields_locked_once_enabled(void)
     bar_wr(common + 0x14, 0, 1);
     CHECK_EQ(bar_rd(common + 0x14, 1), 0);
     CHECK_EQ(bar_rd(common + 0x1c, 2), 0);
-    CHECK_EQ(bar_rd(common + 0x10, 2), VIRTIO_MSI_NO_VECTOR);
+    CHECK_EQ(bar_rd(common + 0x10, 2), VMDEV_VIRTIO_MSI_NO_VECTOR);
     teardown();
 }
 
@@ -397,8 +398,8 @@ static void save_restore_round_trip(void)
     struct vmdev_virtio_pci vp2;
     struct vmdev_msi_sink sink = { record_msi, &msis };
     CHECK_EQ(vmdev_virtio_init(&e2.dev, "echo0", 4, &echo_ops,
-                               VIRTIO_BIT(VIRTIO_F_EVENT_IDX), 4, 1, 16,
-                               mem.mem),
+                               VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX), 4, 1,
+                               16, mem.mem),
              0);
     CHECK_EQ(vmdev_virtio_pci_init(&vp2, &e2.dev, &sink), 0);
     CHECK_EQ(vmdev_virtio_pci_restore(&vp2, w.data, w.len, "vp0"), 0);
@@ -411,7 +412,7 @@ static void save_restore_round_trip(void)
     struct vdrv_buf in = { vdrv_alloc(&mem, 16, 8), 16 };
     CHECK(vdrv_add(&q, NULL, 0, &in, 1, false) >= 0);
     unsigned before = msis.count;
-    vmdev_virtio_pci_queue_notify(&vp2, 0);
+    vmdev_virtio_pci_queue_kick(&vp2, 0);
     uint32_t id, len;
     CHECK(vdrv_get_used(&q, &id, &len));
     CHECK_EQ(msis.count, before + 1);

@@ -27,8 +27,9 @@ static struct fixture fx;
 
 static uint64_t all_features(void)
 {
-    return VIRTIO_BIT(VIRTIO_F_VERSION_1) |
-           VIRTIO_BIT(VIRTIO_F_INDIRECT_DESC) | VIRTIO_BIT(VIRTIO_F_EVENT_IDX);
+    return VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_VERSION_1) |
+           VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_INDIRECT_DESC) |
+           VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX);
 }
 
 /* Fake RAM in `regions` pieces, a queue of `size`, enabled with features. */
@@ -38,7 +39,7 @@ static int setup(unsigned regions, uint16_t size, uint64_t features)
     if (vdrv_mem_init(&fx.m, RAM_BASE, RAM_SIZE, regions))
         return -1;
     vdrv_queue_init(&fx.q, &fx.m, size,
-                    features & VIRTIO_BIT(VIRTIO_F_EVENT_IDX));
+                    features & VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX));
     vmdev_vq_init(&fx.vq, size);
     vdrv_queue_config(&fx.q, &fx.vq.config);
     const char *why = NULL;
@@ -322,10 +323,10 @@ static void refuses_indirect_table_beyond_segment_limit(void)
 
 static void refuses_indirect_without_feature(void)
 {
-    CHECK_EQ(setup(1, QSIZE, VIRTIO_BIT(VIRTIO_F_VERSION_1)), 0);
+    CHECK_EQ(setup(1, QSIZE, VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_VERSION_1)), 0);
     struct vdrv_buf in = { vdrv_alloc(&fx.m, 8, 8), 8 };
     CHECK(vdrv_add(&fx.q, NULL, 0, &in, 1, true) >= 0);
-    CHECK(pop_refused("without VIRTIO_F_INDIRECT_DESC"));
+    CHECK(pop_refused("without VMDEV_VIRTIO_F_INDIRECT_DESC"));
 }
 
 static void refuses_indirect_with_next(void)
@@ -466,12 +467,12 @@ static void refuses_total_length_of_4_gib(void)
 
 static void no_interrupt_flag_suppresses(void)
 {
-    CHECK_EQ(setup(1, QSIZE, VIRTIO_BIT(VIRTIO_F_VERSION_1)), 0);
+    CHECK_EQ(setup(1, QSIZE, VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_VERSION_1)), 0);
     vmdev_vq_push(&fx.vq, 0, 0);
-    CHECK(vmdev_vq_should_notify(&fx.vq));
+    CHECK(vmdev_vq_should_interrupt(&fx.vq));
     vdrv_set_avail_flags(&fx.q, 1); /* VIRTQ_AVAIL_F_NO_INTERRUPT */
     vmdev_vq_push(&fx.vq, 0, 0);
-    CHECK(!vmdev_vq_should_notify(&fx.vq));
+    CHECK(!vmdev_vq_should_interrupt(&fx.vq));
 
     vmdev_vq_set_notification(&fx.vq, false);
     CHECK_EQ(vdrv_used_flags(&fx.q), 1); /* VIRTQ_USED_F_NO_NOTIFY */
@@ -484,23 +485,23 @@ static void event_idx_interrupts_when_used_event_passed(void)
     CHECK_EQ(setup(1, QSIZE, all_features()), 0);
     /* The first interrupt is always sent; it sets the reference point. */
     vmdev_vq_push(&fx.vq, 0, 0);
-    CHECK(vmdev_vq_should_notify(&fx.vq)); /* used_idx 1 */
+    CHECK(vmdev_vq_should_interrupt(&fx.vq)); /* used_idx 1 */
     /* The driver wants an interrupt once entry 3 is used (idx > 3). */
     vdrv_set_used_event(&fx.q, 3);
     vmdev_vq_push(&fx.vq, 0, 0); /* 2 */
-    CHECK(!vmdev_vq_should_notify(&fx.vq));
+    CHECK(!vmdev_vq_should_interrupt(&fx.vq));
     vmdev_vq_push(&fx.vq, 0, 0); /* 3 */
-    CHECK(!vmdev_vq_should_notify(&fx.vq));
+    CHECK(!vmdev_vq_should_interrupt(&fx.vq));
     vmdev_vq_push(&fx.vq, 0, 0); /* 4: passes used_event */
-    CHECK(vmdev_vq_should_notify(&fx.vq));
+    CHECK(vmdev_vq_should_interrupt(&fx.vq));
     vmdev_vq_push(&fx.vq, 0, 0); /* 5: already signalled past 3 */
-    CHECK(!vmdev_vq_should_notify(&fx.vq));
+    CHECK(!vmdev_vq_should_interrupt(&fx.vq));
     /* Several pushes at once crossing used_event still signal once. */
     vdrv_set_used_event(&fx.q, 6);
     vmdev_vq_push(&fx.vq, 0, 0);
     vmdev_vq_push(&fx.vq, 0, 0);
     vmdev_vq_push(&fx.vq, 0, 0); /* 8 */
-    CHECK(vmdev_vq_should_notify(&fx.vq));
+    CHECK(vmdev_vq_should_interrupt(&fx.vq));
     /* avail_event tells the driver where to kick us. */
     struct vdrv_buf in = { vdrv_alloc(&fx.m, 8, 8), 8 };
     CHECK(vdrv_add(&fx.q, NULL, 0, &in, 1, false) >= 0);
