@@ -4,7 +4,7 @@
  * (virtio-pci, virtio-mmio) drives, and the state they share.
  *
  *   transport (guest registers) --> vmdev_virtio_* calls --> device ops
- *   device --> vmdev_virtio_interrupt_queue()/interrupt_config() --> transport
+ *   device --> vmdev_virtio_interrupt_queue(), _config() --> transport
  *              interrupt callback (MSI-X vector or INTx/ISR)
  *
  * A device knows nothing of its transport; a transport knows nothing of

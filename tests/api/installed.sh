@@ -2,8 +2,9 @@
 # installed.sh BUILD_DIR SOURCE_ROOT: install the library into a
 # temporary destination (meson install --destdir) and build against it
 # with pkg-config alone, as a VMM author's build would: tests/api/version_c.c
-# linked to the shared library and to the archive, and every program in
-# examples/ linked to the shared library. Each must run and check its own
+# linked to the shared library and to the archive, every program in
+# examples/ linked to the shared library, and vmdev-run from its sources
+# linked to the archive. Each must run; each example checks its own
 # result.
 set -eu
 build=$1 root=$2
@@ -51,3 +52,16 @@ for example in "$root"/examples/*.c; do
     LD_LIBRARY_PATH=$libdir "$work/$name" "$@"
 done
 echo "ok   every example in examples/ built with pkg-config vmdev and run"
+
+# vmdev-run, from its own sources, against the install alone: it uses
+# nothing of the library that the headers and the archive do not give
+# every VMM. Its --help must run.
+# shellcheck disable=SC2046
+$cc -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror \
+    $(pc --cflags) \
+    -I"$root/tools/vmm" -I"$root/tools/common" "$root"/tools/vmm/*.c \
+    "$root/tools/common/net_spec.c" -o "$work/vmdev-run" "$libdir/libvmdev.a" \
+    $(pkg-config --libs $deps libseccomp) -pthread
+"$work/vmdev-run" --help > "$work/help.txt"
+grep -q -- '--kernel' "$work/help.txt"
+echo "ok   vmdev-run built from tools/vmm with pkg-config vmdev and the archive"
