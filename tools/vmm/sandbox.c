@@ -141,7 +141,15 @@ int vmm_sandbox_prepare(enum vmm_seccomp mode, const char *stray)
 static int allow_list(scmp_filter_ctx ctx, const struct vmm_syscall_list *l)
 {
     for (size_t i = 0; i < l->num_syscalls; i++) {
-        int ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, l->syscalls[i], 0);
+        int ret;
+        /* tgkill within this process only (a vCPU's kick, a stop, an
+         * abort): never a signal to another of the user's processes. */
+        if (l->syscalls[i] == SCMP_SYS(tgkill))
+            ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
+                                   SCMP_A0(SCMP_CMP_EQ,
+                                           (scmp_datum_t)getpid()));
+        else
+            ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, l->syscalls[i], 0);
         if (ret && ret != -EEXIST)
             return ret;
     }
