@@ -147,7 +147,7 @@ static int allow_list(scmp_filter_ctx ctx, const struct vmm_syscall_list *l)
         if (l->syscalls[i] == SCMP_SYS(tgkill))
             ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
                                    SCMP_A0(SCMP_CMP_EQ,
-                                           (scmp_datum_t)getpid()));
+                                           (scmp_datum_t)getpid(), 0));
         else
             ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, l->syscalls[i], 0);
         if (ret && ret != -EEXIST)
