@@ -38,6 +38,7 @@
 #include <sys/stat.h>
 
 #include "qcow2_rig.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -46,26 +47,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_NAME 1100 /* room for a name one byte too long (1024) */
 #define PATTERN_TOP_WRITES 4
 #define PATTERN_OUTSIDE 6
-
-struct input {
-    const uint8_t *p;
-    size_t left;
-};
-
-/* The next byte, 0 once the input is used up. */
-static uint8_t take8(struct input *in)
-{
-    if (!in->left)
-        return 0;
-    in->left--;
-    return *in->p++;
-}
-
-static uint16_t take16(struct input *in)
-{
-    uint16_t lo = take8(in);
-    return (uint16_t)(lo | take8(in) << 8);
-}
 
 /*
  * The byte of pattern k at disk offset x: patterns differ from each

@@ -24,30 +24,11 @@
  */
 #include "qcow2_build.h"
 #include "qcow2_rig.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define MAX_EDITS 32
-
-struct input {
-    const uint8_t *p;
-    size_t left;
-};
-
-/* The next byte, 0 once the input is used up. */
-static uint8_t take8(struct input *in)
-{
-    if (!in->left)
-        return 0;
-    in->left--;
-    return *in->p++;
-}
-
-static uint16_t take16(struct input *in)
-{
-    uint16_t lo = take8(in);
-    return (uint16_t)(lo | take8(in) << 8);
-}
 
 /* The cluster of an object named by one byte: its kind (the low bits),
  * and which of that kind (the rest, wrapping), plus `within`. An image

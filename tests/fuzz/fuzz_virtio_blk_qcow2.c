@@ -40,6 +40,7 @@
 #include "virtio_driver.h"
 #include "vmdev/event_loop.h"
 #include "vmdev/virtio_blk.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -76,25 +77,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define F_NEXT 1
 #define F_WRITE 2
 #define F_INDIRECT 4
-
-struct input {
-    const uint8_t *p;
-    size_t left;
-};
-
-static uint8_t take8(struct input *in)
-{
-    if (!in->left)
-        return 0;
-    in->left--;
-    return *in->p++;
-}
-
-static uint16_t take16(struct input *in)
-{
-    uint16_t lo = take8(in);
-    return (uint16_t)(lo | take8(in) << 8);
-}
 
 /* What a hostile chain does wrong. */
 enum hostility { WELL_FORMED, SHORT_HEADER, NO_STATUS, OUTSIDE_RAM,

@@ -47,6 +47,7 @@
 #include "net/backend.h"
 #include "virtio/net_offload.h"
 #include "virtio_net_rig.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -736,15 +737,6 @@ static void run_device(void)
 
 /* --- The input --- */
 
-struct input {
-    const uint8_t *p, *end;
-};
-
-static uint8_t next_byte(struct input *in)
-{
-    return in->p < in->end ? *in->p++ : 0;
-}
-
 /* A new frame from backend k: recorded, and written to its socket on a
  * stream backend (an offload backend hands it over in offer_frames). */
 static void send_frame(unsigned k, uint32_t len, const uint8_t *offload)
@@ -812,19 +804,19 @@ static void step(uint8_t op, struct input *in)
         kick_if_needed(qi, old);
         break;
     case 1: { /* one chain, varied or hostile */
-        uint8_t vary = next_byte(in);
-        int kind = op & 32 ? next_byte(in) : -1;
+        uint8_t vary = take8(in);
+        int kind = op & 32 ? take8(in) : -1;
         post(qi, vary, kind);
         snapshot();
         kick_if_needed(qi, old);
         break;
     }
     case 2: { /* a frame, with offloads when bit 6 says */
-        uint8_t l[2] = { next_byte(in), next_byte(in) };
+        uint8_t l[2] = { take8(in), take8(in) };
         uint8_t o[4] = { 0 };
         if (op & 64)
             for (unsigned i = 0; i < 4; i++)
-                o[i] = next_byte(in);
+                o[i] = take8(in);
         send_frame(k, (uint32_t)(l[0] | l[1] << 8), op & 64 ? o : NULL);
         snapshot();
         break;
@@ -832,7 +824,7 @@ static void step(uint8_t op, struct input *in)
     case 3: { /* a burst of frames of up to 16 KiB */
         k = (op >> 6) % st.rig.num_backends;
         for (unsigned i = 0; i <= (op >> 3 & 7); i++) {
-            uint8_t b = next_byte(in);
+            uint8_t b = take8(in);
             send_frame(k, 46u + b * b / 4u, NULL);
         }
         snapshot();
@@ -944,9 +936,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     set_pairs((uint16_t)(1 + (setup >> 4 & 3) % pairs));
     rig_reap(&st.rig);
 
-    struct input in = { data + 3, data + size };
-    for (unsigned i = 0; i < MAX_STEPS && in.p < in.end; i++) {
-        step(next_byte(&in), &in);
+    struct input in = { data + 3, size - 3 };
+    for (unsigned i = 0; i < MAX_STEPS && in.left; i++) {
+        step(take8(&in), &in);
         if (needs_reset())
             break;
     }

@@ -36,6 +36,7 @@
 #include "options.h"
 #include "vm.h"
 #include "vmdev/event_loop.h"
+#include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -43,25 +44,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define RAM_WINDOW (512u << 10) /* where the input writes guest RAM */
 #define DISK_SIZE (1u << 20)
 #define PCI_SLOTS 32
-
-struct input {
-    const uint8_t *p;
-    size_t left;
-};
-
-static uint8_t take8(struct input *in)
-{
-    if (!in->left)
-        return 0;
-    in->left--;
-    return *in->p++;
-}
-
-static uint16_t take16(struct input *in)
-{
-    uint16_t lo = take8(in);
-    return (uint16_t)(lo | take8(in) << 8);
-}
 
 static const uint16_t machine_ports[] = {
     PORT_PIC_MASTER, PORT_PIC_SLAVE, PORT_ELCR, PORT_PIT,
