@@ -37,6 +37,7 @@
 #include <limits.h>
 #include <sys/stat.h>
 
+#include "block_sync.h"
 #include "qcow2_rig.h"
 #include "fuzz_input.h"
 
@@ -595,38 +596,14 @@ NOT_FUZZED static uint8_t expected_at(const struct model *m, uint64_t x)
     return 0;
 }
 
-struct outcome {
-    unsigned done;
-    int64_t result;
-};
-
-static void note_outcome(struct vmdev_block_request *req, int64_t result)
-{
-    struct outcome *o = req->opaque;
-    o->result = result;
-    o->done++;
-}
-
 /* One request, waited for: its result (or the submit error). */
 static int64_t run(struct vmdev_block *b, enum vmdev_io_op op, uint64_t offset,
                    uint8_t *buf, uint64_t len)
 {
-    struct iovec iov = { buf, len };
-    struct outcome out = { 0 };
-    struct vmdev_block_request req = { .op = op, .offset = offset,
-                                       .done = note_outcome, .opaque = &out };
-    if (op == VMDEV_IO_READ || op == VMDEV_IO_WRITE) {
-        req.iov = &iov;
-        req.iovcnt = 1;
-    } else {
-        req.len = len;
-    }
-    int ret = vmdev_block_submit(b, rig.engine, &req);
-    if (ret)
-        return ret;
-    if (!engine_wait(rig.engine, &out.done, 1))
+    int64_t result = block_sync(b, rig.engine, op, offset, buf, len);
+    if (result == -ETIMEDOUT)
         abort(); /* a request that never finishes */
-    return out.result;
+    return result;
 }
 
 /* The first byte of buf (the disk's first len bytes) that is not what
