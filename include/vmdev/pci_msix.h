@@ -19,18 +19,18 @@
 extern "C" {
 #endif
 
-#define VMDEV_MSIX_MAX_VECTORS 2048
-#define VMDEV_MSIX_ENTRY_SIZE 16
+#define VMDEV_PCI_MSIX_MAX_VECTORS 2048
+#define VMDEV_PCI_MSIX_ENTRY_SIZE 16
 
-struct vmdev_msix_entry {
+struct vmdev_pci_msix_entry {
     uint32_t address_lo, address_hi, data, control;
 };
 
-struct vmdev_msix {
+struct vmdev_pci_msix {
     struct vmdev_pci_device *pdev;
     uint8_t cap; /* capability offset in config space */
     uint16_t num_vectors;
-    struct vmdev_msix_entry *table;
+    struct vmdev_pci_msix_entry *table;
     uint64_t *pending; /* one bit per vector */
     struct vmdev_msi_sink sink;
     uint64_t delivered; /* messages sent, for metrics and tests */
@@ -43,40 +43,40 @@ struct vmdev_msix {
  * 0, -EINVAL or -ENOMEM.
  */
 __attribute__((warn_unused_result))
-int vmdev_msix_init(struct vmdev_msix *msix, struct vmdev_pci_device *pdev,
+int vmdev_pci_msix_init(struct vmdev_pci_msix *msix, struct vmdev_pci_device *pdev,
                     uint16_t num_vectors, unsigned bar, uint32_t table_offset,
                     uint32_t pba_offset, const struct vmdev_msi_sink *sink);
-void vmdev_msix_release(struct vmdev_msix *msix);
+void vmdev_pci_msix_release(struct vmdev_pci_msix *msix);
 
 /* Bytes of BAR space the table and the PBA take. */
-uint32_t vmdev_msix_table_size(uint16_t num_vectors);
-uint32_t vmdev_msix_pba_size(uint16_t num_vectors);
+uint32_t vmdev_pci_msix_table_size(uint16_t num_vectors);
+uint32_t vmdev_pci_msix_pba_size(uint16_t num_vectors);
 
 /* Message Control.Enable is set. */
-bool vmdev_msix_enabled(const struct vmdev_msix *msix);
+bool vmdev_pci_msix_enabled(const struct vmdev_pci_msix *msix);
 
 /* Signal `vector`: sent now, or left pending while masked. Returns false
  * when MSI-X is disabled or the vector does not exist. */
-bool vmdev_msix_notify(struct vmdev_msix *msix, uint16_t vector);
+bool vmdev_pci_msix_notify(struct vmdev_pci_msix *msix, uint16_t vector);
 
 /* From the device's config_written hook: a change of Enable or Function
  * Mask may release pending messages. */
-void vmdev_msix_config_written(struct vmdev_msix *msix, uint32_t offset,
+void vmdev_pci_msix_config_written(struct vmdev_pci_msix *msix, uint32_t offset,
                                unsigned size);
 
 /* Accesses inside the table and PBA; 4- or 8-byte, naturally aligned
  * (6.8.2.9); anything else reads as zero and writes nothing. */
-uint64_t vmdev_msix_table_read(struct vmdev_msix *msix, uint64_t offset,
+uint64_t vmdev_pci_msix_table_read(struct vmdev_pci_msix *msix, uint64_t offset,
                                unsigned size);
-void vmdev_msix_table_write(struct vmdev_msix *msix, uint64_t offset,
+void vmdev_pci_msix_table_write(struct vmdev_pci_msix *msix, uint64_t offset,
                             uint64_t value, unsigned size);
-uint64_t vmdev_msix_pba_read(struct vmdev_msix *msix, uint64_t offset,
+uint64_t vmdev_pci_msix_pba_read(struct vmdev_pci_msix *msix, uint64_t offset,
                              unsigned size);
 
-void vmdev_msix_save(const struct vmdev_msix *msix,
+void vmdev_pci_msix_save(const struct vmdev_pci_msix *msix,
                      struct vmdev_state_writer *w, const char *name);
 __attribute__((warn_unused_result))
-int vmdev_msix_restore(struct vmdev_msix *msix, const void *data, size_t len,
+int vmdev_pci_msix_restore(struct vmdev_pci_msix *msix, const void *data, size_t len,
                        const char *name);
 
 #ifdef __cplusplus

@@ -23,7 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vmdev/memory.h"
+#include "vmdev/guest_memory.h"
 #include "vmdev/state.h"
 #include "vmdev/virtqueue.h"
 
@@ -194,7 +194,7 @@ bool vmdev_virtio_has_feature(const struct vmdev_virtio_device *dev,
  * for a request the guest built wrong (a guest error).
  */
 typedef int64_t vmdev_virtio_chain_fn(struct vmdev_virtio_device *dev,
-                                      struct vmdev_vq_chain *chain,
+                                      struct vmdev_virtqueue_chain *chain,
                                       const char **why);
 /*
  * Pop every available chain of queue `index` into `chain`, serve it with
@@ -210,11 +210,11 @@ typedef int64_t vmdev_virtio_chain_fn(struct vmdev_virtio_device *dev,
  * the thread or dev->lock. Unattached, it serves until the ring is empty.
  */
 void vmdev_virtio_process_queue(struct vmdev_virtio_device *dev,
-                                uint16_t index, struct vmdev_vq_chain *chain,
+                                uint16_t index, struct vmdev_virtqueue_chain *chain,
                                 vmdev_virtio_chain_fn *serve);
 /*
  * The asynchronous form: serve may also answer VMDEV_VIRTIO_CHAIN_HELD,
- * keeping the chain to return it later itself (vmdev_vq_push, then
+ * keeping the chain to return it later itself (vmdev_virtqueue_push, then
  * vmdev_virtio_interrupt_queue). has_room is asked before each pop; when it
  * says no, the chains stay in the ring until the device processes the
  * queue again.
@@ -224,7 +224,7 @@ typedef bool vmdev_virtio_room_fn(struct vmdev_virtio_device *dev,
                                   uint16_t index);
 void vmdev_virtio_process_queue_async(struct vmdev_virtio_device *dev,
                                       uint16_t index,
-                                      struct vmdev_vq_chain *chain,
+                                      struct vmdev_virtqueue_chain *chain,
                                       vmdev_virtio_chain_fn *serve,
                                       vmdev_virtio_room_fn *has_room);
 /* DRIVER_OK set and NEEDS_RESET clear: queues may be processed. */

@@ -33,7 +33,7 @@ extern "C" {
 
 struct vmdev_virtio_pci {
     struct vmdev_pci_device pci;
-    struct vmdev_msix msix;
+    struct vmdev_pci_msix msix;
     struct vmdev_virtio_device *vdev;
     /* Transport registers (virtio 1.2, 4.1.4.3). */
     uint32_t device_feature_select, driver_feature_select;

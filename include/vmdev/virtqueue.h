@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "vmdev/memory.h"
+#include "vmdev/guest_memory.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -29,9 +29,9 @@ extern "C" {
 
 /*
  * Transport-visible configuration. The transport writes these from guest
- * registers while the queue is not enabled; vmdev_vq_enable() checks them.
+ * registers while the queue is not enabled; vmdev_virtqueue_enable() checks them.
  */
-struct vmdev_vq_config {
+struct vmdev_virtqueue_config {
     uint16_t size;     /* driver's chosen size, <= max_size */
     uint16_t max_size; /* device's maximum */
     bool ready;        /* queue_enable written by the driver */
@@ -39,7 +39,7 @@ struct vmdev_vq_config {
     uint16_t msix_vector; /* owned by the PCI transport */
 };
 
-struct vmdev_vq_segment {
+struct vmdev_virtqueue_segment {
     void *host;
     uint32_t len;
     /* The rest of the previous segment's descriptor, whose buffer was
@@ -48,16 +48,16 @@ struct vmdev_vq_segment {
 };
 
 /* A popped chain: where the device reads (driver-written) and writes. */
-struct vmdev_vq_chain {
+struct vmdev_virtqueue_chain {
     uint16_t head;
     unsigned num_readable, num_writable;
-    struct vmdev_vq_segment segments[VMDEV_VQ_MAX_SEGMENTS];
+    struct vmdev_virtqueue_segment segments[VMDEV_VQ_MAX_SEGMENTS];
     /* Readable segments first, then writable ones. */
     uint64_t readable_len, writable_len;
 };
 
 struct vmdev_virtqueue {
-    struct vmdev_vq_config config;
+    struct vmdev_virtqueue_config config;
     /* Runtime state, valid while enabled. */
     bool enabled;
     bool event_idx; /* VMDEV_VIRTIO_F_EVENT_IDX negotiated */
@@ -74,8 +74,8 @@ struct vmdev_virtqueue {
 };
 
 /* Reset to the device's defaults: size = max_size, not ready, addresses 0. */
-void vmdev_vq_init(struct vmdev_virtqueue *vq, uint16_t max_size);
-void vmdev_vq_reset(struct vmdev_virtqueue *vq);
+void vmdev_virtqueue_init(struct vmdev_virtqueue *vq, uint16_t max_size);
+void vmdev_virtqueue_reset(struct vmdev_virtqueue *vq);
 
 /*
  * Check ring geometry (virtio 1.2, 2.7: size a power of two no larger than
@@ -84,7 +84,7 @@ void vmdev_vq_reset(struct vmdev_virtqueue *vq);
  * Returns 0, or -EINVAL with a message in *why for the guest-error log.
  */
 __attribute__((warn_unused_result))
-int vmdev_vq_enable(struct vmdev_virtqueue *vq,
+int vmdev_virtqueue_enable(struct vmdev_virtqueue *vq,
                     const struct vmdev_guest_memory *mem, uint64_t features,
                     const char **why);
 
@@ -97,82 +97,82 @@ int vmdev_vq_enable(struct vmdev_virtqueue *vq,
  * never holds more chains than its ring has entries.
  */
 __attribute__((warn_unused_result))
-int vmdev_vq_pop(struct vmdev_virtqueue *vq, struct vmdev_vq_chain *chain,
+int vmdev_virtqueue_pop(struct vmdev_virtqueue *vq, struct vmdev_virtqueue_chain *chain,
                  const char **why);
 
 /* Return a chain to the driver with the number of bytes written into it. */
-void vmdev_vq_push(struct vmdev_virtqueue *vq, uint16_t head,
+void vmdev_virtqueue_push(struct vmdev_virtqueue *vq, uint16_t head,
                    uint32_t written);
 
 /* Return several chains with one update of the used index, so the driver
  * sees all of them or none (the buffers of one merged receive). */
-struct vmdev_vq_used {
+struct vmdev_virtqueue_used {
     uint16_t head;
     uint32_t written;
 };
-void vmdev_vq_push_many(struct vmdev_virtqueue *vq,
-                        const struct vmdev_vq_used *used, unsigned count);
+void vmdev_virtqueue_push_many(struct vmdev_virtqueue *vq,
+                        const struct vmdev_virtqueue_used *used, unsigned count);
 
 /* Give back the last count chains popped and not pushed: the next pops
  * return them again (a device that found too few buffers for a frame). */
-void vmdev_vq_unpop(struct vmdev_virtqueue *vq, uint16_t count);
+void vmdev_virtqueue_unpop(struct vmdev_virtqueue *vq, uint16_t count);
 
 /* Should the driver be interrupted for what was pushed since last time?
  * Applies VIRTQ_AVAIL_F_NO_INTERRUPT or used_event (EVENT_IDX). */
-bool vmdev_vq_should_interrupt(struct vmdev_virtqueue *vq);
+bool vmdev_virtqueue_should_interrupt(struct vmdev_virtqueue *vq);
 
 /* Ask the driver not to / to kick (used flags or avail_event). */
-void vmdev_vq_set_notification(struct vmdev_virtqueue *vq, bool enable);
+void vmdev_virtqueue_set_notification(struct vmdev_virtqueue *vq, bool enable);
 
 /*
  * For a device that needs more buffers than the driver has made available
  * (a merged receive): have is how many it found, all given back
- * (vmdev_vq_unpop). Asks to be kicked when the driver adds to what is
+ * (vmdev_virtqueue_unpop). Asks to be kicked when the driver adds to what is
  * there now, not to what the device popped (2.7.10: a driver with
  * EVENT_IDX kicks only when its index passes avail_event). True when
  * more than have are available by now, so the caller tries again.
  */
-bool vmdev_vq_wait_for_more(struct vmdev_virtqueue *vq, uint16_t have);
+bool vmdev_virtqueue_wait_for_more(struct vmdev_virtqueue *vq, uint16_t have);
 
 /* True when the driver has made buffers available we have not popped. */
-bool vmdev_vq_has_available(struct vmdev_virtqueue *vq);
+bool vmdev_virtqueue_has_available(struct vmdev_virtqueue *vq);
 
 /*
  * Cursors over a popped chain. A reader consumes the readable segments in
  * order; a writer fills the writable ones. Both stop at the chain's end and
  * report how much they moved, so a short request is detected by the device.
  */
-struct vmdev_vq_reader {
-    const struct vmdev_vq_chain *chain;
+struct vmdev_virtqueue_reader {
+    const struct vmdev_virtqueue_chain *chain;
     unsigned seg;
     uint32_t offset;
     uint64_t remaining;
 };
 
-struct vmdev_vq_writer {
-    const struct vmdev_vq_chain *chain;
+struct vmdev_virtqueue_writer {
+    const struct vmdev_virtqueue_chain *chain;
     unsigned seg;
     uint32_t offset;
     uint64_t remaining;
     uint64_t written;
 };
 
-void vmdev_vq_reader_init(struct vmdev_vq_reader *r,
-                          const struct vmdev_vq_chain *chain);
+void vmdev_virtqueue_reader_init(struct vmdev_virtqueue_reader *r,
+                          const struct vmdev_virtqueue_chain *chain);
 /* Copy up to len bytes; returns the count copied. */
-size_t vmdev_vq_read(struct vmdev_vq_reader *r, void *buf, size_t len);
+size_t vmdev_virtqueue_read(struct vmdev_virtqueue_reader *r, void *buf, size_t len);
 /* Copy exactly len bytes or nothing; returns 0 or -EINVAL. */
-int vmdev_vq_read_exact(struct vmdev_vq_reader *r, void *buf, size_t len);
-size_t vmdev_vq_skip(struct vmdev_vq_reader *r, size_t len);
+int vmdev_virtqueue_read_exact(struct vmdev_virtqueue_reader *r, void *buf, size_t len);
+size_t vmdev_virtqueue_skip(struct vmdev_virtqueue_reader *r, size_t len);
 
-void vmdev_vq_writer_init(struct vmdev_vq_writer *w,
-                          const struct vmdev_vq_chain *chain);
-size_t vmdev_vq_write(struct vmdev_vq_writer *w, const void *buf, size_t len);
-int vmdev_vq_write_exact(struct vmdev_vq_writer *w, const void *buf,
+void vmdev_virtqueue_writer_init(struct vmdev_virtqueue_writer *w,
+                          const struct vmdev_virtqueue_chain *chain);
+size_t vmdev_virtqueue_write(struct vmdev_virtqueue_writer *w, const void *buf, size_t len);
+int vmdev_virtqueue_write_exact(struct vmdev_virtqueue_writer *w, const void *buf,
                          size_t len);
 /* Move past len bytes whose content was placed some other way (preadv
  * into the segments); they count as written. */
-size_t vmdev_vq_writer_skip(struct vmdev_vq_writer *w, size_t len);
+size_t vmdev_virtqueue_writer_skip(struct vmdev_virtqueue_writer *w, size_t len);
 
 #ifdef __cplusplus
 }

@@ -20,22 +20,22 @@
 #define MSIX_CONTROL_FUNCTION_MASK 0x4000u
 #define MSIX_VECTOR_MASKED 1u
 
-uint32_t vmdev_msix_table_size(uint16_t num_vectors)
+uint32_t vmdev_pci_msix_table_size(uint16_t num_vectors)
 {
-    return (uint32_t)num_vectors * VMDEV_MSIX_ENTRY_SIZE;
+    return (uint32_t)num_vectors * VMDEV_PCI_MSIX_ENTRY_SIZE;
 }
 
-uint32_t vmdev_msix_pba_size(uint16_t num_vectors)
+uint32_t vmdev_pci_msix_pba_size(uint16_t num_vectors)
 {
     return ((uint32_t)num_vectors + 63) / 64 * 8;
 }
 
-int vmdev_msix_init(struct vmdev_msix *msix, struct vmdev_pci_device *pdev,
+int vmdev_pci_msix_init(struct vmdev_pci_msix *msix, struct vmdev_pci_device *pdev,
                     uint16_t num_vectors, unsigned bar, uint32_t table_offset,
                     uint32_t pba_offset, const struct vmdev_msi_sink *sink)
 {
     memset(msix, 0, sizeof(*msix));
-    if (num_vectors == 0 || num_vectors > VMDEV_MSIX_MAX_VECTORS ||
+    if (num_vectors == 0 || num_vectors > VMDEV_PCI_MSIX_MAX_VECTORS ||
         bar >= VMDEV_PCI_NUM_BARS || table_offset % 8 || pba_offset % 8)
         return -EINVAL;
     /* PCI Local Bus 3.0, 6.8.2: the table and the PBA lie inside the BAR
@@ -43,8 +43,8 @@ int vmdev_msix_init(struct vmdev_msix *msix, struct vmdev_pci_device *pdev,
      * land in the other, nor past the BAR's end. */
     uint64_t bar_size = pdev->bars[bar].size;
     uint64_t table_end = (uint64_t)table_offset +
-                         vmdev_msix_table_size(num_vectors);
-    uint64_t pba_end = (uint64_t)pba_offset + vmdev_msix_pba_size(num_vectors);
+                         vmdev_pci_msix_table_size(num_vectors);
+    uint64_t pba_end = (uint64_t)pba_offset + vmdev_pci_msix_pba_size(num_vectors);
     if (table_end > bar_size || pba_end > bar_size ||
         (table_offset < pba_end && pba_offset < table_end))
         return -EINVAL;
@@ -55,7 +55,7 @@ int vmdev_msix_init(struct vmdev_msix *msix, struct vmdev_pci_device *pdev,
     msix->table = calloc(num_vectors, sizeof(*msix->table));
     msix->pending = calloc((num_vectors + 63) / 64, sizeof(uint64_t));
     if (!msix->table || !msix->pending) {
-        vmdev_msix_release(msix);
+        vmdev_pci_msix_release(msix);
         return -ENOMEM;
     }
     for (uint16_t i = 0; i < num_vectors; i++)
@@ -73,7 +73,7 @@ int vmdev_msix_init(struct vmdev_msix *msix, struct vmdev_pci_device *pdev,
     return 0;
 }
 
-void vmdev_msix_release(struct vmdev_msix *msix)
+void vmdev_pci_msix_release(struct vmdev_pci_msix *msix)
 {
     free(msix->table);
     free(msix->pending);
@@ -81,26 +81,26 @@ void vmdev_msix_release(struct vmdev_msix *msix)
     msix->pending = NULL;
 }
 
-static uint16_t control(const struct vmdev_msix *msix)
+static uint16_t control(const struct vmdev_pci_msix *msix)
 {
     return (uint16_t)vmdev_pci_get_config(msix->pdev,
                                           msix->cap + MSIX_CONTROL, 2);
 }
 
-bool vmdev_msix_enabled(const struct vmdev_msix *msix)
+bool vmdev_pci_msix_enabled(const struct vmdev_pci_msix *msix)
 {
     return msix->table && (control(msix) & MSIX_CONTROL_ENABLE);
 }
 
-static bool vector_masked(const struct vmdev_msix *msix, uint16_t vector)
+static bool vector_masked(const struct vmdev_pci_msix *msix, uint16_t vector)
 {
     return (control(msix) & MSIX_CONTROL_FUNCTION_MASK) ||
            (msix->table[vector].control & MSIX_VECTOR_MASKED);
 }
 
-static void send(struct vmdev_msix *msix, uint16_t vector)
+static void send(struct vmdev_pci_msix *msix, uint16_t vector)
 {
-    const struct vmdev_msix_entry *e = &msix->table[vector];
+    const struct vmdev_pci_msix_entry *e = &msix->table[vector];
     struct vmdev_msi_msg msg = {
         .address = (uint64_t)e->address_hi << 32 | e->address_lo,
         .data = e->data,
@@ -109,12 +109,12 @@ static void send(struct vmdev_msix *msix, uint16_t vector)
     vmdev_msi_send(&msix->sink, &msg);
 }
 
-static bool pending(const struct vmdev_msix *msix, uint16_t vector)
+static bool pending(const struct vmdev_pci_msix *msix, uint16_t vector)
 {
     return msix->pending[vector / 64] >> (vector % 64) & 1;
 }
 
-static void set_pending(struct vmdev_msix *msix, uint16_t vector, bool on)
+static void set_pending(struct vmdev_pci_msix *msix, uint16_t vector, bool on)
 {
     uint64_t bit = UINT64_C(1) << (vector % 64);
     if (on)
@@ -123,9 +123,9 @@ static void set_pending(struct vmdev_msix *msix, uint16_t vector, bool on)
         msix->pending[vector / 64] &= ~bit;
 }
 
-bool vmdev_msix_notify(struct vmdev_msix *msix, uint16_t vector)
+bool vmdev_pci_msix_notify(struct vmdev_pci_msix *msix, uint16_t vector)
 {
-    if (!vmdev_msix_enabled(msix) || vector >= msix->num_vectors)
+    if (!vmdev_pci_msix_enabled(msix) || vector >= msix->num_vectors)
         return false;
     /* 6.8.2.9: a masked vector's message is held as a pending bit. */
     if (vector_masked(msix, vector))
@@ -136,16 +136,16 @@ bool vmdev_msix_notify(struct vmdev_msix *msix, uint16_t vector)
 }
 
 /* Deliver what became unmasked. */
-static void release_pending(struct vmdev_msix *msix, uint16_t vector)
+static void release_pending(struct vmdev_pci_msix *msix, uint16_t vector)
 {
-    if (vmdev_msix_enabled(msix) && pending(msix, vector) &&
+    if (vmdev_pci_msix_enabled(msix) && pending(msix, vector) &&
         !vector_masked(msix, vector)) {
         set_pending(msix, vector, false);
         send(msix, vector);
     }
 }
 
-void vmdev_msix_config_written(struct vmdev_msix *msix, uint32_t offset,
+void vmdev_pci_msix_config_written(struct vmdev_pci_msix *msix, uint32_t offset,
                                unsigned size)
 {
     uint32_t reg = msix->cap + MSIX_CONTROL;
@@ -161,10 +161,10 @@ static bool access_ok(uint64_t offset, unsigned size, uint64_t limit)
            size <= limit - offset;
 }
 
-static uint32_t *entry_word(struct vmdev_msix *msix, uint64_t offset)
+static uint32_t *entry_word(struct vmdev_pci_msix *msix, uint64_t offset)
 {
-    struct vmdev_msix_entry *e = &msix->table[offset / VMDEV_MSIX_ENTRY_SIZE];
-    switch (offset % VMDEV_MSIX_ENTRY_SIZE) {
+    struct vmdev_pci_msix_entry *e = &msix->table[offset / VMDEV_PCI_MSIX_ENTRY_SIZE];
+    switch (offset % VMDEV_PCI_MSIX_ENTRY_SIZE) {
     case 0:
         return &e->address_lo;
     case 4:
@@ -176,10 +176,10 @@ static uint32_t *entry_word(struct vmdev_msix *msix, uint64_t offset)
     }
 }
 
-uint64_t vmdev_msix_table_read(struct vmdev_msix *msix, uint64_t offset,
+uint64_t vmdev_pci_msix_table_read(struct vmdev_pci_msix *msix, uint64_t offset,
                                unsigned size)
 {
-    if (!access_ok(offset, size, vmdev_msix_table_size(msix->num_vectors)))
+    if (!access_ok(offset, size, vmdev_pci_msix_table_size(msix->num_vectors)))
         return 0;
     uint64_t value = *entry_word(msix, offset);
     if (size == 8)
@@ -187,11 +187,11 @@ uint64_t vmdev_msix_table_read(struct vmdev_msix *msix, uint64_t offset,
     return value;
 }
 
-static void write_word(struct vmdev_msix *msix, uint64_t offset,
+static void write_word(struct vmdev_pci_msix *msix, uint64_t offset,
                        uint32_t value)
 {
-    uint16_t vector = (uint16_t)(offset / VMDEV_MSIX_ENTRY_SIZE);
-    if (offset % VMDEV_MSIX_ENTRY_SIZE == 12) {
+    uint16_t vector = (uint16_t)(offset / VMDEV_PCI_MSIX_ENTRY_SIZE);
+    if (offset % VMDEV_PCI_MSIX_ENTRY_SIZE == 12) {
         /* 6.8.2.9: only the Mask bit of Vector Control is defined. */
         msix->table[vector].control = value & MSIX_VECTOR_MASKED;
         release_pending(msix, vector);
@@ -200,26 +200,26 @@ static void write_word(struct vmdev_msix *msix, uint64_t offset,
     *entry_word(msix, offset) = value;
 }
 
-void vmdev_msix_table_write(struct vmdev_msix *msix, uint64_t offset,
+void vmdev_pci_msix_table_write(struct vmdev_pci_msix *msix, uint64_t offset,
                             uint64_t value, unsigned size)
 {
-    if (!access_ok(offset, size, vmdev_msix_table_size(msix->num_vectors)))
+    if (!access_ok(offset, size, vmdev_pci_msix_table_size(msix->num_vectors)))
         return;
     write_word(msix, offset, (uint32_t)value);
     if (size == 8)
         write_word(msix, offset + 4, (uint32_t)(value >> 32));
 }
 
-uint64_t vmdev_msix_pba_read(struct vmdev_msix *msix, uint64_t offset,
+uint64_t vmdev_pci_msix_pba_read(struct vmdev_pci_msix *msix, uint64_t offset,
                              unsigned size)
 {
-    if (!access_ok(offset, size, vmdev_msix_pba_size(msix->num_vectors)))
+    if (!access_ok(offset, size, vmdev_pci_msix_pba_size(msix->num_vectors)))
         return 0;
     uint64_t qword = msix->pending[offset / 8];
     return size == 8 ? qword : (uint32_t)(qword >> (8 * (offset % 8)));
 }
 
-void vmdev_msix_save(const struct vmdev_msix *msix,
+void vmdev_pci_msix_save(const struct vmdev_pci_msix *msix,
                      struct vmdev_state_writer *w, const char *name)
 {
     vmdev_state_begin_section(w, name, STATE_VERSION);
@@ -227,11 +227,11 @@ void vmdev_msix_save(const struct vmdev_msix *msix,
     vmdev_state_put_bytes(w, "table", msix->table,
                           (size_t)msix->num_vectors * sizeof(*msix->table));
     vmdev_state_put_bytes(w, "pending", msix->pending,
-                          vmdev_msix_pba_size(msix->num_vectors));
+                          vmdev_pci_msix_pba_size(msix->num_vectors));
     vmdev_state_end_section(w);
 }
 
-int vmdev_msix_restore(struct vmdev_msix *msix, const void *data, size_t len,
+int vmdev_pci_msix_restore(struct vmdev_pci_msix *msix, const void *data, size_t len,
                        const char *name)
 {
     struct vmdev_state_section s;
@@ -243,8 +243,8 @@ int vmdev_msix_restore(struct vmdev_msix *msix, const void *data, size_t len,
         vectors != msix->num_vectors)
         return -EINVAL;
     size_t table_len = (size_t)vectors * sizeof(*msix->table);
-    size_t pba_len = vmdev_msix_pba_size(vectors);
-    struct vmdev_msix_entry *table = malloc(table_len);
+    size_t pba_len = vmdev_pci_msix_pba_size(vectors);
+    struct vmdev_pci_msix_entry *table = malloc(table_len);
     uint64_t *pend = malloc(pba_len);
     if (!table || !pend ||
         vmdev_state_get_bytes(&s, "table", table, table_len) ||

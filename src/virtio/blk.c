@@ -30,7 +30,7 @@
  * request (a cache=none bounce buffer, a qcow2 read's extents) are at
  * most a small multiple of its data, so this bounds the memory a guest
  * can make the host hold. A request that does not fit goes back into its
- * ring (vmdev_vq_unpop) and the queue takes nothing more until a
+ * ring (vmdev_virtqueue_unpop) and the queue takes nothing more until a
  * completion frees some of the budget; a request larger than the whole
  * budget runs alone, once nothing else is in flight.
  */
@@ -163,7 +163,7 @@ struct blk_queue {
      * more until a completion frees some. */
     bool waiting_for_budget;
     uint64_t requests; /* chains served */
-    struct vmdev_vq_chain chain;
+    struct vmdev_virtqueue_chain chain;
 };
 
 struct vmdev_virtio_blk {
@@ -231,7 +231,7 @@ struct data_layout {
  * if cap is not enough. A descriptor that also holds the header or the
  * status byte counts with the data it holds.
  */
-static int gather(const struct vmdev_vq_chain *c, unsigned seg, uint64_t skip,
+static int gather(const struct vmdev_virtqueue_chain *c, unsigned seg, uint64_t skip,
                   uint64_t len, struct iovec *iov, unsigned cap,
                   struct data_layout *layout)
 {
@@ -240,7 +240,7 @@ static int gather(const struct vmdev_vq_chain *c, unsigned seg, uint64_t skip,
     *layout = (struct data_layout){ 0 };
     for (unsigned end = c->num_readable + c->num_writable; seg < end && len;
          seg++) {
-        const struct vmdev_vq_segment *s = &c->segments[seg];
+        const struct vmdev_virtqueue_segment *s = &c->segments[seg];
         if (skip >= s->len) {
             skip -= s->len;
             continue;
@@ -263,12 +263,12 @@ static int gather(const struct vmdev_vq_chain *c, unsigned seg, uint64_t skip,
 }
 
 /* The last writable byte: the status (5.2.6). writable_len is >= 1. */
-static uint8_t *status_byte(const struct vmdev_vq_chain *c)
+static uint8_t *status_byte(const struct vmdev_virtqueue_chain *c)
 {
     unsigned seg = c->num_readable + c->num_writable;
     while (c->segments[seg - 1].len == 0)
         seg--;
-    const struct vmdev_vq_segment *s = &c->segments[seg - 1];
+    const struct vmdev_virtqueue_segment *s = &c->segments[seg - 1];
     return (uint8_t *)s->host + s->len - 1;
 }
 
@@ -311,7 +311,7 @@ static void request_done(struct vmdev_block_request *io, int64_t result)
     if (!blk->stopping && req->generation == blk->generation &&
         vmdev_virtio_is_running(&blk->dev)) {
         *req->status = ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
-        vmdev_vq_push(&blk->dev.queues[q->index], req->head,
+        vmdev_virtqueue_push(&blk->dev.queues[q->index], req->head,
                       (ok ? req->in_len : 0) + 1);
         q->completed = true;
     }
@@ -363,7 +363,7 @@ static enum verdict submit(struct blk_queue *q, struct blk_request *req)
  * nothing.
  */
 static enum verdict prepare_rw(const struct vmdev_virtio_blk *blk,
-                               const struct vmdev_vq_chain *c,
+                               const struct vmdev_virtqueue_chain *c,
                                const struct blk_header *h,
                                struct blk_request *req)
 {
@@ -402,7 +402,7 @@ static enum verdict prepare_rw(const struct vmdev_virtio_blk *blk,
 
 /* DISCARD and WRITE_ZEROES: one range after the header (5.2.6). */
 static enum verdict prepare_range(struct vmdev_virtio_blk *blk,
-                                  struct vmdev_vq_reader *r, uint32_t type,
+                                  struct vmdev_virtqueue_reader *r, uint32_t type,
                                   struct blk_request *req)
 {
     bool zeroes = type == VIRTIO_BLK_T_WRITE_ZEROES;
@@ -412,7 +412,7 @@ static enum verdict prepare_range(struct vmdev_virtio_blk *blk,
     /* More ranges than max_*_seg (1) is a request we do not take. */
     if (!(blk->dev.device_features & VMDEV_VIRTIO_BIT(feature)) ||
         r->remaining != sizeof(range) ||
-        vmdev_vq_read_exact(r, &range, sizeof(range)))
+        vmdev_virtqueue_read_exact(r, &range, sizeof(range)))
         return FAIL_UNSUPP;
     uint32_t flags = le32toh(range.flags);
     uint64_t sector = le64toh(range.sector);
@@ -456,16 +456,16 @@ static void count_request(struct blk_queue *q)
  * error (-1).
  */
 static int64_t start_request(struct vmdev_virtio_device *dev,
-                             struct vmdev_vq_chain *c, const char **why)
+                             struct vmdev_virtqueue_chain *c, const char **why)
 {
     struct vmdev_virtio_blk *blk = blk_of(dev);
     struct blk_queue *q = (struct blk_queue *)((uint8_t *)c -
                                                offsetof(struct blk_queue, chain));
-    struct vmdev_vq_reader r;
+    struct vmdev_virtqueue_reader r;
     struct blk_header h;
     /* 5.2.6: a readable header and a writable status byte at least. */
-    vmdev_vq_reader_init(&r, c);
-    if (vmdev_vq_read_exact(&r, &h, sizeof(h)) || c->writable_len < 1) {
+    vmdev_virtqueue_reader_init(&r, c);
+    if (vmdev_virtqueue_read_exact(&r, &h, sizeof(h)) || c->writable_len < 1) {
         *why = "request without a header or a status byte";
         return -1;
     }
@@ -491,11 +491,11 @@ static int64_t start_request(struct vmdev_virtio_device *dev,
         verdict = prepare_range(blk, &r, type, req);
         break;
     case VIRTIO_BLK_T_GET_ID: {
-        struct vmdev_vq_writer w;
-        vmdev_vq_writer_init(&w, c);
+        struct vmdev_virtqueue_writer w;
+        vmdev_virtqueue_writer_init(&w, c);
         uint64_t room = c->writable_len - 1;
         count_request(q);
-        size_t written = vmdev_vq_write(
+        size_t written = vmdev_virtqueue_write(
             &w, blk->id, room < sizeof(blk->id) ? room : sizeof(blk->id));
         *status = VIRTIO_BLK_S_OK;
         return (int64_t)written + 1;
@@ -509,7 +509,7 @@ static int64_t start_request(struct vmdev_virtio_device *dev,
          * completion frees some of the budget; queue_has_room says no
          * until then. The chain is the ring's, not held: nothing else
          * refers to it. */
-        vmdev_vq_unpop(&dev->queues[q->index], 1);
+        vmdev_virtqueue_unpop(&dev->queues[q->index], 1);
         q->waiting_for_budget = true;
         blk->stats.budget_waits++;
         return VMDEV_VIRTIO_CHAIN_HELD;

@@ -9,8 +9,8 @@
 
 #include "vmdev/virtqueue.h"
 
-void vmdev_vq_reader_init(struct vmdev_vq_reader *r,
-                          const struct vmdev_vq_chain *chain)
+void vmdev_virtqueue_reader_init(struct vmdev_virtqueue_reader *r,
+                          const struct vmdev_virtqueue_chain *chain)
 {
     r->chain = chain;
     r->seg = 0;
@@ -19,11 +19,11 @@ void vmdev_vq_reader_init(struct vmdev_vq_reader *r,
 }
 
 /* Copy (buf != NULL) or skip up to len readable bytes. */
-static size_t reader_advance(struct vmdev_vq_reader *r, void *buf, size_t len)
+static size_t reader_advance(struct vmdev_virtqueue_reader *r, void *buf, size_t len)
 {
     size_t done = 0;
     while (done < len && r->seg < r->chain->num_readable) {
-        const struct vmdev_vq_segment *s = &r->chain->segments[r->seg];
+        const struct vmdev_virtqueue_segment *s = &r->chain->segments[r->seg];
         size_t n = s->len - r->offset;
         if (n > len - done)
             n = len - done;
@@ -41,12 +41,12 @@ static size_t reader_advance(struct vmdev_vq_reader *r, void *buf, size_t len)
     return done;
 }
 
-size_t vmdev_vq_read(struct vmdev_vq_reader *r, void *buf, size_t len)
+size_t vmdev_virtqueue_read(struct vmdev_virtqueue_reader *r, void *buf, size_t len)
 {
     return reader_advance(r, buf, len);
 }
 
-int vmdev_vq_read_exact(struct vmdev_vq_reader *r, void *buf, size_t len)
+int vmdev_virtqueue_read_exact(struct vmdev_virtqueue_reader *r, void *buf, size_t len)
 {
     if (len > r->remaining)
         return -EINVAL;
@@ -54,13 +54,13 @@ int vmdev_vq_read_exact(struct vmdev_vq_reader *r, void *buf, size_t len)
     return 0;
 }
 
-size_t vmdev_vq_skip(struct vmdev_vq_reader *r, size_t len)
+size_t vmdev_virtqueue_skip(struct vmdev_virtqueue_reader *r, size_t len)
 {
     return reader_advance(r, NULL, len);
 }
 
-void vmdev_vq_writer_init(struct vmdev_vq_writer *w,
-                          const struct vmdev_vq_chain *chain)
+void vmdev_virtqueue_writer_init(struct vmdev_virtqueue_writer *w,
+                          const struct vmdev_virtqueue_chain *chain)
 {
     w->chain = chain;
     w->seg = chain->num_readable;
@@ -70,13 +70,13 @@ void vmdev_vq_writer_init(struct vmdev_vq_writer *w,
 }
 
 /* Copy (buf != NULL) or skip up to len writable bytes. */
-static size_t writer_advance(struct vmdev_vq_writer *w, const void *buf,
+static size_t writer_advance(struct vmdev_virtqueue_writer *w, const void *buf,
                              size_t len)
 {
     unsigned end = w->chain->num_readable + w->chain->num_writable;
     size_t done = 0;
     while (done < len && w->seg < end) {
-        const struct vmdev_vq_segment *s = &w->chain->segments[w->seg];
+        const struct vmdev_virtqueue_segment *s = &w->chain->segments[w->seg];
         size_t n = s->len - w->offset;
         if (n > len - done)
             n = len - done;
@@ -95,21 +95,21 @@ static size_t writer_advance(struct vmdev_vq_writer *w, const void *buf,
     return done;
 }
 
-size_t vmdev_vq_write(struct vmdev_vq_writer *w, const void *buf, size_t len)
+size_t vmdev_virtqueue_write(struct vmdev_virtqueue_writer *w, const void *buf, size_t len)
 {
     return writer_advance(w, buf, len);
 }
 
-size_t vmdev_vq_writer_skip(struct vmdev_vq_writer *w, size_t len)
+size_t vmdev_virtqueue_writer_skip(struct vmdev_virtqueue_writer *w, size_t len)
 {
     return writer_advance(w, NULL, len);
 }
 
-int vmdev_vq_write_exact(struct vmdev_vq_writer *w, const void *buf,
+int vmdev_virtqueue_write_exact(struct vmdev_virtqueue_writer *w, const void *buf,
                          size_t len)
 {
     if (len > w->remaining)
         return -EINVAL;
-    vmdev_vq_write(w, buf, len);
+    vmdev_virtqueue_write(w, buf, len);
     return 0;
 }

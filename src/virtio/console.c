@@ -20,8 +20,8 @@
 struct vmdev_virtio_console {
     struct vmdev_virtio_device dev; /* first: ops get this pointer */
     struct vmdev_console_output output;
-    struct vmdev_vq_chain chain;    /* transmit, on the queue's thread */
-    struct vmdev_vq_chain rx_chain; /* receive, under dev.lock */
+    struct vmdev_virtqueue_chain chain;    /* transmit, on the queue's thread */
+    struct vmdev_virtqueue_chain rx_chain; /* receive, under dev.lock */
     uint64_t bytes_out, bytes_in;
 };
 
@@ -34,14 +34,14 @@ static void console_read_config(struct vmdev_virtio_device *dev,
 
 /* Everything readable in a transmit chain goes out, in order. */
 static int64_t transmit(struct vmdev_virtio_device *dev,
-                        struct vmdev_vq_chain *chain, const char **why)
+                        struct vmdev_virtqueue_chain *chain, const char **why)
 {
     struct vmdev_virtio_console *con = (struct vmdev_virtio_console *)dev;
     uint8_t buf[1024];
-    struct vmdev_vq_reader r;
+    struct vmdev_virtqueue_reader r;
     size_t n;
-    vmdev_vq_reader_init(&r, chain);
-    while ((n = vmdev_vq_read(&r, buf, sizeof(buf))) > 0) {
+    vmdev_virtqueue_reader_init(&r, chain);
+    while ((n = vmdev_virtqueue_read(&r, buf, sizeof(buf))) > 0) {
         if (con->output.write)
             con->output.write(con->output.opaque, buf, n);
         con->bytes_out += n;
@@ -75,7 +75,7 @@ size_t vmdev_virtio_console_receive(struct vmdev_virtio_console *con,
     }
     while (done < len) {
         const char *why = NULL;
-        int ret = vmdev_vq_pop(vq, &con->rx_chain, &why);
+        int ret = vmdev_virtqueue_pop(vq, &con->rx_chain, &why);
         if (ret < 0) {
             vmdev_virtio_guest_error(dev, "queue %u: %s", RECEIVEQ, why);
             break;
@@ -83,17 +83,17 @@ size_t vmdev_virtio_console_receive(struct vmdev_virtio_console *con,
         if (ret == 0) {
             /* 2.7.10: ask for a kick when buffers come, then look again
              * so that one added meanwhile is not missed. */
-            vmdev_vq_set_notification(vq, true);
-            if (!vmdev_vq_has_available(vq))
+            vmdev_virtqueue_set_notification(vq, true);
+            if (!vmdev_virtqueue_has_available(vq))
                 break;
             continue;
         }
         /* 5.3.6.1: receive buffers are device-writable; a chain with no
          * room takes nothing and goes back empty. */
-        struct vmdev_vq_writer w;
-        vmdev_vq_writer_init(&w, &con->rx_chain);
-        size_t n = vmdev_vq_write(&w, bytes + done, len - done);
-        vmdev_vq_push(vq, con->rx_chain.head, (uint32_t)n);
+        struct vmdev_virtqueue_writer w;
+        vmdev_virtqueue_writer_init(&w, &con->rx_chain);
+        size_t n = vmdev_virtqueue_write(&w, bytes + done, len - done);
+        vmdev_virtqueue_push(vq, con->rx_chain.head, (uint32_t)n);
         pushed = true;
         done += n;
     }

@@ -51,7 +51,7 @@ int vmdev_virtio_init(struct vmdev_virtio_device *dev, const char *name,
         return -ENOMEM;
     }
     for (uint16_t i = 0; i < num_queues; i++) {
-        vmdev_vq_init(&dev->queues[i], queue_max_size);
+        vmdev_virtqueue_init(&dev->queues[i], queue_max_size);
         dev->returns[i] = (struct vmdev_virtio_queue_return){ dev, i, -1,
                                                               NULL, NULL };
     }
@@ -123,7 +123,7 @@ static void device_reset(struct vmdev_virtio_device *dev)
     if (dev->ops->reset)
         dev->ops->reset(dev);
     for (uint16_t i = 0; i < dev->num_queues; i++)
-        vmdev_vq_reset(&dev->queues[i]);
+        vmdev_virtqueue_reset(&dev->queues[i]);
     dev->driver_features = 0;
     dev->status = 0;
 }
@@ -155,7 +155,7 @@ static void device_activate(struct vmdev_virtio_device *dev)
         const char *why = NULL;
         if (!vq->config.ready)
             continue;
-        if (vmdev_vq_enable(vq, dev->mem, dev->driver_features, &why)) {
+        if (vmdev_virtqueue_enable(vq, dev->mem, dev->driver_features, &why)) {
             vmdev_virtio_guest_error(dev, "queue %u: %s", i, why);
             return;
         }
@@ -240,7 +240,7 @@ void vmdev_virtio_interrupt_queue(struct vmdev_virtio_device *dev,
                                   uint16_t index)
 {
     if (index >= dev->num_queues ||
-        !vmdev_vq_should_interrupt(&dev->queues[index]))
+        !vmdev_virtqueue_should_interrupt(&dev->queues[index]))
         return;
     if (dev->transport.interrupt)
         dev->transport.interrupt(dev->transport.opaque, VMDEV_VIRTIO_IRQ_QUEUE,
@@ -257,7 +257,7 @@ void vmdev_virtio_interrupt_config(struct vmdev_virtio_device *dev)
 
 void vmdev_virtio_process_queue_async(struct vmdev_virtio_device *dev,
                                       uint16_t index,
-                                      struct vmdev_vq_chain *chain,
+                                      struct vmdev_virtqueue_chain *chain,
                                       vmdev_virtio_chain_fn *serve,
                                       vmdev_virtio_room_fn *has_room)
 {
@@ -271,7 +271,7 @@ void vmdev_virtio_process_queue_async(struct vmdev_virtio_device *dev,
         int ret = 0;
         bool full = false;
         while (!(full = has_room && !has_room(dev, index)) && budget &&
-               (ret = vmdev_vq_pop(vq, chain, &why)) == 1) {
+               (ret = vmdev_virtqueue_pop(vq, chain, &why)) == 1) {
             budget--;
             int64_t written = serve(dev, chain, &why);
             if (written == VMDEV_VIRTIO_CHAIN_HELD)
@@ -280,7 +280,7 @@ void vmdev_virtio_process_queue_async(struct vmdev_virtio_device *dev,
                 ret = -EINVAL;
                 break;
             }
-            vmdev_vq_push(vq, chain->head, (uint32_t)written);
+            vmdev_virtqueue_push(vq, chain->head, (uint32_t)written);
             pushed = true;
         }
         if (ret < 0) {
@@ -297,8 +297,8 @@ void vmdev_virtio_process_queue_async(struct vmdev_virtio_device *dev,
             break;
         }
         /* 2.7.10: publish avail_event, then re-check the ring. */
-        vmdev_vq_set_notification(vq, true);
-        if (!vmdev_vq_has_available(vq))
+        vmdev_virtqueue_set_notification(vq, true);
+        if (!vmdev_virtqueue_has_available(vq))
             break;
     }
     if (pushed)
@@ -306,7 +306,7 @@ void vmdev_virtio_process_queue_async(struct vmdev_virtio_device *dev,
 }
 
 void vmdev_virtio_process_queue(struct vmdev_virtio_device *dev,
-                                uint16_t index, struct vmdev_vq_chain *chain,
+                                uint16_t index, struct vmdev_virtqueue_chain *chain,
                                 vmdev_virtio_chain_fn *serve)
 {
     vmdev_virtio_process_queue_async(dev, index, chain, serve, NULL);

@@ -95,7 +95,7 @@ static int load_queue(const struct vmdev_state_section *s, unsigned index,
 static int apply_queue(struct vmdev_virtio_device *dev,
                        struct vmdev_virtqueue *vq, const struct queue_image *q)
 {
-    vmdev_vq_reset(vq);
+    vmdev_virtqueue_reset(vq);
     vq->config.size = q->size;
     vq->config.ready = q->ready;
     vq->config.desc_addr = q->desc;
@@ -105,7 +105,7 @@ static int apply_queue(struct vmdev_virtio_device *dev,
     if (!q->enabled)
         return q->size <= vq->config.max_size ? 0 : -EINVAL;
     const char *why;
-    if (vmdev_vq_enable(vq, dev->mem, dev->driver_features, &why))
+    if (vmdev_virtqueue_enable(vq, dev->mem, dev->driver_features, &why))
         return -EINVAL;
     vq->last_avail_idx = q->last_avail;
     vq->used_idx = q->used;
@@ -159,7 +159,7 @@ int vmdev_virtio_restore(struct vmdev_virtio_device *dev,
         if (apply_queue(dev, &dev->queues[i], &queues[i])) {
             free(queues);
             for (uint16_t j = 0; j < num_queues; j++)
-                vmdev_vq_reset(&dev->queues[j]);
+                vmdev_virtqueue_reset(&dev->queues[j]);
             dev->driver_features = 0;
             dev->status = 0;
             return -EINVAL;

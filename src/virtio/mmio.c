@@ -200,7 +200,7 @@ static void write_queue_address(struct vmdev_virtio_mmio *mmio,
     if (!vq)
         return;
     /* Alignment and placement in guest RAM are checked at DRIVER_OK,
-     * when both halves are known (2.7, vmdev_vq_enable()). */
+     * when both halves are known (2.7, vmdev_virtqueue_enable()). */
     switch (offset) {
     case VMDEV_VIRTIO_MMIO_QUEUE_DESC_LOW:
         set_low(&vq->config.desc_addr, value);

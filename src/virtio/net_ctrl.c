@@ -35,13 +35,13 @@
 
 /* Everything the command carries must be read, and nothing more be left:
  * a command with trailing bytes is malformed. */
-static bool read_all(struct vmdev_vq_reader *r, void *buf, size_t len)
+static bool read_all(struct vmdev_virtqueue_reader *r, void *buf, size_t len)
 {
-    return vmdev_vq_read_exact(r, buf, len) == 0 && r->remaining == 0;
+    return vmdev_virtqueue_read_exact(r, buf, len) == 0 && r->remaining == 0;
 }
 
 static uint8_t set_rx_mode(struct vmdev_virtio_net *net, uint8_t cmd,
-                           struct vmdev_vq_reader *r)
+                           struct vmdev_virtqueue_reader *r)
 {
     uint8_t on;
     if (!net_has(net, VIRTIO_NET_F_CTRL_RX) || !read_all(r, &on, 1) || on > 1)
@@ -57,11 +57,11 @@ static uint8_t set_rx_mode(struct vmdev_virtio_net *net, uint8_t cmd,
 
 /* One table of VIRTIO_NET_CTRL_MAC_TABLE_SET: a 32-bit count, then the
  * addresses. Past NET_MAC_TABLE_ENTRIES the table only says "all". */
-static bool read_mac_table(struct vmdev_vq_reader *r, uint8_t (*table)[6],
+static bool read_mac_table(struct vmdev_virtqueue_reader *r, uint8_t (*table)[6],
                            unsigned *count, bool *overflow)
 {
     uint32_t entries;
-    if (vmdev_vq_read_exact(r, &entries, sizeof(entries)))
+    if (vmdev_virtqueue_read_exact(r, &entries, sizeof(entries)))
         return false;
     entries = le32toh(entries);
     if ((uint64_t)entries * 6 > r->remaining)
@@ -69,12 +69,12 @@ static bool read_mac_table(struct vmdev_vq_reader *r, uint8_t (*table)[6],
     *overflow = entries > NET_MAC_TABLE_ENTRIES;
     *count = *overflow ? 0 : entries;
     if (*overflow)
-        return vmdev_vq_skip(r, (size_t)entries * 6) == (size_t)entries * 6;
-    return vmdev_vq_read_exact(r, table, (size_t)entries * 6) == 0;
+        return vmdev_virtqueue_skip(r, (size_t)entries * 6) == (size_t)entries * 6;
+    return vmdev_virtqueue_read_exact(r, table, (size_t)entries * 6) == 0;
 }
 
 static uint8_t set_mac(struct vmdev_virtio_net *net, uint8_t cmd,
-                       struct vmdev_vq_reader *r)
+                       struct vmdev_virtqueue_reader *r)
 {
     if (cmd == CMD_MAC_ADDR_SET) {
         uint8_t mac[6];
@@ -97,7 +97,7 @@ static uint8_t set_mac(struct vmdev_virtio_net *net, uint8_t cmd,
 }
 
 static uint8_t set_pairs(struct vmdev_virtio_net *net, uint8_t cmd,
-                         struct vmdev_vq_reader *r)
+                         struct vmdev_virtqueue_reader *r)
 {
     uint16_t pairs;
     /* 5.1.6.5.5: 1 to max_virtqueue_pairs. */
@@ -116,7 +116,7 @@ static uint8_t set_pairs(struct vmdev_virtio_net *net, uint8_t cmd,
 }
 
 static uint8_t set_coalesce(struct vmdev_virtio_net *net, uint8_t cmd,
-                            struct vmdev_vq_reader *r)
+                            struct vmdev_virtqueue_reader *r)
 {
     /* struct virtio_net_ctrl_coal_tx and _rx: max_packets, then usecs. */
     uint32_t v[2];
@@ -142,7 +142,7 @@ static uint8_t set_coalesce(struct vmdev_virtio_net *net, uint8_t cmd,
 }
 
 static uint8_t run_command(struct vmdev_virtio_net *net, uint8_t class,
-                           uint8_t cmd, struct vmdev_vq_reader *r)
+                           uint8_t cmd, struct vmdev_virtqueue_reader *r)
 {
     switch (class) {
     case CLASS_RX:
@@ -165,13 +165,13 @@ static uint8_t run_command(struct vmdev_virtio_net *net, uint8_t class,
 }
 
 static int64_t serve_command(struct vmdev_virtio_device *dev,
-                             struct vmdev_vq_chain *chain, const char **why)
+                             struct vmdev_virtqueue_chain *chain, const char **why)
 {
     struct vmdev_virtio_net *net = (struct vmdev_virtio_net *)dev;
-    struct vmdev_vq_reader r;
+    struct vmdev_virtqueue_reader r;
     uint8_t head[2];
-    vmdev_vq_reader_init(&r, chain);
-    if (chain->writable_len < 1 || vmdev_vq_read_exact(&r, head, 2)) {
+    vmdev_virtqueue_reader_init(&r, chain);
+    if (chain->writable_len < 1 || vmdev_virtqueue_read_exact(&r, head, 2)) {
         *why = "control command without class, command or ack byte";
         return -1;
     }
@@ -179,9 +179,9 @@ static int64_t serve_command(struct vmdev_virtio_device *dev,
     net->stats.ctrl_commands++;
     if (ack != CTRL_OK)
         net->stats.ctrl_errors++;
-    struct vmdev_vq_writer w;
-    vmdev_vq_writer_init(&w, chain);
-    vmdev_vq_write(&w, &ack, 1);
+    struct vmdev_virtqueue_writer w;
+    vmdev_virtqueue_writer_init(&w, chain);
+    vmdev_virtqueue_write(&w, &ack, 1);
     return 1;
 }
 

@@ -84,13 +84,13 @@ struct vmdev_virtio_net_pair {
     /* Receive offloads (VMDEV_NET_CAN_*) to tell the backend, from its
      * loop and outside dev->lock; -1: nothing to tell. */
     int rx_offloads_to_set;
-    struct vmdev_vq_chain rx_chain;
-    struct vmdev_vq_used *rx_used; /* one merged frame's buffers */
+    struct vmdev_virtqueue_chain rx_chain;
+    struct vmdev_virtqueue_used *rx_used; /* one merged frame's buffers */
     struct net_coalesce_state rx_coal, tx_coal;
 
     /* Transmit side: the chain under dev->lock, the rest owned by the
      * backend's loop thread. */
-    struct vmdev_vq_chain tx_chain;
+    struct vmdev_virtqueue_chain tx_chain;
     uint8_t *tx_frame; /* the guest's frame, copied out of its buffers */
     size_t tx_len;
     bool tx_pending;   /* tx_frame (or its segments) not all sent yet */
@@ -119,7 +119,7 @@ struct vmdev_virtio_net {
     struct net_rx_filter filter;
     struct vmdev_virtio_net_coalesce default_rx_coalesce, default_tx_coalesce;
     struct vmdev_virtio_net_coalesce rx_coalesce, tx_coalesce;
-    struct vmdev_vq_chain ctrl_chain;
+    struct vmdev_virtqueue_chain ctrl_chain;
     struct vmdev_virtio_net_stats stats; /* dev->lock; tx_* also in pairs */
 };
 

@@ -48,7 +48,7 @@ static bool rx_accepts(const struct vmdev_virtio_net *net,
 
 /* Host addresses of the chain's writable bytes at and at+1, where the
  * header's num_buffers goes (a field that may straddle two segments). */
-static void writable_bytes(const struct vmdev_vq_chain *c, uint64_t at,
+static void writable_bytes(const struct vmdev_virtqueue_chain *c, uint64_t at,
                            uint8_t *out[2])
 {
     unsigned found = 0;
@@ -92,18 +92,18 @@ static enum rx_result rx_fill(struct vmdev_virtio_net_pair *p,
     while (done < total) {
         if (count == vq->config.size) {
             /* Every buffer the ring can hold is not enough. */
-            vmdev_vq_unpop(vq, count);
+            vmdev_virtqueue_unpop(vq, count);
             return RX_DROPPED;
         }
-        int ret = vmdev_vq_pop(vq, &p->rx_chain, why);
+        int ret = vmdev_virtqueue_pop(vq, &p->rx_chain, why);
         if (ret < 0)
             return RX_GUEST_ERROR;
         if (ret == 0) {
-            vmdev_vq_unpop(vq, count);
+            vmdev_virtqueue_unpop(vq, count);
             *had = count;
             return RX_NO_ROOM;
         }
-        const struct vmdev_vq_chain *c = &p->rx_chain;
+        const struct vmdev_virtqueue_chain *c = &p->rx_chain;
         /* 5.1.6.3.1: receive buffers are device-writable, and with
          * MRG_RXBUF each holds at least the header. */
         if (c->writable_len < sizeof(*hdr)) {
@@ -112,27 +112,27 @@ static enum rx_result rx_fill(struct vmdev_virtio_net_pair *p,
         }
         if (!mergeable && c->writable_len < total) {
             /* The driver sized its buffers for smaller frames. */
-            vmdev_vq_unpop(vq, 1);
+            vmdev_virtqueue_unpop(vq, 1);
             return RX_DROPPED;
         }
-        struct vmdev_vq_writer w;
-        vmdev_vq_writer_init(&w, c);
+        struct vmdev_virtqueue_writer w;
+        vmdev_virtqueue_writer_init(&w, c);
         if (count == 0) {
-            vmdev_vq_write(&w, hdr, sizeof(*hdr));
+            vmdev_virtqueue_write(&w, hdr, sizeof(*hdr));
             writable_bytes(c, offsetof(struct virtio_net_hdr, num_buffers),
                            num_buffers);
             done = sizeof(*hdr);
         }
-        size_t n = vmdev_vq_write(&w, frame + (done - sizeof(*hdr)),
+        size_t n = vmdev_virtqueue_write(&w, frame + (done - sizeof(*hdr)),
                                   total - done);
         done += n;
-        p->rx_used[count++] = (struct vmdev_vq_used){ c->head,
+        p->rx_used[count++] = (struct vmdev_virtqueue_used){ c->head,
                                                       (uint32_t)w.written };
     }
     /* 5.1.6.4: num_buffers says how many buffers the frame took. */
     *num_buffers[0] = (uint8_t)count;
     *num_buffers[1] = (uint8_t)(count >> 8);
-    vmdev_vq_push_many(vq, p->rx_used, count);
+    vmdev_virtqueue_push_many(vq, p->rx_used, count);
     return RX_DELIVERED;
 }
 
@@ -237,7 +237,7 @@ bool net_receive(void *opaque, const void *data, size_t len,
      * kick brings the frame back from the loop, so a guest whose index
      * keeps moving cannot hold this thread. */
     for (unsigned tries = 0; r == RX_NO_ROOM; tries++) {
-        if (!vmdev_vq_wait_for_more(vq, had))
+        if (!vmdev_virtqueue_wait_for_more(vq, had))
             break;
         if (tries == RX_RETRIES) {
             net_pair_kick(home);

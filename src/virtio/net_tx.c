@@ -39,23 +39,23 @@ static enum tx_taken tx_take(struct vmdev_virtio_net_pair *p,
     for (;;) {
         if (!vmdev_virtio_is_running(dev) || !vq->enabled)
             return TX_STOPPED;
-        int ret = vmdev_vq_pop(vq, &p->tx_chain, &why);
+        int ret = vmdev_virtqueue_pop(vq, &p->tx_chain, &why);
         if (ret < 0) {
             vmdev_virtio_guest_error(dev, "queue %u: %s", txq, why);
             return TX_STOPPED;
         }
         if (ret == 0) {
-            vmdev_vq_set_notification(vq, true);
-            if (vmdev_vq_has_available(vq))
+            vmdev_virtqueue_set_notification(vq, true);
+            if (vmdev_virtqueue_has_available(vq))
                 continue; /* added before notifications were on */
             return TX_EMPTY;
         }
-        vmdev_vq_set_notification(vq, false);
-        const struct vmdev_vq_chain *c = &p->tx_chain;
-        struct vmdev_vq_reader r;
-        vmdev_vq_reader_init(&r, c);
+        vmdev_virtqueue_set_notification(vq, false);
+        const struct vmdev_virtqueue_chain *c = &p->tx_chain;
+        struct vmdev_virtqueue_reader r;
+        vmdev_virtqueue_reader_init(&r, c);
         /* 5.1.6.2: each frame is preceded by its header. */
-        if (vmdev_vq_read_exact(&r, hdr, sizeof(*hdr))) {
+        if (vmdev_virtqueue_read_exact(&r, hdr, sizeof(*hdr))) {
             vmdev_virtio_guest_error(dev, "queue %u: transmit buffer "
                                      "shorter than the virtio-net header",
                                      txq);
@@ -64,8 +64,8 @@ static enum tx_taken tx_take(struct vmdev_virtio_net_pair *p,
         uint64_t len = c->readable_len - sizeof(*hdr);
         bool fits = len >= ETH_HEADER_LEN && len <= VMDEV_NET_MAX_FRAME;
         if (fits)
-            p->tx_len = vmdev_vq_read(&r, p->tx_frame, (size_t)len);
-        vmdev_vq_push(vq, c->head, 0);
+            p->tx_len = vmdev_virtqueue_read(&r, p->tx_frame, (size_t)len);
+        vmdev_virtqueue_push(vq, c->head, 0);
         (*returned)++;
         p->tx_stats.frames++;
         p->tx_stats.bytes += len;

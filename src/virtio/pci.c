@@ -111,13 +111,13 @@ static void transport_interrupt(void *opaque,
                                 uint16_t queue)
 {
     struct vmdev_virtio_pci *vp = opaque;
-    if (vmdev_msix_enabled(&vp->msix)) {
+    if (vmdev_pci_msix_enabled(&vp->msix)) {
         /* 4.1.5.4: with MSI-X on, NO_VECTOR means no interrupt at all. */
         uint16_t vector = reason == VMDEV_VIRTIO_IRQ_QUEUE
                               ? vp->vdev->queues[queue].config.msix_vector
                               : vp->config_vector;
         if (vector != VMDEV_VIRTIO_MSI_NO_VECTOR)
-            (void)vmdev_msix_notify(&vp->msix, vector);
+            (void)vmdev_pci_msix_notify(&vp->msix, vector);
         return;
     }
     vp->isr |= reason == VMDEV_VIRTIO_IRQ_QUEUE ? ISR_QUEUE : ISR_CONFIG;
@@ -318,12 +318,12 @@ static uint64_t bar_read_locked(struct vmdev_virtio_pci *vp, uint64_t offset,
         return value;
     }
     if (in_region(offset, size, MSIX_TABLE_OFFSET,
-                  vmdev_msix_table_size(vp->msix.num_vectors)))
-        return vmdev_msix_table_read(&vp->msix, offset - MSIX_TABLE_OFFSET,
+                  vmdev_pci_msix_table_size(vp->msix.num_vectors)))
+        return vmdev_pci_msix_table_read(&vp->msix, offset - MSIX_TABLE_OFFSET,
                                      size);
     if (in_region(offset, size, MSIX_PBA_OFFSET,
-                  vmdev_msix_pba_size(vp->msix.num_vectors)))
-        return vmdev_msix_pba_read(&vp->msix, offset - MSIX_PBA_OFFSET, size);
+                  vmdev_pci_msix_pba_size(vp->msix.num_vectors)))
+        return vmdev_pci_msix_pba_read(&vp->msix, offset - MSIX_PBA_OFFSET, size);
     return 0;
 }
 
@@ -345,8 +345,8 @@ static void bar_write_locked(struct vmdev_virtio_pci *vp, uint64_t offset,
                                   (uint32_t)(offset - DEVICE_OFFSET), bytes,
                                   size);
     } else if (in_region(offset, size, MSIX_TABLE_OFFSET,
-                         vmdev_msix_table_size(vp->msix.num_vectors))) {
-        vmdev_msix_table_write(&vp->msix, offset - MSIX_TABLE_OFFSET, value,
+                         vmdev_pci_msix_table_size(vp->msix.num_vectors))) {
+        vmdev_pci_msix_table_write(&vp->msix, offset - MSIX_TABLE_OFFSET, value,
                                size);
     } else {
         vmdev_log_guest("%s: write of %u bytes to BAR offset %#llx ignored",
@@ -429,7 +429,7 @@ static void pci_config_written_hook(struct vmdev_pci_device *pdev,
                                     uint32_t offset, unsigned size)
 {
     struct vmdev_virtio_pci *vp = pdev->opaque;
-    vmdev_msix_config_written(&vp->msix, offset, size);
+    vmdev_pci_msix_config_written(&vp->msix, offset, size);
     uint64_t bar_offset;
     unsigned len;
     if (touches_cfg_data(vp, offset, size) &&
@@ -516,7 +516,7 @@ int vmdev_virtio_pci_init(struct vmdev_virtio_pci *vp,
     vmdev_pci_set_wmask(pdev, vp->cfg_cap + PCI_CFG_CAP_DATA, 0xffffffff, 4);
 
     /* One vector per queue and one for configuration changes. */
-    int ret = vmdev_msix_init(&vp->msix, pdev,
+    int ret = vmdev_pci_msix_init(&vp->msix, pdev,
                               (uint16_t)(vdev->num_queues + 1),
                               VMDEV_VIRTIO_PCI_BAR, MSIX_TABLE_OFFSET,
                               MSIX_PBA_OFFSET, msi);
@@ -529,7 +529,7 @@ int vmdev_virtio_pci_init(struct vmdev_virtio_pci *vp,
 
 void vmdev_virtio_pci_release(struct vmdev_virtio_pci *vp)
 {
-    vmdev_msix_release(&vp->msix);
+    vmdev_pci_msix_release(&vp->msix);
 }
 
 /* --- Save and restore. --- */
@@ -551,7 +551,7 @@ void vmdev_virtio_pci_save(struct vmdev_virtio_pci *vp,
     snprintf(section, sizeof(section), "%s.pci", name);
     vmdev_pci_device_save(&vp->pci, w, section);
     snprintf(section, sizeof(section), "%s.msix", name);
-    vmdev_msix_save(&vp->msix, w, section);
+    vmdev_pci_msix_save(&vp->msix, w, section);
     vmdev_virtio_save(vp->vdev, w);
     pthread_mutex_unlock(&vp->vdev->lock);
 }
@@ -581,7 +581,7 @@ int vmdev_virtio_pci_restore(struct vmdev_virtio_pci *vp, const void *data,
         return ret;
     pthread_mutex_lock(&vp->vdev->lock);
     snprintf(section, sizeof(section), "%s.msix", name);
-    ret = vmdev_msix_restore(&vp->msix, data, len, section);
+    ret = vmdev_pci_msix_restore(&vp->msix, data, len, section);
     if (!ret)
         ret = vmdev_virtio_restore(vp->vdev, data, len);
     for (uint16_t q = 0; !ret && q < vp->vdev->num_queues; q++) {

@@ -118,14 +118,14 @@ static void load_desc(const void *table, uint32_t index,
     out->next = le16toh(raw.next);
 }
 
-void vmdev_vq_init(struct vmdev_virtqueue *vq, uint16_t max_size)
+void vmdev_virtqueue_init(struct vmdev_virtqueue *vq, uint16_t max_size)
 {
     memset(vq, 0, sizeof(*vq));
     vq->config.max_size = max_size;
-    vmdev_vq_reset(vq);
+    vmdev_virtqueue_reset(vq);
 }
 
-void vmdev_vq_reset(struct vmdev_virtqueue *vq)
+void vmdev_virtqueue_reset(struct vmdev_virtqueue *vq)
 {
     uint16_t max_size = vq->config.max_size;
     memset(vq, 0, sizeof(*vq));
@@ -139,11 +139,11 @@ static bool is_power_of_two(uint32_t x)
     return x && !(x & (x - 1));
 }
 
-int vmdev_vq_enable(struct vmdev_virtqueue *vq,
+int vmdev_virtqueue_enable(struct vmdev_virtqueue *vq,
                     const struct vmdev_guest_memory *mem, uint64_t features,
                     const char **why)
 {
-    const struct vmdev_vq_config *c = &vq->config;
+    const struct vmdev_virtqueue_config *c = &vq->config;
     bool event_idx = features & VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX);
     uint32_t event_len = event_idx ? EVENT_FIELD : 0;
 
@@ -163,9 +163,9 @@ int vmdev_vq_enable(struct vmdev_virtqueue *vq,
     uint64_t avail_len = AVAIL_HEADER + 2ull * c->size + event_len;
     uint64_t used_len = USED_HEADER + (uint64_t)USED_ELEM_SIZE * c->size +
                         event_len;
-    void *desc = vmdev_mem_map_contiguous(mem, c->desc_addr, desc_len);
-    void *avail = vmdev_mem_map_contiguous(mem, c->driver_addr, avail_len);
-    void *used = vmdev_mem_map_contiguous(mem, c->device_addr, used_len);
+    void *desc = vmdev_guest_memory_map_contiguous(mem, c->desc_addr, desc_len);
+    void *avail = vmdev_guest_memory_map_contiguous(mem, c->driver_addr, avail_len);
+    void *used = vmdev_guest_memory_map_contiguous(mem, c->device_addr, used_len);
     if (!desc || !avail || !used) {
         *why = "ring area outside guest RAM";
         return -EINVAL;
@@ -196,12 +196,12 @@ struct chain_walk {
 
 /* Append [addr, addr + len) to the chain, split at region boundaries. */
 static int add_buffer(const struct vmdev_virtqueue *vq,
-                      struct vmdev_vq_chain *chain, uint64_t addr,
+                      struct vmdev_virtqueue_chain *chain, uint64_t addr,
                       uint32_t len, bool writable, const char **why)
 {
     for (bool first = true; len; first = false) {
         uint64_t contig;
-        void *host = vmdev_mem_translate(vq->mem, addr, len, &contig);
+        void *host = vmdev_guest_memory_translate(vq->mem, addr, len, &contig);
         if (!host) {
             *why = "descriptor buffer outside guest RAM";
             return -EINVAL;
@@ -260,7 +260,7 @@ static int enter_indirect(const struct vmdev_virtqueue *vq,
                "within the segment limit";
         return -EINVAL;
     }
-    const void *table = vmdev_mem_map_contiguous(vq->mem, d->addr, d->len);
+    const void *table = vmdev_guest_memory_map_contiguous(vq->mem, d->addr, d->len);
     if (!table) {
         *why = "indirect table outside guest RAM";
         return -EINVAL;
@@ -278,7 +278,7 @@ static int enter_indirect(const struct vmdev_virtqueue *vq,
  * specification forbids a driver to build.
  */
 static int walk_chain(const struct vmdev_virtqueue *vq, uint16_t head,
-                      struct vmdev_vq_chain *chain, const char **why)
+                      struct vmdev_virtqueue_chain *chain, const char **why)
 {
     struct chain_walk walk = {
         .table = vq->desc,
@@ -335,7 +335,7 @@ static int walk_chain(const struct vmdev_virtqueue *vq, uint16_t head,
     }
 }
 
-int vmdev_vq_pop(struct vmdev_virtqueue *vq, struct vmdev_vq_chain *chain,
+int vmdev_virtqueue_pop(struct vmdev_virtqueue *vq, struct vmdev_virtqueue_chain *chain,
                  const char **why)
 {
     if (!vq->enabled)
@@ -368,8 +368,8 @@ int vmdev_vq_pop(struct vmdev_virtqueue *vq, struct vmdev_vq_chain *chain,
     return 1;
 }
 
-void vmdev_vq_push_many(struct vmdev_virtqueue *vq,
-                        const struct vmdev_vq_used *used, unsigned count)
+void vmdev_virtqueue_push_many(struct vmdev_virtqueue *vq,
+                        const struct vmdev_virtqueue_used *used, unsigned count)
 {
     if (!vq->enabled)
         return;
@@ -392,14 +392,14 @@ void vmdev_vq_push_many(struct vmdev_virtqueue *vq,
     ring_store16(used_idx_field(vq), vq->used_idx);
 }
 
-void vmdev_vq_push(struct vmdev_virtqueue *vq, uint16_t head,
+void vmdev_virtqueue_push(struct vmdev_virtqueue *vq, uint16_t head,
                    uint32_t written)
 {
-    struct vmdev_vq_used used = { head, written };
-    vmdev_vq_push_many(vq, &used, 1);
+    struct vmdev_virtqueue_used used = { head, written };
+    vmdev_virtqueue_push_many(vq, &used, 1);
 }
 
-void vmdev_vq_unpop(struct vmdev_virtqueue *vq, uint16_t count)
+void vmdev_virtqueue_unpop(struct vmdev_virtqueue *vq, uint16_t count)
 {
     vq->last_avail_idx = (uint16_t)(vq->last_avail_idx - count);
     vq->in_flight = count < vq->in_flight ? (uint16_t)(vq->in_flight - count)
@@ -412,7 +412,7 @@ static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old_idx)
     return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old_idx);
 }
 
-bool vmdev_vq_should_interrupt(struct vmdev_virtqueue *vq)
+bool vmdev_virtqueue_should_interrupt(struct vmdev_virtqueue *vq)
 {
     if (!vq->enabled)
         return false;
@@ -431,7 +431,7 @@ bool vmdev_vq_should_interrupt(struct vmdev_virtqueue *vq)
     return need_event(ring_load16(used_event(vq)), vq->used_idx, old_idx);
 }
 
-void vmdev_vq_set_notification(struct vmdev_virtqueue *vq, bool enable)
+void vmdev_virtqueue_set_notification(struct vmdev_virtqueue *vq, bool enable)
 {
     if (!vq->enabled)
         return;
@@ -447,7 +447,7 @@ void vmdev_vq_set_notification(struct vmdev_virtqueue *vq, bool enable)
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
 }
 
-bool vmdev_vq_wait_for_more(struct vmdev_virtqueue *vq, uint16_t have)
+bool vmdev_virtqueue_wait_for_more(struct vmdev_virtqueue *vq, uint16_t have)
 {
     if (!vq->enabled)
         return false;
@@ -463,7 +463,7 @@ bool vmdev_vq_wait_for_more(struct vmdev_virtqueue *vq, uint16_t have)
     return (uint16_t)(now - vq->last_avail_idx) > have;
 }
 
-bool vmdev_vq_has_available(struct vmdev_virtqueue *vq)
+bool vmdev_virtqueue_has_available(struct vmdev_virtqueue *vq)
 {
     if (!vq->enabled)
         return false;

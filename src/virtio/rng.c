@@ -18,7 +18,7 @@
 struct vmdev_virtio_rng {
     struct vmdev_virtio_device dev; /* first: ops get this pointer */
     struct vmdev_rng_source source;
-    struct vmdev_vq_chain chain;
+    struct vmdev_virtqueue_chain chain;
     uint64_t bytes_given;
 };
 
@@ -35,8 +35,8 @@ static ssize_t host_getrandom(void *opaque, void *buf, size_t len)
 static uint32_t fill_chain(struct vmdev_virtio_rng *rng)
 {
     uint8_t buf[CHUNK];
-    struct vmdev_vq_writer w;
-    vmdev_vq_writer_init(&w, &rng->chain);
+    struct vmdev_virtqueue_writer w;
+    vmdev_virtqueue_writer_init(&w, &rng->chain);
     while (w.remaining && w.written < VMDEV_VIRTIO_RNG_MAX_REQUEST) {
         size_t want = w.remaining < sizeof(buf) ? w.remaining : sizeof(buf);
         if (want > VMDEV_VIRTIO_RNG_MAX_REQUEST - w.written)
@@ -47,13 +47,13 @@ static uint32_t fill_chain(struct vmdev_virtio_rng *rng)
                       rng->dev.name, got);
             break;
         }
-        vmdev_vq_write(&w, buf, (size_t)got);
+        vmdev_virtqueue_write(&w, buf, (size_t)got);
     }
     return (uint32_t)w.written;
 }
 
 static int64_t serve_request(struct vmdev_virtio_device *dev,
-                             struct vmdev_vq_chain *chain, const char **why)
+                             struct vmdev_virtqueue_chain *chain, const char **why)
 {
     struct vmdev_virtio_rng *rng = (struct vmdev_virtio_rng *)dev;
     /* 5.4.6.1: a buffer with nothing writable gets nothing. */

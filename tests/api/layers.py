@@ -10,11 +10,11 @@ import re
 import sys
 
 LAYERS = [
-    ("core", {"bus", "clock", "event_loop", "irq", "log", "memory",
+    ("core", {"bus", "clock", "event_loop", "irq", "log", "guest_memory",
               "resource", "state", "device_manager", "version"}),
     ("backends and platform devices", {
         "block", "io_engine", "net", "net_switch", "pci", "pci_msix",
-        "acpi_pm", "i8042", "i8254", "i8259", "ioapic", "rtc_cmos",
+        "acpi_pm", "i8042", "pit", "pic", "ioapic", "rtc",
         "uart16550"}),
     ("virtio core", {"virtio", "virtqueue"}),
     ("virtio transports", {"virtio_pci", "virtio_mmio"}),

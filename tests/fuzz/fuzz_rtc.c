@@ -4,7 +4,7 @@
  * and the host wall clock stepping), timer expiries, and the input itself
  * as a saved-state buffer. A device's own snapshot must always restore.
  */
-#include "vmdev/rtc_cmos.h"
+#include "vmdev/rtc.h"
 
 #include <stddef.h>
 #include <stdint.h>

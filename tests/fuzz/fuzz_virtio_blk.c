@@ -104,7 +104,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                      VMDEV_VIRTIO_STATUS_FEATURES_OK);
     /* The writeback field, with any value. */
     vmdev_virtio_write_config(dev, 32, &config, 1);
-    struct vmdev_vq_config *q = &dev->queues[0].config;
+    struct vmdev_virtqueue_config *q = &dev->queues[0].config;
     q->size = (uint16_t)(1u << ((flags >> 4) % 5)); /* 1 to 16 */
     q->desc_addr = DESC_GPA;
     q->driver_addr = AVAIL_GPA;

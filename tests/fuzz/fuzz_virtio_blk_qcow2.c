@@ -622,7 +622,7 @@ static void bring_up(struct driver *d, uint8_t setup)
     pthread_mutex_lock(&d->dev->lock);
     uint8_t wce = setup >> 3 & 3; /* 0, 1, or values to ignore */
     vmdev_virtio_write_config(d->dev, 32, &wce, 1);
-    struct vmdev_vq_config *q = &d->dev->queues[0].config;
+    struct vmdev_virtqueue_config *q = &d->dev->queues[0].config;
     q->size = QUEUE_SIZE;
     q->desc_addr = DESC_GPA;
     q->driver_addr = AVAIL_GPA;

@@ -152,25 +152,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     vmdev_log_set_level(VMDEV_LOG_WARN); /* guest errors are expected */
     memset(ram, 0, sizeof(ram));
-    struct vmdev_guest_memory *mem = vmdev_mem_new();
-    struct vmdev_mem_region region = {
+    struct vmdev_guest_memory *mem = vmdev_guest_memory_new();
+    struct vmdev_guest_memory_region region = {
         .gpa = 0, .size = RAM_SIZE, .host = ram, .fd = -1,
     };
     if (!mem)
         return 0;
-    if (vmdev_mem_add_region(mem, &region)) {
-        vmdev_mem_free(mem);
+    if (vmdev_guest_memory_add_region(mem, &region)) {
+        vmdev_guest_memory_free(mem);
         return 0;
     }
     struct pair p;
     if (pair_init(&p, &device, mem)) {
-        vmdev_mem_free(mem);
+        vmdev_guest_memory_free(mem);
         return 0;
     }
     for (size_t at = 0; at + STEP <= size; at += STEP)
         step(&p, data + at);
     check_round_trip(&p, mem);
     pair_release(&p);
-    vmdev_mem_free(mem);
+    vmdev_guest_memory_free(mem);
     return 0;
 }

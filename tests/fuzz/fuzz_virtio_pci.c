@@ -17,18 +17,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define RAM_SIZE 0x4000ull
 
 static uint8_t ram[RAM_SIZE];
-static struct vmdev_vq_chain chain;
+static struct vmdev_virtqueue_chain chain;
 
 static void serve(struct vmdev_virtio_device *dev, uint16_t index)
 {
     struct vmdev_virtqueue *vq = &dev->queues[index];
     const char *why;
     int ret;
-    while ((ret = vmdev_vq_pop(vq, &chain, &why)) == 1) {
-        struct vmdev_vq_writer w;
-        vmdev_vq_writer_init(&w, &chain);
-        vmdev_vq_write(&w, "reply", 5);
-        vmdev_vq_push(vq, chain.head, (uint32_t)w.written);
+    while ((ret = vmdev_virtqueue_pop(vq, &chain, &why)) == 1) {
+        struct vmdev_virtqueue_writer w;
+        vmdev_virtqueue_writer_init(&w, &chain);
+        vmdev_virtqueue_write(&w, "reply", 5);
+        vmdev_virtqueue_push(vq, chain.head, (uint32_t)w.written);
     }
     if (ret < 0)
         vmdev_virtio_guest_error(dev, "%s", why);
@@ -62,9 +62,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct vmdev_virtio_device dev;
     static struct vmdev_virtio_pci vp;
-    struct vmdev_guest_memory *mem = vmdev_mem_new();
-    struct vmdev_mem_region r = { RAM_BASE, RAM_SIZE, ram, -1, 0 };
-    if (!mem || vmdev_mem_add_region(mem, &r))
+    struct vmdev_guest_memory *mem = vmdev_guest_memory_new();
+    struct vmdev_guest_memory_region r = { RAM_BASE, RAM_SIZE, ram, -1, 0 };
+    if (!mem || vmdev_guest_memory_add_region(mem, &r))
         abort();
     memset(ram, 0, sizeof(ram));
     if (vmdev_virtio_init(&dev, "fuzz0", VMDEV_VIRTIO_ID_RNG, &ops,
@@ -120,6 +120,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     vmdev_virtio_pci_release(&vp);
     vmdev_virtio_destroy(&dev);
-    vmdev_mem_free(mem);
+    vmdev_guest_memory_free(mem);
     return 0;
 }

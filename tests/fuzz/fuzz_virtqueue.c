@@ -25,24 +25,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define HEADER 2
 
 static uint8_t ram[RAM_SIZE];
-static struct vmdev_vq_chain chain;
+static struct vmdev_virtqueue_chain chain;
 
 static void consume(struct vmdev_virtqueue *vq)
 {
     static uint8_t scratch[4096];
-    struct vmdev_vq_reader r;
-    struct vmdev_vq_writer w;
-    vmdev_vq_reader_init(&r, &chain);
-    while (vmdev_vq_read(&r, scratch, sizeof(scratch)))
+    struct vmdev_virtqueue_reader r;
+    struct vmdev_virtqueue_writer w;
+    vmdev_virtqueue_reader_init(&r, &chain);
+    while (vmdev_virtqueue_read(&r, scratch, sizeof(scratch)))
         ;
     if (r.remaining)
         abort(); /* the reader stopped short of what the walker counted */
-    vmdev_vq_writer_init(&w, &chain);
-    while (vmdev_vq_write(&w, scratch, sizeof(scratch)))
+    vmdev_virtqueue_writer_init(&w, &chain);
+    while (vmdev_virtqueue_write(&w, scratch, sizeof(scratch)))
         ;
     if (w.written != chain.writable_len)
         abort();
-    vmdev_vq_push(vq, chain.head, (uint32_t)w.written);
+    vmdev_virtqueue_push(vq, chain.head, (uint32_t)w.written);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -64,21 +64,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         features |= VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX);
 
     struct vmdev_virtqueue vq;
-    vmdev_vq_init(&vq, MAX_QUEUE);
+    vmdev_virtqueue_init(&vq, MAX_QUEUE);
     vq.config.size = (uint16_t)(1u << (flags & 0x07)); /* 128: refused */
     vq.config.desc_addr = DESC_GPA;
     vq.config.driver_addr = AVAIL_GPA;
     vq.config.device_addr = USED_GPA;
     const char *why = NULL;
-    if (vmdev_vq_enable(&vq, mem, features, &why)) {
+    if (vmdev_virtqueue_enable(&vq, mem, features, &why)) {
         if (!why)
             abort();
-        vmdev_mem_free(mem);
+        vmdev_guest_memory_free(mem);
         return 0;
     }
     for (unsigned i = 0; i <= rounds; i++) {
         why = NULL;
-        int ret = vmdev_vq_pop(&vq, &chain, &why);
+        int ret = vmdev_virtqueue_pop(&vq, &chain, &why);
         if (ret < 0 && !why)
             abort();
         if (ret <= 0)
@@ -86,9 +86,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (chain.readable_len + chain.writable_len > UINT32_MAX)
             abort();
         consume(&vq);
-        (void)vmdev_vq_should_interrupt(&vq);
-        vmdev_vq_set_notification(&vq, i & 1);
+        (void)vmdev_virtqueue_should_interrupt(&vq);
+        vmdev_virtqueue_set_notification(&vq, i & 1);
     }
-    vmdev_mem_free(mem);
+    vmdev_guest_memory_free(mem);
     return 0;
 }

@@ -163,7 +163,7 @@ static inline void rig_bring_up(struct rig *r)
         uint64_t base = rig_queue_base(q);
         memset(rig_host(r, base), 0, RIG_QUEUE_AREA);
         memset(&r->queues[q], 0, sizeof(r->queues[q]));
-        struct vmdev_vq_config *c = &r->dev->queues[q].config;
+        struct vmdev_virtqueue_config *c = &r->dev->queues[q].config;
         c->size = RIG_QUEUE_SIZE;
         c->desc_addr = base + RIG_DESC_OFFSET;
         c->driver_addr = base + RIG_AVAIL_OFFSET;
@@ -204,7 +204,7 @@ static inline bool rig_mem_new(struct rig *r, uint8_t setup)
 
 static inline void rig_mem_free(struct rig *r)
 {
-    vmdev_mem_free(r->mem);
+    vmdev_guest_memory_free(r->mem);
 }
 
 static inline uint64_t rig_alloc(struct rig *r, uint32_t len)

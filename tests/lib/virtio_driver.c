@@ -25,7 +25,7 @@ int vdrv_mem_init(struct vdrv_mem *m, uint64_t base, uint64_t size,
     if (num_regions == 0 || num_regions > VDRV_MAX_REGIONS ||
         size % num_regions)
         return -1;
-    m->mem = vmdev_mem_new();
+    m->mem = vmdev_guest_memory_new();
     if (!m->mem)
         return -1;
     m->base = base;
@@ -37,13 +37,13 @@ int vdrv_mem_init(struct vdrv_mem *m, uint64_t base, uint64_t size,
         m->host[i] = calloc(1, region_size);
         if (!m->host[i])
             return -1;
-        struct vmdev_mem_region r = {
+        struct vmdev_guest_memory_region r = {
             .gpa = base + i * region_size,
             .size = region_size,
             .host = m->host[i],
             .fd = -1,
         };
-        if (vmdev_mem_add_region(m->mem, &r))
+        if (vmdev_guest_memory_add_region(m->mem, &r))
             return -1;
     }
     return 0;
@@ -52,17 +52,17 @@ int vdrv_mem_init(struct vdrv_mem *m, uint64_t base, uint64_t size,
 struct vmdev_guest_memory *vdrv_mem_over(uint8_t *host, uint64_t base,
                                          uint64_t size, unsigned num_regions)
 {
-    struct vmdev_guest_memory *mem = vmdev_mem_new();
+    struct vmdev_guest_memory *mem = vmdev_guest_memory_new();
     uint64_t region_size = size / num_regions;
     for (unsigned i = 0; mem && i < num_regions; i++) {
-        struct vmdev_mem_region r = {
+        struct vmdev_guest_memory_region r = {
             .gpa = base + i * region_size,
             .size = region_size,
             .host = host + i * region_size,
             .fd = -1,
         };
-        if (vmdev_mem_add_region(mem, &r)) {
-            vmdev_mem_free(mem);
+        if (vmdev_guest_memory_add_region(mem, &r)) {
+            vmdev_guest_memory_free(mem);
             return NULL;
         }
     }
@@ -71,7 +71,7 @@ struct vmdev_guest_memory *vdrv_mem_over(uint8_t *host, uint64_t base,
 
 void vdrv_mem_release(struct vdrv_mem *m)
 {
-    vmdev_mem_free(m->mem);
+    vmdev_guest_memory_free(m->mem);
     for (unsigned i = 0; i < m->num_regions; i++)
         free(m->host[i]);
     memset(m, 0, sizeof(*m));
@@ -147,7 +147,7 @@ void vdrv_queue_init(struct vdrv_queue *q, struct vdrv_mem *m, uint16_t size,
     q->num_free = size;
 }
 
-void vdrv_queue_config(const struct vdrv_queue *q, struct vmdev_vq_config *c)
+void vdrv_queue_config(const struct vdrv_queue *q, struct vmdev_virtqueue_config *c)
 {
     c->size = q->size;
     c->desc_addr = q->desc;

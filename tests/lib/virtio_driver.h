@@ -14,7 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "vmdev/memory.h"
+#include "vmdev/guest_memory.h"
 #include "vmdev/virtio.h"
 #include "vmdev/virtqueue.h"
 
@@ -68,7 +68,7 @@ struct vdrv_queue {
 void vdrv_queue_init(struct vdrv_queue *q, struct vdrv_mem *m, uint16_t size,
                      bool event_idx);
 /* What a transport would have been told: size, addresses, ready. */
-void vdrv_queue_config(const struct vdrv_queue *q, struct vmdev_vq_config *c);
+void vdrv_queue_config(const struct vdrv_queue *q, struct vmdev_virtqueue_config *c);
 
 /*
  * Add a chain of out (device-readable) then in (device-writable) buffers,

@@ -37,17 +37,17 @@ static void echo_queue_kick(struct vmdev_virtio_device *dev, uint16_t index)
     struct vmdev_virtqueue *vq = &dev->queues[index];
     const char *why = NULL;
     int ret;
-    while ((ret = vmdev_vq_pop(vq, &e->chain, &why)) == 1) {
-        struct vmdev_vq_reader r;
-        struct vmdev_vq_writer w;
+    while ((ret = vmdev_virtqueue_pop(vq, &e->chain, &why)) == 1) {
+        struct vmdev_virtqueue_reader r;
+        struct vmdev_virtqueue_writer w;
         uint8_t buf[256];
         size_t n;
-        vmdev_vq_reader_init(&r, &e->chain);
-        vmdev_vq_writer_init(&w, &e->chain);
-        while ((n = vmdev_vq_read(&r, buf, sizeof(buf))) > 0 &&
-               vmdev_vq_write(&w, buf, n) > 0)
+        vmdev_virtqueue_reader_init(&r, &e->chain);
+        vmdev_virtqueue_writer_init(&w, &e->chain);
+        while ((n = vmdev_virtqueue_read(&r, buf, sizeof(buf))) > 0 &&
+               vmdev_virtqueue_write(&w, buf, n) > 0)
             ;
-        vmdev_vq_push(vq, e->chain.head, (uint32_t)w.written);
+        vmdev_virtqueue_push(vq, e->chain.head, (uint32_t)w.written);
         e->requests++;
     }
     if (ret < 0) {

@@ -26,7 +26,7 @@
 struct echo_device {
     struct vmdev_virtio_device dev; /* first: ops cast back to this */
     uint8_t config[ECHO_CONFIG_LEN];
-    struct vmdev_vq_chain chain;
+    struct vmdev_virtqueue_chain chain;
     unsigned activations, resets, requests;
 };
 

@@ -14,7 +14,7 @@
 #include "layout.h"
 #include "vmdev/pci.h"
 #include "vmdev/acpi_pm.h"
-#include "vmdev/rtc_cmos.h"
+#include "vmdev/rtc.h"
 
 #define TABLES_SIZE (GUEST_ACPI_END - GUEST_ACPI)
 
@@ -342,7 +342,7 @@ int vmm_build_acpi(const struct vmdev_guest_memory *mem, unsigned cpus,
     r[8] = checksum(r, 20);
     r[32] = checksum(r, 36);
 
-    if (vmdev_mem_write(mem, GUEST_ACPI, b.buf, b.len)) {
+    if (vmdev_guest_memory_write(mem, GUEST_ACPI, b.buf, b.len)) {
         fprintf(stderr, "vmdev-run: guest RAM cannot hold the ACPI tables\n");
         return -1;
     }

@@ -4,7 +4,7 @@
 
 #include <stdint.h>
 
-#include "vmdev/memory.h"
+#include "vmdev/guest_memory.h"
 
 /* Write the ACPI tables for `cpus` processors at GUEST_ACPI; returns 0 and
  * the RSDP's guest address, or -1. */

@@ -108,7 +108,7 @@ static void add_e820(uint8_t *zero_page, uint64_t addr, uint64_t size,
 static int write_guest(const struct vmdev_guest_memory *mem, uint64_t gpa,
                        const void *data, size_t len, const char *what)
 {
-    if (vmdev_mem_write(mem, gpa, data, len) == 0)
+    if (vmdev_guest_memory_write(mem, gpa, data, len) == 0)
         return 0;
     fprintf(stderr, "vmdev-run: the %s (%zu bytes at 0x%llx) does not fit in guest RAM\n",
             what, len, (unsigned long long)gpa);

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "vmdev/memory.h"
+#include "vmdev/guest_memory.h"
 
 struct vmm_boot_params {
     const char *kernel_path;

@@ -45,11 +45,11 @@ static int add_ram_region(struct vmm_vm *vm, unsigned slot, uint64_t gpa,
     if (vm->vm_fd >= 0 &&
         ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
         return fail("KVM_SET_USER_MEMORY_REGION");
-    struct vmdev_mem_region r = {
+    struct vmdev_guest_memory_region r = {
         .gpa = gpa, .size = size, .host = (uint8_t *)vm->ram + offset,
         .fd = fd, .fd_offset = offset,
     };
-    if (vmdev_mem_add_region(vm->mem, &r)) {
+    if (vmdev_guest_memory_add_region(vm->mem, &r)) {
         fprintf(stderr, "vmdev-run: cannot add guest RAM at 0x%llx\n",
                 (unsigned long long)gpa);
         return -1;
@@ -72,7 +72,7 @@ static int setup_memory(struct vmm_vm *vm, uint64_t size)
     }
     vm->ram_size = size;
     madvise(vm->ram, size, MADV_MERGEABLE);
-    vm->mem = vmdev_mem_new();
+    vm->mem = vmdev_guest_memory_new();
     if (!vm->mem)
         return -1;
     uint64_t low = size < GUEST_LOW_RAM_MAX ? size : GUEST_LOW_RAM_MAX;
@@ -243,7 +243,7 @@ void vmm_vm_destroy(struct vmm_vm *vm)
     vmm_irq_routes_free(vm->routes);
     vmdev_bus_free(vm->pio);
     vmdev_bus_free(vm->mmio);
-    vmdev_mem_free(vm->mem);
+    vmdev_guest_memory_free(vm->mem);
     if (vm->ram)
         munmap(vm->ram, vm->ram_size);
     if (vm->exit_fd >= 0)

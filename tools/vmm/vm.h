@@ -17,7 +17,7 @@
 #include "irq_routes.h"
 #include "vmdev/bus.h"
 #include "vmdev/irq.h"
-#include "vmdev/memory.h"
+#include "vmdev/guest_memory.h"
 
 struct vmm_vm;
 

@@ -326,22 +326,22 @@ static void save_restore_keeps_identity(void)
 
 /* --- MSI-X --- */
 
-static struct vmdev_msix msix;
+static struct vmdev_pci_msix msix;
 
 static void make_msix(void)
 {
     make_device();
     struct vmdev_msi_sink sink = { fake_msi, NULL };
-    if (vmdev_msix_init(&msix, &dev, 3, 1, 0x800, 0xc00, &sink))
+    if (vmdev_pci_msix_init(&msix, &dev, 3, 1, 0x800, 0xc00, &sink))
         abort();
 }
 
 static void program_vector(uint16_t v, uint32_t data, bool masked)
 {
-    vmdev_msix_table_write(&msix, 16u * v, 0xfee00000, 4);
-    vmdev_msix_table_write(&msix, 16u * v + 4, 0, 4);
-    vmdev_msix_table_write(&msix, 16u * v + 8, data, 4);
-    vmdev_msix_table_write(&msix, 16u * v + 12, masked, 4);
+    vmdev_pci_msix_table_write(&msix, 16u * v, 0xfee00000, 4);
+    vmdev_pci_msix_table_write(&msix, 16u * v + 4, 0, 4);
+    vmdev_pci_msix_table_write(&msix, 16u * v + 8, data, 4);
+    vmdev_pci_msix_table_write(&msix, 16u * v + 12, masked, 4);
 }
 
 static void msix_capability_layout(void)
@@ -355,16 +355,16 @@ static void msix_capability_layout(void)
     conf1_write(3, cap + 2, 0xffff, 2);
     CHECK_EQ(conf1_read(3, cap + 2, 2), 0xc002); /* only enable, mask */
     /* Vectors start masked, table reads back. */
-    CHECK_EQ(vmdev_msix_table_read(&msix, 12, 4), 1);
+    CHECK_EQ(vmdev_pci_msix_table_read(&msix, 12, 4), 1);
     program_vector(1, 0x4041, false);
-    CHECK_EQ(vmdev_msix_table_read(&msix, 16 + 8, 4), 0x4041);
-    CHECK_EQ(vmdev_msix_table_read(&msix, 16, 8), 0xfee00000);
+    CHECK_EQ(vmdev_pci_msix_table_read(&msix, 16 + 8, 4), 0x4041);
+    CHECK_EQ(vmdev_pci_msix_table_read(&msix, 16, 8), 0xfee00000);
     /* Out-of-table and odd-sized accesses are ignored. */
-    CHECK_EQ(vmdev_msix_table_read(&msix, 48, 4), 0);
-    CHECK_EQ(vmdev_msix_table_read(&msix, 2, 2), 0);
-    vmdev_msix_table_write(&msix, 48, 1, 4);
-    vmdev_msix_table_write(&msix, 46, 1, 4);
-    vmdev_msix_release(&msix);
+    CHECK_EQ(vmdev_pci_msix_table_read(&msix, 48, 4), 0);
+    CHECK_EQ(vmdev_pci_msix_table_read(&msix, 2, 2), 0);
+    vmdev_pci_msix_table_write(&msix, 48, 1, 4);
+    vmdev_pci_msix_table_write(&msix, 46, 1, 4);
+    vmdev_pci_msix_release(&msix);
 }
 
 /* PCI 3.0, 6.8.2: table and PBA inside their BAR and apart. */
@@ -386,12 +386,12 @@ static void msix_layout_must_fit_its_bar(void)
     };
     for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         make_device();
-        int ret = vmdev_msix_init(&msix, &dev, cases[i].vectors, 1,
+        int ret = vmdev_pci_msix_init(&msix, &dev, cases[i].vectors, 1,
                                   cases[i].table, cases[i].pba, &sink);
         if (ret != (cases[i].ok ? 0 : -EINVAL))
             fprintf(stderr, "case %u: %d\n", i, ret);
         CHECK_EQ(ret, cases[i].ok ? 0 : -EINVAL);
-        vmdev_msix_release(&msix);
+        vmdev_pci_msix_release(&msix);
     }
 }
 
@@ -401,53 +401,53 @@ static void msix_delivery_masking_and_pending(void)
     program_vector(0, 0x30, false);
     program_vector(2, 0x32, true);
     /* Disabled: nothing sent, the caller falls back to INTx. */
-    CHECK(!vmdev_msix_notify(&msix, 0));
+    CHECK(!vmdev_pci_msix_notify(&msix, 0));
     CHECK_EQ(owner.msis, 0);
     conf1_write(3, msix.cap + 2, 0x8000, 2);
-    CHECK(vmdev_msix_notify(&msix, 0));
+    CHECK(vmdev_pci_msix_notify(&msix, 0));
     CHECK_EQ(owner.msis, 1);
     CHECK_EQ(owner.last_msi.data, 0x30);
     CHECK_EQ(owner.last_msi.address, 0xfee00000);
-    CHECK(!vmdev_msix_notify(&msix, 3)); /* no such vector */
+    CHECK(!vmdev_pci_msix_notify(&msix, 3)); /* no such vector */
     /* A masked vector's message becomes a pending bit... */
-    CHECK(vmdev_msix_notify(&msix, 2));
+    CHECK(vmdev_pci_msix_notify(&msix, 2));
     CHECK_EQ(owner.msis, 1);
-    CHECK_EQ(vmdev_msix_pba_read(&msix, 0, 8), 4);
-    CHECK_EQ(vmdev_msix_pba_read(&msix, 0, 4), 4);
+    CHECK_EQ(vmdev_pci_msix_pba_read(&msix, 0, 8), 4);
+    CHECK_EQ(vmdev_pci_msix_pba_read(&msix, 0, 4), 4);
     /* ...delivered when unmasked. */
-    vmdev_msix_table_write(&msix, 2 * 16 + 12, 0, 4);
+    vmdev_pci_msix_table_write(&msix, 2 * 16 + 12, 0, 4);
     CHECK_EQ(owner.msis, 2);
     CHECK_EQ(owner.last_msi.data, 0x32);
-    CHECK_EQ(vmdev_msix_pba_read(&msix, 0, 8), 0);
+    CHECK_EQ(vmdev_pci_msix_pba_read(&msix, 0, 8), 0);
     /* Function mask holds every vector. */
     conf1_write(3, msix.cap + 2, 0xc000, 2);
-    CHECK(vmdev_msix_notify(&msix, 0));
+    CHECK(vmdev_pci_msix_notify(&msix, 0));
     CHECK_EQ(owner.msis, 2);
     conf1_write(3, msix.cap + 2, 0x8000, 2);
-    vmdev_msix_config_written(&msix, msix.cap + 2, 2);
+    vmdev_pci_msix_config_written(&msix, msix.cap + 2, 2);
     CHECK_EQ(owner.msis, 3);
 
     /* Save and restore the table and pending bits. */
-    vmdev_msix_table_write(&msix, 2 * 16 + 12, 1, 4);
-    CHECK(vmdev_msix_notify(&msix, 2));
+    vmdev_pci_msix_table_write(&msix, 2 * 16 + 12, 1, 4);
+    CHECK(vmdev_pci_msix_notify(&msix, 2));
     struct vmdev_state_writer w;
     vmdev_state_writer_init(&w);
-    vmdev_msix_save(&msix, &w, "msix");
+    vmdev_pci_msix_save(&msix, &w, "msix");
     CHECK_EQ(vmdev_state_writer_finish(&w), 0);
-    struct vmdev_msix copy;
+    struct vmdev_pci_msix copy;
     struct vmdev_pci_device d2;
     vmdev_pci_device_init(&d2, "d2", 1, 2, 0, 0, 0, 0, 0);
     CHECK_EQ(vmdev_pci_set_bar(&d2, 1, VMDEV_PCI_BAR_MEM32, 4096, false,
                                &bar_ops, NULL, VMDEV_ACCESS_ANY),
              0);
     struct vmdev_msi_sink sink = { fake_msi, NULL };
-    CHECK_EQ(vmdev_msix_init(&copy, &d2, 3, 1, 0x800, 0xc00, &sink), 0);
-    CHECK_EQ(vmdev_msix_restore(&copy, w.data, w.len, "msix"), 0);
-    CHECK_EQ(vmdev_msix_table_read(&copy, 8, 4), 0x30);
-    CHECK_EQ(vmdev_msix_pba_read(&copy, 0, 8), 4);
-    vmdev_msix_release(&copy);
+    CHECK_EQ(vmdev_pci_msix_init(&copy, &d2, 3, 1, 0x800, 0xc00, &sink), 0);
+    CHECK_EQ(vmdev_pci_msix_restore(&copy, w.data, w.len, "msix"), 0);
+    CHECK_EQ(vmdev_pci_msix_table_read(&copy, 8, 4), 0x30);
+    CHECK_EQ(vmdev_pci_msix_pba_read(&copy, 0, 8), 4);
+    vmdev_pci_msix_release(&copy);
     vmdev_state_writer_release(&w);
-    vmdev_msix_release(&msix);
+    vmdev_pci_msix_release(&msix);
 }
 
 TEST_MAIN(TEST(header_reads_back_identity),

@@ -54,14 +54,14 @@ static void toy_reset(struct vmdev_virtio_device *dev)
     ((struct toy *)dev)->resets++;
 }
 
-static struct vmdev_vq_chain toy_chain;
+static struct vmdev_virtqueue_chain toy_chain;
 /* Chains a hostile driver offers again as the device serves them (it
  * keeps its ring full): how many more. */
 static unsigned toy_reoffers;
 static struct vdrv_queue drvq[2];
 
 static int64_t toy_serve(struct vmdev_virtio_device *dev,
-                         struct vmdev_vq_chain *chain, const char **why)
+                         struct vmdev_virtqueue_chain *chain, const char **why)
 {
     struct toy *t = (struct toy *)dev;
     (void)why;
@@ -388,11 +388,11 @@ static void queue_interrupt_follows_suppression(void)
     toy_setup();
     negotiate(good_features);
     start();
-    vmdev_vq_push(&toy.dev.queues[0], 0, 0);
+    vmdev_virtqueue_push(&toy.dev.queues[0], 0, 0);
     vmdev_virtio_interrupt_queue(&toy.dev, 0);
     CHECK_EQ(toy.queue_irqs, 1);
     vdrv_set_used_event(&drvq[0], 5);
-    vmdev_vq_push(&toy.dev.queues[0], 0, 0);
+    vmdev_virtqueue_push(&toy.dev.queues[0], 0, 0);
     vmdev_virtio_interrupt_queue(&toy.dev, 0);
     CHECK_EQ(toy.queue_irqs, 1);
     toy_teardown();
@@ -418,11 +418,11 @@ static void save_restore_round_trip(void)
     struct vdrv_buf in = { vdrv_alloc(&mem, 8, 8), 8 };
     for (unsigned i = 0; i < 3; i++)
         CHECK(vdrv_add(&drvq[0], NULL, 0, &in, 1, false) >= 0);
-    struct vmdev_vq_chain *chain = malloc(sizeof(*chain));
+    struct vmdev_virtqueue_chain *chain = malloc(sizeof(*chain));
     const char *why;
     for (unsigned i = 0; i < 2; i++) {
-        CHECK_EQ(vmdev_vq_pop(&toy.dev.queues[0], chain, &why), 1);
-        vmdev_vq_push(&toy.dev.queues[0], chain->head, 1);
+        CHECK_EQ(vmdev_virtqueue_pop(&toy.dev.queues[0], chain, &why), 1);
+        vmdev_virtqueue_push(&toy.dev.queues[0], chain->head, 1);
     }
     struct vmdev_state_writer w;
     vmdev_state_writer_init(&w);
@@ -441,8 +441,8 @@ static void save_restore_round_trip(void)
     CHECK_EQ(copy.dev.queues[0].last_avail_idx, 2);
     CHECK_EQ(copy.dev.queues[0].used_idx, 2);
     /* The restored device carries on with the third request. */
-    CHECK_EQ(vmdev_vq_pop(&copy.dev.queues[0], chain, &why), 1);
-    vmdev_vq_push(&copy.dev.queues[0], chain->head, 1);
+    CHECK_EQ(vmdev_virtqueue_pop(&copy.dev.queues[0], chain, &why), 1);
+    vmdev_virtqueue_push(&copy.dev.queues[0], chain->head, 1);
     CHECK_EQ(vdrv_used_idx(&drvq[0]), 3);
 
     /* A snapshot of another device or with a bad ring is refused. */

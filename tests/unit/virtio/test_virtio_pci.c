@@ -29,15 +29,15 @@ static void echo_read_config(struct vmdev_virtio_device *dev, uint32_t off,
 
 static void echo_notify(struct vmdev_virtio_device *dev, uint16_t index)
 {
-    struct vmdev_vq_chain *chain = malloc(sizeof(*chain));
+    struct vmdev_virtqueue_chain *chain = malloc(sizeof(*chain));
     struct vmdev_virtqueue *vq = &dev->queues[index];
     const char *why;
     int ret;
-    while ((ret = vmdev_vq_pop(vq, chain, &why)) == 1) {
-        struct vmdev_vq_writer w;
-        vmdev_vq_writer_init(&w, chain);
-        vmdev_vq_write(&w, "ok", 2);
-        vmdev_vq_push(vq, chain->head, (uint32_t)w.written);
+    while ((ret = vmdev_virtqueue_pop(vq, chain, &why)) == 1) {
+        struct vmdev_virtqueue_writer w;
+        vmdev_virtqueue_writer_init(&w, chain);
+        vmdev_virtqueue_write(&w, "ok", 2);
+        vmdev_virtqueue_push(vq, chain->head, (uint32_t)w.written);
     }
     if (ret < 0)
         vmdev_virtio_guest_error(dev, "%s", why);
@@ -406,7 +406,7 @@ static void save_restore_round_trip(void)
     CHECK_EQ(e2.dev.status, 0xf);
     CHECK(e2.dev.queues[0].enabled);
     CHECK_EQ(e2.dev.queues[0].config.msix_vector, 1);
-    CHECK(vmdev_msix_enabled(&vp2.msix));
+    CHECK(vmdev_pci_msix_enabled(&vp2.msix));
     CHECK_EQ(vmdev_pci_bar_address(&vp2.pci, 0), BAR_ADDRESS);
     /* The restored device serves the next request. */
     struct vdrv_buf in = { vdrv_alloc(&mem, 16, 8), 16 };
@@ -445,8 +445,8 @@ static void queue_count_fits_the_msix_layout(void)
             uint32_t pba = vmdev_pci_get_config(&p.pci, cap + 8, 4) & ~7u;
             CHECK_EQ(vmdev_pci_get_config(&p.pci, cap + 2, 2) & 0x7ff,
                      queues); /* N - 1 = queues */
-            CHECK(table + vmdev_msix_table_size((uint16_t)(queues + 1)) <= pba);
-            CHECK(pba + vmdev_msix_pba_size((uint16_t)(queues + 1)) <=
+            CHECK(table + vmdev_pci_msix_table_size((uint16_t)(queues + 1)) <= pba);
+            CHECK(pba + vmdev_pci_msix_pba_size((uint16_t)(queues + 1)) <=
                   VMDEV_VIRTIO_PCI_BAR_SIZE);
             vmdev_virtio_pci_release(&p);
         } else {

@@ -20,7 +20,7 @@ struct fixture {
     struct vdrv_mem m;
     struct vdrv_queue q;
     struct vmdev_virtqueue vq;
-    struct vmdev_vq_chain chain;
+    struct vmdev_virtqueue_chain chain;
 };
 
 static struct fixture fx;
@@ -40,17 +40,17 @@ static int setup(unsigned regions, uint16_t size, uint64_t features)
         return -1;
     vdrv_queue_init(&fx.q, &fx.m, size,
                     features & VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX));
-    vmdev_vq_init(&fx.vq, size);
+    vmdev_virtqueue_init(&fx.vq, size);
     vdrv_queue_config(&fx.q, &fx.vq.config);
     const char *why = NULL;
-    return vmdev_vq_enable(&fx.vq, fx.m.mem, features, &why);
+    return vmdev_virtqueue_enable(&fx.vq, fx.m.mem, features, &why);
 }
 
 /* Pop, expecting a guest fault whose reason contains `reason`. */
 static bool pop_refused(const char *reason)
 {
     const char *why = NULL;
-    int ret = vmdev_vq_pop(&fx.vq, &fx.chain, &why);
+    int ret = vmdev_virtqueue_pop(&fx.vq, &fx.chain, &why);
     if (ret != -EINVAL || !why || !strstr(why, reason)) {
         fprintf(stderr, "pop gave %d (%s), wanted refusal '%s'\n", ret,
                 why ? why : "-", reason);
@@ -76,34 +76,34 @@ static void round_trip(bool indirect)
     CHECK(head >= 0);
 
     const char *why = NULL;
-    CHECK(vmdev_vq_has_available(&fx.vq));
-    CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
+    CHECK(vmdev_virtqueue_has_available(&fx.vq));
+    CHECK_EQ(vmdev_virtqueue_pop(&fx.vq, &fx.chain, &why), 1);
     CHECK_EQ(fx.chain.head, head);
     CHECK_EQ(fx.chain.readable_len, 128);
     CHECK_EQ(fx.chain.writable_len, 64);
     CHECK_EQ(fx.chain.num_readable, 2);
     CHECK_EQ(fx.chain.num_writable, 1);
 
-    struct vmdev_vq_reader r;
+    struct vmdev_virtqueue_reader r;
     uint8_t data[128];
-    vmdev_vq_reader_init(&r, &fx.chain);
-    CHECK_EQ(vmdev_vq_read_exact(&r, data, sizeof(data)), 0);
+    vmdev_virtqueue_reader_init(&r, &fx.chain);
+    CHECK_EQ(vmdev_virtqueue_read_exact(&r, data, sizeof(data)), 0);
     for (unsigned i = 0; i < sizeof(data); i++)
         CHECK_EQ(data[i], (uint8_t)(1 + i));
-    CHECK_EQ(vmdev_vq_read(&r, data, 1), 0);
+    CHECK_EQ(vmdev_virtqueue_read(&r, data, 1), 0);
 
-    struct vmdev_vq_writer w;
-    vmdev_vq_writer_init(&w, &fx.chain);
-    CHECK_EQ(vmdev_vq_write_exact(&w, "reply", 5), 0);
-    vmdev_vq_push(&fx.vq, fx.chain.head, (uint32_t)w.written);
+    struct vmdev_virtqueue_writer w;
+    vmdev_virtqueue_writer_init(&w, &fx.chain);
+    CHECK_EQ(vmdev_virtqueue_write_exact(&w, "reply", 5), 0);
+    vmdev_virtqueue_push(&fx.vq, fx.chain.head, (uint32_t)w.written);
 
     uint32_t id, len;
     CHECK(vdrv_get_used(&fx.q, &id, &len));
     CHECK_EQ(id, head);
     CHECK_EQ(len, 5);
     CHECK(memcmp(vdrv_host(&fx.m, in[0].gpa), "reply", 5) == 0);
-    CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 0);
-    CHECK(!vmdev_vq_has_available(&fx.vq));
+    CHECK_EQ(vmdev_virtqueue_pop(&fx.vq, &fx.chain, &why), 0);
+    CHECK(!vmdev_virtqueue_has_available(&fx.vq));
 }
 
 static void direct_chain_round_trip(void)
@@ -127,15 +127,15 @@ static void buffer_straddling_regions_splits(void)
         *(uint8_t *)vdrv_host(&fx.m, out.gpa + i) = (uint8_t)i;
     CHECK(vdrv_add(&fx.q, &out, 1, NULL, 0, false) >= 0);
     const char *why;
-    CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
+    CHECK_EQ(vmdev_virtqueue_pop(&fx.vq, &fx.chain, &why), 1);
     CHECK_EQ(fx.chain.num_readable, 2);
     CHECK_EQ(fx.chain.segments[0].len, 10);
     CHECK_EQ(fx.chain.segments[1].len, 10);
-    struct vmdev_vq_reader r;
+    struct vmdev_virtqueue_reader r;
     uint8_t data[20];
-    vmdev_vq_reader_init(&r, &fx.chain);
-    CHECK_EQ(vmdev_vq_skip(&r, 5), 5);
-    CHECK_EQ(vmdev_vq_read(&r, data, sizeof(data)), 15);
+    vmdev_virtqueue_reader_init(&r, &fx.chain);
+    CHECK_EQ(vmdev_virtqueue_skip(&r, 5), 5);
+    CHECK_EQ(vmdev_virtqueue_read(&r, data, sizeof(data)), 15);
     CHECK_EQ(data[0], 5);
     CHECK_EQ(data[14], 19);
 }
@@ -149,9 +149,9 @@ static void indices_wrap_around(void)
         int head = vdrv_add(&fx.q, NULL, 0, &in, 1, n % 2);
         CHECK(head >= 0);
         const char *why;
-        CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
+        CHECK_EQ(vmdev_virtqueue_pop(&fx.vq, &fx.chain, &why), 1);
         CHECK_EQ(fx.chain.head, head);
-        vmdev_vq_push(&fx.vq, fx.chain.head, 8);
+        vmdev_virtqueue_push(&fx.vq, fx.chain.head, 8);
         uint32_t id, len;
         CHECK(vdrv_get_used(&fx.q, &id, &len));
         CHECK_EQ(id, head);
@@ -166,17 +166,17 @@ static void cursors_stop_at_chain_end(void)
     struct vdrv_buf in = { vdrv_alloc(&fx.m, 4, 4), 4 };
     CHECK(vdrv_add(&fx.q, &out, 1, &in, 1, false) >= 0);
     const char *why;
-    CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
-    struct vmdev_vq_reader r;
+    CHECK_EQ(vmdev_virtqueue_pop(&fx.vq, &fx.chain, &why), 1);
+    struct vmdev_virtqueue_reader r;
     uint8_t buf[16];
-    vmdev_vq_reader_init(&r, &fx.chain);
-    CHECK_EQ(vmdev_vq_read_exact(&r, buf, 9), -EINVAL);
+    vmdev_virtqueue_reader_init(&r, &fx.chain);
+    CHECK_EQ(vmdev_virtqueue_read_exact(&r, buf, 9), -EINVAL);
     CHECK_EQ(r.remaining, 8); /* nothing consumed */
-    CHECK_EQ(vmdev_vq_read(&r, buf, 16), 8);
-    struct vmdev_vq_writer w;
-    vmdev_vq_writer_init(&w, &fx.chain);
-    CHECK_EQ(vmdev_vq_write_exact(&w, buf, 5), -EINVAL);
-    CHECK_EQ(vmdev_vq_write(&w, buf, 16), 4);
+    CHECK_EQ(vmdev_virtqueue_read(&r, buf, 16), 8);
+    struct vmdev_virtqueue_writer w;
+    vmdev_virtqueue_writer_init(&w, &fx.chain);
+    CHECK_EQ(vmdev_virtqueue_write_exact(&w, buf, 5), -EINVAL);
+    CHECK_EQ(vmdev_virtqueue_write(&w, buf, 16), 4);
     CHECK_EQ(w.written, 4);
     /* The writer never touched the readable buffer. */
     CHECK_EQ(*(uint8_t *)vdrv_host(&fx.m, out.gpa + 7), 7);
@@ -188,13 +188,13 @@ static int enable_with(uint16_t size, uint16_t max, uint64_t desc,
                        uint64_t driver, uint64_t device)
 {
     struct vmdev_virtqueue vq;
-    vmdev_vq_init(&vq, max);
+    vmdev_virtqueue_init(&vq, max);
     vq.config.size = size;
     vq.config.desc_addr = desc;
     vq.config.driver_addr = driver;
     vq.config.device_addr = device;
     const char *why = NULL;
-    int ret = vmdev_vq_enable(&vq, fx.m.mem, all_features(), &why);
+    int ret = vmdev_virtqueue_enable(&vq, fx.m.mem, all_features(), &why);
     if (ret && !why)
         return -1000; /* a refusal must say why */
     return ret;
@@ -361,7 +361,7 @@ static void ignores_write_flag_on_indirect_descriptor(void)
                   VDRV_DESC_F_INDIRECT | VDRV_DESC_F_WRITE, 0);
     vdrv_publish(&fx.q, 0);
     const char *why;
-    CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
+    CHECK_EQ(vmdev_virtqueue_pop(&fx.vq, &fx.chain, &why), 1);
     CHECK_EQ(fx.chain.readable_len, 8);
     CHECK_EQ(fx.chain.writable_len, 0);
 }
@@ -407,7 +407,7 @@ static void refuses_more_in_flight_than_the_ring_holds(void)
         CHECK(vdrv_add(&fx.q, &buf, 1, NULL, 0, false) >= 0);
     const char *why = NULL;
     for (unsigned i = 0; i < QSIZE; i++)
-        CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
+        CHECK_EQ(vmdev_virtqueue_pop(&fx.vq, &fx.chain, &why), 1);
     CHECK_EQ(fx.vq.in_flight, QSIZE);
     vdrv_publish(&fx.q, 0); /* head 0 again, never returned */
     CHECK(pop_refused("ring's worth"));
@@ -417,13 +417,13 @@ static void refuses_more_in_flight_than_the_ring_holds(void)
     for (unsigned i = 0; i < QSIZE; i++)
         CHECK(vdrv_add(&fx.q, &buf, 1, NULL, 0, false) >= 0);
     for (unsigned i = 0; i < QSIZE; i++)
-        CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
-    vmdev_vq_push(&fx.vq, 3, 0);
-    vmdev_vq_unpop(&fx.vq, 1); /* the last popped, given back */
+        CHECK_EQ(vmdev_virtqueue_pop(&fx.vq, &fx.chain, &why), 1);
+    vmdev_virtqueue_push(&fx.vq, 3, 0);
+    vmdev_virtqueue_unpop(&fx.vq, 1); /* the last popped, given back */
     CHECK_EQ(fx.vq.in_flight, QSIZE - 2);
-    CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1); /* given back */
+    CHECK_EQ(vmdev_virtqueue_pop(&fx.vq, &fx.chain, &why), 1); /* given back */
     vdrv_publish(&fx.q, 3);
-    CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
+    CHECK_EQ(vmdev_virtqueue_pop(&fx.vq, &fx.chain, &why), 1);
     vdrv_publish(&fx.q, 3);
     CHECK(pop_refused("ring's worth"));
 }
@@ -453,8 +453,8 @@ static void refuses_total_length_of_4_gib(void)
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     CHECK(host != MAP_FAILED);
     CHECK_EQ(setup(1, QSIZE, all_features()), 0);
-    struct vmdev_mem_region r = { big_gpa, big, host, -1, 0 };
-    CHECK_EQ(vmdev_mem_add_region(fx.m.mem, &r), 0);
+    struct vmdev_guest_memory_region r = { big_gpa, big, host, -1, 0 };
+    CHECK_EQ(vmdev_guest_memory_add_region(fx.m.mem, &r), 0);
     vdrv_set_desc(&fx.q, 0, big_gpa, 3u << 30, VDRV_DESC_F_NEXT, 1);
     vdrv_set_desc(&fx.q, 1, big_gpa, 3u << 30, 0, 0);
     vdrv_publish(&fx.q, 0);
@@ -468,15 +468,15 @@ static void refuses_total_length_of_4_gib(void)
 static void no_interrupt_flag_suppresses(void)
 {
     CHECK_EQ(setup(1, QSIZE, VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_VERSION_1)), 0);
-    vmdev_vq_push(&fx.vq, 0, 0);
-    CHECK(vmdev_vq_should_interrupt(&fx.vq));
+    vmdev_virtqueue_push(&fx.vq, 0, 0);
+    CHECK(vmdev_virtqueue_should_interrupt(&fx.vq));
     vdrv_set_avail_flags(&fx.q, 1); /* VIRTQ_AVAIL_F_NO_INTERRUPT */
-    vmdev_vq_push(&fx.vq, 0, 0);
-    CHECK(!vmdev_vq_should_interrupt(&fx.vq));
+    vmdev_virtqueue_push(&fx.vq, 0, 0);
+    CHECK(!vmdev_virtqueue_should_interrupt(&fx.vq));
 
-    vmdev_vq_set_notification(&fx.vq, false);
+    vmdev_virtqueue_set_notification(&fx.vq, false);
     CHECK_EQ(vdrv_used_flags(&fx.q), 1); /* VIRTQ_USED_F_NO_NOTIFY */
-    vmdev_vq_set_notification(&fx.vq, true);
+    vmdev_virtqueue_set_notification(&fx.vq, true);
     CHECK_EQ(vdrv_used_flags(&fx.q), 0);
 }
 
@@ -484,30 +484,30 @@ static void event_idx_interrupts_when_used_event_passed(void)
 {
     CHECK_EQ(setup(1, QSIZE, all_features()), 0);
     /* The first interrupt is always sent; it sets the reference point. */
-    vmdev_vq_push(&fx.vq, 0, 0);
-    CHECK(vmdev_vq_should_interrupt(&fx.vq)); /* used_idx 1 */
+    vmdev_virtqueue_push(&fx.vq, 0, 0);
+    CHECK(vmdev_virtqueue_should_interrupt(&fx.vq)); /* used_idx 1 */
     /* The driver wants an interrupt once entry 3 is used (idx > 3). */
     vdrv_set_used_event(&fx.q, 3);
-    vmdev_vq_push(&fx.vq, 0, 0); /* 2 */
-    CHECK(!vmdev_vq_should_interrupt(&fx.vq));
-    vmdev_vq_push(&fx.vq, 0, 0); /* 3 */
-    CHECK(!vmdev_vq_should_interrupt(&fx.vq));
-    vmdev_vq_push(&fx.vq, 0, 0); /* 4: passes used_event */
-    CHECK(vmdev_vq_should_interrupt(&fx.vq));
-    vmdev_vq_push(&fx.vq, 0, 0); /* 5: already signalled past 3 */
-    CHECK(!vmdev_vq_should_interrupt(&fx.vq));
+    vmdev_virtqueue_push(&fx.vq, 0, 0); /* 2 */
+    CHECK(!vmdev_virtqueue_should_interrupt(&fx.vq));
+    vmdev_virtqueue_push(&fx.vq, 0, 0); /* 3 */
+    CHECK(!vmdev_virtqueue_should_interrupt(&fx.vq));
+    vmdev_virtqueue_push(&fx.vq, 0, 0); /* 4: passes used_event */
+    CHECK(vmdev_virtqueue_should_interrupt(&fx.vq));
+    vmdev_virtqueue_push(&fx.vq, 0, 0); /* 5: already signalled past 3 */
+    CHECK(!vmdev_virtqueue_should_interrupt(&fx.vq));
     /* Several pushes at once crossing used_event still signal once. */
     vdrv_set_used_event(&fx.q, 6);
-    vmdev_vq_push(&fx.vq, 0, 0);
-    vmdev_vq_push(&fx.vq, 0, 0);
-    vmdev_vq_push(&fx.vq, 0, 0); /* 8 */
-    CHECK(vmdev_vq_should_interrupt(&fx.vq));
+    vmdev_virtqueue_push(&fx.vq, 0, 0);
+    vmdev_virtqueue_push(&fx.vq, 0, 0);
+    vmdev_virtqueue_push(&fx.vq, 0, 0); /* 8 */
+    CHECK(vmdev_virtqueue_should_interrupt(&fx.vq));
     /* avail_event tells the driver where to kick us. */
     struct vdrv_buf in = { vdrv_alloc(&fx.m, 8, 8), 8 };
     CHECK(vdrv_add(&fx.q, NULL, 0, &in, 1, false) >= 0);
     const char *why;
-    CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
-    vmdev_vq_set_notification(&fx.vq, true);
+    CHECK_EQ(vmdev_virtqueue_pop(&fx.vq, &fx.chain, &why), 1);
+    vmdev_virtqueue_set_notification(&fx.vq, true);
     CHECK_EQ(vdrv_avail_event(&fx.q), 1);
 }
 
@@ -523,18 +523,18 @@ static void unpop_and_push_many(void)
         CHECK(heads[i] >= 0);
     }
     const char *why = NULL;
-    CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
-    CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
-    vmdev_vq_unpop(&fx.vq, 2);
-    struct vmdev_vq_used used[3];
+    CHECK_EQ(vmdev_virtqueue_pop(&fx.vq, &fx.chain, &why), 1);
+    CHECK_EQ(vmdev_virtqueue_pop(&fx.vq, &fx.chain, &why), 1);
+    vmdev_virtqueue_unpop(&fx.vq, 2);
+    struct vmdev_virtqueue_used used[3];
     for (unsigned i = 0; i < 3; i++) {
-        CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
+        CHECK_EQ(vmdev_virtqueue_pop(&fx.vq, &fx.chain, &why), 1);
         CHECK_EQ(fx.chain.head, heads[i]);
-        used[i] = (struct vmdev_vq_used){ fx.chain.head, 10 + i };
+        used[i] = (struct vmdev_virtqueue_used){ fx.chain.head, 10 + i };
     }
-    CHECK(!vmdev_vq_has_available(&fx.vq));
+    CHECK(!vmdev_virtqueue_has_available(&fx.vq));
     CHECK_EQ(vdrv_used_idx(&fx.q), 0);
-    vmdev_vq_push_many(&fx.vq, used, 3);
+    vmdev_virtqueue_push_many(&fx.vq, used, 3);
     CHECK_EQ(vdrv_used_idx(&fx.q), 3);
     for (unsigned i = 0; i < 3; i++) {
         uint32_t id, len;
@@ -557,19 +557,19 @@ static void waiting_for_more_buffers(void)
         CHECK(vdrv_add(&fx.q, NULL, 0, &in, 1, false) >= 0);
     }
     for (unsigned i = 0; i < 3; i++)
-        CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 1);
-    CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 0);
-    vmdev_vq_unpop(&fx.vq, 3);
+        CHECK_EQ(vmdev_virtqueue_pop(&fx.vq, &fx.chain, &why), 1);
+    CHECK_EQ(vmdev_virtqueue_pop(&fx.vq, &fx.chain, &why), 0);
+    vmdev_virtqueue_unpop(&fx.vq, 3);
     /* Nothing new: wait, with the kick asked for past the three. */
-    CHECK(!vmdev_vq_wait_for_more(&fx.vq, 3));
+    CHECK(!vmdev_virtqueue_wait_for_more(&fx.vq, 3));
     CHECK_EQ(vdrv_avail_event(&fx.q), 3);
     /* One added between the count and the wait: seen. */
     struct vdrv_buf in = { vdrv_alloc(&fx.m, 64, 8), 64 };
     CHECK(vdrv_add(&fx.q, NULL, 0, &in, 1, false) >= 0);
-    CHECK(vmdev_vq_wait_for_more(&fx.vq, 3));
+    CHECK(vmdev_virtqueue_wait_for_more(&fx.vq, 3));
     CHECK_EQ(vdrv_avail_event(&fx.q), 4);
     /* All four were there: nothing more. */
-    CHECK(!vmdev_vq_wait_for_more(&fx.vq, 4));
+    CHECK(!vmdev_virtqueue_wait_for_more(&fx.vq, 4));
 }
 
 static void disabled_queue_does_nothing(void)
@@ -577,11 +577,11 @@ static void disabled_queue_does_nothing(void)
     CHECK_EQ(setup(1, QSIZE, all_features()), 0);
     struct vdrv_buf in = { vdrv_alloc(&fx.m, 8, 8), 8 };
     CHECK(vdrv_add(&fx.q, NULL, 0, &in, 1, false) >= 0);
-    vmdev_vq_reset(&fx.vq);
+    vmdev_virtqueue_reset(&fx.vq);
     const char *why;
-    CHECK_EQ(vmdev_vq_pop(&fx.vq, &fx.chain, &why), 0);
-    CHECK(!vmdev_vq_has_available(&fx.vq));
-    vmdev_vq_push(&fx.vq, 0, 0);
+    CHECK_EQ(vmdev_virtqueue_pop(&fx.vq, &fx.chain, &why), 0);
+    CHECK(!vmdev_virtqueue_has_available(&fx.vq));
+    vmdev_virtqueue_push(&fx.vq, 0, 0);
     CHECK_EQ(vdrv_used_idx(&fx.q), 0);
 }
 

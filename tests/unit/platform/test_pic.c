@@ -2,7 +2,7 @@
 /* The cascaded 8259A pair against the datasheet (231468). */
 #include "test.h"
 #include "platform_fakes.h"
-#include "vmdev/i8259.h"
+#include "vmdev/pic.h"
 
 #include <errno.h>
 

@@ -15,7 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "vmdev/i8254.h"
+#include "vmdev/pit.h"
 
 #define NS_PER_S UINT64_C(1000000000)
 #define NO_EDGE UINT64_MAX

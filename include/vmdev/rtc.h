@@ -39,8 +39,8 @@
  * vmdev_rtc_timer_expired() from inside arm() or cancel().
  * An expiry that arrives after cancel() (a race in the owner) is harmless.
  */
-#ifndef VMDEV_RTC_CMOS_H
-#define VMDEV_RTC_CMOS_H
+#ifndef VMDEV_RTC_H
+#define VMDEV_RTC_H
 
 #include <stddef.h>
 #include <stdint.h>

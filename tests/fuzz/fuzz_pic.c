@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #include "fake_irq.h"
-#include "vmdev/i8259.h"
+#include "vmdev/pic.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

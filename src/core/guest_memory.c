@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-#include "vmdev/memory.h"
+#include "vmdev/guest_memory.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -8,15 +8,15 @@
 struct vmdev_guest_memory {
     unsigned count;
     /* Sorted by gpa, non-overlapping. */
-    struct vmdev_mem_region regions[VMDEV_MEM_MAX_REGIONS];
+    struct vmdev_guest_memory_region regions[VMDEV_GUEST_MEMORY_MAX_REGIONS];
 };
 
-struct vmdev_guest_memory *vmdev_mem_new(void)
+struct vmdev_guest_memory *vmdev_guest_memory_new(void)
 {
     return calloc(1, sizeof(struct vmdev_guest_memory));
 }
 
-void vmdev_mem_free(struct vmdev_guest_memory *mem)
+void vmdev_guest_memory_free(struct vmdev_guest_memory *mem)
 {
     free(mem);
 }
@@ -27,19 +27,19 @@ static uint64_t last_byte(uint64_t gpa, uint64_t size)
     return gpa + (size - 1);
 }
 
-int vmdev_mem_add_region(struct vmdev_guest_memory *mem,
-                         const struct vmdev_mem_region *region)
+int vmdev_guest_memory_add_region(struct vmdev_guest_memory *mem,
+                         const struct vmdev_guest_memory_region *region)
 {
     if (!region->size || !region->host ||
         region->gpa > UINT64_MAX - (region->size - 1))
         return -EINVAL;
-    if (mem->count == VMDEV_MEM_MAX_REGIONS)
+    if (mem->count == VMDEV_GUEST_MEMORY_MAX_REGIONS)
         return -ENOSPC;
 
     uint64_t last = last_byte(region->gpa, region->size);
     unsigned pos = 0;
     for (; pos < mem->count; pos++) {
-        const struct vmdev_mem_region *r = &mem->regions[pos];
+        const struct vmdev_guest_memory_region *r = &mem->regions[pos];
         if (region->gpa <= last_byte(r->gpa, r->size) && r->gpa <= last)
             return -EEXIST;
         if (r->gpa > region->gpa)
@@ -52,13 +52,13 @@ int vmdev_mem_add_region(struct vmdev_guest_memory *mem,
     return 0;
 }
 
-static const struct vmdev_mem_region *
+static const struct vmdev_guest_memory_region *
 find_region(const struct vmdev_guest_memory *mem, uint64_t gpa)
 {
     unsigned lo = 0, hi = mem->count;
     while (lo < hi) {
         unsigned mid = lo + (hi - lo) / 2;
-        const struct vmdev_mem_region *r = &mem->regions[mid];
+        const struct vmdev_guest_memory_region *r = &mem->regions[mid];
         if (gpa < r->gpa)
             hi = mid;
         else if (gpa - r->gpa >= r->size)
@@ -69,12 +69,12 @@ find_region(const struct vmdev_guest_memory *mem, uint64_t gpa)
     return NULL;
 }
 
-void *vmdev_mem_translate(const struct vmdev_guest_memory *mem, uint64_t gpa,
+void *vmdev_guest_memory_translate(const struct vmdev_guest_memory *mem, uint64_t gpa,
                           uint64_t len, uint64_t *contig)
 {
     if (!len || gpa > UINT64_MAX - (len - 1))
         return NULL;
-    const struct vmdev_mem_region *r = find_region(mem, gpa);
+    const struct vmdev_guest_memory_region *r = find_region(mem, gpa);
     if (!r)
         return NULL;
     uint64_t offset = gpa - r->gpa;
@@ -83,15 +83,15 @@ void *vmdev_mem_translate(const struct vmdev_guest_memory *mem, uint64_t gpa,
     return (uint8_t *)r->host + offset;
 }
 
-void *vmdev_mem_map_contiguous(const struct vmdev_guest_memory *mem,
+void *vmdev_guest_memory_map_contiguous(const struct vmdev_guest_memory *mem,
                                uint64_t gpa, uint64_t len)
 {
     uint64_t contig;
-    void *host = vmdev_mem_translate(mem, gpa, len, &contig);
+    void *host = vmdev_guest_memory_translate(mem, gpa, len, &contig);
     return host && contig == len ? host : NULL;
 }
 
-bool vmdev_mem_range_valid(const struct vmdev_guest_memory *mem, uint64_t gpa,
+bool vmdev_guest_memory_range_valid(const struct vmdev_guest_memory *mem, uint64_t gpa,
                            uint64_t len)
 {
     if (!len)
@@ -100,7 +100,7 @@ bool vmdev_mem_range_valid(const struct vmdev_guest_memory *mem, uint64_t gpa,
         return false;
     while (len) {
         uint64_t contig;
-        if (!vmdev_mem_translate(mem, gpa, len, &contig))
+        if (!vmdev_guest_memory_translate(mem, gpa, len, &contig))
             return false;
         gpa += contig;
         len -= contig;
@@ -108,15 +108,15 @@ bool vmdev_mem_range_valid(const struct vmdev_guest_memory *mem, uint64_t gpa,
     return true;
 }
 
-int vmdev_mem_read(const struct vmdev_guest_memory *mem, uint64_t gpa,
+int vmdev_guest_memory_read(const struct vmdev_guest_memory *mem, uint64_t gpa,
                    void *buf, size_t len)
 {
-    if (!vmdev_mem_range_valid(mem, gpa, len))
+    if (!vmdev_guest_memory_range_valid(mem, gpa, len))
         return -EFAULT;
     uint8_t *out = buf;
     while (len) {
         uint64_t contig;
-        const void *host = vmdev_mem_translate(mem, gpa, len, &contig);
+        const void *host = vmdev_guest_memory_translate(mem, gpa, len, &contig);
         memcpy(out, host, contig);
         out += contig;
         gpa += contig;
@@ -125,15 +125,15 @@ int vmdev_mem_read(const struct vmdev_guest_memory *mem, uint64_t gpa,
     return 0;
 }
 
-int vmdev_mem_write(const struct vmdev_guest_memory *mem, uint64_t gpa,
+int vmdev_guest_memory_write(const struct vmdev_guest_memory *mem, uint64_t gpa,
                     const void *buf, size_t len)
 {
-    if (!vmdev_mem_range_valid(mem, gpa, len))
+    if (!vmdev_guest_memory_range_valid(mem, gpa, len))
         return -EFAULT;
     const uint8_t *in = buf;
     while (len) {
         uint64_t contig;
-        void *host = vmdev_mem_translate(mem, gpa, len, &contig);
+        void *host = vmdev_guest_memory_translate(mem, gpa, len, &contig);
         memcpy(host, in, contig);
         in += contig;
         gpa += contig;
@@ -142,13 +142,13 @@ int vmdev_mem_write(const struct vmdev_guest_memory *mem, uint64_t gpa,
     return 0;
 }
 
-unsigned vmdev_mem_region_count(const struct vmdev_guest_memory *mem)
+unsigned vmdev_guest_memory_region_count(const struct vmdev_guest_memory *mem)
 {
     return mem->count;
 }
 
-const struct vmdev_mem_region *
-vmdev_mem_region_at(const struct vmdev_guest_memory *mem, unsigned index)
+const struct vmdev_guest_memory_region *
+vmdev_guest_memory_region_at(const struct vmdev_guest_memory *mem, unsigned index)
 {
     return index < mem->count ? &mem->regions[index] : NULL;
 }

@@ -2,7 +2,7 @@
 /* Intel 8254 PIT against its datasheet (231164), on a fake clock. */
 #include "test.h"
 #include "platform_fakes.h"
-#include "vmdev/i8254.h"
+#include "vmdev/pit.h"
 
 #include <errno.h>
 

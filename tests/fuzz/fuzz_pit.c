@@ -24,7 +24,7 @@
 #include <stdint.h>
 
 #include "../unit/platform/platform_fakes.h"
-#include "vmdev/i8254.h"
+#include "vmdev/pit.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -33,8 +33,8 @@
  * line with it held (lock order: PIC -> the VMM's interrupt delivery), so
  * that line's set() must not call back into the PIC.
  */
-#ifndef VMDEV_I8259_H
-#define VMDEV_I8259_H
+#ifndef VMDEV_PIC_H
+#define VMDEV_PIC_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmdev/i8259.h"
+#include "vmdev/pic.h"
 
 #define CASCADE_IRQ 2
 #define SPURIOUS_IRQ 7

@@ -3,7 +3,7 @@
 #include "test.h"
 #include "platform_fakes.h"
 #include "platform/rtc_calendar.h"
-#include "vmdev/rtc_cmos.h"
+#include "vmdev/rtc.h"
 
 #include <errno.h>
 

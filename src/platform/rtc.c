@@ -3,7 +3,7 @@
  * MC146818A real-time clock. Section names are those of the Motorola
  * MC146818A datasheet.
  */
-#include "vmdev/rtc_cmos.h"
+#include "vmdev/rtc.h"
 
 #include <errno.h>
 #include <pthread.h>

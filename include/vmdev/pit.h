@@ -38,8 +38,8 @@
  * controller / timer owner). An expiry that arrives after the timer was
  * re-armed or cancelled is harmless.
  */
-#ifndef VMDEV_I8254_H
-#define VMDEV_I8254_H
+#ifndef VMDEV_PIT_H
+#define VMDEV_PIT_H
 
 #include <stddef.h>
 #include <stdint.h>
