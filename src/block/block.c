@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Opening images and the raw format: a raw image's bytes are the disk's,
- * so a request goes to the engine as it is, after the checks every format
- * shares (inside the disk, aligned for O_DIRECT, writable).
+ * The block layer every format shares: opening an image (and choosing its
+ * format), the checks on each request (inside the disk, aligned for
+ * O_DIRECT, writable), the bounce buffers, writethrough and the counters.
+ * The formats themselves are in formats/.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "format.h"
+#include "block/format.h"
 
 #define QCOW2_MAGIC "QFI\xfb"
 #define MAX_ALIGNMENT 4096
@@ -77,8 +78,6 @@ static int has_qcow2_magic(int fd)
     return ret;
 }
 
-static const struct block_format_ops raw_format;
-
 /* All of len bytes at offset, continuing short transfers. */
 static int transfer_exact(int fd, uint8_t *p, size_t len, uint64_t offset,
                           bool write)
@@ -97,7 +96,7 @@ static int transfer_exact(int fd, uint8_t *p, size_t len, uint64_t offset,
     return 0;
 }
 
-void backing_path(const char *image, const char *name, char *out,
+void block_backing_path(const char *image, const char *name, char *out,
                   size_t out_len)
 {
     char dir[PATH_MAX];
@@ -133,7 +132,7 @@ static int real_path(const char *path, char *out)
     return 0;
 }
 
-int backing_name_check(const char *image, const char *name, char *why,
+int block_backing_name_check(const char *image, const char *name, char *why,
                        size_t why_len)
 {
 #define RULE "backing names must stay in the image's directory (backing=PATH " \
@@ -148,7 +147,7 @@ int backing_name_check(const char *image, const char *name, char *why,
      * link beside the image: the real paths say both. */
     char dir[PATH_MAX], dir_real[PATH_MAX], full[PATH_MAX], real[PATH_MAX];
     snprintf(dir, sizeof(dir), "%s", image);
-    backing_path(image, name, full, sizeof(full));
+    block_backing_path(image, name, full, sizeof(full));
     int ret = realpath(dirname(dir), dir_real) ? 0 : -errno;
     if (!ret)
         ret = real_path(full, real);
@@ -171,12 +170,12 @@ int backing_name_check(const char *image, const char *name, char *why,
 #undef RULE
 }
 
-int read_exact(int fd, void *buf, size_t len, uint64_t offset)
+int block_pread_exact(int fd, void *buf, size_t len, uint64_t offset)
 {
     return transfer_exact(fd, buf, len, offset, false);
 }
 
-int write_exact(int fd, const void *buf, size_t len, uint64_t offset)
+int block_pwrite_exact(int fd, const void *buf, size_t len, uint64_t offset)
 {
     /* Only read from when writing. */
     return transfer_exact(fd, (uint8_t *)buf, len, offset, true);
@@ -341,7 +340,7 @@ struct vmdev_block *block_open(const struct vmdev_block_options *o,
     b->alignment = o->cache == VMDEV_BLOCK_CACHE_NONE ? probe_direct_alignment(fd)
                                                       : 1;
     atomic_init(&b->writeback, o->cache != VMDEV_BLOCK_CACHE_WRITETHROUGH);
-    b->format = &raw_format;
+    b->format = &block_raw_format;
     if (o->format == VMDEV_BLOCK_FORMAT_QCOW2) {
         ret = qcow2_open(b, o, origin->depth, why, why_len);
         if (ret) {
@@ -601,31 +600,12 @@ void block_request_done(struct vmdev_block_request *req, int64_t result)
     finish(req, result);
 }
 
-/* Raw: the request goes to the engine as it is. */
-static void raw_io_done(struct vmdev_io *io, int64_t result)
-{
-    block_request_done(io->opaque, result);
-}
-
-static int raw_submit(struct vmdev_block *b, struct vmdev_block_request *req)
-{
-    req->io = (struct vmdev_io){
-        .op = req->op, .fd = b->fd, .offset = req->offset,
-        .iov = req->data_iov, .iovcnt = req->data_iovcnt, .len = req->len,
-        .unmap = req->unmap, .done = raw_io_done, .opaque = req,
-    };
-    return vmdev_io_engine_submit(req->engine, &req->io);
-}
-
-static const struct block_format_ops raw_format = { .name = "raw",
-                                                    .submit = raw_submit };
-
 int block_read_sync(struct vmdev_block *b, uint64_t offset, void *buf,
                     uint64_t len)
 {
     if (b->format->read_sync)
         return b->format->read_sync(b, offset, buf, len);
-    return read_exact(b->fd, buf, len, offset);
+    return block_pread_exact(b->fd, buf, len, offset);
 }
 
 /* cache=none with buffers O_DIRECT cannot take: an aligned copy. */

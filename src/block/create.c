@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "format.h"
+#include "block/format.h"
 
 #define DEFAULT_CLUSTER_SIZE 65536u
 #define MIN_CLUSTER_SIZE 512u
@@ -30,7 +30,7 @@ static int backing_size(const struct vmdev_block_create_options *o,
         return block_refuse(why, why_len, "backing file %s needs its format "
                             "(raw or qcow2)", o->backing_file);
     char full[PATH_MAX * 2];
-    backing_path(o->path, o->backing_file, full, sizeof(full));
+    block_backing_path(o->path, o->backing_file, full, sizeof(full));
     struct vmdev_block_options b = {
         .path = full, .format = o->backing_format,
         .cache = VMDEV_BLOCK_CACHE_WRITEBACK, .readonly = true,

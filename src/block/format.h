@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the block layer (block.c: opening, request checks, cache modes,
- * counters) shares with the image formats (raw in block.c, qcow2.c).
+ * counters) shares with the image formats (formats/raw.c, formats/qcow2*.c).
  */
 #ifndef VMDEV_BLOCK_FORMAT_H
 #define VMDEV_BLOCK_FORMAT_H
@@ -39,6 +39,9 @@ struct block_format_ops {
     void (*close)(struct vmdev_block *b);
 };
 
+/* A raw image's format: its bytes are the disk's (formats/raw.c). */
+extern const struct block_format_ops block_raw_format;
+
 struct vmdev_block {
     int fd;
     uint64_t size; /* the disk's, as the guest sees it */
@@ -66,8 +69,8 @@ int block_refuse(char *why, size_t why_len, const char *fmt, ...);
 void block_request_done(struct vmdev_block_request *req, int64_t result);
 
 /* All of [offset, offset + len) of fd, or -errno (-EIO at end of file). */
-int read_exact(int fd, void *buf, size_t len, uint64_t offset);
-int write_exact(int fd, const void *buf, size_t len, uint64_t offset);
+int block_pread_exact(int fd, void *buf, size_t len, uint64_t offset);
+int block_pwrite_exact(int fd, const void *buf, size_t len, uint64_t offset);
 
 /* The disk's [offset, offset + len) into buf on this thread: 0 or -errno. */
 int block_read_sync(struct vmdev_block *b, uint64_t offset, void *buf,
@@ -80,7 +83,7 @@ const char *block_printable(const char *text, char *out, size_t out_len);
 
 /* Where a backing file named `name` in the image at `image` is: relative
  * to the image's directory unless absolute, as qemu-img resolves it. */
-void backing_path(const char *image, const char *name, char *out,
+void block_backing_path(const char *image, const char *name, char *out,
                   size_t out_len);
 
 /* Who chose a file block_open() opens, and how deep in a chain it is. */
@@ -99,7 +102,7 @@ struct block_origin {
  * without backing_outside (vmdev/block.h): relative, and its real path
  * inside the image's directory. 0, or -errno and why, which names the
  * rule and the option that relaxes it. */
-int backing_name_check(const char *image, const char *name, char *why,
+int block_backing_name_check(const char *image, const char *name, char *why,
                        size_t why_len);
 
 /* vmdev_block_open() for a file of a chain. */

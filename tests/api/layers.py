@@ -23,25 +23,29 @@ LAYERS = [
 ]
 # The two top layers sit side by side: neither includes the other.
 SIDE_BY_SIDE = {"virtio transports", "virtio devices"}
-# Where each source folder's code sits (src/virtio holds the core, the
-# transports and the devices: its files are placed by name below).
-FOLDERS = {"core": "core", "block": "backends and platform devices",
+# Where each source folder's code sits; a file's layer is its folder's
+# (the longest folder that names it), and so is an internal header's.
+FOLDERS = {"core": "core",
+           "block": "backends and platform devices",
            "net": "backends and platform devices",
            "pci": "backends and platform devices",
-           "platform": "backends and platform devices"}
-VIRTIO_FILES = {
-    "queue": "virtio core", "chain_cursor": "virtio core",
-    "device": "virtio core", "device_state": "virtio core",
-    "pci": "virtio transports", "mmio": "virtio transports",
-    "blk": "virtio devices", "console": "virtio devices",
-    "rng": "virtio devices", "net": "virtio devices",
-    "net_ctrl": "virtio devices", "net_offload": "virtio devices",
-    "net_rx": "virtio devices", "net_tx": "virtio devices",
-    "net_internal": "virtio devices",
-}
+           "platform": "backends and platform devices",
+           "virtio/core": "virtio core",
+           "virtio/transports": "virtio transports",
+           "virtio/devices": "virtio devices"}
 RANK = {name: i for i, (name, _) in enumerate(LAYERS)}
 LAYER_OF_HEADER = {h: name for name, hs in LAYERS for h in hs}
 INCLUDE = re.compile(r'^\s*#\s*include\s+[<"]([^">]+)[">]', re.M)
+
+
+def layer_of_folder(folder):
+    """The layer of src/FOLDER: its longest listed prefix, or None."""
+    parts = folder.split("/")
+    for n in range(len(parts), 0, -1):
+        layer = FOLDERS.get("/".join(parts[:n]))
+        if layer:
+            return layer
+    return None
 
 
 def allowed(frm, to, same_module):
@@ -74,9 +78,8 @@ def main(root):
                     continue
                 to = LAYER_OF_HEADER[name]
                 same = name in own
-            elif "/" in inc and inc.split("/")[0] in FOLDERS:
-                folder = inc.split("/")[0]
-                to = FOLDERS[folder]
+            elif "/" in inc and layer_of_folder(os.path.dirname(inc)):
+                to = layer_of_folder(os.path.dirname(inc))
                 same = False
             else:
                 continue  # the system's, or the folder's own headers
@@ -96,27 +99,25 @@ def main(root):
             continue
         check(os.path.join(include_dir, entry), LAYER_OF_HEADER[name],
               {name})
-    for folder in sorted(os.listdir(os.path.join(root, "src"))):
-        path = os.path.join(root, "src", folder)
-        if not os.path.isdir(path):
-            continue
-        for entry in sorted(os.listdir(path)):
+    src = os.path.join(root, "src")
+    for dirpath, _, entries in sorted(os.walk(src)):
+        folder = os.path.relpath(dirpath, src)
+        for entry in sorted(entries):
             if not entry.endswith((".c", ".h")):
                 continue
             stem = entry[:-2]
-            if folder == "virtio":
-                layer = VIRTIO_FILES.get(stem)
-            else:
-                layer = FOLDERS.get(folder)
+            layer = layer_of_folder(folder)
             if layer is None:
                 problems.append(f"src/{folder}/{entry} is in no layer "
-                                "(add it to tests/api/layers.py)")
+                                "(add its folder to tests/api/layers.py)")
                 continue
-            # A file may include the public header of its own module.
-            own = {stem, f"{folder}_{stem}", f"virtio_{stem}"}
-            if folder == "virtio" and layer == "virtio devices":
-                own |= {"virtio_net"} if stem.startswith("net") else set()
-            check(os.path.join(path, entry), layer, own)
+            # A file may include the public header of its own module:
+            # src/pci/msix.c vmdev/pci_msix.h, src/virtio/devices/net_rx.c
+            # vmdev/virtio_net.h.
+            module = stem.split("_")[0]
+            own = {stem, f"{folder.split('/')[0]}_{stem}", f"virtio_{stem}",
+                   f"virtio_{module}"}
+            check(os.path.join(dirpath, entry), layer, own)
     for p in problems:
         print("FAIL", p)
     if not problems:

@@ -45,7 +45,7 @@
 #include <endian.h>
 
 #include "net/backend.h"
-#include "virtio/net_offload.h"
+#include "virtio/devices/net_offload.h"
 #include "virtio_net_rig.h"
 #include "fuzz_input.h"
 

@@ -13,7 +13,7 @@
 #include <endian.h>
 
 #include "net_frames.h"
-#include "virtio/net_offload.h"
+#include "virtio/devices/net_offload.h"
 #include "virtio_net_rig.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

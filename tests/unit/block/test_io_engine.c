@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "block/engine.h"
+#include "block/engines/engine.h"
 #include "engine_wait.h"
 #include "test.h"
 #include "vmdev/io_engine.h"
@@ -267,15 +267,15 @@ static void a_short_transfer_resumes_mid_iovec(void)
     struct vmdev_io io = request(VMDEV_IO_READ, 0, 0, iov, 3, 0);
     const struct iovec *rest;
     unsigned cnt;
-    io_pending_iov(&io, &rest, &cnt);
+    io_engine_pending_iov(&io, &rest, &cnt);
     CHECK(rest == iov && cnt == 3);
-    CHECK_EQ(io_advance(&io, 4), 0);
-    io_pending_iov(&io, &rest, &cnt);
+    CHECK_EQ(io_engine_advance(&io, 4), 0);
+    io_engine_pending_iov(&io, &rest, &cnt);
     CHECK_EQ(cnt, 2);
     CHECK(rest[0].iov_base == buf + 4 && rest[0].iov_len == 4);
     CHECK(rest[1].iov_base == buf + 8 && rest[1].iov_len == 2);
-    CHECK_EQ(io_advance(&io, 4), 0);
-    io_pending_iov(&io, &rest, &cnt);
+    CHECK_EQ(io_engine_advance(&io, 4), 0);
+    io_engine_pending_iov(&io, &rest, &cnt);
     CHECK_EQ(cnt, 1);
     CHECK(rest[0].iov_base == buf + 8);
     CHECK_EQ(io.transferred, 8);
@@ -305,14 +305,14 @@ static void uring_runs_only_the_engines_operations(void)
     struct vmdev_io_engine *e = vmdev_io_engine_new(VMDEV_IO_ENGINE_IO_URING, 4);
     CHECK(e != NULL);
     int32_t result = 1;
-    CHECK_EQ(io_uring_engine_try_op(e, IORING_OP_NOP, &result), 0);
+    CHECK_EQ(uring_engine_try_op(e, IORING_OP_NOP, &result), 0);
     CHECK_EQ(result, 0);
     static const uint8_t refused[] = { IORING_OP_OPENAT, IORING_OP_CONNECT,
                                        IORING_OP_ACCEPT, IORING_OP_SENDMSG,
                                        IORING_OP_SOCKET, IORING_OP_RENAMEAT,
                                        IORING_OP_UNLINKAT };
     for (unsigned i = 0; i < sizeof(refused); i++) {
-        CHECK_EQ(io_uring_engine_try_op(e, refused[i], &result), 0);
+        CHECK_EQ(uring_engine_try_op(e, refused[i], &result), 0);
         CHECK_EQ(result, -EACCES);
     }
     vmdev_io_engine_free(e);

@@ -9,7 +9,7 @@
 
 #include "net_frames.h"
 #include "test.h"
-#include "virtio/net_offload.h"
+#include "virtio/devices/net_offload.h"
 
 #define BUF (70 * 1024)
 

@@ -18,7 +18,7 @@
 #include "net_frames.h"
 #include "offload_peer.h"
 #include "test.h"
-#include "virtio/net_offload.h"
+#include "virtio/devices/net_offload.h"
 #include "virtio_driver.h"
 #include "vmdev/event_loop.h"
 #include "vmdev/virtio_net.h"

@@ -74,10 +74,10 @@ static int count_clusters(struct recount *rc, uint64_t offset, uint64_t len,
     if (last >= rc->clusters)
         return fault(rc, "a table points past the end of the image");
     for (uint64_t c = offset >> q->cluster_bits; c <= last; c++) {
-        uint64_t n = refcount_get(q, rc->counts, c), at;
+        uint64_t n = qcow2_refcount_get(q, rc->counts, c), at;
         if (more > rc->max || n > rc->max - more)
             return -ERANGE;
-        refcount_set(q, rc->counts, c, n + more, &at);
+        qcow2_refcount_set(q, rc->counts, c, n + more, &at);
     }
     return 0;
 }
@@ -97,7 +97,7 @@ static int count_data(struct recount *rc, uint64_t paths)
             len = sectors * 512;
             /* The last one's sectors may run past the end of the file. */
             if (at >= q->file_size ||
-                overlaps_metadata(q, at, len < q->file_size - at
+                qcow2_overlaps_metadata(q, at, len < q->file_size - at
                                              ? len
                                              : q->file_size - at) ||
                 (at + len - 1) >> q->cluster_bits >= rc->old_end)
@@ -106,7 +106,7 @@ static int count_data(struct recount *rc, uint64_t paths)
         } else if ((at = entry & L2_OFFSET_MASK)) {
             len = q->cluster_size;
             if (entry & L2_RESERVED || at & (len - 1) ||
-                !inside_file(q, at, len) || overlaps_metadata(q, at, len))
+                !inside_file(q, at, len) || qcow2_overlaps_metadata(q, at, len))
                 return fault(rc, "an L2 entry points at metadata or outside "
                                  "the image");
         } else {
@@ -187,7 +187,7 @@ static int note_tables(struct recount *rc, const uint64_t *l1,
 /* The L2 table at offset into rc->table. */
 static int load_table(struct recount *rc, uint64_t offset)
 {
-    return read_exact(rc->q->meta_fd, rc->table, rc->q->cluster_size, offset);
+    return block_pread_exact(rc->q->meta_fd, rc->table, rc->q->cluster_size, offset);
 }
 
 /* Copies of the tables `source` names, from the cluster at `at` on, with
@@ -207,11 +207,11 @@ static int write_copies(struct recount *rc, const uint64_t *source,
             uint64_t entry = be64toh(rc->table[k]) & ~L2_COPIED;
             uint64_t host = entry & L2_OFFSET_MASK;
             if (!(entry & L2_COMPRESSED) && host &&
-                refcount_get(q, rc->counts, host >> q->cluster_bits) == 1)
+                qcow2_refcount_get(q, rc->counts, host >> q->cluster_bits) == 1)
                 entry |= L2_COPIED;
             rc->table[k] = htobe64(entry);
         }
-        ret = write_exact(q->meta_fd, rc->table, q->cluster_size, at);
+        ret = block_pwrite_exact(q->meta_fd, rc->table, q->cluster_size, at);
         if (ret)
             return ret;
         new_l1[i] = at | L1_COPIED;
@@ -262,7 +262,7 @@ static int recount(struct recount *rc, const uint64_t *source,
     struct qcow2 *q = rc->q;
     struct l1_use *l1s;
     size_t num_l1s;
-    int ret = snapshot_l1_tables(list, count, &l1s, &num_l1s);
+    int ret = qcow2_snapshot_l1_tables(list, count, &l1s, &num_l1s);
     if (ret)
         return ret;
     ret = count_clusters(rc, 0, q->cluster_size, 1); /* the header */
@@ -273,7 +273,7 @@ static int recount(struct recount *rc, const uint64_t *source,
             ret = -ENOMEM;
             break;
         }
-        ret = l1_read(q, u->offset, u->size, l1);
+        ret = qcow2_l1_read(q, u->offset, u->size, l1);
         if (!ret)
             ret = count_clusters(rc, u->offset, (uint64_t)u->size * 8,
                                  u->users);
@@ -323,11 +323,11 @@ static int write_next(struct recount *rc, const uint64_t *source,
     for (uint32_t i = 0; i < q->l1_size; i++)
         buf[i] = htobe64(new_l1[i]);
     if (!ret)
-        ret = write_exact(q->meta_fd, buf, l1_bytes, at);
+        ret = block_pwrite_exact(q->meta_fd, buf, l1_bytes, at);
     if (!ret && count) {
         memset(buf, 0, big);
-        snapshot_table_fill((uint8_t *)buf, list, count);
-        ret = write_exact(q->meta_fd, buf, l->table << bits, table_at);
+        qcow2_snapshot_table_fill((uint8_t *)buf, list, count);
+        ret = block_pwrite_exact(q->meta_fd, buf, l->table << bits, table_at);
     }
     memset(buf, 0, big);
     for (uint64_t g = 0; g < l->blocks; g++) {
@@ -335,10 +335,10 @@ static int write_next(struct recount *rc, const uint64_t *source,
         buf[g] = htobe64(new_reftable[g]);
     }
     if (!ret)
-        ret = write_exact(q->meta_fd, buf, l->reftable << bits, reftable_at);
+        ret = block_pwrite_exact(q->meta_fd, buf, l->reftable << bits, reftable_at);
     free(buf);
     if (!ret)
-        ret = write_exact(q->meta_fd, rc->counts, l->blocks << bits,
+        ret = block_pwrite_exact(q->meta_fd, rc->counts, l->blocks << bits,
                           blocks_at);
     if (!ret && fdatasync(q->meta_fd))
         ret = -errno;
@@ -366,7 +366,7 @@ static int write_header(struct qcow2 *q, const struct layout *l,
     memcpy(h + 24, &v32, 4);
     v64 = htobe64(table_at);
     memcpy(h + 28, &v64, 8);
-    int ret = write_exact(q->meta_fd, h, sizeof(h), HDR_L1_SIZE);
+    int ret = block_pwrite_exact(q->meta_fd, h, sizeof(h), HDR_L1_SIZE);
     if (!ret && fdatasync(q->meta_fd))
         ret = -errno;
     return ret;
@@ -395,7 +395,7 @@ static void adopt(struct qcow2 *q, struct recount *rc, const struct layout *l,
         q->file_size = q->end;
     for (uint64_t c = 1; c < l->first;) {
         uint64_t run = 0;
-        while (c + run < l->first && !refcount_get(q, rc->counts, c + run))
+        while (c + run < l->first && !qcow2_refcount_get(q, rc->counts, c + run))
             run++;
         if (run)
             fallocate(q->meta_fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -404,15 +404,15 @@ static void adopt(struct qcow2 *q, struct recount *rc, const struct layout *l,
     }
 }
 
-int switch_metadata(struct qcow2 *q, const uint64_t *source,
+int qcow2_switch_metadata(struct qcow2 *q, const uint64_t *source,
                     const struct qcow2_snapshot *list, uint32_t count,
                     char *why, size_t why_len)
 {
     /* The current tables are read back from the file below. */
-    int ret = write_tables(q);
+    int ret = qcow2_write_tables(q);
     if (ret)
         return ret;
-    uint64_t table_bytes = snapshot_table_bytes(list, count);
+    uint64_t table_bytes = qcow2_snapshot_table_bytes(list, count);
     struct layout l;
     if (plan(q, source, table_bytes, &l)) {
         block_refuse(why, why_len, "the image's refcount table would "
@@ -458,7 +458,7 @@ int switch_metadata(struct qcow2 *q, const uint64_t *source,
                      "-o refcount_bits=16 widens them)", bits);
     else if (ret == -EIO && rc.fault) {
         block_refuse(why, why_len, "%s", rc.fault);
-        mark_corrupt(q, rc.fault);
+        qcow2_mark_corrupt(q, rc.fault);
     } else if (ret)
         block_refuse(why, why_len, "cannot write the image: %s",
                      strerror(-ret));

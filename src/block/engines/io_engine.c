@@ -23,11 +23,11 @@ struct vmdev_io_engine *vmdev_io_engine_new(enum vmdev_io_engine_kind kind,
     }
     switch (kind) {
     case VMDEV_IO_ENGINE_AUTO: {
-        struct vmdev_io_engine *e = io_uring_engine_new(depth);
+        struct vmdev_io_engine *e = uring_engine_new(depth);
         return e ? e : thread_engine_new(depth);
     }
     case VMDEV_IO_ENGINE_IO_URING:
-        return io_uring_engine_new(depth);
+        return uring_engine_new(depth);
     case VMDEV_IO_ENGINE_THREADS:
         return thread_engine_new(depth);
     }
@@ -60,7 +60,7 @@ const char *vmdev_io_engine_name(const struct vmdev_io_engine *e)
     return e->ops->name;
 }
 
-uint64_t io_total_len(const struct vmdev_io *io)
+uint64_t io_engine_total_len(const struct vmdev_io *io)
 {
     uint64_t total = 0;
     for (unsigned i = 0; i < io->iovcnt; i++)
@@ -142,7 +142,7 @@ unsigned vmdev_io_engine_in_flight(const struct vmdev_io_engine *e)
     return e->in_flight;
 }
 
-void io_pending_iov(const struct vmdev_io *io, const struct iovec **iov,
+void io_engine_pending_iov(const struct vmdev_io *io, const struct iovec **iov,
                     unsigned *cnt)
 {
     if (io->rest) {
@@ -154,7 +154,7 @@ void io_pending_iov(const struct vmdev_io *io, const struct iovec **iov,
     }
 }
 
-int io_advance(struct vmdev_io *io, uint64_t n)
+int io_engine_advance(struct vmdev_io *io, uint64_t n)
 {
     io->transferred += n;
     if (!io->rest) {
@@ -177,14 +177,14 @@ int io_advance(struct vmdev_io *io, uint64_t n)
     return 0;
 }
 
-int io_fallocate_mode(const struct vmdev_io *io)
+int io_engine_fallocate_mode(const struct vmdev_io *io)
 {
     if (io->op == VMDEV_IO_DISCARD || io->unmap)
         return FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
     return FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
 }
 
-int io_write_zeroes_by_hand(int fd, uint64_t offset, uint64_t len)
+int io_engine_write_zeroes_by_hand(int fd, uint64_t offset, uint64_t len)
 {
     static const uint8_t zeroes[65536];
     while (len) {
@@ -204,11 +204,11 @@ int io_write_zeroes_by_hand(int fd, uint64_t offset, uint64_t len)
 
 static int64_t transfer_blocking(struct vmdev_io *io)
 {
-    uint64_t total = io_total_len(io);
+    uint64_t total = io_engine_total_len(io);
     while (io->transferred < total) {
         const struct iovec *iov;
         unsigned cnt;
-        io_pending_iov(io, &iov, &cnt);
+        io_engine_pending_iov(io, &iov, &cnt);
         off_t at = (off_t)(io->offset + io->transferred);
         ssize_t n = io->op == VMDEV_IO_READ ? preadv(io->fd, iov, (int)cnt, at)
                                             : pwritev(io->fd, iov, (int)cnt, at);
@@ -218,13 +218,13 @@ static int64_t transfer_blocking(struct vmdev_io *io)
             return -errno;
         if (n == 0)
             return io->op == VMDEV_IO_READ ? (int64_t)io->transferred : -EIO;
-        if (io_advance(io, (uint64_t)n))
+        if (io_engine_advance(io, (uint64_t)n))
             return -ENOMEM;
     }
     return (int64_t)io->transferred;
 }
 
-int64_t io_run_blocking(struct vmdev_io *io)
+int64_t io_engine_run_blocking(struct vmdev_io *io)
 {
     switch (io->op) {
     case VMDEV_IO_READ:
@@ -236,18 +236,18 @@ int64_t io_run_blocking(struct vmdev_io *io)
         return 0;
     case VMDEV_IO_DISCARD:
     case VMDEV_IO_WRITE_ZEROES:
-        if (fallocate(io->fd, io_fallocate_mode(io), (off_t)io->offset,
+        if (fallocate(io->fd, io_engine_fallocate_mode(io), (off_t)io->offset,
                       (off_t)io->len) == 0)
             return 0;
         if (io->op == VMDEV_IO_WRITE_ZEROES &&
             (errno == EOPNOTSUPP || errno == EINVAL))
-            return io_write_zeroes_by_hand(io->fd, io->offset, io->len);
+            return io_engine_write_zeroes_by_hand(io->fd, io->offset, io->len);
         return -errno;
     }
     return -EINVAL;
 }
 
-void io_finish(struct vmdev_io_engine *e, struct vmdev_io *io, int64_t result)
+void io_engine_finish(struct vmdev_io_engine *e, struct vmdev_io *io, int64_t result)
 {
     free(io->rest);
     io->rest = NULL;

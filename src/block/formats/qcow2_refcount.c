@@ -51,7 +51,7 @@ static bool metadata_reserve(struct qcow2 *q)
     return true;
 }
 
-void metadata_add(struct qcow2 *q, uint64_t offset)
+void qcow2_metadata_add(struct qcow2 *q, uint64_t offset)
 {
     size_t lo = metadata_from(q, offset);
     if ((lo < q->num_metadata && q->metadata[lo] == offset) ||
@@ -63,17 +63,17 @@ void metadata_add(struct qcow2 *q, uint64_t offset)
     q->num_metadata++;
 }
 
-void metadata_append(struct qcow2 *q, uint64_t offset)
+void qcow2_metadata_append(struct qcow2 *q, uint64_t offset)
 {
     if (metadata_reserve(q))
         q->metadata[q->num_metadata++] = offset;
 }
 
-void metadata_append_range(struct qcow2 *q, uint64_t offset, uint64_t len)
+void qcow2_metadata_append_range(struct qcow2 *q, uint64_t offset, uint64_t len)
 {
     for (uint64_t at = offset & ~(q->cluster_size - 1); at < offset + len;
          at += q->cluster_size)
-        metadata_append(q, at);
+        qcow2_metadata_append(q, at);
 }
 
 static int compare_u64(const void *a, const void *b)
@@ -82,7 +82,7 @@ static int compare_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-void metadata_sort(struct qcow2 *q)
+void qcow2_metadata_sort(struct qcow2 *q)
 {
     if (!q->num_metadata)
         return;
@@ -94,23 +94,23 @@ void metadata_sort(struct qcow2 *q)
     q->num_metadata = kept;
 }
 
-void metadata_add_tables(struct qcow2 *q)
+void qcow2_metadata_add_tables(struct qcow2 *q)
 {
     for (uint64_t i = 0; i < q->reftable_size; i++)
         if (q->reftable[i])
-            metadata_append(q, q->reftable[i]);
+            qcow2_metadata_append(q, q->reftable[i]);
     for (uint32_t i = 0; i < q->l1_size; i++)
         if (q->l1[i] & L1_OFFSET_MASK)
-            metadata_append(q, q->l1[i] & L1_OFFSET_MASK);
-    metadata_sort(q);
+            qcow2_metadata_append(q, q->l1[i] & L1_OFFSET_MASK);
+    qcow2_metadata_sort(q);
 }
 
-void metadata_clear(struct qcow2 *q)
+void qcow2_metadata_clear(struct qcow2 *q)
 {
     q->num_metadata = 0;
 }
 
-bool overlaps_metadata(const struct qcow2 *q, uint64_t offset, uint64_t len)
+bool qcow2_overlaps_metadata(const struct qcow2 *q, uint64_t offset, uint64_t len)
 {
     uint64_t end = offset + len;
     if (offset < q->cluster_size) /* the header */
@@ -125,7 +125,7 @@ bool overlaps_metadata(const struct qcow2 *q, uint64_t offset, uint64_t len)
     return i < q->num_metadata && q->metadata[i] < end;
 }
 
-int mark_corrupt(struct qcow2 *q, const char *what)
+int qcow2_mark_corrupt(struct qcow2 *q, const char *what)
 {
     if (!q->corrupt) {
         vmdev_log(VMDEV_LOG_ERROR, "qcow2: %s; the image is marked corrupt "
@@ -133,10 +133,10 @@ int mark_corrupt(struct qcow2 *q, const char *what)
                   "it)", what);
         q->corrupt = true;
         uint8_t bits[8];
-        if (read_exact(q->meta_fd, bits, 8, HDR_INCOMPATIBLE) == 0) {
+        if (block_pread_exact(q->meta_fd, bits, 8, HDR_INCOMPATIBLE) == 0) {
             uint64_t incompatible = be64_at(bits) | INCOMPAT_CORRUPT;
             incompatible = htobe64(incompatible);
-            if (write_exact(q->meta_fd, &incompatible, 8, HDR_INCOMPATIBLE) == 0)
+            if (block_pwrite_exact(q->meta_fd, &incompatible, 8, HDR_INCOMPATIBLE) == 0)
                 fdatasync(q->meta_fd);
         }
     }
@@ -151,16 +151,16 @@ static int load_refblock(struct qcow2 *q, uint64_t offset)
     /* qcow2.txt: refcount blocks are cluster-aligned. */
     if (offset & (q->cluster_size - 1) ||
         !inside_file(q, offset, q->cluster_size))
-        return mark_corrupt(q, "a refcount table entry points outside the "
+        return qcow2_mark_corrupt(q, "a refcount table entry points outside the "
                                "image");
     q->refblock_offset = 0;
-    int ret = read_exact(q->meta_fd, q->refblock, q->cluster_size, offset);
+    int ret = block_pread_exact(q->meta_fd, q->refblock, q->cluster_size, offset);
     if (!ret)
         q->refblock_offset = offset;
     return ret;
 }
 
-uint64_t refcount_get(const struct qcow2 *q, const uint8_t *counts,
+uint64_t qcow2_refcount_get(const struct qcow2 *q, const uint8_t *counts,
                       uint64_t i)
 {
     unsigned bits = 1u << q->refcount_order;
@@ -174,7 +174,7 @@ uint64_t refcount_get(const struct qcow2 *q, const uint8_t *counts,
     return v;
 }
 
-size_t refcount_set(const struct qcow2 *q, uint8_t *counts, uint64_t i,
+size_t qcow2_refcount_set(const struct qcow2 *q, uint8_t *counts, uint64_t i,
                     uint64_t value, uint64_t *at)
 {
     unsigned bits = 1u << q->refcount_order;
@@ -195,15 +195,15 @@ size_t refcount_set(const struct qcow2 *q, uint8_t *counts, uint64_t i,
 
 static uint64_t entry_get(const struct qcow2 *q, uint64_t i)
 {
-    return refcount_get(q, q->refblock, i);
+    return qcow2_refcount_get(q, q->refblock, i);
 }
 
 /* Entry i of the cached block, written through to the file. */
 static int entry_put(struct qcow2 *q, uint64_t i, uint64_t value)
 {
     uint64_t at;
-    size_t len = refcount_set(q, q->refblock, i, value, &at);
-    return write_exact(q->meta_fd, q->refblock + at, len,
+    size_t len = qcow2_refcount_set(q, q->refblock, i, value, &at);
+    return block_pwrite_exact(q->meta_fd, q->refblock + at, len,
                        q->refblock_offset + at);
 }
 
@@ -211,14 +211,14 @@ static int entry_put(struct qcow2 *q, uint64_t i, uint64_t value)
 static void count_one(const struct qcow2 *q, uint8_t *block, uint64_t i)
 {
     uint64_t at;
-    refcount_set(q, block, i, 1, &at);
+    qcow2_refcount_set(q, block, i, 1, &at);
 }
 
 static int grow_reftable(struct qcow2 *q, uint64_t entries);
 static int refcount_at(struct qcow2 *q, uint64_t cluster, uint64_t *value);
 
 /* Move the end past counted clusters there: leaks of this session's failed
- * allocations (refcount_open put it past every cluster the image counted
+ * allocations (qcow2_refcount_open put it past every cluster the image counted
  * when it opened). */
 static int skip_leaked(struct qcow2 *q)
 {
@@ -258,11 +258,11 @@ static int ensure_refblock(struct qcow2 *q, uint64_t g)
             break;
         if (own < q->reftable_size && q->reftable[own]) {
             /* Counted where it lands (past any leaked clusters). */
-            int ret = alloc_clusters(q, 1, &at);
+            int ret = qcow2_alloc_clusters(q, 1, &at);
             if (ret)
                 return ret;
             if (q->reftable[g])
-                return release_clusters(q, at, q->cluster_size);
+                return qcow2_release_clusters(q, at, q->cluster_size);
             break;
         }
         int ret = ensure_refblock(q, own);
@@ -277,7 +277,7 @@ static int ensure_refblock(struct qcow2 *q, uint64_t g)
                                 ((1ull << q->refblock_bits) - 1));
         q->end = at + q->cluster_size;
     }
-    int ret = write_exact(q->meta_fd, block, q->cluster_size, at);
+    int ret = block_pwrite_exact(q->meta_fd, block, q->cluster_size, at);
     free(block);
     if (ret)
         return ret;
@@ -286,11 +286,11 @@ static int ensure_refblock(struct qcow2 *q, uint64_t g)
     if (fdatasync(q->meta_fd))
         return -errno;
     uint64_t be = htobe64(at);
-    ret = write_exact(q->meta_fd, &be, 8, q->reftable_offset + g * 8);
+    ret = block_pwrite_exact(q->meta_fd, &be, 8, q->reftable_offset + g * 8);
     if (ret)
         return ret;
     q->reftable[g] = at;
-    metadata_add(q, at);
+    qcow2_metadata_add(q, at);
     return 0;
 }
 
@@ -350,7 +350,7 @@ static int grow_reftable(struct qcow2 *q, uint64_t entries)
             ret = load_refblock(q, table[g]);
             for (uint64_t c = lo; c < hi && !ret; c++) {
                 if (entry_get(q, c - g * per_block))
-                    ret = mark_corrupt(q, "a cluster past the end of the "
+                    ret = qcow2_mark_corrupt(q, "a cluster past the end of the "
                                           "image is already counted");
                 else
                     ret = entry_put(q, c - g * per_block, 1);
@@ -361,13 +361,13 @@ static int grow_reftable(struct qcow2 *q, uint64_t entries)
         for (uint64_t c = lo; c < hi; c++)
             count_one(q, block, c - g * per_block);
         table[g] = next_block << q->cluster_bits;
-        ret = write_exact(q->meta_fd, block, q->cluster_size, table[g]);
+        ret = block_pwrite_exact(q->meta_fd, block, q->cluster_size, table[g]);
         next_block++;
     }
     for (uint64_t i = 0; i < size; i++)
         table[i] = htobe64(table[i]);
     if (!ret)
-        ret = write_exact(q->meta_fd, table, clusters * q->cluster_size,
+        ret = block_pwrite_exact(q->meta_fd, table, clusters * q->cluster_size,
                           first << q->cluster_bits);
     for (uint64_t i = 0; i < size; i++)
         table[i] = be64toh(table[i]);
@@ -380,7 +380,7 @@ static int grow_reftable(struct qcow2 *q, uint64_t entries)
     memcpy(header, &offset_be, 8);
     memcpy(header + 8, &clusters_be, 4);
     if (!ret)
-        ret = write_exact(q->meta_fd, header, sizeof(header),
+        ret = block_pwrite_exact(q->meta_fd, header, sizeof(header),
                           HDR_REFTABLE_OFFSET);
     if (!ret && fdatasync(q->meta_fd))
         ret = -errno;
@@ -400,8 +400,8 @@ static int grow_reftable(struct qcow2 *q, uint64_t entries)
         q->file_size = q->end;
     for (uint64_t g = 0; g < size; g++)
         if (table[g] >= (first + clusters) << q->cluster_bits)
-            metadata_add(q, table[g]);
-    return release_clusters(q, old_offset, old_len);
+            qcow2_metadata_add(q, table[g]);
+    return qcow2_release_clusters(q, old_offset, old_len);
 }
 
 static int refcount_at(struct qcow2 *q, uint64_t cluster, uint64_t *value)
@@ -428,7 +428,7 @@ static int refcount_put(struct qcow2 *q, uint64_t cluster, uint64_t value)
     return ret;
 }
 
-int alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *offset)
+int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *offset)
 {
     if (q->corrupt)
         return -EIO;
@@ -475,7 +475,7 @@ int alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *offset)
     }
 }
 
-int release_clusters(struct qcow2 *q, uint64_t offset, uint64_t len)
+int qcow2_release_clusters(struct qcow2 *q, uint64_t offset, uint64_t len)
 {
     uint64_t first = offset >> q->cluster_bits;
     uint64_t last = (offset + len - 1) >> q->cluster_bits;
@@ -485,7 +485,7 @@ int release_clusters(struct qcow2 *q, uint64_t offset, uint64_t len)
         if (ret)
             return ret;
         if (!count)
-            return mark_corrupt(q, "a cluster in use has no references "
+            return qcow2_mark_corrupt(q, "a cluster in use has no references "
                                    "counted");
         ret = refcount_put(q, c, count - 1);
         if (ret)
@@ -502,13 +502,13 @@ int release_clusters(struct qcow2 *q, uint64_t offset, uint64_t len)
  * entry must not make us free a table). */
 static int check_released(struct qcow2 *q, uint64_t offset, uint64_t len)
 {
-    if (!inside_file(q, offset, len) || overlaps_metadata(q, offset, len))
-        return mark_corrupt(q, "an L2 entry points at metadata or outside "
+    if (!inside_file(q, offset, len) || qcow2_overlaps_metadata(q, offset, len))
+        return qcow2_mark_corrupt(q, "an L2 entry points at metadata or outside "
                                "the image");
     return 0;
 }
 
-int release_entry(struct qcow2 *q, uint64_t entry)
+int qcow2_release_entry(struct qcow2 *q, uint64_t entry)
 {
     if (entry & L2_COMPRESSED) {
         /* The sectors it occupies, possibly sharing clusters with other
@@ -518,21 +518,21 @@ int release_entry(struct qcow2 *q, uint64_t entry)
                         &sectors);
         uint64_t at = offset & ~511ull, len = sectors * 512;
         if (at >= q->file_size)
-            return mark_corrupt(q, "a compressed cluster lies outside the "
+            return qcow2_mark_corrupt(q, "a compressed cluster lies outside the "
                                    "image");
         /* The last one's sectors may run past the end of the file. */
         int ret = check_released(q, at, len < q->file_size - at
                                              ? len
                                              : q->file_size - at);
-        return ret ? ret : release_clusters(q, at, len);
+        return ret ? ret : qcow2_release_clusters(q, at, len);
     }
     uint64_t host = entry & L2_OFFSET_MASK;
     if (!host)
         return 0;
     int ret = host & (q->cluster_size - 1)
-                  ? mark_corrupt(q, "an L2 entry is not cluster-aligned")
+                  ? qcow2_mark_corrupt(q, "an L2 entry is not cluster-aligned")
                   : check_released(q, host, q->cluster_size);
-    return ret ? ret : release_clusters(q, host, q->cluster_size);
+    return ret ? ret : qcow2_release_clusters(q, host, q->cluster_size);
 }
 
 /* Two refcount table entries naming one block: a corrupt table (no
@@ -580,7 +580,7 @@ static int find_counted_end(struct qcow2 *q, uint64_t from,
                                 "0x%llx)", (unsigned long long)g,
                                 (unsigned long long)offset);
         q->refblock_offset = 0;
-        if (read_exact(q->meta_fd, q->refblock, q->cluster_size, offset))
+        if (block_pread_exact(q->meta_fd, q->refblock, q->cluster_size, offset))
             return block_refuse(why, why_len, "cannot read the qcow2 "
                                 "refcount block at 0x%llx",
                                 (unsigned long long)offset);
@@ -627,7 +627,7 @@ static int find_append_point(struct qcow2 *q, char *why, size_t why_len)
     return 0;
 }
 
-int refcount_open(struct qcow2 *q, uint64_t table_offset,
+int qcow2_refcount_open(struct qcow2 *q, uint64_t table_offset,
                   uint32_t table_clusters, char *why, size_t why_len)
 {
     uint64_t bytes = (uint64_t)table_clusters * q->cluster_size;
@@ -645,16 +645,16 @@ int refcount_open(struct qcow2 *q, uint64_t table_offset,
     q->refblock = malloc(q->cluster_size);
     if (!q->reftable || !q->refblock)
         return -ENOMEM;
-    if (read_exact(q->meta_fd, q->reftable, bytes, table_offset))
+    if (block_pread_exact(q->meta_fd, q->reftable, bytes, table_offset))
         return block_refuse(why, why_len, "cannot read the qcow2 refcount "
                             "table");
     for (uint64_t i = 0; i < q->reftable_size; i++)
         q->reftable[i] = be64toh(q->reftable[i]) & REFTABLE_OFFSET_MASK;
-    metadata_add_tables(q);
+    qcow2_metadata_add_tables(q);
     return find_append_point(q, why, why_len);
 }
 
-void refcount_close(struct qcow2 *q)
+void qcow2_refcount_close(struct qcow2 *q)
 {
     free(q->reftable);
     free(q->refblock);

@@ -34,7 +34,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "format.h"
+#include "block/format.h"
 
 #define QCOW2_MAGIC 0x514649fbu
 
@@ -205,15 +205,15 @@ static inline bool inside_file(const struct qcow2 *q, uint64_t offset,
 /* qcow2_map.c (q->lock held by the caller unless said) */
 /* An L1 table of `entries` at offset, checked to lie in the file, into
  * l1 (host-endian). */
-int l1_read(struct qcow2 *q, uint64_t offset, uint32_t entries,
+int qcow2_l1_read(struct qcow2 *q, uint64_t offset, uint32_t entries,
             uint64_t *l1);
 /* What the guest cluster holding byte `guest` is: 0 or -EIO. */
-int map_cluster_locked(struct qcow2 *q, uint64_t guest, struct mapping *m);
+int qcow2_map_cluster_locked(struct qcow2 *q, uint64_t guest, struct mapping *m);
 /* The same, taking q->lock. */
-int map_cluster(struct qcow2 *q, uint64_t guest, struct mapping *m);
+int qcow2_map_cluster(struct qcow2 *q, uint64_t guest, struct mapping *m);
 /* The L2 table for guest byte `guest`, owned by this L1 alone, allocated
  * or copied as needed; *index is the entry's in it. */
-int l2_for_write(struct qcow2 *q, uint64_t guest, struct l2_slot **slot,
+int qcow2_l2_for_write(struct qcow2 *q, uint64_t guest, struct l2_slot **slot,
                  unsigned *index);
 static inline void l2_set(struct l2_slot *slot, unsigned index, uint64_t entry)
 {
@@ -221,69 +221,69 @@ static inline void l2_set(struct l2_slot *slot, unsigned index, uint64_t entry)
     slot->dirty = true;
 }
 /* Write changed L2 tables, then the L1 table, each after an fdatasync. */
-int write_tables(struct qcow2 *q);
+int qcow2_write_tables(struct qcow2 *q);
 
 /* qcow2_refcount.c (q->lock held) */
 /* Entry i of refcount blocks laid back to back at counts; setting one
  * returns the bytes it lives in (from *at). */
-uint64_t refcount_get(const struct qcow2 *q, const uint8_t *counts,
+uint64_t qcow2_refcount_get(const struct qcow2 *q, const uint8_t *counts,
                       uint64_t i);
-size_t refcount_set(const struct qcow2 *q, uint8_t *counts, uint64_t i,
+size_t qcow2_refcount_set(const struct qcow2 *q, uint8_t *counts, uint64_t i,
                     uint64_t value, uint64_t *at);
-int refcount_open(struct qcow2 *q, uint64_t table_offset,
+int qcow2_refcount_open(struct qcow2 *q, uint64_t table_offset,
                   uint32_t table_clusters, char *why, size_t why_len);
-void refcount_close(struct qcow2 *q);
+void qcow2_refcount_close(struct qcow2 *q);
 /* n new contiguous clusters with refcount 1; *offset is the first's. */
-int alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *offset);
+int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *offset);
 /* Drop a reference to what an L2 entry points at (data or compressed),
  * punching out clusters nobody references any more. The table that
  * pointed there must be durable first. */
-int release_entry(struct qcow2 *q, uint64_t entry);
+int qcow2_release_entry(struct qcow2 *q, uint64_t entry);
 /* A reference to the cluster at offset (an L2 table) is gone. */
-int release_clusters(struct qcow2 *q, uint64_t offset, uint64_t len);
-void metadata_add(struct qcow2 *q, uint64_t offset);
+int qcow2_release_clusters(struct qcow2 *q, uint64_t offset, uint64_t len);
+void qcow2_metadata_add(struct qcow2 *q, uint64_t offset);
 /* Many at once: appended in any order (every cluster of a range), then
  * sorted once. */
-void metadata_append(struct qcow2 *q, uint64_t offset);
-void metadata_append_range(struct qcow2 *q, uint64_t offset, uint64_t len);
-void metadata_sort(struct qcow2 *q);
-void metadata_clear(struct qcow2 *q);
+void qcow2_metadata_append(struct qcow2 *q, uint64_t offset);
+void qcow2_metadata_append_range(struct qcow2 *q, uint64_t offset, uint64_t len);
+void qcow2_metadata_sort(struct qcow2 *q);
+void qcow2_metadata_clear(struct qcow2 *q);
 /* The refcount blocks and the active L1's L2 tables join the set. */
-void metadata_add_tables(struct qcow2 *q);
-bool overlaps_metadata(const struct qcow2 *q, uint64_t offset, uint64_t len);
+void qcow2_metadata_add_tables(struct qcow2 *q);
+bool qcow2_overlaps_metadata(const struct qcow2 *q, uint64_t offset, uint64_t len);
 /* Found inconsistent while writing: say so in the header and stop
  * writing. Returns -EIO for the request. */
-int mark_corrupt(struct qcow2 *q, const char *what);
+int qcow2_mark_corrupt(struct qcow2 *q, const char *what);
 
 /* qcow2_read.c */
 void qcow2_request_put(struct qcow2_request *r);
-int dispatch_read(struct qcow2_request *r, struct vmdev_block *b,
+int qcow2_dispatch_read(struct qcow2_request *r, struct vmdev_block *b,
                   struct qcow2 *q);
 /* Guest bytes [guest, guest + len), inside one cluster mapped to m, into
  * buf, on this thread (q->lock may be held). */
-int read_cluster_sync(struct qcow2 *q, const struct mapping *m, uint64_t guest,
+int qcow2_read_cluster_sync(struct qcow2 *q, const struct mapping *m, uint64_t guest,
                       uint8_t *buf, uint64_t len);
 int qcow2_read_sync(struct vmdev_block *b, uint64_t offset, void *buf,
                     uint64_t len);
 /* Visit [offset, offset + len) of the request's data, buffer by buffer. */
-void each_span(const struct vmdev_block_request *req, uint64_t offset,
+void qcow2_each_span(const struct vmdev_block_request *req, uint64_t offset,
                uint64_t len, void (*visit)(void *ctx, uint8_t *p, size_t n),
                void *ctx);
 /* An extent: the slice [at, at + len) of the request's data as iovecs,
  * completing into r. Freed by its completion. */
-struct qcow2_extent *new_extent(struct qcow2_request *r, uint64_t at,
+struct qcow2_extent *qcow2_new_extent(struct qcow2_request *r, uint64_t at,
                                 uint64_t len);
 /* An extent writing len zeroes from `zeroes` (at least len bytes). */
-struct qcow2_extent *new_zero_extent(struct qcow2_request *r,
+struct qcow2_extent *qcow2_new_zero_extent(struct qcow2_request *r,
                                      const void *zeroes, uint64_t len);
-int submit_extent_io(struct qcow2_request *r, struct qcow2_extent *e,
+int qcow2_submit_extent_io(struct qcow2_request *r, struct qcow2_extent *e,
                      enum vmdev_io_op op, int fd, uint64_t host);
 
 /* qcow2_write.c */
-int dispatch_write(struct qcow2_request *r, struct vmdev_block *b,
+int qcow2_dispatch_write(struct qcow2_request *r, struct vmdev_block *b,
                    struct qcow2 *q);
 /* WRITE_ZEROES and DISCARD. */
-int dispatch_zeroes(struct qcow2_request *r, struct vmdev_block *b,
+int qcow2_dispatch_zeroes(struct qcow2_request *r, struct vmdev_block *b,
                     struct qcow2 *q);
 int qcow2_write_metadata(struct vmdev_block *b);
 
@@ -291,7 +291,7 @@ int qcow2_write_metadata(struct vmdev_block *b);
 /* Switch, in one step, to metadata whose active L1 table has the entries
  * of `source` (q->l1_size of them; their L2 tables are copied) and whose
  * snapshots are list[0..count). 0, or -errno with a sentence in why. */
-int switch_metadata(struct qcow2 *q, const uint64_t *source,
+int qcow2_switch_metadata(struct qcow2 *q, const uint64_t *source,
                     const struct qcow2_snapshot *list, uint32_t count,
                     char *why, size_t why_len);
 
@@ -304,21 +304,21 @@ struct l1_use {
 };
 /* The distinct L1 tables of list[0..count), sorted, into *out (malloc'd;
  * their number in *n). */
-int snapshot_l1_tables(const struct qcow2_snapshot *list, uint32_t count,
+int qcow2_snapshot_l1_tables(const struct qcow2_snapshot *list, uint32_t count,
                        struct l1_use **out, size_t *n);
 /* The snapshot table of list[0..count): its size, and it into buf (that
  * many zeroed bytes). */
-uint64_t snapshot_table_bytes(const struct qcow2_snapshot *list,
+uint64_t qcow2_snapshot_table_bytes(const struct qcow2_snapshot *list,
                               uint32_t count);
-void snapshot_table_fill(uint8_t *buf, const struct qcow2_snapshot *list,
+void qcow2_snapshot_table_fill(uint8_t *buf, const struct qcow2_snapshot *list,
                          uint32_t count);
 /* Read and check the snapshot table (at open). */
-int snapshot_table_open(struct qcow2 *q, uint32_t count, uint64_t offset,
+int qcow2_snapshot_table_open(struct qcow2 *q, uint32_t count, uint64_t offset,
                         uint64_t disk_size, char *why, size_t why_len);
-void snapshot_table_close(struct qcow2 *q);
+void qcow2_snapshot_table_close(struct qcow2 *q);
 /* Snapshot L1 tables, their L2 tables and the snapshot table join the
  * metadata a data write must not land on. */
-int snapshot_metadata_add(struct qcow2 *q);
+int qcow2_snapshot_metadata_add(struct qcow2 *q);
 int qcow2_snapshot_list(struct vmdev_block *b,
                         struct vmdev_block_snapshot **list);
 int qcow2_snapshot_create(struct vmdev_block *b, const char *name, char *why,

@@ -2,7 +2,7 @@
 /*
  * The qcow2 cluster map: the L1 table (in memory) and L2 tables through a
  * cache sized to cover the disk. Changed tables stay in the cache until
- * write_tables() puts them in the file, in the order qcow2.h explains.
+ * qcow2_write_tables() puts them in the file, in the order qcow2.h explains.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 
 static int write_slot(struct qcow2 *q, struct l2_slot *s)
 {
-    int ret = write_exact(q->meta_fd, s->table, q->cluster_size, s->offset);
+    int ret = block_pwrite_exact(q->meta_fd, s->table, q->cluster_size, s->offset);
     if (!ret)
         s->dirty = false;
     return ret;
@@ -55,7 +55,7 @@ static int l2_slot(struct qcow2 *q, uint64_t offset, struct l2_slot **out)
     struct l2_slot *s;
     int ret = free_slot(q, &s);
     if (!ret)
-        ret = read_exact(q->meta_fd, s->table, q->cluster_size, offset);
+        ret = block_pread_exact(q->meta_fd, s->table, q->cluster_size, offset);
     if (ret)
         return ret;
     s->offset = offset;
@@ -64,19 +64,19 @@ static int l2_slot(struct qcow2 *q, uint64_t offset, struct l2_slot **out)
     return 0;
 }
 
-int l1_read(struct qcow2 *q, uint64_t offset, uint32_t entries,
+int qcow2_l1_read(struct qcow2 *q, uint64_t offset, uint32_t entries,
             uint64_t *l1)
 {
     uint64_t len = (uint64_t)entries * 8;
     if (!inside_file(q, offset, len))
         return -EIO;
-    int ret = read_exact(q->meta_fd, l1, len, offset);
+    int ret = block_pread_exact(q->meta_fd, l1, len, offset);
     for (uint32_t i = 0; !ret && i < entries; i++)
         l1[i] = be64toh(l1[i]);
     return ret;
 }
 
-int map_cluster_locked(struct qcow2 *q, uint64_t guest, struct mapping *m)
+int qcow2_map_cluster_locked(struct qcow2 *q, uint64_t guest, struct mapping *m)
 {
     uint64_t cluster = guest >> q->cluster_bits;
     uint64_t l1_index = cluster >> q->l2_bits;
@@ -116,10 +116,10 @@ int map_cluster_locked(struct qcow2 *q, uint64_t guest, struct mapping *m)
     return 0;
 }
 
-int map_cluster(struct qcow2 *q, uint64_t guest, struct mapping *m)
+int qcow2_map_cluster(struct qcow2 *q, uint64_t guest, struct mapping *m)
 {
     pthread_mutex_lock(&q->lock);
-    int ret = map_cluster_locked(q, guest, m);
+    int ret = qcow2_map_cluster_locked(q, guest, m);
     pthread_mutex_unlock(&q->lock);
     return ret;
 }
@@ -138,7 +138,7 @@ static void l1_set(struct qcow2 *q, uint64_t index, uint64_t entry)
     }
 }
 
-int l2_for_write(struct qcow2 *q, uint64_t guest, struct l2_slot **out,
+int qcow2_l2_for_write(struct qcow2 *q, uint64_t guest, struct l2_slot **out,
                  unsigned *index)
 {
     uint64_t cluster = guest >> q->cluster_bits;
@@ -157,7 +157,7 @@ int l2_for_write(struct qcow2 *q, uint64_t guest, struct l2_slot **out,
     int ret = old ? l2_slot(q, old, &shared) : 0;
     uint64_t fresh;
     if (!ret)
-        ret = alloc_clusters(q, 1, &fresh);
+        ret = qcow2_alloc_clusters(q, 1, &fresh);
     if (ret)
         return ret;
     /* Keep the shared table's slot from being the one refilled. */
@@ -175,16 +175,16 @@ int l2_for_write(struct qcow2 *q, uint64_t guest, struct l2_slot **out,
     s->offset = fresh;
     s->dirty = true;
     s->last_use = ++q->use_clock;
-    metadata_add(q, fresh);
+    qcow2_metadata_add(q, fresh);
     l1_set(q, l1_index, fresh | L1_COPIED);
     if (old) {
         /* The copy is ours; the shared table loses our reference once the
          * L1 no longer points at it on disk. */
-        ret = write_tables(q);
+        ret = qcow2_write_tables(q);
         if (!ret && fdatasync(q->meta_fd))
             ret = -errno;
         if (!ret)
-            ret = release_clusters(q, old, q->cluster_size);
+            ret = qcow2_release_clusters(q, old, q->cluster_size);
         if (ret)
             return ret;
     }
@@ -192,7 +192,7 @@ int l2_for_write(struct qcow2 *q, uint64_t guest, struct l2_slot **out,
     return 0;
 }
 
-int write_tables(struct qcow2 *q)
+int qcow2_write_tables(struct qcow2 *q)
 {
     bool any = q->l1_dirty_from != q->l1_dirty_to;
     for (unsigned i = 0; i < q->num_slots && !any; i++)
@@ -222,7 +222,7 @@ int write_tables(struct qcow2 *q)
         return -ENOMEM;
     for (uint32_t i = 0; i < n; i++)
         be[i] = htobe64(q->l1[from + i]);
-    int ret = write_exact(q->meta_fd, be, (size_t)n * 8,
+    int ret = block_pwrite_exact(q->meta_fd, be, (size_t)n * 8,
                           q->l1_offset + (uint64_t)from * 8);
     free(be);
     if (!ret)

@@ -60,7 +60,7 @@ static void *worker(void *opaque)
         if (!io)
             break;
         pthread_mutex_unlock(&t->lock);
-        io->result = io_run_blocking(io);
+        io->result = io_engine_run_blocking(io);
         pthread_mutex_lock(&t->lock);
         list_push(&t->finished, io);
         vmdev_eventfd_signal(t->base.event_fd);
@@ -94,7 +94,7 @@ static unsigned thread_complete(struct vmdev_io_engine *e)
     unsigned count = 0;
     struct vmdev_io *io;
     while ((io = list_pop(&done))) {
-        io_finish(e, io, io->result);
+        io_engine_finish(e, io, io->result);
         count++;
     }
     return count;

@@ -11,7 +11,7 @@ struct io_engine_ops {
     void (*start)(struct vmdev_io_engine *engine, struct vmdev_io *io);
     /* Unplugged: pass what start() batched to the kernel. */
     void (*submit_batch)(struct vmdev_io_engine *engine);
-    /* Finish what is done, through io_finish(); returns the count. */
+    /* Finish what is done, through io_engine_finish(); returns the count. */
     unsigned (*complete)(struct vmdev_io_engine *engine);
     void (*destroy)(struct vmdev_io_engine *engine);
 };
@@ -24,33 +24,33 @@ struct vmdev_io_engine {
     bool plugged;
 };
 
-struct vmdev_io_engine *io_uring_engine_new(unsigned depth);
+struct vmdev_io_engine *uring_engine_new(unsigned depth);
 /* For the tests of the ring's restrictions: submit one request of opcode
  * (its other fields zero, fd -1) on an idle io_uring engine's ring and
  * wait for it; its result in *result. 0 or -errno. */
-int io_uring_engine_try_op(struct vmdev_io_engine *engine, uint8_t opcode,
+int uring_engine_try_op(struct vmdev_io_engine *engine, uint8_t opcode,
                            int32_t *result);
 struct vmdev_io_engine *thread_engine_new(unsigned depth);
 
 /* Bytes a READ or WRITE moves in all. */
-uint64_t io_total_len(const struct vmdev_io *io);
+uint64_t io_engine_total_len(const struct vmdev_io *io);
 /* The iovecs still to transfer: the request's, or what remains of them
  * after a short transfer (io->rest). */
-void io_pending_iov(const struct vmdev_io *io, const struct iovec **iov,
+void io_engine_pending_iov(const struct vmdev_io *io, const struct iovec **iov,
                     unsigned *cnt);
 /* Account n more bytes moved; 0, or -ENOMEM when the remainder could not
  * be described. */
-int io_advance(struct vmdev_io *io, uint64_t n);
+int io_engine_advance(struct vmdev_io *io, uint64_t n);
 /* The fallocate() mode for DISCARD and WRITE_ZEROES. */
-int io_fallocate_mode(const struct vmdev_io *io);
+int io_engine_fallocate_mode(const struct vmdev_io *io);
 /* Zero [offset, offset + len) with writes, for files whose file system
  * cannot zero a range (no FALLOC_FL_ZERO_RANGE). 0 or -errno. */
-int io_write_zeroes_by_hand(int fd, uint64_t offset, uint64_t len);
+int io_engine_write_zeroes_by_hand(int fd, uint64_t offset, uint64_t len);
 /* Run io with blocking system calls; its result. */
-int64_t io_run_blocking(struct vmdev_io *io);
+int64_t io_engine_run_blocking(struct vmdev_io *io);
 /* Report io finished with result: free its remainder, count it out of
  * flight, run done(). */
-void io_finish(struct vmdev_io_engine *engine, struct vmdev_io *io,
+void io_engine_finish(struct vmdev_io_engine *engine, struct vmdev_io *io,
                int64_t result);
 
 #endif

@@ -41,7 +41,7 @@ static void prepare(struct io_uring_sqe *sqe, struct vmdev_io *io)
     switch (io->op) {
     case VMDEV_IO_READ:
     case VMDEV_IO_WRITE:
-        io_pending_iov(io, &iov, &cnt);
+        io_engine_pending_iov(io, &iov, &cnt);
         if (io->op == VMDEV_IO_READ)
             io_uring_prep_readv(sqe, io->fd, iov, cnt,
                                 io->offset + io->transferred);
@@ -57,7 +57,7 @@ static void prepare(struct io_uring_sqe *sqe, struct vmdev_io *io)
         break;
     case VMDEV_IO_DISCARD:
     case VMDEV_IO_WRITE_ZEROES:
-        io_uring_prep_fallocate(sqe, io->fd, io_fallocate_mode(io),
+        io_uring_prep_fallocate(sqe, io->fd, io_engine_fallocate_mode(io),
                                 io->offset, io->len);
         break;
     }
@@ -91,7 +91,7 @@ static void to_kernel(struct uring_engine *u, struct vmdev_io *io)
         /* Not while in_kernel < depth and the SQ holds depth entries;
          * should the kernel keep refusing submissions, the request still
          * finishes, the slow way. */
-        io->result = io_run_blocking(io);
+        io->result = io_engine_run_blocking(io);
         io->next = u->done_head;
         u->done_head = io;
         vmdev_eventfd_signal(u->base.event_fd);
@@ -145,18 +145,18 @@ static bool handle_completion(struct uring_engine *u, struct vmdev_io *io,
                                                  : -EIO;
             return true;
         }
-        if (io_advance(io, (uint64_t)res)) {
+        if (io_engine_advance(io, (uint64_t)res)) {
             io->result = -ENOMEM;
             return true;
         }
-        if (io->transferred == io_total_len(io)) {
+        if (io->transferred == io_engine_total_len(io)) {
             io->result = (int64_t)io->transferred;
             return true;
         }
         break; /* short: the rest goes back */
     case VMDEV_IO_WRITE_ZEROES:
         if (res == -EOPNOTSUPP || res == -EINVAL) {
-            io->result = io_write_zeroes_by_hand(io->fd, io->offset, io->len);
+            io->result = io_engine_write_zeroes_by_hand(io->fd, io->offset, io->len);
             return true;
         }
         io->result = res;
@@ -204,7 +204,7 @@ static unsigned uring_complete(struct vmdev_io_engine *e)
     while (finished) {
         struct vmdev_io *io = finished;
         finished = io->next;
-        io_finish(e, io, io->result);
+        io_engine_finish(e, io, io->result);
         count++;
     }
     return count;
@@ -259,7 +259,7 @@ static int restrict_ring(struct io_uring *ring)
     return ret ? ret : register_on(ring, IORING_REGISTER_ENABLE_RINGS, NULL, 0);
 }
 
-int io_uring_engine_try_op(struct vmdev_io_engine *e, uint8_t opcode,
+int uring_engine_try_op(struct vmdev_io_engine *e, uint8_t opcode,
                            int32_t *result)
 {
     struct uring_engine *u = (struct uring_engine *)e;
@@ -282,7 +282,7 @@ int io_uring_engine_try_op(struct vmdev_io_engine *e, uint8_t opcode,
     return 0;
 }
 
-struct vmdev_io_engine *io_uring_engine_new(unsigned depth)
+struct vmdev_io_engine *uring_engine_new(unsigned depth)
 {
     struct uring_engine *u = calloc(1, sizeof(*u));
     if (!u)

@@ -123,7 +123,7 @@ int qcow2_create(int fd, const struct vmdev_block_create_options *o,
         put_be(reftable + g * 8, (1 + l.reftable + g) << cluster_bits, 8);
     for (uint64_t c = 0; c < l.total; c++)
         put_be(blocks + c * 2, 1, 2);
-    if (!ret && (ret = write_exact(fd, buf, head, 0)))
+    if (!ret && (ret = block_pwrite_exact(fd, buf, head, 0)))
         block_refuse(why, why_len, "cannot write the image: %s",
                      strerror(-ret));
     if (!ret && ftruncate(fd, (off_t)(l.total << cluster_bits))) {

@@ -46,11 +46,11 @@ static int release_replaced(struct qcow2 *q, const uint64_t *old, unsigned n)
 {
     if (!n)
         return 0;
-    int ret = write_tables(q);
+    int ret = qcow2_write_tables(q);
     if (!ret && fdatasync(q->meta_fd))
         ret = -errno;
     for (unsigned i = 0; i < n && !ret; i++)
-        ret = release_entry(q, old[i]);
+        ret = qcow2_release_entry(q, old[i]);
     return ret;
 }
 
@@ -79,13 +79,13 @@ static int write_allocating(struct qcow2_request *r, struct vmdev_block *b,
     uint64_t head = guest - run_start, tail = run_start + run_len - guest - len;
     struct l2_slot *slot;
     unsigned index;
-    int ret = l2_for_write(q, run_start, &slot, &index);
+    int ret = qcow2_l2_for_write(q, run_start, &slot, &index);
     if (ret)
         return ret;
     struct mapping first, last;
-    ret = map_cluster_locked(q, run_start, &first);
+    ret = qcow2_map_cluster_locked(q, run_start, &first);
     if (!ret)
-        ret = map_cluster_locked(q, run_start + run_len - 1, &last);
+        ret = qcow2_map_cluster_locked(q, run_start + run_len - 1, &last);
     if (ret)
         return ret;
 
@@ -93,15 +93,15 @@ static int write_allocating(struct qcow2_request *r, struct vmdev_block *b,
     if (posix_memalign((void **)&buf, 4096, run_len))
         return -ENOMEM;
     if (head)
-        ret = read_cluster_sync(q, &first, run_start, buf, head);
+        ret = qcow2_read_cluster_sync(q, &first, run_start, buf, head);
     if (!ret && tail)
-        ret = read_cluster_sync(q, &last, guest + len, buf + run_len - tail,
+        ret = qcow2_read_cluster_sync(q, &last, guest + len, buf + run_len - tail,
                                 tail);
     if (!ret && zeroes) {
         memset(buf + head, 0, len);
     } else if (!ret) {
         struct gather g = { buf + head };
-        each_span(r->req, at, len, gather_span, &g);
+        qcow2_each_span(r->req, at, len, gather_span, &g);
     }
 
     /* A zero cluster that kept its own cluster is written over in place:
@@ -109,13 +109,13 @@ static int write_allocating(struct qcow2_request *r, struct vmdev_block *b,
     bool reuse = n == 1 && first.kind == EXTENT_ZERO && first.host &&
                  first.copied;
     uint64_t host = first.host;
-    if (!ret && reuse && overlaps_metadata(q, host, q->cluster_size))
-        ret = mark_corrupt(q, "an L2 entry points a zero cluster at the "
+    if (!ret && reuse && qcow2_overlaps_metadata(q, host, q->cluster_size))
+        ret = qcow2_mark_corrupt(q, "an L2 entry points a zero cluster at the "
                               "image's metadata");
     if (!ret && !reuse)
-        ret = alloc_clusters(q, n, &host);
+        ret = qcow2_alloc_clusters(q, n, &host);
     if (!ret)
-        ret = write_exact(b->fd, buf, run_len, host);
+        ret = block_pwrite_exact(b->fd, buf, run_len, host);
     free(buf);
     if (ret)
         return ret;
@@ -150,7 +150,7 @@ static int write_range(struct qcow2_request *r, struct vmdev_block *b,
     while (guest < end) {
         pthread_mutex_lock(&q->lock);
         struct mapping m = { .kind = EXTENT_UNALLOCATED }, next;
-        int ret = q->corrupt ? -EIO : map_cluster_locked(q, guest, &m);
+        int ret = q->corrupt ? -EIO : qcow2_map_cluster_locked(q, guest, &m);
         uint64_t in_cluster = guest & (q->cluster_size - 1);
         uint64_t span = q->cluster_size - in_cluster;
         unsigned clusters = 1;
@@ -166,7 +166,7 @@ static int write_range(struct qcow2_request *r, struct vmdev_block *b,
             /* Zeroes in place come from one cluster's worth of them. */
             if (place && zeroes)
                 break;
-            ret = map_cluster_locked(q, guest + span, &next);
+            ret = qcow2_map_cluster_locked(q, guest + span, &next);
             if (ret || in_place(&next) != place ||
                 (place && next.host != m.host + clusters * q->cluster_size))
                 break;
@@ -177,16 +177,16 @@ static int write_range(struct qcow2_request *r, struct vmdev_block *b,
             span = end - guest;
         if (!ret && place) {
             uint64_t host = m.host + in_cluster;
-            if (overlaps_metadata(q, host, span))
-                ret = mark_corrupt(q, "an L2 entry points data at the "
+            if (qcow2_overlaps_metadata(q, host, span))
+                ret = qcow2_mark_corrupt(q, "an L2 entry points data at the "
                                       "image's metadata");
             pthread_mutex_unlock(&q->lock);
             struct qcow2_extent *e = ret      ? NULL
-                                     : zeroes ? new_zero_extent(r, q->zeroes,
+                                     : zeroes ? qcow2_new_zero_extent(r, q->zeroes,
                                                                 span)
-                                              : new_extent(r, at, span);
+                                              : qcow2_new_extent(r, at, span);
             if (!ret)
-                ret = e ? submit_extent_io(r, e, VMDEV_IO_WRITE, b->fd, host)
+                ret = e ? qcow2_submit_extent_io(r, e, VMDEV_IO_WRITE, b->fd, host)
                         : -ENOMEM;
         } else {
             if (!ret)
@@ -202,7 +202,7 @@ static int write_range(struct qcow2_request *r, struct vmdev_block *b,
     return 0;
 }
 
-int dispatch_write(struct qcow2_request *r, struct vmdev_block *b,
+int qcow2_dispatch_write(struct qcow2_request *r, struct vmdev_block *b,
                    struct qcow2 *q)
 {
     return write_range(r, b, q, r->req->offset, 0, r->len, false);
@@ -233,7 +233,7 @@ static int zero_clusters(struct qcow2 *q, uint64_t first, uint64_t count,
         bool change = false;
         for (uint64_t i = 0; i < n && !ret; i++) {
             struct mapping m;
-            ret = map_cluster_locked(q, first + (i << q->cluster_bits), &m);
+            ret = qcow2_map_cluster_locked(q, first + (i << q->cluster_bits), &m);
             change |= m.kind == EXTENT_UNALLOCATED ? q->backing != NULL
                       : m.kind == EXTENT_ZERO      ? m.host && (discard || unmap)
                                                    : true;
@@ -241,7 +241,7 @@ static int zero_clusters(struct qcow2 *q, uint64_t first, uint64_t count,
         struct l2_slot *slot;
         unsigned index;
         if (!ret && change)
-            ret = l2_for_write(q, first, &slot, &index);
+            ret = qcow2_l2_for_write(q, first, &slot, &index);
         unsigned released = 0;
         for (uint64_t i = 0; i < n && !ret && change; i++) {
             uint64_t entry = be64toh(slot->table[index + i]);
@@ -265,7 +265,7 @@ static int zero_clusters(struct qcow2 *q, uint64_t first, uint64_t count,
     return ret;
 }
 
-int dispatch_zeroes(struct qcow2_request *r, struct vmdev_block *b,
+int qcow2_dispatch_zeroes(struct qcow2_request *r, struct vmdev_block *b,
                     struct qcow2 *q)
 {
     const struct vmdev_block_request *req = r->req;
@@ -301,7 +301,7 @@ int qcow2_write_metadata(struct vmdev_block *b)
     if (!q->writable)
         return 0;
     pthread_mutex_lock(&q->lock);
-    int ret = q->corrupt ? -EIO : write_tables(q);
+    int ret = q->corrupt ? -EIO : qcow2_write_tables(q);
     pthread_mutex_unlock(&q->lock);
     return ret;
 }

@@ -9,7 +9,7 @@
  * L2 tables; writes then copy shared data clusters before changing them.
  * Applying one makes the active L1 table point at copies of the
  * snapshot's L2 tables. Deleting one drops its table from the list. Each
- * is a switch_metadata() (qcow2_switch.c): recounted, written beside the
+ * is a qcow2_switch_metadata() (qcow2_switch.c): recounted, written beside the
  * old metadata and switched to with one header write.
  */
 #include <errno.h>
@@ -41,7 +41,7 @@ static void snapshot_free(struct qcow2_snapshot *s)
     free(s->extra);
 }
 
-void snapshot_table_close(struct qcow2 *q)
+void qcow2_snapshot_table_close(struct qcow2 *q)
 {
     for (uint32_t i = 0; i < q->num_snapshots; i++)
         snapshot_free(&q->snapshots[i]);
@@ -68,7 +68,7 @@ static int read_entry(struct qcow2 *q, uint64_t at, uint64_t disk_size,
 {
     uint8_t fixed[ENTRY_FIXED];
     if (!inside_file(q, at, sizeof(fixed)) ||
-        read_exact(q->meta_fd, fixed, sizeof(fixed), at))
+        block_pread_exact(q->meta_fd, fixed, sizeof(fixed), at))
         return block_refuse(why, why_len, "the qcow2 snapshot table runs "
                             "past the end of the image");
     s->l1_offset = be64_at(fixed);
@@ -87,7 +87,7 @@ static int read_entry(struct qcow2 *q, uint64_t at, uint64_t disk_size,
     if (!buf)
         return -ENOMEM;
     if (!inside_file(q, at + sizeof(fixed), rest) ||
-        read_exact(q->meta_fd, buf, rest, at + sizeof(fixed))) {
+        block_pread_exact(q->meta_fd, buf, rest, at + sizeof(fixed))) {
         free(buf);
         return block_refuse(why, why_len, "the qcow2 snapshot table runs "
                             "past the end of the image");
@@ -125,7 +125,7 @@ static int read_entry(struct qcow2 *q, uint64_t at, uint64_t disk_size,
     return 0;
 }
 
-int snapshot_table_open(struct qcow2 *q, uint32_t count, uint64_t offset,
+int qcow2_snapshot_table_open(struct qcow2 *q, uint32_t count, uint64_t offset,
                         uint64_t disk_size, char *why, size_t why_len)
 {
     if (!count)
@@ -155,7 +155,7 @@ int snapshot_table_open(struct qcow2 *q, uint32_t count, uint64_t offset,
      * than the file overlap, and would multiply the work of reading them. */
     struct l1_use *tables;
     size_t n;
-    int ret = snapshot_l1_tables(q->snapshots, count, &tables, &n);
+    int ret = qcow2_snapshot_l1_tables(q->snapshots, count, &tables, &n);
     uint64_t bytes = 0;
     for (size_t i = 0; i < n && !ret; i++)
         bytes += (uint64_t)tables[i].size * 8;
@@ -176,7 +176,7 @@ static uint64_t entry_bytes(const struct qcow2_snapshot *s)
     return entry_size(s->extra_len, strlen(s->id), strlen(s->name));
 }
 
-uint64_t snapshot_table_bytes(const struct qcow2_snapshot *list,
+uint64_t qcow2_snapshot_table_bytes(const struct qcow2_snapshot *list,
                               uint32_t count)
 {
     uint64_t bytes = 0;
@@ -185,7 +185,7 @@ uint64_t snapshot_table_bytes(const struct qcow2_snapshot *list,
     return bytes;
 }
 
-void snapshot_table_fill(uint8_t *buf, const struct qcow2_snapshot *list,
+void qcow2_snapshot_table_fill(uint8_t *buf, const struct qcow2_snapshot *list,
                          uint32_t count)
 {
     for (uint32_t i = 0; i < count; i++) {
@@ -216,7 +216,7 @@ static int compare_l1(const void *a, const void *b)
     return x->size < y->size ? -1 : x->size > y->size;
 }
 
-int snapshot_l1_tables(const struct qcow2_snapshot *list, uint32_t count,
+int qcow2_snapshot_l1_tables(const struct qcow2_snapshot *list, uint32_t count,
                        struct l1_use **out, size_t *n)
 {
     struct l1_use *v = malloc((count ? count : 1) * sizeof(*v));
@@ -237,31 +237,31 @@ int snapshot_l1_tables(const struct qcow2_snapshot *list, uint32_t count,
     return 0;
 }
 
-int snapshot_metadata_add(struct qcow2 *q)
+int qcow2_snapshot_metadata_add(struct qcow2 *q)
 {
     struct l1_use *tables;
     size_t n;
-    int ret = snapshot_l1_tables(q->snapshots, q->num_snapshots, &tables, &n);
+    int ret = qcow2_snapshot_l1_tables(q->snapshots, q->num_snapshots, &tables, &n);
     if (ret)
         return ret;
-    metadata_append_range(q, q->snapshots_offset,
-                          snapshot_table_bytes(q->snapshots, q->num_snapshots));
+    qcow2_metadata_append_range(q, q->snapshots_offset,
+                          qcow2_snapshot_table_bytes(q->snapshots, q->num_snapshots));
     for (size_t i = 0; i < n && !ret; i++) {
         uint64_t *l1 = malloc(((size_t)tables[i].size + 1) * 8);
         if (!l1) {
             ret = -ENOMEM;
             break;
         }
-        ret = l1_read(q, tables[i].offset, tables[i].size, l1);
-        metadata_append_range(q, tables[i].offset,
+        ret = qcow2_l1_read(q, tables[i].offset, tables[i].size, l1);
+        qcow2_metadata_append_range(q, tables[i].offset,
                               (uint64_t)tables[i].size * 8);
         for (uint32_t k = 0; !ret && k < tables[i].size; k++)
             if (l1[k] & L1_OFFSET_MASK)
-                metadata_append(q, l1[k] & L1_OFFSET_MASK);
+                qcow2_metadata_append(q, l1[k] & L1_OFFSET_MASK);
         free(l1);
     }
     free(tables);
-    metadata_sort(q);
+    qcow2_metadata_sort(q);
     return ret;
 }
 
@@ -269,9 +269,9 @@ int snapshot_metadata_add(struct qcow2 *q)
  * all of it, data writes could land on a snapshot's tables: none then. */
 static void metadata_rebuild(struct qcow2 *q)
 {
-    metadata_clear(q);
-    metadata_add_tables(q);
-    if (snapshot_metadata_add(q)) {
+    qcow2_metadata_clear(q);
+    qcow2_metadata_add_tables(q);
+    if (qcow2_snapshot_metadata_add(q)) {
         vmdev_log(VMDEV_LOG_ERROR, "qcow2: cannot reread the snapshots' "
                   "tables; the image takes no more writes");
         q->corrupt = true;
@@ -386,7 +386,7 @@ static int create_locked(struct vmdev_block *b, struct qcow2 *q,
     uint32_t n = q->num_snapshots;
     /* An ID is at most 19 digits (next_id()). */
     if (n >= MAX_SNAPSHOTS ||
-        snapshot_table_bytes(q->snapshots, n) +
+        qcow2_snapshot_table_bytes(q->snapshots, n) +
                 entry_size(OUR_EXTRA, 19, strlen(name)) >
             MAX_TABLE_BYTES) {
         block_refuse(why, why_len, "the image has as many snapshots as "
@@ -413,7 +413,7 @@ static int create_locked(struct vmdev_block *b, struct qcow2 *q,
     if (n)
         memcpy(list, q->snapshots, n * sizeof(*list));
     list[n] = fresh;
-    ret = switch_metadata(q, q->l1, list, n + 1, why, why_len);
+    ret = qcow2_switch_metadata(q, q->l1, list, n + 1, why, why_len);
     if (ret) {
         snapshot_free(&fresh);
         free(list);
@@ -469,12 +469,12 @@ static int apply_locked(struct vmdev_block *b, struct qcow2 *q,
     uint64_t *source = calloc(entries + 1ull, 8);
     if (!source)
         return -ENOMEM;
-    int ret = l1_read(q, s->l1_offset, s->l1_size, source);
+    int ret = qcow2_l1_read(q, s->l1_offset, s->l1_size, source);
     if (ret)
         block_refuse(why, why_len, "cannot read the L1 table of snapshot "
                      "'%s'", id_or_name);
     else
-        ret = switch_metadata(q, source, q->snapshots, q->num_snapshots, why,
+        ret = qcow2_switch_metadata(q, source, q->snapshots, q->num_snapshots, why,
                               why_len);
     free(source);
     if (!ret)
@@ -500,7 +500,7 @@ static int delete_locked(struct vmdev_block *b, struct qcow2 *q,
         return -ENOMEM;
     memcpy(list, q->snapshots, (size_t)i * sizeof(*list));
     memcpy(list + i, q->snapshots + i + 1, (n - i - 1) * sizeof(*list));
-    int ret = switch_metadata(q, q->l1, list, n - 1, why, why_len);
+    int ret = qcow2_switch_metadata(q, q->l1, list, n - 1, why, why_len);
     if (ret) {
         free(list);
         return ret;

@@ -53,14 +53,14 @@ static int qcow2_submit(struct vmdev_block *b, struct vmdev_block_request *req)
     int ret = 0;
     switch (req->op) {
     case VMDEV_IO_READ:
-        ret = dispatch_read(r, b, q);
+        ret = qcow2_dispatch_read(r, b, q);
         break;
     case VMDEV_IO_WRITE:
-        ret = dispatch_write(r, b, q);
+        ret = qcow2_dispatch_write(r, b, q);
         break;
     case VMDEV_IO_WRITE_ZEROES:
     case VMDEV_IO_DISCARD:
-        ret = dispatch_zeroes(r, b, q);
+        ret = qcow2_dispatch_zeroes(r, b, q);
         break;
     case VMDEV_IO_FLUSH:
         /* The tables, then (below) the engine's fdatasync. */
@@ -100,8 +100,8 @@ static void qcow2_close(struct vmdev_block *b)
     free(q->slots);
     free(q->l1);
     free(q->zeroes);
-    snapshot_table_close(q);
-    refcount_close(q);
+    qcow2_snapshot_table_close(q);
+    qcow2_refcount_close(q);
     if (q->meta_fd >= 0)
         close(q->meta_fd);
     pthread_mutex_destroy(&q->lock);
@@ -315,12 +315,12 @@ static int open_backing(struct qcow2 *q, const struct vmdev_block_options *o,
     default:
         if (!*name)
             return 0;
-        backing_path(o->path, name, full, sizeof(full));
+        block_backing_path(o->path, name, full, sizeof(full));
         backing.path = full;
         origin.named_in = o->path;
         origin.name = name;
         ret = o->backing_outside ? 0
-                                 : backing_name_check(o->path, name, why,
+                                 : block_backing_name_check(o->path, name, why,
                                                       why_len);
         if (!ret)
             ret = backing_format_of(VMDEV_BLOCK_FORMAT_DEFAULT, format, full,
@@ -361,10 +361,10 @@ static int open_writable(struct qcow2 *q, const struct header *h, char *why,
 {
     q->writable = true;
     q->refcount_order = h->refcount_order;
-    int ret = refcount_open(q, h->reftable_offset, h->reftable_clusters, why,
+    int ret = qcow2_refcount_open(q, h->reftable_offset, h->reftable_clusters, why,
                             why_len);
     if (!ret)
-        ret = snapshot_metadata_add(q);
+        ret = qcow2_snapshot_metadata_add(q);
     if (ret)
         return ret;
     if (posix_memalign((void **)&q->zeroes, 4096, q->cluster_size))
@@ -372,7 +372,7 @@ static int open_writable(struct qcow2 *q, const struct header *h, char *why,
     memset(q->zeroes, 0, q->cluster_size);
     if (h->autoclear) {
         uint64_t none = 0;
-        ret = write_exact(q->meta_fd, &none, 8, HDR_AUTOCLEAR);
+        ret = block_pwrite_exact(q->meta_fd, &none, 8, HDR_AUTOCLEAR);
         if (!ret && fdatasync(q->meta_fd))
             ret = -errno;
         if (ret)
@@ -405,7 +405,7 @@ static int open_image(struct vmdev_block *b,
 
     /* The header and its extensions live in the first cluster. */
     uint8_t first[512];
-    if (read_exact(q->meta_fd, first, sizeof(first), 0))
+    if (block_pread_exact(q->meta_fd, first, sizeof(first), 0))
         return block_refuse(why, why_len, "not a qcow2 image (shorter than its header)");
     struct header h = { 0 };
     int ret = parse_header(first, sizeof(first), &h, why, why_len);
@@ -423,7 +423,7 @@ static int open_image(struct vmdev_block *b,
     uint8_t *head = malloc(head_len);
     if (!head)
         return -ENOMEM;
-    ret = read_exact(q->meta_fd, head, head_len, 0);
+    ret = block_pread_exact(q->meta_fd, head, head_len, 0);
     char backing_format[32] = "", backing_name[MAX_BACKING_NAME + 1] = "";
     if (!ret)
         ret = parse_extensions(head, head_len, h.header_length, backing_format,
@@ -456,9 +456,9 @@ static int open_image(struct vmdev_block *b,
     q->l1 = malloc(((size_t)h.l1_size + 1) * 8);
     if (!q->l1)
         return -ENOMEM;
-    if (l1_read(q, h.l1_offset, h.l1_size, q->l1))
+    if (qcow2_l1_read(q, h.l1_offset, h.l1_size, q->l1))
         return block_refuse(why, why_len, "cannot read the qcow2 L1 table");
-    ret = snapshot_table_open(q, h.snapshots, h.snapshots_offset, h.size, why,
+    ret = qcow2_snapshot_table_open(q, h.snapshots, h.snapshots_offset, h.size, why,
                               why_len);
     if (ret)
         return ret;

@@ -57,7 +57,7 @@ static void backing_read_done(struct vmdev_block_request *sub, int64_t result)
     extent_finished(sub->opaque, result);
 }
 
-void each_span(const struct vmdev_block_request *req, uint64_t offset,
+void qcow2_each_span(const struct vmdev_block_request *req, uint64_t offset,
                uint64_t len, void (*visit)(void *ctx, uint8_t *p, size_t n),
                void *ctx)
 {
@@ -108,13 +108,13 @@ static void copy_span(void *ctx, uint8_t *p, size_t n)
 static void fill_zero(const struct vmdev_block_request *req, uint64_t offset,
                       uint64_t len)
 {
-    each_span(req, offset, len, zero_span, NULL);
+    qcow2_each_span(req, offset, len, zero_span, NULL);
 }
 
 static void copy_in(const struct vmdev_block_request *req, uint64_t offset,
                     const uint8_t *from, uint64_t len)
 {
-    each_span(req, offset, len, copy_span, &from);
+    qcow2_each_span(req, offset, len, copy_span, &from);
 }
 
 /*
@@ -124,12 +124,12 @@ static void copy_in(const struct vmdev_block_request *req, uint64_t offset,
  * room for all the request's iovecs in each would grow with length
  * times iovecs.
  */
-struct qcow2_extent *new_extent(struct qcow2_request *r, uint64_t at,
+struct qcow2_extent *qcow2_new_extent(struct qcow2_request *r, uint64_t at,
                                 uint64_t len)
 {
     struct vmdev_block_request *req = r->req;
     unsigned pieces = 0;
-    each_span(req, at, len, count_iovec, &pieces);
+    qcow2_each_span(req, at, len, count_iovec, &pieces);
     struct qcow2_extent *e = calloc(1, sizeof(*e) +
                                            pieces * sizeof(struct iovec));
     if (!e)
@@ -137,12 +137,12 @@ struct qcow2_extent *new_extent(struct qcow2_request *r, uint64_t at,
     e->parent = r;
     e->len = len;
     struct iov_list slice = { e->iov, 0 };
-    each_span(req, at, len, add_iovec, &slice);
+    qcow2_each_span(req, at, len, add_iovec, &slice);
     e->iovcnt = slice.count;
     return e;
 }
 
-struct qcow2_extent *new_zero_extent(struct qcow2_request *r,
+struct qcow2_extent *qcow2_new_zero_extent(struct qcow2_request *r,
                                      const void *zeroes, uint64_t len)
 {
     struct qcow2_extent *e = calloc(1, sizeof(*e) + sizeof(struct iovec));
@@ -155,7 +155,7 @@ struct qcow2_extent *new_zero_extent(struct qcow2_request *r,
     return e;
 }
 
-int submit_extent_io(struct qcow2_request *r, struct qcow2_extent *e,
+int qcow2_submit_extent_io(struct qcow2_request *r, struct qcow2_extent *e,
                      enum vmdev_io_op op, int fd, uint64_t host)
 {
     e->io = (struct vmdev_io){ .op = op, .fd = fd, .offset = host,
@@ -182,7 +182,7 @@ static int read_backing(struct qcow2_request *r, struct qcow2 *q,
         fill_zero(r->req, at + from_backing, len - from_backing);
     if (!from_backing)
         return 0;
-    struct qcow2_extent *e = new_extent(r, at, from_backing);
+    struct qcow2_extent *e = qcow2_new_extent(r, at, from_backing);
     if (!e)
         return -ENOMEM;
     e->sub = (struct vmdev_block_request){
@@ -243,7 +243,7 @@ static int read_compressed(struct qcow2 *q, uint64_t descriptor, uint8_t *out)
     if (in_len > q->file_size - offset)
         in_len = q->file_size - offset;
     uint8_t *in = malloc(in_len);
-    int ret = in ? read_exact(q->meta_fd, in, in_len, offset) : -ENOMEM;
+    int ret = in ? block_pread_exact(q->meta_fd, in, in_len, offset) : -ENOMEM;
     if (!ret)
         ret = decompress(q, in, in_len, out);
     free(in);
@@ -263,9 +263,9 @@ static int read_compressed_into(struct qcow2_request *r, struct qcow2 *q,
         return -ENOMEM;
     pthread_mutex_lock(&q->lock);
     struct mapping m;
-    int ret = map_cluster_locked(q, guest, &m);
+    int ret = qcow2_map_cluster_locked(q, guest, &m);
     if (!ret)
-        ret = read_cluster_sync(q, &m, guest, part, len);
+        ret = qcow2_read_cluster_sync(q, &m, guest, part, len);
     pthread_mutex_unlock(&q->lock);
     if (!ret)
         copy_in(r->req, at, part, len);
@@ -283,21 +283,21 @@ static bool continues(const struct qcow2 *q, const struct mapping *m,
            next->host == m->host + clusters * q->cluster_size;
 }
 
-int dispatch_read(struct qcow2_request *r, struct vmdev_block *b,
+int qcow2_dispatch_read(struct qcow2_request *r, struct vmdev_block *b,
                   struct qcow2 *q)
 {
     struct vmdev_block_request *req = r->req;
     uint64_t guest = req->offset, end = req->offset + r->len, at = 0;
     while (guest < end) {
         struct mapping m, next;
-        int ret = map_cluster(q, guest, &m);
+        int ret = qcow2_map_cluster(q, guest, &m);
         if (ret)
             return ret;
         uint64_t in_cluster = guest & (q->cluster_size - 1);
         uint64_t len = q->cluster_size - in_cluster;
         uint64_t clusters = 1;
         /* Whole clusters of the same kind after it join the extent. */
-        while (guest + len < end && (ret = map_cluster(q, guest + len, &next)) == 0 &&
+        while (guest + len < end && (ret = qcow2_map_cluster(q, guest + len, &next)) == 0 &&
                continues(q, &m, &next, clusters)) {
             len += q->cluster_size;
             clusters++;
@@ -314,8 +314,8 @@ int dispatch_read(struct qcow2_request *r, struct vmdev_block *b,
             ret = read_backing(r, q, guest, at, len);
             break;
         case EXTENT_DATA: {
-            struct qcow2_extent *e = new_extent(r, at, len);
-            ret = e ? submit_extent_io(r, e, VMDEV_IO_READ, b->fd,
+            struct qcow2_extent *e = qcow2_new_extent(r, at, len);
+            ret = e ? qcow2_submit_extent_io(r, e, VMDEV_IO_READ, b->fd,
                                        m.host + in_cluster)
                     : -ENOMEM;
             break;
@@ -332,7 +332,7 @@ int dispatch_read(struct qcow2_request *r, struct vmdev_block *b,
     return 0;
 }
 
-int read_cluster_sync(struct qcow2 *q, const struct mapping *m, uint64_t guest,
+int qcow2_read_cluster_sync(struct qcow2 *q, const struct mapping *m, uint64_t guest,
                       uint8_t *buf, uint64_t len)
 {
     uint64_t in_cluster = guest & (q->cluster_size - 1);
@@ -341,7 +341,7 @@ int read_cluster_sync(struct qcow2 *q, const struct mapping *m, uint64_t guest,
         memset(buf, 0, len);
         return 0;
     case EXTENT_DATA:
-        return read_exact(q->meta_fd, buf, len, m->host + in_cluster);
+        return block_pread_exact(q->meta_fd, buf, len, m->host + in_cluster);
     case EXTENT_COMPRESSED: {
         uint8_t *out = malloc(q->cluster_size);
         int ret = out ? read_compressed(q, m->compressed, out) : -ENOMEM;
@@ -373,9 +373,9 @@ int qcow2_read_sync(struct vmdev_block *b, uint64_t offset, void *buf,
                          ? q->cluster_size - in_cluster
                          : len;
         struct mapping m;
-        int ret = map_cluster(q, offset, &m);
+        int ret = qcow2_map_cluster(q, offset, &m);
         if (!ret)
-            ret = read_cluster_sync(q, &m, offset, to, n);
+            ret = qcow2_read_cluster_sync(q, &m, offset, to, n);
         if (ret)
             return ret;
         offset += n;
