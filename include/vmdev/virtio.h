@@ -190,43 +190,64 @@ bool vmdev_virtio_has_feature(const struct vmdev_virtio_device *dev,
                               unsigned bit);
 
 /*
- * Serve a chain: return the bytes written into it, or -1 with *why set
- * for a request the guest built wrong (a guest error).
+ * A device's own loop over a queue, as a batch (dev->lock held for its
+ * whole length):
+ *
+ *     struct vmdev_virtio_batch batch;
+ *     vmdev_virtio_batch_begin(&batch, dev, index);
+ *     while (have_room && vmdev_virtio_batch_pop(&batch, &chain) == 1) {
+ *         ...serve the chain: vmdev_virtio_batch_push() it back, keep it
+ *         to push later, or vmdev_virtio_batch_refuse() the batch...
+ *     }
+ *     vmdev_virtio_batch_end(&batch);
+ *
+ * pop gives the next available chain (1). It answers 0 once the ring is
+ * empty, after publishing how far the device got and looking again (so a
+ * buffer the driver added without kicking is not stranded), or once the
+ * batch has served a ring's worth of chains on a queue attached to an
+ * event loop (vmdev_virtio_attach_queue): then the loop calls the device's
+ * queue_kick again after the other work it has, so a driver that keeps
+ * adding chains cannot hold the thread or dev->lock. Unattached, a batch
+ * runs until the ring is empty. A chain the walker refuses is a guest
+ * error and pop answers -1, as it does after refuse.
+ *
+ * end raises one interrupt for what the batch pushed. A chain kept past
+ * the batch goes back later with vmdev_virtqueue_push and
+ * vmdev_virtio_interrupt_queue, still under dev->lock.
+ */
+struct vmdev_virtio_batch {
+    struct vmdev_virtio_device *dev;
+    uint16_t index;
+    unsigned budget; /* chains this batch may still pop */
+    bool pushed;     /* chains returned since the last interrupt */
+    bool failed;     /* refused: the device needs a reset */
+};
+void vmdev_virtio_batch_begin(struct vmdev_virtio_batch *batch,
+                              struct vmdev_virtio_device *dev, uint16_t index);
+int vmdev_virtio_batch_pop(struct vmdev_virtio_batch *batch,
+                           struct vmdev_virtqueue_chain *chain);
+/* Return chain to the driver with `written` bytes written into it. */
+void vmdev_virtio_batch_push(struct vmdev_virtio_batch *batch,
+                             const struct vmdev_virtqueue_chain *chain,
+                             uint32_t written);
+/* The driver built a request wrong (why: what, for the log): a guest
+ * error; the batch pops nothing more. */
+void vmdev_virtio_batch_refuse(struct vmdev_virtio_batch *batch,
+                               const char *why);
+void vmdev_virtio_batch_end(struct vmdev_virtio_batch *batch);
+
+/*
+ * The loop above for a device that answers each chain at once: serve
+ * returns the bytes written into the chain, or -1 with *why set for a
+ * request the guest built wrong.
  */
 typedef int64_t vmdev_virtio_chain_fn(struct vmdev_virtio_device *dev,
                                       struct vmdev_virtqueue_chain *chain,
                                       const char **why);
-/*
- * Pop every available chain of queue `index` into `chain`, serve it with
- * `serve` and return it; then publish how far the device got and look
- * again, so a buffer the driver added without kicking is not stranded.
- * One interrupt for the batch. A walker refusal or a serve() failure is a
- * guest error and stops the queue.
- *
- * On a queue attached to an event loop (vmdev_virtio_attach_queue), one
- * call serves at most a ring's worth of chains: with more waiting, it
- * leaves them and the loop calls the device's queue_kick again after
- * the other work it has, so a driver that keeps adding chains cannot hold
- * the thread or dev->lock. Unattached, it serves until the ring is empty.
- */
 void vmdev_virtio_process_queue(struct vmdev_virtio_device *dev,
-                                uint16_t index, struct vmdev_virtqueue_chain *chain,
+                                uint16_t index,
+                                struct vmdev_virtqueue_chain *chain,
                                 vmdev_virtio_chain_fn *serve);
-/*
- * The asynchronous form: serve may also answer VMDEV_VIRTIO_CHAIN_HELD,
- * keeping the chain to return it later itself (vmdev_virtqueue_push, then
- * vmdev_virtio_interrupt_queue). has_room is asked before each pop; when it
- * says no, the chains stay in the ring until the device processes the
- * queue again.
- */
-#define VMDEV_VIRTIO_CHAIN_HELD (-2)
-typedef bool vmdev_virtio_room_fn(struct vmdev_virtio_device *dev,
-                                  uint16_t index);
-void vmdev_virtio_process_queue_async(struct vmdev_virtio_device *dev,
-                                      uint16_t index,
-                                      struct vmdev_virtqueue_chain *chain,
-                                      vmdev_virtio_chain_fn *serve,
-                                      vmdev_virtio_room_fn *has_room);
 /* DRIVER_OK set and NEEDS_RESET clear: queues may be processed. */
 bool vmdev_virtio_is_running(const struct vmdev_virtio_device *dev);
 

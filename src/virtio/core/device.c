@@ -255,61 +255,92 @@ void vmdev_virtio_interrupt_config(struct vmdev_virtio_device *dev)
                                  VMDEV_VIRTIO_IRQ_CONFIG, 0);
 }
 
-void vmdev_virtio_process_queue_async(struct vmdev_virtio_device *dev,
-                                      uint16_t index,
-                                      struct vmdev_virtqueue_chain *chain,
-                                      vmdev_virtio_chain_fn *serve,
-                                      vmdev_virtio_room_fn *has_room)
+void vmdev_virtio_batch_begin(struct vmdev_virtio_batch *batch,
+                              struct vmdev_virtio_device *dev, uint16_t index)
 {
-    struct vmdev_virtqueue *vq = &dev->queues[index];
-    struct vmdev_virtio_queue_return *back = &dev->returns[index];
-    const char *why = NULL;
-    bool pushed = false;
-    /* A ring's worth per call where the loop can bring us back. */
-    unsigned budget = back->fd >= 0 ? vq->config.size : UINT32_MAX;
+    const struct vmdev_virtqueue *vq = &dev->queues[index];
+    *batch = (struct vmdev_virtio_batch){
+        .dev = dev,
+        .index = index,
+        /* A ring's worth per batch where the loop can bring us back. */
+        .budget = dev->returns[index].fd >= 0 ? vq->config.size : UINT32_MAX,
+    };
+}
+
+int vmdev_virtio_batch_pop(struct vmdev_virtio_batch *batch,
+                           struct vmdev_virtqueue_chain *chain)
+{
+    struct vmdev_virtio_device *dev = batch->dev;
+    struct vmdev_virtqueue *vq = &dev->queues[batch->index];
+    if (batch->failed)
+        return -1;
     for (;;) {
-        int ret = 0;
-        bool full = false;
-        while (!(full = has_room && !has_room(dev, index)) && budget &&
-               (ret = vmdev_virtqueue_pop(vq, chain, &why)) == 1) {
-            budget--;
-            int64_t written = serve(dev, chain, &why);
-            if (written == VMDEV_VIRTIO_CHAIN_HELD)
-                continue;
-            if (written < 0 || written > UINT32_MAX) {
-                ret = -EINVAL;
-                break;
-            }
-            vmdev_virtqueue_push(vq, chain->head, (uint32_t)written);
-            pushed = true;
+        if (!batch->budget) {
+            /* The rest after what else the loop has to do. */
+            vmdev_eventfd_signal(dev->returns[batch->index].fd);
+            return 0;
+        }
+        const char *why = NULL;
+        int ret = vmdev_virtqueue_pop(vq, chain, &why);
+        if (ret == 1) {
+            batch->budget--;
+            return 1;
         }
         if (ret < 0) {
-            vmdev_virtio_guest_error(dev, "queue %u: %s", index,
-                                     why ? why : "bad request");
-            return;
+            vmdev_virtio_batch_refuse(batch, why);
+            return -1;
         }
-        /* Out of room: the device comes back when it has some. */
-        if (full)
-            break;
-        if (!budget) {
-            /* The rest after what else the loop has to do. */
-            vmdev_eventfd_signal(back->fd);
-            break;
-        }
-        /* 2.7.10: publish avail_event, then re-check the ring. */
+        /* 2.7.10: publish avail_event, then re-check the ring, so a
+         * buffer the driver added without kicking is not stranded. */
         vmdev_virtqueue_set_notification(vq, true);
         if (!vmdev_virtqueue_has_available(vq))
-            break;
+            return 0;
     }
-    if (pushed)
-        vmdev_virtio_interrupt_queue(dev, index);
+}
+
+void vmdev_virtio_batch_push(struct vmdev_virtio_batch *batch,
+                             const struct vmdev_virtqueue_chain *chain,
+                             uint32_t written)
+{
+    vmdev_virtqueue_push(&batch->dev->queues[batch->index], chain->head,
+                         written);
+    batch->pushed = true;
+}
+
+void vmdev_virtio_batch_refuse(struct vmdev_virtio_batch *batch,
+                               const char *why)
+{
+    if (batch->failed)
+        return;
+    batch->failed = true;
+    vmdev_virtio_guest_error(batch->dev, "queue %u: %s", batch->index,
+                             why ? why : "bad request");
+}
+
+void vmdev_virtio_batch_end(struct vmdev_virtio_batch *batch)
+{
+    if (batch->pushed)
+        vmdev_virtio_interrupt_queue(batch->dev, batch->index);
+    batch->pushed = false;
 }
 
 void vmdev_virtio_process_queue(struct vmdev_virtio_device *dev,
-                                uint16_t index, struct vmdev_virtqueue_chain *chain,
+                                uint16_t index,
+                                struct vmdev_virtqueue_chain *chain,
                                 vmdev_virtio_chain_fn *serve)
 {
-    vmdev_virtio_process_queue_async(dev, index, chain, serve, NULL);
+    struct vmdev_virtio_batch batch;
+    vmdev_virtio_batch_begin(&batch, dev, index);
+    while (vmdev_virtio_batch_pop(&batch, chain) == 1) {
+        const char *why = NULL;
+        int64_t written = serve(dev, chain, &why);
+        if (written < 0 || written > UINT32_MAX) {
+            vmdev_virtio_batch_refuse(&batch, why);
+            break;
+        }
+        vmdev_virtio_batch_push(&batch, chain, (uint32_t)written);
+    }
+    vmdev_virtio_batch_end(&batch);
 }
 
 /* On the queue's loop: serve what a batch left. */

@@ -437,13 +437,6 @@ static enum verdict prepare_range(struct vmdev_virtio_blk *blk,
     return SUBMIT;
 }
 
-/* A request slot, and no request waiting in the ring for the budget. */
-static bool queue_has_room(struct vmdev_virtio_device *dev, uint16_t index)
-{
-    const struct blk_queue *q = &blk_of(dev)->queues[index];
-    return q->free != NULL && !q->waiting_for_budget;
-}
-
 static void count_request(struct blk_queue *q)
 {
     q->blk->stats.requests++;
@@ -451,27 +444,27 @@ static void count_request(struct blk_queue *q)
 }
 
 /*
- * One chain: answered at once (returns the bytes written into it), held
- * for the block layer (VMDEV_VIRTIO_CHAIN_HELD), or refused as a guest
- * error (-1).
+ * One chain: answered at once (pushed back in the batch), handed to the
+ * block layer (held until it finishes: request_done), put back into the
+ * ring for want of budget, or refused as a guest error. q->free has a
+ * request for it.
  */
-static int64_t start_request(struct vmdev_virtio_device *dev,
-                             struct vmdev_virtqueue_chain *c, const char **why)
+static void serve_request(struct blk_queue *q, struct vmdev_virtqueue_chain *c,
+                          struct vmdev_virtio_batch *batch)
 {
-    struct vmdev_virtio_blk *blk = blk_of(dev);
-    struct blk_queue *q = (struct blk_queue *)((uint8_t *)c -
-                                               offsetof(struct blk_queue, chain));
+    struct vmdev_virtio_blk *blk = q->blk;
     struct vmdev_virtqueue_reader r;
     struct blk_header h;
     /* 5.2.6: a readable header and a writable status byte at least. */
     vmdev_virtqueue_reader_init(&r, c);
     if (vmdev_virtqueue_read_exact(&r, &h, sizeof(h)) || c->writable_len < 1) {
-        *why = "request without a header or a status byte";
-        return -1;
+        vmdev_virtio_batch_refuse(batch,
+                                  "request without a header or a status byte");
+        return;
     }
     uint8_t *status = status_byte(c);
     uint32_t type = le32toh(h.type);
-    struct blk_request *req = q->free; /* queue_has_room said there is one */
+    struct blk_request *req = q->free;
     enum verdict verdict;
 
     switch (type) {
@@ -498,7 +491,8 @@ static int64_t start_request(struct vmdev_virtio_device *dev,
         size_t written = vmdev_virtqueue_write(
             &w, blk->id, room < sizeof(blk->id) ? room : sizeof(blk->id));
         *status = VIRTIO_BLK_S_OK;
-        return (int64_t)written + 1;
+        vmdev_virtio_batch_push(batch, c, (uint32_t)written + 1);
+        return;
     }
     default:
         verdict = FAIL_UNSUPP;
@@ -506,13 +500,13 @@ static int64_t start_request(struct vmdev_virtio_device *dev,
     }
     if (verdict == SUBMIT && !budget_has_room(blk, budget_cost(req))) {
         /* Back into the ring, popped again (and checked again) once a
-         * completion frees some of the budget; queue_has_room says no
+         * completion frees some of the budget; the queue takes nothing
          * until then. The chain is the ring's, not held: nothing else
          * refers to it. */
-        vmdev_virtqueue_unpop(&dev->queues[q->index], 1);
+        vmdev_virtqueue_unpop(&blk->dev.queues[q->index], 1);
         q->waiting_for_budget = true;
         blk->stats.budget_waits++;
-        return VMDEV_VIRTIO_CHAIN_HELD;
+        return;
     }
     count_request(q);
     if (verdict == SUBMIT) {
@@ -521,7 +515,7 @@ static int64_t start_request(struct vmdev_virtio_device *dev,
         verdict = submit(q, req);
         if (verdict == SUBMIT) {
             q->free = req->next_free;
-            return VMDEV_VIRTIO_CHAIN_HELD;
+            return;
         }
     }
     switch (verdict) {
@@ -537,16 +531,25 @@ static int64_t start_request(struct vmdev_virtio_device *dev,
         *status = VIRTIO_BLK_S_OK;
         break;
     }
-    return 1;
+    vmdev_virtio_batch_push(batch, c, 1);
 }
 
+/* The queue's request path: the driver's notification (or the queue's
+ * loop coming back to it) under dev->lock. */
 static void blk_queue_kick(struct vmdev_virtio_device *dev, uint16_t index)
 {
     struct blk_queue *q = &blk_of(dev)->queues[index];
+    struct vmdev_virtio_batch batch;
     /* One io_uring_enter for what this notification brought. */
     vmdev_io_engine_plug(q->engine);
-    vmdev_virtio_process_queue_async(dev, index, &q->chain, start_request,
-                                     queue_has_room);
+    vmdev_virtio_batch_begin(&batch, dev, index);
+    /* A free request for each chain, and none waiting in the ring for
+     * the budget: otherwise the chains stay in the ring until a
+     * completion makes room (queue_completions). */
+    while (q->free && !q->waiting_for_budget &&
+           vmdev_virtio_batch_pop(&batch, &q->chain) == 1)
+        serve_request(q, &q->chain, &batch);
+    vmdev_virtio_batch_end(&batch);
     vmdev_io_engine_unplug(q->engine);
 }
 
