@@ -7,10 +7,13 @@
  * its done() runs. Completions are reported through an eventfd
  * (vmdev_io_engine_eventfd) that the owning event loop watches; the
  * owner then calls vmdev_io_engine_complete(), which runs each finished
- * request's done() on the calling thread. An engine is not thread-safe:
- * calls on it must not overlap (one I/O thread, or the owner's lock, as
- * virtio-blk holds its device lock both to submit from the thread that
- * was notified and to complete on the queue's I/O thread).
+ * request's done() on the calling thread. Calls on an engine may come
+ * from several threads at once: the engine serialises them with a lock of
+ * its own, held only while it works on its queues and its ring (and
+ * across the io_uring_enter that unplug or an unplugged submit makes),
+ * never while a done() runs, so done() may submit again. A caller need
+ * hold none of its own locks to submit or complete (virtio-blk holds
+ * none across either).
  *
  * Engines: io_uring (liburing), the default, and a pool of worker threads
  * doing the same system calls, for hosts where io_uring is not available.
@@ -82,7 +85,8 @@ const char *vmdev_io_engine_name(const struct vmdev_io_engine *engine);
 
 /*
  * Start a request. Requests submitted between plug and unplug go to the
- * kernel together (one io_uring_enter for a batch). Returns 0, or -EINVAL
+ * kernel together (one io_uring_enter for a batch); plugs nest, and when
+ * threads overlap them the last unplug sends the batch. Returns 0, or -EINVAL
  * for a malformed request (its done() is then not called).
  */
 __attribute__((warn_unused_result))

@@ -3,16 +3,21 @@
 #ifndef VMDEV_BLOCK_ENGINE_H
 #define VMDEV_BLOCK_ENGINE_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "vmdev/io_engine.h"
 
 struct io_engine_ops {
     const char *name;
-    /* Take io (checked, counted in flight); run it when it can. */
+    /* Take io (checked, counted in flight); run it when it can. Under
+     * engine->lock, as are submit_batch and reap. */
     void (*start)(struct vmdev_io_engine *engine, struct vmdev_io *io);
     /* Unplugged: pass what start() batched to the kernel. */
     void (*submit_batch)(struct vmdev_io_engine *engine);
-    /* Finish what is done, through io_engine_finish(); returns the count. */
-    unsigned (*complete)(struct vmdev_io_engine *engine);
+    /* What has finished, linked through io->next with io->result set;
+     * io_engine.c runs their done() after dropping the lock. */
+    struct vmdev_io *(*reap)(struct vmdev_io_engine *engine);
     void (*destroy)(struct vmdev_io_engine *engine);
 };
 
@@ -20,9 +25,19 @@ struct vmdev_io_engine {
     const struct io_engine_ops *ops;
     int event_fd; /* readable when something finished */
     unsigned depth;
-    unsigned in_flight;
-    bool plugged;
+    atomic_uint in_flight;
+    /* Held while the engine works on its queues and rings (start,
+     * submit_batch, reap), never while a done() runs: several threads may
+     * submit and complete, and done() may submit again. */
+    pthread_mutex_t lock;
+    unsigned plugged; /* plugs not yet unplugged (lock) */
 };
+
+/* The lock and the counters of a new engine's base; io_engine_base_fini
+ * releases them, in its destroy(). */
+void io_engine_base_init(struct vmdev_io_engine *engine,
+                         const struct io_engine_ops *ops, unsigned depth);
+void io_engine_base_fini(struct vmdev_io_engine *engine);
 
 struct vmdev_io_engine *uring_engine_new(unsigned depth);
 /* For the tests of the ring's restrictions: submit one request of opcode
@@ -49,8 +64,8 @@ int io_engine_write_zeroes_by_hand(int fd, uint64_t offset, uint64_t len);
 /* Run io with blocking system calls; its result. */
 int64_t io_engine_run_blocking(struct vmdev_io *io);
 /* Report io finished with result: free its remainder, count it out of
- * flight, run done(). */
+ * flight, run done(). Without engine->lock. */
 void io_engine_finish(struct vmdev_io_engine *engine, struct vmdev_io *io,
-               int64_t result);
+                      int64_t result);
 
 #endif

@@ -41,16 +41,20 @@ static void wait_and_complete(struct vmdev_io_engine *e)
     struct pollfd p = { .fd = e->event_fd, .events = POLLIN };
     while (poll(&p, 1, -1) < 0 && errno == EINTR)
         ;
-    e->ops->complete(e);
+    vmdev_io_engine_complete(e);
 }
 
 void vmdev_io_engine_free(struct vmdev_io_engine *e)
 {
     if (!e)
         return;
-    if (e->plugged)
-        vmdev_io_engine_unplug(e);
-    while (e->in_flight)
+    pthread_mutex_lock(&e->lock);
+    if (e->plugged) {
+        e->plugged = 0;
+        e->ops->submit_batch(e);
+    }
+    pthread_mutex_unlock(&e->lock);
+    while (atomic_load(&e->in_flight))
         wait_and_complete(e);
     e->ops->destroy(e);
 }
@@ -111,20 +115,27 @@ int vmdev_io_engine_submit(struct vmdev_io_engine *e, struct vmdev_io *io)
     io->transferred = 0;
     io->rest = NULL;
     io->rest_cnt = 0;
-    e->in_flight++;
+    atomic_fetch_add(&e->in_flight, 1);
+    pthread_mutex_lock(&e->lock);
     e->ops->start(e, io);
+    pthread_mutex_unlock(&e->lock);
     return 0;
 }
 
 void vmdev_io_engine_plug(struct vmdev_io_engine *e)
 {
-    e->plugged = true;
+    pthread_mutex_lock(&e->lock);
+    e->plugged++;
+    pthread_mutex_unlock(&e->lock);
 }
 
 void vmdev_io_engine_unplug(struct vmdev_io_engine *e)
 {
-    e->plugged = false;
-    e->ops->submit_batch(e);
+    pthread_mutex_lock(&e->lock);
+    /* The last of overlapping plugs sends what they all batched. */
+    if (e->plugged && --e->plugged == 0)
+        e->ops->submit_batch(e);
+    pthread_mutex_unlock(&e->lock);
 }
 
 int vmdev_io_engine_eventfd(const struct vmdev_io_engine *e)
@@ -134,12 +145,39 @@ int vmdev_io_engine_eventfd(const struct vmdev_io_engine *e)
 
 unsigned vmdev_io_engine_complete(struct vmdev_io_engine *e)
 {
-    return e->ops->complete(e);
+    pthread_mutex_lock(&e->lock);
+    struct vmdev_io *finished = e->ops->reap(e);
+    pthread_mutex_unlock(&e->lock);
+    /* done() without the lock: it may submit, here or on another engine. */
+    unsigned count = 0;
+    while (finished) {
+        struct vmdev_io *io = finished;
+        finished = io->next;
+        io_engine_finish(e, io, io->result);
+        count++;
+    }
+    return count;
 }
 
 unsigned vmdev_io_engine_in_flight(const struct vmdev_io_engine *e)
 {
-    return e->in_flight;
+    return atomic_load(&((struct vmdev_io_engine *)e)->in_flight);
+}
+
+void io_engine_base_init(struct vmdev_io_engine *e,
+                         const struct io_engine_ops *ops, unsigned depth)
+{
+    e->ops = ops;
+    e->depth = depth;
+    e->event_fd = -1;
+    atomic_init(&e->in_flight, 0);
+    pthread_mutex_init(&e->lock, NULL);
+    e->plugged = 0;
+}
+
+void io_engine_base_fini(struct vmdev_io_engine *e)
+{
+    pthread_mutex_destroy(&e->lock);
 }
 
 void io_engine_pending_iov(const struct vmdev_io *io, const struct iovec **iov,
@@ -251,6 +289,6 @@ void io_engine_finish(struct vmdev_io_engine *e, struct vmdev_io *io, int64_t re
 {
     free(io->rest);
     io->rest = NULL;
-    e->in_flight--;
+    atomic_fetch_sub(&e->in_flight, 1);
     io->done(io, result);
 }

@@ -83,21 +83,15 @@ static void thread_submit_batch(struct vmdev_io_engine *e)
     (void)e; /* each request starts when a worker is free */
 }
 
-static unsigned thread_complete(struct vmdev_io_engine *e)
+static struct vmdev_io *thread_reap(struct vmdev_io_engine *e)
 {
     struct thread_engine *t = (struct thread_engine *)e;
     vmdev_eventfd_drain(e->event_fd);
     pthread_mutex_lock(&t->lock);
-    struct io_list done = t->finished;
+    struct vmdev_io *finished = t->finished.head;
     t->finished = (struct io_list){ NULL, NULL };
     pthread_mutex_unlock(&t->lock);
-    unsigned count = 0;
-    struct vmdev_io *io;
-    while ((io = list_pop(&done))) {
-        io_engine_finish(e, io, io->result);
-        count++;
-    }
-    return count;
+    return finished;
 }
 
 static void thread_destroy(struct vmdev_io_engine *e)
@@ -113,6 +107,7 @@ static void thread_destroy(struct vmdev_io_engine *e)
     pthread_mutex_destroy(&t->lock);
     if (e->event_fd >= 0)
         close(e->event_fd);
+    io_engine_base_fini(e);
     free(t);
 }
 
@@ -120,7 +115,7 @@ static const struct io_engine_ops thread_ops = {
     .name = "threads",
     .start = thread_start,
     .submit_batch = thread_submit_batch,
-    .complete = thread_complete,
+    .reap = thread_reap,
     .destroy = thread_destroy,
 };
 
@@ -129,8 +124,7 @@ struct vmdev_io_engine *thread_engine_new(unsigned depth)
     struct thread_engine *t = calloc(1, sizeof(*t));
     if (!t)
         return NULL;
-    t->base.ops = &thread_ops;
-    t->base.depth = depth;
+    io_engine_base_init(&t->base, &thread_ops, depth);
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->work, NULL);
     t->base.event_fd = vmdev_eventfd_new();

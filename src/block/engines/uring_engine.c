@@ -171,11 +171,10 @@ static bool handle_completion(struct uring_engine *u, struct vmdev_io *io,
     return false;
 }
 
-static unsigned uring_complete(struct vmdev_io_engine *e)
+static struct vmdev_io *uring_reap(struct vmdev_io_engine *e)
 {
     struct uring_engine *u = (struct uring_engine *)e;
     vmdev_eventfd_drain(e->event_fd);
-    /* Gather first: done() may submit, which may need the CQ drained. */
     struct vmdev_io *finished = u->done_head, **tail = &finished;
     u->done_head = NULL;
     while (*tail)
@@ -200,14 +199,7 @@ static unsigned uring_complete(struct vmdev_io_engine *e)
         to_kernel(u, io);
     }
     submit_prepared(u);
-    unsigned count = 0;
-    while (finished) {
-        struct vmdev_io *io = finished;
-        finished = io->next;
-        io_engine_finish(e, io, io->result);
-        count++;
-    }
-    return count;
+    return finished;
 }
 
 static void uring_destroy(struct vmdev_io_engine *e)
@@ -217,6 +209,7 @@ static void uring_destroy(struct vmdev_io_engine *e)
         io_uring_queue_exit(&u->ring);
     if (e->event_fd >= 0)
         close(e->event_fd);
+    io_engine_base_fini(e);
     free(u);
 }
 
@@ -224,7 +217,7 @@ static const struct io_engine_ops uring_ops = {
     .name = "io_uring",
     .start = uring_start,
     .submit_batch = uring_submit_batch,
-    .complete = uring_complete,
+    .reap = uring_reap,
     .destroy = uring_destroy,
 };
 
@@ -287,8 +280,7 @@ struct vmdev_io_engine *uring_engine_new(unsigned depth)
     struct uring_engine *u = calloc(1, sizeof(*u));
     if (!u)
         return NULL;
-    u->base.ops = &uring_ops;
-    u->base.depth = depth;
+    io_engine_base_init(&u->base, &uring_ops, depth);
     u->base.event_fd = vmdev_eventfd_new();
     int ret = u->base.event_fd < 0
                   ? -errno

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <linux/io_uring.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -228,6 +229,99 @@ static void free_finishes_what_is_in_flight(void)
     close(fd);
 }
 
+/* done() runs without the engine's lock: it may submit the next request
+ * (the block layer's writethrough flush does). */
+static struct vmdev_io_engine *chained_engine;
+static struct vmdev_io chained_second;
+
+static void submit_second(struct vmdev_io *io, int64_t result)
+{
+    count_done(io, result);
+    CHECK_EQ(vmdev_io_engine_submit(chained_engine, &chained_second), 0);
+}
+
+static void done_may_submit_again(void)
+{
+    struct vmdev_io_engine *e = chained_engine = engine(2);
+    int fd = temp_file();
+    CHECK(e && fd >= 0);
+    static uint8_t block[4096];
+    fill(block, sizeof(block), 3);
+    struct iovec iov = { block, sizeof(block) };
+    struct vmdev_io first = request(VMDEV_IO_WRITE, fd, 0, &iov, 1, 0);
+    first.done = submit_second;
+    chained_second = request(VMDEV_IO_FLUSH, fd, 0, NULL, 0, 0);
+    CHECK_EQ(vmdev_io_engine_submit(e, &first), 0);
+    CHECK(wait_done(e, 2));
+    CHECK_EQ(first.result, 4096);
+    CHECK_EQ(chained_second.result, 0);
+    vmdev_io_engine_free(e);
+    close(fd);
+}
+
+/* Two threads submit in plugged batches while this one completes: every
+ * request finishes once, with its data where it was written. */
+enum { THREAD_WRITES = 256, THREAD_BLOCK = 512 };
+struct submitter {
+    struct vmdev_io_engine *engine;
+    int fd;
+    unsigned first; /* its blocks: first .. first + THREAD_WRITES - 1 */
+    uint8_t data[THREAD_WRITES][THREAD_BLOCK];
+    struct iovec iov[THREAD_WRITES];
+    struct vmdev_io io[THREAD_WRITES];
+    int failures;
+};
+
+static void *submit_all(void *opaque)
+{
+    struct submitter *s = opaque;
+    for (unsigned i = 0; i < THREAD_WRITES; i++) {
+        if (i % 8 == 0)
+            vmdev_io_engine_plug(s->engine);
+        fill(s->data[i], THREAD_BLOCK, s->first + i);
+        s->iov[i] = (struct iovec){ s->data[i], THREAD_BLOCK };
+        s->io[i] = request(VMDEV_IO_WRITE, s->fd,
+                           (uint64_t)(s->first + i) * THREAD_BLOCK, &s->iov[i],
+                           1, 0);
+        if (vmdev_io_engine_submit(s->engine, &s->io[i]))
+            s->failures++;
+        if (i % 8 == 7)
+            vmdev_io_engine_unplug(s->engine);
+    }
+    return NULL;
+}
+
+static void threads_submit_while_another_completes(void)
+{
+    struct vmdev_io_engine *e = engine(16);
+    int fd = temp_file();
+    CHECK(e && fd >= 0);
+    static struct submitter sub[2];
+    pthread_t threads[2];
+    for (unsigned t = 0; t < 2; t++) {
+        sub[t] = (struct submitter){ .engine = e, .fd = fd,
+                                     .first = t * THREAD_WRITES };
+        CHECK_EQ(pthread_create(&threads[t], NULL, submit_all, &sub[t]), 0);
+    }
+    CHECK(wait_done(e, 2 * THREAD_WRITES));
+    for (unsigned t = 0; t < 2; t++) {
+        CHECK_EQ(pthread_join(threads[t], NULL), 0);
+        CHECK_EQ(sub[t].failures, 0);
+    }
+    CHECK_EQ(vmdev_io_engine_in_flight(e), 0);
+    static uint8_t back[THREAD_BLOCK];
+    for (unsigned t = 0; t < 2; t++)
+        for (unsigned i = 0; i < THREAD_WRITES; i++) {
+            CHECK_EQ(sub[t].io[i].result, THREAD_BLOCK);
+            CHECK_EQ(pread(fd, back, THREAD_BLOCK,
+                           (off_t)(sub[t].first + i) * THREAD_BLOCK),
+                     THREAD_BLOCK);
+            CHECK(memcmp(back, sub[t].data[i], THREAD_BLOCK) == 0);
+        }
+    vmdev_io_engine_free(e);
+    close(fd);
+}
+
 static void malformed_requests_are_refused(void)
 {
     struct vmdev_io_engine *e = engine(4);
@@ -338,6 +432,8 @@ BOTH(more_requests_than_depth_all_finish)
 BOTH(free_finishes_what_is_in_flight)
 BOTH(malformed_requests_are_refused)
 BOTH(engines_by_name)
+BOTH(done_may_submit_again)
+BOTH(threads_submit_while_another_completes)
 
 TEST_MAIN(TEST(scattered_write_reads_back_gathered_io_uring),
           TEST(scattered_write_reads_back_gathered_threads),
@@ -355,4 +451,8 @@ TEST_MAIN(TEST(scattered_write_reads_back_gathered_io_uring),
           TEST(malformed_requests_are_refused_threads),
           TEST(a_short_transfer_resumes_mid_iovec),
           TEST(uring_runs_only_the_engines_operations),
-          TEST(engines_by_name_io_uring), TEST(engines_by_name_threads))
+          TEST(engines_by_name_io_uring), TEST(engines_by_name_threads),
+          TEST(done_may_submit_again_io_uring),
+          TEST(done_may_submit_again_threads),
+          TEST(threads_submit_while_another_completes_io_uring),
+          TEST(threads_submit_while_another_completes_threads))
