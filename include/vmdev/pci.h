@@ -84,6 +84,11 @@ struct vmdev_pci_device {
     uint8_t slot;
     bool intx_level;  /* what the device asserts */
     bool intx_output; /* what the bus owner was last told */
+    /* Guards the two above and Status.Interrupt: a device may raise
+     * INTx from a thread that does not hold *lock (virtio-pci from a
+     * queue's lock). Taken after *lock, and nothing is taken under it
+     * but the bus owner's set_intx. */
+    pthread_mutex_t intx_lock;
     uint8_t last_cap; /* offset of the last capability, 0 for none */
     uint32_t cap_end; /* first byte after it */
 };

@@ -8,6 +8,7 @@
 #ifndef VMDEV_PCI_MSIX_H
 #define VMDEV_PCI_MSIX_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -34,6 +35,13 @@ struct vmdev_pci_msix {
     uint64_t *pending; /* one bit per vector */
     struct vmdev_msi_sink sink;
     uint64_t delivered; /* messages sent, for metrics and tests */
+    /* Guards the table, the pending bits and the two control bits below:
+     * a device may notify from a thread that does not hold the PCI
+     * function's lock (virtio-pci from a queue's lock). Taken after that
+     * lock; nothing is taken under it but the MSI sink's. */
+    pthread_mutex_t lock;
+    bool enabled;         /* Message Control: MSI-X Enable */
+    bool function_masked; /* Message Control: Function Mask */
 };
 
 /*
@@ -59,8 +67,9 @@ bool vmdev_pci_msix_enabled(const struct vmdev_pci_msix *msix);
  * when MSI-X is disabled or the vector does not exist. */
 bool vmdev_pci_msix_notify(struct vmdev_pci_msix *msix, uint16_t vector);
 
-/* From the device's config_written hook: a change of Enable or Function
- * Mask may release pending messages. */
+/* From the device's config_written hook, which every function with MSI-X
+ * must call it from: Enable and Function Mask take effect here, and a
+ * change may release pending messages. */
 void vmdev_pci_msix_config_written(struct vmdev_pci_msix *msix, uint32_t offset,
                                unsigned size);
 

@@ -9,7 +9,18 @@
  *
  * A device knows nothing of its transport; a transport knows nothing of
  * the device type. Both sides take dev->lock around state changes; device
- * ops are called with it held.
+ * ops are called with it held, except where an op says otherwise.
+ *
+ * Queue locks. A device whose queues share little (virtio-blk: one I/O
+ * engine and one pool of requests per queue) sets queue_locks in its ops
+ * and serves each queue under that queue's own lock
+ * (vmdev_virtio_queue_lock) instead of dev->lock, so its queues run in
+ * parallel and the hot path (a kick from an ioeventfd, a completion)
+ * never waits for a register access. The order is dev->lock, then queue
+ * locks in index order. The core takes every queue lock, after
+ * dev->lock, around what changes the queues or the status (a status
+ * write, reset, save and restore); a guest error, an interrupt and the
+ * transports' interrupt paths are safe from a queue lock alone.
  *
  * Guest faults (a bad ring, a malformed request) go through
  * vmdev_virtio_guest_error(): the device enters DEVICE_NEEDS_RESET, stops
@@ -71,7 +82,12 @@ struct vmdev_virtio_device_ops {
     int (*activate)(struct vmdev_virtio_device *dev);
     /* The driver wrote 0 to status; forget everything negotiated. */
     void (*reset)(struct vmdev_virtio_device *dev);
-    /* The driver made buffers available on queue `index`. */
+    /*
+     * The driver made buffers available on queue `index`. With dev->lock
+     * held, after the core checked the queue runs; with queue_locks, with
+     * no lock or with dev->lock (vmdev_virtio_queue_kick_locked): the
+     * device takes the queue's lock and checks vmdev_virtio_queue_running.
+     */
     void (*queue_kick)(struct vmdev_virtio_device *dev, uint16_t index);
     /* Device-specific state beyond what the core saves. May be NULL. */
     void (*save)(struct vmdev_virtio_device *dev,
@@ -99,6 +115,9 @@ struct vmdev_virtio_device_ops {
     void (*stop)(struct vmdev_virtio_device *dev);
     /* Release the device (after the transport is gone). */
     void (*destroy)(struct vmdev_virtio_device *dev);
+    /* Each queue is served under its own lock (above). reset and the
+     * device's save and restore then run with every queue lock held. */
+    bool queue_locks;
 };
 
 enum vmdev_virtio_irq_reason {
@@ -106,7 +125,9 @@ enum vmdev_virtio_irq_reason {
     VMDEV_VIRTIO_IRQ_CONFIG, /* configuration or status changed */
 };
 
-/* How a transport delivers the interrupts a device raises. */
+/* How a transport delivers the interrupts a device raises: from
+ * dev->lock, or from a queue's lock alone for a device with queue locks,
+ * so interrupt must be safe from either. */
 struct vmdev_virtio_transport {
     void (*interrupt)(void *opaque, enum vmdev_virtio_irq_reason reason,
                       uint16_t queue);
@@ -120,6 +141,8 @@ struct vmdev_virtio_device {
 
     uint64_t device_features; /* offered; VERSION_1 is always set */
     uint64_t driver_features; /* accepted by the driver */
+    /* Read with vmdev_virtio_get_status: a guest error may set
+     * NEEDS_RESET from a queue lock. Both are accessed atomically. */
     uint8_t status;
     uint8_t config_generation;
     uint32_t config_len;
@@ -131,10 +154,10 @@ struct vmdev_virtio_device {
     struct vmdev_virtio_transport transport;
     pthread_mutex_t lock;
 
-    uint64_t guest_errors; /* guest faults since creation */
-    /* Per queue: where the core comes back to a queue it left with
-     * chains waiting (device.c). */
-    struct vmdev_virtio_queue_return *returns;
+    uint64_t guest_errors; /* guest faults since creation (atomic) */
+    /* Per queue, the core's: its lock, and the way back to a queue a
+     * batch left with chains waiting (device.c). */
+    struct vmdev_virtio_queue_state *queue_state;
 };
 
 /*
@@ -171,11 +194,42 @@ void vmdev_virtio_read_config(struct vmdev_virtio_device *dev,
 void vmdev_virtio_write_config(struct vmdev_virtio_device *dev,
                                uint32_t offset, const void *data,
                                uint32_t len);
-/* A queue notification from the driver; ignored unless DRIVER_OK and
- * not NEEDS_RESET, and for an index past num_queues. */
-void vmdev_virtio_queue_kick(struct vmdev_virtio_device *dev, uint16_t index);
+/* Attach the transport that delivers the device's interrupts ({NULL,
+ * NULL}: none), taking dev->lock and the queue locks; without dev->lock. */
+void vmdev_virtio_set_transport(struct vmdev_virtio_device *dev,
+                                const struct vmdev_virtio_transport *t);
 
-/* --- Called by devices, with dev->lock held. --- */
+/* The device status (2.1), NEEDS_RESET included. Any thread. */
+uint8_t vmdev_virtio_get_status(const struct vmdev_virtio_device *dev);
+
+/*
+ * A queue notification from the driver, from a thread that holds none of
+ * the device's locks (an ioeventfd, a notify register write): the core
+ * takes dev->lock (or, for a device with queue_locks, lets the device
+ * take the queue's). Ignored unless DRIVER_OK and not NEEDS_RESET, and
+ * for an index past num_queues.
+ */
+void vmdev_virtio_queue_kick(struct vmdev_virtio_device *dev, uint16_t index);
+/* The same with dev->lock held (a notification through the PCI
+ * configuration window; a device starting its queues in activate). */
+void vmdev_virtio_queue_kick_locked(struct vmdev_virtio_device *dev,
+                                    uint16_t index);
+
+/*
+ * Queue `index`'s lock, for a device with queue_locks (its queue_kick and
+ * its completions). With only this lock held a device may pop, push,
+ * interrupt and report guest errors; it must not take dev->lock.
+ */
+void vmdev_virtio_queue_lock(struct vmdev_virtio_device *dev, uint16_t index);
+void vmdev_virtio_queue_unlock(struct vmdev_virtio_device *dev,
+                               uint16_t index);
+/* Under the queue's lock (or dev->lock): the device runs and the queue is
+ * enabled, so its chains may be served. */
+bool vmdev_virtio_queue_running(const struct vmdev_virtio_device *dev,
+                                uint16_t index);
+
+/* --- Called by devices, with dev->lock held (or, with queue_locks,
+ * the queue's lock). --- */
 
 /* Raise the queue interrupt if the ring's suppression rules allow it. */
 void vmdev_virtio_interrupt_queue(struct vmdev_virtio_device *dev,
@@ -190,8 +244,8 @@ bool vmdev_virtio_has_feature(const struct vmdev_virtio_device *dev,
                               unsigned bit);
 
 /*
- * A device's own loop over a queue, as a batch (dev->lock held for its
- * whole length):
+ * A device's own loop over a queue, as a batch (dev->lock, or the queue's
+ * lock, held for its whole length):
  *
  *     struct vmdev_virtio_batch batch;
  *     vmdev_virtio_batch_begin(&batch, dev, index);
@@ -213,7 +267,7 @@ bool vmdev_virtio_has_feature(const struct vmdev_virtio_device *dev,
  *
  * end raises one interrupt for what the batch pushed. A chain kept past
  * the batch goes back later with vmdev_virtqueue_push and
- * vmdev_virtio_interrupt_queue, still under dev->lock.
+ * vmdev_virtio_interrupt_queue, under the same lock.
  */
 struct vmdev_virtio_batch {
     struct vmdev_virtio_device *dev;

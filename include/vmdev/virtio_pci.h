@@ -35,10 +35,15 @@ struct vmdev_virtio_pci {
     struct vmdev_pci_device pci;
     struct vmdev_pci_msix msix;
     struct vmdev_virtio_device *vdev;
-    /* Transport registers (virtio 1.2, 4.1.4.3). */
+    /* Transport registers (virtio 1.2, 4.1.4.3), under vdev->lock; the
+     * vectors (config_vector, each queue's msix_vector) are also read
+     * atomically by interrupts raised from a queue's lock. */
     uint32_t device_feature_select, driver_feature_select;
     uint16_t queue_select;
     uint16_t config_vector;
+    /* The ISR status and the INTx level it drives, under isr_lock: an
+     * interrupt may come from a queue's lock (taken after vdev->lock). */
+    pthread_mutex_t isr_lock;
     uint8_t isr;
     uint8_t cfg_cap; /* offset of the PCI config access capability */
 };

@@ -116,11 +116,13 @@ void vmdev_pci_bus_remove(struct vmdev_pci_bus *bus,
                                  bar->mapped_address);
         bar->mapped = false;
     }
+    pthread_mutex_lock(&pdev->intx_lock);
     if (pdev->intx_output)
         pci_bus_set_intx(bus, pdev->slot, pdev->config[PCI_INTERRUPT_PIN],
                          false);
     pdev->intx_output = false;
     pdev->bus = NULL;
+    pthread_mutex_unlock(&pdev->intx_lock);
     pthread_mutex_unlock(&bus->apply_lock);
 }
 

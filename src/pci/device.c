@@ -46,6 +46,7 @@ void vmdev_pci_device_init(struct vmdev_pci_device *pdev, const char *name,
                            uint8_t interrupt_pin)
 {
     memset(pdev, 0, sizeof(*pdev));
+    pthread_mutex_init(&pdev->intx_lock, NULL);
     pdev->name = name;
     vmdev_pci_set_config(pdev, PCI_VENDOR_ID, vendor, 2);
     vmdev_pci_set_config(pdev, PCI_DEVICE_ID, device, 2);
@@ -231,12 +232,15 @@ uint32_t vmdev_pci_config_read(struct vmdev_pci_device *pdev, uint32_t offset,
     lock_device(pdev);
     if (pdev->ops && pdev->ops->config_read)
         pdev->ops->config_read(pdev, offset, size);
+    pthread_mutex_lock(&pdev->intx_lock); /* Status.Interrupt */
     uint32_t value = vmdev_pci_get_config(pdev, offset, size);
+    pthread_mutex_unlock(&pdev->intx_lock);
     unlock_device(pdev);
     return value;
 }
 
-/* Drive the owner's INTx input from the pin and Command.INTX_DISABLE. */
+/* Drive the owner's INTx input from the pin and Command.INTX_DISABLE;
+ * intx_lock held. */
 static void update_intx(struct vmdev_pci_device *pdev)
 {
     uint16_t command = (uint16_t)vmdev_pci_get_config(pdev, PCI_COMMAND, 2);
@@ -265,6 +269,7 @@ void vmdev_pci_config_write(struct vmdev_pci_device *pdev, uint32_t offset,
     if (!access_ok(offset, size))
         return;
     lock_device(pdev);
+    pthread_mutex_lock(&pdev->intx_lock);
     for (unsigned i = 0; i < size; i++) {
         uint32_t at = offset + i;
         uint8_t byte = (uint8_t)(value >> (8 * i));
@@ -272,11 +277,12 @@ void vmdev_pci_config_write(struct vmdev_pci_device *pdev, uint32_t offset,
         pdev->config[at] = (uint8_t)((pdev->config[at] & ~wm) | (byte & wm));
         pdev->config[at] &= (uint8_t)~(byte & pdev->w1cmask[at]);
     }
+    if (overlaps(offset, size, PCI_COMMAND, 2))
+        update_intx(pdev);
+    pthread_mutex_unlock(&pdev->intx_lock);
     if (overlaps(offset, size, PCI_COMMAND, 2) ||
         overlaps(offset, size, PCI_BASE_ADDRESS_0, 4 * VMDEV_PCI_NUM_BARS))
         pci_bus_mark_dirty(pdev->bus);
-    if (overlaps(offset, size, PCI_COMMAND, 2))
-        update_intx(pdev);
     if (pdev->ops && pdev->ops->config_written)
         pdev->ops->config_written(pdev, offset, size);
     unlock_device(pdev);
@@ -284,17 +290,22 @@ void vmdev_pci_config_write(struct vmdev_pci_device *pdev, uint32_t offset,
 
 void vmdev_pci_set_intx(struct vmdev_pci_device *pdev, bool level)
 {
+    pthread_mutex_lock(&pdev->intx_lock);
     pdev->intx_level = level;
     update_intx(pdev);
+    pthread_mutex_unlock(&pdev->intx_lock);
 }
 
 void vmdev_pci_device_save(const struct vmdev_pci_device *pdev,
                            struct vmdev_state_writer *w, const char *name)
 {
+    struct vmdev_pci_device *locked = (struct vmdev_pci_device *)pdev;
+    pthread_mutex_lock(&locked->intx_lock);
     vmdev_state_begin_section(w, name, STATE_VERSION);
     vmdev_state_put_bytes(w, "config", pdev->config, sizeof(pdev->config));
     vmdev_state_put_u8(w, "intx_level", pdev->intx_level);
     vmdev_state_end_section(w);
+    pthread_mutex_unlock(&locked->intx_lock);
 }
 
 int vmdev_pci_device_restore(struct vmdev_pci_device *pdev, const void *data,
@@ -314,6 +325,7 @@ int vmdev_pci_device_restore(struct vmdev_pci_device *pdev, const void *data,
         return -EINVAL;
     }
     lock_device(pdev);
+    pthread_mutex_lock(&pdev->intx_lock);
     /* Only what the guest could have written is taken from the snapshot:
      * identity, BAR types and capability layout stay the device's own. */
     for (unsigned i = 0; i < VMDEV_PCI_CONFIG_SIZE; i++)
@@ -321,6 +333,7 @@ int vmdev_pci_device_restore(struct vmdev_pci_device *pdev, const void *data,
                                     (saved[i] & pdev->wmask[i]));
     pdev->intx_level = level;
     update_intx(pdev);
+    pthread_mutex_unlock(&pdev->intx_lock);
     pci_bus_mark_dirty(pdev->bus);
     unlock_device(pdev);
     free(saved);

@@ -60,6 +60,7 @@ int vmdev_pci_msix_init(struct vmdev_pci_msix *msix, struct vmdev_pci_device *pd
     }
     for (uint16_t i = 0; i < num_vectors; i++)
         msix->table[i].control = MSIX_VECTOR_MASKED;
+    pthread_mutex_init(&msix->lock, NULL);
     msix->pdev = pdev;
     msix->cap = cap;
     msix->num_vectors = num_vectors;
@@ -75,26 +76,45 @@ int vmdev_pci_msix_init(struct vmdev_pci_msix *msix, struct vmdev_pci_device *pd
 
 void vmdev_pci_msix_release(struct vmdev_pci_msix *msix)
 {
+    if (msix->pdev)
+        pthread_mutex_destroy(&msix->lock);
+    msix->pdev = NULL;
     free(msix->table);
     free(msix->pending);
     msix->table = NULL;
     msix->pending = NULL;
 }
 
-static uint16_t control(const struct vmdev_pci_msix *msix)
+/* Take Message Control's two bits from config space (the function's
+ * lock held, so the bytes are stable); msix->lock held. */
+static void refresh_control(struct vmdev_pci_msix *msix)
 {
-    return (uint16_t)vmdev_pci_get_config(msix->pdev,
-                                          msix->cap + MSIX_CONTROL, 2);
+    uint16_t control = (uint16_t)vmdev_pci_get_config(
+        msix->pdev, msix->cap + MSIX_CONTROL, 2);
+    msix->enabled = control & MSIX_CONTROL_ENABLE;
+    msix->function_masked = control & MSIX_CONTROL_FUNCTION_MASK;
+}
+
+/* msix->lock held. */
+static bool enabled(const struct vmdev_pci_msix *msix)
+{
+    return msix->table && msix->enabled;
 }
 
 bool vmdev_pci_msix_enabled(const struct vmdev_pci_msix *msix)
 {
-    return msix->table && (control(msix) & MSIX_CONTROL_ENABLE);
+    if (!msix->table)
+        return false;
+    struct vmdev_pci_msix *locked = (struct vmdev_pci_msix *)msix;
+    pthread_mutex_lock(&locked->lock);
+    bool on = enabled(msix);
+    pthread_mutex_unlock(&locked->lock);
+    return on;
 }
 
 static bool vector_masked(const struct vmdev_pci_msix *msix, uint16_t vector)
 {
-    return (control(msix) & MSIX_CONTROL_FUNCTION_MASK) ||
+    return msix->function_masked ||
            (msix->table[vector].control & MSIX_VECTOR_MASKED);
 }
 
@@ -125,20 +145,23 @@ static void set_pending(struct vmdev_pci_msix *msix, uint16_t vector, bool on)
 
 bool vmdev_pci_msix_notify(struct vmdev_pci_msix *msix, uint16_t vector)
 {
-    if (!vmdev_pci_msix_enabled(msix) || vector >= msix->num_vectors)
+    if (!msix->table || vector >= msix->num_vectors)
         return false;
+    pthread_mutex_lock(&msix->lock);
+    bool on = enabled(msix);
     /* 6.8.2.9: a masked vector's message is held as a pending bit. */
-    if (vector_masked(msix, vector))
+    if (on && vector_masked(msix, vector))
         set_pending(msix, vector, true);
-    else
+    else if (on)
         send(msix, vector);
-    return true;
+    pthread_mutex_unlock(&msix->lock);
+    return on;
 }
 
-/* Deliver what became unmasked. */
+/* Deliver what became unmasked; msix->lock held. */
 static void release_pending(struct vmdev_pci_msix *msix, uint16_t vector)
 {
-    if (vmdev_pci_msix_enabled(msix) && pending(msix, vector) &&
+    if (enabled(msix) && pending(msix, vector) &&
         !vector_masked(msix, vector)) {
         set_pending(msix, vector, false);
         send(msix, vector);
@@ -151,8 +174,11 @@ void vmdev_pci_msix_config_written(struct vmdev_pci_msix *msix, uint32_t offset,
     uint32_t reg = msix->cap + MSIX_CONTROL;
     if (!msix->table || offset >= reg + 2 || offset + size <= reg)
         return;
+    pthread_mutex_lock(&msix->lock);
+    refresh_control(msix);
     for (uint16_t v = 0; v < msix->num_vectors; v++)
         release_pending(msix, v);
+    pthread_mutex_unlock(&msix->lock);
 }
 
 static bool access_ok(uint64_t offset, unsigned size, uint64_t limit)
@@ -181,9 +207,11 @@ uint64_t vmdev_pci_msix_table_read(struct vmdev_pci_msix *msix, uint64_t offset,
 {
     if (!access_ok(offset, size, vmdev_pci_msix_table_size(msix->num_vectors)))
         return 0;
+    pthread_mutex_lock(&msix->lock);
     uint64_t value = *entry_word(msix, offset);
     if (size == 8)
         value |= (uint64_t)*entry_word(msix, offset + 4) << 32;
+    pthread_mutex_unlock(&msix->lock);
     return value;
 }
 
@@ -205,9 +233,11 @@ void vmdev_pci_msix_table_write(struct vmdev_pci_msix *msix, uint64_t offset,
 {
     if (!access_ok(offset, size, vmdev_pci_msix_table_size(msix->num_vectors)))
         return;
+    pthread_mutex_lock(&msix->lock);
     write_word(msix, offset, (uint32_t)value);
     if (size == 8)
         write_word(msix, offset + 4, (uint32_t)(value >> 32));
+    pthread_mutex_unlock(&msix->lock);
 }
 
 uint64_t vmdev_pci_msix_pba_read(struct vmdev_pci_msix *msix, uint64_t offset,
@@ -215,13 +245,17 @@ uint64_t vmdev_pci_msix_pba_read(struct vmdev_pci_msix *msix, uint64_t offset,
 {
     if (!access_ok(offset, size, vmdev_pci_msix_pba_size(msix->num_vectors)))
         return 0;
+    pthread_mutex_lock(&msix->lock);
     uint64_t qword = msix->pending[offset / 8];
+    pthread_mutex_unlock(&msix->lock);
     return size == 8 ? qword : (uint32_t)(qword >> (8 * (offset % 8)));
 }
 
 void vmdev_pci_msix_save(const struct vmdev_pci_msix *msix,
                      struct vmdev_state_writer *w, const char *name)
 {
+    struct vmdev_pci_msix *locked = (struct vmdev_pci_msix *)msix;
+    pthread_mutex_lock(&locked->lock);
     vmdev_state_begin_section(w, name, STATE_VERSION);
     vmdev_state_put_u16(w, "vectors", msix->num_vectors);
     vmdev_state_put_bytes(w, "table", msix->table,
@@ -229,6 +263,7 @@ void vmdev_pci_msix_save(const struct vmdev_pci_msix *msix,
     vmdev_state_put_bytes(w, "pending", msix->pending,
                           vmdev_pci_msix_pba_size(msix->num_vectors));
     vmdev_state_end_section(w);
+    pthread_mutex_unlock(&locked->lock);
 }
 
 int vmdev_pci_msix_restore(struct vmdev_pci_msix *msix, const void *data, size_t len,
@@ -258,8 +293,12 @@ int vmdev_pci_msix_restore(struct vmdev_pci_msix *msix, const void *data, size_t
     /* Bits past the last vector stay clear. */
     if (vectors % 64)
         pend[vectors / 64] &= (UINT64_C(1) << (vectors % 64)) - 1;
+    pthread_mutex_lock(&msix->lock);
     memcpy(msix->table, table, table_len);
     memcpy(msix->pending, pend, pba_len);
+    /* The function's config space was restored first. */
+    refresh_control(msix);
+    pthread_mutex_unlock(&msix->lock);
     free(table);
     free(pend);
     return 0;

@@ -115,9 +115,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     for (unsigned i = 0; i < rounds; i++) {
         vmdev_event_loop_run_once(loop, 0);
-        pthread_mutex_lock(&dev->lock);
         vmdev_virtio_queue_kick(dev, 0);
-        pthread_mutex_unlock(&dev->lock);
     }
     vmdev_event_loop_run_once(loop, 0);
     if (config & 1) {

@@ -682,9 +682,7 @@ static bool run_batch(struct driver *d, struct input *in)
         return true;
     /* What the driver wrote is not the device's doing. */
     memcpy(ram_before, ram, RAM_SIZE);
-    pthread_mutex_lock(&d->dev->lock);
     vmdev_virtio_queue_kick(d->dev, 0);
-    pthread_mutex_unlock(&d->dev->lock);
     unsigned used = 0;
     for (;;) {
         take_used(d, rs, n);

@@ -324,7 +324,5 @@ void vdrv_accept_all_features(struct vmdev_virtio_device *dev)
 
 void vdrv_notify(struct vmdev_virtio_device *dev, uint16_t queue)
 {
-    pthread_mutex_lock(&dev->lock);
     vmdev_virtio_queue_kick(dev, queue);
-    pthread_mutex_unlock(&dev->lock);
 }

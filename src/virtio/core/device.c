@@ -15,22 +15,61 @@
 #include "vmdev/log.h"
 #include "vmdev/virtio.h"
 
+#include "internal.h"
+
 #define STATE_VERSION 1
 
 /*
- * A queue's way back to the device: when vmdev_virtio_process_queue
- * stops after a ring's worth of chains with more waiting, it signals fd,
- * and the loop serving the queue calls the device's queue_kick again
- * once it has run what else was ready. The driver need not kick for
- * those chains (with EVENT_IDX it does not: it has passed avail_event).
+ * What the core keeps per queue: the queue's lock (for a device with
+ * queue_locks), and its way back to the device: when a batch stops after
+ * a ring's worth of chains with more waiting, it signals fd, and the loop
+ * serving the queue calls the device's queue_kick again once it has run
+ * what else was ready. The driver need not kick for those chains (with
+ * EVENT_IDX it does not: it has passed avail_event).
  */
-struct vmdev_virtio_queue_return {
+struct vmdev_virtio_queue_state {
     struct vmdev_virtio_device *dev;
     uint16_t index;
-    int fd; /* -1 while the queue is not attached to a loop */
+    pthread_mutex_t lock;
+    /* -1 while the queue is not attached to a loop; read by batches
+     * under a queue lock, so accessed atomically. */
+    int fd;
     struct vmdev_event_loop *loop;
     struct vmdev_event_watch *watch;
 };
+
+static int return_fd(const struct vmdev_virtio_queue_state *qs)
+{
+    return __atomic_load_n(&qs->fd, __ATOMIC_ACQUIRE);
+}
+
+/* With dev->lock held: every queue's lock too, for a device that serves
+ * its queues under their own (the order: dev->lock, then by index). */
+void virtio_lock_queues(struct vmdev_virtio_device *dev)
+{
+    if (!dev->ops->queue_locks)
+        return;
+    for (uint16_t i = 0; i < dev->num_queues; i++)
+        pthread_mutex_lock(&dev->queue_state[i].lock);
+}
+
+void virtio_unlock_queues(struct vmdev_virtio_device *dev)
+{
+    if (!dev->ops->queue_locks)
+        return;
+    for (uint16_t i = dev->num_queues; i--;)
+        pthread_mutex_unlock(&dev->queue_state[i].lock);
+}
+
+uint8_t vmdev_virtio_get_status(const struct vmdev_virtio_device *dev)
+{
+    return __atomic_load_n(&dev->status, __ATOMIC_ACQUIRE);
+}
+
+static void store_status(struct vmdev_virtio_device *dev, uint8_t status)
+{
+    __atomic_store_n(&dev->status, status, __ATOMIC_RELEASE);
+}
 
 int vmdev_virtio_init(struct vmdev_virtio_device *dev, const char *name,
                       uint32_t device_id,
@@ -44,16 +83,19 @@ int vmdev_virtio_init(struct vmdev_virtio_device *dev, const char *name,
         return -EINVAL;
     memset(dev, 0, sizeof(*dev));
     dev->queues = calloc(num_queues, sizeof(*dev->queues));
-    dev->returns = calloc(num_queues, sizeof(*dev->returns));
-    if (!dev->queues || !dev->returns) {
+    dev->queue_state = calloc(num_queues, sizeof(*dev->queue_state));
+    if (!dev->queues || !dev->queue_state) {
         free(dev->queues);
-        free(dev->returns);
+        free(dev->queue_state);
         return -ENOMEM;
     }
     for (uint16_t i = 0; i < num_queues; i++) {
+        struct vmdev_virtio_queue_state *qs = &dev->queue_state[i];
         vmdev_virtqueue_init(&dev->queues[i], queue_max_size);
-        dev->returns[i] = (struct vmdev_virtio_queue_return){ dev, i, -1,
-                                                              NULL, NULL };
+        qs->dev = dev;
+        qs->index = i;
+        qs->fd = -1;
+        pthread_mutex_init(&qs->lock, NULL);
     }
     dev->name = name;
     dev->device_id = device_id;
@@ -68,18 +110,20 @@ int vmdev_virtio_init(struct vmdev_virtio_device *dev, const char *name,
     return 0;
 }
 
-static void queue_return_close(struct vmdev_virtio_queue_return *back);
+static void queue_return_close(struct vmdev_virtio_queue_state *back);
 
 void vmdev_virtio_destroy(struct vmdev_virtio_device *dev)
 {
     if (dev->ops->stop)
         dev->ops->stop(dev);
-    for (uint16_t i = 0; i < dev->num_queues; i++)
-        queue_return_close(&dev->returns[i]);
+    for (uint16_t i = 0; i < dev->num_queues; i++) {
+        queue_return_close(&dev->queue_state[i]);
+        pthread_mutex_destroy(&dev->queue_state[i].lock);
+    }
     free(dev->queues);
     dev->queues = NULL;
-    free(dev->returns);
-    dev->returns = NULL;
+    free(dev->queue_state);
+    dev->queue_state = NULL;
     pthread_mutex_destroy(&dev->lock);
     if (dev->ops->destroy)
         dev->ops->destroy(dev);
@@ -98,7 +142,8 @@ void vmdev_virtio_set_driver_features(struct vmdev_virtio_device *dev,
 {
     /* 2.2.2: the driver accepts only offered features, and the set is
      * fixed once FEATURES_OK is set (3.1.1). */
-    if (select > 1 || (dev->status & VMDEV_VIRTIO_STATUS_FEATURES_OK))
+    if (select > 1 ||
+        (vmdev_virtio_get_status(dev) & VMDEV_VIRTIO_STATUS_FEATURES_OK))
         return;
     unsigned shift = 32 * select;
     uint64_t window = UINT64_C(0xffffffff) << shift;
@@ -114,8 +159,27 @@ bool vmdev_virtio_has_feature(const struct vmdev_virtio_device *dev,
 
 bool vmdev_virtio_is_running(const struct vmdev_virtio_device *dev)
 {
-    return (dev->status & VMDEV_VIRTIO_STATUS_DRIVER_OK) &&
-           !(dev->status & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    uint8_t status = vmdev_virtio_get_status(dev);
+    return (status & VMDEV_VIRTIO_STATUS_DRIVER_OK) &&
+           !(status & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+}
+
+bool vmdev_virtio_queue_running(const struct vmdev_virtio_device *dev,
+                                uint16_t index)
+{
+    return index < dev->num_queues && vmdev_virtio_is_running(dev) &&
+           dev->queues[index].enabled;
+}
+
+void vmdev_virtio_queue_lock(struct vmdev_virtio_device *dev, uint16_t index)
+{
+    pthread_mutex_lock(&dev->queue_state[index].lock);
+}
+
+void vmdev_virtio_queue_unlock(struct vmdev_virtio_device *dev,
+                               uint16_t index)
+{
+    pthread_mutex_unlock(&dev->queue_state[index].lock);
 }
 
 static void device_reset(struct vmdev_virtio_device *dev)
@@ -125,7 +189,7 @@ static void device_reset(struct vmdev_virtio_device *dev)
     for (uint16_t i = 0; i < dev->num_queues; i++)
         vmdev_virtqueue_reset(&dev->queues[i]);
     dev->driver_features = 0;
-    dev->status = 0;
+    store_status(dev, 0);
 }
 
 void vmdev_virtio_guest_error(struct vmdev_virtio_device *dev,
@@ -137,18 +201,23 @@ void vmdev_virtio_guest_error(struct vmdev_virtio_device *dev,
     vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
 
-    dev->guest_errors++;
+    /* From dev->lock or from a queue lock: the status bit is set in one
+     * atomic step, and only the first error interrupts. */
+    __atomic_fetch_add(&dev->guest_errors, 1, __ATOMIC_RELAXED);
     vmdev_log_guest("%s: %s; device needs reset", dev->name, message);
-    if (dev->status & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET)
+    uint8_t old = __atomic_fetch_or(&dev->status,
+                                    VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET,
+                                    __ATOMIC_ACQ_REL);
+    if (old & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET)
         return;
-    dev->status |= VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET;
     /* 2.1.2: with DRIVER_OK set, tell the driver by a config change. */
-    if (dev->status & VMDEV_VIRTIO_STATUS_DRIVER_OK)
+    if (old & VMDEV_VIRTIO_STATUS_DRIVER_OK)
         vmdev_virtio_interrupt_config(dev);
 }
 
-/* DRIVER_OK: check and map every queue the driver enabled, then start. */
-static void device_activate(struct vmdev_virtio_device *dev)
+/* DRIVER_OK: check and map every queue the driver enabled (queue locks
+ * held). false: a ring was refused, a guest error. */
+static bool enable_queues(struct vmdev_virtio_device *dev)
 {
     for (uint16_t i = 0; i < dev->num_queues; i++) {
         struct vmdev_virtqueue *vq = &dev->queues[i];
@@ -157,20 +226,22 @@ static void device_activate(struct vmdev_virtio_device *dev)
             continue;
         if (vmdev_virtqueue_enable(vq, dev->mem, dev->driver_features, &why)) {
             vmdev_virtio_guest_error(dev, "queue %u: %s", i, why);
-            return;
+            return false;
         }
     }
-    if (dev->ops->activate && dev->ops->activate(dev))
-        vmdev_virtio_guest_error(dev, "device could not start");
+    return true;
 }
 
-void vmdev_virtio_set_status(struct vmdev_virtio_device *dev, uint8_t status)
+/* The status change itself, with every queue lock held; true when the
+ * device is to start (ops->activate, after the queue locks are let go:
+ * a device starts its queues by kicking them). */
+static bool apply_status(struct vmdev_virtio_device *dev, uint8_t status)
 {
     if (status == 0) {
         device_reset(dev);
-        return;
+        return false;
     }
-    uint8_t old = dev->status;
+    uint8_t old = vmdev_virtio_get_status(dev);
     uint8_t added = status & ~old;
 
     /* 3.1.1: FEATURES_OK sticks only for a feature set we can serve; a
@@ -191,19 +262,28 @@ void vmdev_virtio_set_status(struct vmdev_virtio_device *dev, uint8_t status)
     if (cleared) {
         vmdev_virtio_guest_error(dev, "status bits 0x%02x cleared without a "
                                  "reset", cleared);
-        return;
+        return false;
     }
-    dev->status = status | (old & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET);
+    store_status(dev, status | (old & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET));
 
-    if (added & VMDEV_VIRTIO_STATUS_DRIVER_OK) {
-        /* 3.1.1: DRIVER_OK comes after FEATURES_OK. */
-        if (!(status & VMDEV_VIRTIO_STATUS_FEATURES_OK)) {
-            vmdev_virtio_guest_error(dev, "DRIVER_OK without FEATURES_OK");
-            return;
-        }
-        if (!(old & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET))
-            device_activate(dev);
+    if (!(added & VMDEV_VIRTIO_STATUS_DRIVER_OK))
+        return false;
+    /* 3.1.1: DRIVER_OK comes after FEATURES_OK. */
+    if (!(status & VMDEV_VIRTIO_STATUS_FEATURES_OK)) {
+        vmdev_virtio_guest_error(dev, "DRIVER_OK without FEATURES_OK");
+        return false;
     }
+    return !(old & VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET) &&
+           enable_queues(dev);
+}
+
+void vmdev_virtio_set_status(struct vmdev_virtio_device *dev, uint8_t status)
+{
+    virtio_lock_queues(dev);
+    bool start = apply_status(dev, status);
+    virtio_unlock_queues(dev);
+    if (start && dev->ops->activate && dev->ops->activate(dev))
+        vmdev_virtio_guest_error(dev, "device could not start");
 }
 
 void vmdev_virtio_read_config(struct vmdev_virtio_device *dev,
@@ -227,13 +307,37 @@ void vmdev_virtio_write_config(struct vmdev_virtio_device *dev,
     dev->ops->write_config(dev, offset, data, len);
 }
 
+void vmdev_virtio_queue_kick_locked(struct vmdev_virtio_device *dev,
+                                    uint16_t index)
+{
+    if (index >= dev->num_queues || !dev->ops->queue_kick)
+        return;
+    /* With queue locks the device checks under the queue's lock. */
+    if (dev->ops->queue_locks || vmdev_virtio_queue_running(dev, index))
+        dev->ops->queue_kick(dev, index);
+}
+
 void vmdev_virtio_queue_kick(struct vmdev_virtio_device *dev, uint16_t index)
 {
-    if (!vmdev_virtio_is_running(dev) || index >= dev->num_queues ||
-        !dev->queues[index].enabled)
+    if (index >= dev->num_queues || !dev->ops->queue_kick)
         return;
-    if (dev->ops->queue_kick)
+    if (dev->ops->queue_locks) {
         dev->ops->queue_kick(dev, index);
+        return;
+    }
+    pthread_mutex_lock(&dev->lock);
+    vmdev_virtio_queue_kick_locked(dev, index);
+    pthread_mutex_unlock(&dev->lock);
+}
+
+void vmdev_virtio_set_transport(struct vmdev_virtio_device *dev,
+                                const struct vmdev_virtio_transport *t)
+{
+    pthread_mutex_lock(&dev->lock);
+    virtio_lock_queues(dev);
+    dev->transport = *t;
+    virtio_unlock_queues(dev);
+    pthread_mutex_unlock(&dev->lock);
 }
 
 void vmdev_virtio_interrupt_queue(struct vmdev_virtio_device *dev,
@@ -249,7 +353,7 @@ void vmdev_virtio_interrupt_queue(struct vmdev_virtio_device *dev,
 
 void vmdev_virtio_interrupt_config(struct vmdev_virtio_device *dev)
 {
-    dev->config_generation++;
+    __atomic_fetch_add(&dev->config_generation, 1, __ATOMIC_RELEASE);
     if (dev->transport.interrupt)
         dev->transport.interrupt(dev->transport.opaque,
                                  VMDEV_VIRTIO_IRQ_CONFIG, 0);
@@ -263,7 +367,8 @@ void vmdev_virtio_batch_begin(struct vmdev_virtio_batch *batch,
         .dev = dev,
         .index = index,
         /* A ring's worth per batch where the loop can bring us back. */
-        .budget = dev->returns[index].fd >= 0 ? vq->config.size : UINT32_MAX,
+        .budget = return_fd(&dev->queue_state[index]) >= 0 ? vq->config.size
+                                                           : UINT32_MAX,
     };
 }
 
@@ -277,7 +382,7 @@ int vmdev_virtio_batch_pop(struct vmdev_virtio_batch *batch,
     for (;;) {
         if (!batch->budget) {
             /* The rest after what else the loop has to do. */
-            vmdev_eventfd_signal(dev->returns[batch->index].fd);
+            vmdev_eventfd_signal(return_fd(&dev->queue_state[batch->index]));
             return 0;
         }
         const char *why = NULL;
@@ -346,17 +451,15 @@ void vmdev_virtio_process_queue(struct vmdev_virtio_device *dev,
 /* On the queue's loop: serve what a batch left. */
 static void queue_returned(void *opaque, uint32_t events)
 {
-    struct vmdev_virtio_queue_return *back = opaque;
+    struct vmdev_virtio_queue_state *back = opaque;
     (void)events;
-    if (!vmdev_eventfd_drain(back->fd))
+    if (!vmdev_eventfd_drain(return_fd(back)))
         return;
-    pthread_mutex_lock(&back->dev->lock);
     vmdev_virtio_queue_kick(back->dev, back->index);
-    pthread_mutex_unlock(&back->dev->lock);
 }
 
 /* Without dev->lock: removing the watch waits for its callback. */
-static void queue_return_close(struct vmdev_virtio_queue_return *back)
+static void queue_return_close(struct vmdev_virtio_queue_state *back)
 {
     if (back->watch)
         vmdev_event_loop_remove(back->loop, back->watch);
@@ -364,8 +467,10 @@ static void queue_return_close(struct vmdev_virtio_queue_return *back)
     back->loop = NULL;
     /* Batches stop signalling it before it closes. */
     pthread_mutex_lock(&back->dev->lock);
+    virtio_lock_queues(back->dev);
     int fd = back->fd;
-    back->fd = -1;
+    __atomic_store_n(&back->fd, -1, __ATOMIC_RELEASE);
+    virtio_unlock_queues(back->dev);
     pthread_mutex_unlock(&back->dev->lock);
     if (fd >= 0)
         close(fd);
@@ -378,7 +483,7 @@ int vmdev_virtio_attach_queue(struct vmdev_virtio_device *dev, uint16_t index,
         return -EINVAL;
     if (!loop)
         return -EINVAL;
-    struct vmdev_virtio_queue_return *back = &dev->returns[index];
+    struct vmdev_virtio_queue_state *back = &dev->queue_state[index];
     queue_return_close(back);
     int fd = vmdev_eventfd_new();
     if (fd < 0)
@@ -402,9 +507,7 @@ int vmdev_virtio_attach_queue(struct vmdev_virtio_device *dev, uint16_t index,
         return ret;
     }
     /* Batches are bounded only once the way back exists. */
-    pthread_mutex_lock(&dev->lock);
-    back->fd = fd;
-    pthread_mutex_unlock(&dev->lock);
+    __atomic_store_n(&back->fd, fd, __ATOMIC_RELEASE);
     return 0;
 }
 
@@ -421,7 +524,7 @@ void vmdev_virtio_detach_queue(struct vmdev_virtio_device *dev, uint16_t index)
 {
     if (index >= dev->num_queues)
         return;
-    queue_return_close(&dev->returns[index]);
+    queue_return_close(&dev->queue_state[index]);
     if (dev->ops->attach_queue)
         (void)dev->ops->attach_queue(dev, index, NULL);
 }

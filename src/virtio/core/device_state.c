@@ -12,6 +12,8 @@
 
 #include "vmdev/virtio.h"
 
+#include "internal.h"
+
 #define STATE_VERSION 1
 
 static void queue_key(char *key, size_t size, unsigned index,
@@ -46,11 +48,12 @@ static void save_queue(struct vmdev_state_writer *w, unsigned index,
 void vmdev_virtio_save(struct vmdev_virtio_device *dev,
                        struct vmdev_state_writer *w)
 {
+    virtio_lock_queues(dev);
     vmdev_state_begin_section(w, dev->name, STATE_VERSION);
     vmdev_state_put_u32(w, "device_id", dev->device_id);
     vmdev_state_put_u64(w, "device_features", dev->device_features);
     vmdev_state_put_u64(w, "driver_features", dev->driver_features);
-    vmdev_state_put_u8(w, "status", dev->status);
+    vmdev_state_put_u8(w, "status", vmdev_virtio_get_status(dev));
     vmdev_state_put_u8(w, "config_generation", dev->config_generation);
     vmdev_state_put_u16(w, "num_queues", dev->num_queues);
     for (uint16_t i = 0; i < dev->num_queues; i++)
@@ -58,6 +61,7 @@ void vmdev_virtio_save(struct vmdev_virtio_device *dev,
     if (dev->ops->save)
         dev->ops->save(dev, w);
     vmdev_state_end_section(w);
+    virtio_unlock_queues(dev);
 }
 
 struct queue_image {
@@ -114,8 +118,8 @@ static int apply_queue(struct vmdev_virtio_device *dev,
     return 0;
 }
 
-int vmdev_virtio_restore(struct vmdev_virtio_device *dev,
-                         const void *snapshot, size_t len)
+static int restore_locked(struct vmdev_virtio_device *dev,
+                          const void *snapshot, size_t len)
 {
     struct vmdev_state_section s;
     int ret = vmdev_state_open_section(snapshot, len, dev->name,
@@ -153,15 +157,15 @@ int vmdev_virtio_restore(struct vmdev_virtio_device *dev,
     }
 
     dev->driver_features = driver_features;
-    dev->status = status;
-    dev->config_generation = generation;
+    __atomic_store_n(&dev->status, status, __ATOMIC_RELEASE);
+    __atomic_store_n(&dev->config_generation, generation, __ATOMIC_RELEASE);
     for (uint16_t i = 0; i < num_queues; i++) {
         if (apply_queue(dev, &dev->queues[i], &queues[i])) {
             free(queues);
             for (uint16_t j = 0; j < num_queues; j++)
                 vmdev_virtqueue_reset(&dev->queues[j]);
             dev->driver_features = 0;
-            dev->status = 0;
+            __atomic_store_n(&dev->status, 0, __ATOMIC_RELEASE);
             return -EINVAL;
         }
     }
@@ -169,4 +173,13 @@ int vmdev_virtio_restore(struct vmdev_virtio_device *dev,
     if (dev->ops->restore && dev->ops->restore(dev, &s))
         return -EINVAL;
     return 0;
+}
+
+int vmdev_virtio_restore(struct vmdev_virtio_device *dev,
+                         const void *snapshot, size_t len)
+{
+    virtio_lock_queues(dev);
+    int ret = restore_locked(dev, snapshot, len);
+    virtio_unlock_queues(dev);
+    return ret;
 }

@@ -10,9 +10,15 @@
  * attached to, where the engine's eventfd is watched, and a batch of them
  * goes back to the driver with one interrupt.
  *
- * Everything here runs under dev->lock: queue processing on whichever
- * thread notifies (the queue's I/O thread, or a vCPU when a notification
- * came as an MMIO exit) and completions on the I/O thread.
+ * Each queue is served under its own lock (queue_locks in the virtio
+ * core), not dev->lock: its kicks on whichever thread notifies (the
+ * queue's I/O thread for an ioeventfd, a vCPU for a notify write) and its
+ * completions on its I/O thread. The queues share only the data budget
+ * (an atomic reservation) and the generation (moved under every queue
+ * lock). Requests go to the engine plugged and are sent at the unplug,
+ * after the queue's lock is let go, so no lock of ours is held across
+ * io_uring_enter; completions run without one too, each request taking
+ * its queue's lock for the moment it goes back to the ring.
  *
  * A reset does not wait for requests in flight. They finish into the
  * buffers they were given, but their chains are not returned to the rings
@@ -38,6 +44,7 @@
 
 #include <endian.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +157,8 @@ struct blk_request {
     struct iovec iov[REQUEST_IOVECS];
 };
 
+/* Everything but the engine, the loop and the watch under the queue's
+ * lock (vmdev_virtio_queue_lock). */
 struct blk_queue {
     struct vmdev_virtio_blk *blk;
     uint16_t index;
@@ -159,10 +168,14 @@ struct blk_queue {
     struct blk_request *pool;
     struct blk_request *free;
     bool completed; /* chains returned since the last interrupt */
+    /* Chains stayed in the ring for want of a free request. */
+    bool waiting_for_request;
     /* A request went back into the ring for want of budget: take nothing
-     * more until a completion frees some. */
-    bool waiting_for_budget;
-    uint64_t requests; /* chains served */
+     * more until a completion frees some. Atomic: a completion on another
+     * queue looks at it without this queue's lock (serve_request). */
+    atomic_bool waiting_for_budget;
+    bool freed_budget; /* a completion gave budget back */
+    struct vmdev_virtio_blk_stats stats; /* this queue's; no peak */
     struct vmdev_virtqueue_chain chain;
 };
 
@@ -171,14 +184,14 @@ struct vmdev_virtio_blk {
     struct vmdev_block *block;
     bool default_writeback;
     bool stopping; /* being freed: completions only release */
-    uint64_t generation; /* moves at every reset */
-    uint64_t data_in_flight; /* bytes of reads and writes in flight */
+    uint64_t generation; /* moves at every reset, under every queue lock */
+    atomic_uint_fast64_t data_in_flight; /* bytes of reads and writes */
+    atomic_uint_fast64_t data_in_flight_peak;
     uint32_t size_max, seg_max; /* as the configuration says them */
     struct blk_config config;
     char id[VMDEV_VIRTIO_BLK_ID_LEN];
     struct blk_queue *queues;
     uint16_t num_queues;
-    struct vmdev_virtio_blk_stats stats;
 };
 
 static struct vmdev_virtio_blk *blk_of(struct vmdev_virtio_device *dev)
@@ -191,7 +204,7 @@ static bool wce_forced_off(const struct vmdev_virtio_blk *blk)
     /* 5.2.5: writes are stable on completion when the driver takes
      * neither FLUSH nor CONFIG_WCE, and CONFIG_WCE without FLUSH starts
      * at writethrough. Either way, without FLUSH, writethrough. */
-    return (blk->dev.status & VMDEV_VIRTIO_STATUS_FEATURES_OK) &&
+    return (vmdev_virtio_get_status(&blk->dev) & VMDEV_VIRTIO_STATUS_FEATURES_OK) &&
            !vmdev_virtio_has_feature(&blk->dev, VIRTIO_BLK_F_FLUSH);
 }
 
@@ -291,16 +304,33 @@ static void release(struct blk_request *req)
     req->queue->free = req;
 }
 
+static void budget_release(struct vmdev_virtio_blk *blk, uint64_t bytes)
+{
+    if (bytes)
+        atomic_fetch_sub(&blk->data_in_flight, bytes);
+}
+
+/* The block layer finished req: on the queue's I/O thread, without the
+ * queue's lock (the engine runs done() with no lock held). */
 static void request_done(struct vmdev_block_request *io, int64_t result)
 {
     struct blk_request *req = io->opaque;
     struct blk_queue *q = req->queue;
     struct vmdev_virtio_blk *blk = q->blk;
-    blk->data_in_flight -= req->charged;
-    req->charged = 0;
+    budget_release(blk, req->charged);
     bool ok = result >= 0 && (uint64_t)result == req->expected;
-    if (!ok && !blk->stopping) {
-        blk->stats.io_errors++;
+    if (blk->stopping) {
+        /* The device is being freed: the rings and the locks are gone. */
+        req->charged = 0;
+        release(req);
+        return;
+    }
+    vmdev_virtio_queue_lock(&blk->dev, q->index);
+    if (req->charged)
+        q->freed_budget = true;
+    req->charged = 0;
+    if (!ok) {
+        q->stats.io_errors++;
         vmdev_log_ratelimited(VMDEV_LOG_WARN,
                               "%s: %s at byte %llu failed: %s", blk->dev.name,
                               op_name(io->op), (unsigned long long)io->offset,
@@ -308,24 +338,40 @@ static void request_done(struct vmdev_block_request *io, int64_t result)
                                          : "short transfer");
     }
     /* Chains of an earlier generation belong to rings that are gone. */
-    if (!blk->stopping && req->generation == blk->generation &&
-        vmdev_virtio_is_running(&blk->dev)) {
+    if (req->generation == blk->generation &&
+        vmdev_virtio_queue_running(&blk->dev, q->index)) {
         *req->status = ok ? VIRTIO_BLK_S_OK : VIRTIO_BLK_S_IOERR;
         vmdev_virtqueue_push(&blk->dev.queues[q->index], req->head,
                       (ok ? req->in_len : 0) + 1);
         q->completed = true;
     }
     release(req);
+    vmdev_virtio_queue_unlock(&blk->dev, q->index);
 }
 
-/* Whether bytes more of reads and writes in flight keep the device
- * within its budget. One request larger than the whole budget (one of
- * size_max * seg_max may be) runs once nothing else is in flight. */
-static bool budget_has_room(const struct vmdev_virtio_blk *blk, uint64_t bytes)
+/*
+ * Take bytes more of reads and writes in flight from the budget, if the
+ * device stays within it; all queues share it. One request larger than
+ * the whole budget (one of size_max * seg_max may be) runs once nothing
+ * else is in flight.
+ */
+static bool budget_reserve(struct vmdev_virtio_blk *blk, uint64_t bytes)
 {
-    return bytes == 0 || blk->data_in_flight == 0 ||
-           (blk->data_in_flight <= VMDEV_VIRTIO_BLK_DATA_BUDGET &&
-            bytes <= VMDEV_VIRTIO_BLK_DATA_BUDGET - blk->data_in_flight);
+    if (bytes == 0)
+        return true;
+    uint_fast64_t now = atomic_load(&blk->data_in_flight);
+    do {
+        if (now != 0 && (now > VMDEV_VIRTIO_BLK_DATA_BUDGET ||
+                         bytes > VMDEV_VIRTIO_BLK_DATA_BUDGET - now))
+            return false;
+    } while (!atomic_compare_exchange_weak(&blk->data_in_flight, &now,
+                                           now + bytes));
+    uint_fast64_t peak = atomic_load(&blk->data_in_flight_peak);
+    while (now + bytes > peak &&
+           !atomic_compare_exchange_weak(&blk->data_in_flight_peak, &peak,
+                                         now + bytes))
+        ;
+    return true;
 }
 
 /* The bytes of the budget a prepared request needs: a read's or write's
@@ -338,7 +384,8 @@ static uint64_t budget_cost(const struct blk_request *req)
                : 0;
 }
 
-/* Hand a checked request to the block layer: SUBMIT, or FAIL_IOERR. */
+/* Hand a checked request, its budget reserved, to the block layer:
+ * SUBMIT, or FAIL_IOERR. */
 static enum verdict submit(struct blk_queue *q, struct blk_request *req)
 {
     struct vmdev_virtio_blk *blk = q->blk;
@@ -346,14 +393,14 @@ static enum verdict submit(struct blk_queue *q, struct blk_request *req)
     req->io.opaque = req;
     req->queue = q;
     req->generation = blk->generation;
+    req->charged = budget_cost(req);
     /* Refused when outside the disk, misaligned, or writing a read-only
      * disk (5.2.6.2: that is IOERR). */
-    if (vmdev_block_submit(blk->block, q->engine, &req->io))
+    if (vmdev_block_submit(blk->block, q->engine, &req->io)) {
+        budget_release(blk, req->charged);
+        req->charged = 0;
         return FAIL_IOERR;
-    req->charged = budget_cost(req);
-    blk->data_in_flight += req->charged;
-    if (blk->data_in_flight > blk->stats.data_in_flight_peak)
-        blk->stats.data_in_flight_peak = blk->data_in_flight;
+    }
     return SUBMIT;
 }
 
@@ -439,8 +486,7 @@ static enum verdict prepare_range(struct vmdev_virtio_blk *blk,
 
 static void count_request(struct blk_queue *q)
 {
-    q->blk->stats.requests++;
-    q->requests++;
+    q->stats.requests++;
 }
 
 /*
@@ -498,15 +544,22 @@ static void serve_request(struct blk_queue *q, struct vmdev_virtqueue_chain *c,
         verdict = FAIL_UNSUPP;
         break;
     }
-    if (verdict == SUBMIT && !budget_has_room(blk, budget_cost(req))) {
-        /* Back into the ring, popped again (and checked again) once a
-         * completion frees some of the budget; the queue takes nothing
-         * until then. The chain is the ring's, not held: nothing else
-         * refers to it. */
-        vmdev_virtqueue_unpop(&blk->dev.queues[q->index], 1);
-        q->waiting_for_budget = true;
-        blk->stats.budget_waits++;
-        return;
+    if (verdict == SUBMIT && !budget_reserve(blk, budget_cost(req))) {
+        /* Say so, then try once more: a completion gives budget back
+         * before it looks for waiting queues (resume_waiting_queues), so
+         * either this second try sees the budget or the completion sees
+         * the flag. */
+        atomic_store(&q->waiting_for_budget, true);
+        if (!budget_reserve(blk, budget_cost(req))) {
+            /* Back into the ring, popped again (and checked again) once
+             * a completion frees some of the budget; the queue takes
+             * nothing until then. The chain is the ring's, not held:
+             * nothing else refers to it. */
+            vmdev_virtqueue_unpop(&blk->dev.queues[q->index], 1);
+            q->stats.budget_waits++;
+            return;
+        }
+        atomic_store(&q->waiting_for_budget, false);
     }
     count_request(q);
     if (verdict == SUBMIT) {
@@ -520,11 +573,11 @@ static void serve_request(struct blk_queue *q, struct vmdev_virtqueue_chain *c,
     }
     switch (verdict) {
     case FAIL_IOERR:
-        blk->stats.io_errors++;
+        q->stats.io_errors++;
         *status = VIRTIO_BLK_S_IOERR;
         break;
     case FAIL_UNSUPP:
-        blk->stats.unsupported++;
+        q->stats.unsupported++;
         *status = VIRTIO_BLK_S_UNSUPP;
         break;
     default:
@@ -534,23 +587,37 @@ static void serve_request(struct blk_queue *q, struct vmdev_virtqueue_chain *c,
     vmdev_virtio_batch_push(batch, c, 1);
 }
 
-/* The queue's request path: the driver's notification (or the queue's
- * loop coming back to it) under dev->lock. */
+/*
+ * The queue's request path: the driver's notification, the queue's loop
+ * coming back to it, or a completion that made room. Requests go to the
+ * engine while it is plugged and leave at the unplug, once the queue's
+ * lock is let go.
+ */
+static void serve_queue(struct blk_queue *q)
+{
+    struct vmdev_virtio_device *dev = &q->blk->dev;
+    vmdev_io_engine_plug(q->engine);
+    vmdev_virtio_queue_lock(dev, q->index);
+    if (vmdev_virtio_queue_running(dev, q->index)) {
+        struct vmdev_virtio_batch batch;
+        vmdev_virtio_batch_begin(&batch, dev, q->index);
+        /* A free request for each chain, and none waiting in the ring
+         * for the budget: otherwise the chains stay in the ring until a
+         * completion makes room. */
+        while (q->free && !atomic_load(&q->waiting_for_budget) &&
+               vmdev_virtio_batch_pop(&batch, &q->chain) == 1)
+            serve_request(q, &q->chain, &batch);
+        q->waiting_for_request = !q->free;
+        vmdev_virtio_batch_end(&batch);
+    }
+    vmdev_virtio_queue_unlock(dev, q->index);
+    /* One io_uring_enter for what this notification brought. */
+    vmdev_io_engine_unplug(q->engine);
+}
+
 static void blk_queue_kick(struct vmdev_virtio_device *dev, uint16_t index)
 {
-    struct blk_queue *q = &blk_of(dev)->queues[index];
-    struct vmdev_virtio_batch batch;
-    /* One io_uring_enter for what this notification brought. */
-    vmdev_io_engine_plug(q->engine);
-    vmdev_virtio_batch_begin(&batch, dev, index);
-    /* A free request for each chain, and none waiting in the ring for
-     * the budget: otherwise the chains stay in the ring until a
-     * completion makes room (queue_completions). */
-    while (q->free && !q->waiting_for_budget &&
-           vmdev_virtio_batch_pop(&batch, &q->chain) == 1)
-        serve_request(q, &q->chain, &batch);
-    vmdev_virtio_batch_end(&batch);
-    vmdev_io_engine_unplug(q->engine);
+    serve_queue(&blk_of(dev)->queues[index]);
 }
 
 /* Take again from the rings of queues whose requests waited for the
@@ -558,11 +625,12 @@ static void blk_queue_kick(struct vmdev_virtio_device *dev, uint16_t index)
 static void resume_waiting_queues(struct vmdev_virtio_blk *blk, uint16_t after)
 {
     for (uint16_t k = 1; k <= blk->num_queues; k++) {
-        uint16_t i = (uint16_t)((after + k) % blk->num_queues);
-        if (!blk->queues[i].waiting_for_budget)
-            continue;
-        blk->queues[i].waiting_for_budget = false;
-        vmdev_virtio_queue_kick(&blk->dev, i);
+        struct blk_queue *q =
+            &blk->queues[(uint16_t)((after + k) % blk->num_queues)];
+        /* Without the queue's lock: a queue busy with other work is not
+         * waited for unless it waits for the budget. */
+        if (atomic_exchange(&q->waiting_for_budget, false))
+            serve_queue(q);
     }
 }
 
@@ -573,20 +641,24 @@ static void queue_completions(void *opaque, uint32_t events)
     struct vmdev_virtio_blk *blk = q->blk;
     struct vmdev_virtio_device *dev = &blk->dev;
     (void)events;
-    pthread_mutex_lock(&dev->lock);
-    bool was_full = q->free == NULL;
-    uint64_t data_before = blk->data_in_flight;
-    vmdev_io_engine_complete(q->engine);
+    /* Each request goes back under the queue's lock (request_done). */
+    if (!vmdev_io_engine_complete(q->engine))
+        return;
+    vmdev_virtio_queue_lock(dev, q->index);
     if (q->completed) {
         q->completed = false;
         vmdev_virtio_interrupt_queue(dev, q->index);
     }
-    /* Chains left in the ring for want of a request slot. */
-    if (was_full && q->free && !q->waiting_for_budget)
-        vmdev_virtio_queue_kick(dev, q->index);
-    if (blk->data_in_flight < data_before)
+    /* Chains left in the ring for want of a request. */
+    bool serve = q->waiting_for_request && q->free &&
+                 !atomic_load(&q->waiting_for_budget);
+    bool freed_budget = q->freed_budget;
+    q->freed_budget = false;
+    vmdev_virtio_queue_unlock(dev, q->index);
+    if (serve)
+        serve_queue(q);
+    if (freed_budget)
         resume_waiting_queues(blk, q->index);
-    pthread_mutex_unlock(&dev->lock);
 }
 
 static int blk_attach_queue(struct vmdev_virtio_device *dev, uint16_t index,
@@ -615,19 +687,22 @@ static int blk_activate(struct vmdev_virtio_device *dev)
         vmdev_block_set_writeback(blk->block, false);
     /* Buffers made available before DRIVER_OK had their kicks ignored. */
     for (uint16_t i = 0; i < blk->num_queues; i++)
-        vmdev_virtio_queue_kick(dev, i);
+        vmdev_virtio_queue_kick_locked(dev, i);
     return 0;
 }
 
+/* With every queue lock held. */
 static void blk_reset(struct vmdev_virtio_device *dev)
 {
     struct vmdev_virtio_blk *blk = blk_of(dev);
     blk->generation++;
     vmdev_block_set_writeback(blk->block, blk->default_writeback);
     for (uint16_t i = 0; i < blk->num_queues; i++) {
-        blk->queues[i].completed = false;
-        /* The ring it waited in is gone; DRIVER_OK takes from the new. */
-        blk->queues[i].waiting_for_budget = false;
+        struct blk_queue *q = &blk->queues[i];
+        q->completed = false;
+        /* The ring they waited in is gone; DRIVER_OK takes from the new. */
+        atomic_store(&q->waiting_for_budget, false);
+        q->waiting_for_request = false;
     }
 }
 
@@ -661,6 +736,7 @@ static const struct vmdev_virtio_device_ops blk_ops = {
     .queue_kick = blk_queue_kick,
     .attach_queue = blk_attach_queue,
     .destroy = blk_destroy,
+    .queue_locks = true,
 };
 
 static int create_queues(struct vmdev_virtio_blk *blk, uint16_t queue_size,
@@ -797,9 +873,17 @@ struct vmdev_block *vmdev_virtio_blk_block(struct vmdev_virtio_blk *blk)
 
 struct vmdev_virtio_blk_stats vmdev_virtio_blk_stats(struct vmdev_virtio_blk *blk)
 {
-    pthread_mutex_lock(&blk->dev.lock);
-    struct vmdev_virtio_blk_stats stats = blk->stats;
-    pthread_mutex_unlock(&blk->dev.lock);
+    struct vmdev_virtio_blk_stats stats = { 0 };
+    for (uint16_t i = 0; i < blk->num_queues; i++) {
+        const struct blk_queue *q = &blk->queues[i];
+        vmdev_virtio_queue_lock(&blk->dev, i);
+        stats.requests += q->stats.requests;
+        stats.io_errors += q->stats.io_errors;
+        stats.unsupported += q->stats.unsupported;
+        stats.budget_waits += q->stats.budget_waits;
+        vmdev_virtio_queue_unlock(&blk->dev, i);
+    }
+    stats.data_in_flight_peak = atomic_load(&blk->data_in_flight_peak);
     return stats;
 }
 
@@ -808,9 +892,9 @@ uint64_t vmdev_virtio_blk_queue_requests(struct vmdev_virtio_blk *blk,
 {
     if (index >= blk->num_queues)
         return 0;
-    pthread_mutex_lock(&blk->dev.lock);
-    uint64_t n = blk->queues[index].requests;
-    pthread_mutex_unlock(&blk->dev.lock);
+    vmdev_virtio_queue_lock(&blk->dev, index);
+    uint64_t n = blk->queues[index].stats.requests;
+    vmdev_virtio_queue_unlock(&blk->dev, index);
     return n;
 }
 

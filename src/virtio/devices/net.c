@@ -160,7 +160,7 @@ static void backend_link_changed(void *opaque, bool up)
                                  : (uint16_t)(status & ~VIRTIO_NET_S_LINK_UP);
     if (now != status) {
         net->config.status = htole16(now);
-        if (net->dev.status & VMDEV_VIRTIO_STATUS_DRIVER_OK)
+        if (vmdev_virtio_get_status(&net->dev) & VMDEV_VIRTIO_STATUS_DRIVER_OK)
             vmdev_virtio_interrupt_config(&net->dev);
     }
     pthread_mutex_unlock(&net->dev.lock);

@@ -19,8 +19,11 @@
 struct vmdev_virtio_mmio {
     struct vmdev_virtio_device *dev;
     struct vmdev_irq_line irq;
-    /* Transport registers, guarded by dev->lock. */
+    /* InterruptStatus and the line it drives: an interrupt may come from
+     * a queue's lock, which is taken after dev->lock. */
+    pthread_mutex_t irq_lock;
     uint32_t interrupt_status;
+    /* Transport registers, guarded by dev->lock. */
     uint32_t device_features_sel;
     uint32_t driver_features_sel;
     uint32_t queue_sel;
@@ -44,22 +47,38 @@ static void refuse(struct vmdev_virtio_mmio *mmio, const char *fmt, ...)
                        message);
 }
 
-/* The line is the OR of the pending InterruptStatus bits (4.2.2). */
-static void update_irq(struct vmdev_virtio_mmio *mmio)
+/* Set InterruptStatus to (status & keep) | add; the line is the OR of
+ * the pending bits (4.2.2). Returns the status before. */
+static uint32_t change_interrupt_status(struct vmdev_virtio_mmio *mmio,
+                                        uint32_t keep, uint32_t add)
 {
+    pthread_mutex_lock(&mmio->irq_lock);
+    uint32_t before = mmio->interrupt_status;
+    mmio->interrupt_status = (before & keep) | add;
     vmdev_irq_set(&mmio->irq, mmio->interrupt_status != 0);
+    pthread_mutex_unlock(&mmio->irq_lock);
+    return before;
 }
 
-/* The device raised an interrupt; called with dev->lock held. */
+static uint32_t read_interrupt_status(struct vmdev_virtio_mmio *mmio)
+{
+    pthread_mutex_lock(&mmio->irq_lock);
+    uint32_t status = mmio->interrupt_status;
+    pthread_mutex_unlock(&mmio->irq_lock);
+    return status;
+}
+
+/* The device raised an interrupt: dev->lock held, or only a queue's lock
+ * for a device with queue locks. */
 static void device_interrupt(void *opaque, enum vmdev_virtio_irq_reason reason,
                              uint16_t queue)
 {
     struct vmdev_virtio_mmio *mmio = opaque;
     (void)queue; /* one line for every queue: the driver scans them all */
-    mmio->interrupt_status |= reason == VMDEV_VIRTIO_IRQ_QUEUE
-                                  ? VMDEV_VIRTIO_MMIO_INT_VRING
-                                  : VMDEV_VIRTIO_MMIO_INT_CONFIG;
-    update_irq(mmio);
+    change_interrupt_status(mmio, UINT32_MAX,
+                            reason == VMDEV_VIRTIO_IRQ_QUEUE
+                                ? VMDEV_VIRTIO_MMIO_INT_VRING
+                                : VMDEV_VIRTIO_MMIO_INT_CONFIG);
 }
 
 struct vmdev_virtio_mmio *
@@ -71,11 +90,10 @@ vmdev_virtio_mmio_new(struct vmdev_virtio_device *dev,
         return NULL;
     mmio->dev = dev;
     mmio->irq = *irq;
-    pthread_mutex_lock(&dev->lock);
-    dev->transport.interrupt = device_interrupt;
-    dev->transport.opaque = mmio;
-    update_irq(mmio);
-    pthread_mutex_unlock(&dev->lock);
+    pthread_mutex_init(&mmio->irq_lock, NULL);
+    change_interrupt_status(mmio, 0, 0);
+    vmdev_virtio_set_transport(
+        dev, &(struct vmdev_virtio_transport){ device_interrupt, mmio });
     return mmio;
 }
 
@@ -83,10 +101,9 @@ void vmdev_virtio_mmio_free(struct vmdev_virtio_mmio *mmio)
 {
     if (!mmio)
         return;
-    pthread_mutex_lock(&mmio->dev->lock);
-    mmio->dev->transport.interrupt = NULL;
-    mmio->dev->transport.opaque = NULL;
-    pthread_mutex_unlock(&mmio->dev->lock);
+    vmdev_virtio_set_transport(mmio->dev,
+                               &(struct vmdev_virtio_transport){ NULL, NULL });
+    pthread_mutex_destroy(&mmio->irq_lock);
     free(mmio);
 }
 
@@ -176,7 +193,7 @@ static void write_queue_ready(struct vmdev_virtio_mmio *mmio, uint32_t value)
     }
     if (value == vq->config.ready)
         return;
-    if (value && (dev->status & VMDEV_VIRTIO_STATUS_DRIVER_OK)) {
+    if (value && (vmdev_virtio_get_status(dev) & VMDEV_VIRTIO_STATUS_DRIVER_OK)) {
         /* 3.1.1: queues are discovered (step 7) before DRIVER_OK (step 8);
          * a late queue would never be checked and enabled. */
         refuse(mmio, "queue %" PRIu32 " made ready after DRIVER_OK",
@@ -232,12 +249,11 @@ static void write_status(struct vmdev_virtio_mmio *mmio, uint32_t value)
     uint8_t status = (uint8_t)value;
     vmdev_virtio_set_status(mmio->dev, status);
     if (status == 0) {
-        mmio->interrupt_status = 0;
+        change_interrupt_status(mmio, 0, 0);
         mmio->device_features_sel = 0;
         mmio->driver_features_sel = 0;
         mmio->queue_sel = 0;
         mmio->shm_sel = 0;
-        update_irq(mmio);
     }
 }
 
@@ -250,7 +266,7 @@ static void write_queue_notify(struct vmdev_virtio_mmio *mmio, uint32_t value)
                value);
         return;
     }
-    vmdev_virtio_queue_kick(mmio->dev, (uint16_t)value);
+    vmdev_virtio_queue_kick_locked(mmio->dev, (uint16_t)value);
 }
 
 static bool is_write_only(uint32_t offset)
@@ -322,9 +338,9 @@ static uint32_t read_register(struct vmdev_virtio_mmio *mmio, uint32_t offset)
         vq = selected_queue(mmio);
         return vq ? vq->config.ready : 0;
     case VMDEV_VIRTIO_MMIO_INTERRUPT_STATUS:
-        return mmio->interrupt_status;
+        return read_interrupt_status(mmio);
     case VMDEV_VIRTIO_MMIO_STATUS:
-        return dev->status;
+        return vmdev_virtio_get_status(dev);
     case VMDEV_VIRTIO_MMIO_SHM_LEN_LOW:
     case VMDEV_VIRTIO_MMIO_SHM_LEN_HIGH:
     case VMDEV_VIRTIO_MMIO_SHM_BASE_LOW:
@@ -336,7 +352,7 @@ static uint32_t read_register(struct vmdev_virtio_mmio *mmio, uint32_t offset)
         /* Without VMDEV_VIRTIO_F_RING_RESET no queue is ever being reset. */
         return 0;
     case VMDEV_VIRTIO_MMIO_CONFIG_GENERATION:
-        return dev->config_generation;
+        return __atomic_load_n(&dev->config_generation, __ATOMIC_ACQUIRE);
     default:
         /* 4.2.2.2: the driver must not read write-only registers or
          * locations the table does not describe. */
@@ -378,8 +394,7 @@ static void write_register(struct vmdev_virtio_mmio *mmio, uint32_t offset,
         break;
     case VMDEV_VIRTIO_MMIO_INTERRUPT_ACK:
         /* Bits without a meaning (4.2.2) clear nothing. */
-        mmio->interrupt_status &= ~(value & INT_BITS);
-        update_irq(mmio);
+        change_interrupt_status(mmio, ~(value & INT_BITS), 0);
         break;
     case VMDEV_VIRTIO_MMIO_STATUS:
         write_status(mmio, value);
@@ -476,6 +491,13 @@ uint64_t vmdev_virtio_mmio_read(struct vmdev_virtio_mmio *mmio,
 void vmdev_virtio_mmio_write(struct vmdev_virtio_mmio *mmio, uint64_t offset,
                              uint64_t value, unsigned size)
 {
+    if (offset == VMDEV_VIRTIO_MMIO_QUEUE_NOTIFY && size == 4 &&
+        value < mmio->dev->num_queues) {
+        /* A kick needs none of the transport's registers: the device
+         * takes what lock it serves the queue under. */
+        vmdev_virtio_queue_kick(mmio->dev, (uint16_t)value);
+        return;
+    }
     pthread_mutex_lock(&mmio->dev->lock);
     if (access_allowed(mmio, offset, size, "write")) {
         if (offset >= VMDEV_VIRTIO_MMIO_CONFIG)
@@ -524,7 +546,7 @@ void vmdev_virtio_mmio_save(struct vmdev_virtio_mmio *mmio,
     pthread_mutex_lock(&mmio->dev->lock);
     vmdev_virtio_save(mmio->dev, w);
     vmdev_state_begin_section(w, name, STATE_VERSION);
-    vmdev_state_put_u32(w, "interrupt_status", mmio->interrupt_status);
+    vmdev_state_put_u32(w, "interrupt_status", read_interrupt_status(mmio));
     vmdev_state_put_u32(w, "device_features_sel", mmio->device_features_sel);
     vmdev_state_put_u32(w, "driver_features_sel", mmio->driver_features_sel);
     vmdev_state_put_u32(w, "queue_sel", mmio->queue_sel);
@@ -555,12 +577,11 @@ int vmdev_virtio_mmio_restore(struct vmdev_virtio_mmio *mmio,
     pthread_mutex_lock(&mmio->dev->lock);
     ret = vmdev_virtio_restore(mmio->dev, data, len);
     if (!ret) {
-        mmio->interrupt_status = interrupt_status;
+        change_interrupt_status(mmio, 0, interrupt_status);
         mmio->device_features_sel = device_sel;
         mmio->driver_features_sel = driver_sel;
         mmio->queue_sel = queue_sel;
         mmio->shm_sel = shm_sel;
-        update_irq(mmio);
     }
     pthread_mutex_unlock(&mmio->dev->lock);
     return ret;

@@ -104,7 +104,20 @@ static struct vmdev_virtqueue *selected_queue(struct vmdev_virtio_pci *vp)
                : NULL;
 }
 
-/* --- Interrupts from the device (dev->lock held). --- */
+/* The vectors are written under dev->lock and read by interrupts that
+ * may hold only a queue's lock. */
+static uint16_t load_vector(const uint16_t *vector)
+{
+    return __atomic_load_n(vector, __ATOMIC_RELAXED);
+}
+
+static void store_vector(uint16_t *vector, uint16_t value)
+{
+    __atomic_store_n(vector, value, __ATOMIC_RELAXED);
+}
+
+/* --- Interrupts from the device: dev->lock held, or only the queue's
+ * lock for a device with queue locks. --- */
 
 static void transport_interrupt(void *opaque,
                                 enum vmdev_virtio_irq_reason reason,
@@ -113,15 +126,18 @@ static void transport_interrupt(void *opaque,
     struct vmdev_virtio_pci *vp = opaque;
     if (vmdev_pci_msix_enabled(&vp->msix)) {
         /* 4.1.5.4: with MSI-X on, NO_VECTOR means no interrupt at all. */
-        uint16_t vector = reason == VMDEV_VIRTIO_IRQ_QUEUE
-                              ? vp->vdev->queues[queue].config.msix_vector
-                              : vp->config_vector;
+        uint16_t vector =
+            reason == VMDEV_VIRTIO_IRQ_QUEUE
+                ? load_vector(&vp->vdev->queues[queue].config.msix_vector)
+                : load_vector(&vp->config_vector);
         if (vector != VMDEV_VIRTIO_MSI_NO_VECTOR)
             (void)vmdev_pci_msix_notify(&vp->msix, vector);
         return;
     }
+    pthread_mutex_lock(&vp->isr_lock);
     vp->isr |= reason == VMDEV_VIRTIO_IRQ_QUEUE ? ISR_QUEUE : ISR_CONFIG;
     vmdev_pci_set_intx(&vp->pci, true);
+    pthread_mutex_unlock(&vp->isr_lock);
 }
 
 /* --- Common configuration (4.1.4.3). --- */
@@ -148,15 +164,17 @@ static uint64_t common_read(struct vmdev_virtio_pci *vp, uint64_t offset,
     if (vp->driver_feature_select < 2)
         put_le(image, CC_DRIVER_FEATURE,
                vdev->driver_features >> (32 * vp->driver_feature_select), 4);
-    put_le(image, CC_CONFIG_MSIX_VECTOR, vp->config_vector, 2);
+    put_le(image, CC_CONFIG_MSIX_VECTOR, load_vector(&vp->config_vector), 2);
     put_le(image, CC_NUM_QUEUES, vdev->num_queues, 2);
-    put_le(image, CC_DEVICE_STATUS, vdev->status, 1);
-    put_le(image, CC_CONFIG_GENERATION, vdev->config_generation, 1);
+    put_le(image, CC_DEVICE_STATUS, vmdev_virtio_get_status(vdev), 1);
+    put_le(image, CC_CONFIG_GENERATION,
+           __atomic_load_n(&vdev->config_generation, __ATOMIC_ACQUIRE), 1);
     put_le(image, CC_QUEUE_SELECT, vp->queue_select, 2);
     if (vq) {
         /* 4.1.4.3.2: a queue that does not exist reads size 0. */
         put_le(image, CC_QUEUE_SIZE, vq->config.size, 2);
-        put_le(image, CC_QUEUE_MSIX_VECTOR, vq->config.msix_vector, 2);
+        put_le(image, CC_QUEUE_MSIX_VECTOR,
+               load_vector(&vq->config.msix_vector), 2);
         put_le(image, CC_QUEUE_ENABLE, vq->config.ready, 2);
         put_le(image, CC_QUEUE_NOTIFY_OFF, vp->queue_select, 2);
         put_le(image, CC_QUEUE_DESC, vq->config.desc_addr, 8);
@@ -184,9 +202,11 @@ static void reset_transport(struct vmdev_virtio_pci *vp)
     vp->device_feature_select = 0;
     vp->driver_feature_select = 0;
     vp->queue_select = 0;
-    vp->config_vector = VMDEV_VIRTIO_MSI_NO_VECTOR;
+    store_vector(&vp->config_vector, VMDEV_VIRTIO_MSI_NO_VECTOR);
+    pthread_mutex_lock(&vp->isr_lock);
     vp->isr = 0;
     vmdev_pci_set_intx(&vp->pci, false);
+    pthread_mutex_unlock(&vp->isr_lock);
 }
 
 /* Set the low or high half of a 64-bit queue address. */
@@ -230,7 +250,7 @@ static void common_write(struct vmdev_virtio_pci *vp, uint64_t offset,
         return;
     case CC_CONFIG_MSIX_VECTOR:
         if (size == 2)
-            vp->config_vector = checked_vector(vp, value);
+            store_vector(&vp->config_vector, checked_vector(vp, value));
         return;
     case CC_DEVICE_STATUS:
         if (size != 1)
@@ -249,7 +269,7 @@ static void common_write(struct vmdev_virtio_pci *vp, uint64_t offset,
         return;
     case CC_QUEUE_MSIX_VECTOR:
         if (size == 2 && vq)
-            vq->config.msix_vector = checked_vector(vp, value);
+            store_vector(&vq->config.msix_vector, checked_vector(vp, value));
         return;
     case CC_QUEUE_ENABLE:
         /* 4.1.4.3.2: the driver writes 1 only; the ring is checked when
@@ -303,9 +323,11 @@ static uint64_t bar_read_locked(struct vmdev_virtio_pci *vp, uint64_t offset,
         if (offset != ISR_OFFSET)
             return 0;
         /* 4.1.4.5: reading ISR clears it and deasserts INTx. */
+        pthread_mutex_lock(&vp->isr_lock);
         uint8_t isr = vp->isr;
         vp->isr = 0;
         vmdev_pci_set_intx(&vp->pci, false);
+        pthread_mutex_unlock(&vp->isr_lock);
         return isr;
     }
     if (in_region(offset, size, DEVICE_OFFSET, DEVICE_LEN)) {
@@ -336,7 +358,7 @@ static void bar_write_locked(struct vmdev_virtio_pci *vp, uint64_t offset,
         /* 4.1.4.4: the register's offset names the queue. */
         uint64_t queue = (offset - NOTIFY_OFFSET) /
                          VMDEV_VIRTIO_PCI_NOTIFY_MULTIPLIER;
-        vmdev_virtio_queue_kick(vp->vdev, (uint16_t)queue);
+        vmdev_virtio_queue_kick_locked(vp->vdev, (uint16_t)queue);
     } else if (in_region(offset, size, DEVICE_OFFSET, DEVICE_LEN)) {
         uint8_t bytes[8];
         for (unsigned i = 0; i < size; i++)
@@ -367,6 +389,14 @@ static void bar_write(void *opaque, uint64_t offset, uint64_t value,
                       unsigned size)
 {
     struct vmdev_virtio_pci *vp = opaque;
+    if (in_region(offset, size, NOTIFY_OFFSET, notify_len(vp))) {
+        /* A kick needs none of the transport's registers: the device
+         * takes what lock it serves the queue under. */
+        vmdev_virtio_queue_kick(vp->vdev,
+                                (uint16_t)((offset - NOTIFY_OFFSET) /
+                                           VMDEV_VIRTIO_PCI_NOTIFY_MULTIPLIER));
+        return;
+    }
     pthread_mutex_lock(&vp->vdev->lock);
     bar_write_locked(vp, offset, value, size);
     pthread_mutex_unlock(&vp->vdev->lock);
@@ -376,9 +406,7 @@ static const struct vmdev_bus_ops bar_ops = { bar_read, bar_write };
 
 void vmdev_virtio_pci_queue_kick(struct vmdev_virtio_pci *vp, uint16_t queue)
 {
-    pthread_mutex_lock(&vp->vdev->lock);
     vmdev_virtio_queue_kick(vp->vdev, queue);
-    pthread_mutex_unlock(&vp->vdev->lock);
 }
 
 uint64_t vmdev_virtio_pci_notify_offset(uint16_t queue)
@@ -474,6 +502,7 @@ int vmdev_virtio_pci_init(struct vmdev_virtio_pci *vp,
     memset(vp, 0, sizeof(*vp));
     vp->vdev = vdev;
     vp->config_vector = VMDEV_VIRTIO_MSI_NO_VECTOR;
+    pthread_mutex_init(&vp->isr_lock, NULL);
 
     struct vmdev_pci_device *pdev = &vp->pci;
     vmdev_pci_device_init(pdev, vdev->name, VIRTIO_PCI_VENDOR,
@@ -522,14 +551,15 @@ int vmdev_virtio_pci_init(struct vmdev_virtio_pci *vp,
                               MSIX_PBA_OFFSET, msi);
     if (ret)
         return ret;
-    vdev->transport.interrupt = transport_interrupt;
-    vdev->transport.opaque = vp;
+    vmdev_virtio_set_transport(
+        vdev, &(struct vmdev_virtio_transport){ transport_interrupt, vp });
     return 0;
 }
 
 void vmdev_virtio_pci_release(struct vmdev_virtio_pci *vp)
 {
     vmdev_pci_msix_release(&vp->msix);
+    pthread_mutex_destroy(&vp->isr_lock);
 }
 
 /* --- Save and restore. --- */
@@ -545,8 +575,10 @@ void vmdev_virtio_pci_save(struct vmdev_virtio_pci *vp,
     vmdev_state_put_u32(w, "driver_feature_select",
                         vp->driver_feature_select);
     vmdev_state_put_u16(w, "queue_select", vp->queue_select);
-    vmdev_state_put_u16(w, "config_vector", vp->config_vector);
+    vmdev_state_put_u16(w, "config_vector", load_vector(&vp->config_vector));
+    pthread_mutex_lock(&vp->isr_lock);
     vmdev_state_put_u8(w, "isr", vp->isr);
+    pthread_mutex_unlock(&vp->isr_lock);
     vmdev_state_end_section(w);
     snprintf(section, sizeof(section), "%s.pci", name);
     vmdev_pci_device_save(&vp->pci, w, section);
@@ -593,8 +625,10 @@ int vmdev_virtio_pci_restore(struct vmdev_virtio_pci *vp, const void *data,
         vp->device_feature_select = dfs;
         vp->driver_feature_select = drfs;
         vp->queue_select = qsel;
-        vp->config_vector = cvec;
+        store_vector(&vp->config_vector, cvec);
+        pthread_mutex_lock(&vp->isr_lock);
         vp->isr = isr;
+        pthread_mutex_unlock(&vp->isr_lock);
     }
     pthread_mutex_unlock(&vp->vdev->lock);
     return ret;

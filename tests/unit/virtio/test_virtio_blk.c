@@ -7,7 +7,9 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -608,6 +610,67 @@ static void two_queues_serve_at_once(void)
     stop();
 }
 
+/* A read on queue 1, start to finish, on a thread of its own. */
+struct queue_one_read {
+    struct req r;
+    bool ok;
+    bool finished;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+};
+
+static void *read_on_queue_one(void *opaque)
+{
+    struct queue_one_read *q = opaque;
+    post(&q->r, 1, T_IN, 5, NULL, 0, 512, 1, false);
+    bool ok = finish(&q->r);
+    pthread_mutex_lock(&q->lock);
+    q->ok = ok;
+    q->finished = true;
+    pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&q->lock);
+    return NULL;
+}
+
+/*
+ * Each queue is served under its own lock, and neither a kick nor a
+ * completion takes the device's: with dev->lock held (a vCPU in a
+ * register access) and queue 0's lock held (its I/O thread busy), a read
+ * on queue 1 is served and completed. Ten seconds is a hang, not a wait.
+ */
+static void a_queue_runs_while_the_device_and_its_other_queues_are_busy(void)
+{
+    start_with(&(struct setup){ .num_queues = 2 });
+    static struct queue_one_read q;
+    q = (struct queue_one_read){ .ok = false };
+    pthread_mutex_init(&q.lock, NULL);
+    pthread_cond_init(&q.cond, NULL);
+    pthread_mutex_lock(&dev->lock);
+    vmdev_virtio_queue_lock(dev, 0);
+    pthread_t thread;
+    CHECK_EQ(pthread_create(&thread, NULL, read_on_queue_one, &q), 0);
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10;
+    pthread_mutex_lock(&q.lock);
+    while (!q.finished &&
+           pthread_cond_timedwait(&q.cond, &q.lock, &deadline) == 0)
+        ;
+    bool finished_while_held = q.finished;
+    pthread_mutex_unlock(&q.lock);
+    vmdev_virtio_queue_unlock(dev, 0);
+    pthread_mutex_unlock(&dev->lock);
+    CHECK_EQ(pthread_join(thread, NULL), 0);
+    CHECK(finished_while_held);
+    CHECK(q.ok);
+    CHECK_EQ(status_of(&q.r), S_OK);
+    CHECK(sector_matches_image(q.r.data, 5));
+    CHECK_EQ(vmdev_virtio_blk_queue_requests(blk, 1), 1);
+    pthread_cond_destroy(&q.cond);
+    pthread_mutex_destroy(&q.lock);
+    stop();
+}
+
 /*
  * A driver may make a chain available again as soon as the device took
  * it, so more chains can be outstanding than the device has request
@@ -877,6 +940,7 @@ static void engines_serve_reads_and_writes(void)
 }
 
 TEST_MAIN(TEST(config_reports_geometry_and_limits),
+          TEST(a_queue_runs_while_the_device_and_its_other_queues_are_busy),
           TEST(reads_sectors_into_scattered_buffers),
           TEST(writes_reach_the_file), TEST(a_full_ring_completes),
           TEST(get_id_returns_the_serial),
