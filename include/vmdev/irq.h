@@ -45,6 +45,15 @@ struct vmdev_msi_msg {
 struct vmdev_msi_sink {
     void (*send)(void *opaque, const struct vmdev_msi_msg *msg);
     void *opaque;
+    /*
+     * Optional: an eventfd whose every write delivers msg (a KVM irqfd on
+     * an MSI route), or -1 for none. A device with per-vector state
+     * (MSI-X) asks once for each message a vector holds and then signals
+     * the eventfd itself, so an interrupt costs one write and no lock of
+     * the VMM's. The eventfd stays open as long as the sink does; the
+     * library never closes it. Called with the device's MSI-X lock held.
+     */
+    int (*route)(void *opaque, const struct vmdev_msi_msg *msg);
 };
 
 static inline void vmdev_msi_send(const struct vmdev_msi_sink *sink,

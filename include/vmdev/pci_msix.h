@@ -42,6 +42,17 @@ struct vmdev_pci_msix {
     pthread_mutex_t lock;
     bool enabled;         /* Message Control: MSI-X Enable */
     bool function_masked; /* Message Control: Function Mask */
+    /* Per vector, the sink's eventfd for the message it holds (-1: none,
+     * VMDEV_PCI_MSIX_ROUTE_UNKNOWN: not asked since it changed). */
+    int *route_fd;
+    uint64_t routed; /* messages sent by signalling a route_fd */
+};
+
+#define VMDEV_PCI_MSIX_ROUTE_UNKNOWN (-2)
+
+/* Messages sent, in all and through the sink's eventfds (route). */
+struct vmdev_pci_msix_stats {
+    uint64_t delivered, routed;
 };
 
 /*
@@ -62,6 +73,8 @@ uint32_t vmdev_pci_msix_pba_size(uint16_t num_vectors);
 
 /* Message Control.Enable is set. */
 bool vmdev_pci_msix_enabled(const struct vmdev_pci_msix *msix);
+struct vmdev_pci_msix_stats
+vmdev_pci_msix_stats(const struct vmdev_pci_msix *msix);
 
 /* Signal `vector`: sent now, or left pending while masked. Returns false
  * when MSI-X is disabled or the vector does not exist. */

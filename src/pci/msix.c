@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "pci/regs.h"
+#include "vmdev/event_loop.h"
 #include "vmdev/pci_msix.h"
 
 #define STATE_VERSION 1
@@ -54,12 +55,15 @@ int vmdev_pci_msix_init(struct vmdev_pci_msix *msix, struct vmdev_pci_device *pd
         return -EINVAL;
     msix->table = calloc(num_vectors, sizeof(*msix->table));
     msix->pending = calloc((num_vectors + 63) / 64, sizeof(uint64_t));
-    if (!msix->table || !msix->pending) {
+    msix->route_fd = calloc(num_vectors, sizeof(*msix->route_fd));
+    if (!msix->table || !msix->pending || !msix->route_fd) {
         vmdev_pci_msix_release(msix);
         return -ENOMEM;
     }
-    for (uint16_t i = 0; i < num_vectors; i++)
+    for (uint16_t i = 0; i < num_vectors; i++) {
         msix->table[i].control = MSIX_VECTOR_MASKED;
+        msix->route_fd[i] = VMDEV_PCI_MSIX_ROUTE_UNKNOWN;
+    }
     pthread_mutex_init(&msix->lock, NULL);
     msix->pdev = pdev;
     msix->cap = cap;
@@ -81,8 +85,10 @@ void vmdev_pci_msix_release(struct vmdev_pci_msix *msix)
     msix->pdev = NULL;
     free(msix->table);
     free(msix->pending);
+    free(msix->route_fd);
     msix->table = NULL;
     msix->pending = NULL;
+    msix->route_fd = NULL;
 }
 
 /* Take Message Control's two bits from config space (the function's
@@ -99,6 +105,19 @@ static void refresh_control(struct vmdev_pci_msix *msix)
 static bool enabled(const struct vmdev_pci_msix *msix)
 {
     return msix->table && msix->enabled;
+}
+
+struct vmdev_pci_msix_stats
+vmdev_pci_msix_stats(const struct vmdev_pci_msix *msix)
+{
+    struct vmdev_pci_msix_stats stats = { 0, 0 };
+    if (!msix->table)
+        return stats;
+    struct vmdev_pci_msix *locked = (struct vmdev_pci_msix *)msix;
+    pthread_mutex_lock(&locked->lock);
+    stats = (struct vmdev_pci_msix_stats){ msix->delivered, msix->routed };
+    pthread_mutex_unlock(&locked->lock);
+    return stats;
 }
 
 bool vmdev_pci_msix_enabled(const struct vmdev_pci_msix *msix)
@@ -126,6 +145,15 @@ static void send(struct vmdev_pci_msix *msix, uint16_t vector)
         .data = e->data,
     };
     msix->delivered++;
+    int *fd = &msix->route_fd[vector];
+    if (msix->sink.route && *fd == VMDEV_PCI_MSIX_ROUTE_UNKNOWN)
+        *fd = msix->sink.route(msix->sink.opaque, &msg);
+    if (msix->sink.route && *fd >= 0) {
+        /* The vector's own eventfd: no search, no lock of the VMM's. */
+        vmdev_eventfd_signal(*fd);
+        msix->routed++;
+        return;
+    }
     vmdev_msi_send(&msix->sink, &msg);
 }
 
@@ -226,6 +254,8 @@ static void write_word(struct vmdev_pci_msix *msix, uint64_t offset,
         return;
     }
     *entry_word(msix, offset) = value;
+    /* A new address or data: ask the sink for its eventfd again. */
+    msix->route_fd[vector] = VMDEV_PCI_MSIX_ROUTE_UNKNOWN;
 }
 
 void vmdev_pci_msix_table_write(struct vmdev_pci_msix *msix, uint64_t offset,
@@ -296,6 +326,8 @@ int vmdev_pci_msix_restore(struct vmdev_pci_msix *msix, const void *data, size_t
     pthread_mutex_lock(&msix->lock);
     memcpy(msix->table, table, table_len);
     memcpy(msix->pending, pend, pba_len);
+    for (uint16_t v = 0; v < vectors; v++)
+        msix->route_fd[v] = VMDEV_PCI_MSIX_ROUTE_UNKNOWN;
     /* The function's config space was restored first. */
     refresh_control(msix);
     pthread_mutex_unlock(&msix->lock);

@@ -139,7 +139,7 @@ static struct vmdev_msi_msg msi_of(uint64_t rte)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct sent sent = { .count = 0 };
-    struct vmdev_msi_sink sink = { record_msi, &sent };
+    struct vmdev_msi_sink sink = { .send = record_msi, .opaque = &sent };
     struct vmdev_ioapic *io = vmdev_ioapic_new(0x21, &sink);
     if (!io)
         return 0;

@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     vmdev_pci_device_init(&dev, "fuzz", 0x1af4, 0x1042, 0x018000, 1, 0x1af4,
                           0x1100, 1);
     dev.ops = &dev_ops;
-    struct vmdev_msi_sink sink = { send_msi, NULL };
+    struct vmdev_msi_sink sink = { .send = send_msi, .opaque = NULL };
     if (vmdev_pci_set_bar(&dev, 0, VMDEV_PCI_BAR_MEM64, 0x4000, true,
                           &bar_ops, NULL, VMDEV_ACCESS_ANY) ||
         vmdev_pci_set_bar(&dev, 2, VMDEV_PCI_BAR_IO, 64, false, &bar_ops,

@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                               VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_INDIRECT_DESC),
                           8, 2, 16, mem))
         abort();
-    struct vmdev_msi_sink sink = { drop_msi, NULL };
+    struct vmdev_msi_sink sink = { .send = drop_msi, .opaque = NULL };
     if (vmdev_virtio_pci_init(&vp, &dev, &sink))
         abort();
     const struct vmdev_bus_ops *bar = vp.pci.bars[0].ops;

@@ -145,20 +145,32 @@ static int learn(struct vmm_irq_routes *r, const struct vmdev_msi_msg *msg)
     return fd;
 }
 
+/* msg's route's irqfd, learnt if new, or -1. Called with the lock held. */
+static int find_or_learn(struct vmm_irq_routes *r,
+                         const struct vmdev_msi_msg *msg)
+{
+    for (unsigned i = 0; i < r->num_msi; i++)
+        if (r->msi[i].msg.address == msg->address &&
+            r->msi[i].msg.data == msg->data)
+            return r->msi[i].fd;
+    return learn(r, msg);
+}
+
+int vmm_irq_routes_route_msi(struct vmm_irq_routes *r,
+                             const struct vmdev_msi_msg *msg)
+{
+    pthread_mutex_lock(&r->lock);
+    int fd = find_or_learn(r, msg);
+    pthread_mutex_unlock(&r->lock);
+    /* Without KVM there is nothing an eventfd could deliver to. */
+    return r->vm_fd >= 0 ? fd : -1;
+}
+
 void vmm_irq_routes_send_msi(struct vmm_irq_routes *r,
                              const struct vmdev_msi_msg *msg)
 {
-    int fd = -1;
     pthread_mutex_lock(&r->lock);
-    for (unsigned i = 0; i < r->num_msi; i++) {
-        if (r->msi[i].msg.address == msg->address &&
-            r->msi[i].msg.data == msg->data) {
-            fd = r->msi[i].fd;
-            break;
-        }
-    }
-    if (fd < 0)
-        fd = learn(r, msg);
+    int fd = find_or_learn(r, msg);
     /* Signalled under the lock: the fd cannot be closed meanwhile. */
     if (fd >= 0) {
         vmdev_eventfd_signal(fd);

@@ -6,7 +6,10 @@
  *    (KVM_EXIT_IOAPIC_EOI). The IOAPIC itself sends its messages as MSIs;
  *  - GSIs from 24 on, MSI routes learnt from the messages devices send
  *    (MSI-X vectors, IOAPIC pins), each with an irqfd: once a message has
- *    a route, sending it again is one eventfd write from any thread.
+ *    a route, sending it again is one eventfd write from any thread. A
+ *    PCI function's MSI-X keeps each vector's irqfd (the sink's route
+ *    callback, vmm_irq_routes_route_msi) and writes it without coming
+ *    here at all.
  * The learnt routes are bounded (a guest can program any number of
  * distinct messages); past the bound, messages go through KVM_SIGNAL_MSI.
  */
@@ -32,6 +35,12 @@ void vmm_irq_routes_free(struct vmm_irq_routes *routes);
 void vmm_irq_routes_set_ioapic(struct vmm_irq_routes *routes,
                                const struct vmdev_msi_msg *msgs,
                                uint32_t valid);
+
+/* msg's irqfd, creating the route on first use; -1 when it has none (past
+ * the bound, or KVM refused the table). The fd stays open until
+ * vmm_irq_routes_free, so a device may keep it and write it itself. */
+int vmm_irq_routes_route_msi(struct vmm_irq_routes *routes,
+                             const struct vmdev_msi_msg *msg);
 
 /* Deliver msg: through its irqfd, creating the route on first use. */
 void vmm_irq_routes_send_msi(struct vmm_irq_routes *routes,

@@ -608,7 +608,7 @@ static int create_ioapic(struct vmm_machine *m)
     struct vmdev_device *dev;
     if (add_device(m, "ioapic", vmm_machine_ids[ID_IOAPIC], &ioapic_ops, &dev))
         return -1;
-    struct vmdev_msi_sink sink = { vmm_vm_send_msi, m->vm };
+    struct vmdev_msi_sink sink = { .send = vmm_vm_send_msi, .opaque = m->vm };
     m->ioapic = vmdev_ioapic_new(0, &sink);
     if (!m->ioapic)
         return -1;
@@ -998,6 +998,8 @@ void vmm_machine_print_stats(struct vmm_machine *m)
     print_nets(m);
     uint64_t irqfd, signal_msi, tables_set;
     vmm_irq_routes_counts(m->vm->routes, &irqfd, &signal_msi, &tables_set);
+    /* The routes' own irqfd writes, and those the PCI functions make. */
+    irqfd += vmm_pci_msix_routed(m->pci);
     fprintf(stderr,
             "vmdev-run: queue notifications: ioeventfd=%llu; "
             "interrupts: irqfd=%llu signal_msi=%llu gsi_routing_sets=%llu\n",

@@ -66,6 +66,8 @@ struct vmm_pci {
     struct vmdev_event_loop *io_loops[VMM_PCI_MAX_IO_THREADS];
     unsigned num_io_loops;
     atomic_uint_fast64_t ioeventfd_kicks;
+    /* Interrupts the unplugged functions' MSI-X sent through irqfds. */
+    atomic_uint_fast64_t routed_by_unplugged;
     /* By slot. Changed only while no vCPU runs (before start, after
      * join), as map_bar reads it from vCPU threads. */
     struct virtio_function *functions[VMDEV_PCI_SLOTS];
@@ -339,6 +341,8 @@ static void unplug_function(void *opaque)
         vmdev_pci_bus_remove(pci->bus, &f->vp.pci);
         pci->functions[f->vp.pci.slot] = NULL;
         f->plugged = false;
+        atomic_fetch_add(&pci->routed_by_unplugged,
+                         vmdev_pci_msix_stats(&f->vp.msix).routed);
     }
     remove_kicks(f);
 }
@@ -377,7 +381,8 @@ static const struct vmdev_device_ops virtio_function_ops = {
 static int plug_function(struct vmm_pci *pci, struct vmdev_device *dev,
                          struct virtio_function *f)
 {
-    struct vmdev_msi_sink msi = { vmm_vm_send_msi, pci->vm };
+    struct vmdev_msi_sink msi = { .send = vmm_vm_send_msi, .opaque = pci->vm,
+                                  .route = vmm_vm_route_msi };
     uint64_t bar;
     if (vmdev_virtio_pci_init(&f->vp, f->vdev, &msi)) {
         fprintf(stderr, "vmdev-run: cannot create virtio-pci for %s\n",
@@ -444,4 +449,14 @@ int vmm_pci_add_virtio(struct vmm_pci *pci, struct vmdev_device_manager *devices
 uint64_t vmm_pci_ioeventfd_kicks(struct vmm_pci *pci)
 {
     return atomic_load(&pci->ioeventfd_kicks);
+}
+
+uint64_t vmm_pci_msix_routed(struct vmm_pci *pci)
+{
+    uint64_t routed = atomic_load(&pci->routed_by_unplugged);
+    for (unsigned slot = 0; slot < VMDEV_PCI_SLOTS; slot++)
+        if (pci->functions[slot])
+            routed += vmdev_pci_msix_stats(&pci->functions[slot]->vp.msix)
+                          .routed;
+    return routed;
 }

@@ -62,5 +62,8 @@ struct vmdev_event_loop *vmm_pci_io_loop(struct vmm_pci *pci, unsigned index);
 
 /* Queue notifications that arrived through ioeventfds. */
 uint64_t vmm_pci_ioeventfd_kicks(struct vmm_pci *pci);
+/* MSI-X interrupts the functions sent by writing their vectors' irqfds
+ * themselves (vmdev_msi_sink.route). */
+uint64_t vmm_pci_msix_routed(struct vmm_pci *pci);
 
 #endif

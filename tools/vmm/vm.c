@@ -567,3 +567,9 @@ void vmm_vm_send_msi(void *opaque, const struct vmdev_msi_msg *msg)
     struct vmm_vm *vm = opaque;
     vmm_irq_routes_send_msi(vm->routes, msg);
 }
+
+int vmm_vm_route_msi(void *opaque, const struct vmdev_msi_msg *msg)
+{
+    struct vmm_vm *vm = opaque;
+    return vmm_irq_routes_route_msi(vm->routes, msg);
+}

@@ -120,5 +120,8 @@ void vmm_vm_set_extint(void *vm, bool level);
 /* Deliver an MSI (what the IOAPIC and MSI-X produce) to the local APICs,
  * through an irqfd route (irq_routes.h). */
 void vmm_vm_send_msi(void *vm, const struct vmdev_msi_msg *msg);
+/* A vmdev_msi_sink's route: msg's irqfd (its route made on first use),
+ * or -1 past the routes' bound or without KVM. */
+int vmm_vm_route_msi(void *vm, const struct vmdev_msi_msg *msg);
 
 #endif

@@ -5,6 +5,8 @@
  * Local Bus Specification 3.0 as a guest's PCI code would probe them.
  */
 #include <errno.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "test.h"
 #include "vmdev/pci.h"
@@ -344,7 +346,7 @@ static void make_msix(void)
 {
     make_device();
     dev.ops = &msix_device_ops;
-    struct vmdev_msi_sink sink = { fake_msi, NULL };
+    struct vmdev_msi_sink sink = { .send = fake_msi, .opaque = NULL };
     if (vmdev_pci_msix_init(&msix, &dev, 3, 1, 0x800, 0xc00, &sink))
         abort();
 }
@@ -384,7 +386,7 @@ static void msix_capability_layout(void)
 static void msix_layout_must_fit_its_bar(void)
 {
     make_device(); /* BAR 1: 4 KiB */
-    struct vmdev_msi_sink sink = { fake_msi, NULL };
+    struct vmdev_msi_sink sink = { .send = fake_msi, .opaque = NULL };
     struct {
         uint16_t vectors;
         uint32_t table, pba;
@@ -452,7 +454,7 @@ static void msix_delivery_masking_and_pending(void)
     CHECK_EQ(vmdev_pci_set_bar(&d2, 1, VMDEV_PCI_BAR_MEM32, 4096, false,
                                &bar_ops, NULL, VMDEV_ACCESS_ANY),
              0);
-    struct vmdev_msi_sink sink = { fake_msi, NULL };
+    struct vmdev_msi_sink sink = { .send = fake_msi, .opaque = NULL };
     CHECK_EQ(vmdev_pci_msix_init(&copy, &d2, 3, 1, 0x800, 0xc00, &sink), 0);
     CHECK_EQ(vmdev_pci_msix_restore(&copy, w.data, w.len, "msix"), 0);
     CHECK_EQ(vmdev_pci_msix_table_read(&copy, 8, 4), 0x30);
@@ -460,6 +462,66 @@ static void msix_delivery_masking_and_pending(void)
     vmdev_pci_msix_release(&copy);
     vmdev_state_writer_release(&w);
     vmdev_pci_msix_release(&msix);
+}
+
+/* The sink's route: an eventfd per message, counted. */
+static int route_calls;
+static int route_gives = -1;
+static struct vmdev_msi_msg last_routed;
+
+static int give_route(void *opaque, const struct vmdev_msi_msg *msg)
+{
+    (void)opaque;
+    route_calls++;
+    last_routed = *msg;
+    return route_gives;
+}
+
+static uint64_t eventfd_count(int fd)
+{
+    uint64_t n = 0;
+    return read(fd, &n, sizeof(n)) == sizeof(n) ? n : 0;
+}
+
+/* A vector asks the sink for its message's eventfd once, then writes it
+ * itself; a new address or data asks again; no eventfd means the sink's
+ * send, without asking again until the message changes. */
+static void msix_vectors_keep_their_eventfd(void)
+{
+    make_device();
+    dev.ops = &msix_device_ops;
+    struct vmdev_msi_sink sink = { .send = fake_msi, .route = give_route };
+    CHECK_EQ(vmdev_pci_msix_init(&msix, &dev, 3, 1, 0x800, 0xc00, &sink), 0);
+    int fd = eventfd(0, EFD_NONBLOCK);
+    CHECK(fd >= 0);
+    route_calls = 0;
+    route_gives = fd;
+    program_vector(0, 0x30, false);
+    conf1_write(3, msix.cap + 2, 0x8000, 2);
+    for (int i = 0; i < 3; i++)
+        CHECK(vmdev_pci_msix_notify(&msix, 0));
+    CHECK_EQ(route_calls, 1);
+    CHECK_EQ(last_routed.data, 0x30);
+    CHECK_EQ(eventfd_count(fd), 3);
+    CHECK_EQ(owner.msis, 0);
+    vmdev_pci_msix_table_write(&msix, 8, 0x31, 4);
+    CHECK(vmdev_pci_msix_notify(&msix, 0));
+    CHECK_EQ(route_calls, 2);
+    CHECK_EQ(last_routed.data, 0x31);
+    CHECK_EQ(eventfd_count(fd), 1);
+    /* No route for vector 1's message: the sink sends it. */
+    route_gives = -1;
+    program_vector(1, 0x40, false);
+    CHECK(vmdev_pci_msix_notify(&msix, 1));
+    CHECK(vmdev_pci_msix_notify(&msix, 1));
+    CHECK_EQ(route_calls, 3);
+    CHECK_EQ(owner.msis, 2);
+    CHECK_EQ(owner.last_msi.data, 0x40);
+    struct vmdev_pci_msix_stats stats = vmdev_pci_msix_stats(&msix);
+    CHECK_EQ(stats.delivered, 6);
+    CHECK_EQ(stats.routed, 4);
+    vmdev_pci_msix_release(&msix);
+    close(fd);
 }
 
 TEST_MAIN(TEST(header_reads_back_identity),
@@ -470,4 +532,5 @@ TEST_MAIN(TEST(header_reads_back_identity),
           TEST(intx_follows_pin_and_disable_bit),
           TEST(save_restore_keeps_identity), TEST(msix_capability_layout),
           TEST(msix_layout_must_fit_its_bar),
-          TEST(msix_delivery_masking_and_pending))
+          TEST(msix_delivery_masking_and_pending),
+          TEST(msix_vectors_keep_their_eventfd))

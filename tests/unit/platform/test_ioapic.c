@@ -19,7 +19,7 @@ static void record_msi(void *opaque, const struct vmdev_msi_msg *msg)
 
 static struct vmdev_ioapic *new_ioapic(struct msi_log *log)
 {
-    struct vmdev_msi_sink sink = { record_msi, log };
+    struct vmdev_msi_sink sink = { .send = record_msi, .opaque = log };
     return vmdev_ioapic_new(0, &sink);
 }
 

@@ -157,7 +157,7 @@ static void setup(void)
                           VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX), 4, 1, 16,
                           mem.mem))
         abort();
-    struct vmdev_msi_sink sink = { record_msi, &msis };
+    struct vmdev_msi_sink sink = { .send = record_msi, .opaque = &msis };
     if (vmdev_virtio_pci_init(&vp, &echo.dev, &sink))
         abort();
     vmdev_pci_bus_free(bus);
@@ -396,7 +396,7 @@ static void save_restore_round_trip(void)
 
     struct echo e2 = { .value = 1 };
     struct vmdev_virtio_pci vp2;
-    struct vmdev_msi_sink sink = { record_msi, &msis };
+    struct vmdev_msi_sink sink = { .send = record_msi, .opaque = &msis };
     CHECK_EQ(vmdev_virtio_init(&e2.dev, "echo0", 4, &echo_ops,
                                VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX), 4, 1,
                                16, mem.mem),
@@ -436,7 +436,7 @@ static void queue_count_fits_the_msix_layout(void)
                                    (uint16_t)queues, 16, mem.mem),
                  0);
         struct vmdev_virtio_pci p;
-        struct vmdev_msi_sink sink = { record_msi, &msis };
+        struct vmdev_msi_sink sink = { .send = record_msi, .opaque = &msis };
         int ret = vmdev_virtio_pci_init(&p, &e.dev, &sink);
         if (queues <= VMDEV_VIRTIO_PCI_MAX_QUEUES) {
             CHECK_EQ(ret, 0);
