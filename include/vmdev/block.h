@@ -139,6 +139,14 @@ struct vmdev_block_request {
 };
 
 /*
+ * What vmdev_block_submit would refuse before it allocates anything:
+ * -EINVAL or -EROFS, as there, or 0. For a caller that reserves something
+ * of its own for a request only if the block layer will take it.
+ */
+int vmdev_block_check(const struct vmdev_block *block,
+                      const struct vmdev_block_request *req);
+
+/*
  * Start req on engine. Returns 0, or before anything starts (done() is
  * not called): -EINVAL for a malformed request, one outside the disk or
  * one not aligned as cache=none needs; -EROFS for a write, discard or

@@ -78,7 +78,11 @@ struct vmdev_virtio_device_ops {
     /* NULL when the configuration space is read-only. */
     void (*write_config)(struct vmdev_virtio_device *dev, uint32_t offset,
                          const void *data, uint32_t len);
-    /* DRIVER_OK was set and every enabled queue passed its checks. */
+    /*
+     * DRIVER_OK was set and every enabled queue passed its checks. With
+     * queue_locks, called with every queue lock held too, and the core
+     * then kicks each queue (buffers made available before DRIVER_OK).
+     */
     int (*activate)(struct vmdev_virtio_device *dev);
     /* The driver wrote 0 to status; forget everything negotiated. */
     void (*reset)(struct vmdev_virtio_device *dev);
@@ -331,8 +335,18 @@ void vmdev_virtio_detach_queue(struct vmdev_virtio_device *dev,
 uint16_t vmdev_virtio_queue_group(const struct vmdev_virtio_device *dev,
                                   uint16_t index);
 
+/*
+ * With dev->lock held: take every queue's lock as well (in index order),
+ * for a device with queue_locks, and let go of them; nothing otherwise.
+ * A transport holds them across its own state and the device's when it
+ * saves or restores, so that no completion falls between the two.
+ */
+void vmdev_virtio_lock_queues(struct vmdev_virtio_device *dev);
+void vmdev_virtio_unlock_queues(struct vmdev_virtio_device *dev);
+
 /* Save/restore of the common part (status, features, queues) plus the
- * device's own fields, in one section named dev->name. */
+ * device's own fields, in one section named dev->name; with dev->lock
+ * and the queue locks held (vmdev_virtio_lock_queues). */
 void vmdev_virtio_save(struct vmdev_virtio_device *dev,
                        struct vmdev_state_writer *w);
 __attribute__((warn_unused_result))

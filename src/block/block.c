@@ -628,6 +628,13 @@ static int set_up_bounce(struct vmdev_block *b, struct vmdev_block_request *req,
     return 0;
 }
 
+int vmdev_block_check(const struct vmdev_block *b,
+                      const struct vmdev_block_request *req)
+{
+    uint64_t len;
+    return check_request(b, req, &len);
+}
+
 int vmdev_block_submit(struct vmdev_block *b, struct vmdev_io_engine *engine,
                        struct vmdev_block_request *req)
 {

@@ -34,8 +34,8 @@
 static void request_io_done(struct vmdev_io *io, int64_t result)
 {
     struct qcow2_request *r = io->opaque;
-    if (result < 0 && !r->error)
-        r->error = result;
+    if (result < 0)
+        qcow2_request_fail(r, result);
     qcow2_request_put(r);
 }
 
@@ -46,7 +46,8 @@ static int qcow2_submit(struct vmdev_block *b, struct vmdev_block_request *req)
     if (!r)
         return -ENOMEM;
     r->req = req;
-    r->pending = 1;
+    atomic_init(&r->pending, 1);
+    atomic_init(&r->error, 0);
     if (req->op == VMDEV_IO_READ || req->op == VMDEV_IO_WRITE)
         for (unsigned i = 0; i < req->data_iovcnt; i++)
             r->len += req->data_iov[i].iov_len;
@@ -70,14 +71,15 @@ static int qcow2_submit(struct vmdev_block *b, struct vmdev_block_request *req)
         break;
     }
     if (ret)
-        r->error = ret;
-    if (r->pending > 1) {
+        qcow2_request_fail(r, ret);
+    if (r->dispatched_any) {
         /* Extents are in flight and finish on the engine's thread. */
         qcow2_request_put(r);
         return 0;
     }
     /* Nothing went to the engine: it still reports the completion. */
-    bool flush = req->op == VMDEV_IO_FLUSH && q->writable && !r->error;
+    bool flush = req->op == VMDEV_IO_FLUSH && q->writable &&
+                 !atomic_load(&r->error);
     r->io = (struct vmdev_io){ .op = flush ? VMDEV_IO_FLUSH : VMDEV_IO_NOP,
                                .fd = b->fd, .done = request_io_done,
                                .opaque = r };

@@ -34,6 +34,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <stdatomic.h>
+
 #include "block/format.h"
 
 #define QCOW2_MAGIC 0x514649fbu
@@ -145,8 +147,12 @@ struct mapping {
 struct qcow2_request {
     struct vmdev_block_request *req;
     uint64_t len;     /* a read's or write's: its buffers' */
-    unsigned pending; /* extents in flight, + 1 while dispatching */
-    int64_t error;
+    /* Extents in flight, + 1 while dispatching. Atomic, as is error:
+     * extents finish on the engine's completing thread while the
+     * dispatching thread may still be submitting more. */
+    atomic_uint pending;
+    _Atomic int64_t error; /* the first failure, 0 while none */
+    bool dispatched_any;   /* an extent went out: the dispatcher's own */
     struct vmdev_io io; /* NOP or FLUSH: carries the completion */
 };
 
@@ -257,6 +263,8 @@ int qcow2_mark_corrupt(struct qcow2 *q, const char *what);
 
 /* qcow2_read.c */
 void qcow2_request_put(struct qcow2_request *r);
+/* Record result as r's failure unless one came first. */
+void qcow2_request_fail(struct qcow2_request *r, int64_t result);
 int qcow2_dispatch_read(struct qcow2_request *r, struct vmdev_block *b,
                   struct qcow2 *q);
 /* Guest bytes [guest, guest + len), inside one cluster mapped to m, into

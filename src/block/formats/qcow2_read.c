@@ -25,12 +25,19 @@ struct qcow2_extent {
     struct iovec iov[];
 };
 
+void qcow2_request_fail(struct qcow2_request *r, int64_t result)
+{
+    int64_t none = 0;
+    atomic_compare_exchange_strong(&r->error, &none, result);
+}
+
 void qcow2_request_put(struct qcow2_request *r)
 {
-    if (--r->pending)
+    if (atomic_fetch_sub(&r->pending, 1) != 1)
         return;
     struct vmdev_block_request *req = r->req;
-    int64_t result = r->error ? r->error
+    int64_t error = atomic_load(&r->error);
+    int64_t result = error ? error
                      : req->op == VMDEV_IO_READ || req->op == VMDEV_IO_WRITE
                          ? (int64_t)r->len
                          : 0;
@@ -42,7 +49,7 @@ static void extent_finished(struct qcow2_extent *e, int64_t result)
 {
     struct qcow2_request *r = e->parent;
     if (result < 0 || (uint64_t)result != e->len)
-        r->error = r->error ? r->error : (result < 0 ? result : -EIO);
+        qcow2_request_fail(r, result < 0 ? result : -EIO);
     free(e);
     qcow2_request_put(r);
 }
@@ -161,11 +168,13 @@ int qcow2_submit_extent_io(struct qcow2_request *r, struct qcow2_extent *e,
     e->io = (struct vmdev_io){ .op = op, .fd = fd, .offset = host,
                                .iov = e->iov, .iovcnt = e->iovcnt,
                                .done = extent_io_done, .opaque = e };
-    r->pending++;
+    atomic_fetch_add(&r->pending, 1);
     int ret = vmdev_io_engine_submit(r->req->engine, &e->io);
     if (ret) {
-        r->pending--;
+        atomic_fetch_sub(&r->pending, 1); /* the dispatch's still holds */
         free(e);
+    } else {
+        r->dispatched_any = true;
     }
     return ret;
 }
@@ -189,11 +198,13 @@ static int read_backing(struct qcow2_request *r, struct qcow2 *q,
         .op = VMDEV_IO_READ, .offset = guest, .iov = e->iov,
         .iovcnt = e->iovcnt, .done = backing_read_done, .opaque = e,
     };
-    r->pending++;
+    atomic_fetch_add(&r->pending, 1);
     int ret = vmdev_block_submit(q->backing, r->req->engine, &e->sub);
     if (ret) {
-        r->pending--;
+        atomic_fetch_sub(&r->pending, 1); /* the dispatch's still holds */
         free(e);
+    } else {
+        r->dispatched_any = true;
     }
     return ret;
 }

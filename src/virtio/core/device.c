@@ -15,7 +15,6 @@
 #include "vmdev/log.h"
 #include "vmdev/virtio.h"
 
-#include "internal.h"
 
 #define STATE_VERSION 1
 
@@ -43,9 +42,7 @@ static int return_fd(const struct vmdev_virtio_queue_state *qs)
     return __atomic_load_n(&qs->fd, __ATOMIC_ACQUIRE);
 }
 
-/* With dev->lock held: every queue's lock too, for a device that serves
- * its queues under their own (the order: dev->lock, then by index). */
-void virtio_lock_queues(struct vmdev_virtio_device *dev)
+void vmdev_virtio_lock_queues(struct vmdev_virtio_device *dev)
 {
     if (!dev->ops->queue_locks)
         return;
@@ -53,7 +50,7 @@ void virtio_lock_queues(struct vmdev_virtio_device *dev)
         pthread_mutex_lock(&dev->queue_state[i].lock);
 }
 
-void virtio_unlock_queues(struct vmdev_virtio_device *dev)
+void vmdev_virtio_unlock_queues(struct vmdev_virtio_device *dev)
 {
     if (!dev->ops->queue_locks)
         return;
@@ -277,13 +274,28 @@ static bool apply_status(struct vmdev_virtio_device *dev, uint8_t status)
            enable_queues(dev);
 }
 
+static bool activate(struct vmdev_virtio_device *dev)
+{
+    if (dev->ops->activate && dev->ops->activate(dev)) {
+        vmdev_virtio_guest_error(dev, "device could not start");
+        return false;
+    }
+    return true;
+}
+
 void vmdev_virtio_set_status(struct vmdev_virtio_device *dev, uint8_t status)
 {
-    virtio_lock_queues(dev);
+    vmdev_virtio_lock_queues(dev);
     bool start = apply_status(dev, status);
-    virtio_unlock_queues(dev);
-    if (start && dev->ops->activate && dev->ops->activate(dev))
-        vmdev_virtio_guest_error(dev, "device could not start");
+    /* With queue locks, nothing is served before the device has
+     * started; then the queues are kicked for buffers made available
+     * before DRIVER_OK, whose kicks were ignored. */
+    bool started = start && dev->ops->queue_locks && activate(dev);
+    vmdev_virtio_unlock_queues(dev);
+    if (start && !dev->ops->queue_locks)
+        activate(dev);
+    for (uint16_t i = 0; started && i < dev->num_queues; i++)
+        vmdev_virtio_queue_kick_locked(dev, i);
 }
 
 void vmdev_virtio_read_config(struct vmdev_virtio_device *dev,
@@ -334,9 +346,9 @@ void vmdev_virtio_set_transport(struct vmdev_virtio_device *dev,
                                 const struct vmdev_virtio_transport *t)
 {
     pthread_mutex_lock(&dev->lock);
-    virtio_lock_queues(dev);
+    vmdev_virtio_lock_queues(dev);
     dev->transport = *t;
-    virtio_unlock_queues(dev);
+    vmdev_virtio_unlock_queues(dev);
     pthread_mutex_unlock(&dev->lock);
 }
 
@@ -467,10 +479,10 @@ static void queue_return_close(struct vmdev_virtio_queue_state *back)
     back->loop = NULL;
     /* Batches stop signalling it before it closes. */
     pthread_mutex_lock(&back->dev->lock);
-    virtio_lock_queues(back->dev);
+    vmdev_virtio_lock_queues(back->dev);
     int fd = back->fd;
     __atomic_store_n(&back->fd, -1, __ATOMIC_RELEASE);
-    virtio_unlock_queues(back->dev);
+    vmdev_virtio_unlock_queues(back->dev);
     pthread_mutex_unlock(&back->dev->lock);
     if (fd >= 0)
         close(fd);

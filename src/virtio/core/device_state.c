@@ -12,7 +12,6 @@
 
 #include "vmdev/virtio.h"
 
-#include "internal.h"
 
 #define STATE_VERSION 1
 
@@ -48,7 +47,6 @@ static void save_queue(struct vmdev_state_writer *w, unsigned index,
 void vmdev_virtio_save(struct vmdev_virtio_device *dev,
                        struct vmdev_state_writer *w)
 {
-    virtio_lock_queues(dev);
     vmdev_state_begin_section(w, dev->name, STATE_VERSION);
     vmdev_state_put_u32(w, "device_id", dev->device_id);
     vmdev_state_put_u64(w, "device_features", dev->device_features);
@@ -61,7 +59,6 @@ void vmdev_virtio_save(struct vmdev_virtio_device *dev,
     if (dev->ops->save)
         dev->ops->save(dev, w);
     vmdev_state_end_section(w);
-    virtio_unlock_queues(dev);
 }
 
 struct queue_image {
@@ -178,8 +175,5 @@ static int restore_locked(struct vmdev_virtio_device *dev,
 int vmdev_virtio_restore(struct vmdev_virtio_device *dev,
                          const void *snapshot, size_t len)
 {
-    virtio_lock_queues(dev);
-    int ret = restore_locked(dev, snapshot, len);
-    virtio_unlock_queues(dev);
-    return ret;
+    return restore_locked(dev, snapshot, len);
 }

@@ -385,19 +385,19 @@ static uint64_t budget_cost(const struct blk_request *req)
 }
 
 /* Hand a checked request, its budget reserved, to the block layer:
- * SUBMIT, or FAIL_IOERR. */
+ * SUBMIT, or FAIL_IOERR (out of memory: the budget goes back, and the
+ * queue looks for queues waiting on it once its lock is let go). */
 static enum verdict submit(struct blk_queue *q, struct blk_request *req)
 {
     struct vmdev_virtio_blk *blk = q->blk;
-    req->io.done = request_done;
     req->io.opaque = req;
     req->queue = q;
     req->generation = blk->generation;
     req->charged = budget_cost(req);
-    /* Refused when outside the disk, misaligned, or writing a read-only
-     * disk (5.2.6.2: that is IOERR). */
     if (vmdev_block_submit(blk->block, q->engine, &req->io)) {
         budget_release(blk, req->charged);
+        if (req->charged)
+            q->freed_budget = true;
         req->charged = 0;
         return FAIL_IOERR;
     }
@@ -544,6 +544,14 @@ static void serve_request(struct blk_queue *q, struct vmdev_virtqueue_chain *c,
         verdict = FAIL_UNSUPP;
         break;
     }
+    if (verdict == SUBMIT) {
+        /* Refused when outside the disk, misaligned, or writing a
+         * read-only disk (5.2.6.2: that is IOERR), before it takes any
+         * of the budget. */
+        req->io.done = request_done;
+        if (vmdev_block_check(blk->block, &req->io))
+            verdict = FAIL_IOERR;
+    }
     if (verdict == SUBMIT && !budget_reserve(blk, budget_cost(req))) {
         /* Say so, then try once more: a completion gives budget back
          * before it looks for waiting queues (resume_waiting_queues), so
@@ -587,6 +595,9 @@ static void serve_request(struct blk_queue *q, struct vmdev_virtqueue_chain *c,
     vmdev_virtio_batch_push(batch, c, 1);
 }
 
+static void resume_waiting_queues(struct vmdev_virtio_blk *blk,
+                                  uint16_t after);
+
 /*
  * The queue's request path: the driver's notification, the queue's loop
  * coming back to it, or a completion that made room. Requests go to the
@@ -610,9 +621,14 @@ static void serve_queue(struct blk_queue *q)
         q->waiting_for_request = !q->free;
         vmdev_virtio_batch_end(&batch);
     }
+    bool freed_budget = q->freed_budget;
+    q->freed_budget = false;
     vmdev_virtio_queue_unlock(dev, q->index);
     /* One io_uring_enter for what this notification brought. */
     vmdev_io_engine_unplug(q->engine);
+    /* A refused submission gave its budget back. */
+    if (freed_budget)
+        resume_waiting_queues(q->blk, q->index);
 }
 
 static void blk_queue_kick(struct vmdev_virtio_device *dev, uint16_t index)
@@ -680,15 +696,30 @@ static int blk_attach_queue(struct vmdev_virtio_device *dev, uint16_t index,
     return 0;
 }
 
+/* With every queue lock held, so no request is served before the cache
+ * mode is right; the core then kicks the queues for buffers made
+ * available before DRIVER_OK. */
 static int blk_activate(struct vmdev_virtio_device *dev)
 {
     struct vmdev_virtio_blk *blk = blk_of(dev);
     if (wce_forced_off(blk))
         vmdev_block_set_writeback(blk->block, false);
-    /* Buffers made available before DRIVER_OK had their kicks ignored. */
-    for (uint16_t i = 0; i < blk->num_queues; i++)
-        vmdev_virtio_queue_kick_locked(dev, i);
     return 0;
+}
+
+/* Before the core lets go of the queues' locks for good: no completion
+ * runs after this, and what the engines still finish only releases. */
+static void blk_stop(struct vmdev_virtio_device *dev)
+{
+    struct vmdev_virtio_blk *blk = blk_of(dev);
+    for (uint16_t i = 0; i < blk->num_queues; i++) {
+        struct blk_queue *q = &blk->queues[i];
+        if (q->watch)
+            vmdev_event_loop_remove(q->loop, q->watch);
+        q->watch = NULL;
+        q->loop = NULL;
+    }
+    blk->stopping = true;
 }
 
 /* With every queue lock held. */
@@ -735,6 +766,7 @@ static const struct vmdev_virtio_device_ops blk_ops = {
     .reset = blk_reset,
     .queue_kick = blk_queue_kick,
     .attach_queue = blk_attach_queue,
+    .stop = blk_stop,
     .destroy = blk_destroy,
     .queue_locks = true,
 };

@@ -544,6 +544,7 @@ void vmdev_virtio_mmio_save(struct vmdev_virtio_mmio *mmio,
                             struct vmdev_state_writer *w, const char *name)
 {
     pthread_mutex_lock(&mmio->dev->lock);
+    vmdev_virtio_lock_queues(mmio->dev);
     vmdev_virtio_save(mmio->dev, w);
     vmdev_state_begin_section(w, name, STATE_VERSION);
     vmdev_state_put_u32(w, "interrupt_status", read_interrupt_status(mmio));
@@ -552,6 +553,7 @@ void vmdev_virtio_mmio_save(struct vmdev_virtio_mmio *mmio,
     vmdev_state_put_u32(w, "queue_sel", mmio->queue_sel);
     vmdev_state_put_u32(w, "shm_sel", mmio->shm_sel);
     vmdev_state_end_section(w);
+    vmdev_virtio_unlock_queues(mmio->dev);
     pthread_mutex_unlock(&mmio->dev->lock);
 }
 
@@ -575,6 +577,7 @@ int vmdev_virtio_mmio_restore(struct vmdev_virtio_mmio *mmio,
         return -EINVAL;
 
     pthread_mutex_lock(&mmio->dev->lock);
+    vmdev_virtio_lock_queues(mmio->dev);
     ret = vmdev_virtio_restore(mmio->dev, data, len);
     if (!ret) {
         change_interrupt_status(mmio, 0, interrupt_status);
@@ -583,6 +586,7 @@ int vmdev_virtio_mmio_restore(struct vmdev_virtio_mmio *mmio,
         mmio->queue_sel = queue_sel;
         mmio->shm_sel = shm_sel;
     }
+    vmdev_virtio_unlock_queues(mmio->dev);
     pthread_mutex_unlock(&mmio->dev->lock);
     return ret;
 }

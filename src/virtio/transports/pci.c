@@ -124,16 +124,17 @@ static void transport_interrupt(void *opaque,
                                 uint16_t queue)
 {
     struct vmdev_virtio_pci *vp = opaque;
-    if (vmdev_pci_msix_enabled(&vp->msix)) {
-        /* 4.1.5.4: with MSI-X on, NO_VECTOR means no interrupt at all. */
-        uint16_t vector =
-            reason == VMDEV_VIRTIO_IRQ_QUEUE
-                ? load_vector(&vp->vdev->queues[queue].config.msix_vector)
-                : load_vector(&vp->config_vector);
-        if (vector != VMDEV_VIRTIO_MSI_NO_VECTOR)
-            (void)vmdev_pci_msix_notify(&vp->msix, vector);
+    uint16_t vector =
+        reason == VMDEV_VIRTIO_IRQ_QUEUE
+            ? load_vector(&vp->vdev->queues[queue].config.msix_vector)
+            : load_vector(&vp->config_vector);
+    /* With MSI-X on, the vector's message (pending while masked); and
+     * 4.1.5.4: NO_VECTOR means no interrupt at all. notify answers
+     * whether MSI-X was on when it looked. */
+    if (vector != VMDEV_VIRTIO_MSI_NO_VECTOR
+            ? vmdev_pci_msix_notify(&vp->msix, vector)
+            : vmdev_pci_msix_enabled(&vp->msix))
         return;
-    }
     pthread_mutex_lock(&vp->isr_lock);
     vp->isr |= reason == VMDEV_VIRTIO_IRQ_QUEUE ? ISR_QUEUE : ISR_CONFIG;
     vmdev_pci_set_intx(&vp->pci, true);
@@ -558,6 +559,9 @@ int vmdev_virtio_pci_init(struct vmdev_virtio_pci *vp,
 
 void vmdev_virtio_pci_release(struct vmdev_virtio_pci *vp)
 {
+    /* No interrupt reaches the locks below once they are gone. */
+    vmdev_virtio_set_transport(vp->vdev,
+                               &(struct vmdev_virtio_transport){ NULL, NULL });
     vmdev_pci_msix_release(&vp->msix);
     pthread_mutex_destroy(&vp->isr_lock);
 }
@@ -569,6 +573,7 @@ void vmdev_virtio_pci_save(struct vmdev_virtio_pci *vp,
 {
     char section[64];
     pthread_mutex_lock(&vp->vdev->lock);
+    vmdev_virtio_lock_queues(vp->vdev);
     vmdev_state_begin_section(w, name, STATE_VERSION);
     vmdev_state_put_u32(w, "device_feature_select",
                         vp->device_feature_select);
@@ -585,6 +590,7 @@ void vmdev_virtio_pci_save(struct vmdev_virtio_pci *vp,
     snprintf(section, sizeof(section), "%s.msix", name);
     vmdev_pci_msix_save(&vp->msix, w, section);
     vmdev_virtio_save(vp->vdev, w);
+    vmdev_virtio_unlock_queues(vp->vdev);
     pthread_mutex_unlock(&vp->vdev->lock);
 }
 
@@ -612,6 +618,7 @@ int vmdev_virtio_pci_restore(struct vmdev_virtio_pci *vp, const void *data,
     if (ret)
         return ret;
     pthread_mutex_lock(&vp->vdev->lock);
+    vmdev_virtio_lock_queues(vp->vdev);
     snprintf(section, sizeof(section), "%s.msix", name);
     ret = vmdev_pci_msix_restore(&vp->msix, data, len, section);
     if (!ret)
@@ -630,6 +637,7 @@ int vmdev_virtio_pci_restore(struct vmdev_virtio_pci *vp, const void *data,
         vp->isr = isr;
         pthread_mutex_unlock(&vp->isr_lock);
     }
+    vmdev_virtio_unlock_queues(vp->vdev);
     pthread_mutex_unlock(&vp->vdev->lock);
     return ret;
 }
