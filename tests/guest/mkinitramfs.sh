@@ -7,8 +7,9 @@
 #   nested  guest/nested-init: kvm-amd, 9p, tun, bridge, veth and virtio-serial, for the outer QEMU guest that
 #           gives the tests a /dev/kvm on machines without one
 #   bench   bench/guest-init: no modules; marks reaching init and powers off
-#   netbench  as test, with iperf3 (and its libraries, from this machine) and
-#           bench/guest/*.sh among the tests, for bench/net.sh
+#   netbench  as test, with iperf3 (and its libraries, from this machine),
+#           bench/guest/*.sh among the tests and bench/guest/*.c built
+#           static into /bin, for bench/net.sh and bench/blk.sh
 set -eu
 
 [ $# -eq 3 ] || { echo "usage: $0 KERNEL_DIR test|nested|bench|netbench OUT" >&2; exit 2; }
@@ -56,6 +57,9 @@ if [ "$role" = netbench ]; then
         cp -L "$lib" "$root$lib"
     done
     cp "$here"/../../bench/guest/*.sh "$root/tests/"
+    for tool in "$here"/../../bench/guest/*.c; do
+        gcc -static -O2 -Wall -Wextra -Werror -o "$root/bin/$(basename "$tool" .c)" "$tool"
+    done
 fi
 
 # Load order: each module after the modules its modinfo depends= names.
