@@ -150,7 +150,7 @@ int main(int argc, char **argv)
     char why[512] = "";
     struct bench b = { .write = write, .size = size, .step = step ? step : size,
                        .next_offset = offset, .count = count };
-    b.block = vmdev_block_open(&o, why, sizeof(why));
+    b.block = vmdev_block_new(&o, why, sizeof(why));
     if (!b.block) {
         fprintf(stderr, "vmdev-blkbench: %s: %s\n", o.path, why);
         return 1;
@@ -192,7 +192,7 @@ int main(int argc, char **argv)
                      (double)(end.tv_nsec - start.tv_nsec) / 1e9;
     printf("Run completed in %.3f seconds.\n", seconds);
     vmdev_io_engine_free(b.engine);
-    vmdev_block_close(b.block);
+    vmdev_block_free(b.block);
     for (uint64_t i = 0; i < depth; i++)
         free(slots[i].iov.iov_base);
     free(slots);

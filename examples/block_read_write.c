@@ -50,7 +50,7 @@ static struct vmdev_block *open_image(const char *path,
 {
     char why[256] = "";
     struct vmdev_block_options options = { .path = path, .format = format };
-    struct vmdev_block *disk = vmdev_block_open(&options, why, sizeof(why));
+    struct vmdev_block *disk = vmdev_block_new(&options, why, sizeof(why));
     if (!disk)
         fprintf(stderr, "block_read_write: %s\n", why);
     return disk;
@@ -91,7 +91,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "block_read_write: the block read back differs\n");
         return 1;
     }
-    vmdev_block_close(disk);
+    vmdev_block_free(disk);
 
     /* Again from the file. */
     memset(read_back, 0, BLOCK);
@@ -105,7 +105,7 @@ int main(int argc, char **argv)
            "written and read back\n", path,
            (unsigned long long)vmdev_block_size(disk),
            vmdev_io_engine_name(engine), AT);
-    vmdev_block_close(disk);
+    vmdev_block_free(disk);
     vmdev_io_engine_free(engine);
     return 0;
 }

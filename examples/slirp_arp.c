@@ -73,7 +73,7 @@ int main(void)
     /* Its answer comes on the loop, at once or within a few turns. */
     for (int i = 0; i < 50 && !answer.got; i++)
         vmdev_event_loop_run_once(loop, 100);
-    vmdev_net_close(nat);
+    vmdev_net_free(nat);
     vmdev_event_loop_free(loop);
     if (!answer.got) {
         fprintf(stderr, "slirp_arp: no answer from the gateway\n");

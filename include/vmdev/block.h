@@ -99,11 +99,11 @@ struct vmdev_block;
  * bytes, may be 0) saying what is wrong, for the user; nothing on disk
  * changes.
  */
-struct vmdev_block *vmdev_block_open(const struct vmdev_block_options *options,
+struct vmdev_block *vmdev_block_new(const struct vmdev_block_options *options,
                                      char *why, size_t why_len);
 /* Flushes a writable image (a format's tables too), then closes it. No
  * request may be in flight. */
-void vmdev_block_close(struct vmdev_block *block);
+void vmdev_block_free(struct vmdev_block *block);
 
 uint64_t vmdev_block_size(const struct vmdev_block *block);
 bool vmdev_block_readonly(const struct vmdev_block *block);

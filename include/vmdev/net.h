@@ -227,7 +227,7 @@ struct vmdev_net_stats vmdev_net_stats(const struct vmdev_net_backend *backend);
 /* From any thread once nothing else calls into the backend; a callback
  * in progress on the loop's thread is waited for, so the caller must not
  * hold a lock that callback takes. */
-void vmdev_net_close(struct vmdev_net_backend *backend);
+void vmdev_net_free(struct vmdev_net_backend *backend);
 
 /*
  * A packet capture: the frames of the backends it is given to, both ways,

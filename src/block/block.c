@@ -283,7 +283,7 @@ static int check_backing_options(const struct vmdev_block_options *o,
                         (int)o->backing);
 }
 
-struct vmdev_block *vmdev_block_open(const struct vmdev_block_options *o,
+struct vmdev_block *vmdev_block_new(const struct vmdev_block_options *o,
                                      char *why, size_t why_len)
 {
     int ret = check_backing_options(o, why, why_len);
@@ -353,7 +353,7 @@ struct vmdev_block *block_open(const struct vmdev_block_options *o,
     return b;
 }
 
-void vmdev_block_close(struct vmdev_block *b)
+void vmdev_block_free(struct vmdev_block *b)
 {
     if (!b)
         return;

@@ -37,14 +37,14 @@ static int backing_size(const struct vmdev_block_create_options *o,
         .backing_outside = o->backing_outside,
     };
     char inner[1024] = "";
-    struct vmdev_block *backing = vmdev_block_open(&b, inner, sizeof(inner));
+    struct vmdev_block *backing = vmdev_block_new(&b, inner, sizeof(inner));
     if (!backing) {
         int err = errno;
         block_refuse(why, why_len, "backing file %s: %s", full, inner);
         return -err;
     }
     *size = vmdev_block_size(backing);
-    vmdev_block_close(backing);
+    vmdev_block_free(backing);
     return 0;
 }
 

@@ -105,7 +105,7 @@ struct block_origin {
 int block_backing_name_check(const char *image, const char *name, char *why,
                        size_t why_len);
 
-/* vmdev_block_open() for a file of a chain. */
+/* vmdev_block_new() for a file of a chain. */
 struct vmdev_block *block_open(const struct vmdev_block_options *options,
                                const struct block_origin *origin, char *why,
                                size_t why_len);

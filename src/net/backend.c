@@ -206,7 +206,7 @@ struct vmdev_net_stats vmdev_net_stats(const struct vmdev_net_backend *b)
     };
 }
 
-void vmdev_net_close(struct vmdev_net_backend *b)
+void vmdev_net_free(struct vmdev_net_backend *b)
 {
     if (b)
         b->ops->close(b);

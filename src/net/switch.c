@@ -259,7 +259,7 @@ static void port_link_changed(void *opaque, bool up)
 
 static void close_port(struct port *p)
 {
-    vmdev_net_close(p->backend);
+    vmdev_net_free(p->backend);
     p->backend = NULL;
     p->leaving = false;
     while (p->egress_count) {
@@ -307,7 +307,7 @@ int vmdev_net_switch_add(struct vmdev_net_switch *sw,
                          struct vmdev_net_backend *backend, const char *name)
 {
     if (!backend || vmdev_net_loop(backend) != sw->loop) {
-        vmdev_net_close(backend);
+        vmdev_net_free(backend);
         return -EINVAL;
     }
     struct port *p = NULL;
@@ -315,7 +315,7 @@ int vmdev_net_switch_add(struct vmdev_net_switch *sw,
         if (!sw->ports[i].backend)
             p = &sw->ports[i];
     if (!p) {
-        vmdev_net_close(backend);
+        vmdev_net_free(backend);
         return -ENOSPC;
     }
     p->backend = backend;

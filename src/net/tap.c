@@ -551,7 +551,7 @@ int vmdev_net_tap_open(const struct vmdev_net_tap_config *config,
         ret = connect_interface(name, config->bridge, created, why, why_len);
     if (ret) {
         while (opened--) {
-            vmdev_net_close(backends[opened]);
+            vmdev_net_free(backends[opened]);
             backends[opened] = NULL;
         }
     }

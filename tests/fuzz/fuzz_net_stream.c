@@ -182,7 +182,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* a complete frame the backend kept */
     if (m.link_down != m.broken || (peer.cut && !m.broken))
         abort(); /* cut with no bad length, or a bad length not cut */
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
     close(sv[1]);
     vmdev_event_loop_free(loop);
     free(m.stream);

@@ -412,7 +412,7 @@ static void build_level(unsigned i)
     if (i > 0) {
         struct vmdev_block_options o = { .path = l->path,
                                          .format = VMDEV_BLOCK_FORMAT_QCOW2 };
-        struct vmdev_block *b = vmdev_block_open(&o, why, sizeof(why));
+        struct vmdev_block *b = vmdev_block_new(&o, why, sizeof(why));
         if (!b)
             abort();
         uint8_t *p = rig.buf;
@@ -423,7 +423,7 @@ static void build_level(unsigned i)
             fill_pattern(p, i, at, n);
             qcow2_rig_run(&rig, b, VMDEV_IO_WRITE, at, p, n, 1);
         }
-        vmdev_block_close(b);
+        vmdev_block_free(b);
     }
     /* The header: extension at 112 (the end marker after it), then the
      * name; only what lies in the header cluster is written, so a name
@@ -667,7 +667,7 @@ static struct vmdev_block *open_top(const struct options *o,
                               : VMDEV_BLOCK_FORMAT_DEFAULT,
     };
     char why[1024] = "";
-    struct vmdev_block *b = vmdev_block_open(&opts, why, sizeof(why));
+    struct vmdev_block *b = vmdev_block_new(&opts, why, sizeof(why));
     if (!b && !why[0])
         abort(); /* a refusal must say why */
     if (!b != m->refused) {
@@ -759,7 +759,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct vmdev_block *b = open_top(&o, &m, true, "read-only");
     if (b) {
         check_disk(&m, b, "read-only");
-        vmdev_block_close(b);
+        vmdev_block_free(b);
     }
     b = open_top(&o, &m, false, "writable");
     if (b) {
@@ -768,10 +768,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check_disk(&m, b, "after writing");
         if (run(b, VMDEV_IO_FLUSH, 0, NULL, 0))
             abort();
-        vmdev_block_close(b);
+        vmdev_block_free(b);
         b = open_top(&o, &m, true, "reopened");
         check_disk(&m, b, "reopened");
-        vmdev_block_close(b);
+        vmdev_block_free(b);
     }
     qcow2_rig_arm(&rig, false);
 

@@ -60,7 +60,7 @@ static struct vmdev_virtio_blk *make_device(uint8_t flags)
         .readonly = flags & 0x02,
     };
     struct vmdev_virtio_blk_config cfg = {
-        .block = vmdev_block_open(&o, NULL, 0),
+        .block = vmdev_block_new(&o, NULL, 0),
         .num_queues = 1, .queue_size = QUEUE_SIZE,
         .discard = !(flags & 0x02) && (flags & 0x04),
         .engine = VMDEV_IO_ENGINE_AUTO,

@@ -798,7 +798,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     };
     char why[512] = "";
     struct vmdev_virtio_blk_config cfg = {
-        .block = vmdev_block_open(&o, why, sizeof(why)),
+        .block = vmdev_block_new(&o, why, sizeof(why)),
         .num_queues = 1, .queue_size = QUEUE_SIZE, .discard = true,
         .engine = VMDEV_IO_ENGINE_AUTO,
     };

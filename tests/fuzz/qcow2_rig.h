@@ -225,7 +225,7 @@ static inline void qcow2_rig_exercise(struct qcow2_rig *r,
     qcow2_rig_arm(r, true);
     o.readonly = true;
     char why[1024] = "";
-    struct vmdev_block *b = vmdev_block_open(&o, why, sizeof(why));
+    struct vmdev_block *b = vmdev_block_new(&o, why, sizeof(why));
     if (!b) {
         if (!why[0])
             abort();
@@ -238,13 +238,13 @@ static inline void qcow2_rig_exercise(struct qcow2_rig *r,
         qcow2_rig_run(r, b, VMDEV_IO_READ, 0, r->buf, len, 3);
         qcow2_rig_run(r, b, VMDEV_IO_READ, disk - len, r->buf, len, 1);
     }
-    vmdev_block_close(b);
+    vmdev_block_free(b);
 
     /* Writable: allocation, copy-on-write, zeroing and discarding over
      * whatever tables the image has, then a read of what came of it. */
     o.readonly = false;
     why[0] = '\0';
-    b = vmdev_block_open(&o, why, sizeof(why));
+    b = vmdev_block_new(&o, why, sizeof(why));
     if (!b) {
         if (!why[0])
             abort();
@@ -265,7 +265,7 @@ static inline void qcow2_rig_exercise(struct qcow2_rig *r,
         qcow2_rig_run(r, b, VMDEV_IO_READ, 0, r->buf, len, 3);
     }
     qcow2_rig_snapshots(r, b, disk, len);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     qcow2_rig_arm(r, false);
     qcow2_rig_check_growth(o.path, &before, cluster_size);
 }

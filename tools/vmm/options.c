@@ -541,7 +541,7 @@ int vmm_open_disks(const struct vmm_options *opts, struct vmdev_block **images)
         };
         /* Room for a refusal naming two paths and its rule. */
         char why[1024];
-        images[i] = vmdev_block_open(&o, why, sizeof(why));
+        images[i] = vmdev_block_new(&o, why, sizeof(why));
         if (!images[i]) {
             fprintf(stderr, "vmdev-run: --disk path=%s: %s\n", d->path, why);
             vmm_close_disks(opts, images);
@@ -554,7 +554,7 @@ int vmm_open_disks(const struct vmm_options *opts, struct vmdev_block **images)
 void vmm_close_disks(const struct vmm_options *opts, struct vmdev_block **images)
 {
     for (unsigned i = 0; i < opts->num_disks; i++) {
-        vmdev_block_close(images[i]);
+        vmdev_block_free(images[i]);
         images[i] = NULL;
     }
 }

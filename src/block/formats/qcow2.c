@@ -96,7 +96,7 @@ static void qcow2_close(struct vmdev_block *b)
         return;
     if (q->writable && q->l1)
         qcow2_write_metadata(b);
-    vmdev_block_close(q->backing);
+    vmdev_block_free(q->backing);
     for (unsigned i = 0; q->slots && i < q->num_slots; i++)
         free(q->slots[i].table);
     free(q->slots);

@@ -755,7 +755,7 @@ static void blk_destroy(struct vmdev_virtio_device *dev)
     struct vmdev_virtio_blk *blk = blk_of(dev);
     blk->stopping = true;
     free_queues(blk);
-    vmdev_block_close(blk->block);
+    vmdev_block_free(blk->block);
     free(blk);
 }
 

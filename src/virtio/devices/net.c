@@ -364,7 +364,7 @@ static void net_stop(struct vmdev_virtio_device *dev)
         p->kick_watch = NULL;
     }
     for (uint16_t i = 0; i < net->num_backends; i++) {
-        vmdev_net_close(net->backends[i]);
+        vmdev_net_free(net->backends[i]);
         net->backends[i] = NULL;
     }
     for (uint16_t i = 0; i < net->num_pairs; i++) {
@@ -429,7 +429,7 @@ static int init_pair(struct vmdev_virtio_net *net, uint16_t i, uint16_t size)
 static void close_backends(const struct vmdev_virtio_net_config *c)
 {
     for (uint16_t i = 0; c->backends && i < c->num_backends; i++)
-        vmdev_net_close(c->backends[i]);
+        vmdev_net_free(c->backends[i]);
 }
 
 struct vmdev_virtio_net *vmdev_virtio_net_new(

@@ -44,7 +44,7 @@ static struct vmdev_block *open_image(enum vmdev_block_format format,
     struct vmdev_block_options o = {
         .path = path, .format = format, .cache = cache, .readonly = readonly,
     };
-    return vmdev_block_open(&o, why, len);
+    return vmdev_block_new(&o, why, len);
 }
 
 static bool run(struct vmdev_io_engine *e, unsigned want)
@@ -90,7 +90,7 @@ static void read_write_and_flush(void)
     CHECK_EQ(s.bytes_written, 8192);
     CHECK_EQ(s.bounced, 0);
     vmdev_io_engine_free(e);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     unlink(path);
 }
 
@@ -126,7 +126,7 @@ static void requests_outside_the_disk_are_refused(void)
     CHECK_EQ(last_result, 1);
     CHECK_EQ(buf[0], (uint8_t)((DISK_SIZE - 1) * 3 + 2));
     vmdev_io_engine_free(e);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     unlink(path);
 }
 
@@ -149,7 +149,7 @@ static void read_only_images_take_no_writes(void)
     CHECK_EQ(vmdev_block_submit(b, e, &d), -EROFS);
     CHECK_EQ(vmdev_block_submit(b, e, &z), -EROFS);
     vmdev_io_engine_free(e);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     /* Unchanged on disk. */
     int fd = open(path, O_RDONLY);
     CHECK(fd >= 0);
@@ -177,7 +177,7 @@ static void a_qcow2_header_is_not_trusted_by_default(void)
                                        VMDEV_BLOCK_CACHE_WRITEBACK, false, why,
                                        sizeof(why));
     CHECK(b != NULL);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     unlink(path);
     CHECK(open_image(VMDEV_BLOCK_FORMAT_RAW, VMDEV_BLOCK_CACHE_WRITEBACK, false,
                      why, sizeof(why)) == NULL);
@@ -213,7 +213,7 @@ static void writethrough_flushes_each_write(void)
     CHECK_EQ(vmdev_block_stats(b).flushes, 1);
     CHECK_EQ(vmdev_block_stats(b).writes, 2);
     vmdev_io_engine_free(e);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     unlink(path);
 }
 
@@ -259,7 +259,7 @@ static void direct_io_bounces_unaligned_buffers(void)
     CHECK_EQ(vmdev_block_submit(b, e, &odd), -EINVAL);
     CHECK_EQ(vmdev_block_submit(b, e, &short_len), -EINVAL);
     vmdev_io_engine_free(e);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     unlink(path);
 }
 

@@ -47,14 +47,14 @@ static bool takes_writes(const char *name, uint64_t size, const char *base)
         .path = img_path(name), .format = VMDEV_BLOCK_FORMAT_QCOW2,
         .cache = VMDEV_BLOCK_CACHE_WRITEBACK, .readonly = false,
     };
-    struct vmdev_block *b = vmdev_block_open(&o, NULL, 0);
+    struct vmdev_block *b = vmdev_block_new(&o, NULL, 0);
     uint8_t data[12288];
     memset(data, 0x3c, sizeof(data));
     uint64_t at = size / 3 & ~511ull;
     bool ok = b && vmdev_block_size(b) == size &&
               block_sync(b, engine, VMDEV_IO_WRITE, at, data, sizeof(data)) ==
                   (int64_t)sizeof(data);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     /* The expected disk: the backing file's, or zeroes, and the write. */
     ok = ok && img_sh("%s && printf '%%12288s' | tr ' ' '\\074' | "
                       "dd of=expect.raw bs=512 seek=%llu conv=notrunc "

@@ -37,7 +37,7 @@ static struct vmdev_block *open_qcow2(const char *name, char *why,
         .path = img_path(name), .format = VMDEV_BLOCK_FORMAT_QCOW2,
         .cache = VMDEV_BLOCK_CACHE_WRITEBACK, .readonly = true,
     };
-    return vmdev_block_open(&o, why, why_len);
+    return vmdev_block_new(&o, why, why_len);
 }
 
 /* Read [offset, offset + len) into out, through three iovecs. */
@@ -86,7 +86,7 @@ static bool reads_as_qemu_does(const char *name)
     free(got);
     free(expect);
     vmdev_io_engine_free(e);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     return same;
 }
 
@@ -162,7 +162,7 @@ static bool refused(const char *name, const char *because)
 {
     char why[512] = "";
     struct vmdev_block *b = open_qcow2(name, why, sizeof(why));
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     if (!b && strstr(why, because))
         return true;
     fprintf(stderr, "%s: opened, or refused for another reason: '%s'\n", name,
@@ -263,7 +263,7 @@ static void lying_tables_fail_reads(void)
         else
             CHECK_EQ(got, -EIO);
         vmdev_io_engine_free(e);
-        vmdev_block_close(b);
+        vmdev_block_free(b);
     }
     CHECK(img_sh("cp good.qcow2 img.qcow2 && truncate -s 300000 img.qcow2"));
     struct vmdev_block *b = open_qcow2("img.qcow2", NULL, 0);
@@ -271,7 +271,7 @@ static void lying_tables_fail_reads(void)
     CHECK(b && e);
     CHECK_EQ(read_at(b, e, SOURCE_SIZE - 8192, buf, sizeof(buf)), -EIO);
     vmdev_io_engine_free(e);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     img_dir_remove();
 }
 

@@ -55,8 +55,8 @@ static bool refused_saying(const struct vmdev_block_options *o,
                            const char *const *words)
 {
     char why[1024] = "";
-    struct vmdev_block *b = vmdev_block_open(o, why, sizeof(why));
-    vmdev_block_close(b);
+    struct vmdev_block *b = vmdev_block_new(o, why, sizeof(why));
+    vmdev_block_free(b);
     bool ok = !b;
     for (unsigned i = 0; ok && words[i]; i++)
         ok = strstr(why, words[i]) != NULL;
@@ -74,7 +74,7 @@ static bool refused_saying(const struct vmdev_block_options *o,
 static bool reads_as(const struct vmdev_block_options *o, const char *expect)
 {
     char why[1024] = "";
-    struct vmdev_block *b = vmdev_block_open(o, why, sizeof(why));
+    struct vmdev_block *b = vmdev_block_new(o, why, sizeof(why));
     if (!b) {
         fprintf(stderr, "%s: %s\n", o->path, why);
         return false;
@@ -90,7 +90,7 @@ static bool reads_as(const struct vmdev_block_options *o, const char *expect)
         fprintf(stderr, "%s does not read as %s\n", o->path, expect);
     free(got);
     free(want);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     return same;
 }
 
@@ -266,9 +266,9 @@ static void backing_off_refuses_an_image_naming_one(void)
     o = qcow2_options("plain.qcow2", image);
     o.backing = VMDEV_BLOCK_BACKING_OFF;
     char why[256] = "";
-    struct vmdev_block *b = vmdev_block_open(&o, why, sizeof(why));
+    struct vmdev_block *b = vmdev_block_new(&o, why, sizeof(why));
     CHECK(b != NULL);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     img_dir_remove();
 }
 

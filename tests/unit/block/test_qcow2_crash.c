@@ -129,7 +129,7 @@ static void writer(int fd, const struct op *ops)
         .path = img_path("img.qcow2"), .format = VMDEV_BLOCK_FORMAT_QCOW2,
         .cache = VMDEV_BLOCK_CACHE_WRITEBACK, .readonly = false,
     };
-    struct vmdev_block *b = vmdev_block_open(&o, NULL, 0);
+    struct vmdev_block *b = vmdev_block_new(&o, NULL, 0);
     struct vmdev_io_engine *e = vmdev_io_engine_new(VMDEV_IO_ENGINE_AUTO, 4);
     if (!b || !e)
         _exit(2);

@@ -27,7 +27,7 @@ static struct vmdev_block *open_image(const char *name, bool readonly,
         .path = img_path(name), .format = VMDEV_BLOCK_FORMAT_QCOW2,
         .cache = VMDEV_BLOCK_CACHE_WRITEBACK, .readonly = readonly,
     };
-    struct vmdev_block *b = vmdev_block_open(&o, why, why_len);
+    struct vmdev_block *b = vmdev_block_new(&o, why, why_len);
     if (!b)
         fprintf(stderr, "%s: %s\n", name, why ? why : "");
     return b;
@@ -150,7 +150,7 @@ static bool snapshots_round_trip(uint64_t seed)
     if (ok)
         memcpy(second, mirror, DISK_SIZE);
     ok = ok && scribble(b, mirror, &seed, 20) && reads_as(b, mirror);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     ok = ok && save("first.raw", first) && save("second.raw", second) &&
          save("now.raw", mirror);
     ok = ok && clean("img.qcow2") && qemu_lists("img.qcow2", "first") &&
@@ -175,7 +175,7 @@ static bool snapshots_round_trip(uint64_t seed)
     ok = ok && scribble(b, mirror, &seed, 10) && reads_as(b, mirror);
     ok = ok && apply(b, "2") && reads_as(b, second);
     ok = ok && delete(b, "first");
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     ok = ok && clean("img.qcow2") && !qemu_lists("img.qcow2", "first") &&
          snapshot_holds("img.qcow2", "second", "second.raw") &&
          active_holds("img.qcow2", "second.raw");
@@ -186,7 +186,7 @@ static bool snapshots_round_trip(uint64_t seed)
     ok = ok && b && delete(b, "second") &&
          vmdev_block_snapshot_list(b, &list) == 0;
     free(list);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     ok = ok && clean("img.qcow2") &&
          img_sh("test -z \"$(qemu-img snapshot -l img.qcow2)\"") &&
          active_holds("img.qcow2", "second.raw");
@@ -235,7 +235,7 @@ static void create_apply_delete_interoperate(void)
     struct vmdev_block *b = open_image("empty.qcow2", false, NULL, 0);
     CHECK(b && create(b, "nothing") && create(b, "still") &&
           apply(b, "nothing") && delete(b, "still"));
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     CHECK(clean("empty.qcow2") && qemu_lists("empty.qcow2", "nothing"));
     img_dir_remove();
 }
@@ -255,7 +255,7 @@ static void qemu_snapshots_survive_and_apply(void)
     struct vmdev_block *b = open_image("img.qcow2", false, NULL, 0);
     CHECK(mirror && start && b);
     CHECK(scribble(b, mirror, &seed, 40));
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     CHECK(save("now.raw", mirror));
     CHECK(clean("img.qcow2"));
     CHECK(snapshot_holds("img.qcow2", "theirs", "start.raw"));
@@ -265,7 +265,7 @@ static void qemu_snapshots_survive_and_apply(void)
     CHECK(b && apply(b, "theirs"));
     CHECK(reads_as(b, start));
     CHECK(scribble(b, mirror, &seed, 10) && create(b, "ours"));
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     CHECK(clean("img.qcow2"));
     CHECK(img_sh("qemu-img snapshot -a theirs img.qcow2 && "
                  "qemu-img snapshot -d ours img.qcow2"));
@@ -294,13 +294,13 @@ static void refusals_change_nothing(void)
         .path = img_path("disk.raw"), .format = VMDEV_BLOCK_FORMAT_RAW,
         .cache = VMDEV_BLOCK_CACHE_WRITEBACK, .readonly = false,
     };
-    struct vmdev_block *b = vmdev_block_open(&o, NULL, 0);
+    struct vmdev_block *b = vmdev_block_new(&o, NULL, 0);
     CHECK(b != NULL);
     CHECK_EQ(create_why(b, "s", why, sizeof(why)), -ENOTSUP);
     CHECK(strstr(why, "raw images have no internal snapshots") != NULL);
     struct vmdev_block_snapshot *list;
     CHECK_EQ(vmdev_block_snapshot_list(b, &list), 0);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
 
     CHECK(img_make_source("start.raw", DISK_SIZE, 3));
     CHECK(img_sh("qemu-img convert -f raw -O qcow2 start.raw img.qcow2 && "
@@ -312,7 +312,7 @@ static void refusals_change_nothing(void)
     CHECK(strcmp(list[0].name, "theirs") == 0);
     vmdev_block_snapshot_list_free(list, 1);
     CHECK_EQ(create_why(b, "s", why, sizeof(why)), -EROFS);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
 
     b = open_image("img.qcow2", false, why, sizeof(why));
     CHECK(b != NULL);
@@ -324,7 +324,7 @@ static void refusals_change_nothing(void)
     CHECK(strstr(why, "no snapshot with id or name 'nope'") != NULL);
     CHECK_EQ(vmdev_block_snapshot_delete(b, "nope", why, sizeof(why)),
              -ENOENT);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     CHECK(img_sh("cmp img.qcow2 before.qcow2"));
 
     /* One-bit refcounts cannot count a second reference. */
@@ -334,7 +334,7 @@ static void refusals_change_nothing(void)
     CHECK(b != NULL);
     CHECK_EQ(create_why(b, "s", why, sizeof(why)), -ERANGE);
     CHECK(strstr(why, "1-bit refcounts") != NULL);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     CHECK(img_sh("cmp img.qcow2 before.qcow2"));
     img_dir_remove();
 }
@@ -376,7 +376,7 @@ static void lying_snapshot_metadata(void)
     CHECK_EQ(vmdev_block_snapshot_delete(b, "theirs", why, sizeof(why)), -EIO);
     CHECK(strstr(why, "metadata") != NULL);
     CHECK_EQ(create_why(b, "more", why, sizeof(why)), -EIO);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     CHECK(img_read_be("img.qcow2", 72, 8) & 2); /* corrupt */
     for (unsigned i = 0; i < 5; i++)
         CHECK_EQ(img_read_be("img.qcow2", 36 + 8 * i, 8), header[i]);
@@ -411,7 +411,7 @@ static void busy_while_requests_are_in_flight(void)
         vmdev_io_engine_complete(engine);
     CHECK_EQ(result, (int64_t)sizeof(buf));
     CHECK_EQ(create_why(b, "s", why, sizeof(why)), 0);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     CHECK(clean("img.qcow2"));
     img_dir_remove();
 }
@@ -472,7 +472,7 @@ static void hostile_snapshot_tables(void)
     CHECK(b != NULL);
     CHECK_EQ(create_why(b, "s3", why, sizeof(why)), -EIO);
     CHECK(strstr(why, "names one L2 table twice") != NULL);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     CHECK(img_read_be("img.qcow2", 72, 8) & 2);
     for (unsigned i = 0; i < 5; i++)
         CHECK_EQ(img_read_be("img.qcow2", 36 + 8 * i, 8), header[i]);

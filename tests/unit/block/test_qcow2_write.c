@@ -47,7 +47,7 @@ static struct vmdev_block *open_image(const char *name,
         .path = img_path(name), .format = VMDEV_BLOCK_FORMAT_QCOW2,
         .cache = cache, .readonly = false,
     };
-    return vmdev_block_open(&o, why, why_len);
+    return vmdev_block_new(&o, why, why_len);
 }
 
 struct op {
@@ -199,7 +199,7 @@ static bool writes_check_clean(const char *name, uint64_t seed,
     bool ok = mirror && size == DISK_SIZE && b;
     uint64_t cluster_size = 1ull << img_read_be(name, 20, 4);
     ok = ok && run_ops(b, mirror, seed, rounds, cluster_size);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     ok = ok && save("expect.raw", mirror, size);
     free(mirror);
     int check = img_sh_status("qemu-img check %s", name);
@@ -288,7 +288,7 @@ static void flushed_writes_are_in_the_file(void)
     CHECK(img_sh("qemu-img compare -f qcow2 -F raw img.qcow2 expect.raw"));
     CHECK(img_sh("qemu-img check img.qcow2"));
     vmdev_io_engine_free(e);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     free(mirror);
     img_dir_remove();
 }
@@ -301,7 +301,7 @@ static bool refused_for_writing(const char *name, const char *because)
     bool ok = img_sh("cp %s before.qcow2", name);
     struct vmdev_block *b = open_image(name, VMDEV_BLOCK_CACHE_WRITEBACK, why,
                                        sizeof(why));
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     if (b || !strstr(why, because)) {
         fprintf(stderr, "%s: opened, or refused for another reason: '%s'\n",
                 name, why);
@@ -311,10 +311,10 @@ static bool refused_for_writing(const char *name, const char *because)
         .path = img_path(name), .format = VMDEV_BLOCK_FORMAT_QCOW2,
         .cache = VMDEV_BLOCK_CACHE_WRITEBACK, .readonly = true,
     };
-    b = vmdev_block_open(&o, why, sizeof(why));
+    b = vmdev_block_new(&o, why, sizeof(why));
     if (!b)
         fprintf(stderr, "%s: not even read-only: %s\n", name, why);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     return ok && b && img_sh("cmp %s before.qcow2", name);
 }
 
@@ -356,7 +356,7 @@ static void a_lying_table_marks_the_image_corrupt(void)
     /* Writes elsewhere are refused from now on too. */
     CHECK_EQ(block_sync(b, e, VMDEV_IO_WRITE, 1u << 20, data, sizeof(data)), -EIO);
     vmdev_io_engine_free(e);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     size_t after_size;
     uint8_t *after = img_load("img.qcow2", &after_size);
     CHECK(after != NULL);
@@ -376,7 +376,7 @@ static void a_lying_table_marks_the_image_corrupt(void)
     CHECK(image && b && e);
     CHECK_EQ(block_sync(b, e, VMDEV_IO_DISCARD, 0, NULL, 65536), -EIO);
     vmdev_io_engine_free(e);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     after = img_load("img.qcow2", &after_size);
     CHECK(after != NULL);
     CHECK(after[79] & 2);
@@ -455,7 +455,7 @@ static void counts_past_the_end_are_bounded(void)
     memset(data, 0x5a, sizeof(data));
     CHECK_EQ(block_sync(b, e, VMDEV_IO_WRITE, 0, data, sizeof(data)), 4096);
     vmdev_io_engine_free(e);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     /* Exit status 3: leaks, no corruption. */
     CHECK_EQ(img_sh_status("qemu-img check img.qcow2"), 3);
     uint64_t l1 = img_read_be("img.qcow2", 40, 8);

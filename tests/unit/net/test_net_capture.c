@@ -118,7 +118,7 @@ static void frames_both_ways_in_order_once(void)
     CHECK_EQ(vmdev_net_capture_frames(cap), 4);
     clock_gettime(CLOCK_REALTIME, &ended);
     for (unsigned i = 0; i < 2; i++) {
-        vmdev_net_close(nb[i]);
+        vmdev_net_free(nb[i]);
         close(peer[i]);
     }
     CHECK_EQ(vmdev_net_capture_close(cap), 0);
@@ -172,7 +172,7 @@ static void failed_write_reported_at_close(void)
     uint8_t f[60];
     fill(f, sizeof(f), 5);
     CHECK_EQ(vmdev_net_send(nb, &(struct iovec){ f, sizeof(f) }, 1), 0);
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
     close(sv[1]);
     CHECK_EQ(vmdev_net_capture_close(cap), -ENOSPC);
 }

@@ -84,7 +84,7 @@ static struct vmdev_net_backend *slirp_started(
         return NULL;
     }
     if (vmdev_net_start(nb, &callbacks)) {
-        vmdev_net_close(nb);
+        vmdev_net_free(nb);
         return NULL;
     }
     return nb;
@@ -170,7 +170,7 @@ static void gateway_answers_arp(void)
     CHECK(memcmp(dev.data[i] + 22, gw, 6) == 0);
     CHECK_EQ(vmdev_net_stats(nb).tx_frames, 1);
     CHECK(vmdev_net_stats(nb).rx_frames >= 1);
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
 }
 
 /* A frame in pieces: gathered for slirp up to VMDEV_NET_MAX_IOV of them;
@@ -190,7 +190,7 @@ static void frames_in_many_pieces(void)
     CHECK_EQ(vmdev_net_stats(nb).tx_frames, 0);
     CHECK_EQ(vmdev_net_send(nb, pieces, VMDEV_NET_MAX_IOV), 0);
     CHECK(wait_frame(0, is_arp_reply_for, "10.0.2.2") >= 0);
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
 }
 
 /* ---- DHCP ---- */
@@ -253,7 +253,7 @@ static void dhcp_offers_the_first_address(void)
     inet_pton(AF_INET, "10.0.2.15", want);
     CHECK(memcmp(dev.data[i] + 42 + 16, want, 4) == 0); /* yiaddr */
     CHECK(memcmp(dev.data[i] + 42 + 28, guest_mac, 6) == 0); /* chaddr */
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
 }
 
 /* ---- TCP through the NAT ---- */
@@ -373,7 +373,7 @@ static void nat_connection_close(struct nat_connection *c)
         close(c->conn);
     if (c->listener >= 0)
         close(c->listener);
-    vmdev_net_close(c->nb);
+    vmdev_net_free(c->nb);
 }
 
 static void tcp_through_nat_to_host_loopback(void)
@@ -454,7 +454,7 @@ static void restricted_refuses_the_host(void)
     /* slirp decided before answering: the host saw no connection. */
     CHECK(accept(listener, NULL, NULL) < 0 && errno == EAGAIN);
     close(listener);
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
 }
 
 static void forwarded_port_connects_towards_the_guest(void)
@@ -505,7 +505,7 @@ static void forwarded_port_connects_towards_the_guest(void)
     inet_pton(AF_INET, "10.0.2.15", to);
     CHECK(memcmp(dev.data[i] + l.l3 + 16, to, 4) == 0);
     close(c);
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
 }
 
 /* ---- IPv6 ---- */
@@ -566,7 +566,7 @@ static void ipv6_router_advert_only_when_enabled(void)
             found = dev.data[i][at + 2] == 64 &&
                     memcmp(dev.data[i] + at + 16, prefix, 16) == 0;
     CHECK(found);
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
 
     /* Off: the solicitation goes unanswered. An ARP request sent after it
      * is answered, so by then slirp has had its chance. */
@@ -576,7 +576,7 @@ static void ipv6_router_advert_only_when_enabled(void)
     CHECK(introduce_guest(nb));
     for (unsigned k = 0; k < dev.frames; k++)
         CHECK(!is_router_advert(dev.data[k], dev.len[k], NULL));
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
 }
 
 /* ---- back-pressure ---- */
@@ -610,7 +610,7 @@ static void frames_wait_in_order_while_the_device_is_full(void)
     /* And the backend goes on as before. */
     send_frame(nb, f, arp_request(f, "10.0.2.2"));
     CHECK(wait_frame(2, is_any_arp_reply, NULL) == 2);
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
 }
 
 /* ---- hostfwd= ---- */
@@ -734,7 +734,7 @@ static void mtu_out_of_range_refused(void)
     struct vmdev_net_slirp_config top = { .mtu = VMDEV_NET_SLIRP_MAX_MTU };
     struct vmdev_net_backend *nb = vmdev_net_slirp_new(&top, loop, NULL, 0);
     CHECK(nb != NULL);
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
 }
 
 /* libslirp writes to host sockets without MSG_NOSIGNAL: where SIGPIPE
@@ -753,7 +753,7 @@ static void refused_while_sigpipe_ends_the_process(void)
     struct vmdev_net_backend *nb = vmdev_net_slirp_new(&config, loop, why,
                                                        sizeof(why));
     CHECK(nb != NULL);
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
 }
 
 static void setup(void)

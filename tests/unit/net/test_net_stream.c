@@ -74,7 +74,7 @@ static const struct vmdev_net_callbacks callbacks = { on_receive, on_writable,
 static struct vmdev_net_backend *started(struct vmdev_net_backend *nb)
 {
     if (nb && vmdev_net_start(nb, &callbacks)) {
-        vmdev_net_close(nb);
+        vmdev_net_free(nb);
         return NULL;
     }
     return nb;
@@ -185,7 +185,7 @@ static void frames_both_ways_however_cut(void)
     CHECK_EQ(vmdev_net_send(nb, pieces, VMDEV_NET_MAX_IOV + 1), -EINVAL);
     CHECK_EQ(vmdev_net_send(nb, pieces, VMDEV_NET_MAX_IOV), 0);
     CHECK_EQ(vmdev_net_stats(nb).tx_frames, 3);
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
     close(peer);
     free(s);
     device_free(&dev);
@@ -217,7 +217,7 @@ static void hostile_lengths(void)
     static uint8_t frame[60];
     struct iovec iov = { frame, sizeof(frame) };
     CHECK_EQ(vmdev_net_send(nb, &iov, 1), -ENOTCONN);
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
     close(peer);
     free(s);
     device_free(&dev);
@@ -259,7 +259,7 @@ static void no_room_stops_reading(void)
     CHECK_EQ(dev.frames, MAX_FRAMES);
     for (unsigned i = 0; i < MAX_FRAMES; i++)
         CHECK(frame_is(dev.data[i], dev.len[i], 1500, i));
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
     close(peer);
     free(s);
     device_free(&dev);
@@ -307,7 +307,7 @@ static void a_slow_peer_gets_eagain_then_writable(void)
     CHECK_EQ(dev.writable_calls, 1);
     struct iovec iov = { frame, 60 };
     CHECK_EQ(vmdev_net_send(nb, &iov, 1), 0);
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
     close(peer);
     device_free(&dev);
 }
@@ -324,7 +324,7 @@ static void the_peer_going_away_is_link_down(void)
     static uint8_t frame[60];
     struct iovec iov = { frame, sizeof(frame) };
     CHECK_EQ(vmdev_net_send(nb, &iov, 1), -ENOTCONN);
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
     device_free(&dev);
 }
 
@@ -382,7 +382,7 @@ static void nothing_moves_before_start(void)
     run_ready();
     CHECK_EQ(dev.frames, 1);
     CHECK(frame_is(dev.data[0], dev.len[0], 60, 0));
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
     close(peer);
     free(s);
     device_free(&dev);
@@ -402,7 +402,7 @@ static void connects_over_unix_and_tcp(void)
         vmdev_net_stream_connect(path, loop, why, sizeof(why)));
     CHECK(nb != NULL);
     CHECK(exchange(nb, server));
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
     close(server);
     unlink(path);
 
@@ -418,7 +418,7 @@ static void connects_over_unix_and_tcp(void)
     nb = started(vmdev_net_stream_connect(address, loop, why, sizeof(why)));
     CHECK(nb != NULL);
     CHECK(exchange(nb, server));
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
     close(server);
 
     /* Nobody listening there now; nothing there at all; not an address. */
@@ -456,18 +456,18 @@ static bool refuse_when_released(void *opaque, const void *frame, size_t len,
 
 struct closing {
     struct vmdev_net_backend *nb;
-    int closed; /* eventfd: vmdev_net_close returned */
+    int closed; /* eventfd: vmdev_net_free returned */
 };
 
 static void *close_backend(void *opaque)
 {
     struct closing *c = opaque;
-    vmdev_net_close(c->nb);
+    vmdev_net_free(c->nb);
     vmdev_eventfd_signal(c->closed);
     return NULL;
 }
 
-/* vmdev_net_close from another thread while the loop's callback is about
+/* vmdev_net_free from another thread while the loop's callback is about
  * to refuse a frame and drop its watch: close waits for the callback, and
  * the callback, finding the backend closing, leaves the watch alone (no
  * watch removed twice, no backend freed under it: AddressSanitizer would

@@ -53,7 +53,7 @@ static struct vmdev_net_backend *pair(void)
     struct vmdev_net_backend *nb = vmdev_net_tap_from_fd(sv[0], loop);
     struct vmdev_net_callbacks cb = { on_receive, on_writable, NULL, &dev };
     if (nb && vmdev_net_start(nb, &cb)) {
-        vmdev_net_close(nb);
+        vmdev_net_free(nb);
         return NULL;
     }
     return nb;
@@ -105,7 +105,7 @@ static void frames_both_ways(void)
     CHECK_EQ(st.rx_bytes, 60 + 1514);
     CHECK_EQ(st.tx_frames, 1);
     CHECK_EQ(st.tx_bytes, 1000);
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
     close(peer);
 }
 
@@ -123,7 +123,7 @@ static void short_frames_are_dropped_and_counted(void)
     CHECK_EQ(dev.len[0], 14);
     CHECK_EQ(dev.data[0][0], 3);
     CHECK_EQ(vmdev_net_stats(nb).rx_errors, 2);
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
     close(peer);
 }
 
@@ -152,7 +152,7 @@ static void back_pressure_holds_one_frame_in_order(void)
         CHECK_EQ(dev.len[i], 61 + i);
         CHECK_EQ(dev.data[i][0], i + 1);
     }
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
     close(peer);
 }
 
@@ -167,7 +167,7 @@ static void refused_write_is_an_error(void)
     struct iovec iov = { f, sizeof(f) };
     CHECK_EQ(vmdev_net_send(nb, &iov, 1), -EIO);
     CHECK_EQ(vmdev_net_stats(nb).tx_frames, 0);
-    vmdev_net_close(nb);
+    vmdev_net_free(nb);
 }
 
 static void bad_configurations_are_named(void)

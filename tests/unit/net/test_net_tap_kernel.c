@@ -209,8 +209,8 @@ static void multi_queue_tap_on_a_bridge(void)
     uint64_t rx = vmdev_net_stats(b[0]).rx_frames + vmdev_net_stats(b[1]).rx_frames;
     CHECK(rx >= 1);
     close(s);
-    vmdev_net_close(b[0]);
-    vmdev_net_close(b[1]);
+    vmdev_net_free(b[0]);
+    vmdev_net_free(b[1]);
     /* Created here, it goes with its last queue. */
     CHECK_EQ(if_nametoindex("vmdevtap0"), 0);
 }
@@ -274,8 +274,8 @@ static void offloads_cross_the_kernel(void)
     /* An offload the header cannot carry is refused before the kernel. */
     struct vmdev_net_offload udp = { .gso_type = 3 /* UDP fragmentation */ };
     CHECK_EQ(vmdev_net_send_offload(a, &iov, 1, &udp), -EINVAL);
-    vmdev_net_close(a);
-    vmdev_net_close(b);
+    vmdev_net_free(a);
+    vmdev_net_free(b);
 }
 
 /* A persistent tap made beforehand (as an administrator would with
@@ -300,7 +300,7 @@ static void an_existing_tap_is_attached(void)
     c.num_queues = 1;
     CHECK_EQ(vmdev_net_tap_open(&c, loops, b, why, sizeof(why)), 0);
     CHECK(is_up("vmdevtap1"));
-    vmdev_net_close(b[0]);
+    vmdev_net_free(b[0]);
     CHECK(if_nametoindex("vmdevtap1") != 0);
     /* Put on the bridge by one run, it is still there for the next. */
     c.bridge = "vmdevbr0";
@@ -308,7 +308,7 @@ static void an_existing_tap_is_attached(void)
         if (vmdev_net_tap_open(&c, loops, b, why, sizeof(why)))
             fprintf(stderr, "run %d: %s\n", run, why);
         CHECK(b[0] != NULL);
-        vmdev_net_close(b[0]);
+        vmdev_net_free(b[0]);
     }
 
     fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);

@@ -96,7 +96,7 @@ static struct vmdev_block *open_image(const struct setup *s)
         .path = image, .format = VMDEV_BLOCK_FORMAT_RAW, .cache = s->cache,
         .readonly = s->readonly,
     };
-    return vmdev_block_open(&o, NULL, 0);
+    return vmdev_block_new(&o, NULL, 0);
 }
 
 /* A device on a fresh image, negotiated, its queues attached and live. */
@@ -919,7 +919,7 @@ static void bad_settings_are_refused(void)
     }
     struct vmdev_virtio_blk_config none = { 0 };
     CHECK(vmdev_virtio_blk_new("blk0", mem.mem, &none) == NULL);
-    vmdev_block_close(b);
+    vmdev_block_free(b);
     unlink(image);
 }
 
