@@ -198,6 +198,8 @@ void vmdev_virtio_read_config(struct vmdev_virtio_device *dev,
 void vmdev_virtio_write_config(struct vmdev_virtio_device *dev,
                                uint32_t offset, const void *data,
                                uint32_t len);
+/* --- Called without dev->lock unless said. --- */
+
 /* Attach the transport that delivers the device's interrupts ({NULL,
  * NULL}: none), taking dev->lock and the queue locks; without dev->lock. */
 void vmdev_virtio_set_transport(struct vmdev_virtio_device *dev,
@@ -215,7 +217,7 @@ uint8_t vmdev_virtio_get_status(const struct vmdev_virtio_device *dev);
  */
 void vmdev_virtio_queue_kick(struct vmdev_virtio_device *dev, uint16_t index);
 /* The same with dev->lock held (a notification through the PCI
- * configuration window; a device starting its queues in activate). */
+ * configuration window; the kicks that follow a device's activation). */
 void vmdev_virtio_queue_kick_locked(struct vmdev_virtio_device *dev,
                                     uint16_t index);
 
