@@ -4,8 +4,8 @@
  * reads at random aligned offsets of DEVICE, opened O_DIRECT, for SECONDS,
  * by JOBS processes each pinned to CPU j and keeping DEPTH reads in flight
  * through Linux AIO, so a multi-queue disk sees every CPU's queue busy.
- * Prints "IOPS" for all jobs together. Static: the initramfs has no libc
- * but this one.
+ * Prints the reads per second of all jobs together, each counted over its
+ * own SECONDS. Static: the initramfs has no libc but this one.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -42,14 +42,18 @@ static uint64_t next_random(uint64_t *state)
     return *state;
 }
 
-/* One job: reads completed in `seconds`, or -1. */
-static long long job(const char *device, double seconds, unsigned depth,
-                     unsigned cpu)
+/* One job: reads per second, counted from its first submission to its
+ * deadline, or -1. */
+static double job(const char *device, double seconds, unsigned depth,
+                  unsigned cpu)
 {
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
-    sched_setaffinity(0, sizeof(set), &set);
+    if (sched_setaffinity(0, sizeof(set), &set)) {
+        perror("sched_setaffinity");
+        return -1;
+    }
     int fd = open(device, O_RDONLY | O_DIRECT);
     uint64_t size = 0;
     if (fd < 0 || ioctl(fd, BLKGETSIZE64, &size) || size < BLOCK) {
@@ -74,12 +78,12 @@ static long long job(const char *device, double seconds, unsigned depth,
         iocbs[i].aio_data = i;
         list[i] = &iocbs[i];
     }
+    double start = now(), end = start + seconds;
     if (syscall(SYS_io_submit, ctx, (long)depth, list) != (long)depth) {
         perror("io_submit");
         return -1;
     }
     long long done = 0;
-    double end = now() + seconds;
     unsigned in_flight = depth;
     struct io_event events[MAX_DEPTH];
     while (in_flight) {
@@ -96,7 +100,9 @@ static long long job(const char *device, double seconds, unsigned depth,
                         (long long)events[e].res);
                 return -1;
             }
-            done++;
+            /* What finishes after the deadline is drained, not counted. */
+            if (more)
+                done++;
             struct iocb *cb = &iocbs[events[e].data];
             if (!more) {
                 in_flight--;
@@ -111,7 +117,7 @@ static long long job(const char *device, double seconds, unsigned depth,
             return -1;
         }
     }
-    return done;
+    return (double)done / seconds;
 }
 
 int main(int argc, char **argv)
@@ -128,31 +134,35 @@ int main(int argc, char **argv)
         return 2;
     }
     int pipes[64][2];
-    double start = now();
-    for (unsigned j = 0; j < jobs; j++) {
-        if (pipe(pipes[j]))
-            return 1;
-        if (fork() == 0) {
-            long long n = job(argv[1], seconds, depth, j);
-            dprintf(pipes[j][1], "%lld\n", n);
-            _exit(n < 0);
-        }
-        close(pipes[j][1]);
-    }
-    long long total = 0;
+    unsigned started = 0;
     int failed = 0;
-    for (unsigned j = 0; j < jobs; j++) {
-        char line[32] = { 0 };
-        if (read(pipes[j][0], line, sizeof(line) - 1) <= 0 || atoll(line) < 0)
+    for (; started < jobs; started++) {
+        pid_t pid = -1;
+        if (pipe(pipes[started]) || (pid = fork()) < 0) {
+            perror("randread");
+            failed = 1;
+            break;
+        }
+        if (pid == 0) {
+            double rate = job(argv[1], seconds, depth, started);
+            dprintf(pipes[started][1], "%f\n", rate);
+            _exit(rate < 0);
+        }
+        close(pipes[started][1]);
+    }
+    /* The jobs' rates, each over its own measured time, add up. */
+    double total = 0;
+    for (unsigned j = 0; j < started; j++) {
+        char line[64] = { 0 };
+        if (read(pipes[j][0], line, sizeof(line) - 1) <= 0 || atof(line) < 0)
             failed = 1;
         else
-            total += atoll(line);
+            total += atof(line);
         int status;
         wait(&status);
     }
-    double elapsed = now() - start;
     if (failed)
         return 1;
-    printf("%.0f\n", (double)total / elapsed);
+    printf("%.0f\n", total);
     return 0;
 }

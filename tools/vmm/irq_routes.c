@@ -159,11 +159,13 @@ static int find_or_learn(struct vmm_irq_routes *r,
 int vmm_irq_routes_route_msi(struct vmm_irq_routes *r,
                              const struct vmdev_msi_msg *msg)
 {
+    /* Without KVM there is nothing an eventfd could deliver to. */
+    if (r->vm_fd < 0)
+        return -1;
     pthread_mutex_lock(&r->lock);
     int fd = find_or_learn(r, msg);
     pthread_mutex_unlock(&r->lock);
-    /* Without KVM there is nothing an eventfd could deliver to. */
-    return r->vm_fd >= 0 ? fd : -1;
+    return fd;
 }
 
 void vmm_irq_routes_send_msi(struct vmm_irq_routes *r,
