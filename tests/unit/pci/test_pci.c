@@ -11,6 +11,7 @@
 #include "test.h"
 #include "vmdev/pci.h"
 #include "vmdev/pci_msix.h"
+#include "vmdev/state.h"
 
 /* --- A fake bus owner that records what it is asked to do. --- */
 
@@ -520,6 +521,27 @@ static void msix_vectors_keep_their_eventfd(void)
     struct vmdev_pci_msix_stats stats = vmdev_pci_msix_stats(&msix);
     CHECK_EQ(stats.delivered, 6);
     CHECK_EQ(stats.routed, 4);
+    /* An 8-byte write of the address, and a write of the control word
+     * alone: the first asks again, the second does not. */
+    route_gives = fd;
+    vmdev_pci_msix_table_write(&msix, 0, 0xfee01000, 8);
+    CHECK(vmdev_pci_msix_notify(&msix, 0));
+    CHECK_EQ(route_calls, 4);
+    CHECK_EQ(last_routed.address, 0xfee01000);
+    vmdev_pci_msix_table_write(&msix, 12, 0, 4);
+    CHECK(vmdev_pci_msix_notify(&msix, 0));
+    CHECK_EQ(route_calls, 4);
+    CHECK_EQ(eventfd_count(fd), 2);
+    /* A restored table asks again for every vector. */
+    struct vmdev_state_writer w;
+    vmdev_state_writer_init(&w);
+    vmdev_pci_msix_save(&msix, &w, "msix");
+    CHECK_EQ(vmdev_state_writer_finish(&w), 0);
+    CHECK_EQ(vmdev_pci_msix_restore(&msix, w.data, w.len, "msix"), 0);
+    CHECK(vmdev_pci_msix_notify(&msix, 0));
+    CHECK_EQ(route_calls, 5);
+    CHECK_EQ(eventfd_count(fd), 1);
+    vmdev_state_writer_release(&w);
     vmdev_pci_msix_release(&msix);
     close(fd);
 }

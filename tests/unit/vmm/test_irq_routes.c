@@ -76,5 +76,17 @@ static void msi_routes_are_learned_once(void)
     vmm_irq_routes_free(r);
 }
 
+/* A device asks for a message's irqfd to write itself: without KVM there
+ * is none to give, and asking makes no route. */
+static void no_irqfd_without_kvm(void)
+{
+    struct vmm_irq_routes *r = vmm_irq_routes_new(-1, PINS);
+    CHECK(r);
+    struct vmdev_msi_msg a = { 0xfee00000, 0x41 };
+    CHECK_EQ(vmm_irq_routes_route_msi(r, &a), -1);
+    CHECK_EQ(tables_set(r), 0);
+    vmm_irq_routes_free(r);
+}
+
 TEST_MAIN(TEST(ioapic_routes_are_set_only_when_they_change),
-          TEST(msi_routes_are_learned_once))
+          TEST(msi_routes_are_learned_once), TEST(no_irqfd_without_kvm))
