@@ -207,6 +207,9 @@ void vmdev_virtio_set_transport(struct vmdev_virtio_device *dev,
 
 /* The device status (2.1), NEEDS_RESET included. Any thread. */
 uint8_t vmdev_virtio_get_status(const struct vmdev_virtio_device *dev);
+/* The configuration generation (4.1.4.3, 4.2.2): any thread. */
+uint8_t vmdev_virtio_get_config_generation(
+    const struct vmdev_virtio_device *dev);
 
 /*
  * A queue notification from the driver, from a thread that holds none of

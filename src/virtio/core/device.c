@@ -63,6 +63,12 @@ uint8_t vmdev_virtio_get_status(const struct vmdev_virtio_device *dev)
     return __atomic_load_n(&dev->status, __ATOMIC_ACQUIRE);
 }
 
+uint8_t vmdev_virtio_get_config_generation(
+    const struct vmdev_virtio_device *dev)
+{
+    return __atomic_load_n(&dev->config_generation, __ATOMIC_ACQUIRE);
+}
+
 static void store_status(struct vmdev_virtio_device *dev, uint8_t status)
 {
     __atomic_store_n(&dev->status, status, __ATOMIC_RELEASE);

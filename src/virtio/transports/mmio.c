@@ -352,7 +352,7 @@ static uint32_t read_register(struct vmdev_virtio_mmio *mmio, uint32_t offset)
         /* Without VMDEV_VIRTIO_F_RING_RESET no queue is ever being reset. */
         return 0;
     case VMDEV_VIRTIO_MMIO_CONFIG_GENERATION:
-        return __atomic_load_n(&dev->config_generation, __ATOMIC_ACQUIRE);
+        return vmdev_virtio_get_config_generation(dev);
     default:
         /* 4.2.2.2: the driver must not read write-only registers or
          * locations the table does not describe. */

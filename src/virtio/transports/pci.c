@@ -169,7 +169,7 @@ static uint64_t common_read(struct vmdev_virtio_pci *vp, uint64_t offset,
     put_le(image, CC_NUM_QUEUES, vdev->num_queues, 2);
     put_le(image, CC_DEVICE_STATUS, vmdev_virtio_get_status(vdev), 1);
     put_le(image, CC_CONFIG_GENERATION,
-           __atomic_load_n(&vdev->config_generation, __ATOMIC_ACQUIRE), 1);
+           vmdev_virtio_get_config_generation(vdev), 1);
     put_le(image, CC_QUEUE_SELECT, vp->queue_select, 2);
     if (vq) {
         /* 4.1.4.3.2: a queue that does not exist reads size 0. */
