@@ -26,14 +26,9 @@ done
 top=$(cd "$(dirname "$0")/.." && pwd)
 cache="$top/.cache/guest"
 mkdir -p "$cache"
-command -v iperf3 > /dev/null || {
-    # The bench initramfs is the network bench's, which carries iperf3.
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends iperf3 > /dev/null
-}
-make -C "$top" --no-print-directory deps build > /dev/null
-"$top/scripts/fetch-kernel.sh" "$cache"
-"$top/tests/guest/mkinitramfs.sh" "$cache/kernel" netbench "$cache/netbench-initramfs.cpio.gz"
+# The guest is the network bench's (mkinitramfs.sh's netbench role).
+. "$top/bench/guest-rounds.sh"
+guest_bench_prepare
 job=("$top/bench/blk-job.sh" --vmm "$top/build/tools/vmm/vmdev-run"
      --kernel "$cache/kernel/vmlinuz" --initrd "$cache/netbench-initramfs.cpio.gz"
      --seconds "$seconds")
@@ -52,36 +47,8 @@ if [ -n "$before" ]; then
     echo "blk.sh: vmdev-before is vmdev-run at $(git -C "$top" log --oneline -1 "$rev")"
 fi
 echo "blk.sh: vmdev is vmdev-run at $(git -C "$top" log --oneline -1 HEAD)$(git -C "$top" diff --quiet HEAD || echo ' (with changes)')"
-gcc -O1 -o "$cache/kvm-usable" "$top/tests/guest/kvm-usable.c"
-results="$cache/blkbench-results" logs="$cache/blkbench-logs"
-: > "$results"
-rm -rf "$logs"
-mkdir -p "$logs"
-# Where nested, each guest in a fresh nested guest of its own, so that the
-# nested layer's faults cost one measurement, not the round.
-for ((r = 1; r <= runs; r++)); do
-    for c in $all_configs; do
-        rm -rf "$cache/blkbench-work" "$cache/blkbench/work"
-        if "$cache/kvm-usable" > /dev/null; then
-            work="$cache/blkbench-work"
-            "${job[@]}" --configs "$c" --work "$work" > "$logs/$r-$c.job" 2>&1 || true
-        else
-            work="$cache/blkbench/work" # the nested guest's share
-            VMDEV_NESTED_TIMEOUT=$((seconds + 300)) \
-                "$top/tests/guest/nested.sh" --name blkbench --cache "$cache" -- \
-                "${job[@]}" --configs "$c" --work "$work" > "$logs/$r-$c.job" 2>&1 || true
-        fi
-        cp "$work/$c.log" "$logs/$r-$c.log" 2>/dev/null || true
-        if grep -q "^$c " "$work/results" 2>/dev/null; then
-            echo "round $r: $(cat "$work/results")"
-            sed "s/^/$r /" "$work/results" >> "$results"
-        else
-            echo "round $r: $c measured nothing (see $logs/$r-$c.*)"
-        fi
-    done
-done
+guest_bench_rounds blkbench "$runs" "$all_configs" $((seconds + 300)) "${job[@]}"
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 echo "round CONFIG iops:"
 cat "$results"
 echo "median over $runs rounds (of those that measured): CONFIG iops rounds"

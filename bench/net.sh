@@ -28,50 +28,16 @@ done
 top=$(cd "$(dirname "$0")/.." && pwd)
 cache="$top/.cache/guest"
 mkdir -p "$cache"
-command -v iperf3 > /dev/null || {
-    SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends iperf3 > /dev/null
-}
-make -C "$top" --no-print-directory deps build > /dev/null
-"$top/scripts/fetch-kernel.sh" "$cache"
-"$top/tests/guest/mkinitramfs.sh" "$cache/kernel" netbench "$cache/netbench-initramfs.cpio.gz"
+. "$top/bench/guest-rounds.sh"
+guest_bench_prepare
 job=("$top/bench/net-job.sh" --vmm "$top/build/tools/vmm/vmdev-run"
      --kernel "$cache/kernel/vmlinuz" --initrd "$cache/netbench-initramfs.cpio.gz"
      --seconds "$seconds")
-gcc -O1 -o "$cache/kvm-usable" "$top/tests/guest/kvm-usable.c"
-results="$cache/netbench-results" logs="$cache/netbench-logs"
-: > "$results"
-rm -rf "$logs"
-mkdir -p "$logs"
+job+=("${pcap[@]}")
 all_configs=${configs:-vmdev-tap qemu-tap vmdev-slirp qemu-slirp vmdev-passt qemu-passt}
-# Where nested, each guest in a fresh nested guest of its own: the nested
-# layer's fault (docs/architecture.md), which iperf's load meets often,
-# then costs that one measurement, not the rest of the round. What each
-# printed stays in $logs.
-for ((r = 1; r <= runs; r++)); do
-    for c in $all_configs; do
-        rm -rf "$cache/netbench-work" "$cache/netbench/work"
-        if "$cache/kvm-usable" > /dev/null; then
-            work="$cache/netbench-work"
-            "${job[@]}" "${pcap[@]}" --configs "$c" --work "$work" > "$logs/$r-$c.job" 2>&1 || true
-        else
-            work="$cache/netbench/work" # the nested guest's share
-            VMDEV_NESTED_TIMEOUT=$((seconds * 2 + 240)) \
-                "$top/tests/guest/nested.sh" --name netbench --cache "$cache" -- \
-                "${job[@]}" "${pcap[@]}" --configs "$c" --work "$work" > "$logs/$r-$c.job" 2>&1 || true
-        fi
-        cp "$work/$c.log" "$logs/$r-$c.log" 2>/dev/null || true
-        cp "$work/$c.pcap" "$logs/$r-$c.pcap" 2>/dev/null || true
-        if grep -q "^$c " "$work/results" 2>/dev/null; then
-            echo "round $r: $(cat "$work/results")"
-            sed "s/^/$r /" "$work/results" >> "$results"
-        else
-            echo "round $r: $c measured nothing (see $logs/$r-$c.*)"
-        fi
-    done
-done
+# iperf's load meets the nested layer's faults often: one guest each.
+guest_bench_rounds netbench "$runs" "$all_configs" $((seconds * 2 + 240)) "${job[@]}"
 
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 echo "round CONFIG guest_to_host_mbits host_to_guest_mbits:"
 cat "$results"
 echo "median over $runs rounds (of those that measured): CONFIG guest_to_host host_to_guest rounds"
