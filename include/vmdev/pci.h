@@ -65,6 +65,14 @@ struct vmdev_pci_device_ops {
      * such as MSI-X, look at their registers here). May be NULL. */
     void (*config_written)(struct vmdev_pci_device *pdev, uint32_t offset,
                            unsigned size);
+    /* BAR `index` is now mapped at `address` (mapped true: after the bus
+     * owner's map_bar) or is about to go from there (false: before its
+     * unmap_bar), for a device that wires more than its bus ops to the
+     * BAR's address (virtio-pci's notify eventfds). Called where the bus
+     * applies BAR changes or removes the device, without pdev->lock. May
+     * be NULL. */
+    void (*bar_mapped)(struct vmdev_pci_device *pdev, unsigned index,
+                       uint64_t address, bool mapped);
 };
 
 struct vmdev_pci_device {

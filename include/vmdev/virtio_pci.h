@@ -13,6 +13,9 @@
 #ifndef VMDEV_VIRTIO_PCI_H
 #define VMDEV_VIRTIO_PCI_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "vmdev/irq.h"
 #include "vmdev/pci.h"
 #include "vmdev/pci_msix.h"
@@ -31,37 +34,70 @@ extern "C" {
 #define VMDEV_VIRTIO_PCI_MAX_QUEUES 511
 #define VMDEV_VIRTIO_MSI_NO_VECTOR 0xffff
 
-struct vmdev_virtio_pci {
-    struct vmdev_pci_device pci;
-    struct vmdev_pci_msix msix;
-    struct vmdev_virtio_device *vdev;
-    /* Transport registers (virtio 1.2, 4.1.4.3), under vdev->lock; the
-     * vectors (config_vector, each queue's msix_vector) are also read
-     * atomically by interrupts raised from a queue's lock. */
-    uint32_t device_feature_select, driver_feature_select;
-    uint16_t queue_select;
-    uint16_t config_vector;
-    /* The ISR status and the INTx level it drives, under isr_lock: an
-     * interrupt may come from a queue's lock (taken after vdev->lock). */
-    pthread_mutex_t isr_lock;
-    uint8_t isr;
-    uint8_t cfg_cap; /* offset of the PCI config access capability */
+struct vmdev_event_loop;
+struct vmdev_virtio_pci;
+
+/*
+ * What the VMM wires a virtio-pci function to. Only msi is required.
+ *
+ * queue_loop gives each queue an event loop: the function makes an
+ * eventfd per queue, watches it there and attaches the queue to that
+ * loop (vmdev_virtio_attach_queue), so the device serves and finishes
+ * the queue's requests on the loop's thread. With set_ioeventfd as well,
+ * the function asks the VMM, whenever the guest maps BAR 0, to have the
+ * guest's writes to each notify register signal that queue's eventfd
+ * without an exit (KVM_IOEVENTFD), and to undo it before the BAR moves
+ * or the function leaves the bus. A notify write that still arrives
+ * through the BAR (no ioeventfd, or set_ioeventfd failed) kicks the
+ * queue on the writer's thread.
+ */
+struct vmdev_virtio_pci_config {
+    struct vmdev_msi_sink msi; /* where the MSI-X messages go */
+    /* The loop serving queue group `group` (vmdev_virtio_queue_group):
+     * queues of one group share a loop. May be NULL: no eventfds. */
+    struct vmdev_event_loop *(*queue_loop)(void *opaque, unsigned group);
+    /* Have the guest's `len`-byte writes at guest physical `address`
+     * signal `fd` (assign) or no longer (!assign). Returns 0 or a
+     * negative errno; a failure leaves the writes trapping. Called from
+     * the thread applying BAR changes or unplugging, without the
+     * function's lock. May be NULL. */
+    int (*set_ioeventfd)(void *opaque, uint64_t address, unsigned len,
+                         int fd, bool assign);
+    void *opaque;
 };
 
 /*
  * Wrap `vdev` (initialised, with at most VMDEV_VIRTIO_PCI_MAX_QUEUES
- * queues) in a PCI function. MSI-X messages go to `msi`. Returns 0,
- * -EINVAL or -ENOMEM. Plug vp->pci into a bus afterwards.
+ * queues) in a PCI function. Returns NULL with errno EINVAL (too many
+ * queues, too large a device configuration) or ENOMEM, or with the errno
+ * of a queue's eventfd, watch or attachment. Plug
+ * vmdev_virtio_pci_function() into a bus afterwards.
  */
-__attribute__((warn_unused_result))
-int vmdev_virtio_pci_init(struct vmdev_virtio_pci *vp,
-                          struct vmdev_virtio_device *vdev,
-                          const struct vmdev_msi_sink *msi);
-void vmdev_virtio_pci_release(struct vmdev_virtio_pci *vp);
+struct vmdev_virtio_pci *
+vmdev_virtio_pci_new(struct vmdev_virtio_device *vdev,
+                     const struct vmdev_virtio_pci_config *config);
+/*
+ * Take the function off its bus if it is on one (its ioeventfds undone
+ * before its BAR is unmapped), stop watching the queues' eventfds and
+ * detach the queues from their loops, then free the transport. The
+ * device stays the caller's: destroy it afterwards. Accepts NULL.
+ */
+void vmdev_virtio_pci_free(struct vmdev_virtio_pci *vp);
 
-/* BAR 0 offset of the notify register of `queue`, for an ioeventfd. */
+/* The PCI function, for vmdev_pci_bus_add and config-space access. */
+struct vmdev_pci_device *vmdev_virtio_pci_function(struct vmdev_virtio_pci *vp);
+
+struct vmdev_virtio_pci_stats {
+    uint64_t eventfd_kicks; /* queue kicks through an eventfd */
+    struct vmdev_pci_msix_stats msix;
+};
+struct vmdev_virtio_pci_stats
+vmdev_virtio_pci_get_stats(const struct vmdev_virtio_pci *vp);
+
+/* BAR 0 offset of the notify register of `queue`. */
 uint64_t vmdev_virtio_pci_notify_offset(uint16_t queue);
-/* A notification that arrived some other way (ioeventfd). */
+/* A notification that arrived some other way than the BAR or the
+ * function's own eventfds. */
 void vmdev_virtio_pci_queue_kick(struct vmdev_virtio_pci *vp, uint16_t queue);
 
 /* Transport registers, PCI config and MSI-X in sections under `name`;

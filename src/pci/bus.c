@@ -100,6 +100,22 @@ int vmdev_pci_bus_add(struct vmdev_pci_bus *bus, struct vmdev_pci_device *pdev,
     return slot;
 }
 
+/* Take BAR `index` off the address space where the owner mapped it; the
+ * device hears of it first, so nothing of its points there after. */
+static void unmap_bar(struct vmdev_pci_bus *bus, struct vmdev_pci_device *pdev,
+                      unsigned index)
+{
+    struct vmdev_pci_bar *bar = &pdev->bars[index];
+    if (!bar->mapped)
+        return;
+    if (pdev->ops && pdev->ops->bar_mapped)
+        pdev->ops->bar_mapped(pdev, index, bar->mapped_address, false);
+    if (bus->owner.unmap_bar)
+        bus->owner.unmap_bar(bus->owner.opaque, pdev, index,
+                             bar->mapped_address);
+    bar->mapped = false;
+}
+
 void vmdev_pci_bus_remove(struct vmdev_pci_bus *bus,
                           struct vmdev_pci_device *pdev)
 {
@@ -109,13 +125,8 @@ void vmdev_pci_bus_remove(struct vmdev_pci_bus *bus,
     pthread_mutex_lock(&bus->lock);
     bus->slots[pdev->slot] = NULL;
     pthread_mutex_unlock(&bus->lock);
-    for (unsigned i = 0; i < VMDEV_PCI_NUM_BARS; i++) {
-        struct vmdev_pci_bar *bar = &pdev->bars[i];
-        if (bar->mapped && bus->owner.unmap_bar)
-            bus->owner.unmap_bar(bus->owner.opaque, pdev, i,
-                                 bar->mapped_address);
-        bar->mapped = false;
-    }
+    for (unsigned i = 0; i < VMDEV_PCI_NUM_BARS; i++)
+        unmap_bar(bus, pdev, i);
     pthread_mutex_lock(&pdev->intx_lock);
     if (pdev->intx_output)
         pci_bus_set_intx(bus, pdev->slot, pdev->config[PCI_INTERRUPT_PIN],
@@ -155,12 +166,8 @@ static void reconcile_bar(struct vmdev_pci_bus *bus,
     if (pdev->lock)
         pthread_mutex_unlock(pdev->lock);
 
-    if (bar->mapped && (!decoded || address != bar->mapped_address)) {
-        if (bus->owner.unmap_bar)
-            bus->owner.unmap_bar(bus->owner.opaque, pdev, index,
-                                 bar->mapped_address);
-        bar->mapped = false;
-    }
+    if (bar->mapped && (!decoded || address != bar->mapped_address))
+        unmap_bar(bus, pdev, index);
     if (decoded && !bar->mapped) {
         int ret = bus->owner.map_bar
                       ? bus->owner.map_bar(bus->owner.opaque, pdev, index,
@@ -175,6 +182,8 @@ static void reconcile_bar(struct vmdev_pci_bus *bus,
         }
         bar->mapped = true;
         bar->mapped_address = address;
+        if (pdev->ops && pdev->ops->bar_mapped)
+            pdev->ops->bar_mapped(pdev, index, address, true);
     }
 }
 

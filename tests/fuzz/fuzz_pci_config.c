@@ -55,7 +55,9 @@ static void msix_written(struct vmdev_pci_device *pdev, uint32_t offset,
     vmdev_pci_msix_config_written(&msix, offset, size);
 }
 
-static const struct vmdev_pci_device_ops dev_ops = { NULL, msix_written };
+static const struct vmdev_pci_device_ops dev_ops = {
+    .config_written = msix_written,
+};
 
 static uint64_t take(const uint8_t **p, const uint8_t *end, unsigned n)
 {

@@ -61,7 +61,6 @@ static uint64_t take(const uint8_t **p, const uint8_t *end, unsigned n)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct vmdev_virtio_device dev;
-    static struct vmdev_virtio_pci vp;
     struct vmdev_guest_memory *mem = vmdev_guest_memory_new();
     struct vmdev_guest_memory_region r = { RAM_BASE, RAM_SIZE, ram, -1, 0 };
     if (!mem || vmdev_guest_memory_add_region(mem, &r))
@@ -72,10 +71,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                               VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_INDIRECT_DESC),
                           8, 2, 16, mem))
         abort();
-    struct vmdev_msi_sink sink = { .send = drop_msi, .opaque = NULL };
-    if (vmdev_virtio_pci_init(&vp, &dev, &sink))
+    struct vmdev_virtio_pci_config config = {
+        .msi = { .send = drop_msi, .opaque = NULL },
+    };
+    struct vmdev_virtio_pci *vp = vmdev_virtio_pci_new(&dev, &config);
+    if (!vp)
         abort();
-    const struct vmdev_bus_ops *bar = vp.pci.bars[0].ops;
+    struct vmdev_pci_device *pdev = vmdev_virtio_pci_function(vp);
+    const struct vmdev_bus_ops *bar = pdev->bars[0].ops;
+    void *bar_opaque = pdev->bars[0].opaque;
 
     const uint8_t *p = data, *end = data + size;
     while (p < end) {
@@ -85,17 +89,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         uint64_t value = take(&p, end, sz);
         switch (op & 7) {
         case 0:
-            bar->write(&vp, where % VMDEV_VIRTIO_PCI_BAR_SIZE, value, sz);
+            bar->write(bar_opaque, where % VMDEV_VIRTIO_PCI_BAR_SIZE, value, sz);
             break;
         case 1:
-            (void)bar->read(&vp, where % VMDEV_VIRTIO_PCI_BAR_SIZE, sz);
+            (void)bar->read(bar_opaque, where % VMDEV_VIRTIO_PCI_BAR_SIZE, sz);
             break;
         case 2:
-            vmdev_pci_config_write(&vp.pci, (uint32_t)where % 256,
+            vmdev_pci_config_write(pdev, (uint32_t)where % 256,
                                    (uint32_t)value, sz > 4 ? 4 : sz);
             break;
         case 3:
-            (void)vmdev_pci_config_read(&vp.pci, (uint32_t)where % 256,
+            (void)vmdev_pci_config_read(pdev, (uint32_t)where % 256,
                                         sz > 4 ? 4 : sz);
             break;
         case 4: { /* guest writes memory */
@@ -105,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             break;
         }
         case 5:
-            vmdev_virtio_pci_queue_kick(&vp, (uint16_t)(value & 3));
+            vmdev_virtio_pci_queue_kick(vp, (uint16_t)(value & 3));
             break;
         default:
             pthread_mutex_lock(&dev.lock);
@@ -118,7 +122,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             vmdev_virtio_is_running(&dev))
             abort();
     }
-    vmdev_virtio_pci_release(&vp);
+    vmdev_virtio_pci_free(vp);
     vmdev_virtio_destroy(&dev);
     vmdev_guest_memory_free(mem);
     return 0;

@@ -19,32 +19,12 @@
 #include "vmdev/resource.h"
 #include "vmdev/virtio_pci.h"
 
-/* Linux's virtio_pci_modern writes the queue index as 16 bits
- * (vp_notify); other widths still arrive as MMIO exits. */
-#define NOTIFY_WIDTH 2
-
-/* A queue's notify register as an ioeventfd: KVM signals fd on the
- * guest's write, without an exit to user space, and the queue's I/O
- * thread serves it. */
-struct queue_kick {
-    struct vmm_pci *pci;
-    struct vmdev_virtio_pci *vp;
-    uint16_t queue;
-    int fd;
-    struct vmdev_event_loop *loop;
-    struct vmdev_event_watch *watch;
-    bool attached; /* the device was told its queue runs on loop */
-};
-
 /* A virtio device on the bus: the device-manager entry's opaque. */
 struct virtio_function {
     struct vmm_pci *pci;
     struct vmdev_virtio_device *vdev;
-    struct vmdev_virtio_pci vp;
-    bool transport_ready; /* vp initialised */
-    bool plugged;         /* vp.pci on the bus */
-    struct queue_kick *kicks;
-    unsigned num_queues;
+    struct vmdev_virtio_pci *vp;
+    bool plugged; /* vp's function on the bus */
     char transport_section[VMDEV_DEVICE_ID_MAX + sizeof("/pci")];
 };
 
@@ -65,11 +45,9 @@ struct vmm_pci {
      * g % num_io_loops. */
     struct vmdev_event_loop *io_loops[VMM_PCI_MAX_IO_THREADS];
     unsigned num_io_loops;
-    atomic_uint_fast64_t ioeventfd_kicks;
-    /* Interrupts the unplugged functions' MSI-X sent through irqfds. */
-    atomic_uint_fast64_t routed_by_unplugged;
-    /* By slot. Changed only while no vCPU runs (before start, after
-     * join), as map_bar reads it from vCPU threads. */
+    /* What the unplugged functions counted (vmdev_virtio_pci_stats). */
+    atomic_uint_fast64_t kicks_by_unplugged, routed_by_unplugged;
+    /* By slot, for the statistics. */
     struct virtio_function *functions[VMDEV_PCI_SLOTS];
 };
 
@@ -79,46 +57,27 @@ static struct vmdev_bus *bus_for(struct vmm_pci *pci,
     return bar->type == VMDEV_PCI_BAR_IO ? pci->vm->pio : pci->vm->mmio;
 }
 
-static struct virtio_function *virtio_function_of(struct vmm_pci *pci,
-                                                  struct vmdev_pci_device *pdev)
+/* The VM's ioeventfds, for the virtio-pci functions' notify registers:
+ * KVM signals fd on the guest's write, without an exit to user space. */
+static int set_ioeventfd(void *opaque, uint64_t address, unsigned len, int fd,
+                         bool assign)
 {
-    struct virtio_function *f = pci->functions[pdev->slot];
-    return f && &f->vp.pci == pdev ? f : NULL;
-}
-
-/* KVM_IOEVENTFD for queue q's notify register in a BAR at bar_address. */
-static int queue_ioeventfd(struct vmm_pci *pci, struct virtio_function *f,
-                           uint64_t bar_address, unsigned q, bool assign)
-{
+    struct vmm_pci *pci = opaque;
     struct kvm_ioeventfd io = {
-        .addr = bar_address + vmdev_virtio_pci_notify_offset((uint16_t)q),
-        .len = NOTIFY_WIDTH,
-        .fd = f->kicks[q].fd,
+        .addr = address,
+        .len = len,
+        .fd = fd,
         .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
     };
     if (pci->vm->vm_fd < 0) /* a VM without KVM: the writes trap */
-        return -1;
+        return -ENOTSUP;
     if (ioctl(pci->vm->vm_fd, KVM_IOEVENTFD, &io) == 0)
         return 0;
+    int err = errno;
     if (assign)
         fprintf(stderr, "vmdev-run: KVM_IOEVENTFD at 0x%llx: %s\n",
-                (unsigned long long)io.addr, strerror(errno));
-    return -1;
-}
-
-/* Assign (or deassign) the function's notify ioeventfds for its BAR at
- * bar_address; an assignment that fails part way is undone. */
-static int set_ioeventfds(struct vmm_pci *pci, struct virtio_function *f,
-                          uint64_t bar_address, bool assign)
-{
-    for (unsigned q = 0; q < f->num_queues; q++) {
-        if (queue_ioeventfd(pci, f, bar_address, q, assign) && assign) {
-            while (q--)
-                queue_ioeventfd(pci, f, bar_address, q, false);
-            return -1;
-        }
-    }
-    return 0;
+                (unsigned long long)io.addr, strerror(err));
+    return -err;
 }
 
 /* The bus owner's side of a BAR move (see vmdev_pci_bus_apply_bar_changes). */
@@ -127,49 +86,15 @@ static int map_bar(void *opaque, struct vmdev_pci_device *pdev, unsigned index,
 {
     struct vmm_pci *pci = opaque;
     const struct vmdev_pci_bar *bar = &pdev->bars[index];
-    int ret = vmdev_bus_register(bus_for(pci, bar), address, bar->size,
-                                 bar->access_sizes, bar->ops, bar->opaque);
-    struct virtio_function *f = virtio_function_of(pci, pdev);
-    /* Without ioeventfds the notify writes still reach the bus. */
-    if (!ret && f && index == VMDEV_VIRTIO_PCI_BAR)
-        set_ioeventfds(pci, f, address, true);
-    return ret;
+    return vmdev_bus_register(bus_for(pci, bar), address, bar->size,
+                              bar->access_sizes, bar->ops, bar->opaque);
 }
 
 static void unmap_bar(void *opaque, struct vmdev_pci_device *pdev,
                       unsigned index, uint64_t address)
 {
     struct vmm_pci *pci = opaque;
-    struct virtio_function *f = virtio_function_of(pci, pdev);
-    if (f && index == VMDEV_VIRTIO_PCI_BAR)
-        set_ioeventfds(pci, f, address, false);
     vmdev_bus_unregister(bus_for(pci, &pdev->bars[index]), address);
-}
-
-static void remove_kicks(struct virtio_function *f)
-{
-    for (unsigned q = 0; q < f->num_queues; q++) {
-        struct queue_kick *k = &f->kicks[q];
-        vmdev_event_loop_remove(k->loop, k->watch);
-        /* No notification comes any more: the device lets go of the loop
-         * (requests still in flight finish when it is destroyed). */
-        if (k->attached)
-            vmdev_virtio_detach_queue(f->vdev, (uint16_t)q);
-        close(k->fd);
-    }
-    free(f->kicks);
-    f->kicks = NULL;
-    f->num_queues = 0;
-}
-
-static void queue_kicked(void *opaque, uint32_t events)
-{
-    struct queue_kick *kick = opaque;
-    (void)events;
-    if (vmdev_eventfd_drain(kick->fd)) {
-        atomic_fetch_add(&kick->pci->ioeventfd_kicks, 1);
-        vmdev_virtio_pci_queue_kick(kick->vp, kick->queue);
-    }
 }
 
 static void set_intx(void *opaque, unsigned slot, unsigned pin, bool level)
@@ -296,62 +221,35 @@ struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
     return pci;
 }
 
-/* An eventfd per queue, served on the I/O thread of the queue's group
- * (vmdev_virtio_queue_group), where the device also finishes the queue's
- * requests and, for virtio-net, the pair's backend runs. */
-static int add_kicks(struct vmm_pci *pci, struct virtio_function *f)
+/* The loop serving a queue group: thread g % io_threads. */
+static struct vmdev_event_loop *queue_loop(void *opaque, unsigned group)
 {
-    uint16_t queues = f->vdev->num_queues;
-    f->kicks = calloc(queues, sizeof(*f->kicks));
-    if (!f->kicks)
-        return -1;
-    for (; f->num_queues < queues; f->num_queues++) {
-        uint16_t q = (uint16_t)f->num_queues;
-        struct queue_kick *k = &f->kicks[q];
-        uint16_t group = vmdev_virtio_queue_group(f->vdev, q);
-        *k = (struct queue_kick){ pci, &f->vp, q, -1,
-                                  vmm_pci_io_loop(pci, group), NULL, false };
-        k->fd = vmdev_eventfd_new();
-        if (k->fd < 0)
-            return -1;
-        int err = vmdev_virtio_attach_queue(f->vdev, q, k->loop);
-        k->watch = err ? NULL
-                       : vmdev_event_loop_add(k->loop, k->fd, VMDEV_EVENT_IN,
-                                              queue_kicked, k);
-        k->attached = !err;
-        if (!k->watch) {
-            if (k->attached)
-                vmdev_virtio_detach_queue(f->vdev, q);
-            close(k->fd);
-            errno = err ? -err : errno;
-            return -1;
-        }
-    }
-    return 0;
+    return vmm_pci_io_loop(opaque, group);
 }
 
-/* The PCI slot's release: off the bus (its BAR unmapped and ioeventfds
- * deassigned through unmap_bar), then no queue is served once its watch
- * is gone. */
+/* The PCI slot's release: off the bus (the function deassigns its
+ * ioeventfds before its BAR is unmapped). */
 static void unplug_function(void *opaque)
 {
     struct virtio_function *f = opaque;
     struct vmm_pci *pci = f->pci;
-    if (f->plugged) {
-        vmdev_pci_bus_remove(pci->bus, &f->vp.pci);
-        pci->functions[f->vp.pci.slot] = NULL;
-        f->plugged = false;
-        atomic_fetch_add(&pci->routed_by_unplugged,
-                         vmdev_pci_msix_stats(&f->vp.msix).routed);
-    }
-    remove_kicks(f);
+    if (!f->plugged)
+        return;
+    struct vmdev_pci_device *pdev = vmdev_virtio_pci_function(f->vp);
+    pci->functions[pdev->slot] = NULL;
+    vmdev_pci_bus_remove(pci->bus, pdev);
+    f->plugged = false;
+    struct vmdev_virtio_pci_stats stats = vmdev_virtio_pci_get_stats(f->vp);
+    atomic_fetch_add(&pci->kicks_by_unplugged, stats.eventfd_kicks);
+    atomic_fetch_add(&pci->routed_by_unplugged, stats.msix.routed);
 }
 
+/* The transport goes first: it stops the queues' eventfds and lets go of
+ * the device, which is destroyed after. */
 static void virtio_function_destroy(void *opaque)
 {
     struct virtio_function *f = opaque;
-    if (f->transport_ready)
-        vmdev_virtio_pci_release(&f->vp);
+    vmdev_virtio_pci_free(f->vp);
     if (f->vdev)
         vmdev_virtio_destroy(f->vdev);
     free(f);
@@ -362,7 +260,7 @@ static void virtio_function_save(void *opaque, struct vmdev_state_writer *w,
 {
     struct virtio_function *f = opaque;
     (void)id; /* the device's section carries it (vdev->name) */
-    vmdev_virtio_pci_save(&f->vp, w, f->transport_section);
+    vmdev_virtio_pci_save(f->vp, w, f->transport_section);
 }
 
 static int virtio_function_restore(void *opaque, const void *snapshot,
@@ -370,7 +268,7 @@ static int virtio_function_restore(void *opaque, const void *snapshot,
 {
     struct virtio_function *f = opaque;
     (void)id;
-    return vmdev_virtio_pci_restore(&f->vp, snapshot, len,
+    return vmdev_virtio_pci_restore(f->vp, snapshot, len,
                                     f->transport_section);
 }
 
@@ -381,15 +279,20 @@ static const struct vmdev_device_ops virtio_function_ops = {
 static int plug_function(struct vmm_pci *pci, struct vmdev_device *dev,
                          struct virtio_function *f)
 {
-    struct vmdev_msi_sink msi = { .send = vmm_vm_send_msi, .opaque = pci->vm,
-                                  .route = vmm_vm_route_msi };
+    struct vmdev_virtio_pci_config config = {
+        .msi = { .send = vmm_vm_send_msi, .opaque = pci->vm,
+                 .route = vmm_vm_route_msi },
+        .queue_loop = queue_loop,
+        .set_ioeventfd = set_ioeventfd,
+        .opaque = pci,
+    };
     uint64_t bar;
-    if (vmdev_virtio_pci_init(&f->vp, f->vdev, &msi)) {
-        fprintf(stderr, "vmdev-run: cannot create virtio-pci for %s\n",
-                vmdev_device_id(dev));
+    f->vp = vmdev_virtio_pci_new(f->vdev, &config);
+    if (!f->vp) {
+        fprintf(stderr, "vmdev-run: cannot create virtio-pci for %s: %s\n",
+                vmdev_device_id(dev), strerror(errno));
         return -1;
     }
-    f->transport_ready = true;
     /* Like firmware, place the BAR; the OS keeps it and enables decode. */
     if (vmdev_device_alloc(dev, pci->mmio, VMDEV_RESOURCE_MMIO,
                            VMDEV_VIRTIO_PCI_BAR_SIZE,
@@ -398,18 +301,12 @@ static int plug_function(struct vmm_pci *pci, struct vmdev_device *dev,
                 vmdev_device_id(dev));
         return -1;
     }
-    if (add_kicks(pci, f)) {
-        fprintf(stderr, "vmdev-run: cannot watch the queues of %s: %s\n",
-                vmdev_device_id(dev), strerror(errno));
-        remove_kicks(f);
-        return -1;
-    }
-    vmdev_pci_bar_assign(&f->vp.pci, VMDEV_VIRTIO_PCI_BAR, bar);
-    int slot = vmdev_pci_bus_add(pci->bus, &f->vp.pci, -1);
+    struct vmdev_pci_device *pdev = vmdev_virtio_pci_function(f->vp);
+    vmdev_pci_bar_assign(pdev, VMDEV_VIRTIO_PCI_BAR, bar);
+    int slot = vmdev_pci_bus_add(pci->bus, pdev, -1);
     if (slot < 0) {
         fprintf(stderr, "vmdev-run: no PCI slot left for %s\n",
                 vmdev_device_id(dev));
-        remove_kicks(f);
         return -1;
     }
     pci->functions[slot] = f;
@@ -448,7 +345,12 @@ int vmm_pci_add_virtio(struct vmm_pci *pci, struct vmdev_device_manager *devices
 
 uint64_t vmm_pci_ioeventfd_kicks(struct vmm_pci *pci)
 {
-    return atomic_load(&pci->ioeventfd_kicks);
+    uint64_t kicks = atomic_load(&pci->kicks_by_unplugged);
+    for (unsigned slot = 0; slot < VMDEV_PCI_SLOTS; slot++)
+        if (pci->functions[slot])
+            kicks += vmdev_virtio_pci_get_stats(pci->functions[slot]->vp)
+                         .eventfd_kicks;
+    return kicks;
 }
 
 uint64_t vmm_pci_msix_routed(struct vmm_pci *pci)
@@ -456,7 +358,7 @@ uint64_t vmm_pci_msix_routed(struct vmm_pci *pci)
     uint64_t routed = atomic_load(&pci->routed_by_unplugged);
     for (unsigned slot = 0; slot < VMDEV_PCI_SLOTS; slot++)
         if (pci->functions[slot])
-            routed += vmdev_pci_msix_stats(&pci->functions[slot]->vp.msix)
-                          .routed;
+            routed += vmdev_virtio_pci_get_stats(pci->functions[slot]->vp)
+                          .msix.routed;
     return routed;
 }

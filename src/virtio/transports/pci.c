@@ -7,11 +7,12 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "pci/regs.h"
+#include "pci_function.h"
 #include "vmdev/log.h"
-#include "vmdev/virtio_pci.h"
 
 #define STATE_VERSION 1
 
@@ -470,9 +471,17 @@ static void pci_config_written_hook(struct vmdev_pci_device *pdev,
                          len);
 }
 
+static void pci_bar_mapped_hook(struct vmdev_pci_device *pdev, unsigned index,
+                                uint64_t address, bool mapped)
+{
+    if (index == VMDEV_VIRTIO_PCI_BAR)
+        virtio_pci_ioeventfds_follow_bar(pdev->opaque, address, mapped);
+}
+
 static const struct vmdev_pci_device_ops pci_ops = {
     .config_read = pci_config_read_hook,
     .config_written = pci_config_written_hook,
+    .bar_mapped = pci_bar_mapped_hook,
 };
 
 /* --- Construction. --- */
@@ -493,17 +502,10 @@ static uint8_t add_virtio_cap(struct vmdev_virtio_pci *vp, uint8_t type,
     return cap;
 }
 
-int vmdev_virtio_pci_init(struct vmdev_virtio_pci *vp,
-                          struct vmdev_virtio_device *vdev,
-                          const struct vmdev_msi_sink *msi)
+/* The function's config space, BAR and MSI-X; vp zeroed, isr_lock made. */
+static int build_function(struct vmdev_virtio_pci *vp)
 {
-    if (vdev->num_queues > VMDEV_VIRTIO_PCI_MAX_QUEUES ||
-        vdev->config_len > DEVICE_LEN)
-        return -EINVAL;
-    memset(vp, 0, sizeof(*vp));
-    vp->vdev = vdev;
-    vp->config_vector = VMDEV_VIRTIO_MSI_NO_VECTOR;
-    pthread_mutex_init(&vp->isr_lock, NULL);
+    struct vmdev_virtio_device *vdev = vp->vdev;
 
     struct vmdev_pci_device *pdev = &vp->pci;
     vmdev_pci_device_init(pdev, vdev->name, VIRTIO_PCI_VENDOR,
@@ -549,7 +551,7 @@ int vmdev_virtio_pci_init(struct vmdev_virtio_pci *vp,
     int ret = vmdev_pci_msix_init(&vp->msix, pdev,
                               (uint16_t)(vdev->num_queues + 1),
                               VMDEV_VIRTIO_PCI_BAR, MSIX_TABLE_OFFSET,
-                              MSIX_PBA_OFFSET, msi);
+                              MSIX_PBA_OFFSET, &vp->config.msi);
     if (ret)
         return ret;
     vmdev_virtio_set_transport(
@@ -557,13 +559,64 @@ int vmdev_virtio_pci_init(struct vmdev_virtio_pci *vp,
     return 0;
 }
 
-void vmdev_virtio_pci_release(struct vmdev_virtio_pci *vp)
+struct vmdev_virtio_pci *
+vmdev_virtio_pci_new(struct vmdev_virtio_device *vdev,
+                     const struct vmdev_virtio_pci_config *config)
 {
+    if (!vdev || !config || !config->msi.send ||
+        vdev->num_queues > VMDEV_VIRTIO_PCI_MAX_QUEUES ||
+        vdev->config_len > DEVICE_LEN) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct vmdev_virtio_pci *vp = calloc(1, sizeof(*vp));
+    if (!vp)
+        return NULL;
+    vp->vdev = vdev;
+    vp->config = *config;
+    vp->config_vector = VMDEV_VIRTIO_MSI_NO_VECTOR;
+    pthread_mutex_init(&vp->isr_lock, NULL);
+    int ret = build_function(vp);
+    if (!ret)
+        ret = virtio_pci_kicks_start(vp);
+    if (ret) {
+        vmdev_virtio_pci_free(vp);
+        errno = -ret;
+        return NULL;
+    }
+    return vp;
+}
+
+void vmdev_virtio_pci_free(struct vmdev_virtio_pci *vp)
+{
+    if (!vp)
+        return;
+    /* The unplug order: the ioeventfds go (the bar_mapped hook) before
+     * the BAR is unmapped, then the eventfds' watches, so that no kick
+     * reaches the device once this returns. */
+    if (vp->pci.bus)
+        vmdev_pci_bus_remove(vp->pci.bus, &vp->pci);
+    virtio_pci_kicks_stop(vp);
     /* No interrupt reaches the locks below once they are gone. */
     vmdev_virtio_set_transport(vp->vdev,
                                &(struct vmdev_virtio_transport){ NULL, NULL });
     vmdev_pci_msix_release(&vp->msix);
     pthread_mutex_destroy(&vp->isr_lock);
+    free(vp);
+}
+
+struct vmdev_pci_device *vmdev_virtio_pci_function(struct vmdev_virtio_pci *vp)
+{
+    return &vp->pci;
+}
+
+struct vmdev_virtio_pci_stats
+vmdev_virtio_pci_get_stats(const struct vmdev_virtio_pci *vp)
+{
+    return (struct vmdev_virtio_pci_stats){
+        .eventfd_kicks = atomic_load(&vp->eventfd_kicks),
+        .msix = vmdev_pci_msix_stats(&vp->msix),
+    };
 }
 
 /* --- Save and restore. --- */

@@ -9,6 +9,7 @@
 
 #include "test.h"
 #include "virtio_driver.h"
+#include "vmdev/event_loop.h"
 #include "vmdev/virtio_pci.h"
 
 #define RAM_BASE 0x100000ull
@@ -69,23 +70,75 @@ static void record_intx(void *opaque, unsigned slot, unsigned pin, bool level)
     intx_level = level;
 }
 
-static int map_ok(void *o, struct vmdev_pci_device *p, unsigned i, uint64_t a)
+/* What the function asked of the VMM, in order: BAR 0 mapped ('M') or
+ * unmapped ('U'), an ioeventfd assigned ('A') or deassigned ('D'). */
+struct wiring {
+    char what;
+    uint64_t address;
+    int fd;
+};
+static struct wiring wired[32];
+static unsigned num_wired;
+static uint64_t refused_ioeventfd; /* an address set_ioeventfd refuses */
+
+static void log_wiring(char what, uint64_t address, int fd)
 {
+    if (num_wired == sizeof(wired) / sizeof(wired[0]))
+        abort();
+    wired[num_wired++] = (struct wiring){ what, address, fd };
+}
+
+static int map_logged(void *o, struct vmdev_pci_device *p, unsigned i,
+                      uint64_t a)
+{
+    log_wiring('M', a, -1);
     return 0;
 }
 
-static void unmap_ok(void *o, struct vmdev_pci_device *p, unsigned i,
-                     uint64_t a)
+static void unmap_logged(void *o, struct vmdev_pci_device *p, unsigned i,
+                         uint64_t a)
 {
+    log_wiring('U', a, -1);
 }
 
-static const struct vmdev_pci_bus_owner owner = { map_ok, unmap_ok,
+static int record_ioeventfd(void *opaque, uint64_t address, unsigned len,
+                            int fd, bool assign)
+{
+    if (len != 2) /* a 16-bit notify write, as Linux's vp_notify */
+        abort();
+    if (assign && address == refused_ioeventfd)
+        return -ENOSPC;
+    log_wiring(assign ? 'A' : 'D', address, fd);
+    return 0;
+}
+
+static struct vmdev_event_loop *the_loop(void *opaque, unsigned group)
+{
+    return opaque;
+}
+
+static const struct vmdev_pci_bus_owner owner = { map_logged, unmap_logged,
                                                   record_intx, NULL };
+
+static struct msi_log msis;
+static const struct vmdev_virtio_pci_config msi_config = {
+    .msi = { .send = record_msi, .opaque = &msis },
+};
+
+/* The MSI-X capability's offset, found as pci_find_capability() does. */
+static uint8_t msix_cap(const struct vmdev_pci_device *f)
+{
+    for (uint8_t pos = (uint8_t)vmdev_pci_get_config(f, 0x34, 1); pos;
+         pos = (uint8_t)vmdev_pci_get_config(f, pos + 1u, 1))
+        if (vmdev_pci_get_config(f, pos, 1) == 0x11)
+            return pos;
+    abort();
+}
 
 static struct vdrv_mem mem;
 static struct echo echo;
-static struct vmdev_virtio_pci vp;
-static struct msi_log msis;
+static struct vmdev_virtio_pci *vp;
+static struct vmdev_pci_device *pdev; /* vp's function */
 static struct vmdev_pci_bus *bus;
 /* BAR offsets of the structures, found through the capabilities. */
 static uint64_t common, notify, isr, device;
@@ -103,12 +156,12 @@ static void cfg_write(uint32_t reg, uint32_t value, unsigned size)
 
 static uint64_t bar_rd(uint64_t off, unsigned size)
 {
-    return vp.pci.bars[0].ops->read(vp.pci.bars[0].opaque, off, size);
+    return pdev->bars[0].ops->read(pdev->bars[0].opaque, off, size);
 }
 
 static void bar_wr(uint64_t off, uint64_t value, unsigned size)
 {
-    vp.pci.bars[0].ops->write(vp.pci.bars[0].opaque, off, value, size);
+    pdev->bars[0].ops->write(pdev->bars[0].opaque, off, value, size);
 }
 
 /* Walk the capability list as virtio_pci_find_capability() does. */
@@ -145,7 +198,8 @@ static int find_caps(void)
     return found;
 }
 
-static void setup(void)
+static void setup_with(const struct vmdev_virtio_pci_config *config,
+                       uint16_t queues)
 {
     vdrv_mem_release(&mem);
     if (vdrv_mem_init(&mem, RAM_BASE, RAM_SIZE, 1))
@@ -154,15 +208,16 @@ static void setup(void)
     memset(&msis, 0, sizeof(msis));
     echo.value = 0x11223344;
     if (vmdev_virtio_init(&echo.dev, "echo0", 4, &echo_ops,
-                          VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX), 4, 1, 16,
-                          mem.mem))
+                          VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX), 4, queues,
+                          16, mem.mem))
         abort();
-    struct vmdev_msi_sink sink = { .send = record_msi, .opaque = &msis };
-    if (vmdev_virtio_pci_init(&vp, &echo.dev, &sink))
+    vp = vmdev_virtio_pci_new(&echo.dev, config);
+    if (!vp)
         abort();
+    pdev = vmdev_virtio_pci_function(vp);
     vmdev_pci_bus_free(bus);
     bus = vmdev_pci_bus_new(&owner);
-    if (vmdev_pci_bus_add(bus, &vp.pci, 1) != 1)
+    if (vmdev_pci_bus_add(bus, pdev, 1) != 1)
         abort();
     /* Firmware's part: place the BAR and enable decoding. */
     cfg_write(0x10, (uint32_t)BAR_ADDRESS | 4, 4);
@@ -170,10 +225,15 @@ static void setup(void)
     cfg_write(0x04, 0x6, 2);
 }
 
+static void setup(void)
+{
+    setup_with(&msi_config, 1);
+}
+
 static void teardown(void)
 {
-    vmdev_pci_bus_remove(bus, &vp.pci);
-    vmdev_virtio_pci_release(&vp);
+    vmdev_pci_bus_remove(bus, pdev);
+    vmdev_virtio_pci_free(vp);
     vmdev_virtio_destroy(&echo.dev);
 }
 
@@ -196,7 +256,7 @@ static void linux_style_bring_up(bool use_msix)
     }
     bar_wr(common + 0x14, 0xb, 1); /* FEATURES_OK */
     if (use_msix) {
-        cfg_write(vp.msix.cap + 2, 0x8000, 2);
+        cfg_write(msix_cap(pdev) + 2, 0x8000, 2);
         for (unsigned v = 0; v < 2; v++) {
             uint64_t e = 0x4000 + 16 * v;
             bar_wr(e, 0xfee00000, 4);
@@ -391,34 +451,34 @@ static void save_restore_round_trip(void)
     linux_style_bring_up(true);
     struct vmdev_state_writer w;
     vmdev_state_writer_init(&w);
-    vmdev_virtio_pci_save(&vp, &w, "vp0");
+    vmdev_virtio_pci_save(vp, &w, "vp0");
     CHECK_EQ(vmdev_state_writer_finish(&w), 0);
 
     struct echo e2 = { .value = 1 };
-    struct vmdev_virtio_pci vp2;
-    struct vmdev_msi_sink sink = { .send = record_msi, .opaque = &msis };
     CHECK_EQ(vmdev_virtio_init(&e2.dev, "echo0", 4, &echo_ops,
                                VMDEV_VIRTIO_BIT(VMDEV_VIRTIO_F_EVENT_IDX), 4, 1,
                                16, mem.mem),
              0);
-    CHECK_EQ(vmdev_virtio_pci_init(&vp2, &e2.dev, &sink), 0);
-    CHECK_EQ(vmdev_virtio_pci_restore(&vp2, w.data, w.len, "vp0"), 0);
+    struct vmdev_virtio_pci *vp2 = vmdev_virtio_pci_new(&e2.dev, &msi_config);
+    CHECK(vp2 != NULL);
+    struct vmdev_pci_device *pdev2 = vmdev_virtio_pci_function(vp2);
+    CHECK_EQ(vmdev_virtio_pci_restore(vp2, w.data, w.len, "vp0"), 0);
     CHECK_EQ(e2.dev.status, 0xf);
     CHECK(e2.dev.queues[0].enabled);
     CHECK_EQ(e2.dev.queues[0].config.msix_vector, 1);
-    CHECK(vmdev_pci_msix_enabled(&vp2.msix));
-    CHECK_EQ(vmdev_pci_bar_address(&vp2.pci, 0), BAR_ADDRESS);
+    CHECK(vmdev_pci_get_config(pdev2, msix_cap(pdev2) + 2, 2) & 0x8000);
+    CHECK_EQ(vmdev_pci_bar_address(pdev2, 0), BAR_ADDRESS);
     /* The restored device serves the next request. */
     struct vdrv_buf in = { vdrv_alloc(&mem, 16, 8), 16 };
     CHECK(vdrv_add(&q, NULL, 0, &in, 1, false) >= 0);
     unsigned before = msis.count;
-    vmdev_virtio_pci_queue_kick(&vp2, 0);
+    vmdev_virtio_pci_queue_kick(vp2, 0);
     uint32_t id, len;
     CHECK(vdrv_get_used(&q, &id, &len));
     CHECK_EQ(msis.count, before + 1);
-    CHECK_EQ(vmdev_virtio_pci_restore(&vp2, w.data, w.len - 40, "vp0") < 0,
+    CHECK_EQ(vmdev_virtio_pci_restore(vp2, w.data, w.len - 40, "vp0") < 0,
              1);
-    vmdev_virtio_pci_release(&vp2);
+    vmdev_virtio_pci_free(vp2);
     vmdev_virtio_destroy(&e2.dev);
     vmdev_state_writer_release(&w);
     teardown();
@@ -435,25 +495,130 @@ static void queue_count_fits_the_msix_layout(void)
         CHECK_EQ(vmdev_virtio_init(&e.dev, "echo1", 4, &echo_ops, 0, 4,
                                    (uint16_t)queues, 16, mem.mem),
                  0);
-        struct vmdev_virtio_pci p;
-        struct vmdev_msi_sink sink = { .send = record_msi, .opaque = &msis };
-        int ret = vmdev_virtio_pci_init(&p, &e.dev, &sink);
+        struct vmdev_virtio_pci *p = vmdev_virtio_pci_new(&e.dev, &msi_config);
         if (queues <= VMDEV_VIRTIO_PCI_MAX_QUEUES) {
-            CHECK_EQ(ret, 0);
-            uint8_t cap = p.msix.cap;
-            uint32_t table = vmdev_pci_get_config(&p.pci, cap + 4, 4) & ~7u;
-            uint32_t pba = vmdev_pci_get_config(&p.pci, cap + 8, 4) & ~7u;
-            CHECK_EQ(vmdev_pci_get_config(&p.pci, cap + 2, 2) & 0x7ff,
+            CHECK(p != NULL);
+            struct vmdev_pci_device *f = vmdev_virtio_pci_function(p);
+            uint8_t cap = msix_cap(f);
+            uint32_t table = vmdev_pci_get_config(f, cap + 4, 4) & ~7u;
+            uint32_t pba = vmdev_pci_get_config(f, cap + 8, 4) & ~7u;
+            CHECK_EQ(vmdev_pci_get_config(f, cap + 2, 2) & 0x7ff,
                      queues); /* N - 1 = queues */
             CHECK(table + vmdev_pci_msix_table_size((uint16_t)(queues + 1)) <= pba);
             CHECK(pba + vmdev_pci_msix_pba_size((uint16_t)(queues + 1)) <=
                   VMDEV_VIRTIO_PCI_BAR_SIZE);
-            vmdev_virtio_pci_release(&p);
+            vmdev_virtio_pci_free(p);
         } else {
-            CHECK_EQ(ret, -EINVAL);
+            CHECK(p == NULL);
+            CHECK_EQ(errno, EINVAL);
         }
         vmdev_virtio_destroy(&e.dev);
     }
+}
+
+static void expect_wired(unsigned at, char what, uint64_t address)
+{
+    CHECK(at < num_wired);
+    CHECK_EQ(wired[at].what, what);
+    CHECK_EQ(wired[at].address, address);
+}
+
+/*
+ * With an event loop and an ioeventfd callback, each queue's notify
+ * register signals an eventfd the loop serves; the assignments follow BAR
+ * 0 when the guest moves it and go before the BAR is unmapped, both when
+ * it moves and when the function is freed on the bus.
+ */
+static void kicks_arrive_through_eventfds_that_follow_the_bar(void)
+{
+    struct vmdev_event_loop *loop = vmdev_event_loop_new();
+    CHECK(loop != NULL);
+    struct vmdev_virtio_pci_config config = msi_config;
+    config.queue_loop = the_loop;
+    config.set_ioeventfd = record_ioeventfd;
+    config.opaque = loop;
+    num_wired = 0;
+    refused_ioeventfd = 0;
+    setup_with(&config, 2);
+    CHECK_EQ(num_wired, 0); /* nothing before the bus maps the BAR */
+    vmdev_pci_bus_apply_bar_changes(bus);
+    CHECK_EQ(num_wired, 3);
+    expect_wired(0, 'M', BAR_ADDRESS);
+    expect_wired(1, 'A', BAR_ADDRESS + 0x3000);
+    expect_wired(2, 'A', BAR_ADDRESS + 0x3004);
+    CHECK(wired[1].fd >= 0 && wired[2].fd >= 0 && wired[1].fd != wired[2].fd);
+
+    /* KVM signals queue 0's eventfd: the loop kicks the queue. */
+    CHECK(find_caps() >= 0);
+    linux_style_bring_up(true);
+    struct vdrv_buf in = { vdrv_alloc(&mem, 16, 8), 16 };
+    CHECK(vdrv_add(&q, NULL, 0, &in, 1, false) >= 0);
+    vmdev_eventfd_signal(wired[1].fd);
+    CHECK_EQ(vmdev_event_loop_run_once(loop, 0), 1);
+    uint32_t id, len;
+    CHECK(vdrv_get_used(&q, &id, &len));
+    CHECK_EQ(msis.count, 1);
+    CHECK_EQ(vmdev_virtio_pci_get_stats(vp).eventfd_kicks, 1);
+
+    /* The guest moves the BAR: off the old address first. */
+    uint64_t moved = BAR_ADDRESS + 0x100000;
+    num_wired = 0;
+    cfg_write(0x10, (uint32_t)moved | 4, 4);
+    vmdev_pci_bus_apply_bar_changes(bus);
+    CHECK_EQ(num_wired, 6);
+    expect_wired(0, 'D', BAR_ADDRESS + 0x3000);
+    expect_wired(1, 'D', BAR_ADDRESS + 0x3004);
+    expect_wired(2, 'U', BAR_ADDRESS);
+    expect_wired(3, 'M', moved);
+    expect_wired(4, 'A', moved + 0x3000);
+    expect_wired(5, 'A', moved + 0x3004);
+
+    /* Freed on the bus: the ioeventfds, then the BAR, then the watches. */
+    num_wired = 0;
+    vmdev_virtio_pci_free(vp);
+    vp = NULL;
+    CHECK_EQ(num_wired, 3);
+    expect_wired(0, 'D', moved + 0x3000);
+    expect_wired(1, 'D', moved + 0x3004);
+    expect_wired(2, 'U', moved);
+    CHECK_EQ(vmdev_event_loop_run_once(loop, 0), 0); /* nothing watched */
+    vmdev_virtio_destroy(&echo.dev);
+    vmdev_event_loop_free(loop);
+}
+
+/* When the VMM refuses one queue's ioeventfd the others are undone, and
+ * the notify writes still arrive through the BAR. */
+static void a_refused_ioeventfd_leaves_the_notify_writes_trapping(void)
+{
+    struct vmdev_event_loop *loop = vmdev_event_loop_new();
+    CHECK(loop != NULL);
+    struct vmdev_virtio_pci_config config = msi_config;
+    config.queue_loop = the_loop;
+    config.set_ioeventfd = record_ioeventfd;
+    config.opaque = loop;
+    num_wired = 0;
+    refused_ioeventfd = BAR_ADDRESS + 0x3004;
+    setup_with(&config, 2);
+    vmdev_pci_bus_apply_bar_changes(bus);
+    CHECK_EQ(num_wired, 3);
+    expect_wired(0, 'M', BAR_ADDRESS);
+    expect_wired(1, 'A', BAR_ADDRESS + 0x3000);
+    expect_wired(2, 'D', BAR_ADDRESS + 0x3000);
+    CHECK(find_caps() >= 0);
+    linux_style_bring_up(true);
+    struct vdrv_buf in = { vdrv_alloc(&mem, 16, 8), 16 };
+    CHECK(vdrv_add(&q, NULL, 0, &in, 1, false) >= 0);
+    bar_wr(notify, 0, 2);
+    uint32_t id, len;
+    CHECK(vdrv_get_used(&q, &id, &len));
+    CHECK_EQ(vmdev_virtio_pci_get_stats(vp).eventfd_kicks, 0);
+    /* Nothing assigned: nothing to undo at the unplug. */
+    num_wired = 0;
+    teardown();
+    CHECK_EQ(num_wired, 1);
+    expect_wired(0, 'U', BAR_ADDRESS);
+    vmdev_event_loop_free(loop);
+    refused_ioeventfd = 0;
 }
 
 TEST_MAIN(TEST(capabilities_as_linux_finds_them),
@@ -462,4 +627,6 @@ TEST_MAIN(TEST(capabilities_as_linux_finds_them),
           TEST(queue_fields_locked_once_enabled),
           TEST(bad_ring_sets_needs_reset), TEST(pci_cfg_access_window),
           TEST(odd_accesses_are_harmless), TEST(save_restore_round_trip),
-          TEST(queue_count_fits_the_msix_layout))
+          TEST(queue_count_fits_the_msix_layout),
+          TEST(kicks_arrive_through_eventfds_that_follow_the_bar),
+          TEST(a_refused_ioeventfd_leaves_the_notify_writes_trapping))
