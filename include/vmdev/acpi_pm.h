@@ -26,6 +26,7 @@
 
 #include "vmdev/bus.h"
 #include "vmdev/clock.h"
+#include "vmdev/device_manager.h"
 #include "vmdev/irq.h"
 #include "vmdev/state.h"
 
@@ -96,6 +97,10 @@ void vmdev_acpi_pm_save(struct vmdev_acpi_pm *pm,
 __attribute__((warn_unused_result))
 int vmdev_acpi_pm_restore(struct vmdev_acpi_pm *pm, const void *data,
                           size_t len, const char *name);
+
+/* For a device-manager entry whose opaque is the device: destroy frees
+ * it, save and restore take its state under the entry's id. */
+extern const struct vmdev_device_ops vmdev_acpi_pm_device_ops;
 
 #ifdef __cplusplus
 }

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "vmdev/bus.h"
+#include "vmdev/device_manager.h"
 #include "vmdev/irq.h"
 #include "vmdev/state.h"
 
@@ -67,6 +68,10 @@ void vmdev_i8042_save(struct vmdev_i8042 *kbc, struct vmdev_state_writer *w,
 __attribute__((warn_unused_result))
 int vmdev_i8042_restore(struct vmdev_i8042 *kbc, const void *data, size_t len,
                         const char *name);
+
+/* For a device-manager entry whose opaque is the device: destroy frees
+ * it, save and restore take its state under the entry's id. */
+extern const struct vmdev_device_ops vmdev_i8042_device_ops;
 
 #ifdef __cplusplus
 }

@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "vmdev/bus.h"
+#include "vmdev/device_manager.h"
 #include "vmdev/irq.h"
 #include "vmdev/state.h"
 
@@ -78,6 +79,10 @@ void vmdev_ioapic_save(struct vmdev_ioapic *io, struct vmdev_state_writer *w,
 __attribute__((warn_unused_result))
 int vmdev_ioapic_restore(struct vmdev_ioapic *io, const void *data,
                          size_t len, const char *name);
+
+/* For a device-manager entry whose opaque is the device: destroy frees
+ * it, save and restore take its state under the entry's id. */
+extern const struct vmdev_device_ops vmdev_ioapic_device_ops;
 
 #ifdef __cplusplus
 }

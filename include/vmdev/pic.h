@@ -41,6 +41,7 @@
 #include <stdint.h>
 
 #include "vmdev/bus.h"
+#include "vmdev/device_manager.h"
 #include "vmdev/irq.h"
 #include "vmdev/state.h"
 
@@ -107,6 +108,10 @@ void vmdev_pic_save(struct vmdev_pic *pic, struct vmdev_state_writer *w,
 __attribute__((warn_unused_result))
 int vmdev_pic_restore(struct vmdev_pic *pic, const void *data, size_t len,
                       const char *name);
+
+/* For a device-manager entry whose opaque is the device: destroy frees
+ * it, save and restore take its state under the entry's id. */
+extern const struct vmdev_device_ops vmdev_pic_device_ops;
 
 #ifdef __cplusplus
 }

@@ -46,6 +46,7 @@
 
 #include "vmdev/bus.h"
 #include "vmdev/clock.h"
+#include "vmdev/device_manager.h"
 #include "vmdev/irq.h"
 #include "vmdev/state.h"
 
@@ -106,6 +107,10 @@ void vmdev_pit_save(struct vmdev_pit *pit, struct vmdev_state_writer *w,
 __attribute__((warn_unused_result))
 int vmdev_pit_restore(struct vmdev_pit *pit, const void *data, size_t len,
                       const char *name);
+
+/* For a device-manager entry whose opaque is the device: destroy frees
+ * it, save and restore take its state under the entry's id. */
+extern const struct vmdev_device_ops vmdev_pit_device_ops;
 
 #ifdef __cplusplus
 }

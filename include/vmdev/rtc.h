@@ -47,6 +47,7 @@
 
 #include "vmdev/bus.h"
 #include "vmdev/clock.h"
+#include "vmdev/device_manager.h"
 #include "vmdev/irq.h"
 #include "vmdev/state.h"
 
@@ -123,6 +124,10 @@ void vmdev_rtc_save(struct vmdev_rtc *rtc, struct vmdev_state_writer *w,
 __attribute__((warn_unused_result))
 int vmdev_rtc_restore(struct vmdev_rtc *rtc, const void *data, size_t len,
                       const char *name);
+
+/* For a device-manager entry whose opaque is the device: destroy frees
+ * it, save and restore take its state under the entry's id. */
+extern const struct vmdev_device_ops vmdev_rtc_device_ops;
 
 #ifdef __cplusplus
 }

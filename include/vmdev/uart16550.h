@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "vmdev/bus.h"
+#include "vmdev/device_manager.h"
 #include "vmdev/irq.h"
 #include "vmdev/state.h"
 
@@ -139,6 +140,10 @@ void vmdev_uart16550_save(struct vmdev_uart16550 *uart,
 __attribute__((warn_unused_result))
 int vmdev_uart16550_restore(struct vmdev_uart16550 *uart, const void *data,
                             size_t len, const char *name);
+
+/* For a device-manager entry whose opaque is the device: destroy frees
+ * it, save and restore take its state under the entry's id. */
+extern const struct vmdev_device_ops vmdev_uart16550_device_ops;
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,7 @@
  * ACPI PM1a event/control, PM timer and reset register. Section numbers
  * are those of the ACPI 6.5 specification.
  */
+#include "device_entry.h"
 #include "vmdev/acpi_pm.h"
 
 #include <errno.h>
@@ -333,3 +334,5 @@ int vmdev_acpi_pm_restore(struct vmdev_acpi_pm *pm, const void *data,
     pthread_mutex_unlock(&pm->lock);
     return 0;
 }
+
+VMDEV_PLATFORM_DEVICE_OPS(vmdev_acpi_pm, struct vmdev_acpi_pm);

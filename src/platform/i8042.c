@@ -4,6 +4,7 @@
  * to the IBM PC AT Technical Reference "Keyboard Controller" section, whose
  * command set every PC chipset keeps.
  */
+#include "device_entry.h"
 #include "vmdev/i8042.h"
 
 #include <errno.h>
@@ -299,3 +300,5 @@ int vmdev_i8042_restore(struct vmdev_i8042 *k, const void *data, size_t len,
     pthread_mutex_unlock(&k->lock);
     return 0;
 }
+
+VMDEV_PLATFORM_DEVICE_OPS(vmdev_i8042, struct vmdev_i8042);

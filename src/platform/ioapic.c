@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include "device_entry.h"
 #include "vmdev/ioapic.h"
 
 #include <errno.h>
@@ -283,3 +284,5 @@ int vmdev_ioapic_restore(struct vmdev_ioapic *io, const void *data,
     pthread_mutex_unlock(&io->lock);
     return 0;
 }
+
+VMDEV_PLATFORM_DEVICE_OPS(vmdev_ioapic, struct vmdev_ioapic);

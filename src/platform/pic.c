@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "device_entry.h"
 #include "vmdev/pic.h"
 
 #define CASCADE_IRQ 2
@@ -499,8 +500,11 @@ static int chip_from_bytes(struct pic_chip *c, const uint8_t b[R_COUNT],
                            unsigned index)
 {
     uint8_t elcr_mask = (uint8_t)(VMDEV_PIC_ELCR_MASK >> (8 * index));
+    /* ICW1 is 0 until the guest first initialises the chip (the state
+     * at power-on); once written it has the ICW1 bit. */
     if ((b[R_ELCR] & ~elcr_mask) || (b[R_VECTOR_BASE] & 7) ||
-        !(b[R_ICW1] & ICW1) || b[R_LOWEST] > 7 || b[R_INIT_STEP] > WANT_ICW4 ||
+        (b[R_ICW1] && !(b[R_ICW1] & ICW1)) || b[R_LOWEST] > 7 ||
+        b[R_INIT_STEP] > WANT_ICW4 ||
         (b[R_FLAGS] & ~F_ALL))
         return -EINVAL;
     c->irr = b[R_IRR];
@@ -565,3 +569,5 @@ int vmdev_pic_restore(struct vmdev_pic *pic, const void *data, size_t len,
     pthread_mutex_unlock(&pic->lock);
     return 0;
 }
+
+VMDEV_PLATFORM_DEVICE_OPS(vmdev_pic, struct vmdev_pic);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "device_entry.h"
 #include "vmdev/pit.h"
 
 #define NS_PER_S UINT64_C(1000000000)
@@ -763,3 +764,5 @@ int vmdev_pit_restore(struct vmdev_pit *pit, const void *data, size_t len,
     pthread_mutex_unlock(&pit->lock);
     return 0;
 }
+
+VMDEV_PLATFORM_DEVICE_OPS(vmdev_pit, struct vmdev_pit);

@@ -3,6 +3,7 @@
  * MC146818A real-time clock. Section names are those of the Motorola
  * MC146818A datasheet.
  */
+#include "device_entry.h"
 #include "vmdev/rtc.h"
 
 #include <errno.h>
@@ -527,3 +528,5 @@ int vmdev_rtc_restore(struct vmdev_rtc *rtc, const void *data, size_t len,
     pthread_mutex_unlock(&rtc->lock);
     return 0;
 }
+
+VMDEV_PLATFORM_DEVICE_OPS(vmdev_rtc, struct vmdev_rtc);

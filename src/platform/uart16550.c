@@ -3,6 +3,7 @@
  * 16550A UART. Section references are to the National Semiconductor
  * PC16550D datasheet ("Register Description", Tables II-IV).
  */
+#include "device_entry.h"
 #include "vmdev/uart16550.h"
 
 #include <errno.h>
@@ -537,3 +538,5 @@ int vmdev_uart16550_restore(struct vmdev_uart16550 *u, const void *data,
     pthread_mutex_unlock(&u->lock);
     return 0;
 }
+
+VMDEV_PLATFORM_DEVICE_OPS(vmdev_uart16550, struct vmdev_uart16550);

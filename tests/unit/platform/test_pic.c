@@ -389,7 +389,7 @@ static void save_restore_round_trip(void)
         { 0, 4, 0x01 },  /* ELCR bit of IRQ0 */
         { 1, 4, 0x01 },  /* ELCR bit of IRQ8 */
         { 0, 5, 0x31 },  /* vector base not a multiple of 8 */
-        { 0, 6, 0x00 },  /* ICW1 without its D4 */
+        { 0, 6, 0x01 },  /* ICW1 written without its D4 */
         { 1, 9, 8 },     /* lowest priority input 8 */
         { 0, 10, 4 },    /* initialisation step */
         { 1, 11, 0x10 }, /* unknown flag */

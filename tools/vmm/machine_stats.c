@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * --stats: the devices and what each owns, each disk's and card's
+ * counters, and how queue notifications and interrupts travelled.
+ */
+#include <stdio.h>
+
+#include "machine_internal.h"
+#include "vmdev/block.h"
+
+/* "pio 0x3f8-0x3ff", "gsi 16-23", "pci-slot 1": addresses in hex. */
+static void print_resource(const struct vmdev_resource *r, bool first)
+{
+    unsigned long long start = r->base, last = r->base + r->size - 1;
+    fprintf(stderr, "%s%s ", first ? " " : ", ", vmdev_resource_kind_name(r->kind));
+    if (r->kind == VMDEV_RESOURCE_PIO || r->kind == VMDEV_RESOURCE_MMIO)
+        fprintf(stderr, "0x%llx-0x%llx", start, last);
+    else if (r->size > 1)
+        fprintf(stderr, "%llu-%llu", start, last);
+    else
+        fprintf(stderr, "%llu", start);
+}
+
+/* One line per device: its id, type and what it owns. */
+static void print_devices(struct vmm_machine *m)
+{
+    for (struct vmdev_device *d = vmdev_device_next(m->devices, NULL); d;
+         d = vmdev_device_next(m->devices, d)) {
+        struct vmdev_resource res[16];
+        size_t n = vmdev_device_resources(d, res, 16);
+        fprintf(stderr, "vmdev-run: device %s (%s):", vmdev_device_id(d),
+                vmdev_device_type(d));
+        for (size_t i = 0; i < n && i < 16; i++)
+            print_resource(&res[i], i == 0);
+        fprintf(stderr, "%s\n", n > 16 ? ", ..." : n ? "" : " nothing");
+    }
+}
+
+/* One line per disk: what the image saw, and what the guest was told. */
+static void print_disks(struct vmm_machine *m)
+{
+    for (unsigned i = 0; i < m->num_disks; i++) {
+        struct vmdev_virtio_blk *blk = m->disks[i];
+        struct vmdev_block_stats b = vmdev_block_stats(vmdev_virtio_blk_block(blk));
+        struct vmdev_virtio_blk_stats v = vmdev_virtio_blk_stats(blk);
+        fprintf(stderr,
+                "vmdev-run: disk %s: reads=%llu writes=%llu flushes=%llu "
+                "discards=%llu write_zeroes=%llu bytes_read=%llu "
+                "bytes_written=%llu errors=%llu; requests=%llu ioerr=%llu "
+                "unsupp=%llu data_in_flight_peak=%llu budget_waits=%llu\n",
+                vmdev_virtio_blk_device(blk)->name,
+                (unsigned long long)b.reads, (unsigned long long)b.writes,
+                (unsigned long long)b.flushes, (unsigned long long)b.discards,
+                (unsigned long long)b.write_zeroes,
+                (unsigned long long)b.bytes_read,
+                (unsigned long long)b.bytes_written,
+                (unsigned long long)b.errors, (unsigned long long)v.requests,
+                (unsigned long long)v.io_errors,
+                (unsigned long long)v.unsupported,
+                (unsigned long long)v.data_in_flight_peak,
+                (unsigned long long)v.budget_waits);
+        fprintf(stderr, "vmdev-run: disk %s: requests by queue:",
+                vmdev_virtio_blk_device(blk)->name);
+        for (uint16_t q = 0; q < vmdev_virtio_blk_device(blk)->num_queues; q++)
+            fprintf(stderr, " %llu", (unsigned long long)
+                                         vmdev_virtio_blk_queue_requests(blk, q));
+        fputc('\n', stderr);
+    }
+}
+
+/* One line per card, then its frames by queue (receive, transmit). */
+static void print_nets(struct vmm_machine *m)
+{
+    for (unsigned i = 0; i < m->num_nets; i++) {
+        struct vmdev_virtio_net *net = m->nets[i];
+        const char *name = vmdev_virtio_net_device(net)->name;
+        struct vmdev_virtio_net_stats s = vmdev_virtio_net_stats(net);
+        fprintf(stderr,
+                "vmdev-run: net %s: rx_frames=%llu rx_bytes=%llu "
+                "tx_frames=%llu tx_bytes=%llu rx_filtered=%llu "
+                "rx_dropped=%llu tx_dropped=%llu tx_segments=%llu "
+                "tx_checksums=%llu ctrl=%llu ctrl_errors=%llu "
+                "rx_coalesce_set=%u/%u tx_coalesce_set=%u/%u\n",
+                name, (unsigned long long)s.rx_frames,
+                (unsigned long long)s.rx_bytes,
+                (unsigned long long)s.tx_frames,
+                (unsigned long long)s.tx_bytes,
+                (unsigned long long)s.rx_filtered,
+                (unsigned long long)s.rx_dropped,
+                (unsigned long long)s.tx_dropped,
+                (unsigned long long)s.tx_segments,
+                (unsigned long long)s.tx_checksums,
+                (unsigned long long)s.ctrl_commands,
+                (unsigned long long)s.ctrl_errors, s.rx_coalesce_set.usecs,
+                s.rx_coalesce_set.frames, s.tx_coalesce_set.usecs,
+                s.tx_coalesce_set.frames);
+        uint16_t queues = (uint16_t)(vmdev_virtio_net_device(net)->num_queues - 1);
+        for (unsigned tx = 0; tx < 2; tx++) {
+            fprintf(stderr, "vmdev-run: net %s: %s frames by queue:", name,
+                    tx ? "tx" : "rx");
+            for (uint16_t q = (uint16_t)tx; q < queues; q += 2)
+                fprintf(stderr, " %llu", (unsigned long long)
+                        vmdev_virtio_net_queue_stats(net, q).frames);
+            fputc('\n', stderr);
+        }
+    }
+}
+
+void vmm_machine_print_stats(struct vmm_machine *m)
+{
+    print_devices(m);
+    print_disks(m);
+    print_nets(m);
+    uint64_t irqfd, signal_msi, tables_set;
+    vmm_irq_routes_counts(m->vm->routes, &irqfd, &signal_msi, &tables_set);
+    /* The routes' own irqfd writes, and those the PCI functions make. */
+    irqfd += vmm_pci_msix_routed(m->pci);
+    fprintf(stderr,
+            "vmdev-run: queue notifications: ioeventfd=%llu; "
+            "interrupts: irqfd=%llu signal_msi=%llu gsi_routing_sets=%llu\n",
+            (unsigned long long)vmm_pci_ioeventfd_kicks(m->pci),
+            (unsigned long long)irqfd, (unsigned long long)signal_msi,
+            (unsigned long long)tables_set);
+}
