@@ -28,6 +28,7 @@
 #include "vmdev/clock.h"
 #include "vmdev/device_manager.h"
 #include "vmdev/irq.h"
+#include "vmdev/log.h"
 #include "vmdev/state.h"
 
 #ifdef __cplusplus
@@ -65,6 +66,7 @@ struct vmdev_acpi_pm_config {
     void (*poweroff)(void *opaque); /* SLP_EN with SLP_TYP = S5 */
     void (*reset)(void *opaque);    /* RESET_VALUE written to RESET_REG */
     void *opaque;
+    struct vmdev_log *log; /* where its lines go; NULL: stderr */
 };
 
 struct vmdev_acpi_pm;

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "vmdev/io_engine.h"
+#include "vmdev/log.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -83,6 +84,9 @@ struct vmdev_block_options {
     /* Follow header names that are absolute or lead outside the naming
      * image's directory, at every level (still regular files only). */
     bool backing_outside;
+    /* Where the image's lines go (a corrupt image found in use): NULL,
+     * stderr. The backing images log there too. */
+    struct vmdev_log *log;
 };
 
 struct vmdev_block_stats {

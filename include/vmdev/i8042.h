@@ -29,6 +29,7 @@
 #include "vmdev/bus.h"
 #include "vmdev/device_manager.h"
 #include "vmdev/irq.h"
+#include "vmdev/log.h"
 #include "vmdev/state.h"
 
 #ifdef __cplusplus
@@ -45,6 +46,7 @@ struct vmdev_i8042_config {
     /* The CPU reset line was pulsed (0xFE, or output port bit 0 cleared). */
     void (*reset)(void *opaque);
     void *opaque;
+    struct vmdev_log *log; /* where its lines go; NULL: stderr */
 };
 
 struct vmdev_i8042;

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "vmdev/bus.h"
+#include "vmdev/log.h"
 #include "vmdev/state.h"
 
 #ifdef __cplusplus
@@ -175,6 +176,7 @@ struct vmdev_pci_bus_owner {
     /* Level of the INTx pin (1..4) of the device in `slot`. */
     void (*set_intx)(void *opaque, unsigned slot, unsigned pin, bool level);
     void *opaque;
+    struct vmdev_log *log; /* the bus's lines; NULL: stderr */
 };
 
 /* A bus with a host bridge in slot 0. */

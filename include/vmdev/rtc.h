@@ -49,6 +49,7 @@
 #include "vmdev/clock.h"
 #include "vmdev/device_manager.h"
 #include "vmdev/irq.h"
+#include "vmdev/log.h"
 #include "vmdev/state.h"
 
 #ifdef __cplusplus
@@ -87,6 +88,7 @@ struct vmdev_rtc_config {
     /* Seconds added to UTC: 0 keeps the RTC in UTC (Linux's default);
      * a local-time guest (Windows) wants its zone's offset. */
     int32_t utc_offset_seconds;
+    struct vmdev_log *log; /* where its lines go; NULL: stderr */
 };
 
 struct vmdev_rtc;

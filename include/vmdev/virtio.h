@@ -35,6 +35,7 @@
 #include <stdint.h>
 
 #include "vmdev/guest_memory.h"
+#include "vmdev/log.h"
 #include "vmdev/state.h"
 #include "vmdev/virtqueue.h"
 
@@ -159,6 +160,10 @@ struct vmdev_virtio_device {
     pthread_mutex_t lock;
 
     uint64_t guest_errors; /* guest faults since creation (atomic) */
+    /* Where the device's and its transport's lines go (NULL: stderr),
+     * and the limit its guest errors pass through. */
+    struct vmdev_log *log;
+    struct vmdev_ratelimit guest_log_limit;
     /* Per queue, the core's: its lock, and the way back to a queue a
      * batch left with chains waiting (device.c). */
     struct vmdev_virtio_queue_state *queue_state;
@@ -177,6 +182,12 @@ int vmdev_virtio_init(struct vmdev_virtio_device *dev, const char *name,
                       const struct vmdev_guest_memory *mem);
 /* Calls ops->stop, frees the queues, then calls ops->destroy. */
 void vmdev_virtio_destroy(struct vmdev_virtio_device *dev);
+
+/* Send the device's log lines, and its transport's, to `log` (NULL:
+ * stderr) from now on; before a transport is made. The log outlives the
+ * device. */
+void vmdev_virtio_set_log(struct vmdev_virtio_device *dev,
+                          struct vmdev_log *log);
 
 /* --- Called by transports, with dev->lock held. --- */
 

@@ -1,17 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 #include "vmdev/log.h"
 
+#include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <time.h>
 
-#define BURST 10 /* lines per call site per second when rate-limited */
+#define BURST 10 /* lines a second through one limit */
 #define NSEC_PER_SEC 1000000000ull
+#define DEFAULT_MAX_LEVEL VMDEV_LOG_GUEST /* a NULL log's */
 
-static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
-static vmdev_log_fn log_fn;
-static void *log_opaque;
-static enum vmdev_log_level log_max_level = VMDEV_LOG_GUEST;
+struct vmdev_log {
+    vmdev_log_fn fn;
+    void *opaque;
+    enum vmdev_log_level max_level;
+    pthread_mutex_t lock; /* one line at a time through fn */
+};
 
 static const char *const level_names[] = {
     [VMDEV_LOG_ERROR] = "error", [VMDEV_LOG_WARN] = "warning",
@@ -19,43 +25,71 @@ static const char *const level_names[] = {
     [VMDEV_LOG_DEBUG] = "debug",
 };
 
-void vmdev_log_set_sink(vmdev_log_fn fn, void *opaque)
+struct vmdev_log *vmdev_log_new(vmdev_log_fn fn, void *opaque,
+                                enum vmdev_log_level max_level)
 {
-    pthread_mutex_lock(&log_lock);
-    log_fn = fn;
-    log_opaque = opaque;
-    pthread_mutex_unlock(&log_lock);
+    if ((unsigned)max_level > VMDEV_LOG_DEBUG) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct vmdev_log *log = calloc(1, sizeof(*log));
+    if (!log)
+        return NULL;
+    log->fn = fn;
+    log->opaque = opaque;
+    log->max_level = max_level;
+    pthread_mutex_init(&log->lock, NULL);
+    return log;
 }
 
-void vmdev_log_set_level(enum vmdev_log_level max_level)
+void vmdev_log_free(struct vmdev_log *log)
 {
-    pthread_mutex_lock(&log_lock);
-    log_max_level = max_level;
-    pthread_mutex_unlock(&log_lock);
+    if (!log)
+        return;
+    pthread_mutex_destroy(&log->lock);
+    free(log);
 }
 
-/* Caller holds log_lock. */
-__attribute__((format(printf, 2, 0)))
-static void emit(enum vmdev_log_level level, const char *fmt, va_list ap)
+static bool keeps(const struct vmdev_log *log, enum vmdev_log_level level)
+{
+    return level <= (log ? log->max_level : DEFAULT_MAX_LEVEL);
+}
+
+/* One line to the sink; stderr's own lock keeps a NULL log's lines whole. */
+__attribute__((format(printf, 3, 0)))
+static void emit(struct vmdev_log *log, enum vmdev_log_level level,
+                 const char *fmt, va_list ap)
 {
     char message[512];
     vsnprintf(message, sizeof(message), fmt, ap);
-    if (log_fn)
-        log_fn(log_opaque, level, message);
-    else
+    if (log && log->fn) {
+        pthread_mutex_lock(&log->lock);
+        log->fn(log->opaque, level, message);
+        pthread_mutex_unlock(&log->lock);
+    } else {
         fprintf(stderr, "vmdev %s: %s\n", level_names[level], message);
+    }
 }
 
-void vmdev_log(enum vmdev_log_level level, const char *fmt, ...)
+__attribute__((format(printf, 3, 4)))
+static void emit_line(struct vmdev_log *log, enum vmdev_log_level level,
+                      const char *fmt, ...)
 {
     va_list ap;
-    pthread_mutex_lock(&log_lock);
-    if (level <= log_max_level) {
-        va_start(ap, fmt);
-        emit(level, fmt, ap);
-        va_end(ap);
-    }
-    pthread_mutex_unlock(&log_lock);
+    va_start(ap, fmt);
+    emit(log, level, fmt, ap);
+    va_end(ap);
+}
+
+void vmdev_log(struct vmdev_log *log, enum vmdev_log_level level,
+               const char *fmt, ...)
+{
+    if (!keeps(log, level))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    emit(log, level, fmt, ap);
+    va_end(ap);
 }
 
 static uint64_t monotonic_ns(void)
@@ -65,50 +99,50 @@ static uint64_t monotonic_ns(void)
     return (uint64_t)ts.tv_sec * NSEC_PER_SEC + (uint64_t)ts.tv_nsec;
 }
 
-__attribute__((format(printf, 3, 0)))
-static void log_ratelimited(struct vmdev_ratelimit *rl,
-                            enum vmdev_log_level level, const char *fmt,
-                            va_list ap)
+/*
+ * Whether a line may pass `limit` now. Lock-free: the thread that moves
+ * the window on reports what the last one held back; a line racing with
+ * that may be counted in either window.
+ */
+static bool limit_admits(struct vmdev_log *log, struct vmdev_ratelimit *limit,
+                         enum vmdev_log_level level)
 {
     uint64_t now = monotonic_ns();
-    pthread_mutex_lock(&log_lock);
-    if (now - rl->window_start_ns >= NSEC_PER_SEC) {
-        if (rl->suppressed && level <= log_max_level) {
-            char note[64];
-            snprintf(note, sizeof(note), "%u similar messages suppressed",
-                     rl->suppressed);
-            if (log_fn)
-                log_fn(log_opaque, level, note);
-            else
-                fprintf(stderr, "vmdev %s: %s\n", level_names[level], note);
-        }
-        rl->window_start_ns = now;
-        rl->emitted = 0;
-        rl->suppressed = 0;
+    uint64_t start = __atomic_load_n(&limit->window_start_ns, __ATOMIC_RELAXED);
+    if (now - start >= NSEC_PER_SEC &&
+        __atomic_compare_exchange_n(&limit->window_start_ns, &start, now, false,
+                                    __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+        unsigned held = __atomic_exchange_n(&limit->suppressed, 0,
+                                            __ATOMIC_RELAXED);
+        __atomic_store_n(&limit->emitted, 0, __ATOMIC_RELAXED);
+        if (held)
+            emit_line(log, level, "%u similar messages suppressed", held);
     }
-    if (rl->emitted < BURST) {
-        rl->emitted++;
-        if (level <= log_max_level)
-            emit(level, fmt, ap);
-    } else {
-        rl->suppressed++;
-    }
-    pthread_mutex_unlock(&log_lock);
+    if (__atomic_fetch_add(&limit->emitted, 1, __ATOMIC_RELAXED) < BURST)
+        return true;
+    __atomic_fetch_add(&limit->suppressed, 1, __ATOMIC_RELAXED);
+    return false;
 }
 
-void vmdev_log_ratelimited_at(struct vmdev_ratelimit *rl,
-                              enum vmdev_log_level level, const char *fmt, ...)
+void vmdev_log_limited(struct vmdev_log *log, struct vmdev_ratelimit *limit,
+                       enum vmdev_log_level level, const char *fmt, ...)
 {
+    if (!keeps(log, level) || !limit_admits(log, limit, level))
+        return;
     va_list ap;
     va_start(ap, fmt);
-    log_ratelimited(rl, level, fmt, ap);
+    emit(log, level, fmt, ap);
     va_end(ap);
 }
 
-void vmdev_log_guest_at(struct vmdev_ratelimit *rl, const char *fmt, ...)
+void vmdev_log_guest(struct vmdev_log *log, struct vmdev_ratelimit *limit,
+                     const char *fmt, ...)
 {
+    if (!keeps(log, VMDEV_LOG_GUEST) ||
+        !limit_admits(log, limit, VMDEV_LOG_GUEST))
+        return;
     va_list ap;
     va_start(ap, fmt);
-    log_ratelimited(rl, VMDEV_LOG_GUEST, fmt, ap);
+    emit(log, VMDEV_LOG_GUEST, fmt, ap);
     va_end(ap);
 }

@@ -34,6 +34,7 @@ struct vmdev_pci_bus {
     uint32_t conf1_address;
     atomic_bool dirty;
     struct vmdev_pci_device host_bridge;
+    struct vmdev_ratelimit log_limit; /* the guest's BAR placements */
 };
 
 void pci_bus_mark_dirty(struct vmdev_pci_bus *bus)
@@ -175,7 +176,8 @@ static void reconcile_bar(struct vmdev_pci_bus *bus,
                       : -ENOSYS;
         if (ret) {
             /* The guest placed it over something else; it stays dark. */
-            vmdev_log_guest("%s: BAR %u at %#llx cannot be mapped (%d)",
+            vmdev_log_guest(bus->owner.log, &bus->log_limit,
+                            "%s: BAR %u at %#llx cannot be mapped (%d)",
                             pdev->name, index, (unsigned long long)address,
                             ret);
             return;

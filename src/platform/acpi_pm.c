@@ -52,6 +52,8 @@ struct vmdev_acpi_pm {
     void (*poweroff)(void *opaque);
     void (*reset)(void *opaque);
     void *opaque;
+    struct vmdev_log *log;
+    struct vmdev_ratelimit log_limit; /* the guest's errors */
     bool timer_armed;
     uint64_t armed_deadline_ns;
     struct pm_regs r;
@@ -167,7 +169,8 @@ static enum action write_control(struct vmdev_acpi_pm *pm, uint16_t cnt)
     unsigned type = (cnt & CNT_SLP_TYP) >> CNT_SLP_TYP_SHIFT;
     if (type == VMDEV_ACPI_SLP_TYP_S5)
         return ACTION_POWEROFF;
-    vmdev_log_guest("acpi-pm: sleep type %u requested; only S5 (%u) exists",
+    vmdev_log_guest(pm->log, &pm->log_limit,
+                    "acpi-pm: sleep type %u requested; only S5 (%u) exists",
                     type, VMDEV_ACPI_SLP_TYP_S5);
     return ACTION_NONE;
 }
@@ -269,6 +272,7 @@ struct vmdev_acpi_pm *vmdev_acpi_pm_new(const struct vmdev_acpi_pm_config *c)
     pm->sci = c->sci;
     pm->timer_bits = c->timer_32bit ? 32 : 24;
     pm->poweroff = c->poweroff;
+    pm->log = c->log;
     pm->reset = c->reset;
     pm->opaque = c->opaque;
     pm->r.synced_tick = counter_now(pm);

@@ -69,6 +69,8 @@ struct vmdev_i8042 {
     struct vmdev_irq_line kbd_irq;
     void (*reset)(void *opaque);
     void *opaque;
+    struct vmdev_log *log;
+    struct vmdev_ratelimit log_limit; /* the guest's errors */
     struct i8042_regs r;
 };
 
@@ -129,8 +131,8 @@ static bool run_command(struct vmdev_i8042 *k, uint8_t command)
         if (command >= CMD_PULSE_FIRST)
             return !(command & OUTPUT_PORT_NOT_RESET);
         if (!takes_data(command))
-            vmdev_log(VMDEV_LOG_DEBUG, "i8042: command 0x%02x ignored",
-                      command);
+            vmdev_log_limited(k->log, &k->log_limit, VMDEV_LOG_DEBUG,
+                              "i8042: command 0x%02x ignored", command);
         break;
     }
     return false;
@@ -242,6 +244,7 @@ struct vmdev_i8042 *vmdev_i8042_new(const struct vmdev_i8042_config *config)
     }
     k->kbd_irq = config->kbd_irq;
     k->reset = config->reset;
+    k->log = config->log;
     k->opaque = config->opaque;
     /* As firmware leaves it: keyboard interrupt, translation, POST done;
      * the (absent) AUX port disabled. */

@@ -58,6 +58,8 @@ struct vmdev_rtc {
     struct vmdev_timer timer;
     struct vmdev_irq_line irq;
     int64_t armed_event_ns; /* calendar time the timer is armed for */
+    struct vmdev_log *log;
+    struct vmdev_ratelimit log_limit; /* the guest's errors */
     struct rtc_regs r;
 };
 
@@ -174,7 +176,7 @@ static int decode_field(const struct vmdev_rtc *rtc, unsigned index)
 
 /* The calendar second the frozen time registers hold. Whatever a guest
  * wrote, the result is a valid time: bad fields are clamped and logged. */
-static int64_t frozen_time(const struct vmdev_rtc *rtc)
+static int64_t frozen_time(struct vmdev_rtc *rtc)
 {
     struct rtc_tm tm = {
         .second = decode_field(rtc, VMDEV_RTC_REG_SECONDS),
@@ -187,7 +189,8 @@ static int64_t frozen_time(const struct vmdev_rtc *rtc)
     int century = decode_field(rtc, VMDEV_RTC_REG_CENTURY);
     tm.year = year < 0 || century < 0 ? -1 : century * 100 + year;
     if (!rtc_tm_normalise(&tm))
-        vmdev_log_guest("rtc: time set out of range, clamped to "
+        vmdev_log_guest(rtc->log, &rtc->log_limit,
+                        "rtc: time set out of range, clamped to "
                         "%04d-%02d-%02d %02d:%02d:%02d",
                         tm.year, tm.month, tm.mday, tm.hour, tm.minute,
                         tm.second);
@@ -460,6 +463,7 @@ struct vmdev_rtc *vmdev_rtc_new(const struct vmdev_rtc_config *config)
     rtc->clock = config->clock;
     rtc->timer = config->timer;
     rtc->irq = config->irq;
+    rtc->log = config->log;
     rtc->armed_event_ns = NO_EVENT;
     rtc->r.cmos[VMDEV_RTC_REG_A] = 0x26;
     rtc->r.cmos[VMDEV_RTC_REG_B] = B_24H;

@@ -43,8 +43,9 @@ static void bar_write(void *opaque, uint64_t offset, uint64_t value,
 }
 
 static const struct vmdev_bus_ops bar_ops = { bar_read, bar_write };
-static const struct vmdev_pci_bus_owner owner = { map_bar, unmap_bar,
-                                                  set_intx, NULL };
+static const struct vmdev_pci_bus_owner owner = {
+    .map_bar = map_bar, .unmap_bar = unmap_bar, .set_intx = set_intx,
+};
 
 static struct vmdev_pci_device dev;
 static struct vmdev_pci_msix msix;

@@ -56,6 +56,7 @@ static struct {
     char disk_arg[128];
     char image[64];
     struct vmdev_event_loop *loop;
+    struct vmdev_log *log; /* guest errors are expected: warnings only */
 } rig;
 
 /* The state of one input's machine. */
@@ -95,7 +96,8 @@ static void set_up(void)
     if (vmm_parse_options(WORDS, argv, &rig.opts))
         abort();
     rig.loop = vmdev_event_loop_new();
-    if (!rig.loop)
+    rig.log = vmdev_log_new(NULL, NULL, VMDEV_LOG_WARN);
+    if (!rig.loop || !rig.log)
         abort();
 }
 
@@ -304,11 +306,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct run_state s = { 0 };
     s.vm = vmm_vm_create_without_kvm(rig.opts.memory, 1);
     struct vmdev_block *images[VMM_MAX_DISKS];
-    if (!s.vm || vmm_open_disks(&rig.opts, images))
+    if (!s.vm || vmm_open_disks(&rig.opts, rig.log, images))
         abort();
     s.vcpu = &s.vm->vcpus[0];
-    struct vmm_machine *m = vmm_machine_create(s.vm, rig.loop, &rig.opts,
-                                               images, NULL);
+    struct vmm_machine *m = vmm_machine_create(s.vm, rig.loop, rig.log,
+                                               &rig.opts, images, NULL);
     if (!m)
         abort();
     find_bars(&s);

@@ -25,6 +25,7 @@ bool vmm_machine_id_reserved(const char *id)
 
 struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
                                        struct vmdev_event_loop *loop,
+                                       struct vmdev_log *log,
                                        const struct vmm_options *opts,
                                        struct vmdev_block **images,
                                        struct vmdev_net_capture *const *captures)
@@ -34,6 +35,7 @@ struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
         return NULL;
     m->vm = vm;
     m->loop = loop;
+    m->log = log;
     m->devices = vmdev_device_manager_new();
     m->gsis = vmdev_resource_pool_new(0, VMDEV_IOAPIC_PINS);
     if (!m->devices || !m->gsis || vmm_machine_add_platform(m, opts) ||

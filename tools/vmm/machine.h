@@ -9,6 +9,7 @@
 #include "options.h"
 #include "vm.h"
 #include "vmdev/event_loop.h"
+#include "vmdev/log.h"
 
 struct vmm_machine;
 
@@ -23,9 +24,11 @@ bool vmm_machine_id_reserved(const char *id);
  * images (vmm_open_disks); each disk device takes its own and sets the
  * entry to NULL. captures[] are the cards' pcap= captures
  * (vmm_open_captures), which stay the caller's, closed after the machine.
- * NULL after printing why. */
+ * Every device logs to log, which outlives the machine. NULL after
+ * printing why. */
 struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
                                        struct vmdev_event_loop *loop,
+                                       struct vmdev_log *log,
                                        const struct vmm_options *opts,
                                        struct vmdev_block **images,
                                        struct vmdev_net_capture *const *captures);

@@ -38,6 +38,7 @@ struct isa_line {
 struct vmm_machine {
     struct vmm_vm *vm;
     struct vmdev_event_loop *loop;
+    struct vmdev_log *log; /* every device's lines */
     /* Every device, with the ports, ranges and GSIs it owns. */
     struct vmdev_device_manager *devices;
     struct vmdev_resource_pool *gsis; /* IOAPIC pins */

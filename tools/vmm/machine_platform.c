@@ -291,7 +291,8 @@ static int create_serial(struct vmm_machine *m, const struct vmm_options *opts)
 static int create_rtc(struct vmm_machine *m)
 {
     struct vmdev_rtc_config config = { .clock = vmdev_host_clock,
-                                       .irq = isa_line(m, IRQ_RTC) };
+                                       .irq = isa_line(m, IRQ_RTC),
+                                       .log = m->log };
     m->rtc_timer = new_timer(m, rtc_timer_expired, &config.timer);
     if (!m->rtc_timer)
         return -1;
@@ -315,6 +316,7 @@ static int create_acpi_pm(struct vmm_machine *m)
         .poweroff = poweroff,
         .reset = reset,
         .opaque = m,
+        .log = m->log,
     };
     m->pm_timer = new_timer(m, pm_timer_expired, &config.timer);
     if (!m->pm_timer)
@@ -336,6 +338,7 @@ static int create_i8042(struct vmm_machine *m)
         .kbd_irq = isa_line(m, IRQ_KEYBOARD),
         .reset = reset,
         .opaque = m,
+        .log = m->log,
     };
     m->i8042 = vmdev_i8042_new(&config);
     struct vmdev_device *dev = add_platform_device(m, "i8042", ID_I8042,

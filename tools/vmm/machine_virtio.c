@@ -34,7 +34,7 @@ static int create_pci(struct vmm_machine *m, const struct vmm_options *opts)
     for (unsigned i = 0; i < opts->num_nets; i++)
         slirp |= opts->nets[i].backend.slirp;
     m->pci = vmm_pci_create(m->vm, m->devices, vmm_machine_ids[ID_PCI], m->gsis,
-                            vmm_machine_set_ioapic_pin, m, m->vm->cpus,
+                            vmm_machine_set_ioapic_pin, m, m->log, m->vm->cpus,
                             slirp ? &slirp_io_syscalls : NULL);
     return m->pci ? 0 : -1;
 }

@@ -62,16 +62,25 @@ int main(int argc, char **argv)
     int ret = vmm_parse_options(argc, argv, &opts);
     if (ret)
         return ret < 0 ? 0 : ret;
+    /* The VM's log: every device's lines, on stderr. */
+    struct vmdev_log *log = vmdev_log_new(NULL, NULL, VMDEV_LOG_GUEST);
+    if (!log) {
+        fprintf(stderr, "vmdev-run: %s\n", strerror(errno));
+        return VMM_EXIT_ERROR;
+    }
     /* An image that cannot be used is the command line's fault, found
      * before a guest exists. */
     struct vmdev_block *images[VMM_MAX_DISKS];
-    ret = vmm_open_disks(&opts, images);
-    if (ret)
+    ret = vmm_open_disks(&opts, log, images);
+    if (ret) {
+        vmdev_log_free(log);
         return ret;
+    }
     struct vmdev_net_capture *captures[VMM_MAX_NETS];
     ret = vmm_open_captures(&opts, captures);
     if (ret) {
         vmm_close_disks(&opts, images);
+        vmdev_log_free(log);
         return ret;
     }
 
@@ -84,6 +93,7 @@ int main(int argc, char **argv)
     if (vmm_sandbox_prepare(opts.seccomp, opts.seccomp_test_stray)) {
         vmm_close_disks(&opts, images);
         vmm_close_captures(&opts, captures);
+        vmdev_log_free(log);
         return VMM_EXIT_ERROR;
     }
     struct main_state state = { 0 };
@@ -104,7 +114,7 @@ int main(int argc, char **argv)
                 strerror(errno));
         goto out;
     }
-    machine = vmm_machine_create(vm, loop, &opts, images, captures);
+    machine = vmm_machine_create(vm, loop, log, &opts, images, captures);
     if (!machine)
         goto out;
 
@@ -157,5 +167,6 @@ out:
     vmdev_event_loop_free(loop);
     vmm_stop_guard_free(guard);
     vmm_vm_destroy(vm);
+    vmdev_log_free(log);
     return status;
 }

@@ -526,7 +526,8 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
     return 0;
 }
 
-int vmm_open_disks(const struct vmm_options *opts, struct vmdev_block **images)
+int vmm_open_disks(const struct vmm_options *opts, struct vmdev_log *log,
+                   struct vmdev_block **images)
 {
     for (unsigned i = 0; i < opts->num_disks; i++)
         images[i] = NULL;
@@ -538,6 +539,7 @@ int vmm_open_disks(const struct vmm_options *opts, struct vmdev_block **images)
             .backing_file = d->backing_file,
             .backing_format = d->backing_format,
             .backing_outside = d->backing_outside,
+            .log = log,
         };
         /* Room for a refusal naming two paths and its rule. */
         char why[1024];

@@ -106,9 +106,10 @@ int vmm_parse_net(char *value, struct vmm_options *opts);
 /*
  * Open every --disk image into images[] (opts->num_disks entries).
  * Returns 0, or VMM_EXIT_USAGE after printing which image cannot be
- * opened and why (nothing is left open).
+ * opened and why (nothing is left open). The images log to log.
  */
-int vmm_open_disks(const struct vmm_options *opts, struct vmdev_block **images);
+int vmm_open_disks(const struct vmm_options *opts, struct vmdev_log *log,
+                   struct vmdev_block **images);
 /* Close what no device took (entries left non-NULL). */
 void vmm_close_disks(const struct vmm_options *opts, struct vmdev_block **images);
 

@@ -34,6 +34,7 @@ struct vmm_pci {
     struct vmdev_resource_pool *mmio;
     vmm_set_gsi_fn *set_gsi;
     void *gsi_opaque;
+    struct vmdev_log *log;
 
     /* PCI interrupts are active low and shared: a line is low while any
      * function on it asserts. */
@@ -181,7 +182,7 @@ struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
                                struct vmdev_device_manager *devices,
                                const char *id, struct vmdev_resource_pool *gsis,
                                vmm_set_gsi_fn *set_gsi, void *gsi_opaque,
-                               unsigned io_threads,
+                               struct vmdev_log *log, unsigned io_threads,
                                const struct vmm_syscall_list *io_extra)
 {
     struct vmm_pci *pci = calloc(1, sizeof(*pci));
@@ -190,13 +191,17 @@ struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
     pci->vm = vm;
     pci->set_gsi = set_gsi;
     pci->gsi_opaque = gsi_opaque;
+    pci->log = log;
     pthread_mutex_init(&pci->intx_lock, NULL);
     struct vmdev_device *dev;
     if (vmdev_device_add(devices, "pci-host", id, &pci_host_ops, pci, &dev)) {
         pci_destroy(pci);
         return NULL;
     }
-    struct vmdev_pci_bus_owner owner = { map_bar, unmap_bar, set_intx, pci };
+    struct vmdev_pci_bus_owner owner = {
+        .map_bar = map_bar, .unmap_bar = unmap_bar, .set_intx = set_intx,
+        .opaque = pci, .log = log,
+    };
     pci->bus = vmdev_pci_bus_new(&owner);
     pci->mmio = vmdev_resource_pool_new(GUEST_PCI_MMIO, GUEST_PCI_MMIO_SIZE);
     if (!pci->bus || !pci->mmio || start_io_loops(pci, io_threads, io_extra) ||
@@ -336,6 +341,8 @@ int vmm_pci_add_virtio(struct vmm_pci *pci, struct vmdev_device_manager *devices
              vmdev_device_id(dev));
     /* The device is named by its id: its snapshot section is the id. */
     f->vdev = make(vmdev_device_id(dev), make_opaque);
+    if (f->vdev)
+        vmdev_virtio_set_log(f->vdev, pci->log);
     if (!f->vdev || plug_function(pci, dev, f)) {
         vmdev_device_remove(devices, dev);
         return -1;

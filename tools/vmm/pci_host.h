@@ -30,13 +30,14 @@ typedef void vmm_set_gsi_fn(void *opaque, unsigned gsi, bool level);
  * functions were added after it and so go before it. Each I/O thread
  * confines itself (sandbox.h) to what the devices' code calls, plus
  * io_extra when not NULL (what a backend running there needs besides).
+ * The bus and every virtio device added log to log.
  * NULL after printing why.
  */
 struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
                                struct vmdev_device_manager *devices,
                                const char *id, struct vmdev_resource_pool *gsis,
                                vmm_set_gsi_fn *set_gsi, void *gsi_opaque,
-                               unsigned io_threads,
+                               struct vmdev_log *log, unsigned io_threads,
                                const struct vmm_syscall_list *io_extra);
 
 /* Creates a virtio device whose name (and snapshot section) is id; NULL

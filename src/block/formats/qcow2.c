@@ -295,6 +295,7 @@ static int open_backing(struct qcow2 *q, const struct vmdev_block_options *o,
         .cache = VMDEV_BLOCK_CACHE_WRITEBACK, .readonly = true,
         .backing = VMDEV_BLOCK_BACKING_FROM_IMAGE,
         .backing_outside = o->backing_outside,
+        .log = o->log,
     };
     char full[PATH_MAX + MAX_BACKING_NAME + 2];
     struct block_origin origin = { .depth = depth + 1 };
@@ -392,6 +393,7 @@ static int open_image(struct vmdev_block *b,
     if (!q)
         return -ENOMEM;
     pthread_mutex_init(&q->lock, NULL);
+    q->log = o->log;
     b->format_state = q;
     b->format = &qcow2_format;
     char self[64];

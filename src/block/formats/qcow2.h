@@ -97,6 +97,7 @@ struct qcow2 {
     unsigned l2_bits; /* log2 of the entries in an L2 table */
     enum compression compression;
     struct vmdev_block *backing; /* NULL: unallocated reads as zeroes */
+    struct vmdev_log *log; /* the image's lines (NULL: stderr) */
 
     pthread_mutex_t lock; /* everything below */
     uint64_t file_size;

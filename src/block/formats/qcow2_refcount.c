@@ -128,9 +128,9 @@ bool qcow2_overlaps_metadata(const struct qcow2 *q, uint64_t offset, uint64_t le
 int qcow2_mark_corrupt(struct qcow2 *q, const char *what)
 {
     if (!q->corrupt) {
-        vmdev_log(VMDEV_LOG_ERROR, "qcow2: %s; the image is marked corrupt "
-                  "and takes no more writes (qemu-img check -r all repairs "
-                  "it)", what);
+        vmdev_log(q->log, VMDEV_LOG_ERROR,
+                  "qcow2: %s; the image is marked corrupt and takes no more "
+                  "writes (qemu-img check -r all repairs it)", what);
         q->corrupt = true;
         uint8_t bits[8];
         if (block_pread_exact(q->meta_fd, bits, 8, HDR_INCOMPATIBLE) == 0) {

@@ -272,8 +272,9 @@ static void metadata_rebuild(struct qcow2 *q)
     qcow2_metadata_clear(q);
     qcow2_metadata_add_tables(q);
     if (qcow2_snapshot_metadata_add(q)) {
-        vmdev_log(VMDEV_LOG_ERROR, "qcow2: cannot reread the snapshots' "
-                  "tables; the image takes no more writes");
+        vmdev_log(q->log, VMDEV_LOG_ERROR,
+                  "qcow2: cannot reread the snapshots' tables; the image "
+                  "takes no more writes");
         q->corrupt = true;
     }
 }

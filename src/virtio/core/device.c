@@ -132,6 +132,12 @@ void vmdev_virtio_destroy(struct vmdev_virtio_device *dev)
         dev->ops->destroy(dev);
 }
 
+void vmdev_virtio_set_log(struct vmdev_virtio_device *dev,
+                          struct vmdev_log *log)
+{
+    dev->log = log;
+}
+
 uint32_t vmdev_virtio_get_device_features(struct vmdev_virtio_device *dev,
                                           uint32_t select)
 {
@@ -207,7 +213,8 @@ void vmdev_virtio_guest_error(struct vmdev_virtio_device *dev,
     /* From dev->lock or from a queue lock: the status bit is set in one
      * atomic step, and only the first error interrupts. */
     __atomic_fetch_add(&dev->guest_errors, 1, __ATOMIC_RELAXED);
-    vmdev_log_guest("%s: %s; device needs reset", dev->name, message);
+    vmdev_log_guest(dev->log, &dev->guest_log_limit,
+                    "%s: %s; device needs reset", dev->name, message);
     uint8_t old = __atomic_fetch_or(&dev->status,
                                     VMDEV_VIRTIO_STATUS_DEVICE_NEEDS_RESET,
                                     __ATOMIC_ACQ_REL);

@@ -192,6 +192,7 @@ struct vmdev_virtio_blk {
     char id[VMDEV_VIRTIO_BLK_ID_LEN];
     struct blk_queue *queues;
     uint16_t num_queues;
+    struct vmdev_ratelimit io_error_log_limit; /* a failing disk's lines */
 };
 
 static struct vmdev_virtio_blk *blk_of(struct vmdev_virtio_device *dev)
@@ -331,11 +332,12 @@ static void request_done(struct vmdev_block_request *io, int64_t result)
     req->charged = 0;
     if (!ok) {
         q->stats.io_errors++;
-        vmdev_log_ratelimited(VMDEV_LOG_WARN,
-                              "%s: %s at byte %llu failed: %s", blk->dev.name,
-                              op_name(io->op), (unsigned long long)io->offset,
-                              result < 0 ? strerror((int)-result)
-                                         : "short transfer");
+        vmdev_log_limited(blk->dev.log, &blk->io_error_log_limit,
+                          VMDEV_LOG_WARN, "%s: %s at byte %llu failed: %s",
+                          blk->dev.name, op_name(io->op),
+                          (unsigned long long)io->offset,
+                          result < 0 ? strerror((int)-result)
+                                     : "short transfer");
     }
     /* Chains of an earlier generation belong to rings that are gone. */
     if (req->generation == blk->generation &&

@@ -116,8 +116,9 @@ static void pair_kicked(void *opaque, uint32_t events)
      * not take: such frames are dropped and counted (rx_header). */
     if (offloads >= 0 &&
         vmdev_net_set_receive_offloads(p->backend, (unsigned)offloads))
-        vmdev_log(VMDEV_LOG_WARN, "%s: the backend cannot change its receive "
-                  "offloads", dev->name);
+        vmdev_log(dev->log, VMDEV_LOG_WARN,
+                  "%s: the backend cannot change its receive offloads",
+                  dev->name);
     if (resume)
         vmdev_net_resume_receive(p->backend);
     net_tx_run(p);

@@ -20,6 +20,7 @@ struct vmdev_virtio_rng {
     struct vmdev_rng_source source;
     struct vmdev_virtqueue_chain chain;
     uint64_t bytes_given;
+    struct vmdev_ratelimit source_log_limit; /* a failing source's lines */
 };
 
 static ssize_t host_getrandom(void *opaque, void *buf, size_t len)
@@ -43,8 +44,9 @@ static uint32_t fill_chain(struct vmdev_virtio_rng *rng)
             want = VMDEV_VIRTIO_RNG_MAX_REQUEST - w.written;
         ssize_t got = rng->source.fill(rng->source.opaque, buf, want);
         if (got <= 0) {
-            vmdev_log(VMDEV_LOG_WARN, "%s: entropy source failed (%zd)",
-                      rng->dev.name, got);
+            vmdev_log_limited(rng->dev.log, &rng->source_log_limit,
+                              VMDEV_LOG_WARN, "%s: entropy source failed (%zd)",
+                              rng->dev.name, got);
             break;
         }
         vmdev_virtqueue_write(&w, buf, (size_t)got);
@@ -58,7 +60,8 @@ static int64_t serve_request(struct vmdev_virtio_device *dev,
     struct vmdev_virtio_rng *rng = (struct vmdev_virtio_rng *)dev;
     /* 5.4.6.1: a buffer with nothing writable gets nothing. */
     if (!chain->writable_len)
-        vmdev_log_guest("%s: request without a writable buffer", dev->name);
+        vmdev_log_guest(dev->log, &dev->guest_log_limit,
+                        "%s: request without a writable buffer", dev->name);
     uint32_t written = fill_chain(rng);
     rng->bytes_given += written;
     return written;

@@ -31,7 +31,7 @@ struct vmdev_virtio_mmio {
     /* Accesses the specification forbids the driver; per-transport log
      * rate limit so one noisy guest cannot hide another's errors. */
     uint64_t refused;
-    struct vmdev_ratelimit log_rl;
+    struct vmdev_ratelimit log_limit;
 };
 
 __attribute__((format(printf, 2, 3)))
@@ -43,8 +43,8 @@ static void refuse(struct vmdev_virtio_mmio *mmio, const char *fmt, ...)
     vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
     mmio->refused++;
-    vmdev_log_guest_at(&mmio->log_rl, "%s: virtio-mmio: %s", mmio->dev->name,
-                       message);
+    vmdev_log_guest(mmio->dev->log, &mmio->log_limit, "%s: virtio-mmio: %s",
+                    mmio->dev->name, message);
 }
 
 /* Set InterruptStatus to (status & keep) | add; the line is the OR of

@@ -296,7 +296,8 @@ static void common_write(struct vmdev_virtio_pci *vp, uint64_t offset,
         return;
     }
     default:
-        vmdev_log_guest("%s: write to read-only common config %#llx",
+        vmdev_log_guest(vdev->log, &vp->log_limit,
+                        "%s: write to read-only common config %#llx",
                         vdev->name, (unsigned long long)offset);
         return;
     }
@@ -373,7 +374,8 @@ static void bar_write_locked(struct vmdev_virtio_pci *vp, uint64_t offset,
         vmdev_pci_msix_table_write(&vp->msix, offset - MSIX_TABLE_OFFSET, value,
                                size);
     } else {
-        vmdev_log_guest("%s: write of %u bytes to BAR offset %#llx ignored",
+        vmdev_log_guest(vp->vdev->log, &vp->log_limit,
+                        "%s: write of %u bytes to BAR offset %#llx ignored",
                         vp->vdev->name, size, (unsigned long long)offset);
     }
 }

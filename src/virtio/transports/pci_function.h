@@ -37,6 +37,7 @@ struct vmdev_virtio_pci {
     pthread_mutex_t isr_lock;
     uint8_t isr;
     uint8_t cfg_cap; /* offset of the PCI config access capability */
+    struct vmdev_ratelimit log_limit; /* its guest errors, to vdev->log */
 
     /* One per queue when config.queue_loop is set, else NULL. */
     struct virtio_pci_kick *kicks;

@@ -57,7 +57,7 @@ static void fake_msi(void *opaque, const struct vmdev_msi_msg *msg)
 }
 
 static const struct vmdev_pci_bus_owner owner_ops = {
-    fake_map, fake_unmap, fake_intx, NULL,
+    .map_bar = fake_map, .unmap_bar = fake_unmap, .set_intx = fake_intx,
 };
 
 static uint64_t bar_read(void *opaque, uint64_t offset, unsigned size)

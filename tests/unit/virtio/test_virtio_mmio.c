@@ -22,17 +22,22 @@ static void count_log(void *opaque, enum vmdev_log_level level,
         guest_log_lines++;
 }
 
+static struct vmdev_log *counting_log;
+
 static void setup(void)
 {
-    vmdev_log_set_sink(count_log, NULL);
+    counting_log = vmdev_log_new(count_log, NULL, VMDEV_LOG_GUEST);
+    if (!counting_log)
+        abort();
     guest_log_lines = 0;
     rig_up();
+    vmdev_virtio_set_log(&toy.dev, counting_log);
 }
 
 static void teardown(void)
 {
     rig_down();
-    vmdev_log_set_sink(NULL, NULL);
+    vmdev_log_free(counting_log);
 }
 
 /* Accesses of any size, through the bus. */

@@ -117,8 +117,9 @@ static struct vmdev_event_loop *the_loop(void *opaque, unsigned group)
     return opaque;
 }
 
-static const struct vmdev_pci_bus_owner owner = { map_logged, unmap_logged,
-                                                  record_intx, NULL };
+static const struct vmdev_pci_bus_owner owner = {
+    .map_bar = map_logged, .unmap_bar = unmap_logged, .set_intx = record_intx,
+};
 
 static struct msi_log msis;
 static const struct vmdev_virtio_pci_config msi_config = {
