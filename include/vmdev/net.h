@@ -100,12 +100,12 @@ struct vmdev_net_backend;
  * It moves nothing until vmdev_net_start().
  */
 struct vmdev_net_backend *
-vmdev_net_stream_connect(const char *address, struct vmdev_event_loop *loop,
-                         char *why, size_t why_len);
+vmdev_net_stream_new(const char *address, struct vmdev_event_loop *loop,
+                     char *why, size_t why_len);
 /* The same over a connected stream socket fd, which it then owns (a
  * switch's accepted port, a test's socketpair), closing it on failure. */
-struct vmdev_net_backend *vmdev_net_stream_from_fd(int fd,
-                                                   struct vmdev_event_loop *loop);
+struct vmdev_net_backend *
+vmdev_net_stream_new_from_fd(int fd, struct vmdev_event_loop *loop);
 
 /* A tap's queues: one backend each (a queue pair of a virtio-net). */
 #define VMDEV_NET_TAP_MAX_QUEUES 16u
@@ -126,10 +126,10 @@ struct vmdev_net_tap_config {
  * -errno with a sentence in why (why_len bytes, may be 0) and nothing
  * left open. They move nothing until vmdev_net_start().
  */
-int vmdev_net_tap_open(const struct vmdev_net_tap_config *config,
-                       struct vmdev_event_loop *const *loops,
-                       struct vmdev_net_backend **backends, char *why,
-                       size_t why_len);
+int vmdev_net_tap_new(const struct vmdev_net_tap_config *config,
+                      struct vmdev_event_loop *const *loops,
+                      struct vmdev_net_backend **backends, char *why,
+                      size_t why_len);
 /* One queue of a tap opened elsewhere (a management layer passing the
  * fd), which it then owns, closing it on failure. */
 struct vmdev_net_backend *vmdev_net_tap_from_fd(int fd,
@@ -241,17 +241,21 @@ void vmdev_net_free(struct vmdev_net_backend *backend);
  * be written; an existing file is replaced.
  */
 struct vmdev_net_capture;
-struct vmdev_net_capture *vmdev_net_capture_open(const char *path, char *why,
-                                                 size_t why_len);
+struct vmdev_net_capture *vmdev_net_capture_new(const char *path, char *why,
+                                                size_t why_len);
 /* Copy the backend's frames to capture (NULL: none), before
  * vmdev_net_start(): 0, or -EBUSY once started. */
 int vmdev_net_set_capture(struct vmdev_net_backend *backend,
                           struct vmdev_net_capture *capture);
 /* Frames written so far. */
 uint64_t vmdev_net_capture_frames(struct vmdev_net_capture *capture);
-/* Once every backend given it is closed: 0, or -errno of the first
- * write that failed (the file is then incomplete). */
-int vmdev_net_capture_close(struct vmdev_net_capture *capture);
+/* Write out what is buffered: 0, or -errno of the first write that
+ * failed since the capture was made (the file is then incomplete). Any
+ * thread; call it once every backend given the capture is freed, to
+ * know whether the file is whole. */
+int vmdev_net_capture_flush(struct vmdev_net_capture *capture);
+/* After every backend given it. Accepts NULL. */
+void vmdev_net_capture_free(struct vmdev_net_capture *capture);
 
 #ifdef __cplusplus
 }

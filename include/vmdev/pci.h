@@ -111,6 +111,8 @@ void vmdev_pci_device_init(struct vmdev_pci_device *pdev, const char *name,
                            uint32_t class_code, uint8_t revision,
                            uint16_t subsystem_vendor, uint16_t subsystem_id,
                            uint8_t interrupt_pin);
+/* Undo vmdev_pci_device_init, once the function is off its bus. */
+void vmdev_pci_device_release(struct vmdev_pci_device *pdev);
 
 /* Describe BAR `index`. Returns 0 or -EINVAL (bad index, size or type;
  * a 64-bit BAR at index 5 or over a BAR already described). */

@@ -115,7 +115,7 @@ struct vmdev_virtio_device_ops {
     /*
      * Stop the work the device's own threads do on it (event-loop
      * callbacks, backends calling in), waiting for what runs; called
-     * first by vmdev_virtio_destroy, without dev->lock. May be NULL.
+     * first by vmdev_virtio_free, without dev->lock. May be NULL.
      */
     void (*stop)(struct vmdev_virtio_device *dev);
     /* Release the device (after the transport is gone). */
@@ -181,7 +181,7 @@ int vmdev_virtio_init(struct vmdev_virtio_device *dev, const char *name,
                       uint16_t num_queues, uint16_t queue_max_size,
                       const struct vmdev_guest_memory *mem);
 /* Calls ops->stop, frees the queues, then calls ops->destroy. */
-void vmdev_virtio_destroy(struct vmdev_virtio_device *dev);
+void vmdev_virtio_free(struct vmdev_virtio_device *dev);
 
 /* Send the device's log lines, and its transport's, to `log` (NULL:
  * stderr) from now on; before a transport is made. The log outlives the

@@ -109,7 +109,7 @@ struct vmdev_virtio_mmio *
 vmdev_virtio_mmio_new(struct vmdev_virtio_device *dev,
                       const struct vmdev_irq_line *irq);
 /* Detach from the device (its interrupts go nowhere afterwards) and free
- * the transport. The device itself is left to vmdev_virtio_destroy(). */
+ * the transport. The device itself is left to vmdev_virtio_free(). */
 void vmdev_virtio_mmio_free(struct vmdev_virtio_mmio *mmio);
 
 /*

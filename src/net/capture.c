@@ -5,7 +5,8 @@
  * backends (a tap's queues, each on its own I/O thread) may share one
  * capture, so each record is written under its lock; each is flushed as
  * it is written, so a VMM that dies leaves every frame before it. A write
- * that fails (a full disk) is remembered and reported at close.
+ * that fails (a full disk) is remembered and reported by
+ * vmdev_net_capture_flush.
  */
 #include <errno.h>
 #include <pcap/pcap.h>
@@ -23,11 +24,11 @@ struct vmdev_net_capture {
     pcap_dumper_t *dumper;
     uint8_t *gather; /* a frame from several iovecs */
     uint64_t frames;
-    int error; /* the first write's failure (errno), reported at close */
+    int error; /* the first write's failure (errno), reported by flush */
 };
 
-struct vmdev_net_capture *vmdev_net_capture_open(const char *path, char *why,
-                                                 size_t why_len)
+struct vmdev_net_capture *vmdev_net_capture_new(const char *path, char *why,
+                                                size_t why_len)
 {
     char scratch[1];
     if (!why_len) {
@@ -46,7 +47,7 @@ struct vmdev_net_capture *vmdev_net_capture_open(const char *path, char *why,
         DLT_EN10MB, VMDEV_NET_MAX_FRAME, PCAP_TSTAMP_PRECISION_NANO);
     if (!c->dead) {
         snprintf(why, why_len, "libpcap cannot make a capture");
-        vmdev_net_capture_close(c);
+        vmdev_net_capture_free(c);
         errno = ENOMEM;
         return NULL;
     }
@@ -56,7 +57,7 @@ struct vmdev_net_capture *vmdev_net_capture_open(const char *path, char *why,
         /* pcap_geterr says why, with the path; errno may be lost. */
         int err = errno ? errno : EIO;
         snprintf(why, why_len, "%s", pcap_geterr(c->dead));
-        vmdev_net_capture_close(c);
+        vmdev_net_capture_free(c);
         errno = err;
         return NULL;
     }
@@ -69,22 +70,27 @@ static void note_write(struct vmdev_net_capture *c, int ret)
         c->error = errno ? errno : EIO;
 }
 
-int vmdev_net_capture_close(struct vmdev_net_capture *c)
+int vmdev_net_capture_flush(struct vmdev_net_capture *c)
+{
+    pthread_mutex_lock(&c->lock);
+    errno = 0;
+    note_write(c, pcap_dump_flush(c->dumper));
+    int err = c->error;
+    pthread_mutex_unlock(&c->lock);
+    return -err;
+}
+
+void vmdev_net_capture_free(struct vmdev_net_capture *c)
 {
     if (!c)
-        return 0;
-    if (c->dumper) {
-        errno = 0;
-        note_write(c, pcap_dump_flush(c->dumper));
+        return;
+    if (c->dumper)
         pcap_dump_close(c->dumper);
-    }
     if (c->dead)
         pcap_close(c->dead);
-    int err = c->error;
     pthread_mutex_destroy(&c->lock);
     free(c->gather);
     free(c);
-    return -err;
 }
 
 uint64_t vmdev_net_capture_frames(struct vmdev_net_capture *c)

@@ -244,8 +244,8 @@ static const struct net_backend_ops stream_ops = {
     .close = stream_close,
 };
 
-struct vmdev_net_backend *vmdev_net_stream_from_fd(int fd,
-                                                   struct vmdev_event_loop *loop)
+struct vmdev_net_backend *
+vmdev_net_stream_new_from_fd(int fd, struct vmdev_event_loop *loop)
 {
     struct stream_backend *nb = calloc(1, sizeof(*nb));
     if (!nb) {
@@ -332,8 +332,8 @@ static int connect_to(const char *address, char *why, size_t why_len)
 }
 
 struct vmdev_net_backend *
-vmdev_net_stream_connect(const char *address, struct vmdev_event_loop *loop,
-                         char *why, size_t why_len)
+vmdev_net_stream_new(const char *address, struct vmdev_event_loop *loop,
+                     char *why, size_t why_len)
 {
     char scratch[1];
     if (!why_len) {
@@ -345,7 +345,7 @@ vmdev_net_stream_connect(const char *address, struct vmdev_event_loop *loop,
         errno = -fd;
         return NULL;
     }
-    struct vmdev_net_backend *nb = vmdev_net_stream_from_fd(fd, loop);
+    struct vmdev_net_backend *nb = vmdev_net_stream_new_from_fd(fd, loop);
     if (!nb)
         snprintf(why, why_len, "%s: %s", address, strerror(errno));
     return nb;

@@ -496,10 +496,10 @@ static int connect_interface(const char *ifname, const char *bridge,
     return ret;
 }
 
-int vmdev_net_tap_open(const struct vmdev_net_tap_config *config,
-                       struct vmdev_event_loop *const *loops,
-                       struct vmdev_net_backend **backends, char *why,
-                       size_t why_len)
+int vmdev_net_tap_new(const struct vmdev_net_tap_config *config,
+                      struct vmdev_event_loop *const *loops,
+                      struct vmdev_net_backend **backends, char *why,
+                      size_t why_len)
 {
     char scratch[1];
     if (!why_len) {

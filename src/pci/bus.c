@@ -71,6 +71,7 @@ void vmdev_pci_bus_free(struct vmdev_pci_bus *bus)
 {
     if (!bus)
         return;
+    vmdev_pci_device_release(&bus->host_bridge);
     pthread_mutex_destroy(&bus->apply_lock);
     pthread_mutex_destroy(&bus->lock);
     free(bus);

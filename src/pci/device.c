@@ -72,6 +72,11 @@ static bool is_power_of_two(uint64_t x)
     return x && !(x & (x - 1));
 }
 
+void vmdev_pci_device_release(struct vmdev_pci_device *pdev)
+{
+    pthread_mutex_destroy(&pdev->intx_lock);
+}
+
 int vmdev_pci_set_bar(struct vmdev_pci_device *pdev, unsigned index,
                       enum vmdev_pci_bar_type type, uint64_t size,
                       bool prefetchable, const struct vmdev_bus_ops *ops,

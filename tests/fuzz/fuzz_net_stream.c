@@ -141,7 +141,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     struct model m = { .stream = malloc(total + 1), .room = true };
     struct vmdev_net_callbacks cb = { on_receive, on_writable, on_link, &m };
-    struct vmdev_net_backend *nb = vmdev_net_stream_from_fd(sv[0], loop);
+    struct vmdev_net_backend *nb = vmdev_net_stream_new_from_fd(sv[0], loop);
     if (!m.stream || !nb || vmdev_net_start(nb, &cb))
         abort();
     struct peer peer = { .fd = sv[1] };

@@ -86,7 +86,7 @@ static void join(struct rig *r, unsigned i)
      * and the switch's egress queue soon. */
     int small = 4096;
     setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
-    if (vmdev_net_switch_add(r->sw, vmdev_net_stream_from_fd(sv[0], r->loop),
+    if (vmdev_net_switch_add(r->sw, vmdev_net_stream_new_from_fd(sv[0], r->loop),
                              "fuzz") < 0)
         abort();
 }

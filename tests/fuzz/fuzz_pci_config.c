@@ -135,6 +135,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     vmdev_pci_bus_remove(bus, &dev);
     vmdev_pci_msix_release(&msix);
+    vmdev_pci_device_release(&dev);
     vmdev_pci_bus_free(bus);
     return 0;
 }

@@ -63,7 +63,7 @@ static int pair_init(struct pair *p, struct echo_device *dev,
     struct vmdev_irq_line irq = { line_set, &p->line };
     p->mmio = vmdev_virtio_mmio_new(&dev->dev, &irq);
     if (!p->mmio) {
-        vmdev_virtio_destroy(&dev->dev);
+        vmdev_virtio_free(&dev->dev);
         return -1;
     }
     return 0;
@@ -72,7 +72,7 @@ static int pair_init(struct pair *p, struct echo_device *dev,
 static void pair_release(struct pair *p)
 {
     vmdev_virtio_mmio_free(p->mmio);
-    vmdev_virtio_destroy(&p->dev->dev);
+    vmdev_virtio_free(&p->dev->dev);
 }
 
 static uint32_t read_reg(struct pair *p, uint32_t offset)

@@ -123,7 +123,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     }
     vmdev_virtio_pci_free(vp);
-    vmdev_virtio_destroy(&dev);
+    vmdev_virtio_free(&dev);
     vmdev_guest_memory_free(mem);
     return 0;
 }

@@ -110,7 +110,7 @@ static inline void rig_start_device(struct net_rig *r,
         r->backends[k] = s->offloads
                              ? (r->offload_peers[k] ? &r->offload_peers[k]->base
                                                     : NULL)
-                             : vmdev_net_stream_from_fd(sv[0], r->loop);
+                             : vmdev_net_stream_new_from_fd(sv[0], r->loop);
         if (!r->backends[k])
             abort();
     }

@@ -130,7 +130,7 @@ unsigned net_spec_open(const struct net_spec *spec,
 {
     if (spec->tap) {
         struct vmdev_net_tap_config tap = { spec->tap, spec->bridge, queues };
-        return vmdev_net_tap_open(&tap, loops, backends, why, why_len) == 0
+        return vmdev_net_tap_new(&tap, loops, backends, why, why_len) == 0
                    ? queues
                    : 0;
     }
@@ -144,7 +144,7 @@ unsigned net_spec_open(const struct net_spec *spec,
         };
         backends[0] = vmdev_net_slirp_new(&slirp, loops[0], why, why_len);
     } else {
-        backends[0] = vmdev_net_stream_connect(spec->socket, loops[0], why,
+        backends[0] = vmdev_net_stream_new(spec->socket, loops[0], why,
                                                why_len);
     }
     return backends[0] ? 1 : 0;

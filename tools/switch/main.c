@@ -252,7 +252,7 @@ static void on_connection(void *opaque, uint32_t events)
                  s->connections, (int)cred.pid);
     else
         snprintf(name, sizeof(name), "connection %u", s->connections);
-    struct vmdev_net_backend *b = vmdev_net_stream_from_fd(fd, s->loop);
+    struct vmdev_net_backend *b = vmdev_net_stream_new_from_fd(fd, s->loop);
     int port = b ? vmdev_net_switch_add(s->sw, b, name) : -errno;
     if (port < 0)
         fprintf(stderr, "vmdev-switch: %s refused: %s\n", name,

@@ -196,7 +196,7 @@ int vmm_open_captures(const struct vmm_options *opts,
     for (unsigned i = 0; i < opts->num_nets; i++) {
         const char *path = opts->nets[i].pcap;
         char why[512];
-        if (path && !(captures[i] = vmdev_net_capture_open(path, why,
+        if (path && !(captures[i] = vmdev_net_capture_new(path, why,
                                                            sizeof(why)))) {
             fprintf(stderr, "vmdev-run: --net pcap=%s: %s\n", path, why);
             /* Files this run made for the cards before go again. */
@@ -214,7 +214,8 @@ void vmm_close_captures(const struct vmm_options *opts,
                         struct vmdev_net_capture **captures)
 {
     for (unsigned i = 0; i < opts->num_nets; i++) {
-        int err = vmdev_net_capture_close(captures[i]);
+        int err = captures[i] ? vmdev_net_capture_flush(captures[i]) : 0;
+        vmdev_net_capture_free(captures[i]);
         if (err)
             fprintf(stderr, "vmdev-run: --net pcap=%s: the capture is "
                     "incomplete: %s\n", opts->nets[i].pcap, strerror(-err));

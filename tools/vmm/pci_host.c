@@ -256,7 +256,7 @@ static void virtio_function_destroy(void *opaque)
     struct virtio_function *f = opaque;
     vmdev_virtio_pci_free(f->vp);
     if (f->vdev)
-        vmdev_virtio_destroy(f->vdev);
+        vmdev_virtio_free(f->vdev);
     free(f);
 }
 

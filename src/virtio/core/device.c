@@ -115,7 +115,7 @@ int vmdev_virtio_init(struct vmdev_virtio_device *dev, const char *name,
 
 static void queue_return_close(struct vmdev_virtio_queue_state *back);
 
-void vmdev_virtio_destroy(struct vmdev_virtio_device *dev)
+void vmdev_virtio_free(struct vmdev_virtio_device *dev)
 {
     if (dev->ops->stop)
         dev->ops->stop(dev);

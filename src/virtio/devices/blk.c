@@ -935,5 +935,5 @@ uint64_t vmdev_virtio_blk_queue_requests(struct vmdev_virtio_blk *blk,
 void vmdev_virtio_blk_free(struct vmdev_virtio_blk *blk)
 {
     if (blk)
-        vmdev_virtio_destroy(&blk->dev);
+        vmdev_virtio_free(&blk->dev);
 }

@@ -158,5 +158,5 @@ vmdev_virtio_console_device(struct vmdev_virtio_console *con)
 void vmdev_virtio_console_free(struct vmdev_virtio_console *con)
 {
     if (con)
-        vmdev_virtio_destroy(&con->dev);
+        vmdev_virtio_free(&con->dev);
 }

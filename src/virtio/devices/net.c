@@ -498,7 +498,7 @@ struct vmdev_virtio_net *vmdev_virtio_net_new(
         err = vmdev_net_start(net->backends[i], &cb);
     }
     if (err) {
-        vmdev_virtio_destroy(&net->dev); /* closes the backends */
+        vmdev_virtio_free(&net->dev); /* closes the backends */
         errno = -err;
         return NULL;
     }
@@ -562,5 +562,5 @@ bool vmdev_virtio_net_announce(struct vmdev_virtio_net *net)
 void vmdev_virtio_net_free(struct vmdev_virtio_net *net)
 {
     if (net)
-        vmdev_virtio_destroy(&net->dev);
+        vmdev_virtio_free(&net->dev);
 }

@@ -112,5 +112,5 @@ struct vmdev_virtio_device *vmdev_virtio_rng_device(struct vmdev_virtio_rng *rng
 void vmdev_virtio_rng_free(struct vmdev_virtio_rng *rng)
 {
     if (rng)
-        vmdev_virtio_destroy(&rng->dev); /* frees rng through ops->destroy */
+        vmdev_virtio_free(&rng->dev); /* frees rng through ops->destroy */
 }

@@ -603,6 +603,7 @@ void vmdev_virtio_pci_free(struct vmdev_virtio_pci *vp)
     vmdev_virtio_set_transport(vp->vdev,
                                &(struct vmdev_virtio_transport){ NULL, NULL });
     vmdev_pci_msix_release(&vp->msix);
+    vmdev_pci_device_release(&vp->pci); /* build_function's first step */
     pthread_mutex_destroy(&vp->isr_lock);
     free(vp);
 }

@@ -77,7 +77,7 @@ static void frames_both_ways_in_order_once(void)
     char path[64];
     snprintf(path, sizeof(path), "%s/net.pcap", dir);
     char why[256] = "";
-    struct vmdev_net_capture *cap = vmdev_net_capture_open(path, why,
+    struct vmdev_net_capture *cap = vmdev_net_capture_new(path, why,
                                                            sizeof(why));
     CHECK(cap != NULL);
 
@@ -89,7 +89,7 @@ static void frames_both_ways_in_order_once(void)
         int sv[2];
         CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
         peer[i] = sv[1];
-        nb[i] = vmdev_net_stream_from_fd(sv[0], loop);
+        nb[i] = vmdev_net_stream_new_from_fd(sv[0], loop);
         CHECK(nb[i] != NULL);
         CHECK_EQ(vmdev_net_set_capture(nb[i], cap), 0);
         CHECK_EQ(vmdev_net_start(nb[i], &callbacks), 0);
@@ -121,7 +121,8 @@ static void frames_both_ways_in_order_once(void)
         vmdev_net_free(nb[i]);
         close(peer[i]);
     }
-    CHECK_EQ(vmdev_net_capture_close(cap), 0);
+    CHECK_EQ(vmdev_net_capture_flush(cap), 0);
+    vmdev_net_capture_free(cap);
 
     /* What libpcap reads back: each stamp in nanoseconds, within the
      * test's time, none before the one written before it. */
@@ -160,12 +161,12 @@ static void frames_both_ways_in_order_once(void)
 /* A write that fails (no room) makes the close say so. */
 static void failed_write_reported_at_close(void)
 {
-    struct vmdev_net_capture *cap = vmdev_net_capture_open("/dev/full",
+    struct vmdev_net_capture *cap = vmdev_net_capture_new("/dev/full",
                                                            NULL, 0);
     CHECK(cap != NULL);
     int sv[2];
     CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    struct vmdev_net_backend *nb = vmdev_net_stream_from_fd(sv[0], loop);
+    struct vmdev_net_backend *nb = vmdev_net_stream_new_from_fd(sv[0], loop);
     CHECK(nb != NULL);
     CHECK_EQ(vmdev_net_set_capture(nb, cap), 0);
     CHECK_EQ(vmdev_net_start(nb, &callbacks), 0);
@@ -174,14 +175,15 @@ static void failed_write_reported_at_close(void)
     CHECK_EQ(vmdev_net_send(nb, &(struct iovec){ f, sizeof(f) }, 1), 0);
     vmdev_net_free(nb);
     close(sv[1]);
-    CHECK_EQ(vmdev_net_capture_close(cap), -ENOSPC);
+    CHECK_EQ(vmdev_net_capture_flush(cap), -ENOSPC);
+    vmdev_net_capture_free(cap);
 }
 
 static void unwritable_path_refused(void)
 {
     char why[256] = "";
     errno = 0;
-    CHECK(vmdev_net_capture_open("/nonexistent-vmdev-dir/net.pcap", why,
+    CHECK(vmdev_net_capture_new("/nonexistent-vmdev-dir/net.pcap", why,
                                  sizeof(why)) == NULL);
     CHECK(errno != 0);
     CHECK(strstr(why, "/nonexistent-vmdev-dir/net.pcap") != NULL);

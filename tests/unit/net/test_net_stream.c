@@ -86,7 +86,7 @@ static struct vmdev_net_backend *pair(void)
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
         return NULL;
     peer = sv[1];
-    return started(vmdev_net_stream_from_fd(sv[0], loop));
+    return started(vmdev_net_stream_new_from_fd(sv[0], loop));
 }
 
 /* Frame i of a test: `len` bytes saying i and their position. */
@@ -365,7 +365,7 @@ static void nothing_moves_before_start(void)
     int sv[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
     peer = sv[1];
-    struct vmdev_net_backend *nb = vmdev_net_stream_from_fd(sv[0], loop);
+    struct vmdev_net_backend *nb = vmdev_net_stream_new_from_fd(sv[0], loop);
     CHECK(nb != NULL);
     CHECK(vmdev_net_loop(nb) == loop);
     static const size_t sizes[] = { 60 };
@@ -399,7 +399,7 @@ static void connects_over_unix_and_tcp(void)
     CHECK(bind(server, (struct sockaddr *)&sun, sizeof(sun)) == 0 &&
           listen(server, 1) == 0);
     struct vmdev_net_backend *nb = started(
-        vmdev_net_stream_connect(path, loop, why, sizeof(why)));
+        vmdev_net_stream_new(path, loop, why, sizeof(why)));
     CHECK(nb != NULL);
     CHECK(exchange(nb, server));
     vmdev_net_free(nb);
@@ -415,21 +415,21 @@ static void connects_over_unix_and_tcp(void)
           getsockname(server, (struct sockaddr *)&sin, &sl) == 0);
     char address[64];
     snprintf(address, sizeof(address), "tcp:127.0.0.1:%u", ntohs(sin.sin_port));
-    nb = started(vmdev_net_stream_connect(address, loop, why, sizeof(why)));
+    nb = started(vmdev_net_stream_new(address, loop, why, sizeof(why)));
     CHECK(nb != NULL);
     CHECK(exchange(nb, server));
     vmdev_net_free(nb);
     close(server);
 
     /* Nobody listening there now; nothing there at all; not an address. */
-    CHECK(vmdev_net_stream_connect(address, loop, why, sizeof(why)) ==
+    CHECK(vmdev_net_stream_new(address, loop, why, sizeof(why)) ==
           NULL);
     CHECK_EQ(errno, ECONNREFUSED);
     CHECK(strstr(why, address) != NULL);
-    CHECK(vmdev_net_stream_connect(path, loop, why, sizeof(why)) == NULL);
+    CHECK(vmdev_net_stream_new(path, loop, why, sizeof(why)) == NULL);
     CHECK_EQ(errno, ENOENT);
     CHECK(strstr(why, path) != NULL);
-    CHECK(vmdev_net_stream_connect("tcp:localhost", loop, why, sizeof(why)) ==
+    CHECK(vmdev_net_stream_new("tcp:localhost", loop, why, sizeof(why)) ==
           NULL);
     CHECK_EQ(errno, EINVAL);
     CHECK(strstr(why, "not tcp:HOST:PORT") != NULL);
@@ -479,7 +479,7 @@ static void close_while_the_callback_swaps_its_watch(void)
     int sv[2];
     CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     struct held_device d = { eventfd(0, EFD_CLOEXEC), eventfd(0, EFD_CLOEXEC) };
-    struct vmdev_net_backend *nb = vmdev_net_stream_from_fd(sv[0], own);
+    struct vmdev_net_backend *nb = vmdev_net_stream_new_from_fd(sv[0], own);
     CHECK(nb != NULL);
     struct vmdev_net_callbacks cb = { refuse_when_released, NULL, NULL, &d };
     CHECK_EQ(vmdev_net_start(nb, &cb), 0);

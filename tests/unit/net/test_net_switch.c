@@ -45,7 +45,7 @@ static int add_port(unsigned i)
     peer[i] = sv[1];
     char name[16];
     snprintf(name, sizeof(name), "vm%u", i);
-    return vmdev_net_switch_add(sw, vmdev_net_stream_from_fd(sv[0], loop),
+    return vmdev_net_switch_add(sw, vmdev_net_stream_new_from_fd(sv[0], loop),
                                 name);
 }
 
@@ -256,7 +256,7 @@ static void ports_are_limited(void)
     while (ret >= 0 && added < VMDEV_NET_SWITCH_MAX_PORTS) {
         CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
         extra[added] = sv[1];
-        ret = vmdev_net_switch_add(sw, vmdev_net_stream_from_fd(sv[0], loop),
+        ret = vmdev_net_switch_add(sw, vmdev_net_stream_new_from_fd(sv[0], loop),
                                    "extra");
         if (ret >= 0)
             added++;

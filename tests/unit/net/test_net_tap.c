@@ -176,19 +176,19 @@ static void bad_configurations_are_named(void)
     struct vmdev_net_backend *b[2] = { NULL, NULL };
     struct vmdev_event_loop *loops[2] = { loop, loop };
     struct vmdev_net_tap_config c = { "a-name-far-too-long", NULL, 1 };
-    CHECK_EQ(vmdev_net_tap_open(&c, loops, b, why, sizeof(why)), -EINVAL);
+    CHECK_EQ(vmdev_net_tap_new(&c, loops, b, why, sizeof(why)), -EINVAL);
     CHECK(strstr(why, "a-name-far-too-long") != NULL);
     c = (struct vmdev_net_tap_config){ "", NULL, 1 };
-    CHECK_EQ(vmdev_net_tap_open(&c, loops, b, why, sizeof(why)), -EINVAL);
+    CHECK_EQ(vmdev_net_tap_new(&c, loops, b, why, sizeof(why)), -EINVAL);
     c = (struct vmdev_net_tap_config){ "a/b", NULL, 1 };
-    CHECK_EQ(vmdev_net_tap_open(&c, loops, b, why, sizeof(why)), -EINVAL);
+    CHECK_EQ(vmdev_net_tap_new(&c, loops, b, why, sizeof(why)), -EINVAL);
     c = (struct vmdev_net_tap_config){ "tap0", NULL, 0 };
-    CHECK_EQ(vmdev_net_tap_open(&c, loops, b, why, sizeof(why)), -EINVAL);
+    CHECK_EQ(vmdev_net_tap_new(&c, loops, b, why, sizeof(why)), -EINVAL);
     CHECK(strstr(why, "1 to 16 queues") != NULL);
     c = (struct vmdev_net_tap_config){ "tap0", NULL, 17 };
-    CHECK_EQ(vmdev_net_tap_open(&c, loops, b, why, sizeof(why)), -EINVAL);
+    CHECK_EQ(vmdev_net_tap_new(&c, loops, b, why, sizeof(why)), -EINVAL);
     c = (struct vmdev_net_tap_config){ "tap0", "", 1 };
-    CHECK_EQ(vmdev_net_tap_open(&c, loops, b, why, sizeof(why)), -EINVAL);
+    CHECK_EQ(vmdev_net_tap_new(&c, loops, b, why, sizeof(why)), -EINVAL);
     CHECK(b[0] == NULL && b[1] == NULL);
 }
 

@@ -178,7 +178,7 @@ static void multi_queue_tap_on_a_bridge(void)
     struct vmdev_net_backend *b[2];
     char why[200] = "";
     struct vmdev_net_tap_config c = { "vmdevtap0", "vmdevbr0", 2 };
-    int ret = vmdev_net_tap_open(&c, loops, b, why, sizeof(why));
+    int ret = vmdev_net_tap_new(&c, loops, b, why, sizeof(why));
     if (ret)
         fprintf(stderr, "tap_open: %s\n", why);
     CHECK_EQ(ret, 0);
@@ -222,8 +222,8 @@ static void offloads_cross_the_kernel(void)
     char why[200] = "";
     struct vmdev_net_tap_config ca = { "vmdevtapa", "vmdevbr0", 1 };
     struct vmdev_net_tap_config cb = { "vmdevtapb", "vmdevbr0", 1 };
-    CHECK_EQ(vmdev_net_tap_open(&ca, loops, &a, why, sizeof(why)), 0);
-    CHECK_EQ(vmdev_net_tap_open(&cb, loops, &b, why, sizeof(why)), 0);
+    CHECK_EQ(vmdev_net_tap_new(&ca, loops, &a, why, sizeof(why)), 0);
+    CHECK_EQ(vmdev_net_tap_new(&cb, loops, &b, why, sizeof(why)), 0);
     CHECK_EQ(vmdev_net_offloads(a), VMDEV_NET_CAN_CSUM | VMDEV_NET_CAN_TSO4 |
                                         VMDEV_NET_CAN_TSO6 | VMDEV_NET_CAN_ECN);
     struct tcp_sink sink_a = { .checksums_ok = true };
@@ -295,17 +295,17 @@ static void an_existing_tap_is_attached(void)
     char why[200] = "";
     /* Made single-queue: two queues are refused, and said why. */
     struct vmdev_net_tap_config c = { "vmdevtap1", NULL, 2 };
-    CHECK_EQ(vmdev_net_tap_open(&c, loops, b, why, sizeof(why)), -EINVAL);
+    CHECK_EQ(vmdev_net_tap_new(&c, loops, b, why, sizeof(why)), -EINVAL);
     CHECK(strstr(why, "is not a multi-queue tap") != NULL);
     c.num_queues = 1;
-    CHECK_EQ(vmdev_net_tap_open(&c, loops, b, why, sizeof(why)), 0);
+    CHECK_EQ(vmdev_net_tap_new(&c, loops, b, why, sizeof(why)), 0);
     CHECK(is_up("vmdevtap1"));
     vmdev_net_free(b[0]);
     CHECK(if_nametoindex("vmdevtap1") != 0);
     /* Put on the bridge by one run, it is still there for the next. */
     c.bridge = "vmdevbr0";
     for (int run = 0; run < 2; run++) {
-        if (vmdev_net_tap_open(&c, loops, b, why, sizeof(why)))
+        if (vmdev_net_tap_new(&c, loops, b, why, sizeof(why)))
             fprintf(stderr, "run %d: %s\n", run, why);
         CHECK(b[0] != NULL);
         vmdev_net_free(b[0]);
@@ -324,11 +324,11 @@ static void bridge_refusals_leave_nothing(void)
     struct vmdev_net_backend *b[1] = { NULL };
     char why[200] = "";
     struct vmdev_net_tap_config c = { "vmdevtap2", "nosuchbr", 1 };
-    CHECK_EQ(vmdev_net_tap_open(&c, loops, b, why, sizeof(why)), -ENODEV);
+    CHECK_EQ(vmdev_net_tap_new(&c, loops, b, why, sizeof(why)), -ENODEV);
     CHECK(strstr(why, "no bridge named nosuchbr") != NULL);
     CHECK_EQ(if_nametoindex("vmdevtap2"), 0);
     c.bridge = "lo";
-    CHECK(vmdev_net_tap_open(&c, loops, b, why, sizeof(why)) < 0);
+    CHECK(vmdev_net_tap_new(&c, loops, b, why, sizeof(why)) < 0);
     CHECK(strstr(why, "lo is not a Linux bridge") != NULL);
     CHECK_EQ(if_nametoindex("vmdevtap2"), 0);
     CHECK(b[0] == NULL);

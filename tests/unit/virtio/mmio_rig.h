@@ -56,7 +56,7 @@ static inline void rig_down(void)
 {
     vmdev_bus_free(drv.bus);
     vmdev_virtio_mmio_free(mmio);
-    vmdev_virtio_destroy(&toy.dev);
+    vmdev_virtio_free(&toy.dev);
 }
 
 /* The driver's probe and setup of both queues, as Linux's vm_probe and

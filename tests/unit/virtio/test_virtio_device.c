@@ -121,7 +121,7 @@ static void toy_setup(void)
 
 static void toy_teardown(void)
 {
-    vmdev_virtio_destroy(&toy.dev);
+    vmdev_virtio_free(&toy.dev);
 }
 
 /* The driver's side of 3.1.1, up to and including FEATURES_OK. */
@@ -451,9 +451,9 @@ static void save_restore_round_trip(void)
                                mem.mem),
              0);
     CHECK_EQ(vmdev_virtio_restore(&other.dev, w.data, w.len), -EINVAL);
-    vmdev_virtio_destroy(&other.dev);
+    vmdev_virtio_free(&other.dev);
 
-    vmdev_virtio_destroy(&copy.dev);
+    vmdev_virtio_free(&copy.dev);
     vmdev_state_writer_release(&w);
     free(chain);
     toy_teardown();
@@ -476,7 +476,7 @@ static void restore_refuses_ring_outside_ram(void)
     CHECK_EQ(vmdev_virtio_restore(&copy.dev, w.data, w.len), -EINVAL);
     CHECK_EQ(copy.dev.status, 0);
     CHECK(!copy.dev.queues[0].enabled);
-    vmdev_virtio_destroy(&copy.dev);
+    vmdev_virtio_free(&copy.dev);
     vmdev_state_writer_release(&w);
     toy_teardown();
 }

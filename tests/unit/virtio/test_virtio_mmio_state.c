@@ -57,7 +57,7 @@ static void restored_init(struct restored *r)
 static void restored_release(struct restored *r)
 {
     vmdev_virtio_mmio_free(r->mmio);
-    vmdev_virtio_destroy(&r->toy.dev);
+    vmdev_virtio_free(&r->toy.dev);
 }
 
 static uint32_t rd_restored(struct restored *r, uint32_t offset)
@@ -183,7 +183,7 @@ static void restore_validates_before_applying(void)
     CHECK_EQ(rd_restored(&r, R(INTERRUPT_STATUS)),
              VMDEV_VIRTIO_MMIO_INT_CONFIG);
     vmdev_state_writer_release(&w);
-    vmdev_virtio_destroy(&other.dev);
+    vmdev_virtio_free(&other.dev);
 
     restored_release(&r);
     teardown();

@@ -138,7 +138,7 @@ static bool start(const struct setup *s)
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv))
             return false;
         peers[num_peers++] = sv[1];
-        if (!(backends[i] = vmdev_net_stream_from_fd(sv[0], loop)))
+        if (!(backends[i] = vmdev_net_stream_new_from_fd(sv[0], loop)))
             return false;
     }
     struct vmdev_virtio_net_config cfg = {
@@ -365,7 +365,7 @@ static void refuses_bad_configurations(void)
         int sv[2][2];
         for (unsigned k = 0; k < bad[i].backends; k++) {
             CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv[k]) == 0);
-            b[k] = vmdev_net_stream_from_fd(sv[k][0], loop);
+            b[k] = vmdev_net_stream_new_from_fd(sv[k][0], loop);
             CHECK(b[k] != NULL);
         }
         struct vmdev_virtio_net_config cfg = {

@@ -235,7 +235,7 @@ static void teardown(void)
 {
     vmdev_pci_bus_remove(bus, pdev);
     vmdev_virtio_pci_free(vp);
-    vmdev_virtio_destroy(&echo.dev);
+    vmdev_virtio_free(&echo.dev);
 }
 
 static struct vdrv_queue q;
@@ -480,7 +480,7 @@ static void save_restore_round_trip(void)
     CHECK_EQ(vmdev_virtio_pci_restore(vp2, w.data, w.len - 40, "vp0") < 0,
              1);
     vmdev_virtio_pci_free(vp2);
-    vmdev_virtio_destroy(&e2.dev);
+    vmdev_virtio_free(&e2.dev);
     vmdev_state_writer_release(&w);
     teardown();
 }
@@ -513,7 +513,7 @@ static void queue_count_fits_the_msix_layout(void)
             CHECK(p == NULL);
             CHECK_EQ(errno, EINVAL);
         }
-        vmdev_virtio_destroy(&e.dev);
+        vmdev_virtio_free(&e.dev);
     }
 }
 
@@ -583,7 +583,7 @@ static void kicks_arrive_through_eventfds_that_follow_the_bar(void)
     expect_wired(1, 'D', moved + 0x3004);
     expect_wired(2, 'U', moved);
     CHECK_EQ(vmdev_event_loop_run_once(loop, 0), 0); /* nothing watched */
-    vmdev_virtio_destroy(&echo.dev);
+    vmdev_virtio_free(&echo.dev);
     vmdev_event_loop_free(loop);
 }
 
