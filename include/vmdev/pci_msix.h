@@ -8,7 +8,6 @@
 #ifndef VMDEV_PCI_MSIX_H
 #define VMDEV_PCI_MSIX_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -23,32 +22,7 @@ extern "C" {
 #define VMDEV_PCI_MSIX_MAX_VECTORS 2048
 #define VMDEV_PCI_MSIX_ENTRY_SIZE 16
 
-struct vmdev_pci_msix_entry {
-    uint32_t address_lo, address_hi, data, control;
-};
-
-struct vmdev_pci_msix {
-    struct vmdev_pci_device *pdev;
-    uint8_t cap; /* capability offset in config space */
-    uint16_t num_vectors;
-    struct vmdev_pci_msix_entry *table;
-    uint64_t *pending; /* one bit per vector */
-    struct vmdev_msi_sink sink;
-    uint64_t delivered; /* messages sent, for metrics and tests */
-    /* Guards the table, the pending bits and the two control bits below:
-     * a device may notify from a thread that does not hold the PCI
-     * function's lock (virtio-pci from a queue's lock). Taken after that
-     * lock; nothing is taken under it but the MSI sink's. */
-    pthread_mutex_t lock;
-    bool enabled;         /* Message Control: MSI-X Enable */
-    bool function_masked; /* Message Control: Function Mask */
-    /* Per vector, the sink's eventfd for the message it holds (-1: none,
-     * VMDEV_PCI_MSIX_ROUTE_UNKNOWN: not asked since it changed). */
-    int *route_fd;
-    uint64_t routed; /* messages sent by signalling a route_fd */
-};
-
-#define VMDEV_PCI_MSIX_ROUTE_UNKNOWN (-2)
+struct vmdev_pci_msix;
 
 /* Messages sent, in all and through the sink's eventfds (route). */
 struct vmdev_pci_msix_stats {
@@ -58,14 +32,20 @@ struct vmdev_pci_msix_stats {
 /*
  * Add the capability to pdev, with the table at table_offset and the PBA
  * at pba_offset of BAR `bar` (both 8-byte aligned, inside the BAR, which
- * is set first, and not overlapping). Every vector starts masked. Returns
- * 0, -EINVAL or -ENOMEM.
+ * is set first, and not overlapping). Every vector starts masked. NULL
+ * with errno EINVAL or ENOMEM.
  */
-__attribute__((warn_unused_result))
-int vmdev_pci_msix_init(struct vmdev_pci_msix *msix, struct vmdev_pci_device *pdev,
-                    uint16_t num_vectors, unsigned bar, uint32_t table_offset,
-                    uint32_t pba_offset, const struct vmdev_msi_sink *sink);
-void vmdev_pci_msix_release(struct vmdev_pci_msix *msix);
+struct vmdev_pci_msix *vmdev_pci_msix_new(struct vmdev_pci_device *pdev,
+                                          uint16_t num_vectors, unsigned bar,
+                                          uint32_t table_offset,
+                                          uint32_t pba_offset,
+                                          const struct vmdev_msi_sink *sink);
+/* Accepts NULL. */
+void vmdev_pci_msix_free(struct vmdev_pci_msix *msix);
+
+/* The capability's offset in config space, and the table's vectors. */
+uint8_t vmdev_pci_msix_capability(const struct vmdev_pci_msix *msix);
+uint16_t vmdev_pci_msix_num_vectors(const struct vmdev_pci_msix *msix);
 
 /* Bytes of BAR space the table and the PBA take. */
 uint32_t vmdev_pci_msix_table_size(uint16_t num_vectors);
@@ -84,22 +64,22 @@ bool vmdev_pci_msix_notify(struct vmdev_pci_msix *msix, uint16_t vector);
  * must call it from: Enable and Function Mask take effect here, and a
  * change may release pending messages. */
 void vmdev_pci_msix_config_written(struct vmdev_pci_msix *msix, uint32_t offset,
-                               unsigned size);
+                                   unsigned size);
 
 /* Accesses inside the table and PBA; 4- or 8-byte, naturally aligned
  * (6.8.2.9); anything else reads as zero and writes nothing. */
 uint64_t vmdev_pci_msix_table_read(struct vmdev_pci_msix *msix, uint64_t offset,
-                               unsigned size);
+                                   unsigned size);
 void vmdev_pci_msix_table_write(struct vmdev_pci_msix *msix, uint64_t offset,
-                            uint64_t value, unsigned size);
+                                uint64_t value, unsigned size);
 uint64_t vmdev_pci_msix_pba_read(struct vmdev_pci_msix *msix, uint64_t offset,
-                             unsigned size);
+                                 unsigned size);
 
 void vmdev_pci_msix_save(const struct vmdev_pci_msix *msix,
-                     struct vmdev_state_writer *w, const char *name);
+                         struct vmdev_state_writer *w, const char *name);
 __attribute__((warn_unused_result))
 int vmdev_pci_msix_restore(struct vmdev_pci_msix *msix, const void *data, size_t len,
-                       const char *name);
+                           const char *name);
 
 #ifdef __cplusplus
 }

@@ -3,6 +3,7 @@
  * MSI-X capability, table and pending bits (PCI 3.0, 6.8.2).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,10 @@
 
 #define STATE_VERSION 1
 
+/* A vector's route_fd before the sink was asked for its message's (the
+ * sink answers an eventfd or -1, none). */
+#define ROUTE_UNKNOWN (-2)
+
 /* Capability layout (6.8.2.1-6.8.2.5). */
 #define MSIX_CONTROL 2
 #define MSIX_TABLE 4
@@ -20,6 +25,31 @@
 #define MSIX_CONTROL_ENABLE 0x8000u
 #define MSIX_CONTROL_FUNCTION_MASK 0x4000u
 #define MSIX_VECTOR_MASKED 1u
+
+struct msix_entry {
+    uint32_t address_lo, address_hi, data, control;
+};
+
+struct vmdev_pci_msix {
+    struct vmdev_pci_device *pdev;
+    uint8_t cap; /* capability offset in config space */
+    uint16_t num_vectors;
+    struct msix_entry *table;
+    uint64_t *pending; /* one bit per vector */
+    struct vmdev_msi_sink sink;
+    uint64_t delivered; /* messages sent, for metrics and tests */
+    /* Guards the table, the pending bits and the two control bits below:
+     * a device may notify from a thread that does not hold the PCI
+     * function's lock (virtio-pci from a queue's lock). Taken after that
+     * lock; nothing is taken under it but the MSI sink's. */
+    pthread_mutex_t lock;
+    bool enabled;         /* Message Control: MSI-X Enable */
+    bool function_masked; /* Message Control: Function Mask */
+    /* Per vector, the sink's eventfd for the message it holds (-1: none,
+     * ROUTE_UNKNOWN: not asked since it changed). */
+    int *route_fd;
+    uint64_t routed; /* messages sent by signalling a route_fd */
+};
 
 uint32_t vmdev_pci_msix_table_size(uint16_t num_vectors)
 {
@@ -31,14 +61,17 @@ uint32_t vmdev_pci_msix_pba_size(uint16_t num_vectors)
     return ((uint32_t)num_vectors + 63) / 64 * 8;
 }
 
-int vmdev_pci_msix_init(struct vmdev_pci_msix *msix, struct vmdev_pci_device *pdev,
-                    uint16_t num_vectors, unsigned bar, uint32_t table_offset,
-                    uint32_t pba_offset, const struct vmdev_msi_sink *sink)
+struct vmdev_pci_msix *vmdev_pci_msix_new(struct vmdev_pci_device *pdev,
+                                          uint16_t num_vectors, unsigned bar,
+                                          uint32_t table_offset,
+                                          uint32_t pba_offset,
+                                          const struct vmdev_msi_sink *sink)
 {
-    memset(msix, 0, sizeof(*msix));
     if (num_vectors == 0 || num_vectors > VMDEV_PCI_MSIX_MAX_VECTORS ||
-        bar >= VMDEV_PCI_NUM_BARS || table_offset % 8 || pba_offset % 8)
-        return -EINVAL;
+        bar >= VMDEV_PCI_NUM_BARS || table_offset % 8 || pba_offset % 8) {
+        errno = EINVAL;
+        return NULL;
+    }
     /* PCI Local Bus 3.0, 6.8.2: the table and the PBA lie inside the BAR
      * that holds them and must not overlap; a guest write to one must not
      * land in the other, nor past the BAR's end. */
@@ -47,22 +80,30 @@ int vmdev_pci_msix_init(struct vmdev_pci_msix *msix, struct vmdev_pci_device *pd
                          vmdev_pci_msix_table_size(num_vectors);
     uint64_t pba_end = (uint64_t)pba_offset + vmdev_pci_msix_pba_size(num_vectors);
     if (table_end > bar_size || pba_end > bar_size ||
-        (table_offset < pba_end && pba_offset < table_end))
-        return -EINVAL;
-    uint8_t cap = vmdev_pci_add_capability(pdev, PCI_CAP_ID_MSIX,
-                                           MSIX_CAP_LEN);
-    if (!cap)
-        return -EINVAL;
+        (table_offset < pba_end && pba_offset < table_end)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    struct vmdev_pci_msix *msix = calloc(1, sizeof(*msix));
+    if (!msix)
+        return NULL;
     msix->table = calloc(num_vectors, sizeof(*msix->table));
     msix->pending = calloc((num_vectors + 63) / 64, sizeof(uint64_t));
     msix->route_fd = calloc(num_vectors, sizeof(*msix->route_fd));
-    if (!msix->table || !msix->pending || !msix->route_fd) {
-        vmdev_pci_msix_release(msix);
-        return -ENOMEM;
+    uint8_t cap = msix->table && msix->pending && msix->route_fd
+                      ? vmdev_pci_add_capability(pdev, PCI_CAP_ID_MSIX,
+                                                 MSIX_CAP_LEN)
+                      : 0;
+    if (!cap) {
+        int err = msix->table && msix->pending && msix->route_fd ? EINVAL
+                                                                 : ENOMEM;
+        vmdev_pci_msix_free(msix);
+        errno = err;
+        return NULL;
     }
     for (uint16_t i = 0; i < num_vectors; i++) {
         msix->table[i].control = MSIX_VECTOR_MASKED;
-        msix->route_fd[i] = VMDEV_PCI_MSIX_ROUTE_UNKNOWN;
+        msix->route_fd[i] = ROUTE_UNKNOWN;
     }
     pthread_mutex_init(&msix->lock, NULL);
     msix->pdev = pdev;
@@ -75,20 +116,29 @@ int vmdev_pci_msix_init(struct vmdev_pci_msix *msix, struct vmdev_pci_device *pd
                         MSIX_CONTROL_ENABLE | MSIX_CONTROL_FUNCTION_MASK, 2);
     vmdev_pci_set_config(pdev, cap + MSIX_TABLE, table_offset | bar, 4);
     vmdev_pci_set_config(pdev, cap + MSIX_PBA, pba_offset | bar, 4);
-    return 0;
+    return msix;
 }
 
-void vmdev_pci_msix_release(struct vmdev_pci_msix *msix)
+void vmdev_pci_msix_free(struct vmdev_pci_msix *msix)
 {
+    if (!msix)
+        return;
     if (msix->pdev)
         pthread_mutex_destroy(&msix->lock);
-    msix->pdev = NULL;
     free(msix->table);
     free(msix->pending);
     free(msix->route_fd);
-    msix->table = NULL;
-    msix->pending = NULL;
-    msix->route_fd = NULL;
+    free(msix);
+}
+
+uint8_t vmdev_pci_msix_capability(const struct vmdev_pci_msix *msix)
+{
+    return msix->cap;
+}
+
+uint16_t vmdev_pci_msix_num_vectors(const struct vmdev_pci_msix *msix)
+{
+    return msix->num_vectors;
 }
 
 /* Take Message Control's two bits from config space (the function's
@@ -139,14 +189,14 @@ static bool vector_masked(const struct vmdev_pci_msix *msix, uint16_t vector)
 
 static void send(struct vmdev_pci_msix *msix, uint16_t vector)
 {
-    const struct vmdev_pci_msix_entry *e = &msix->table[vector];
+    const struct msix_entry *e = &msix->table[vector];
     struct vmdev_msi_msg msg = {
         .address = (uint64_t)e->address_hi << 32 | e->address_lo,
         .data = e->data,
     };
     msix->delivered++;
     int *fd = &msix->route_fd[vector];
-    if (msix->sink.route && *fd == VMDEV_PCI_MSIX_ROUTE_UNKNOWN)
+    if (msix->sink.route && *fd == ROUTE_UNKNOWN)
         *fd = msix->sink.route(msix->sink.opaque, &msg);
     if (msix->sink.route && *fd >= 0) {
         /* The vector's own eventfd: no search, no lock of the VMM's. */
@@ -197,7 +247,7 @@ static void release_pending(struct vmdev_pci_msix *msix, uint16_t vector)
 }
 
 void vmdev_pci_msix_config_written(struct vmdev_pci_msix *msix, uint32_t offset,
-                               unsigned size)
+                                   unsigned size)
 {
     uint32_t reg = msix->cap + MSIX_CONTROL;
     if (!msix->table || offset >= reg + 2 || offset + size <= reg)
@@ -217,7 +267,7 @@ static bool access_ok(uint64_t offset, unsigned size, uint64_t limit)
 
 static uint32_t *entry_word(struct vmdev_pci_msix *msix, uint64_t offset)
 {
-    struct vmdev_pci_msix_entry *e = &msix->table[offset / VMDEV_PCI_MSIX_ENTRY_SIZE];
+    struct msix_entry *e = &msix->table[offset / VMDEV_PCI_MSIX_ENTRY_SIZE];
     switch (offset % VMDEV_PCI_MSIX_ENTRY_SIZE) {
     case 0:
         return &e->address_lo;
@@ -231,7 +281,7 @@ static uint32_t *entry_word(struct vmdev_pci_msix *msix, uint64_t offset)
 }
 
 uint64_t vmdev_pci_msix_table_read(struct vmdev_pci_msix *msix, uint64_t offset,
-                               unsigned size)
+                                   unsigned size)
 {
     if (!access_ok(offset, size, vmdev_pci_msix_table_size(msix->num_vectors)))
         return 0;
@@ -255,11 +305,11 @@ static void write_word(struct vmdev_pci_msix *msix, uint64_t offset,
     }
     *entry_word(msix, offset) = value;
     /* A new address or data: ask the sink for its eventfd again. */
-    msix->route_fd[vector] = VMDEV_PCI_MSIX_ROUTE_UNKNOWN;
+    msix->route_fd[vector] = ROUTE_UNKNOWN;
 }
 
 void vmdev_pci_msix_table_write(struct vmdev_pci_msix *msix, uint64_t offset,
-                            uint64_t value, unsigned size)
+                                uint64_t value, unsigned size)
 {
     if (!access_ok(offset, size, vmdev_pci_msix_table_size(msix->num_vectors)))
         return;
@@ -271,7 +321,7 @@ void vmdev_pci_msix_table_write(struct vmdev_pci_msix *msix, uint64_t offset,
 }
 
 uint64_t vmdev_pci_msix_pba_read(struct vmdev_pci_msix *msix, uint64_t offset,
-                             unsigned size)
+                                 unsigned size)
 {
     if (!access_ok(offset, size, vmdev_pci_msix_pba_size(msix->num_vectors)))
         return 0;
@@ -282,7 +332,7 @@ uint64_t vmdev_pci_msix_pba_read(struct vmdev_pci_msix *msix, uint64_t offset,
 }
 
 void vmdev_pci_msix_save(const struct vmdev_pci_msix *msix,
-                     struct vmdev_state_writer *w, const char *name)
+                         struct vmdev_state_writer *w, const char *name)
 {
     struct vmdev_pci_msix *locked = (struct vmdev_pci_msix *)msix;
     pthread_mutex_lock(&locked->lock);
@@ -297,7 +347,7 @@ void vmdev_pci_msix_save(const struct vmdev_pci_msix *msix,
 }
 
 int vmdev_pci_msix_restore(struct vmdev_pci_msix *msix, const void *data, size_t len,
-                       const char *name)
+                           const char *name)
 {
     struct vmdev_state_section s;
     uint16_t vectors;
@@ -309,7 +359,7 @@ int vmdev_pci_msix_restore(struct vmdev_pci_msix *msix, const void *data, size_t
         return -EINVAL;
     size_t table_len = (size_t)vectors * sizeof(*msix->table);
     size_t pba_len = vmdev_pci_msix_pba_size(vectors);
-    struct vmdev_pci_msix_entry *table = malloc(table_len);
+    struct msix_entry *table = malloc(table_len);
     uint64_t *pend = malloc(pba_len);
     if (!table || !pend ||
         vmdev_state_get_bytes(&s, "table", table, table_len) ||
@@ -327,7 +377,7 @@ int vmdev_pci_msix_restore(struct vmdev_pci_msix *msix, const void *data, size_t
     memcpy(msix->table, table, table_len);
     memcpy(msix->pending, pend, pba_len);
     for (uint16_t v = 0; v < vectors; v++)
-        msix->route_fd[v] = VMDEV_PCI_MSIX_ROUTE_UNKNOWN;
+        msix->route_fd[v] = ROUTE_UNKNOWN;
     /* The function's config space was restored first. */
     refresh_control(msix);
     pthread_mutex_unlock(&msix->lock);

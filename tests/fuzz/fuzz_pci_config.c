@@ -48,12 +48,12 @@ static const struct vmdev_pci_bus_owner owner = {
 };
 
 static struct vmdev_pci_device dev;
-static struct vmdev_pci_msix msix;
+static struct vmdev_pci_msix *msix;
 
 static void msix_written(struct vmdev_pci_device *pdev, uint32_t offset,
                          unsigned size)
 {
-    vmdev_pci_msix_config_written(&msix, offset, size);
+    vmdev_pci_msix_config_written(msix, offset, size);
 }
 
 static const struct vmdev_pci_device_ops dev_ops = {
@@ -83,7 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                           NULL, VMDEV_ACCESS_ANY) ||
         vmdev_pci_set_bar(&dev, 3, VMDEV_PCI_BAR_MEM32, 0x1000, false,
                           &bar_ops, NULL, VMDEV_ACCESS_ANY) ||
-        vmdev_pci_msix_init(&msix, &dev, 4, 0, 0x2000, 0x3000, &sink) ||
+        !(msix = vmdev_pci_msix_new(&dev, 4, 0, 0x2000, 0x3000, &sink)) ||
         vmdev_pci_bus_add(bus, &dev, 1) != 1)
         abort();
 
@@ -109,11 +109,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                           sz);
             break;
         case 4:
-            vmdev_pci_msix_table_write(&msix, where & 0x7f, value, sz);
+            vmdev_pci_msix_table_write(msix, where & 0x7f, value, sz);
             break;
         case 5:
-            (void)vmdev_pci_msix_notify(&msix, (uint16_t)(value & 7));
-            (void)vmdev_pci_msix_pba_read(&msix, where & 0xf, sz);
+            (void)vmdev_pci_msix_notify(msix, (uint16_t)(value & 7));
+            (void)vmdev_pci_msix_pba_read(msix, where & 0xf, sz);
             break;
         case 6:
             vmdev_pci_set_intx(&dev, value & 1);
@@ -134,7 +134,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
     }
     vmdev_pci_bus_remove(bus, &dev);
-    vmdev_pci_msix_release(&msix);
+    vmdev_pci_msix_free(msix);
     vmdev_pci_device_release(&dev);
     vmdev_pci_bus_free(bus);
     return 0;

@@ -117,6 +117,11 @@ static void store_vector(uint16_t *vector, uint16_t value)
     __atomic_store_n(vector, value, __ATOMIC_RELAXED);
 }
 
+static uint16_t msix_vectors(const struct vmdev_virtio_pci *vp)
+{
+    return vmdev_pci_msix_num_vectors(vp->msix);
+}
+
 /* --- Interrupts from the device: dev->lock held, or only the queue's
  * lock for a device with queue locks. --- */
 
@@ -133,8 +138,8 @@ static void transport_interrupt(void *opaque,
      * 4.1.5.4: NO_VECTOR means no interrupt at all. notify answers
      * whether MSI-X was on when it looked. */
     if (vector != VMDEV_VIRTIO_MSI_NO_VECTOR
-            ? vmdev_pci_msix_notify(&vp->msix, vector)
-            : vmdev_pci_msix_enabled(&vp->msix))
+            ? vmdev_pci_msix_notify(vp->msix, vector)
+            : vmdev_pci_msix_enabled(vp->msix))
         return;
     pthread_mutex_lock(&vp->isr_lock);
     vp->isr |= reason == VMDEV_VIRTIO_IRQ_QUEUE ? ISR_QUEUE : ISR_CONFIG;
@@ -195,7 +200,7 @@ static uint64_t common_read(struct vmdev_virtio_pci *vp, uint64_t offset,
  * (4.1.5.1.2.1: it reads the register back). */
 static uint16_t checked_vector(struct vmdev_virtio_pci *vp, uint64_t value)
 {
-    return value < vp->msix.num_vectors ? (uint16_t)value
+    return value < msix_vectors(vp) ? (uint16_t)value
                                         : VMDEV_VIRTIO_MSI_NO_VECTOR;
 }
 
@@ -343,12 +348,13 @@ static uint64_t bar_read_locked(struct vmdev_virtio_pci *vp, uint64_t offset,
         return value;
     }
     if (in_region(offset, size, MSIX_TABLE_OFFSET,
-                  vmdev_pci_msix_table_size(vp->msix.num_vectors)))
-        return vmdev_pci_msix_table_read(&vp->msix, offset - MSIX_TABLE_OFFSET,
-                                     size);
+                  vmdev_pci_msix_table_size(msix_vectors(vp))))
+        return vmdev_pci_msix_table_read(vp->msix, offset - MSIX_TABLE_OFFSET,
+                                         size);
     if (in_region(offset, size, MSIX_PBA_OFFSET,
-                  vmdev_pci_msix_pba_size(vp->msix.num_vectors)))
-        return vmdev_pci_msix_pba_read(&vp->msix, offset - MSIX_PBA_OFFSET, size);
+                  vmdev_pci_msix_pba_size(msix_vectors(vp))))
+        return vmdev_pci_msix_pba_read(vp->msix, offset - MSIX_PBA_OFFSET,
+                                       size);
     return 0;
 }
 
@@ -370,9 +376,9 @@ static void bar_write_locked(struct vmdev_virtio_pci *vp, uint64_t offset,
                                   (uint32_t)(offset - DEVICE_OFFSET), bytes,
                                   size);
     } else if (in_region(offset, size, MSIX_TABLE_OFFSET,
-                         vmdev_pci_msix_table_size(vp->msix.num_vectors))) {
-        vmdev_pci_msix_table_write(&vp->msix, offset - MSIX_TABLE_OFFSET, value,
-                               size);
+                         vmdev_pci_msix_table_size(msix_vectors(vp)))) {
+        vmdev_pci_msix_table_write(vp->msix, offset - MSIX_TABLE_OFFSET, value,
+                                   size);
     } else {
         vmdev_log_guest(vp->vdev->log, &vp->log_limit,
                         "%s: write of %u bytes to BAR offset %#llx ignored",
@@ -461,7 +467,7 @@ static void pci_config_written_hook(struct vmdev_pci_device *pdev,
                                     uint32_t offset, unsigned size)
 {
     struct vmdev_virtio_pci *vp = pdev->opaque;
-    vmdev_pci_msix_config_written(&vp->msix, offset, size);
+    vmdev_pci_msix_config_written(vp->msix, offset, size);
     uint64_t bar_offset;
     unsigned len;
     if (touches_cfg_data(vp, offset, size) &&
@@ -550,12 +556,11 @@ static int build_function(struct vmdev_virtio_pci *vp)
     vmdev_pci_set_wmask(pdev, vp->cfg_cap + PCI_CFG_CAP_DATA, 0xffffffff, 4);
 
     /* One vector per queue and one for configuration changes. */
-    int ret = vmdev_pci_msix_init(&vp->msix, pdev,
-                              (uint16_t)(vdev->num_queues + 1),
-                              VMDEV_VIRTIO_PCI_BAR, MSIX_TABLE_OFFSET,
-                              MSIX_PBA_OFFSET, &vp->config.msi);
-    if (ret)
-        return ret;
+    vp->msix = vmdev_pci_msix_new(pdev, (uint16_t)(vdev->num_queues + 1),
+                                  VMDEV_VIRTIO_PCI_BAR, MSIX_TABLE_OFFSET,
+                                  MSIX_PBA_OFFSET, &vp->config.msi);
+    if (!vp->msix)
+        return -errno;
     vmdev_virtio_set_transport(
         vdev, &(struct vmdev_virtio_transport){ transport_interrupt, vp });
     return 0;
@@ -602,7 +607,7 @@ void vmdev_virtio_pci_free(struct vmdev_virtio_pci *vp)
     /* No interrupt reaches the locks below once they are gone. */
     vmdev_virtio_set_transport(vp->vdev,
                                &(struct vmdev_virtio_transport){ NULL, NULL });
-    vmdev_pci_msix_release(&vp->msix);
+    vmdev_pci_msix_free(vp->msix);
     vmdev_pci_device_release(&vp->pci); /* build_function's first step */
     pthread_mutex_destroy(&vp->isr_lock);
     free(vp);
@@ -618,7 +623,7 @@ vmdev_virtio_pci_get_stats(const struct vmdev_virtio_pci *vp)
 {
     return (struct vmdev_virtio_pci_stats){
         .eventfd_kicks = atomic_load(&vp->eventfd_kicks),
-        .msix = vmdev_pci_msix_stats(&vp->msix),
+        .msix = vmdev_pci_msix_stats(vp->msix),
     };
 }
 
@@ -644,7 +649,7 @@ void vmdev_virtio_pci_save(struct vmdev_virtio_pci *vp,
     snprintf(section, sizeof(section), "%s.pci", name);
     vmdev_pci_device_save(&vp->pci, w, section);
     snprintf(section, sizeof(section), "%s.msix", name);
-    vmdev_pci_msix_save(&vp->msix, w, section);
+    vmdev_pci_msix_save(vp->msix, w, section);
     vmdev_virtio_save(vp->vdev, w);
     vmdev_virtio_unlock_queues(vp->vdev);
     pthread_mutex_unlock(&vp->vdev->lock);
@@ -666,7 +671,7 @@ int vmdev_virtio_pci_restore(struct vmdev_virtio_pci *vp, const void *data,
         vmdev_state_get_u16(&s, "queue_select", &qsel) ||
         vmdev_state_get_u16(&s, "config_vector", &cvec) ||
         vmdev_state_get_u8(&s, "isr", &isr) || isr > 3 ||
-        (cvec != VMDEV_VIRTIO_MSI_NO_VECTOR && cvec >= vp->msix.num_vectors))
+        (cvec != VMDEV_VIRTIO_MSI_NO_VECTOR && cvec >= msix_vectors(vp)))
         return -EINVAL;
     /* The device and PCI state restore under their own checks. */
     snprintf(section, sizeof(section), "%s.pci", name);
@@ -676,12 +681,12 @@ int vmdev_virtio_pci_restore(struct vmdev_virtio_pci *vp, const void *data,
     pthread_mutex_lock(&vp->vdev->lock);
     vmdev_virtio_lock_queues(vp->vdev);
     snprintf(section, sizeof(section), "%s.msix", name);
-    ret = vmdev_pci_msix_restore(&vp->msix, data, len, section);
+    ret = vmdev_pci_msix_restore(vp->msix, data, len, section);
     if (!ret)
         ret = vmdev_virtio_restore(vp->vdev, data, len);
     for (uint16_t q = 0; !ret && q < vp->vdev->num_queues; q++) {
         uint16_t v = vp->vdev->queues[q].config.msix_vector;
-        if (v != VMDEV_VIRTIO_MSI_NO_VECTOR && v >= vp->msix.num_vectors)
+        if (v != VMDEV_VIRTIO_MSI_NO_VECTOR && v >= msix_vectors(vp))
             ret = -EINVAL;
     }
     if (!ret) {

@@ -329,14 +329,14 @@ static void save_restore_keeps_identity(void)
 
 /* --- MSI-X --- */
 
-static struct vmdev_pci_msix msix;
+static struct vmdev_pci_msix *msix;
 
 /* The function's config_written hook tells MSI-X, as its header asks. */
 static void msix_config_written(struct vmdev_pci_device *pdev, uint32_t offset,
                                 unsigned size)
 {
     (void)pdev;
-    vmdev_pci_msix_config_written(&msix, offset, size);
+    vmdev_pci_msix_config_written(msix, offset, size);
 }
 
 static const struct vmdev_pci_device_ops msix_device_ops = {
@@ -348,22 +348,23 @@ static void make_msix(void)
     make_device();
     dev.ops = &msix_device_ops;
     struct vmdev_msi_sink sink = { .send = fake_msi, .opaque = NULL };
-    if (vmdev_pci_msix_init(&msix, &dev, 3, 1, 0x800, 0xc00, &sink))
+    msix = vmdev_pci_msix_new(&dev, 3, 1, 0x800, 0xc00, &sink);
+    if (!msix)
         abort();
 }
 
 static void program_vector(uint16_t v, uint32_t data, bool masked)
 {
-    vmdev_pci_msix_table_write(&msix, 16u * v, 0xfee00000, 4);
-    vmdev_pci_msix_table_write(&msix, 16u * v + 4, 0, 4);
-    vmdev_pci_msix_table_write(&msix, 16u * v + 8, data, 4);
-    vmdev_pci_msix_table_write(&msix, 16u * v + 12, masked, 4);
+    vmdev_pci_msix_table_write(msix, 16u * v, 0xfee00000, 4);
+    vmdev_pci_msix_table_write(msix, 16u * v + 4, 0, 4);
+    vmdev_pci_msix_table_write(msix, 16u * v + 8, data, 4);
+    vmdev_pci_msix_table_write(msix, 16u * v + 12, masked, 4);
 }
 
 static void msix_capability_layout(void)
 {
     make_msix();
-    uint8_t cap = msix.cap;
+    uint8_t cap = vmdev_pci_msix_capability(msix);
     CHECK_EQ(conf1_read(3, cap, 1), 0x11);
     CHECK_EQ(conf1_read(3, cap + 2, 2), 2); /* N - 1 */
     CHECK_EQ(conf1_read(3, cap + 4, 4), 0x801); /* BIR 1 */
@@ -371,16 +372,16 @@ static void msix_capability_layout(void)
     conf1_write(3, cap + 2, 0xffff, 2);
     CHECK_EQ(conf1_read(3, cap + 2, 2), 0xc002); /* only enable, mask */
     /* Vectors start masked, table reads back. */
-    CHECK_EQ(vmdev_pci_msix_table_read(&msix, 12, 4), 1);
+    CHECK_EQ(vmdev_pci_msix_table_read(msix, 12, 4), 1);
     program_vector(1, 0x4041, false);
-    CHECK_EQ(vmdev_pci_msix_table_read(&msix, 16 + 8, 4), 0x4041);
-    CHECK_EQ(vmdev_pci_msix_table_read(&msix, 16, 8), 0xfee00000);
+    CHECK_EQ(vmdev_pci_msix_table_read(msix, 16 + 8, 4), 0x4041);
+    CHECK_EQ(vmdev_pci_msix_table_read(msix, 16, 8), 0xfee00000);
     /* Out-of-table and odd-sized accesses are ignored. */
-    CHECK_EQ(vmdev_pci_msix_table_read(&msix, 48, 4), 0);
-    CHECK_EQ(vmdev_pci_msix_table_read(&msix, 2, 2), 0);
-    vmdev_pci_msix_table_write(&msix, 48, 1, 4);
-    vmdev_pci_msix_table_write(&msix, 46, 1, 4);
-    vmdev_pci_msix_release(&msix);
+    CHECK_EQ(vmdev_pci_msix_table_read(msix, 48, 4), 0);
+    CHECK_EQ(vmdev_pci_msix_table_read(msix, 2, 2), 0);
+    vmdev_pci_msix_table_write(msix, 48, 1, 4);
+    vmdev_pci_msix_table_write(msix, 46, 1, 4);
+    vmdev_pci_msix_free(msix);
 }
 
 /* PCI 3.0, 6.8.2: table and PBA inside their BAR and apart. */
@@ -402,12 +403,13 @@ static void msix_layout_must_fit_its_bar(void)
     };
     for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         make_device();
-        int ret = vmdev_pci_msix_init(&msix, &dev, cases[i].vectors, 1,
-                                  cases[i].table, cases[i].pba, &sink);
-        if (ret != (cases[i].ok ? 0 : -EINVAL))
-            fprintf(stderr, "case %u: %d\n", i, ret);
-        CHECK_EQ(ret, cases[i].ok ? 0 : -EINVAL);
-        vmdev_pci_msix_release(&msix);
+        msix = vmdev_pci_msix_new(&dev, cases[i].vectors, 1, cases[i].table,
+                                  cases[i].pba, &sink);
+        if (!msix != !cases[i].ok)
+            fprintf(stderr, "case %u: %s\n", i, msix ? "made" : "refused");
+        CHECK_EQ(!msix, !cases[i].ok);
+        CHECK(msix || errno == EINVAL);
+        vmdev_pci_msix_free(msix);
     }
 }
 
@@ -417,52 +419,53 @@ static void msix_delivery_masking_and_pending(void)
     program_vector(0, 0x30, false);
     program_vector(2, 0x32, true);
     /* Disabled: nothing sent, the caller falls back to INTx. */
-    CHECK(!vmdev_pci_msix_notify(&msix, 0));
+    CHECK(!vmdev_pci_msix_notify(msix, 0));
     CHECK_EQ(owner.msis, 0);
-    conf1_write(3, msix.cap + 2, 0x8000, 2);
-    CHECK(vmdev_pci_msix_notify(&msix, 0));
+    conf1_write(3, vmdev_pci_msix_capability(msix) + 2, 0x8000, 2);
+    CHECK(vmdev_pci_msix_notify(msix, 0));
     CHECK_EQ(owner.msis, 1);
     CHECK_EQ(owner.last_msi.data, 0x30);
     CHECK_EQ(owner.last_msi.address, 0xfee00000);
-    CHECK(!vmdev_pci_msix_notify(&msix, 3)); /* no such vector */
+    CHECK(!vmdev_pci_msix_notify(msix, 3)); /* no such vector */
     /* A masked vector's message becomes a pending bit... */
-    CHECK(vmdev_pci_msix_notify(&msix, 2));
+    CHECK(vmdev_pci_msix_notify(msix, 2));
     CHECK_EQ(owner.msis, 1);
-    CHECK_EQ(vmdev_pci_msix_pba_read(&msix, 0, 8), 4);
-    CHECK_EQ(vmdev_pci_msix_pba_read(&msix, 0, 4), 4);
+    CHECK_EQ(vmdev_pci_msix_pba_read(msix, 0, 8), 4);
+    CHECK_EQ(vmdev_pci_msix_pba_read(msix, 0, 4), 4);
     /* ...delivered when unmasked. */
-    vmdev_pci_msix_table_write(&msix, 2 * 16 + 12, 0, 4);
+    vmdev_pci_msix_table_write(msix, 2 * 16 + 12, 0, 4);
     CHECK_EQ(owner.msis, 2);
     CHECK_EQ(owner.last_msi.data, 0x32);
-    CHECK_EQ(vmdev_pci_msix_pba_read(&msix, 0, 8), 0);
+    CHECK_EQ(vmdev_pci_msix_pba_read(msix, 0, 8), 0);
     /* Function mask holds every vector. */
-    conf1_write(3, msix.cap + 2, 0xc000, 2);
-    CHECK(vmdev_pci_msix_notify(&msix, 0));
+    conf1_write(3, vmdev_pci_msix_capability(msix) + 2, 0xc000, 2);
+    CHECK(vmdev_pci_msix_notify(msix, 0));
     CHECK_EQ(owner.msis, 2);
-    conf1_write(3, msix.cap + 2, 0x8000, 2);
+    conf1_write(3, vmdev_pci_msix_capability(msix) + 2, 0x8000, 2);
     CHECK_EQ(owner.msis, 3);
 
     /* Save and restore the table and pending bits. */
-    vmdev_pci_msix_table_write(&msix, 2 * 16 + 12, 1, 4);
-    CHECK(vmdev_pci_msix_notify(&msix, 2));
+    vmdev_pci_msix_table_write(msix, 2 * 16 + 12, 1, 4);
+    CHECK(vmdev_pci_msix_notify(msix, 2));
     struct vmdev_state_writer w;
     vmdev_state_writer_init(&w);
-    vmdev_pci_msix_save(&msix, &w, "msix");
+    vmdev_pci_msix_save(msix, &w, "msix");
     CHECK_EQ(vmdev_state_writer_finish(&w), 0);
-    struct vmdev_pci_msix copy;
     struct vmdev_pci_device d2;
     vmdev_pci_device_init(&d2, "d2", 1, 2, 0, 0, 0, 0, 0);
     CHECK_EQ(vmdev_pci_set_bar(&d2, 1, VMDEV_PCI_BAR_MEM32, 4096, false,
                                &bar_ops, NULL, VMDEV_ACCESS_ANY),
              0);
     struct vmdev_msi_sink sink = { .send = fake_msi, .opaque = NULL };
-    CHECK_EQ(vmdev_pci_msix_init(&copy, &d2, 3, 1, 0x800, 0xc00, &sink), 0);
-    CHECK_EQ(vmdev_pci_msix_restore(&copy, w.data, w.len, "msix"), 0);
-    CHECK_EQ(vmdev_pci_msix_table_read(&copy, 8, 4), 0x30);
-    CHECK_EQ(vmdev_pci_msix_pba_read(&copy, 0, 8), 4);
-    vmdev_pci_msix_release(&copy);
+    struct vmdev_pci_msix *copy =
+        vmdev_pci_msix_new(&d2, 3, 1, 0x800, 0xc00, &sink);
+    CHECK(copy != NULL);
+    CHECK_EQ(vmdev_pci_msix_restore(copy, w.data, w.len, "msix"), 0);
+    CHECK_EQ(vmdev_pci_msix_table_read(copy, 8, 4), 0x30);
+    CHECK_EQ(vmdev_pci_msix_pba_read(copy, 0, 8), 4);
+    vmdev_pci_msix_free(copy);
     vmdev_state_writer_release(&w);
-    vmdev_pci_msix_release(&msix);
+    vmdev_pci_msix_free(msix);
 }
 
 /* The sink's route: an eventfd per message, counted. */
@@ -492,57 +495,58 @@ static void msix_vectors_keep_their_eventfd(void)
     make_device();
     dev.ops = &msix_device_ops;
     struct vmdev_msi_sink sink = { .send = fake_msi, .route = give_route };
-    CHECK_EQ(vmdev_pci_msix_init(&msix, &dev, 3, 1, 0x800, 0xc00, &sink), 0);
+    msix = vmdev_pci_msix_new(&dev, 3, 1, 0x800, 0xc00, &sink);
+    CHECK(msix != NULL);
     int fd = eventfd(0, EFD_NONBLOCK);
     CHECK(fd >= 0);
     route_calls = 0;
     route_gives = fd;
     program_vector(0, 0x30, false);
-    conf1_write(3, msix.cap + 2, 0x8000, 2);
+    conf1_write(3, vmdev_pci_msix_capability(msix) + 2, 0x8000, 2);
     for (int i = 0; i < 3; i++)
-        CHECK(vmdev_pci_msix_notify(&msix, 0));
+        CHECK(vmdev_pci_msix_notify(msix, 0));
     CHECK_EQ(route_calls, 1);
     CHECK_EQ(last_routed.data, 0x30);
     CHECK_EQ(eventfd_count(fd), 3);
     CHECK_EQ(owner.msis, 0);
-    vmdev_pci_msix_table_write(&msix, 8, 0x31, 4);
-    CHECK(vmdev_pci_msix_notify(&msix, 0));
+    vmdev_pci_msix_table_write(msix, 8, 0x31, 4);
+    CHECK(vmdev_pci_msix_notify(msix, 0));
     CHECK_EQ(route_calls, 2);
     CHECK_EQ(last_routed.data, 0x31);
     CHECK_EQ(eventfd_count(fd), 1);
     /* No route for vector 1's message: the sink sends it. */
     route_gives = -1;
     program_vector(1, 0x40, false);
-    CHECK(vmdev_pci_msix_notify(&msix, 1));
-    CHECK(vmdev_pci_msix_notify(&msix, 1));
+    CHECK(vmdev_pci_msix_notify(msix, 1));
+    CHECK(vmdev_pci_msix_notify(msix, 1));
     CHECK_EQ(route_calls, 3);
     CHECK_EQ(owner.msis, 2);
     CHECK_EQ(owner.last_msi.data, 0x40);
-    struct vmdev_pci_msix_stats stats = vmdev_pci_msix_stats(&msix);
+    struct vmdev_pci_msix_stats stats = vmdev_pci_msix_stats(msix);
     CHECK_EQ(stats.delivered, 6);
     CHECK_EQ(stats.routed, 4);
     /* An 8-byte write of the address, and a write of the control word
      * alone: the first asks again, the second does not. */
     route_gives = fd;
-    vmdev_pci_msix_table_write(&msix, 0, 0xfee01000, 8);
-    CHECK(vmdev_pci_msix_notify(&msix, 0));
+    vmdev_pci_msix_table_write(msix, 0, 0xfee01000, 8);
+    CHECK(vmdev_pci_msix_notify(msix, 0));
     CHECK_EQ(route_calls, 4);
     CHECK_EQ(last_routed.address, 0xfee01000);
-    vmdev_pci_msix_table_write(&msix, 12, 0, 4);
-    CHECK(vmdev_pci_msix_notify(&msix, 0));
+    vmdev_pci_msix_table_write(msix, 12, 0, 4);
+    CHECK(vmdev_pci_msix_notify(msix, 0));
     CHECK_EQ(route_calls, 4);
     CHECK_EQ(eventfd_count(fd), 2);
     /* A restored table asks again for every vector. */
     struct vmdev_state_writer w;
     vmdev_state_writer_init(&w);
-    vmdev_pci_msix_save(&msix, &w, "msix");
+    vmdev_pci_msix_save(msix, &w, "msix");
     CHECK_EQ(vmdev_state_writer_finish(&w), 0);
-    CHECK_EQ(vmdev_pci_msix_restore(&msix, w.data, w.len, "msix"), 0);
-    CHECK(vmdev_pci_msix_notify(&msix, 0));
+    CHECK_EQ(vmdev_pci_msix_restore(msix, w.data, w.len, "msix"), 0);
+    CHECK(vmdev_pci_msix_notify(msix, 0));
     CHECK_EQ(route_calls, 5);
     CHECK_EQ(eventfd_count(fd), 1);
     vmdev_state_writer_release(&w);
-    vmdev_pci_msix_release(&msix);
+    vmdev_pci_msix_free(msix);
     close(fd);
 }
 
