@@ -80,7 +80,8 @@ vmdev_virtio_pci_new(struct vmdev_virtio_device *vdev,
  * Take the function off its bus if it is on one (its ioeventfds undone
  * before its BAR is unmapped), stop watching the queues' eventfds and
  * detach the queues from their loops, then free the transport. The
- * device stays the caller's: destroy it afterwards. Accepts NULL.
+ * device stays the caller's: vmdev_virtio_free it afterwards. Accepts
+ * NULL.
  */
 void vmdev_virtio_pci_free(struct vmdev_virtio_pci *vp);
 

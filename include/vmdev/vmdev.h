@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Every public header of libvmdev, for a program that would rather not
- * pick: #include <vmdev/vmdev.h>. Each header also stands alone.
+ * Every header a VMM uses, for a program that would rather not pick:
+ * #include <vmdev/vmdev.h>. Each header also stands alone. Writing a
+ * virtio device or transport of one's own takes, besides,
+ * <vmdev/virtio_device.h> (with <vmdev/virtqueue.h>), whose structures a
+ * device embeds.
  */
 #ifndef VMDEV_VMDEV_H
 #define VMDEV_VMDEV_H
@@ -36,6 +39,5 @@
 #include "vmdev/virtio_net.h"
 #include "vmdev/virtio_pci.h"
 #include "vmdev/virtio_rng.h"
-#include "vmdev/virtqueue.h"
 
 #endif

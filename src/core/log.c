@@ -109,7 +109,9 @@ static bool limit_admits(struct vmdev_log *log, struct vmdev_ratelimit *limit,
 {
     uint64_t now = monotonic_ns();
     uint64_t start = __atomic_load_n(&limit->window_start_ns, __ATOMIC_RELAXED);
-    if (now - start >= NSEC_PER_SEC &&
+    /* now read before another thread moved the window past it is not a
+     * window later: the unsigned difference would wrap. */
+    if (now > start && now - start >= NSEC_PER_SEC &&
         __atomic_compare_exchange_n(&limit->window_start_ns, &start, now, false,
                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
         unsigned held = __atomic_exchange_n(&limit->suppressed, 0,

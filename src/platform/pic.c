@@ -501,9 +501,11 @@ static int chip_from_bytes(struct pic_chip *c, const uint8_t b[R_COUNT],
 {
     uint8_t elcr_mask = (uint8_t)(VMDEV_PIC_ELCR_MASK >> (8 * index));
     /* ICW1 is 0 until the guest first initialises the chip (the state
-     * at power-on); once written it has the ICW1 bit. */
+     * at power-on, not in an initialisation); once written it has the
+     * ICW1 bit. */
     if ((b[R_ELCR] & ~elcr_mask) || (b[R_VECTOR_BASE] & 7) ||
-        (b[R_ICW1] && !(b[R_ICW1] & ICW1)) || b[R_LOWEST] > 7 ||
+        (b[R_ICW1] ? !(b[R_ICW1] & ICW1) : b[R_INIT_STEP] != READY) ||
+        b[R_LOWEST] > 7 ||
         b[R_INIT_STEP] > WANT_ICW4 ||
         (b[R_FLAGS] & ~F_ALL))
         return -EINVAL;

@@ -16,7 +16,7 @@ LAYERS = [
         "block", "io_engine", "net", "net_switch", "pci", "pci_msix",
         "acpi_pm", "i8042", "pit", "pic", "ioapic", "rtc",
         "uart16550"}),
-    ("virtio core", {"virtio", "virtqueue"}),
+    ("virtio core", {"virtio", "virtio_device", "virtqueue"}),
     ("virtio transports", {"virtio_pci", "virtio_mmio"}),
     ("virtio devices", {"virtio_blk", "virtio_console", "virtio_net",
                         "virtio_rng"}),

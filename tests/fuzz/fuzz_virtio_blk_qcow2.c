@@ -40,6 +40,7 @@
 #include "virtio_driver.h"
 #include "vmdev/event_loop.h"
 #include "vmdev/virtio_blk.h"
+#include "vmdev/virtio_device.h"
 #include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

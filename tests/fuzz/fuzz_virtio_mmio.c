@@ -20,7 +20,7 @@
 
 #include "virtio_echo_device.h"
 #include "vmdev/log.h"
-#include "vmdev/virtio.h"
+#include "vmdev/virtio_device.h"
 #include "vmdev/virtio_mmio.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmdev/virtio_device.h"
 #include "vmdev/virtio_pci.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

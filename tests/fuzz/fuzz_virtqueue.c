@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "virtio_driver.h"
-#include "vmdev/virtio.h"
+#include "vmdev/virtio_device.h"
 #include "vmdev/virtqueue.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -24,7 +24,7 @@
 #include <string.h>
 
 #include "virtio_driver.h"
-#include "vmdev/virtio.h"
+#include "vmdev/virtio_device.h"
 
 #define RIG_RAM_BASE 0x10000ull
 #define RIG_RAM_SIZE 0x8000ull

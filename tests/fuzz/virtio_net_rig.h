@@ -18,6 +18,7 @@
 #include "offload_peer.h"
 #include "virtio_driver.h"
 #include "vmdev/event_loop.h"
+#include "vmdev/virtio_device.h"
 #include "vmdev/virtio_net.h"
 
 #define RIG_RAM_BASE 0x100000ull

@@ -15,7 +15,7 @@
 #include <stdint.h>
 
 #include "vmdev/guest_memory.h"
-#include "vmdev/virtio.h"
+#include "vmdev/virtio_device.h"
 #include "vmdev/virtqueue.h"
 
 #define VDRV_MAX_REGIONS 4

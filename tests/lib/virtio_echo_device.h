@@ -14,7 +14,7 @@
 
 #include <stdint.h>
 
-#include "vmdev/virtio.h"
+#include "vmdev/virtio_device.h"
 
 #define ECHO_DEVICE_ID 42
 #define ECHO_FEATURE_LOW 3   /* a device-specific bit in window 0 */

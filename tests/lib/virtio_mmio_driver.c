@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "vmdev/virtio.h"
+#include "vmdev/virtio_device.h"
 #include "vmdev/virtio_mmio.h"
 
 #define R(name) VMDEV_VIRTIO_MMIO_##name

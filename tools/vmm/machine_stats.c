@@ -41,6 +41,8 @@ static void print_disks(struct vmm_machine *m)
 {
     for (unsigned i = 0; i < m->num_disks; i++) {
         struct vmdev_virtio_blk *blk = m->disks[i];
+        const struct vmdev_virtio_device *dev = vmdev_virtio_blk_device(blk);
+        const char *name = vmdev_virtio_name(dev);
         struct vmdev_block_stats b = vmdev_block_stats(vmdev_virtio_blk_block(blk));
         struct vmdev_virtio_blk_stats v = vmdev_virtio_blk_stats(blk);
         fprintf(stderr,
@@ -48,8 +50,7 @@ static void print_disks(struct vmm_machine *m)
                 "discards=%llu write_zeroes=%llu bytes_read=%llu "
                 "bytes_written=%llu errors=%llu; requests=%llu ioerr=%llu "
                 "unsupp=%llu data_in_flight_peak=%llu budget_waits=%llu\n",
-                vmdev_virtio_blk_device(blk)->name,
-                (unsigned long long)b.reads, (unsigned long long)b.writes,
+                name, (unsigned long long)b.reads, (unsigned long long)b.writes,
                 (unsigned long long)b.flushes, (unsigned long long)b.discards,
                 (unsigned long long)b.write_zeroes,
                 (unsigned long long)b.bytes_read,
@@ -59,9 +60,8 @@ static void print_disks(struct vmm_machine *m)
                 (unsigned long long)v.unsupported,
                 (unsigned long long)v.data_in_flight_peak,
                 (unsigned long long)v.budget_waits);
-        fprintf(stderr, "vmdev-run: disk %s: requests by queue:",
-                vmdev_virtio_blk_device(blk)->name);
-        for (uint16_t q = 0; q < vmdev_virtio_blk_device(blk)->num_queues; q++)
+        fprintf(stderr, "vmdev-run: disk %s: requests by queue:", name);
+        for (uint16_t q = 0; q < vmdev_virtio_num_queues(dev); q++)
             fprintf(stderr, " %llu", (unsigned long long)
                                          vmdev_virtio_blk_queue_requests(blk, q));
         fputc('\n', stderr);
@@ -73,7 +73,8 @@ static void print_nets(struct vmm_machine *m)
 {
     for (unsigned i = 0; i < m->num_nets; i++) {
         struct vmdev_virtio_net *net = m->nets[i];
-        const char *name = vmdev_virtio_net_device(net)->name;
+        const struct vmdev_virtio_device *dev = vmdev_virtio_net_device(net);
+        const char *name = vmdev_virtio_name(dev);
         struct vmdev_virtio_net_stats s = vmdev_virtio_net_stats(net);
         fprintf(stderr,
                 "vmdev-run: net %s: rx_frames=%llu rx_bytes=%llu "
@@ -94,7 +95,7 @@ static void print_nets(struct vmm_machine *m)
                 (unsigned long long)s.ctrl_errors, s.rx_coalesce_set.usecs,
                 s.rx_coalesce_set.frames, s.tx_coalesce_set.usecs,
                 s.tx_coalesce_set.frames);
-        uint16_t queues = (uint16_t)(vmdev_virtio_net_device(net)->num_queues - 1);
+        uint16_t queues = (uint16_t)(vmdev_virtio_num_queues(dev) - 1);
         for (unsigned tx = 0; tx < 2; tx++) {
             fprintf(stderr, "vmdev-run: net %s: %s frames by queue:", name,
                     tx ? "tx" : "rx");

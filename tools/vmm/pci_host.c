@@ -46,7 +46,7 @@ struct vmm_pci {
      * g % num_io_loops. */
     struct vmdev_event_loop *io_loops[VMM_PCI_MAX_IO_THREADS];
     unsigned num_io_loops;
-    /* What the unplugged functions counted (vmdev_virtio_pci_stats). */
+    /* What the freed functions counted (vmdev_virtio_pci_stats). */
     atomic_uint_fast64_t kicks_by_unplugged, routed_by_unplugged;
     /* By slot, for the statistics. */
     struct virtio_function *functions[VMDEV_PCI_SLOTS];
@@ -244,9 +244,6 @@ static void unplug_function(void *opaque)
     pci->functions[pdev->slot] = NULL;
     vmdev_pci_bus_remove(pci->bus, pdev);
     f->plugged = false;
-    struct vmdev_virtio_pci_stats stats = vmdev_virtio_pci_get_stats(f->vp);
-    atomic_fetch_add(&pci->kicks_by_unplugged, stats.eventfd_kicks);
-    atomic_fetch_add(&pci->routed_by_unplugged, stats.msix.routed);
 }
 
 /* The transport goes first: it stops the queues' eventfds and lets go of
@@ -254,6 +251,11 @@ static void unplug_function(void *opaque)
 static void virtio_function_destroy(void *opaque)
 {
     struct virtio_function *f = opaque;
+    if (f->vp) { /* what it counted, kept for --stats */
+        struct vmdev_virtio_pci_stats stats = vmdev_virtio_pci_get_stats(f->vp);
+        atomic_fetch_add(&f->pci->kicks_by_unplugged, stats.eventfd_kicks);
+        atomic_fetch_add(&f->pci->routed_by_unplugged, stats.msix.routed);
+    }
     vmdev_virtio_pci_free(f->vp);
     if (f->vdev)
         vmdev_virtio_free(f->vdev);

@@ -13,7 +13,7 @@
 
 #include "vmdev/event_loop.h"
 #include "vmdev/log.h"
-#include "vmdev/virtio.h"
+#include "vmdev/virtio_device.h"
 
 
 #define STATE_VERSION 1
@@ -117,6 +117,8 @@ static void queue_return_close(struct vmdev_virtio_queue_state *back);
 
 void vmdev_virtio_free(struct vmdev_virtio_device *dev)
 {
+    if (!dev)
+        return;
     if (dev->ops->stop)
         dev->ops->stop(dev);
     for (uint16_t i = 0; i < dev->num_queues; i++) {
@@ -136,6 +138,21 @@ void vmdev_virtio_set_log(struct vmdev_virtio_device *dev,
                           struct vmdev_log *log)
 {
     dev->log = log;
+}
+
+const char *vmdev_virtio_name(const struct vmdev_virtio_device *dev)
+{
+    return dev->name;
+}
+
+uint16_t vmdev_virtio_num_queues(const struct vmdev_virtio_device *dev)
+{
+    return dev->num_queues;
+}
+
+uint64_t vmdev_virtio_guest_errors(const struct vmdev_virtio_device *dev)
+{
+    return __atomic_load_n(&dev->guest_errors, __ATOMIC_RELAXED);
 }
 
 uint32_t vmdev_virtio_get_device_features(struct vmdev_virtio_device *dev,

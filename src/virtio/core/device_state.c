@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vmdev/virtio.h"
+#include "vmdev/virtio_device.h"
 
 
 #define STATE_VERSION 1

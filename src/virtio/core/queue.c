@@ -12,7 +12,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "vmdev/virtio.h"
+#include "vmdev/virtio_device.h"
 #include "vmdev/virtqueue.h"
 
 /* Ring layouts, virtio 1.2, 2.7.5, 2.7.6 and 2.7.8. All little-endian. */

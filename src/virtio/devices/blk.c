@@ -51,6 +51,7 @@
 
 #include "vmdev/event_loop.h"
 #include "vmdev/log.h"
+#include "vmdev/virtio_device.h"
 
 /* Feature bits (5.2.3). */
 #define VIRTIO_BLK_F_SIZE_MAX 1

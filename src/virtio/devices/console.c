@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "vmdev/log.h"
+#include "vmdev/virtio_device.h"
 
 #define RECEIVEQ 0
 #define TRANSMITQ 1

@@ -26,6 +26,7 @@
 
 #include "net_internal.h"
 #include "vmdev/log.h"
+#include "vmdev/virtio_device.h"
 
 static struct vmdev_virtio_net *net_of(struct vmdev_virtio_device *dev)
 {
@@ -116,9 +117,9 @@ static void pair_kicked(void *opaque, uint32_t events)
      * not take: such frames are dropped and counted (rx_header). */
     if (offloads >= 0 &&
         vmdev_net_set_receive_offloads(p->backend, (unsigned)offloads))
-        vmdev_log(dev->log, VMDEV_LOG_WARN,
-                  "%s: the backend cannot change its receive offloads",
-                  dev->name);
+        vmdev_log_limited(dev->log, &p->net->offload_log_limit, VMDEV_LOG_WARN,
+                          "%s: the backend cannot change its receive "
+                          "offloads", dev->name);
     if (resume)
         vmdev_net_resume_receive(p->backend);
     net_tx_run(p);

@@ -12,6 +12,7 @@
 #include "net_offload.h"
 #include "vmdev/clock.h"
 #include "vmdev/event_loop.h"
+#include "vmdev/virtio_device.h"
 #include "vmdev/virtio_net.h"
 
 /* Feature bits (5.1.3). */
@@ -121,6 +122,8 @@ struct vmdev_virtio_net {
     struct vmdev_virtio_net_coalesce rx_coalesce, tx_coalesce;
     struct vmdev_virtqueue_chain ctrl_chain;
     struct vmdev_virtio_net_stats stats; /* dev->lock; tx_* also in pairs */
+    /* A backend refusing the offloads a driver's every reset asks for. */
+    struct vmdev_ratelimit offload_log_limit;
 };
 
 static inline bool net_has(const struct vmdev_virtio_net *net, unsigned bit)

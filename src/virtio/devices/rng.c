@@ -4,6 +4,7 @@
  * delivers the notification: filling a buffer from getrandom() is short
  * and never waits once the host's pool is initialised.
  */
+#include "vmdev/virtio_device.h"
 #include "vmdev/virtio_rng.h"
 
 #include <errno.h>

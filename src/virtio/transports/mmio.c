@@ -12,6 +12,7 @@
 #include <stdlib.h>
 
 #include "vmdev/log.h"
+#include "vmdev/virtio_device.h"
 #include "vmdev/virtio_mmio.h"
 
 #define INT_BITS (VMDEV_VIRTIO_MMIO_INT_VRING | VMDEV_VIRTIO_MMIO_INT_CONFIG)

@@ -51,13 +51,13 @@ int virtio_pci_kicks_start(struct vmdev_virtio_pci *vp)
         uint16_t q = vp->num_kicks;
         struct virtio_pci_kick *k = &vp->kicks[q];
         unsigned group = vmdev_virtio_queue_group(vp->vdev, q);
-        *k = (struct virtio_pci_kick){
-            .vp = vp,
-            .queue = q,
-            .fd = vmdev_eventfd_new(),
-            .loop = vp->config.queue_loop(vp->config.opaque, group),
-        };
-        int ret = k->fd < 0 ? -errno : k->loop ? start_kick(vp, k) : -EINVAL;
+        *k = (struct virtio_pci_kick){ .vp = vp, .queue = q };
+        k->fd = vmdev_eventfd_new();
+        int ret = k->fd < 0 ? -errno : 0;
+        if (!ret) {
+            k->loop = vp->config.queue_loop(vp->config.opaque, group);
+            ret = k->loop ? start_kick(vp, k) : -EINVAL;
+        }
         if (ret) {
             vp->num_kicks++; /* stopped with the others */
             virtio_pci_kicks_stop(vp);

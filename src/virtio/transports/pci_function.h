@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "vmdev/virtio_device.h"
 #include "vmdev/virtio_pci.h"
 
 /* A queue's kick eventfd, watched on the loop of the queue's group. */

@@ -151,6 +151,8 @@ static struct vmdev_device_manager *machine(void *devices[NUM_CASES])
         devices[i] = c->make();
         if (!devices[i] ||
             vmdev_device_add(mgr, c->type, NULL, c->ops, devices[i], &dev)) {
+            if (devices[i])
+                c->ops->destroy(devices[i]);
             vmdev_device_manager_free(mgr);
             return NULL;
         }

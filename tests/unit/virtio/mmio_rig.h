@@ -15,7 +15,7 @@
 #include "virtio_echo_device.h"
 #include "virtio_mmio_driver.h"
 #include "vmdev/bus.h"
-#include "vmdev/virtio.h"
+#include "vmdev/virtio_device.h"
 #include "vmdev/virtio_mmio.h"
 
 #define RAM_BASE 0x10000ull

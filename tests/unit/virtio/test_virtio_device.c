@@ -10,7 +10,7 @@
 #include "test.h"
 #include "virtio_driver.h"
 #include "vmdev/event_loop.h"
-#include "vmdev/virtio.h"
+#include "vmdev/virtio_device.h"
 
 #define RAM_BASE 0x10000ull
 #define RAM_SIZE (1u << 20)

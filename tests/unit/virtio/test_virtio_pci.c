@@ -5,6 +5,7 @@
  * BAR, negotiate through the common configuration, program MSI-X vectors,
  * run a request, and take interrupts by MSI-X and by INTx.
  */
+#include <dirent.h>
 #include <errno.h>
 
 #include "test.h"
@@ -110,6 +111,19 @@ static int record_ioeventfd(void *opaque, uint64_t address, unsigned len,
         return -ENOSPC;
     log_wiring(assign ? 'A' : 'D', address, fd);
     return 0;
+}
+
+/* Open file descriptors, to see eventfds closed. */
+static unsigned open_fds(void)
+{
+    unsigned n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        abort();
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
 }
 
 static struct vmdev_event_loop *the_loop(void *opaque, unsigned group)
@@ -574,16 +588,45 @@ static void kicks_arrive_through_eventfds_that_follow_the_bar(void)
     expect_wired(4, 'A', moved + 0x3000);
     expect_wired(5, 'A', moved + 0x3004);
 
-    /* Freed on the bus: the ioeventfds, then the BAR, then the watches. */
+    /* Freed on the bus: the ioeventfds, then the BAR, then the watches
+     * and the queues' eventfds. */
     num_wired = 0;
+    unsigned fds = open_fds();
     vmdev_virtio_pci_free(vp);
     vp = NULL;
     CHECK_EQ(num_wired, 3);
     expect_wired(0, 'D', moved + 0x3000);
     expect_wired(1, 'D', moved + 0x3004);
     expect_wired(2, 'U', moved);
-    CHECK_EQ(vmdev_event_loop_run_once(loop, 0), 0); /* nothing watched */
+    CHECK(open_fds() <= fds - 2);
     vmdev_virtio_free(&echo.dev);
+    vmdev_event_loop_free(loop);
+}
+
+static struct vmdev_event_loop *loop_for_group_0(void *opaque, unsigned group)
+{
+    return group == 0 ? opaque : NULL;
+}
+
+/* A function whose second queue gets no loop is not made, and leaves no
+ * eventfd open and no queue attached behind it. */
+static void a_failed_new_leaves_nothing_open(void)
+{
+    struct vmdev_event_loop *loop = vmdev_event_loop_new();
+    CHECK(loop != NULL);
+    struct echo e = { 0 };
+    CHECK_EQ(vmdev_virtio_init(&e.dev, "echo2", 4, &echo_ops, 0, 4, 2, 16,
+                               mem.mem),
+             0);
+    struct vmdev_virtio_pci_config config = msi_config;
+    config.queue_loop = loop_for_group_0;
+    config.opaque = loop;
+    unsigned fds = open_fds();
+    errno = 0;
+    CHECK(vmdev_virtio_pci_new(&e.dev, &config) == NULL);
+    CHECK_EQ(errno, EINVAL);
+    CHECK_EQ(open_fds(), fds);
+    vmdev_virtio_free(&e.dev);
     vmdev_event_loop_free(loop);
 }
 
@@ -630,4 +673,5 @@ TEST_MAIN(TEST(capabilities_as_linux_finds_them),
           TEST(odd_accesses_are_harmless), TEST(save_restore_round_trip),
           TEST(queue_count_fits_the_msix_layout),
           TEST(kicks_arrive_through_eventfds_that_follow_the_bar),
-          TEST(a_refused_ioeventfd_leaves_the_notify_writes_trapping))
+          TEST(a_refused_ioeventfd_leaves_the_notify_writes_trapping),
+          TEST(a_failed_new_leaves_nothing_open))

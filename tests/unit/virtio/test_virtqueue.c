@@ -9,7 +9,7 @@
 
 #include "test.h"
 #include "virtio_driver.h"
-#include "vmdev/virtio.h"
+#include "vmdev/virtio_device.h"
 #include "vmdev/virtqueue.h"
 
 #define RAM_BASE 0x100000ull
