@@ -59,7 +59,7 @@ struct vmdev_pci_bus;
 struct vmdev_pci_device_ops {
     /* Before a guest config read: a register with side effects or one
      * computed on demand (virtio's PCI config window) refreshes its bytes
-     * in pdev->config. May be NULL. */
+     * (vmdev_pci_set_config). May be NULL. */
     void (*config_read)(struct vmdev_pci_device *pdev, uint32_t offset,
                         unsigned size);
     /* After a config write was applied (capabilities the device owns,
@@ -70,49 +70,42 @@ struct vmdev_pci_device_ops {
      * owner's map_bar) or is about to go from there (false: before its
      * unmap_bar), for a device that wires more than its bus ops to the
      * BAR's address (virtio-pci's notify eventfds). Called where the bus
-     * applies BAR changes or removes the device, without pdev->lock. May
-     * be NULL. */
+     * applies BAR changes or removes the device, without the device's
+     * lock. May be NULL. */
     void (*bar_mapped)(struct vmdev_pci_device *pdev, unsigned index,
                        uint64_t address, bool mapped);
 };
 
-struct vmdev_pci_device {
-    const char *name;
-    uint8_t config[VMDEV_PCI_CONFIG_SIZE];
-    uint8_t wmask[VMDEV_PCI_CONFIG_SIZE];   /* bits the guest may write */
-    uint8_t w1cmask[VMDEV_PCI_CONFIG_SIZE]; /* bits a 1 write clears */
-    struct vmdev_pci_bar bars[VMDEV_PCI_NUM_BARS];
-    const struct vmdev_pci_device_ops *ops;
-    void *opaque;
+/* A function's type 0 header and how it is reached. */
+struct vmdev_pci_device_config {
+    const char *name; /* for logs; outlives the function */
+    uint16_t vendor_id, device_id;
+    uint32_t class_code; /* 24 bits: base, sub, prog-if */
+    uint8_t revision;
+    uint16_t subsystem_vendor_id, subsystem_id;
+    uint8_t interrupt_pin; /* 0 none, 1 INTA .. 4 INTD */
+    const struct vmdev_pci_device_ops *ops; /* may be NULL */
+    void *opaque;                           /* vmdev_pci_device_opaque */
     /* Held around config accesses and BAR dispatch when set, so one lock
      * guards a device's registers (virtio-pci uses the virtio lock). */
     pthread_mutex_t *lock;
-
-    /* Set by the bus. */
-    struct vmdev_pci_bus *bus;
-    uint8_t slot;
-    bool intx_level;  /* what the device asserts */
-    bool intx_output; /* what the bus owner was last told */
-    /* Guards the two above and Status.Interrupt: a device may raise
-     * INTx from a thread that does not hold *lock (virtio-pci from a
-     * queue's lock). Taken after *lock, and nothing is taken under it
-     * but the bus owner's set_intx. */
-    pthread_mutex_t intx_lock;
-    uint8_t last_cap; /* offset of the last capability, 0 for none */
-    uint32_t cap_end; /* first byte after it */
 };
 
-/*
- * A type 0 header: vendor, device, class (24 bits: base, sub, prog-if),
- * revision, subsystem ids, and an interrupt pin (0 none, 1 INTA..4 INTD).
- */
-void vmdev_pci_device_init(struct vmdev_pci_device *pdev, const char *name,
-                           uint16_t vendor, uint16_t device,
-                           uint32_t class_code, uint8_t revision,
-                           uint16_t subsystem_vendor, uint16_t subsystem_id,
-                           uint8_t interrupt_pin);
-/* Undo vmdev_pci_device_init, once the function is off its bus. */
-void vmdev_pci_device_release(struct vmdev_pci_device *pdev);
+/* NULL with errno ENOMEM. Describe the BARs and capabilities next, then
+ * plug it into a bus. */
+struct vmdev_pci_device *
+vmdev_pci_device_new(const struct vmdev_pci_device_config *config);
+/* Once it is off its bus. Accepts NULL. */
+void vmdev_pci_device_free(struct vmdev_pci_device *pdev);
+
+void *vmdev_pci_device_opaque(const struct vmdev_pci_device *pdev);
+/* The bus it is plugged into (NULL: none), and its slot there. */
+struct vmdev_pci_bus *vmdev_pci_device_bus(const struct vmdev_pci_device *pdev);
+unsigned vmdev_pci_device_slot(const struct vmdev_pci_device *pdev);
+/* BAR `index` (< VMDEV_PCI_NUM_BARS) as described and as mapped, for the
+ * bus owner's map_bar and unmap_bar. */
+const struct vmdev_pci_bar *
+vmdev_pci_device_bar(const struct vmdev_pci_device *pdev, unsigned index);
 
 /* Describe BAR `index`. Returns 0 or -EINVAL (bad index, size or type;
  * a 64-bit BAR at index 5 or over a BAR already described). */

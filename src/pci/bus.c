@@ -58,10 +58,15 @@ struct vmdev_pci_bus *vmdev_pci_bus_new(const struct vmdev_pci_bus_owner *o)
     bus->owner = *o;
     pthread_mutex_init(&bus->apply_lock, NULL);
     pthread_mutex_init(&bus->lock, NULL);
-    vmdev_pci_device_init(&bus->host_bridge, "host-bridge",
-                          HOST_BRIDGE_VENDOR, HOST_BRIDGE_DEVICE,
-                          CLASS_HOST_BRIDGE, 0, HOST_BRIDGE_VENDOR,
-                          HOST_BRIDGE_DEVICE, 0);
+    pci_device_init(&bus->host_bridge,
+                    &(struct vmdev_pci_device_config){
+                        .name = "host-bridge",
+                        .vendor_id = HOST_BRIDGE_VENDOR,
+                        .device_id = HOST_BRIDGE_DEVICE,
+                        .class_code = CLASS_HOST_BRIDGE,
+                        .subsystem_vendor_id = HOST_BRIDGE_VENDOR,
+                        .subsystem_id = HOST_BRIDGE_DEVICE,
+                    });
     bus->host_bridge.bus = bus;
     bus->slots[0] = &bus->host_bridge;
     return bus;
@@ -71,7 +76,7 @@ void vmdev_pci_bus_free(struct vmdev_pci_bus *bus)
 {
     if (!bus)
         return;
-    vmdev_pci_device_release(&bus->host_bridge);
+    pci_device_release(&bus->host_bridge);
     pthread_mutex_destroy(&bus->apply_lock);
     pthread_mutex_destroy(&bus->lock);
     free(bus);

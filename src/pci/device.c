@@ -39,24 +39,25 @@ void vmdev_pci_set_wmask(struct vmdev_pci_device *pdev, uint32_t offset,
         pdev->wmask[offset + i] = (uint8_t)(mask >> (8 * i));
 }
 
-void vmdev_pci_device_init(struct vmdev_pci_device *pdev, const char *name,
-                           uint16_t vendor, uint16_t device,
-                           uint32_t class_code, uint8_t revision,
-                           uint16_t subsystem_vendor, uint16_t subsystem_id,
-                           uint8_t interrupt_pin)
+void pci_device_init(struct vmdev_pci_device *pdev,
+                     const struct vmdev_pci_device_config *c)
 {
     memset(pdev, 0, sizeof(*pdev));
     pthread_mutex_init(&pdev->intx_lock, NULL);
-    pdev->name = name;
-    vmdev_pci_set_config(pdev, PCI_VENDOR_ID, vendor, 2);
-    vmdev_pci_set_config(pdev, PCI_DEVICE_ID, device, 2);
-    vmdev_pci_set_config(pdev, PCI_REVISION_ID, revision, 1);
-    vmdev_pci_set_config(pdev, PCI_CLASS_PROG, class_code, 3);
+    pdev->name = c->name;
+    pdev->ops = c->ops;
+    pdev->opaque = c->opaque;
+    pdev->lock = c->lock;
+    vmdev_pci_set_config(pdev, PCI_VENDOR_ID, c->vendor_id, 2);
+    vmdev_pci_set_config(pdev, PCI_DEVICE_ID, c->device_id, 2);
+    vmdev_pci_set_config(pdev, PCI_REVISION_ID, c->revision, 1);
+    vmdev_pci_set_config(pdev, PCI_CLASS_PROG, c->class_code, 3);
     vmdev_pci_set_config(pdev, PCI_HEADER_TYPE, 0, 1);
-    vmdev_pci_set_config(pdev, PCI_SUBSYSTEM_VENDOR_ID, subsystem_vendor, 2);
-    vmdev_pci_set_config(pdev, PCI_SUBSYSTEM_ID, subsystem_id, 2);
+    vmdev_pci_set_config(pdev, PCI_SUBSYSTEM_VENDOR_ID,
+                         c->subsystem_vendor_id, 2);
+    vmdev_pci_set_config(pdev, PCI_SUBSYSTEM_ID, c->subsystem_id, 2);
     vmdev_pci_set_config(pdev, PCI_INTERRUPT_PIN,
-                         interrupt_pin <= 4 ? interrupt_pin : 0, 1);
+                         c->interrupt_pin <= 4 ? c->interrupt_pin : 0, 1);
     /* 6.2.2: the bits software may set in Command. */
     vmdev_pci_set_wmask(pdev, PCI_COMMAND,
                         PCI_COMMAND_IO | PCI_COMMAND_MEMORY |
@@ -72,9 +73,48 @@ static bool is_power_of_two(uint64_t x)
     return x && !(x & (x - 1));
 }
 
-void vmdev_pci_device_release(struct vmdev_pci_device *pdev)
+void pci_device_release(struct vmdev_pci_device *pdev)
 {
     pthread_mutex_destroy(&pdev->intx_lock);
+}
+
+struct vmdev_pci_device *
+vmdev_pci_device_new(const struct vmdev_pci_device_config *config)
+{
+    struct vmdev_pci_device *pdev = malloc(sizeof(*pdev));
+    if (!pdev)
+        return NULL;
+    pci_device_init(pdev, config);
+    return pdev;
+}
+
+void vmdev_pci_device_free(struct vmdev_pci_device *pdev)
+{
+    if (!pdev)
+        return;
+    pci_device_release(pdev);
+    free(pdev);
+}
+
+void *vmdev_pci_device_opaque(const struct vmdev_pci_device *pdev)
+{
+    return pdev->opaque;
+}
+
+struct vmdev_pci_bus *vmdev_pci_device_bus(const struct vmdev_pci_device *pdev)
+{
+    return pdev->bus;
+}
+
+unsigned vmdev_pci_device_slot(const struct vmdev_pci_device *pdev)
+{
+    return pdev->slot;
+}
+
+const struct vmdev_pci_bar *
+vmdev_pci_device_bar(const struct vmdev_pci_device *pdev, unsigned index)
+{
+    return index < VMDEV_PCI_NUM_BARS ? &pdev->bars[index] : NULL;
 }
 
 int vmdev_pci_set_bar(struct vmdev_pci_device *pdev, unsigned index,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pci/internal.h"
 #include "pci/regs.h"
 #include "vmdev/event_loop.h"
 #include "vmdev/pci_msix.h"

@@ -47,7 +47,7 @@ static const struct vmdev_pci_bus_owner owner = {
     .map_bar = map_bar, .unmap_bar = unmap_bar, .set_intx = set_intx,
 };
 
-static struct vmdev_pci_device dev;
+static struct vmdev_pci_device *dev;
 static struct vmdev_pci_msix *msix;
 
 static void msix_written(struct vmdev_pci_device *pdev, uint32_t offset,
@@ -73,18 +73,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct vmdev_pci_bus *bus = vmdev_pci_bus_new(&owner);
     if (!bus)
         return 0;
-    vmdev_pci_device_init(&dev, "fuzz", 0x1af4, 0x1042, 0x018000, 1, 0x1af4,
-                          0x1100, 1);
-    dev.ops = &dev_ops;
+    dev = vmdev_pci_device_new(&(struct vmdev_pci_device_config){
+        .name = "fuzz", .vendor_id = 0x1af4, .device_id = 0x1042,
+        .class_code = 0x018000, .revision = 1, .subsystem_vendor_id = 0x1af4,
+        .subsystem_id = 0x1100, .interrupt_pin = 1, .ops = &dev_ops,
+    });
+    if (!dev)
+        abort();
     struct vmdev_msi_sink sink = { .send = send_msi, .opaque = NULL };
-    if (vmdev_pci_set_bar(&dev, 0, VMDEV_PCI_BAR_MEM64, 0x4000, true,
+    if (vmdev_pci_set_bar(dev, 0, VMDEV_PCI_BAR_MEM64, 0x4000, true,
                           &bar_ops, NULL, VMDEV_ACCESS_ANY) ||
-        vmdev_pci_set_bar(&dev, 2, VMDEV_PCI_BAR_IO, 64, false, &bar_ops,
+        vmdev_pci_set_bar(dev, 2, VMDEV_PCI_BAR_IO, 64, false, &bar_ops,
                           NULL, VMDEV_ACCESS_ANY) ||
-        vmdev_pci_set_bar(&dev, 3, VMDEV_PCI_BAR_MEM32, 0x1000, false,
+        vmdev_pci_set_bar(dev, 3, VMDEV_PCI_BAR_MEM32, 0x1000, false,
                           &bar_ops, NULL, VMDEV_ACCESS_ANY) ||
-        !(msix = vmdev_pci_msix_new(&dev, 4, 0, 0x2000, 0x3000, &sink)) ||
-        vmdev_pci_bus_add(bus, &dev, 1) != 1)
+        !(msix = vmdev_pci_msix_new(dev, 4, 0, 0x2000, 0x3000, &sink)) ||
+        vmdev_pci_bus_add(bus, dev, 1) != 1)
         abort();
 
     const uint8_t *p = data, *end = data + size;
@@ -116,7 +120,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)vmdev_pci_msix_pba_read(msix, where & 0xf, sz);
             break;
         case 6:
-            vmdev_pci_set_intx(&dev, value & 1);
+            vmdev_pci_set_intx(dev, value & 1);
             break;
         default:
             vmdev_pci_bus_apply_bar_changes(bus);
@@ -124,18 +128,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     vmdev_pci_bus_apply_bar_changes(bus);
-    if (vmdev_pci_get_config(&dev, 0, 4) != 0x10421af4)
+    if (vmdev_pci_get_config(dev, 0, 4) != 0x10421af4)
         abort();
     for (unsigned i = 0; i < VMDEV_PCI_NUM_BARS; i++) {
         uint64_t address;
-        bool decoded = vmdev_pci_bar_decoded(&dev, i, &address);
-        if (dev.bars[i].mapped &&
-            (!decoded || address != dev.bars[i].mapped_address))
+        bool decoded = vmdev_pci_bar_decoded(dev, i, &address);
+        if (vmdev_pci_device_bar(dev, i)->mapped &&
+            (!decoded || address != vmdev_pci_device_bar(dev, i)->mapped_address))
             abort();
     }
-    vmdev_pci_bus_remove(bus, &dev);
+    vmdev_pci_bus_remove(bus, dev);
     vmdev_pci_msix_free(msix);
-    vmdev_pci_device_release(&dev);
+    vmdev_pci_device_free(dev);
     vmdev_pci_bus_free(bus);
     return 0;
 }

@@ -79,8 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!vp)
         abort();
     struct vmdev_pci_device *pdev = vmdev_virtio_pci_function(vp);
-    const struct vmdev_bus_ops *bar = pdev->bars[0].ops;
-    void *bar_opaque = pdev->bars[0].opaque;
+    const struct vmdev_bus_ops *bar = vmdev_pci_device_bar(pdev, 0)->ops;
+    void *bar_opaque = vmdev_pci_device_bar(pdev, 0)->opaque;
 
     const uint8_t *p = data, *end = data + size;
     while (p < end) {

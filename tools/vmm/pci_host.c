@@ -86,7 +86,7 @@ static int map_bar(void *opaque, struct vmdev_pci_device *pdev, unsigned index,
                    uint64_t address)
 {
     struct vmm_pci *pci = opaque;
-    const struct vmdev_pci_bar *bar = &pdev->bars[index];
+    const struct vmdev_pci_bar *bar = vmdev_pci_device_bar(pdev, index);
     return vmdev_bus_register(bus_for(pci, bar), address, bar->size,
                               bar->access_sizes, bar->ops, bar->opaque);
 }
@@ -95,7 +95,8 @@ static void unmap_bar(void *opaque, struct vmdev_pci_device *pdev,
                       unsigned index, uint64_t address)
 {
     struct vmm_pci *pci = opaque;
-    vmdev_bus_unregister(bus_for(pci, &pdev->bars[index]), address);
+    vmdev_bus_unregister(bus_for(pci, vmdev_pci_device_bar(pdev, index)),
+                         address);
 }
 
 static void set_intx(void *opaque, unsigned slot, unsigned pin, bool level)
@@ -241,7 +242,7 @@ static void unplug_function(void *opaque)
     if (!f->plugged)
         return;
     struct vmdev_pci_device *pdev = vmdev_virtio_pci_function(f->vp);
-    pci->functions[pdev->slot] = NULL;
+    pci->functions[vmdev_pci_device_slot(pdev)] = NULL;
     vmdev_pci_bus_remove(pci->bus, pdev);
     f->plugged = false;
 }

@@ -143,7 +143,7 @@ static void transport_interrupt(void *opaque,
         return;
     pthread_mutex_lock(&vp->isr_lock);
     vp->isr |= reason == VMDEV_VIRTIO_IRQ_QUEUE ? ISR_QUEUE : ISR_CONFIG;
-    vmdev_pci_set_intx(&vp->pci, true);
+    vmdev_pci_set_intx(vp->pci, true);
     pthread_mutex_unlock(&vp->isr_lock);
 }
 
@@ -212,7 +212,7 @@ static void reset_transport(struct vmdev_virtio_pci *vp)
     store_vector(&vp->config_vector, VMDEV_VIRTIO_MSI_NO_VECTOR);
     pthread_mutex_lock(&vp->isr_lock);
     vp->isr = 0;
-    vmdev_pci_set_intx(&vp->pci, false);
+    vmdev_pci_set_intx(vp->pci, false);
     pthread_mutex_unlock(&vp->isr_lock);
 }
 
@@ -334,7 +334,7 @@ static uint64_t bar_read_locked(struct vmdev_virtio_pci *vp, uint64_t offset,
         pthread_mutex_lock(&vp->isr_lock);
         uint8_t isr = vp->isr;
         vp->isr = 0;
-        vmdev_pci_set_intx(&vp->pci, false);
+        vmdev_pci_set_intx(vp->pci, false);
         pthread_mutex_unlock(&vp->isr_lock);
         return isr;
     }
@@ -431,7 +431,7 @@ uint64_t vmdev_virtio_pci_notify_offset(uint16_t queue)
 static bool cfg_window(struct vmdev_virtio_pci *vp, uint64_t *offset,
                        unsigned *len)
 {
-    const struct vmdev_pci_device *pdev = &vp->pci;
+    const struct vmdev_pci_device *pdev = vp->pci;
     uint8_t bar = (uint8_t)vmdev_pci_get_config(pdev, vp->cfg_cap + CAP_BAR,
                                                 1);
     *offset = vmdev_pci_get_config(pdev, vp->cfg_cap + CAP_OFFSET, 4);
@@ -452,7 +452,7 @@ static bool touches_cfg_data(const struct vmdev_virtio_pci *vp,
 static void pci_config_read_hook(struct vmdev_pci_device *pdev,
                                  uint32_t offset, unsigned size)
 {
-    struct vmdev_virtio_pci *vp = pdev->opaque;
+    struct vmdev_virtio_pci *vp = vmdev_pci_device_opaque(pdev);
     uint64_t bar_offset;
     unsigned len;
     if (!touches_cfg_data(vp, offset, size))
@@ -466,7 +466,7 @@ static void pci_config_read_hook(struct vmdev_pci_device *pdev,
 static void pci_config_written_hook(struct vmdev_pci_device *pdev,
                                     uint32_t offset, unsigned size)
 {
-    struct vmdev_virtio_pci *vp = pdev->opaque;
+    struct vmdev_virtio_pci *vp = vmdev_pci_device_opaque(pdev);
     vmdev_pci_msix_config_written(vp->msix, offset, size);
     uint64_t bar_offset;
     unsigned len;
@@ -483,7 +483,8 @@ static void pci_bar_mapped_hook(struct vmdev_pci_device *pdev, unsigned index,
                                 uint64_t address, bool mapped)
 {
     if (index == VMDEV_VIRTIO_PCI_BAR)
-        virtio_pci_ioeventfds_follow_bar(pdev->opaque, address, mapped);
+        virtio_pci_ioeventfds_follow_bar(vmdev_pci_device_opaque(pdev),
+                                         address, mapped);
 }
 
 static const struct vmdev_pci_device_ops pci_ops = {
@@ -498,7 +499,7 @@ static uint8_t add_virtio_cap(struct vmdev_virtio_pci *vp, uint8_t type,
                               uint8_t cap_len, uint32_t offset,
                               uint32_t length)
 {
-    struct vmdev_pci_device *pdev = &vp->pci;
+    struct vmdev_pci_device *pdev = vp->pci;
     uint8_t cap = vmdev_pci_add_capability(pdev, PCI_CAP_ID_VNDR, cap_len);
     if (!cap)
         return 0;
@@ -515,15 +516,24 @@ static int build_function(struct vmdev_virtio_pci *vp)
 {
     struct vmdev_virtio_device *vdev = vp->vdev;
 
-    struct vmdev_pci_device *pdev = &vp->pci;
-    vmdev_pci_device_init(pdev, vdev->name, VIRTIO_PCI_VENDOR,
-                          (uint16_t)(VIRTIO_PCI_MODERN_DEVICE_BASE +
-                                     vdev->device_id),
-                          pci_class_for(vdev->device_id), 1,
-                          VIRTIO_PCI_VENDOR, VIRTIO_PCI_SUBSYSTEM_ID, 1);
-    pdev->ops = &pci_ops;
-    pdev->opaque = vp;
-    pdev->lock = &vdev->lock;
+    struct vmdev_pci_device_config header = {
+        .name = vdev->name,
+        .vendor_id = VIRTIO_PCI_VENDOR,
+        .device_id = (uint16_t)(VIRTIO_PCI_MODERN_DEVICE_BASE +
+                                vdev->device_id),
+        .class_code = pci_class_for(vdev->device_id),
+        .revision = 1, /* 4.1.2.1: a modern device */
+        .subsystem_vendor_id = VIRTIO_PCI_VENDOR,
+        .subsystem_id = VIRTIO_PCI_SUBSYSTEM_ID,
+        .interrupt_pin = 1,
+        .ops = &pci_ops,
+        .opaque = vp,
+        .lock = &vdev->lock,
+    };
+    struct vmdev_pci_device *pdev = vmdev_pci_device_new(&header);
+    if (!pdev)
+        return -ENOMEM;
+    vp->pci = pdev;
     /* Non-prefetchable: reading the ISR has a side effect. */
     if (vmdev_pci_set_bar(pdev, VMDEV_VIRTIO_PCI_BAR, VMDEV_PCI_BAR_MEM64,
                           VMDEV_VIRTIO_PCI_BAR_SIZE, false, &bar_ops, vp,
@@ -601,21 +611,22 @@ void vmdev_virtio_pci_free(struct vmdev_virtio_pci *vp)
     /* The unplug order: the ioeventfds go (the bar_mapped hook) before
      * the BAR is unmapped, then the eventfds' watches, so that no kick
      * reaches the device once this returns. */
-    if (vp->pci.bus)
-        vmdev_pci_bus_remove(vp->pci.bus, &vp->pci);
+    struct vmdev_pci_bus *bus = vp->pci ? vmdev_pci_device_bus(vp->pci) : NULL;
+    if (bus)
+        vmdev_pci_bus_remove(bus, vp->pci);
     virtio_pci_kicks_stop(vp);
     /* No interrupt reaches the locks below once they are gone. */
     vmdev_virtio_set_transport(vp->vdev,
                                &(struct vmdev_virtio_transport){ NULL, NULL });
     vmdev_pci_msix_free(vp->msix);
-    vmdev_pci_device_release(&vp->pci); /* build_function's first step */
+    vmdev_pci_device_free(vp->pci);
     pthread_mutex_destroy(&vp->isr_lock);
     free(vp);
 }
 
 struct vmdev_pci_device *vmdev_virtio_pci_function(struct vmdev_virtio_pci *vp)
 {
-    return &vp->pci;
+    return vp->pci;
 }
 
 struct vmdev_virtio_pci_stats
@@ -647,7 +658,7 @@ void vmdev_virtio_pci_save(struct vmdev_virtio_pci *vp,
     pthread_mutex_unlock(&vp->isr_lock);
     vmdev_state_end_section(w);
     snprintf(section, sizeof(section), "%s.pci", name);
-    vmdev_pci_device_save(&vp->pci, w, section);
+    vmdev_pci_device_save(vp->pci, w, section);
     snprintf(section, sizeof(section), "%s.msix", name);
     vmdev_pci_msix_save(vp->msix, w, section);
     vmdev_virtio_save(vp->vdev, w);
@@ -675,7 +686,7 @@ int vmdev_virtio_pci_restore(struct vmdev_virtio_pci *vp, const void *data,
         return -EINVAL;
     /* The device and PCI state restore under their own checks. */
     snprintf(section, sizeof(section), "%s.pci", name);
-    ret = vmdev_pci_device_restore(&vp->pci, data, len, section);
+    ret = vmdev_pci_device_restore(vp->pci, data, len, section);
     if (ret)
         return ret;
     pthread_mutex_lock(&vp->vdev->lock);

@@ -23,7 +23,7 @@ struct virtio_pci_kick {
 };
 
 struct vmdev_virtio_pci {
-    struct vmdev_pci_device pci;
+    struct vmdev_pci_device *pci;
     struct vmdev_pci_msix *msix;
     struct vmdev_virtio_device *vdev;
     struct vmdev_virtio_pci_config config;

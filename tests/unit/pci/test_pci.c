@@ -72,26 +72,41 @@ static void bar_write(void *opaque, uint64_t offset, uint64_t value,
 
 static const struct vmdev_bus_ops bar_ops = { bar_read, bar_write };
 
-static struct vmdev_pci_device dev;
+static struct vmdev_pci_device *dev;
 static struct vmdev_pci_bus *bus;
 
-/* A device with an IO BAR 0, a 32-bit BAR 1 and a 64-bit BAR 2-3. */
-static void make_device(void)
+static const struct vmdev_pci_device_config test_header = {
+    .name = "test", .vendor_id = 0x1af4, .device_id = 0x1041,
+    .class_code = 0x020000, .revision = 1, .subsystem_vendor_id = 0x1af4,
+    .subsystem_id = 0x1100, .interrupt_pin = 1,
+};
+
+/* A device with an IO BAR 0, a 32-bit BAR 1 and a 64-bit BAR 2-3, in slot
+ * 3 of a new bus; ops may be NULL. */
+static void make_device_with(const struct vmdev_pci_device_ops *ops)
 {
     memset(&owner, 0, sizeof(owner));
-    vmdev_pci_device_init(&dev, "test", 0x1af4, 0x1041, 0x020000, 1, 0x1af4,
-                          0x1100, 1);
-    if (vmdev_pci_set_bar(&dev, 0, VMDEV_PCI_BAR_IO, 32, false, &bar_ops,
+    vmdev_pci_bus_free(bus); /* the last test's bus and device go */
+    bus = NULL;
+    vmdev_pci_device_free(dev);
+    struct vmdev_pci_device_config header = test_header;
+    header.ops = ops;
+    dev = vmdev_pci_device_new(&header);
+    if (!dev || vmdev_pci_set_bar(dev, 0, VMDEV_PCI_BAR_IO, 32, false, &bar_ops,
                           NULL, VMDEV_ACCESS_ANY) ||
-        vmdev_pci_set_bar(&dev, 1, VMDEV_PCI_BAR_MEM32, 4096, false,
+        vmdev_pci_set_bar(dev, 1, VMDEV_PCI_BAR_MEM32, 4096, false,
                           &bar_ops, NULL, VMDEV_ACCESS_ANY) ||
-        vmdev_pci_set_bar(&dev, 2, VMDEV_PCI_BAR_MEM64, 1ull << 33, true,
+        vmdev_pci_set_bar(dev, 2, VMDEV_PCI_BAR_MEM64, 1ull << 33, true,
                           &bar_ops, NULL, VMDEV_ACCESS_ANY))
         abort();
-    vmdev_pci_bus_free(bus);
     bus = vmdev_pci_bus_new(&owner_ops);
-    if (vmdev_pci_bus_add(bus, &dev, 3) != 3)
+    if (vmdev_pci_bus_add(bus, dev, 3) != 3)
         abort();
+}
+
+static void make_device(void)
+{
+    make_device_with(NULL);
 }
 
 /* Through mechanism #1, as Linux's pci_conf1_read/write do. */
@@ -150,10 +165,10 @@ static void read_only_fields_ignore_writes(void)
     conf1_write(3, 0x04, 0xffff, 2);
     CHECK_EQ(conf1_read(3, 0x04, 2), 0x407);
     /* Misaligned accesses do nothing and read all ones. */
-    CHECK_EQ(vmdev_pci_config_read(&dev, 1, 2), 0xffffffff);
-    CHECK_EQ(vmdev_pci_config_read(&dev, 2, 4), 0xffffffff);
-    CHECK_EQ(vmdev_pci_config_read(&dev, 4096, 1), 0xffffffff);
-    vmdev_pci_config_write(&dev, 0x3b, 0x1234, 2);
+    CHECK_EQ(vmdev_pci_config_read(dev, 1, 2), 0xffffffff);
+    CHECK_EQ(vmdev_pci_config_read(dev, 2, 4), 0xffffffff);
+    CHECK_EQ(vmdev_pci_config_read(dev, 4096, 1), 0xffffffff);
+    vmdev_pci_config_write(dev, 0x3b, 0x1234, 2);
     CHECK_EQ(conf1_read(3, 0x3c, 1), 11);
 }
 
@@ -173,26 +188,29 @@ static void bar_sizing(void)
 
 static void bar_description_checked(void)
 {
-    struct vmdev_pci_device d;
-    vmdev_pci_device_init(&d, "d", 1, 2, 0, 0, 0, 0, 0);
-    CHECK_EQ(vmdev_pci_set_bar(&d, 6, VMDEV_PCI_BAR_MEM32, 4096, false,
+    struct vmdev_pci_device *d = vmdev_pci_device_new(
+        &(struct vmdev_pci_device_config){ .name = "d", .vendor_id = 1,
+                                           .device_id = 2 });
+    CHECK(d != NULL);
+    CHECK_EQ(vmdev_pci_set_bar(d, 6, VMDEV_PCI_BAR_MEM32, 4096, false,
                                &bar_ops, NULL, VMDEV_ACCESS_4),
              -EINVAL);
-    CHECK_EQ(vmdev_pci_set_bar(&d, 0, VMDEV_PCI_BAR_MEM32, 3000, false,
+    CHECK_EQ(vmdev_pci_set_bar(d, 0, VMDEV_PCI_BAR_MEM32, 3000, false,
                                &bar_ops, NULL, VMDEV_ACCESS_4),
              -EINVAL);
-    CHECK_EQ(vmdev_pci_set_bar(&d, 5, VMDEV_PCI_BAR_MEM64, 4096, false,
+    CHECK_EQ(vmdev_pci_set_bar(d, 5, VMDEV_PCI_BAR_MEM64, 4096, false,
                                &bar_ops, NULL, VMDEV_ACCESS_4),
              -EINVAL);
-    CHECK_EQ(vmdev_pci_set_bar(&d, 0, VMDEV_PCI_BAR_IO, 512, false, &bar_ops,
+    CHECK_EQ(vmdev_pci_set_bar(d, 0, VMDEV_PCI_BAR_IO, 512, false, &bar_ops,
                                NULL, VMDEV_ACCESS_4),
              -EINVAL);
-    CHECK_EQ(vmdev_pci_set_bar(&d, 1, VMDEV_PCI_BAR_MEM32, 4096, false,
+    CHECK_EQ(vmdev_pci_set_bar(d, 1, VMDEV_PCI_BAR_MEM32, 4096, false,
                                &bar_ops, NULL, VMDEV_ACCESS_4),
              0);
-    CHECK_EQ(vmdev_pci_set_bar(&d, 0, VMDEV_PCI_BAR_MEM64, 4096, false,
+    CHECK_EQ(vmdev_pci_set_bar(d, 0, VMDEV_PCI_BAR_MEM64, 4096, false,
                                &bar_ops, NULL, VMDEV_ACCESS_4),
              -EINVAL); /* would overlap BAR 1 */
+    vmdev_pci_device_free(d);
 }
 
 static void bar_moves_go_to_the_owner(void)
@@ -210,9 +228,9 @@ static void bar_moves_go_to_the_owner(void)
     vmdev_pci_bus_apply_bar_changes(bus);
     CHECK(!vmdev_pci_bus_bar_changes_pending(bus));
     CHECK_EQ(owner.maps, 2);
-    CHECK(dev.bars[1].mapped);
-    CHECK_EQ(dev.bars[1].mapped_address, 0xc0001000);
-    CHECK_EQ(dev.bars[2].mapped_address, 0x200000000ull);
+    CHECK(vmdev_pci_device_bar(dev, 1)->mapped);
+    CHECK_EQ(vmdev_pci_device_bar(dev, 1)->mapped_address, 0xc0001000);
+    CHECK_EQ(vmdev_pci_device_bar(dev, 2)->mapped_address, 0x200000000ull);
     /* Moving a BAR unmaps the old place, maps the new one. */
     conf1_write(3, 0x14, 0xc0002000, 4);
     vmdev_pci_bus_apply_bar_changes(bus);
@@ -223,7 +241,7 @@ static void bar_moves_go_to_the_owner(void)
     conf1_write(3, 0x04, 0x0, 2);
     vmdev_pci_bus_apply_bar_changes(bus);
     CHECK_EQ(owner.unmaps, 3);
-    CHECK(!dev.bars[1].mapped && !dev.bars[2].mapped);
+    CHECK(!vmdev_pci_device_bar(dev, 1)->mapped && !vmdev_pci_device_bar(dev, 2)->mapped);
     /* IO decode maps the IO BAR. */
     conf1_write(3, 0x10, 0xc040, 4);
     conf1_write(3, 0x04, 0x1, 2);
@@ -234,14 +252,14 @@ static void bar_moves_go_to_the_owner(void)
     owner.map_result = -EEXIST;
     conf1_write(3, 0x10, 0xc080, 4);
     vmdev_pci_bus_apply_bar_changes(bus);
-    CHECK(!dev.bars[0].mapped);
+    CHECK(!vmdev_pci_device_bar(dev, 0)->mapped);
     /* Unplugging unmaps what is mapped. */
     owner.map_result = 0;
     conf1_write(3, 0x10, 0xc0c0, 4);
     vmdev_pci_bus_apply_bar_changes(bus);
-    CHECK(dev.bars[0].mapped);
+    CHECK(vmdev_pci_device_bar(dev, 0)->mapped);
     unsigned unmaps = owner.unmaps;
-    vmdev_pci_bus_remove(bus, &dev);
+    vmdev_pci_bus_remove(bus, dev);
     CHECK_EQ(owner.unmaps, unmaps + 1);
     CHECK_EQ(conf1_read(3, 0, 4), 0xffffffff);
 }
@@ -263,8 +281,8 @@ static void ecam_reaches_the_same_registers(void)
 static void capability_list_is_chained(void)
 {
     make_device();
-    uint8_t a = vmdev_pci_add_capability(&dev, 0x09, 16);
-    uint8_t b = vmdev_pci_add_capability(&dev, 0x11, 12);
+    uint8_t a = vmdev_pci_add_capability(dev, 0x09, 16);
+    uint8_t b = vmdev_pci_add_capability(dev, 0x11, 12);
     CHECK_EQ(a, 0x40);
     CHECK_EQ(b, 0x50);
     CHECK(conf1_read(3, 0x06, 2) & 0x10);
@@ -273,14 +291,14 @@ static void capability_list_is_chained(void)
     CHECK_EQ(conf1_read(3, 0x50, 2), 0x0011);
     /* No room left: a capability past 256 bytes is refused. */
     for (int i = 0; i < 20; i++)
-        (void)vmdev_pci_add_capability(&dev, 9, 20);
-    CHECK_EQ(vmdev_pci_add_capability(&dev, 9, 200), 0);
+        (void)vmdev_pci_add_capability(dev, 9, 20);
+    CHECK_EQ(vmdev_pci_add_capability(dev, 9, 200), 0);
 }
 
 static void intx_follows_pin_and_disable_bit(void)
 {
     make_device();
-    vmdev_pci_set_intx(&dev, true);
+    vmdev_pci_set_intx(dev, true);
     CHECK(owner.intx[3][1]);
     CHECK(conf1_read(3, 0x06, 2) & 0x8);
     conf1_write(3, 0x04, 0x400, 2); /* INTX_DISABLE */
@@ -289,9 +307,9 @@ static void intx_follows_pin_and_disable_bit(void)
     conf1_write(3, 0x04, 0, 2);
     CHECK(owner.intx[3][1]);
     unsigned changes = owner.intx_changes;
-    vmdev_pci_set_intx(&dev, true); /* no change, no call */
+    vmdev_pci_set_intx(dev, true); /* no change, no call */
     CHECK_EQ(owner.intx_changes, changes);
-    vmdev_pci_set_intx(&dev, false);
+    vmdev_pci_set_intx(dev, false);
     CHECK(!owner.intx[3][1]);
     CHECK(!(conf1_read(3, 0x06, 2) & 0x8));
 }
@@ -304,26 +322,26 @@ static void save_restore_keeps_identity(void)
     conf1_write(3, 0x3c, 10, 1);
     struct vmdev_state_writer w;
     vmdev_state_writer_init(&w);
-    vmdev_pci_device_save(&dev, &w, "pci3");
+    vmdev_pci_device_save(dev, &w, "pci3");
     CHECK_EQ(vmdev_state_writer_finish(&w), 0);
     /* Tamper with a read-only byte in the snapshot: vendor id. */
     uint8_t *v = memmem(w.data, w.len, "\xf4\x1a\x41\x10", 4);
     CHECK(v != NULL);
     v[0] = 0x00;
 
-    struct vmdev_pci_device copy;
-    vmdev_pci_device_init(&copy, "test", 0x1af4, 0x1041, 0x020000, 1, 0x1af4,
-                          0x1100, 1);
-    CHECK_EQ(vmdev_pci_set_bar(&copy, 1, VMDEV_PCI_BAR_MEM32, 4096, false,
+    struct vmdev_pci_device *copy = vmdev_pci_device_new(&test_header);
+    CHECK(copy != NULL);
+    CHECK_EQ(vmdev_pci_set_bar(copy, 1, VMDEV_PCI_BAR_MEM32, 4096, false,
                                &bar_ops, NULL, VMDEV_ACCESS_ANY),
              0);
-    CHECK_EQ(vmdev_pci_device_restore(&copy, w.data, w.len, "pci3"), 0);
-    CHECK_EQ(vmdev_pci_get_config(&copy, 0, 4), 0x10411af4);
-    CHECK_EQ(vmdev_pci_bar_address(&copy, 1), 0xc0001000);
-    CHECK_EQ(vmdev_pci_get_config(&copy, 0x04, 2), 0x6);
-    CHECK_EQ(vmdev_pci_get_config(&copy, 0x3c, 1), 10);
-    CHECK_EQ(vmdev_pci_device_restore(&copy, w.data, w.len / 2, "pci3"),
+    CHECK_EQ(vmdev_pci_device_restore(copy, w.data, w.len, "pci3"), 0);
+    CHECK_EQ(vmdev_pci_get_config(copy, 0, 4), 0x10411af4);
+    CHECK_EQ(vmdev_pci_bar_address(copy, 1), 0xc0001000);
+    CHECK_EQ(vmdev_pci_get_config(copy, 0x04, 2), 0x6);
+    CHECK_EQ(vmdev_pci_get_config(copy, 0x3c, 1), 10);
+    CHECK_EQ(vmdev_pci_device_restore(copy, w.data, w.len / 2, "pci3"),
              -EINVAL);
+    vmdev_pci_device_free(copy);
     vmdev_state_writer_release(&w);
 }
 
@@ -345,10 +363,9 @@ static const struct vmdev_pci_device_ops msix_device_ops = {
 
 static void make_msix(void)
 {
-    make_device();
-    dev.ops = &msix_device_ops;
+    make_device_with(&msix_device_ops);
     struct vmdev_msi_sink sink = { .send = fake_msi, .opaque = NULL };
-    msix = vmdev_pci_msix_new(&dev, 3, 1, 0x800, 0xc00, &sink);
+    msix = vmdev_pci_msix_new(dev, 3, 1, 0x800, 0xc00, &sink);
     if (!msix)
         abort();
 }
@@ -403,7 +420,7 @@ static void msix_layout_must_fit_its_bar(void)
     };
     for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         make_device();
-        msix = vmdev_pci_msix_new(&dev, cases[i].vectors, 1, cases[i].table,
+        msix = vmdev_pci_msix_new(dev, cases[i].vectors, 1, cases[i].table,
                                   cases[i].pba, &sink);
         if (!msix != !cases[i].ok)
             fprintf(stderr, "case %u: %s\n", i, msix ? "made" : "refused");
@@ -451,19 +468,22 @@ static void msix_delivery_masking_and_pending(void)
     vmdev_state_writer_init(&w);
     vmdev_pci_msix_save(msix, &w, "msix");
     CHECK_EQ(vmdev_state_writer_finish(&w), 0);
-    struct vmdev_pci_device d2;
-    vmdev_pci_device_init(&d2, "d2", 1, 2, 0, 0, 0, 0, 0);
-    CHECK_EQ(vmdev_pci_set_bar(&d2, 1, VMDEV_PCI_BAR_MEM32, 4096, false,
+    struct vmdev_pci_device *d2 = vmdev_pci_device_new(
+        &(struct vmdev_pci_device_config){ .name = "d2", .vendor_id = 1,
+                                           .device_id = 2 });
+    CHECK(d2 != NULL);
+    CHECK_EQ(vmdev_pci_set_bar(d2, 1, VMDEV_PCI_BAR_MEM32, 4096, false,
                                &bar_ops, NULL, VMDEV_ACCESS_ANY),
              0);
     struct vmdev_msi_sink sink = { .send = fake_msi, .opaque = NULL };
     struct vmdev_pci_msix *copy =
-        vmdev_pci_msix_new(&d2, 3, 1, 0x800, 0xc00, &sink);
+        vmdev_pci_msix_new(d2, 3, 1, 0x800, 0xc00, &sink);
     CHECK(copy != NULL);
     CHECK_EQ(vmdev_pci_msix_restore(copy, w.data, w.len, "msix"), 0);
     CHECK_EQ(vmdev_pci_msix_table_read(copy, 8, 4), 0x30);
     CHECK_EQ(vmdev_pci_msix_pba_read(copy, 0, 8), 4);
     vmdev_pci_msix_free(copy);
+    vmdev_pci_device_free(d2);
     vmdev_state_writer_release(&w);
     vmdev_pci_msix_free(msix);
 }
@@ -492,10 +512,9 @@ static uint64_t eventfd_count(int fd)
  * send, without asking again until the message changes. */
 static void msix_vectors_keep_their_eventfd(void)
 {
-    make_device();
-    dev.ops = &msix_device_ops;
+    make_device_with(&msix_device_ops);
     struct vmdev_msi_sink sink = { .send = fake_msi, .route = give_route };
-    msix = vmdev_pci_msix_new(&dev, 3, 1, 0x800, 0xc00, &sink);
+    msix = vmdev_pci_msix_new(dev, 3, 1, 0x800, 0xc00, &sink);
     CHECK(msix != NULL);
     int fd = eventfd(0, EFD_NONBLOCK);
     CHECK(fd >= 0);

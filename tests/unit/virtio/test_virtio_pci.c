@@ -171,12 +171,14 @@ static void cfg_write(uint32_t reg, uint32_t value, unsigned size)
 
 static uint64_t bar_rd(uint64_t off, unsigned size)
 {
-    return pdev->bars[0].ops->read(pdev->bars[0].opaque, off, size);
+    const struct vmdev_pci_bar *bar = vmdev_pci_device_bar(pdev, 0);
+    return bar->ops->read(bar->opaque, off, size);
 }
 
 static void bar_wr(uint64_t off, uint64_t value, unsigned size)
 {
-    pdev->bars[0].ops->write(pdev->bars[0].opaque, off, value, size);
+    const struct vmdev_pci_bar *bar = vmdev_pci_device_bar(pdev, 0);
+    bar->ops->write(bar->opaque, off, value, size);
 }
 
 /* Walk the capability list as virtio_pci_find_capability() does. */
