@@ -533,6 +533,23 @@ static void queue_count_fits_the_msix_layout(void)
     }
 }
 
+/* A two-queue function whose kicks come through eventfds on the loop it
+ * returns, its ioeventfds recorded (and the one at `refused` refused). */
+static struct vmdev_event_loop *setup_wired(uint64_t refused)
+{
+    struct vmdev_event_loop *loop = vmdev_event_loop_new();
+    if (!loop)
+        abort();
+    struct vmdev_virtio_pci_config config = msi_config;
+    config.queue_loop = the_loop;
+    config.set_ioeventfd = record_ioeventfd;
+    config.opaque = loop;
+    num_wired = 0;
+    refused_ioeventfd = refused;
+    setup_with(&config, 2);
+    return loop;
+}
+
 static void expect_wired(unsigned at, char what, uint64_t address)
 {
     CHECK(at < num_wired);
@@ -548,15 +565,7 @@ static void expect_wired(unsigned at, char what, uint64_t address)
  */
 static void kicks_arrive_through_eventfds_that_follow_the_bar(void)
 {
-    struct vmdev_event_loop *loop = vmdev_event_loop_new();
-    CHECK(loop != NULL);
-    struct vmdev_virtio_pci_config config = msi_config;
-    config.queue_loop = the_loop;
-    config.set_ioeventfd = record_ioeventfd;
-    config.opaque = loop;
-    num_wired = 0;
-    refused_ioeventfd = 0;
-    setup_with(&config, 2);
+    struct vmdev_event_loop *loop = setup_wired(0);
     CHECK_EQ(num_wired, 0); /* nothing before the bus maps the BAR */
     vmdev_pci_bus_apply_bar_changes(bus);
     CHECK_EQ(num_wired, 3);
@@ -636,15 +645,7 @@ static void a_failed_new_leaves_nothing_open(void)
  * the notify writes still arrive through the BAR. */
 static void a_refused_ioeventfd_leaves_the_notify_writes_trapping(void)
 {
-    struct vmdev_event_loop *loop = vmdev_event_loop_new();
-    CHECK(loop != NULL);
-    struct vmdev_virtio_pci_config config = msi_config;
-    config.queue_loop = the_loop;
-    config.set_ioeventfd = record_ioeventfd;
-    config.opaque = loop;
-    num_wired = 0;
-    refused_ioeventfd = BAR_ADDRESS + 0x3004;
-    setup_with(&config, 2);
+    struct vmdev_event_loop *loop = setup_wired(BAR_ADDRESS + 0x3004);
     vmdev_pci_bus_apply_bar_changes(bus);
     CHECK_EQ(num_wired, 3);
     expect_wired(0, 'M', BAR_ADDRESS);
