@@ -10,11 +10,13 @@ set -eu
 # compiles the public headers as C++ (tests/api). The
 # library needs liburing (the block I/O engine), zlib and libzstd (compressed
 # qcow2 clusters), libslirp (user-mode networking) and libpcap (packet
-# captures); vmdev-run confines its threads with libseccomp; qemu-utils' qemu-img makes and checks the images the qcow2
+# captures); vmdev-run confines its threads with libseccomp and speaks
+# its control API in JSON with json-c; qemu-utils' qemu-img makes and checks the images the qcow2
 # tests read; passt is the peer of the guest test of --net socket=
 # (tests/guest/interop.sh), which reads vmdev-run's capture with tcpdump.
 packages="meson ninja-build gcc g++ clang libclang-rt-14-dev pkg-config liburing-dev
 zlib1g-dev libzstd-dev libslirp-dev libglib2.0-dev libpcap-dev libseccomp-dev
+libjson-c-dev
 busybox-static cpio e2fsprogs qemu-system-x86 qemu-utils passt tcpdump"
 
 missing=""
