@@ -59,9 +59,11 @@ echo "ok   every example in examples/ built with pkg-config vmdev and run"
 # shellcheck disable=SC2046
 $cc -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Wno-unused-parameter -Werror \
     $(pc --cflags) \
+    $(pkg-config --cflags json-c) \
     -I"$root/tools/vmm" -I"$root/tools/common" "$root"/tools/vmm/*.c \
-    "$root/tools/common/net_spec.c" -o "$work/vmdev-run" "$libdir/libvmdev.a" \
-    $(pkg-config --libs $deps libseccomp) -pthread
+    "$root/tools/common/net_spec.c" "$root/tools/common/api_server.c" \
+    -o "$work/vmdev-run" "$libdir/libvmdev.a" \
+    $(pkg-config --libs $deps libseccomp json-c) -pthread
 "$work/vmdev-run" --help > "$work/help.txt"
 grep -q -- '--kernel' "$work/help.txt"
 echo "ok   vmdev-run built from tools/vmm with pkg-config vmdev and the archive"

@@ -10,7 +10,7 @@ trap 'rm -rf "$work"' EXIT
 
 help=$("$vmm" --help) || fail "--help exited $?"
 for option in --kernel --initramfs --cmdline --cpus --memory --disk --net \
-              --serial --console --rng --seccomp --stats --help; do
+              --serial --console --rng --seccomp --api-socket --stats --help; do
     grep -q -- "^  $option" <<<"$help" || fail "--help does not document $option"
 done
 grep -q "Exit status" <<<"$help" || fail "--help does not give the exit statuses"
@@ -32,6 +32,7 @@ expect_refused "--memory '12X'" -- --memory 12X
 expect_refused "--memory '1M'" -- --memory 1M
 expect_refused "--memory '99999999999999999999G'" -- --memory 99999999999999999999G
 expect_refused "--seccomp 'strict'" -- --seccomp strict
+expect_refused "--api-socket '': expected a path" -- --api-socket ""
 expect_refused "--seccomp-test-stray 'pit'" -- --seccomp-test-stray pit
 expect_refused "--console 'bogus'" -- --console bogus
 expect_refused "--console 'hvc,input=$work/none'" -- --console "hvc,input=$work/none"

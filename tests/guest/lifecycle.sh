@@ -1,5 +1,5 @@
 #!/bin/bash
-# lifecycle.sh --vmm VMM --kernel FILE --initrd FILE --work DIR
+# lifecycle.sh --vmm VMM --ctl VMDEV_CTL --kernel FILE --initrd FILE --work DIR
 #
 # vmdev-run as a user's shell meets it, a short boot each; one PASS/FAIL
 # line per test, exit status 0 when all pass.
@@ -17,22 +17,27 @@
 #          the process with status 1 and a message naming the thread and
 #          the call. (Every other boot here and in suite.sh runs with the
 #          filters on, vmdev-run's default.)
+#   api:   with --api-socket, vmdev-ctl reaches the running VM: version,
+#          device-list naming the machine's devices with what they own,
+#          and quit, after which the VMM exits 0; the socket is 0600 and
+#          gone afterwards.
 # Exit status 3: a boot stopped by the nested layer's known fault (run.sh
 # retries it).
 set -u
 
-vmm="" kernel="" initrd="" work=""
+vmm="" ctl="" kernel="" initrd="" work=""
 while [ $# -gt 0 ]; do
     case "$1" in
     --vmm) vmm="$2"; shift 2 ;;
+    --ctl) ctl="$2"; shift 2 ;;
     --kernel) kernel="$2"; shift 2 ;;
     --initrd) initrd="$2"; shift 2 ;;
     --work) work="$2"; shift 2 ;;
     *) echo "lifecycle: unknown option $1" >&2; exit 2 ;;
     esac
 done
-[ -n "$vmm" ] && [ -n "$kernel" ] && [ -n "$initrd" ] && [ -n "$work" ] ||
-    { echo "usage: $0 --vmm VMM --kernel FILE --initrd FILE --work DIR" >&2; exit 2; }
+[ -n "$vmm" ] && [ -n "$ctl" ] && [ -n "$kernel" ] && [ -n "$initrd" ] && [ -n "$work" ] ||
+    { echo "usage: $0 --vmm VMM --ctl VMDEV_CTL --kernel FILE --initrd FILE --work DIR" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 rm -rf "$work"
 mkdir -p "$work"
@@ -157,6 +162,56 @@ if [ -n "$seccomp_problem" ]; then
     fail seccomp "$seccomp_problem"
 else
     pass seccomp
+fi
+
+# api. The socket exists before the VM starts; the guest's shell waits
+# for input that never comes while vmdev-ctl talks to the VMM.
+api="$work/api.sock"
+"$vmm" --kernel "$kernel" --initramfs "$initrd" \
+    --cmdline "console=ttyS0 quiet vmdev.test=shell" --memory 256M --rng \
+    --serial "file=$work/api-serial.log" --api-socket "$api" \
+    2> "$work/api.err" < /dev/null &
+pid=$!
+for _ in $(seq 600); do
+    [ -S "$api" ] || ! kill -0 "$pid" 2>/dev/null && break
+    sleep 0.1
+done
+api_problem=""
+if [ ! -S "$api" ]; then
+    api_problem="no socket at $api within 60 s"
+elif [ "$(stat -c %a "$api")" != 600 ]; then
+    api_problem="the socket's mode is $(stat -c %a "$api"), want 600"
+elif ! version=$("$ctl" --socket "$api" version 2>&1) ||
+     [ "$version" != "vmdev-run with libvmdev $(sed -n 's/^#define VMDEV_VERSION "\(.*\)"/\1/p' "$here/../../include/vmdev/version.h")" ]; then
+    api_problem="version answered '$version'"
+elif ! "$ctl" --socket "$api" device-list > "$work/api-devices" 2>&1 ||
+     ! grep -E '^com1 +uart ' "$work/api-devices" | grep -q 'pio 0x3f8-0x3ff' ||
+     ! grep -E '^com1 +uart ' "$work/api-devices" | grep -qw 'gsi 4' ||
+     ! grep -qE '^virtio-rng0 +virtio-rng .*pci-slot' "$work/api-devices"; then
+    api_problem="device-list: $(tr '\n' '|' < "$work/api-devices")"
+elif ! "$ctl" --socket "$api" quit 2> "$work/api-quit.err"; then
+    api_problem="quit: $(cat "$work/api-quit.err")"
+fi
+# quit (or, on a problem, a kill) ends it; 30 s bounds a hang.
+[ -n "$api_problem" ] && kill -TERM "$pid" 2>/dev/null
+for _ in $(seq 300); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+done
+kill -KILL "$pid" 2>/dev/null
+wait "$pid"
+status=$?
+if [ -z "$api_problem" ] && [ $status -ne 0 ]; then
+    api_problem="after quit the VMM exited with status $status, want 0"
+elif [ -z "$api_problem" ] && [ -e "$api" ]; then
+    api_problem="the socket was left behind"
+fi
+if [ -n "$api_problem" ]; then
+    [ $status -eq 4 ] && faulted=1
+    fail api "$api_problem"
+    show "$work/api.err"
+else
+    pass api
 fi
 
 if [ $failures -ne 0 ]; then

@@ -80,10 +80,12 @@ fi
 if [ $run_lifecycle = 1 ]; then
     if [ "$nested" = 1 ]; then
         retried "$here/nested.sh" --cache "$cache" -- \
-            "$here/lifecycle.sh" --vmm "$vmm" --kernel "$cache/kernel/vmlinuz" \
+            "$here/lifecycle.sh" --vmm "$vmm" --ctl "$build/tools/ctl/vmdev-ctl" \
+            --kernel "$cache/kernel/vmlinuz" \
             --initrd "$cache/test-initramfs.cpio.gz" --work /run/vmdev-lifecycle || rc=1
     else
-        "$here/lifecycle.sh" --vmm "$vmm" --kernel "$cache/kernel/vmlinuz" \
+        "$here/lifecycle.sh" --vmm "$vmm" --ctl "$build/tools/ctl/vmdev-ctl" \
+            --kernel "$cache/kernel/vmlinuz" \
             --initrd "$cache/test-initramfs.cpio.gz" --work "$cache/lifecycle" || rc=1
     fi
 fi

@@ -46,6 +46,11 @@ struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
     return m;
 }
 
+struct vmdev_device_manager *vmm_machine_devices(struct vmm_machine *m)
+{
+    return m->devices;
+}
+
 void vmm_machine_destroy(struct vmm_machine *m)
 {
     if (!m)

@@ -34,6 +34,9 @@ struct vmm_machine *vmm_machine_create(struct vmm_vm *vm,
                                        struct vmdev_net_capture *const *captures);
 void vmm_machine_destroy(struct vmm_machine *machine);
 
+/* Every device, with what it owns (the control API lists them). */
+struct vmdev_device_manager *vmm_machine_devices(struct vmm_machine *machine);
+
 /* One line on stderr: how notifications and interrupts travelled. */
 void vmm_machine_print_stats(struct vmm_machine *machine);
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "acpi.h"
+#include "api.h"
 #include "boot.h"
 #include "machine.h"
 #include "options.h"
@@ -22,9 +23,11 @@
  * platform devices' timers, the serial and console input and output and
  * whatever device work lands there (vmm_device_syscalls); then teardown:
  * stopping the vCPUs (tgkill), joining them, unplugging the functions
- * (KVM_IOEVENTFD), --stats' register dumps, closing what it opened.
+ * (KVM_IOEVENTFD), --stats' register dumps, closing what it opened and
+ * removing the API's socket file (unlink).
  */
-static const int main_syscalls[] = { SCMP_SYS(ioctl), SCMP_SYS(tgkill) };
+static const int main_syscalls[] = { SCMP_SYS(ioctl), SCMP_SYS(tgkill),
+                                     SCMP_SYS(unlink) };
 static const unsigned long main_ioctls[] = {
     KVM_IOEVENTFD, KVM_IRQFD,     KVM_SET_GSI_ROUTING, KVM_SIGNAL_MSI,
     KVM_GET_REGS,  KVM_GET_SREGS, KVM_GET_LAPIC,
@@ -100,6 +103,7 @@ int main(int argc, char **argv)
     struct vmdev_event_loop *loop = vmdev_event_loop_new();
     struct vmm_vm *vm = vmm_vm_create(opts.memory, opts.cpus);
     struct vmm_machine *machine = NULL;
+    struct vmm_api *api = NULL;
     struct vmm_stop_guard *guard = NULL;
     int status = VMM_EXIT_ERROR;
     if (!loop || !vm)
@@ -116,6 +120,11 @@ int main(int argc, char **argv)
     }
     machine = vmm_machine_create(vm, loop, log, &opts, images, captures);
     if (!machine)
+        goto out;
+    /* Served on the main loop, so commands run between the devices'
+     * events there, never beside them. */
+    if (opts.api_socket &&
+        !(api = vmm_api_start(opts.api_socket, loop, vm, machine)))
         goto out;
 
     struct vmm_boot_params boot = {
@@ -161,6 +170,7 @@ int main(int argc, char **argv)
 out:
     if (guard)
         vmm_stop_guard_arm(guard);
+    vmm_api_stop(api);
     vmm_machine_destroy(machine);
     vmm_close_disks(&opts, images);
     vmm_close_captures(&opts, captures);

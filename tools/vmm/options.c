@@ -150,6 +150,11 @@ static const char usage[] =
     "                       filter of its own (default on); a call outside them\n"
     "                       ends vmdev-run (exit status 1) with a message naming\n"
     "                       it; log lets it through and has the kernel log it\n"
+    "  --api-socket PATH    serve the control API (JSON, one object a line, in\n"
+    "                       QMP's shape; docs/api.md) on a UNIX socket at PATH,\n"
+    "                       mode 0600; a socket left by a dead process is\n"
+    "                       replaced, one a live process serves is refused.\n"
+    "                       vmdev-ctl is its command-line client\n"
     "  --stats              when the VM stops, print its exits to user space by\n"
     "                       reason and each device's counters on stderr (for\n"
     "                       benchmarks and debugging); stopped by a signal, also\n"
@@ -423,7 +428,7 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
 {
     enum { OPT_KERNEL = 1, OPT_INITRAMFS, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY,
            OPT_DISK, OPT_NET, OPT_SERIAL, OPT_CONSOLE, OPT_RNG, OPT_STATS,
-           OPT_SECCOMP, OPT_SECCOMP_TEST_STRAY, OPT_HELP };
+           OPT_SECCOMP, OPT_SECCOMP_TEST_STRAY, OPT_API_SOCKET, OPT_HELP };
     static const struct option longopts[] = {
         { "kernel", required_argument, NULL, OPT_KERNEL },
         { "initramfs", required_argument, NULL, OPT_INITRAMFS },
@@ -436,6 +441,7 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
         { "console", required_argument, NULL, OPT_CONSOLE },
         { "rng", no_argument, NULL, OPT_RNG },
         { "stats", no_argument, NULL, OPT_STATS },
+        { "api-socket", required_argument, NULL, OPT_API_SOCKET },
         { "seccomp", required_argument, NULL, OPT_SECCOMP },
         /* Undocumented: for the test that a stray call is caught. */
         { "seccomp-test-stray", required_argument, NULL,
@@ -484,6 +490,11 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
             break;
         case OPT_RNG: opts->rng = true; break;
         case OPT_STATS: opts->stats = true; break;
+        case OPT_API_SOCKET:
+            if (!*optarg)
+                return bad("api-socket", optarg, "expected a path");
+            opts->api_socket = optarg;
+            break;
         case OPT_SECCOMP:
             if (strcmp(optarg, "on") == 0)
                 opts->seccomp = VMM_SECCOMP_ON;

@@ -68,6 +68,7 @@ struct vmm_options {
     const char *console_input; /* a file for hvc0's input, or NULL */
     bool rng;
     bool stats; /* print exit counts when the VM stops */
+    const char *api_socket; /* the control API's socket, or NULL */
     enum vmm_seccomp seccomp;
     /* Testing the filters: the named thread kind ("main", "vcpu", "io")
      * makes a call outside its list once it is confined. */
