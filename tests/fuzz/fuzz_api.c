@@ -39,14 +39,28 @@ static const struct vmm_api_command commands[] = {
     { "quit", nothing },
 };
 
-static void check_reply(const char *reply)
+/* One of "return" and "error", and the request's id when it had one
+ * (the request as the server reads it: one whole object). */
+static void check_reply(const char *reply, const char *line, size_t len)
 {
     struct json_object *r = json_tokener_parse(reply);
-    struct json_object *unused;
+    struct json_object *unused, *id, *echoed;
     if (!r || !json_object_is_type(r, json_type_object) ||
         (json_object_object_get_ex(r, "return", &unused) ==
          json_object_object_get_ex(r, "error", &unused)))
         abort();
+    struct json_tokener *tok = json_tokener_new();
+    struct json_object *req = json_tokener_parse_ex(tok, line, (int)len);
+    size_t end = json_tokener_get_parse_end(tok);
+    while (end < len && (line[end] == ' ' || line[end] == '\r'))
+        end++;
+    if (req && end == len && json_object_is_type(req, json_type_object) &&
+        json_object_object_get_ex(req, "id", &id) &&
+        (!json_object_object_get_ex(r, "id", &echoed) ||
+         !json_object_equal(id, echoed)))
+        abort();
+    json_tokener_free(tok);
+    json_object_put(req);
     json_object_put(r);
 }
 
@@ -62,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (len <= VMM_API_MAX_REQUEST) {
             char *reply = vmm_api_server_handle(server, p, len);
             if (reply)
-                check_reply(reply);
+                check_reply(reply, p, len);
             free(reply);
         }
         p += len + 1;

@@ -172,24 +172,30 @@ api="$work/api.sock"
     --serial "file=$work/api-serial.log" --api-socket "$api" \
     2> "$work/api.err" < /dev/null &
 pid=$!
+# Until it answers (it listens before the VM starts), or 60 s pass.
+answered=0
 for _ in $(seq 600); do
-    [ -S "$api" ] || ! kill -0 "$pid" 2>/dev/null && break
+    kill -0 "$pid" 2>/dev/null || break
+    if timeout 10 "$ctl" --socket "$api" version > "$work/api-version" 2>&1; then
+        answered=1
+        break
+    fi
     sleep 0.1
 done
+want_version="vmdev-run with libvmdev $(sed -n 's/^#define VMDEV_VERSION "\(.*\)"/\1/p' "$here/../../include/vmdev/version.h")"
 api_problem=""
-if [ ! -S "$api" ]; then
-    api_problem="no socket at $api within 60 s"
+if [ $answered = 0 ]; then
+    api_problem="no answer on $api within 60 s: $(cat "$work/api-version")"
 elif [ "$(stat -c %a "$api")" != 600 ]; then
     api_problem="the socket's mode is $(stat -c %a "$api"), want 600"
-elif ! version=$("$ctl" --socket "$api" version 2>&1) ||
-     [ "$version" != "vmdev-run with libvmdev $(sed -n 's/^#define VMDEV_VERSION "\(.*\)"/\1/p' "$here/../../include/vmdev/version.h")" ]; then
-    api_problem="version answered '$version'"
-elif ! "$ctl" --socket "$api" device-list > "$work/api-devices" 2>&1 ||
+elif [ "$(cat "$work/api-version")" != "$want_version" ]; then
+    api_problem="version answered '$(cat "$work/api-version")'"
+elif ! timeout 30 "$ctl" --socket "$api" device-list > "$work/api-devices" 2>&1 ||
      ! grep -E '^com1 +uart ' "$work/api-devices" | grep -q 'pio 0x3f8-0x3ff' ||
      ! grep -E '^com1 +uart ' "$work/api-devices" | grep -qw 'gsi 4' ||
      ! grep -qE '^virtio-rng0 +virtio-rng .*pci-slot' "$work/api-devices"; then
     api_problem="device-list: $(tr '\n' '|' < "$work/api-devices")"
-elif ! "$ctl" --socket "$api" quit 2> "$work/api-quit.err"; then
+elif ! timeout 30 "$ctl" --socket "$api" quit 2> "$work/api-quit.err"; then
     api_problem="quit: $(cat "$work/api-quit.err")"
 fi
 # quit (or, on a problem, a kill) ends it; 30 s bounds a hang.

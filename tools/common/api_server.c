@@ -33,7 +33,7 @@ struct vmm_api_server {
     void *opaque;
     char *path; /* NULL: detached */
     int listen_fd;
-    struct vmdev_event_watch *listen_watch;
+    struct vmdev_event_watch *listen_watch; /* NULL while out of fds */
     struct api_client *clients[VMM_API_MAX_CLIENTS];
 };
 
@@ -142,7 +142,10 @@ char *vmm_api_server_handle(struct vmm_api_server *s, const char *line,
 /* --- Connections. --- */
 
 static void client_readable(void *opaque, uint32_t events);
+static void accept_client(void *opaque, uint32_t events);
 
+/* Only from the client's own callback (or the server's free): code up
+ * the stack may hold the client. Elsewhere, hang_up(). */
 static void client_close(struct api_client *c)
 {
     struct vmm_api_server *s = c->server;
@@ -153,6 +156,18 @@ static void client_close(struct api_client *c)
     close(c->fd);
     free(c->out);
     free(c);
+    /* An fd is free again: take connections again if they had stopped. */
+    if (!s->listen_watch && s->listen_fd >= 0)
+        s->listen_watch = vmdev_event_loop_add(s->loop, s->listen_fd,
+                                               VMDEV_EVENT_IN, accept_client,
+                                               s);
+}
+
+/* End the connection from anywhere: its callback then sees the end of
+ * the stream and closes it. */
+static void hang_up(struct api_client *c)
+{
+    shutdown(c->fd, SHUT_RDWR);
 }
 
 /* Watch for input, and for room to write while output waits. */
@@ -233,7 +248,7 @@ static bool client_answer_lines(struct api_client *c)
         /* No newline in a whole buffer: say why, then hang up. */
         static const char too_long[] =
             "{\"error\": {\"class\": \"GenericError\", \"desc\": \"a request "
-            "is longer than the 65536 bytes allowed\"}}";
+            "has no end of line within 65536 bytes\"}}";
         (void)(client_queue(c, too_long) && client_flush(c));
         return false;
     }
@@ -251,7 +266,10 @@ static void client_readable(void *opaque, uint32_t events)
             c->in_len += (size_t)n;
             keep = client_answer_lines(c);
         } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
-            keep = false; /* the client hung up */
+            /* The client hung up, or stopped writing: what it was
+             * answered still goes out, as far as it reads. */
+            (void)client_flush(c);
+            keep = false;
         }
     }
     if (keep)
@@ -260,13 +278,29 @@ static void client_readable(void *opaque, uint32_t events)
         client_close(c);
 }
 
+static bool has_clients(const struct vmm_api_server *s)
+{
+    for (size_t i = 0; i < VMM_API_MAX_CLIENTS; i++)
+        if (s->clients[i])
+            return true;
+    return false;
+}
+
 static void accept_client(void *opaque, uint32_t events)
 {
     struct vmm_api_server *s = opaque;
     (void)events;
     int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0)
+    if (fd < 0) {
+        /* Out of fds, the connection stays queued and the socket
+         * readable: stop watching it until a client goes, rather than
+         * spin. */
+        if ((errno == EMFILE || errno == ENFILE) && has_clients(s)) {
+            vmdev_event_loop_remove(s->loop, s->listen_watch);
+            s->listen_watch = NULL;
+        }
         return;
+    }
     size_t slot = 0;
     while (slot < VMM_API_MAX_CLIENTS && s->clients[slot])
         slot++;
@@ -286,15 +320,22 @@ static void accept_client(void *opaque, uint32_t events)
 
 /* --- The socket. --- */
 
-/* A socket file at path that nothing accepts on is a dead VMM's. */
-static bool someone_listens(const struct sockaddr_un *addr)
+/* Whether the socket file at addr is a dead process's: a connection is
+ * refused (ECONNREFUSED: nothing listens). 0 stale, or the errno that
+ * keeps it: EADDRINUSE when someone listens (or its queue is full), or
+ * why it cannot be told (EACCES: another user's). */
+static int socket_is_stale(const struct sockaddr_un *addr)
 {
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-        return false;
-    bool live = connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0;
+        return errno;
+    int err = connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0
+                  ? EADDRINUSE
+                  : errno;
     close(fd);
-    return live;
+    if (err == ECONNREFUSED)
+        return 0;
+    return err == EAGAIN ? EADDRINUSE : err;
 }
 
 static int listen_on(const char *path, char *why, size_t why_len)
@@ -311,8 +352,10 @@ static int listen_on(const char *path, char *why, size_t why_len)
             fail(why, why_len, path, EEXIST, " (not a socket)");
             return -1;
         }
-        if (someone_listens(&addr)) {
-            fail(why, why_len, path, EADDRINUSE, " (another process serves it)");
+        int err = socket_is_stale(&addr);
+        if (err) {
+            fail(why, why_len, path, err,
+                 err == EADDRINUSE ? " (another process serves it)" : "");
             return -1;
         }
         unlink(path);
@@ -322,9 +365,10 @@ static int listen_on(const char *path, char *why, size_t why_len)
         fail(why, why_len, path, errno, "");
         return -1;
     }
-    /* 0600 before listen(): until then no one can connect. */
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) ||
-        chmod(path, 0600) || listen(fd, VMM_API_MAX_CLIENTS)) {
+    /* Linux makes the file with the socket's own mode: 0600 from the
+     * start, whatever the umask, with no window and no path to follow. */
+    if (fchmod(fd, 0600) || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) ||
+        listen(fd, VMM_API_MAX_CLIENTS)) {
         int err = errno;
         close(fd);
         fail(why, why_len, path, err, "");
@@ -359,18 +403,19 @@ struct vmm_api_server *vmm_api_server_new(const char *path,
         return NULL;
     }
     s->loop = loop;
-    s->listen_fd = listen_on(path, why, why_len);
+    s->path = strdup(path);
+    s->listen_fd = s->path ? listen_on(path, why, why_len) : -1;
     if (s->listen_fd < 0) {
-        int err = errno;
+        int err = errno; /* listen_on said why */
+        if (!s->path)
+            fail(why, why_len, path, err = ENOMEM, "");
+        free(s->path);
         free(s);
         errno = err;
         return NULL;
     }
-    s->path = strdup(path);
-    s->listen_watch = s->path ? vmdev_event_loop_add(loop, s->listen_fd,
-                                                     VMDEV_EVENT_IN,
-                                                     accept_client, s)
-                              : NULL;
+    s->listen_watch = vmdev_event_loop_add(loop, s->listen_fd, VMDEV_EVENT_IN,
+                                           accept_client, s);
     if (!s->listen_watch) {
         int err = errno ? errno : ENOMEM;
         vmm_api_server_free(s);
@@ -414,10 +459,12 @@ void vmm_api_server_event(struct vmm_api_server *s, const char *name,
     json_object_object_add(event, "timestamp", stamp);
     const char *text = json_object_to_json_string_ext(
         event, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    /* A client that cannot take it is hung up on, not closed: an event
+     * may come from a command, with that client's request under way. */
     for (size_t i = 0; i < VMM_API_MAX_CLIENTS; i++) {
         struct api_client *c = s->clients[i];
         if (c && !(client_queue(c, text) && client_flush(c)))
-            client_close(c);
+            hang_up(c);
     }
     json_object_put(event);
 }

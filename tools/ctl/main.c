@@ -15,11 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #define EXIT_ERROR 1
 #define EXIT_USAGE 2
+/* How long a command waits for its answer: a VMM that does not answer
+ * is an error, not a hang. */
+#define ANSWER_TIMEOUT_S 30
 
 static const char usage[] =
     "Usage: vmdev-ctl --socket PATH [--json] COMMAND\n"
@@ -39,8 +43,9 @@ static const char usage[] =
     "  --json         print the answer's JSON instead of a table\n"
     "  --help         show this help and exit\n"
     "\n"
-    "Exit status: 0 on success, 1 on an error answer or when the VMM cannot\n"
-    "be reached, 2 for a bad command line.\n";
+    "Exit status: 0 on success, 1 on an error answer, when the VMM cannot be\n"
+    "reached or when it does not answer within 30 s, 2 for a bad command\n"
+    "line.\n";
 
 static const char *const commands[] = { "version", "device-list",
                                         "query-events", "quit", "events" };
@@ -85,6 +90,8 @@ static void print_resource(struct json_object *r, bool first)
         !json_object_object_get_ex(r, "size", &size))
         return;
     const char *k = json_object_get_string(kind);
+    if (!k)
+        return;
     uint64_t b = (uint64_t)json_object_get_int64(base);
     uint64_t last = b + (uint64_t)json_object_get_int64(size) - 1;
     bool address = strcmp(k, "pio") == 0 || strcmp(k, "mmio") == 0;
@@ -154,16 +161,21 @@ static int run_command(int fd, FILE *in, const char *command, bool json)
         return EXIT_ERROR;
     }
     struct json_object *reply;
-    /* Events may come before the answer: the answer has our id. */
+    /* Events may come before the answer, which has "return" or "error". */
+    struct json_object *unused;
+    errno = 0;
     while ((reply = read_object(in))) {
-        struct json_object *id;
-        if (json_object_object_get_ex(reply, "id", &id))
+        if (json_object_object_get_ex(reply, "return", &unused) ||
+            json_object_object_get_ex(reply, "error", &unused))
             break;
         json_object_put(reply);
     }
     if (!reply) {
-        fprintf(stderr, "vmdev-ctl: %s: the VMM closed the connection\n",
-                command);
+        fprintf(stderr, "vmdev-ctl: %s: %s\n", command,
+                errno == EAGAIN || errno == EWOULDBLOCK
+                    ? "no answer within 30 s"
+                    : "no answer: the VMM closed the connection or sent "
+                      "something other than JSON");
         return EXIT_ERROR;
     }
     struct json_object *result, *error, *desc;
@@ -245,9 +257,16 @@ int main(int argc, char **argv)
         close(fd);
         return EXIT_ERROR;
     }
-    int status = strcmp(command, "events") == 0
-                     ? print_events(in)
-                     : run_command(fd, in, command, json);
+    bool events = strcmp(command, "events") == 0;
+    if (!events) {
+        struct timeval limit = { .tv_sec = ANSWER_TIMEOUT_S };
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+    }
+    int status = events ? print_events(in) : run_command(fd, in, command, json);
     fclose(in);
+    if (fflush(stdout) || ferror(stdout)) {
+        fprintf(stderr, "vmdev-ctl: writing the answer: %s\n", strerror(errno));
+        return EXIT_ERROR;
+    }
     return status;
 }

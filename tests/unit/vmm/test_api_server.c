@@ -170,7 +170,7 @@ static void an_oversized_request_closes_its_connection_only(void)
     memset(junk, 'x', VMM_API_MAX_REQUEST + 16);
     (void)send_serving(big, junk, VMM_API_MAX_REQUEST + 16);
     free(junk);
-    CHECK(strstr(read_line(big), "longer than the 65536 bytes") != NULL);
+    CHECK(strstr(read_line(big), "no end of line within 65536 bytes") != NULL);
     CHECK(strcmp(read_line(big), "") == 0); /* then the end */
     send_text(other, "{\"execute\": \"echo\", \"arguments\": {\"x\": 2}}\n");
     CHECK(strcmp(read_line(other), "{\"return\":{\"x\":2}}") == 0);
@@ -187,10 +187,12 @@ static void events_reach_every_client(void)
     json_object_object_add(data, "id", json_object_new_string("disk1"));
     vmm_api_server_event(server, "DEVICE_DELETED", data);
     for (int fd = a; fd; fd = fd == a ? b : 0) {
+        static const char start[] =
+            "{\"event\":\"DEVICE_DELETED\",\"data\":{\"id\":\"disk1\"},"
+            "\"timestamp\":{\"seconds\":";
         const char *ev = read_line(fd);
-        CHECK(strncmp(ev, "{\"event\":\"DEVICE_DELETED\",\"data\":{\"id\":"
-                          "\"disk1\"},\"timestamp\":{\"seconds\":",
-                      62) == 0);
+        CHECK(strncmp(ev, start, strlen(start)) == 0);
+        CHECK(strstr(ev, ",\"microseconds\":") != NULL);
     }
     close(a);
     close(b);
