@@ -24,14 +24,10 @@ while [ $# -gt 0 ]; do
     esac
 done
 top=$(cd "$(dirname "$0")/.." && pwd)
-cache="$top/.cache/guest"
-mkdir -p "$cache"
 # The guest is the network bench's (mkinitramfs.sh's netbench role).
 . "$top/bench/guest-rounds.sh"
 guest_bench_prepare
-job=("$top/bench/blk-job.sh" --vmm "$top/build/tools/vmm/vmdev-run"
-     --kernel "$cache/kernel/vmlinuz" --initrd "$cache/netbench-initramfs.cpio.gz"
-     --seconds "$seconds")
+job=("$top/bench/blk-job.sh" "${guest_job[@]}" --seconds "$seconds")
 all_configs=${configs:-vmdev qemu}
 if [ -n "$before" ]; then
     tree="$top/.cache/blkbench-before"

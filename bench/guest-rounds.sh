@@ -1,9 +1,16 @@
 # bench/guest-rounds.sh: what bench/net.sh and bench/blk.sh share, sourced
-# after they set top (the checkout) and cache (.cache/guest).
+# after they set top (the checkout).
 
 # The guest bench's kernel and initramfs (mkinitramfs.sh's netbench role,
-# which carries iperf3 and bench/guest/), and vmdev-run built.
+# which carries iperf3 and bench/guest/) in cache (.cache/guest), and
+# vmdev-run built; guest_job is what every job script is given to boot
+# that guest.
 guest_bench_prepare() {
+    cache="$top/.cache/guest"
+    mkdir -p "$cache"
+    guest_job=(--vmm "$top/build/tools/vmm/vmdev-run"
+               --kernel "$cache/kernel/vmlinuz"
+               --initrd "$cache/netbench-initramfs.cpio.gz")
     command -v iperf3 > /dev/null || {
         SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
         DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends iperf3 > /dev/null

@@ -26,13 +26,9 @@ while [ $# -gt 0 ]; do
     esac
 done
 top=$(cd "$(dirname "$0")/.." && pwd)
-cache="$top/.cache/guest"
-mkdir -p "$cache"
 . "$top/bench/guest-rounds.sh"
 guest_bench_prepare
-job=("$top/bench/net-job.sh" --vmm "$top/build/tools/vmm/vmdev-run"
-     --kernel "$cache/kernel/vmlinuz" --initrd "$cache/netbench-initramfs.cpio.gz"
-     --seconds "$seconds")
+job=("$top/bench/net-job.sh" "${guest_job[@]}" --seconds "$seconds")
 job+=("${pcap[@]}")
 all_configs=${configs:-vmdev-tap qemu-tap vmdev-slirp qemu-slirp vmdev-passt qemu-passt}
 # iperf's load meets the nested layer's faults often: one guest each.

@@ -126,25 +126,29 @@ static bool limit_admits(struct vmdev_log *log, struct vmdev_ratelimit *limit,
     return false;
 }
 
+__attribute__((format(printf, 4, 0)))
+static void log_limited(struct vmdev_log *log, struct vmdev_ratelimit *limit,
+                        enum vmdev_log_level level, const char *fmt,
+                        va_list ap)
+{
+    if (keeps(log, level) && limit_admits(log, limit, level))
+        emit(log, level, fmt, ap);
+}
+
 void vmdev_log_limited(struct vmdev_log *log, struct vmdev_ratelimit *limit,
                        enum vmdev_log_level level, const char *fmt, ...)
 {
-    if (!keeps(log, level) || !limit_admits(log, limit, level))
-        return;
     va_list ap;
     va_start(ap, fmt);
-    emit(log, level, fmt, ap);
+    log_limited(log, limit, level, fmt, ap);
     va_end(ap);
 }
 
 void vmdev_log_guest(struct vmdev_log *log, struct vmdev_ratelimit *limit,
                      const char *fmt, ...)
 {
-    if (!keeps(log, VMDEV_LOG_GUEST) ||
-        !limit_admits(log, limit, VMDEV_LOG_GUEST))
-        return;
     va_list ap;
     va_start(ap, fmt);
-    emit(log, VMDEV_LOG_GUEST, fmt, ap);
+    log_limited(log, limit, VMDEV_LOG_GUEST, fmt, ap);
     va_end(ap);
 }

@@ -845,6 +845,23 @@ static void a_request_of_gigabytes_in_aliased_descriptors_is_refused(void)
     stop();
 }
 
+/* The reads of the two budget tests: BUDGET_READS reads of BUDGET_PIECES
+ * pieces of size_max each, all into one misaligned buffer (so each is
+ * bounced under cache=none), posted on queue 0 before any finishes.
+ * Returns the buffer's guest address. */
+enum { BUDGET_READS = 24, BUDGET_PIECES = 4 };
+static uint64_t post_reads_past_the_budget(struct req r[BUDGET_READS])
+{
+    uint32_t size_max = (uint32_t)config(CFG_SIZE_MAX, 4);
+    uint64_t misaligned = vdrv_alloc(&mem, size_max + 4096, 4096) + 8;
+    struct vdrv_buf data[BUDGET_PIECES];
+    for (unsigned i = 0; i < BUDGET_READS; i++)
+        post_read(&r[i], 0, data,
+                  aliases_of(data, misaligned, size_max, BUDGET_PIECES),
+                  false);
+    return misaligned;
+}
+
 /*
  * Many large reads into a misaligned buffer under cache=none, each
  * bounced through a copy as large as itself, posted before any finishes:
@@ -853,25 +870,20 @@ static void a_request_of_gigabytes_in_aliased_descriptors_is_refused(void)
  */
 static void reads_in_flight_stay_within_the_data_budget(void)
 {
-    enum { REQUESTS = 24, PIECES = 4 };
     start_with(&(struct setup){ .cache = VMDEV_BLOCK_CACHE_NONE });
     uint32_t size_max = (uint32_t)config(CFG_SIZE_MAX, 4);
-    uint64_t request_bytes = (uint64_t)PIECES * size_max;
-    CHECK(REQUESTS * request_bytes > VMDEV_VIRTIO_BLK_DATA_BUDGET);
-    uint64_t misaligned = vdrv_alloc(&mem, size_max + 4096, 4096) + 8;
-    static struct req r[REQUESTS];
-    struct vdrv_buf data[PIECES];
-    for (unsigned i = 0; i < REQUESTS; i++)
-        post_read(&r[i], 0, data,
-                  aliases_of(data, misaligned, size_max, PIECES), false);
+    uint64_t request_bytes = (uint64_t)BUDGET_PIECES * size_max;
+    CHECK(BUDGET_READS * request_bytes > VMDEV_VIRTIO_BLK_DATA_BUDGET);
+    static struct req r[BUDGET_READS];
+    uint64_t misaligned = post_reads_past_the_budget(r);
     unsigned done = 0;
     uint32_t id, len;
-    while (done < REQUESTS && reap(0, &id, &len)) {
+    while (done < BUDGET_READS && reap(0, &id, &len)) {
         CHECK_EQ(len, request_bytes + 1);
         done++;
     }
-    CHECK_EQ(done, REQUESTS);
-    for (unsigned i = 0; i < REQUESTS; i++)
+    CHECK_EQ(done, BUDGET_READS);
+    for (unsigned i = 0; i < BUDGET_READS; i++)
         CHECK_EQ(status_of(&r[i]), S_OK);
     /* The last piece read was the image's fourth MiB. */
     CHECK(sector_matches_image(misaligned, 3 * size_max / 512));
@@ -881,10 +893,10 @@ static void reads_in_flight_stay_within_the_data_budget(void)
     CHECK(st.data_in_flight_peak + request_bytes >
           VMDEV_VIRTIO_BLK_DATA_BUDGET);
     CHECK(st.budget_waits > 0);
-    CHECK_EQ(st.requests, REQUESTS);
+    CHECK_EQ(st.requests, BUDGET_READS);
     struct vmdev_block *b = vmdev_virtio_blk_block(blk);
-    CHECK_EQ(vmdev_block_stats(b).reads, REQUESTS);
-    CHECK_EQ(vmdev_block_stats(b).bounced, REQUESTS);
+    CHECK_EQ(vmdev_block_stats(b).reads, BUDGET_READS);
+    CHECK_EQ(vmdev_block_stats(b).bounced, BUDGET_READS);
     stop();
 }
 
@@ -897,16 +909,10 @@ static void reads_in_flight_stay_within_the_data_budget(void)
  */
 static void a_refused_request_takes_no_budget(void)
 {
-    enum { REQUESTS = 24, PIECES = 4 };
     start_with(&(struct setup){ .num_queues = 2,
                                 .cache = VMDEV_BLOCK_CACHE_NONE });
-    uint32_t size_max = (uint32_t)config(CFG_SIZE_MAX, 4);
-    uint64_t misaligned = vdrv_alloc(&mem, size_max + 4096, 4096) + 8;
-    static struct req r[REQUESTS];
-    struct vdrv_buf data[PIECES];
-    for (unsigned i = 0; i < REQUESTS; i++)
-        post_read(&r[i], 0, data,
-                  aliases_of(data, misaligned, size_max, PIECES), false);
+    static struct req r[BUDGET_READS];
+    post_reads_past_the_budget(r);
     CHECK(vmdev_virtio_blk_stats(blk).budget_waits > 0);
     struct req past_end;
     post(&past_end, 1, T_IN, config(CFG_CAPACITY, 8), NULL, 0, 512, 1, false);
@@ -916,9 +922,9 @@ static void a_refused_request_takes_no_budget(void)
     CHECK_EQ(id, (uint32_t)past_end.head);
     CHECK_EQ(status_of(&past_end), S_IOERR);
     unsigned done = 0;
-    while (done < REQUESTS && reap(0, &id, &len))
+    while (done < BUDGET_READS && reap(0, &id, &len))
         done++;
-    CHECK_EQ(done, REQUESTS);
+    CHECK_EQ(done, BUDGET_READS);
     stop();
 }
 
