@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * PCI: configuration space, BARs, capabilities, INTx, and one bus behind
- * a host bridge reached through conf1 (0xCF8/0xCFC) and ECAM.
+ * PCI: configuration space, BARs, capabilities, INTx, and bus 0 behind a
+ * host bridge reached through conf1 (0xCF8/0xCFC) and ECAM, with the
+ * buses behind its PCI Express root ports (vmdev/pcie.h).
  *
  * A device describes its header and BARs; the guest programs them through
  * config space with write masks applied here. Devices never change the
@@ -31,7 +32,9 @@ extern "C" {
 #define VMDEV_PCI_CONFIG_SIZE 4096 /* PCIe: 256 bytes + extended space */
 #define VMDEV_PCI_NUM_BARS 6
 #define VMDEV_PCI_SLOTS 32
+#define VMDEV_PCI_FUNCTIONS 8
 #define VMDEV_PCI_ECAM_BUS_SIZE (1u << 20) /* 32 devices x 8 fns x 4 KiB */
+#define VMDEV_PCI_ECAM_SIZE (256u << 20)   /* buses 0-255 */
 
 enum vmdev_pci_bar_type {
     VMDEV_PCI_BAR_NONE,
@@ -99,9 +102,15 @@ vmdev_pci_device_new(const struct vmdev_pci_device_config *config);
 void vmdev_pci_device_free(struct vmdev_pci_device *pdev);
 
 void *vmdev_pci_device_opaque(const struct vmdev_pci_device *pdev);
-/* The bus it is plugged into (NULL: none), and its slot there. */
+/* The bus it is plugged into (NULL: none; behind a root port, the root
+ * port's bus), and its slot on bus 0 (0 behind a root port). */
 struct vmdev_pci_bus *vmdev_pci_device_bus(const struct vmdev_pci_device *pdev);
 unsigned vmdev_pci_device_slot(const struct vmdev_pci_device *pdev);
+/* Where the guest reaches it now: bus (behind a root port, the port's
+ * secondary bus as programmed), device and function. Returns false when
+ * it is not plugged in. */
+bool vmdev_pci_device_address(const struct vmdev_pci_device *pdev,
+                              unsigned *bus, unsigned *slot, unsigned *fn);
 /* BAR `index` (< VMDEV_PCI_NUM_BARS) as described and as mapped, for the
  * bus owner's map_bar and unmap_bar. */
 const struct vmdev_pci_bar *
@@ -178,11 +187,19 @@ struct vmdev_pci_bus_owner {
 struct vmdev_pci_bus *vmdev_pci_bus_new(const struct vmdev_pci_bus_owner *o);
 void vmdev_pci_bus_free(struct vmdev_pci_bus *bus);
 
-/* Plug `pdev` into `slot` (1..31), or the first free slot for -1.
- * Returns the slot or -EBUSY/-ENOSPC/-EINVAL. */
+/* Plug `pdev` into function 0 of `slot` (1..31), or of the first free
+ * slot for -1. Returns the slot or -EBUSY/-ENOSPC/-EINVAL. */
 int vmdev_pci_bus_add(struct vmdev_pci_bus *bus, struct vmdev_pci_device *pdev,
                       int slot);
-/* Unplug; its mapped BARs are unmapped through the owner first. */
+/* Plug `pdev` into function fn (0..7) of `slot` (1..31); a function
+ * other than 0 needs function 0 there first, whose header then says the
+ * slot is multi-function. Returns the slot or -EBUSY/-EINVAL. */
+int vmdev_pci_bus_add_function(struct vmdev_pci_bus *bus,
+                               struct vmdev_pci_device *pdev, int slot,
+                               unsigned fn);
+/* Unplug, from bus 0 or from behind a root port (the port's slot then
+ * reports the device gone, vmdev/pcie.h). Config accesses no longer reach
+ * it, then its mapped BARs are unmapped through the owner. */
 void vmdev_pci_bus_remove(struct vmdev_pci_bus *bus,
                           struct vmdev_pci_device *pdev);
 struct vmdev_pci_device *vmdev_pci_bus_device(struct vmdev_pci_bus *bus,
@@ -197,7 +214,8 @@ bool vmdev_pci_bus_bar_changes_pending(const struct vmdev_pci_bus *bus);
 extern const struct vmdev_bus_ops vmdev_pci_conf1_ops;
 #define VMDEV_PCI_CONF1_PORT 0xcf8
 #define VMDEV_PCI_CONF1_LEN 8
-/* ECAM for bus 0: a VMDEV_PCI_ECAM_BUS_SIZE MMIO region. */
+/* ECAM for buses 0-255: a VMDEV_PCI_ECAM_SIZE MMIO region (or a
+ * smaller one mapping the first buses only). */
 extern const struct vmdev_bus_ops vmdev_pci_ecam_ops;
 
 #ifdef __cplusplus

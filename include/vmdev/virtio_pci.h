@@ -64,6 +64,9 @@ struct vmdev_virtio_pci_config {
     int (*set_ioeventfd)(void *opaque, uint64_t address, unsigned len,
                          int fd, bool assign);
     void *opaque;
+    /* The function will sit behind a PCI Express root port: it carries
+     * the Express endpoint capability (vmdev/pcie.h). */
+    bool express;
 };
 
 /*

@@ -27,6 +27,7 @@
 #include "vmdev/net_switch.h"
 #include "vmdev/pci.h"
 #include "vmdev/pci_msix.h"
+#include "vmdev/pcie.h"
 #include "vmdev/resource.h"
 #include "vmdev/rtc.h"
 #include "vmdev/state.h"

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * PCI bus 0 behind a host bridge: slots, configuration access through
- * mechanism #1 (PCI 3.0, 3.2.2.3.2) and ECAM (PCIe 7.2.2), INTx to the
- * owner, and the reconciliation of BAR mappings.
+ * PCI bus 0 behind a host bridge: slots and their functions, the buses
+ * behind root ports, configuration access through mechanism #1 (PCI 3.0,
+ * 3.2.2.3.2) and ECAM (PCIe 7.2.2), INTx to the owner, and the
+ * reconciliation of BAR mappings.
  *
  * Locks, outermost first: apply_lock (BAR reconciliation and unplug),
  * lock (the slot table and the conf1 address), then a device's own lock.
@@ -30,7 +31,7 @@ struct vmdev_pci_bus {
     struct vmdev_pci_bus_owner owner;
     pthread_mutex_t apply_lock;
     pthread_mutex_t lock;
-    struct vmdev_pci_device *slots[VMDEV_PCI_SLOTS];
+    struct vmdev_pci_device *slots[VMDEV_PCI_SLOTS][VMDEV_PCI_FUNCTIONS];
     uint32_t conf1_address;
     atomic_bool dirty;
     struct vmdev_pci_device host_bridge;
@@ -41,6 +42,16 @@ void pci_bus_mark_dirty(struct vmdev_pci_bus *bus)
 {
     if (bus)
         atomic_store(&bus->dirty, true);
+}
+
+void pci_bus_lock(struct vmdev_pci_bus *bus)
+{
+    pthread_mutex_lock(&bus->lock);
+}
+
+void pci_bus_unlock(struct vmdev_pci_bus *bus)
+{
+    pthread_mutex_unlock(&bus->lock);
 }
 
 void pci_bus_set_intx(struct vmdev_pci_bus *bus, unsigned slot, unsigned pin,
@@ -68,7 +79,7 @@ struct vmdev_pci_bus *vmdev_pci_bus_new(const struct vmdev_pci_bus_owner *o)
                         .subsystem_id = HOST_BRIDGE_DEVICE,
                     });
     bus->host_bridge.bus = bus;
-    bus->slots[0] = &bus->host_bridge;
+    bus->slots[0][0] = &bus->host_bridge;
     return bus;
 }
 
@@ -82,29 +93,45 @@ void vmdev_pci_bus_free(struct vmdev_pci_bus *bus)
     free(bus);
 }
 
+int vmdev_pci_bus_add_function(struct vmdev_pci_bus *bus,
+                               struct vmdev_pci_device *pdev, int slot,
+                               unsigned fn)
+{
+    if (slot == 0 || slot >= VMDEV_PCI_SLOTS || fn >= VMDEV_PCI_FUNCTIONS ||
+        (slot < 0 && fn) || pdev->bus)
+        return -EINVAL;
+    pthread_mutex_lock(&bus->lock);
+    int ret = 0;
+    if (slot < 0) {
+        for (slot = 1; slot < VMDEV_PCI_SLOTS && bus->slots[slot][0]; slot++)
+            ;
+        if (slot == VMDEV_PCI_SLOTS)
+            ret = -ENOSPC;
+    } else if (bus->slots[slot][fn]) {
+        ret = -EBUSY;
+    } else if (fn && !bus->slots[slot][0]) {
+        ret = -EINVAL; /* software looks for function 0 first */
+    }
+    if (ret == 0) {
+        pdev->bus = bus;
+        pdev->slot = (uint8_t)slot;
+        pdev->fn = (uint8_t)fn;
+        bus->slots[slot][fn] = pdev;
+        if (fn) /* 6.2.1: function 0 says the slot has more */
+            bus->slots[slot][0]->config[PCI_HEADER_TYPE] |=
+                PCI_HEADER_TYPE_MULTIFUNCTION;
+        ret = slot;
+    }
+    pthread_mutex_unlock(&bus->lock);
+    if (ret >= 0)
+        pci_bus_mark_dirty(bus);
+    return ret;
+}
+
 int vmdev_pci_bus_add(struct vmdev_pci_bus *bus, struct vmdev_pci_device *pdev,
                       int slot)
 {
-    if (slot == 0 || slot >= VMDEV_PCI_SLOTS || pdev->bus)
-        return -EINVAL;
-    pthread_mutex_lock(&bus->lock);
-    if (slot < 0) {
-        for (slot = 1; slot < VMDEV_PCI_SLOTS && bus->slots[slot]; slot++)
-            ;
-        if (slot == VMDEV_PCI_SLOTS) {
-            pthread_mutex_unlock(&bus->lock);
-            return -ENOSPC;
-        }
-    } else if (bus->slots[slot]) {
-        pthread_mutex_unlock(&bus->lock);
-        return -EBUSY;
-    }
-    pdev->bus = bus;
-    pdev->slot = (uint8_t)slot;
-    bus->slots[slot] = pdev;
-    pthread_mutex_unlock(&bus->lock);
-    pci_bus_mark_dirty(bus);
-    return slot;
+    return vmdev_pci_bus_add_function(bus, pdev, slot, 0);
 }
 
 /* Take BAR `index` off the address space where the owner mapped it; the
@@ -130,16 +157,21 @@ void vmdev_pci_bus_remove(struct vmdev_pci_bus *bus,
         return;
     pthread_mutex_lock(&bus->apply_lock);
     pthread_mutex_lock(&bus->lock);
-    bus->slots[pdev->slot] = NULL;
+    /* Unreachable by config accesses from here on. */
+    if (pdev->upstream)
+        pcie_port_detach(pdev->upstream);
+    else
+        bus->slots[pdev->slot][pdev->fn] = NULL;
     pthread_mutex_unlock(&bus->lock);
     for (unsigned i = 0; i < VMDEV_PCI_NUM_BARS; i++)
         unmap_bar(bus, pdev, i);
     pthread_mutex_lock(&pdev->intx_lock);
     if (pdev->intx_output)
-        pci_bus_set_intx(bus, pdev->slot, pdev->config[PCI_INTERRUPT_PIN],
-                         false);
+        pci_bus_set_intx(bus, pci_device_intx_slot(pdev),
+                         pdev->config[PCI_INTERRUPT_PIN], false);
     pdev->intx_output = false;
     pdev->bus = NULL;
+    pdev->upstream = NULL;
     pthread_mutex_unlock(&pdev->intx_lock);
     pthread_mutex_unlock(&bus->apply_lock);
 }
@@ -150,7 +182,7 @@ struct vmdev_pci_device *vmdev_pci_bus_device(struct vmdev_pci_bus *bus,
     if (slot >= VMDEV_PCI_SLOTS)
         return NULL;
     pthread_mutex_lock(&bus->lock);
-    struct vmdev_pci_device *pdev = bus->slots[slot];
+    struct vmdev_pci_device *pdev = bus->slots[slot][0];
     pthread_mutex_unlock(&bus->lock);
     return pdev;
 }
@@ -172,6 +204,9 @@ static void reconcile_bar(struct vmdev_pci_bus *bus,
     bool decoded = vmdev_pci_bar_decoded(pdev, index, &address);
     if (pdev->lock)
         pthread_mutex_unlock(pdev->lock);
+    /* Behind a port, the address must also fall in one of its windows. */
+    if (decoded && pdev->upstream)
+        decoded = pcie_port_forwards(pdev->upstream, bar, address);
 
     if (bar->mapped && (!decoded || address != bar->mapped_address))
         unmap_bar(bus, pdev, index);
@@ -195,33 +230,66 @@ static void reconcile_bar(struct vmdev_pci_bus *bus,
     }
 }
 
+static void reconcile_function(struct vmdev_pci_bus *bus,
+                               struct vmdev_pci_device *pdev)
+{
+    for (unsigned i = 0; pdev && i < VMDEV_PCI_NUM_BARS; i++)
+        reconcile_bar(bus, pdev, i);
+}
+
 void vmdev_pci_bus_apply_bar_changes(struct vmdev_pci_bus *bus)
 {
     if (!atomic_load(&bus->dirty))
         return;
     pthread_mutex_lock(&bus->apply_lock);
     if (atomic_exchange(&bus->dirty, false)) {
-        for (unsigned slot = 0; slot < VMDEV_PCI_SLOTS; slot++) {
+        for (unsigned devfn = 0; devfn < VMDEV_PCI_SLOTS * VMDEV_PCI_FUNCTIONS;
+             devfn++) {
             pthread_mutex_lock(&bus->lock);
-            struct vmdev_pci_device *pdev = bus->slots[slot];
+            struct vmdev_pci_device *pdev =
+                bus->slots[devfn / VMDEV_PCI_FUNCTIONS]
+                          [devfn % VMDEV_PCI_FUNCTIONS];
+            struct vmdev_pci_device *child =
+                pdev && pdev->port ? pcie_port_child(pdev->port) : NULL;
             pthread_mutex_unlock(&bus->lock);
-            /* Unplug takes apply_lock too, so pdev stays valid here. */
-            for (unsigned i = 0; pdev && i < VMDEV_PCI_NUM_BARS; i++)
-                reconcile_bar(bus, pdev, i);
+            /* Unplug takes apply_lock too, so both stay valid here. */
+            reconcile_function(bus, pdev);
+            reconcile_function(bus, child);
         }
     }
     pthread_mutex_unlock(&bus->apply_lock);
 }
 
-/* Function 0 of `slot` on bus 0; other functions and buses are empty. */
+/* The function a config access at (busno, slot, fn) reaches: on bus 0
+ * the slot table, on another bus the device behind the root port whose
+ * secondary bus it is. Bus lock held. */
+static struct vmdev_pci_device *find_function(struct vmdev_pci_bus *bus,
+                                              unsigned busno, unsigned slot,
+                                              unsigned fn)
+{
+    if (busno == 0)
+        return bus->slots[slot][fn];
+    for (unsigned s = 1; s < VMDEV_PCI_SLOTS; s++) {
+        for (unsigned f = 0; f < VMDEV_PCI_FUNCTIONS; f++) {
+            struct vmdev_pci_device *pdev = bus->slots[s][f];
+            struct vmdev_pci_device *child =
+                pdev && pdev->port ? pcie_port_route(pdev->port, busno, slot,
+                                                     fn)
+                                   : NULL;
+            if (child)
+                return child;
+        }
+    }
+    return NULL;
+}
+
 static uint32_t config_read(struct vmdev_pci_bus *bus, unsigned busno,
                             unsigned slot, unsigned fn, uint32_t reg,
                             unsigned size)
 {
     uint32_t value = UINT32_MAX >> (32 - 8 * size);
     pthread_mutex_lock(&bus->lock);
-    struct vmdev_pci_device *pdev = busno == 0 && fn == 0 ? bus->slots[slot]
-                                                          : NULL;
+    struct vmdev_pci_device *pdev = find_function(bus, busno, slot, fn);
     if (pdev)
         value = vmdev_pci_config_read(pdev, reg, size);
     pthread_mutex_unlock(&bus->lock);
@@ -233,8 +301,7 @@ static void config_write(struct vmdev_pci_bus *bus, unsigned busno,
                          uint32_t value, unsigned size)
 {
     pthread_mutex_lock(&bus->lock);
-    struct vmdev_pci_device *pdev = busno == 0 && fn == 0 ? bus->slots[slot]
-                                                          : NULL;
+    struct vmdev_pci_device *pdev = find_function(bus, busno, slot, fn);
     if (pdev)
         vmdev_pci_config_write(pdev, reg, value, size);
     pthread_mutex_unlock(&bus->lock);
@@ -297,19 +364,19 @@ const struct vmdev_bus_ops vmdev_pci_conf1_ops = { conf1_read, conf1_write };
 /* ECAM: offset = bus << 20 | device << 15 | function << 12 | register. */
 static uint64_t ecam_read(void *opaque, uint64_t offset, unsigned size)
 {
-    if (size > 4 || offset % size || offset >= VMDEV_PCI_ECAM_BUS_SIZE)
+    if (size > 4 || offset % size || offset >= VMDEV_PCI_ECAM_SIZE)
         return UINT64_MAX >> (64 - 8 * size);
-    return config_read(opaque, 0, (offset >> 15) & 0x1f, (offset >> 12) & 7,
-                       offset & 0xfff, size);
+    return config_read(opaque, (unsigned)(offset >> 20), (offset >> 15) & 0x1f,
+                       (offset >> 12) & 7, offset & 0xfff, size);
 }
 
 static void ecam_write(void *opaque, uint64_t offset, uint64_t value,
                        unsigned size)
 {
-    if (size > 4 || offset % size || offset >= VMDEV_PCI_ECAM_BUS_SIZE)
+    if (size > 4 || offset % size || offset >= VMDEV_PCI_ECAM_SIZE)
         return;
-    config_write(opaque, 0, (offset >> 15) & 0x1f, (offset >> 12) & 7,
-                 offset & 0xfff, (uint32_t)value, size);
+    config_write(opaque, (unsigned)(offset >> 20), (offset >> 15) & 0x1f,
+                 (offset >> 12) & 7, offset & 0xfff, (uint32_t)value, size);
 }
 
 const struct vmdev_bus_ops vmdev_pci_ecam_ops = { ecam_read, ecam_write };

@@ -13,6 +13,7 @@
 #include "pci/regs.h"
 #include "vmdev/log.h"
 #include "vmdev/pci.h"
+#include "vmdev/pcie.h"
 
 #define STATE_VERSION 1
 
@@ -109,6 +110,27 @@ struct vmdev_pci_bus *vmdev_pci_device_bus(const struct vmdev_pci_device *pdev)
 unsigned vmdev_pci_device_slot(const struct vmdev_pci_device *pdev)
 {
     return pdev->slot;
+}
+
+bool vmdev_pci_device_address(const struct vmdev_pci_device *pdev,
+                              unsigned *bus, unsigned *slot, unsigned *fn)
+{
+    if (!pdev->bus)
+        return false;
+    *bus = pdev->upstream ? pcie_port_secondary_bus(pdev->upstream) : 0;
+    *slot = pdev->slot;
+    *fn = pdev->fn;
+    return true;
+}
+
+/* INTx behind a root port is the port's pin (PCI-PCI 1.2, 9.1: the
+ * swizzle of device 0 leaves the pin as it is), so the line is the
+ * port's slot's. */
+unsigned pci_device_intx_slot(const struct vmdev_pci_device *pdev)
+{
+    return pdev->upstream
+               ? vmdev_pcie_root_port_function(pdev->upstream)->slot
+               : pdev->slot;
 }
 
 const struct vmdev_pci_bar *
@@ -299,7 +321,7 @@ static void update_intx(struct vmdev_pci_device *pdev)
     if (output == pdev->intx_output || !pin)
         return;
     pdev->intx_output = output;
-    pci_bus_set_intx(pdev->bus, pdev->slot, pin, output);
+    pci_bus_set_intx(pdev->bus, pci_device_intx_slot(pdev), pin, output);
 }
 
 static bool overlaps(uint32_t offset, unsigned size, uint32_t start,

@@ -13,7 +13,7 @@ LAYERS = [
     ("core", {"bus", "clock", "event_loop", "irq", "log", "guest_memory",
               "resource", "state", "device_manager", "version"}),
     ("backends and platform devices", {
-        "block", "io_engine", "net", "net_switch", "pci", "pci_msix",
+        "block", "io_engine", "net", "net_switch", "pci", "pci_msix", "pcie",
         "acpi_pm", "i8042", "pit", "pic", "ioapic", "rtc",
         "uart16550"}),
     ("virtio core", {"virtio", "virtio_device", "virtqueue"}),

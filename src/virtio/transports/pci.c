@@ -13,6 +13,7 @@
 #include "pci/regs.h"
 #include "pci_function.h"
 #include "vmdev/log.h"
+#include "vmdev/pcie.h"
 
 #define STATE_VERSION 1
 
@@ -571,6 +572,8 @@ static int build_function(struct vmdev_virtio_pci *vp)
                                   MSIX_PBA_OFFSET, &vp->config.msi);
     if (!vp->msix)
         return -errno;
+    if (vp->config.express && !vmdev_pcie_add_endpoint_capability(pdev))
+        return -EINVAL;
     vmdev_virtio_set_transport(
         vdev, &(struct vmdev_virtio_transport){ transport_interrupt, vp });
     return 0;
