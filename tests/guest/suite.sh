@@ -484,8 +484,9 @@ case ",$tests," in
 esac
 
 # devices: vmdev-run's device manager lists each device with what it owns
-# (--stats); every virtio device's PCI slot and BAR there is a function the
-# guest enumerated at that slot with BAR 0 at that address.
+# (--stats); every virtio device's PCI address and BAR there is a function
+# the guest enumerated at that address, behind a root port (a bus other
+# than 0), with BAR 0 at that address.
 case ",$tests," in
 *,pci,*)
     listed=$(grep -o 'vmdev-run: device .*' "$console")
@@ -493,19 +494,21 @@ case ",$tests," in
     problem=""
     [ -n "$listed" ] || problem="vmdev-run --stats listed no devices"
     case ",$tests," in *,blk,*)
-        echo "$listed" | grep -q '^vmdev-run: device data (virtio-blk):' ||
+        echo "$listed" | grep -q '^vmdev-run: device data (virtio-blk) at ' ||
             problem="no device with id 'data' (--disk id=data) in the list" ;;
     esac
     while [ -z "$problem" ] && IFS= read -r line; do
         [ -n "$line" ] || continue
         id=$(echo "$line" | sed -n 's/^vmdev-run: device \([^ ]*\) .*/\1/p')
-        slot=$(echo "$line" | sed -n 's/.*pci-slot \([0-9]*\).*/\1/p')
+        address=$(echo "$line" | sed -n 's/^vmdev-run: device [^ ]* ([^)]*) at \([0-9a-f:.]*\):.*/\1/p')
         bar=$(echo "$line" | sed -n 's/.*mmio \(0x[0-9a-f]*\)-.*/\1/p')
-        seen=$(grep -o "VMDEV-DATA pci.function $slot .*" "$console" | head -n 1)
-        if [ -z "$slot" ] || [ -z "$bar" ]; then
-            problem="$id: no PCI slot or BAR in '$line'"
+        seen=$(grep -o "VMDEV-DATA pci.function $address .*" "$console" | head -n 1)
+        if [ -z "$address" ] || [ -z "$bar" ]; then
+            problem="$id: no PCI address or BAR in '$line'"
+        elif [ "${address%%:*}" = 00 ]; then
+            problem="$id: at $address, on bus 0 rather than behind a root port"
         elif [ -z "$seen" ]; then
-            problem="$id: the guest found no function at slot $slot"
+            problem="$id: the guest found no function at $address"
         elif [ $(( $(echo "$seen" | cut -d' ' -f5) )) -ne $((bar)) ]; then
             problem="$id: BAR at $bar, the guest found '$seen'"
         fi

@@ -126,13 +126,30 @@ static size_t put_dword_memory(uint8_t *p, uint32_t min, uint32_t max)
     return 26;
 }
 
-/* The host bridge's resources: bus 0, the I/O space but conf1's ports
- * (which it consumes), and the 32-bit memory window. */
-static void build_pci_crs(struct aml *a)
+/* QWord Address Space Descriptor (6.4.3.5.1): a 64-bit memory range. */
+static size_t put_qword_memory(uint8_t *p, uint64_t min, uint64_t max)
 {
-    uint8_t r[128];
+    p[0] = 0x8a;
+    put(p + 1, 43, 2);
+    p[3] = 0;    /* memory */
+    p[4] = 0x0c; /* fixed range, producer */
+    p[5] = 0x03; /* read-write, cacheable: prefetchable BARs live here */
+    put(p + 6, 0, 8);
+    put(p + 14, min, 8);
+    put(p + 22, max, 8);
+    put(p + 30, 0, 8);
+    put(p + 38, max - min + 1, 8);
+    return 46;
+}
+
+/* The host bridge's resources: buses 0-255 (the root ports' buses), the
+ * I/O space but conf1's ports (which it consumes), the 32-bit memory
+ * window and the 64-bit one. */
+static void build_pci_crs(struct aml *a, uint64_t mmio64_base)
+{
+    uint8_t r[192];
     size_t n = 0;
-    n += put_word_space(r + n, 2, 0, 0, 0);
+    n += put_word_space(r + n, 2, 0, 0, 255);
     /* I/O (Decode16, 0xcf8, 0xcf8, 1, 8): consumed by the bridge. */
     const uint8_t conf1[] = { 0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08 };
     memcpy(r + n, conf1, sizeof(conf1));
@@ -141,6 +158,8 @@ static void build_pci_crs(struct aml *a)
     n += put_word_space(r + n, 1, 0x03, 0x0d00, 0xffff);
     n += put_dword_memory(r + n, (uint32_t)GUEST_PCI_MMIO,
                           (uint32_t)(GUEST_PCI_MMIO + GUEST_PCI_MMIO_SIZE - 1));
+    n += put_qword_memory(r + n, mmio64_base,
+                          mmio64_base + GUEST_PCI_MMIO64_SIZE - 1);
     r[n++] = 0x79; /* end tag, checksum 0 */
     r[n++] = 0x00;
     aml_name(a, "_CRS");
@@ -173,7 +192,7 @@ static void build_pci_prt(struct aml *a)
  * every requested control to the OS by returning its capabilities
  * buffer unchanged: there is no firmware to keep any.
  */
-static int build_dsdt_body(struct builder *b)
+static int build_dsdt_body(struct builder *b, uint64_t mmio64_base)
 {
     struct aml a;
     aml_init(&a, b->buf + b->len, sizeof(b->buf) - b->len);
@@ -198,7 +217,7 @@ static int build_dsdt_body(struct builder *b)
     aml_integer(&a, 0);
     aml_name(&a, "_UID");
     aml_integer(&a, 0);
-    build_pci_crs(&a);
+    build_pci_crs(&a, mmio64_base);
     build_pci_prt(&a);
     aml_method_open(&a, "_OSC", 4);
     aml_return_arg(&a, 3);
@@ -214,7 +233,7 @@ static int build_dsdt_body(struct builder *b)
     return 0;
 }
 
-/* MCFG (PCI Firmware Specification 3.2, 4.1.2): ECAM for bus 0. */
+/* MCFG (PCI Firmware Specification 3.2, 4.1.2): ECAM for buses 0-255. */
 static size_t build_mcfg(struct builder *b)
 {
     size_t at = begin_table(b, "MCFG", 1);
@@ -223,7 +242,7 @@ static size_t build_mcfg(struct builder *b)
     put(e, GUEST_PCI_ECAM, 8);
     put(e + 8, 0, 2); /* segment */
     e[10] = 0;        /* first bus */
-    e[11] = 0;        /* last bus */
+    e[11] = (uint8_t)(GUEST_PCI_ECAM_SIZE / VMDEV_PCI_ECAM_BUS_SIZE - 1);
     finish_table(b, at);
     return at;
 }
@@ -306,7 +325,7 @@ static size_t build_madt(struct builder *b, unsigned cpus)
 }
 
 int vmm_build_acpi(const struct vmdev_guest_memory *mem, unsigned cpus,
-                   uint64_t *rsdp_gpa)
+                   uint64_t high_ram_end, uint64_t *rsdp_gpa)
 {
     static struct builder b;
     memset(&b, 0, sizeof(b));
@@ -318,7 +337,7 @@ int vmm_build_acpi(const struct vmdev_guest_memory *mem, unsigned cpus,
     b.buf[facs + 32] = 2; /* version */
 
     size_t dsdt = begin_table(&b, "DSDT", 2);
-    if (build_dsdt_body(&b))
+    if (build_dsdt_body(&b, guest_pci_mmio64_base(high_ram_end)))
         return -1;
     finish_table(&b, dsdt);
     size_t fadt = build_fadt(&b, dsdt, facs);

@@ -10,10 +10,13 @@
  *   0x00100000  the protected-mode kernel
  *   RAM up to 3 GiB; the rest of RAM continues at 4 GiB
  *   0xc0000000  32-bit MMIO hole:
- *                 0xc0000000-0xdfffffff  PCI memory window (BARs)
- *                 0xe0000000             PCI ECAM, bus 0 (1 MiB)
+ *                 0xc0000000-0xdfffffff  PCI memory window (root ports'
+ *                                        windows, 1 MiB each)
+ *                 0xe0000000-0xefffffff  PCI ECAM, buses 0-255
  *                 0xfec00000             IOAPIC
  *                 0xfee00000             local APICs
+ *   above RAM, from the next GiB boundary at or past 4 GiB: the 64-bit
+ *   PCI window (the root ports' prefetchable windows), 8 GiB
  */
 #ifndef VMM_LAYOUT_H
 #define VMM_LAYOUT_H
@@ -36,7 +39,17 @@
 #define GUEST_PCI_MMIO 0xc0000000ull
 #define GUEST_PCI_MMIO_SIZE 0x20000000ull
 #define GUEST_PCI_ECAM 0xe0000000ull
-#define GUEST_PCI_ECAM_SIZE 0x100000ull /* bus 0 only */
+#define GUEST_PCI_ECAM_SIZE 0x10000000ull /* 256 buses */
+#define GUEST_PCI_MMIO64_SIZE (8ull << 30)
+
+/* The 64-bit window starts at the first GiB boundary past RAM, and at
+ * 4 GiB at least. */
+static inline unsigned long long guest_pci_mmio64_base(unsigned long long high_ram_end)
+{
+    unsigned long long top = high_ram_end > GUEST_HIGH_RAM ? high_ram_end
+                                                           : GUEST_HIGH_RAM;
+    return (top + (1ull << 30) - 1) & ~((1ull << 30) - 1);
+}
 #define GUEST_IOAPIC 0xfec00000ull
 #define GUEST_LAPIC 0xfee00000ull
 

@@ -28,8 +28,12 @@ static void print_devices(struct vmm_machine *m)
          d = vmdev_device_next(m->devices, d)) {
         struct vmdev_resource res[16];
         size_t n = vmdev_device_resources(d, res, 16);
-        fprintf(stderr, "vmdev-run: device %s (%s):", vmdev_device_id(d),
+        char address[16];
+        fprintf(stderr, "vmdev-run: device %s (%s)", vmdev_device_id(d),
                 vmdev_device_type(d));
+        if (m->pci && vmm_pci_address(m->pci, d, address, sizeof(address)))
+            fprintf(stderr, " at %s", address);
+        fputc(':', stderr);
         for (size_t i = 0; i < n && i < 16; i++)
             print_resource(&res[i], i == 0);
         fprintf(stderr, "%s\n", n > 16 ? ", ..." : n ? "" : " nothing");

@@ -2,7 +2,7 @@
 /*
  * The machine's PCI host bridge and the virtio devices on it: the disks,
  * then the network cards, the console and the entropy source, each a
- * virtio-pci function in the next free slot.
+ * virtio-pci function in the next free root port.
  */
 #include <errno.h>
 #include <seccomp.h>
@@ -33,9 +33,13 @@ static int create_pci(struct vmm_machine *m, const struct vmm_options *opts)
     bool slirp = false;
     for (unsigned i = 0; i < opts->num_nets; i++)
         slirp |= opts->nets[i].backend.slirp;
+    /* A root port for each device, and the free ones. */
+    unsigned ports = opts->num_disks + opts->num_nets +
+                     (opts->console.kind != VMM_OUTPUT_OFF) + opts->rng +
+                     opts->pcie_ports;
     m->pci = vmm_pci_create(m->vm, m->devices, vmm_machine_ids[ID_PCI], m->gsis,
                             vmm_machine_set_ioapic_pin, m, m->log, m->vm->cpus,
-                            slirp ? &slirp_io_syscalls : NULL);
+                            slirp ? &slirp_io_syscalls : NULL, ports);
     return m->pci ? 0 : -1;
 }
 

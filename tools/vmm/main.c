@@ -135,7 +135,7 @@ int main(int argc, char **argv)
         .high_ram_end = vm->high_ram_end,
     };
     struct vmm_boot_entry entry;
-    if (vmm_build_acpi(vm->mem, opts.cpus, &boot.rsdp) ||
+    if (vmm_build_acpi(vm->mem, opts.cpus, vm->high_ram_end, &boot.rsdp) ||
         vmm_load_linux(vm->mem, &boot, &entry))
         goto out;
     if (!vmdev_event_loop_add(loop, vm->exit_fd, VMDEV_EVENT_IN, on_exit_request, &state))

@@ -144,6 +144,9 @@ static const char usage[] =
     "                       comes before its driver is set up, so feed a FIFO once\n"
     "                       the guest is up\n"
     "  --rng                a virtio-rng device fed by the host's getrandom()\n"
+    "  --pcie-ports N       free PCI Express root ports, beside one for each\n"
+    "                       device above, for devices added while the guest runs\n"
+    "                       (control API device-add), 0 to 230 (default 8)\n"
     "  --seccomp on|off|log\n"
     "                       confine each thread (vCPUs, I/O threads, the main\n"
     "                       thread) to the system calls it needs with a seccomp\n"
@@ -428,7 +431,8 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
 {
     enum { OPT_KERNEL = 1, OPT_INITRAMFS, OPT_CMDLINE, OPT_CPUS, OPT_MEMORY,
            OPT_DISK, OPT_NET, OPT_SERIAL, OPT_CONSOLE, OPT_RNG, OPT_STATS,
-           OPT_SECCOMP, OPT_SECCOMP_TEST_STRAY, OPT_API_SOCKET, OPT_HELP };
+           OPT_SECCOMP, OPT_SECCOMP_TEST_STRAY, OPT_API_SOCKET, OPT_PCIE_PORTS,
+           OPT_HELP };
     static const struct option longopts[] = {
         { "kernel", required_argument, NULL, OPT_KERNEL },
         { "initramfs", required_argument, NULL, OPT_INITRAMFS },
@@ -440,6 +444,7 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
         { "serial", required_argument, NULL, OPT_SERIAL },
         { "console", required_argument, NULL, OPT_CONSOLE },
         { "rng", no_argument, NULL, OPT_RNG },
+        { "pcie-ports", required_argument, NULL, OPT_PCIE_PORTS },
         { "stats", no_argument, NULL, OPT_STATS },
         { "api-socket", required_argument, NULL, OPT_API_SOCKET },
         { "seccomp", required_argument, NULL, OPT_SECCOMP },
@@ -455,6 +460,7 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
         .memory = DEFAULT_MEMORY,
         .serial = { VMM_OUTPUT_STDIO, NULL },
         .console = { VMM_OUTPUT_OFF, NULL },
+        .pcie_ports = DEFAULT_PCIE_PORTS,
     };
     opterr = 0;
     int c, ret;
@@ -489,6 +495,12 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
                 return ret;
             break;
         case OPT_RNG: opts->rng = true; break;
+        case OPT_PCIE_PORTS:
+            if (vmm_parse_count(optarg, 0, VMM_MAX_FREE_PCIE_PORTS,
+                                &opts->pcie_ports))
+                return bad("pcie-ports", optarg,
+                           "expected a number from 0 to 230");
+            break;
         case OPT_STATS: opts->stats = true; break;
         case OPT_API_SOCKET:
             if (!*optarg)

@@ -16,6 +16,10 @@
 #define VMM_MAX_DISKS 8
 #define VMM_MAX_CPUS 64
 #define VMM_MAX_NETS 8
+/* Free root ports: with one for each device the command line can give,
+ * all of the 248 a machine has. */
+#define VMM_MAX_FREE_PCIE_PORTS 230
+#define DEFAULT_PCIE_PORTS 8
 
 enum vmm_output_kind { VMM_OUTPUT_OFF, VMM_OUTPUT_STDIO, VMM_OUTPUT_FILE };
 
@@ -67,6 +71,7 @@ struct vmm_options {
     struct vmm_output console; /* virtio-console (hvc0) */
     const char *console_input; /* a file for hvc0's input, or NULL */
     bool rng;
+    unsigned pcie_ports; /* free root ports, for hot-plug */
     bool stats; /* print exit counts when the VM stops */
     const char *api_socket; /* the control API's socket, or NULL */
     enum vmm_seccomp seccomp;

@@ -16,22 +16,42 @@
 #include "sandbox.h"
 #include "vmdev/event_loop.h"
 #include "vmdev/pci.h"
+#include "vmdev/pcie.h"
 #include "vmdev/resource.h"
 #include "vmdev/virtio_pci.h"
+
+/* Each root port's windows: room for a virtio function's BAR, and for
+ * 64-bit prefetchable BARs (PCI-PCI bridge windows are 1 MiB grained). */
+#define PORT_MEM_WINDOW (1ull << 20)
+#define PORT_PREF_WINDOW (32ull << 20)
+
+struct virtio_function;
+
+/* A root port on bus 0 and what sits in it. */
+struct vmm_port {
+    struct vmm_pci *pci;
+    struct vmdev_pcie_root_port *port;
+    struct virtio_function *function; /* plugged in, or NULL */
+    unsigned index;
+    /* Its memory window, where the device in it has its BAR. */
+    struct vmdev_resource_pool *window;
+    char name[16];
+};
 
 /* A virtio device on the bus: the device-manager entry's opaque. */
 struct virtio_function {
     struct vmm_pci *pci;
     struct vmdev_virtio_device *vdev;
     struct vmdev_virtio_pci *vp;
-    bool plugged; /* vp's function on the bus */
+    struct vmm_port *port; /* where vp's function is plugged, or NULL */
+    struct vmdev_device *dev; /* its device-manager entry */
     char transport_section[VMDEV_DEVICE_ID_MAX + sizeof("/pci")];
 };
 
 struct vmm_pci {
     struct vmm_vm *vm;
     struct vmdev_pci_bus *bus;
-    struct vmdev_resource_pool *mmio;
+    struct vmdev_resource_pool *mmio, *mmio64;
     vmm_set_gsi_fn *set_gsi;
     void *gsi_opaque;
     struct vmdev_log *log;
@@ -48,8 +68,9 @@ struct vmm_pci {
     unsigned num_io_loops;
     /* What the freed functions counted (vmdev_virtio_pci_stats). */
     atomic_uint_fast64_t kicks_by_unplugged, routed_by_unplugged;
-    /* By slot, for the statistics. */
-    struct virtio_function *functions[VMDEV_PCI_SLOTS];
+    /* Port i is function i % 8 of slot 1 + i / 8, its secondary bus i + 1. */
+    struct vmm_port ports[VMM_PCI_MAX_PORTS];
+    unsigned num_ports;
 };
 
 static struct vmdev_bus *bus_for(struct vmm_pci *pci,
@@ -127,10 +148,19 @@ static void pci_destroy(void *opaque)
     if (pci->vm->after_write_opaque == pci)
         pci->vm->after_write = NULL;
     /* Every function was removed before the host (added after it). */
+    for (unsigned i = 0; i < pci->num_ports; i++) {
+        struct vmdev_pcie_root_port *port = pci->ports[i].port;
+        if (port)
+            vmdev_pci_bus_remove(pci->bus,
+                                 vmdev_pcie_root_port_function(port));
+        vmdev_pcie_root_port_free(port);
+        vmdev_resource_pool_free(pci->ports[i].window);
+    }
     for (unsigned i = 0; i < pci->num_io_loops; i++)
         vmdev_event_loop_free(pci->io_loops[i]);
     vmdev_pci_bus_free(pci->bus);
     vmdev_resource_pool_free(pci->mmio);
+    vmdev_resource_pool_free(pci->mmio64);
     pthread_mutex_destroy(&pci->intx_lock);
     free(pci);
 }
@@ -179,12 +209,70 @@ struct vmdev_event_loop *vmm_pci_io_loop(struct vmm_pci *pci, unsigned index)
     return pci->io_loops[index % pci->num_io_loops];
 }
 
+/* The guest powered a port's slot off: its device is free to go. */
+static void port_powered_off(void *opaque, struct vmdev_pcie_root_port *port)
+{
+    struct vmm_port *p = opaque;
+    (void)port;
+    vmdev_log(p->pci->log, VMDEV_LOG_INFO, "%s: the guest powered the slot off",
+              p->name);
+}
+
+/* Root ports with their bus numbers and windows, as firmware leaves
+ * them; the host's entry owns the windows. */
+static int create_ports(struct vmm_pci *pci, struct vmdev_device *dev,
+                        unsigned count)
+{
+    for (unsigned i = 0; i < count; i++) {
+        struct vmm_port *p = &pci->ports[i];
+        pci->num_ports = i + 1; /* pci_destroy frees what was made */
+        uint64_t mem, pref;
+        if (vmdev_device_alloc(dev, pci->mmio, VMDEV_RESOURCE_MMIO,
+                               PORT_MEM_WINDOW, PORT_MEM_WINDOW, &mem) ||
+            vmdev_device_alloc(dev, pci->mmio64, VMDEV_RESOURCE_MMIO,
+                               PORT_PREF_WINDOW, PORT_PREF_WINDOW, &pref))
+            return -1;
+        p->pci = pci;
+        p->index = i;
+        p->window = vmdev_resource_pool_new(mem, PORT_MEM_WINDOW);
+        if (!p->window)
+            return -1;
+        snprintf(p->name, sizeof(p->name), "root-port%u", i);
+        p->port = vmdev_pcie_root_port_new(&(struct vmdev_pcie_root_port_config){
+            .name = p->name,
+            .port_number = (uint8_t)(i + 1),
+            .physical_slot = (uint16_t)i,
+            .secondary_bus = (uint8_t)(i + 1),
+            .mem_base = (uint32_t)mem,
+            .mem_size = PORT_MEM_WINDOW,
+            .pref_base = pref,
+            .pref_size = PORT_PREF_WINDOW,
+            .msi = { .send = vmm_vm_send_msi, .opaque = pci->vm },
+            .slot_powered_off = port_powered_off,
+            .opaque = p,
+            .log = pci->log,
+        });
+        if (!p->port)
+            return -1;
+        if (vmdev_pci_bus_add_function(pci->bus,
+                                       vmdev_pcie_root_port_function(p->port),
+                                       (int)(1 + i / VMDEV_PCI_FUNCTIONS),
+                                       i % VMDEV_PCI_FUNCTIONS) < 0) {
+            vmdev_pcie_root_port_free(p->port);
+            p->port = NULL;
+            return -1;
+        }
+    }
+    return 0;
+}
+
 struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
                                struct vmdev_device_manager *devices,
                                const char *id, struct vmdev_resource_pool *gsis,
                                vmm_set_gsi_fn *set_gsi, void *gsi_opaque,
                                struct vmdev_log *log, unsigned io_threads,
-                               const struct vmm_syscall_list *io_extra)
+                               const struct vmm_syscall_list *io_extra,
+                               unsigned ports)
 {
     struct vmm_pci *pci = calloc(1, sizeof(*pci));
     if (!pci)
@@ -205,7 +293,12 @@ struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
     };
     pci->bus = vmdev_pci_bus_new(&owner);
     pci->mmio = vmdev_resource_pool_new(GUEST_PCI_MMIO, GUEST_PCI_MMIO_SIZE);
-    if (!pci->bus || !pci->mmio || start_io_loops(pci, io_threads, io_extra) ||
+    pci->mmio64 = vmdev_resource_pool_new(
+        guest_pci_mmio64_base(vm->high_ram_end), GUEST_PCI_MMIO64_SIZE);
+    if (ports > VMM_PCI_MAX_PORTS)
+        ports = VMM_PCI_MAX_PORTS;
+    if (!pci->bus || !pci->mmio || !pci->mmio64 ||
+        start_io_loops(pci, io_threads, io_extra) ||
         vmdev_device_reserve(dev, gsis, VMDEV_RESOURCE_GSI, PCI_INTX_GSI_BASE,
                              PCI_INTX_GSI_COUNT) ||
         vmdev_device_map(dev, vm->pio, VMDEV_RESOURCE_PIO,
@@ -214,7 +307,8 @@ struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
                          pci->bus) ||
         vmdev_device_map(dev, vm->mmio, VMDEV_RESOURCE_MMIO, GUEST_PCI_ECAM,
                          GUEST_PCI_ECAM_SIZE, VMDEV_ACCESS_UP_TO_4,
-                         &vmdev_pci_ecam_ops, pci->bus)) {
+                         &vmdev_pci_ecam_ops, pci->bus) ||
+        create_ports(pci, dev, ports)) {
         fprintf(stderr, "vmdev-run: cannot set up the PCI host bridge\n");
         vmdev_device_remove(devices, dev);
         return NULL;
@@ -238,13 +332,11 @@ static struct vmdev_event_loop *queue_loop(void *opaque, unsigned group)
 static void unplug_function(void *opaque)
 {
     struct virtio_function *f = opaque;
-    struct vmm_pci *pci = f->pci;
-    if (!f->plugged)
+    if (!f->port)
         return;
-    struct vmdev_pci_device *pdev = vmdev_virtio_pci_function(f->vp);
-    pci->functions[vmdev_pci_device_slot(pdev)] = NULL;
-    vmdev_pci_bus_remove(pci->bus, pdev);
-    f->plugged = false;
+    vmdev_pci_bus_remove(f->pci->bus, vmdev_virtio_pci_function(f->vp));
+    f->port->function = NULL;
+    f->port = NULL;
 }
 
 /* The transport goes first: it stops the queues' eventfds and lets go of
@@ -284,6 +376,16 @@ static const struct vmdev_device_ops virtio_function_ops = {
     virtio_function_destroy, virtio_function_save, virtio_function_restore,
 };
 
+static struct vmm_port *free_port(struct vmm_pci *pci)
+{
+    for (unsigned i = 0; i < pci->num_ports; i++)
+        if (!pci->ports[i].function &&
+            !vmdev_pcie_root_port_device(pci->ports[i].port))
+            return &pci->ports[i];
+    return NULL;
+}
+
+/* Into the first free root port; the entry owns the port's slot. */
 static int plug_function(struct vmm_pci *pci, struct vmdev_device *dev,
                          struct virtio_function *f)
 {
@@ -293,33 +395,42 @@ static int plug_function(struct vmm_pci *pci, struct vmdev_device *dev,
         .queue_loop = queue_loop,
         .set_ioeventfd = set_ioeventfd,
         .opaque = pci,
+        .express = true,
     };
-    uint64_t bar;
+    struct vmm_port *port = free_port(pci);
+    if (!port) {
+        fprintf(stderr, "vmdev-run: no free PCI Express port for %s "
+                        "(--pcie-ports adds more)\n",
+                vmdev_device_id(dev));
+        return -1;
+    }
     f->vp = vmdev_virtio_pci_new(f->vdev, &config);
     if (!f->vp) {
         fprintf(stderr, "vmdev-run: cannot create virtio-pci for %s: %s\n",
                 vmdev_device_id(dev), strerror(errno));
         return -1;
     }
-    /* Like firmware, place the BAR; the OS keeps it and enables decode. */
-    if (vmdev_device_alloc(dev, pci->mmio, VMDEV_RESOURCE_MMIO,
+    /* Like firmware, place the BAR in the port's memory window; the OS
+     * keeps it and enables decode. */
+    uint64_t bar;
+    if (vmdev_device_alloc(dev, port->window, VMDEV_RESOURCE_MMIO,
                            VMDEV_VIRTIO_PCI_BAR_SIZE,
                            VMDEV_VIRTIO_PCI_BAR_SIZE, &bar)) {
-        fprintf(stderr, "vmdev-run: no room in the PCI window for %s\n",
-                vmdev_device_id(dev));
+        fprintf(stderr, "vmdev-run: no room in %s's window for %s\n",
+                port->name, vmdev_device_id(dev));
         return -1;
     }
     struct vmdev_pci_device *pdev = vmdev_virtio_pci_function(f->vp);
     vmdev_pci_bar_assign(pdev, VMDEV_VIRTIO_PCI_BAR, bar);
-    int slot = vmdev_pci_bus_add(pci->bus, pdev, -1);
-    if (slot < 0) {
-        fprintf(stderr, "vmdev-run: no PCI slot left for %s\n",
-                vmdev_device_id(dev));
+    int ret = vmdev_pcie_root_port_plug(port->port, pdev, false);
+    if (ret) {
+        fprintf(stderr, "vmdev-run: cannot plug %s into %s: %s\n",
+                vmdev_device_id(dev), port->name, strerror(-ret));
         return -1;
     }
-    pci->functions[slot] = f;
-    f->plugged = true;
-    return vmdev_device_claim(dev, VMDEV_RESOURCE_PCI_SLOT, (uint64_t)slot, 1,
+    port->function = f;
+    f->port = port;
+    return vmdev_device_claim(dev, VMDEV_RESOURCE_PCI_SLOT, port->index, 1,
                               unplug_function, f);
 }
 
@@ -340,6 +451,7 @@ int vmm_pci_add_virtio(struct vmm_pci *pci, struct vmdev_device_manager *devices
         free(f);
         return -1;
     }
+    f->dev = dev;
     snprintf(f->transport_section, sizeof(f->transport_section), "%s/pci",
              vmdev_device_id(dev));
     /* The device is named by its id: its snapshot section is the id. */
@@ -356,9 +468,9 @@ int vmm_pci_add_virtio(struct vmm_pci *pci, struct vmdev_device_manager *devices
 uint64_t vmm_pci_ioeventfd_kicks(struct vmm_pci *pci)
 {
     uint64_t kicks = atomic_load(&pci->kicks_by_unplugged);
-    for (unsigned slot = 0; slot < VMDEV_PCI_SLOTS; slot++)
-        if (pci->functions[slot])
-            kicks += vmdev_virtio_pci_get_stats(pci->functions[slot]->vp)
+    for (unsigned i = 0; i < pci->num_ports; i++)
+        if (pci->ports[i].function)
+            kicks += vmdev_virtio_pci_get_stats(pci->ports[i].function->vp)
                          .eventfd_kicks;
     return kicks;
 }
@@ -366,9 +478,25 @@ uint64_t vmm_pci_ioeventfd_kicks(struct vmm_pci *pci)
 uint64_t vmm_pci_msix_routed(struct vmm_pci *pci)
 {
     uint64_t routed = atomic_load(&pci->routed_by_unplugged);
-    for (unsigned slot = 0; slot < VMDEV_PCI_SLOTS; slot++)
-        if (pci->functions[slot])
-            routed += vmdev_virtio_pci_get_stats(pci->functions[slot]->vp)
+    for (unsigned i = 0; i < pci->num_ports; i++)
+        if (pci->ports[i].function)
+            routed += vmdev_virtio_pci_get_stats(pci->ports[i].function->vp)
                           .msix.routed;
     return routed;
+}
+
+bool vmm_pci_address(struct vmm_pci *pci, const struct vmdev_device *dev,
+                     char *out, size_t len)
+{
+    for (unsigned i = 0; i < pci->num_ports; i++) {
+        const struct virtio_function *f = pci->ports[i].function;
+        unsigned bus, slot, fn;
+        if (f && f->dev == dev &&
+            vmdev_pci_device_address(vmdev_virtio_pci_function(f->vp), &bus,
+                                     &slot, &fn)) {
+            snprintf(out, len, "%02x:%02x.%x", bus, slot, fn);
+            return true;
+        }
+    }
+    return false;
 }
