@@ -350,8 +350,12 @@ int vmdev_pcie_root_port_plug(struct vmdev_pcie_root_port *port,
         set_presence(port, true);
         if (hotplug) {
             /* The guest powers the slot when it hears of the card; if it
-             * left the slot powered, the link comes up now. */
-            raise_events(port, PCI_EXP_SLTSTA_PDC);
+             * left the slot powered, the link comes up now. The button
+             * is pressed too, as QEMU does: a slot with a button has
+             * pciehp enable the button's event and not presence's, and
+             * the presence change it then finds beside the press cancels
+             * the press's 5 s countdown (pciehp_hpc.c, pciehp_ctrl.c). */
+            raise_events(port, PCI_EXP_SLTSTA_PDC | PCI_EXP_SLTSTA_ABP);
             update_link(port);
         } else {
             /* Present at power-on: powered, lit and linked, no event. */

@@ -13,7 +13,7 @@ trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
 . "$(dirname "$0")/lib.sh"
 
 help=$("$ctl" --help) || fail "--help exited $?"
-for word in --socket --json --help version device-list query-events quit events; do
+for word in --socket --json --help version device-add device-del device-list query-events quit events; do
     grep -qE -- "^  $word" <<<"$help" || fail "--help does not document $word"
 done
 grep -q "Exit status" <<<"$help" || fail "--help does not give the exit statuses"
@@ -24,7 +24,11 @@ refused_file=$work/none refused_what="a file"
 expect_refused "--socket PATH is required" -- version
 expect_refused "a command is required" -- --socket "$sock"
 expect_refused "unknown command 'reboot'" -- --socket "$sock" reboot
-expect_refused "one command at a time" -- --socket "$sock" version quit
+expect_refused "version: too many arguments" -- --socket "$sock" version quit
+expect_refused "device-add: arguments missing" -- --socket "$sock" device-add
+expect_refused "device-add: too many arguments" -- --socket "$sock" device-add disk path=a b
+expect_refused "device-add: bad element '=x'" -- --socket "$sock" device-add disk =x
+expect_refused "device-del: unexpected '--now'" -- --socket "$sock" device-del d1 --now
 
 "$ctl" --socket "$sock" version >"$work/out" 2>"$work/err"
 rc=$?
@@ -46,9 +50,12 @@ answers = {
         {"id": "com1", "type": "uart",
          "resources": [{"kind": "pio", "base": 1016, "size": 8},
                        {"kind": "gsi", "base": 4, "size": 1}]},
-        {"id": "virtio-rng0", "type": "virtio-rng",
+        {"id": "virtio-rng0", "type": "virtio-rng", "pci": "04:00.0",
+         "port": "root-port3", "state": "removal-pending",
          "resources": [{"kind": "pci-slot", "base": 3, "size": 1}]}]},
     "query-events": {"events": ["DEVICE_DELETED"]},
+    "device-add": {},
+    "device-del": {"pending": True},
 }
 while True:
     c, _ = s.accept()
@@ -76,11 +83,23 @@ read -r _ < "$work/ready"
 out=$("$ctl" --socket "$sock" version) || fail "version: exit $?"
 [ "$out" = "vmdev-run with libvmdev 0.1.0" ] || fail "version printed '$out'"
 out=$("$ctl" --socket "$sock" device-list) || fail "device-list: exit $?"
-grep -qE '^ID +TYPE +RESOURCES$' <<<"$out" || fail "device-list: no header: $out"
-grep -qE '^com1 +uart +pio 0x3f8-0x3ff, gsi 4$' <<<"$out" ||
+grep -qE '^ID +TYPE +PCI +PORT +STATE +RESOURCES$' <<<"$out" ||
+    fail "device-list: no header: $out"
+grep -qE '^com1 +uart +- +- +- +pio 0x3f8-0x3ff, gsi 4$' <<<"$out" ||
     fail "device-list: com1's line: $out"
-grep -qE '^virtio-rng0 +virtio-rng +pci-slot 3$' <<<"$out" ||
+grep -qE '^virtio-rng0 +virtio-rng +04:00.0 +root-port3 +removal-pending +pci-slot 3$' <<<"$out" ||
     fail "device-list: virtio-rng0's line: $out"
+# device-add: the type, then --disk's or --net's keys as members, a bare
+# word (a --net backend) as true.
+"$ctl" --socket "$sock" device-add net slirp,id=n1,queues=2 >/dev/null ||
+    fail "device-add: exit $?"
+grep -qxF '{"arguments": {"id": "n1", "queues": "2", "slirp": true, "type": "net"}, "execute": "device-add", "id": 1}' "$work/requests" ||
+    fail "device-add sent: $(grep device-add "$work/requests")"
+out=$("$ctl" --socket "$sock" device-del n1 --force) || fail "device-del: exit $?"
+grep -qxF '{"arguments": {"force": true, "id": "n1"}, "execute": "device-del", "id": 1}' "$work/requests" ||
+    fail "device-del sent: $(grep device-del "$work/requests")"
+[ "$out" = "removal pending: the guest was asked to release the device" ] ||
+    fail "device-del printed '$out'"
 out=$("$ctl" --socket "$sock" --json query-events) || fail "query-events: exit $?"
 [ "$out" = '{"events":["DEVICE_DELETED"]}' ] || fail "query-events --json printed '$out'"
 "$ctl" --socket "$sock" quit >"$work/out" 2>"$work/err"

@@ -2,13 +2,16 @@
 /*
  * PCI configuration space through conf1 and ECAM, with BAR reconciliation
  * and MSI-X table accesses in between: the guest's whole reach into a PCI
- * function. Identity registers must never change, and a mapped BAR must
- * always be one that config space decodes.
+ * function, and into a root port's bridge header and hot-plug slot with
+ * an endpoint behind it that the host plugs, asks back and pulls as the
+ * input says. Identity registers must never change, and a mapped BAR
+ * must always be one that config space decodes.
  */
 #include <stdlib.h>
 
 #include "vmdev/pci.h"
 #include "vmdev/pci_msix.h"
+#include "vmdev/pcie.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -49,6 +52,37 @@ static const struct vmdev_pci_bus_owner owner = {
 
 static struct vmdev_pci_device *dev;
 static struct vmdev_pci_msix *msix;
+static bool powered_off; /* the guest powered the port's slot off */
+
+static void slot_powered_off(void *opaque, struct vmdev_pcie_root_port *port)
+{
+    powered_off = true;
+}
+
+/* The host's side of the port: plug an endpoint, ask for it back, pull
+ * it, or take it out once the guest let go of it. */
+static void port_op(struct vmdev_pci_bus *bus, struct vmdev_pcie_root_port *port,
+                    uint32_t value)
+{
+    struct vmdev_pci_device *child = vmdev_pcie_root_port_device(port);
+    if (child && (powered_off || (value & 3) == 3)) {
+        vmdev_pci_bus_remove(bus, child);
+        vmdev_pci_device_free(child);
+        powered_off = false;
+    } else if (child) {
+        (void)vmdev_pcie_root_port_request_unplug(port);
+    } else {
+        child = vmdev_pci_device_new(&(struct vmdev_pci_device_config){
+            .name = "child", .vendor_id = 0x1af4, .device_id = 0x1041,
+            .interrupt_pin = 1 });
+        if (!child ||
+            vmdev_pci_set_bar(child, 0, VMDEV_PCI_BAR_MEM64, 0x8000, false,
+                              &bar_ops, NULL, VMDEV_ACCESS_ANY) ||
+            !vmdev_pcie_add_endpoint_capability(child) ||
+            vmdev_pcie_root_port_plug(port, child, value & 4))
+            abort();
+    }
+}
 
 static void msix_written(struct vmdev_pci_device *pdev, uint32_t offset,
                          unsigned size)
@@ -90,6 +124,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         !(msix = vmdev_pci_msix_new(dev, 4, 0, 0x2000, 0x3000, &sink)) ||
         vmdev_pci_bus_add(bus, dev, 1) != 1)
         abort();
+    struct vmdev_pcie_root_port *port =
+        vmdev_pcie_root_port_new(&(struct vmdev_pcie_root_port_config){
+            .name = "port", .secondary_bus = 1, .mem_base = 0xc0000000,
+            .mem_size = 1u << 20, .pref_base = 1ull << 32,
+            .pref_size = 1u << 20, .msi = sink,
+            .slot_powered_off = slot_powered_off });
+    if (!port ||
+        vmdev_pci_bus_add(bus, vmdev_pcie_root_port_function(port), 2) != 2)
+        abort();
+    powered_off = false;
 
     const uint8_t *p = data, *end = data + size;
     while (p < end) {
@@ -104,13 +148,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 1:
             (void)vmdev_pci_conf1_ops.read(bus, where & 7, sz > 4 ? 4 : sz);
             break;
-        case 2:
-            vmdev_pci_ecam_ops.write(bus, where % VMDEV_PCI_ECAM_BUS_SIZE,
+        case 2: /* buses 0-3: the port's secondary one, or a renumbered */
+            vmdev_pci_ecam_ops.write(bus, where % (4 * VMDEV_PCI_ECAM_BUS_SIZE),
                                      value, sz);
             break;
         case 3:
-            (void)vmdev_pci_ecam_ops.read(bus, where % VMDEV_PCI_ECAM_BUS_SIZE,
-                                          sz);
+            (void)vmdev_pci_ecam_ops.read(
+                bus, where % (4 * VMDEV_PCI_ECAM_BUS_SIZE), sz);
             break;
         case 4:
             vmdev_pci_msix_table_write(msix, where & 0x7f, value, sz);
@@ -120,7 +164,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)vmdev_pci_msix_pba_read(msix, where & 0xf, sz);
             break;
         case 6:
-            vmdev_pci_set_intx(dev, value & 1);
+            if (value & 8)
+                port_op(bus, port, value);
+            else
+                vmdev_pci_set_intx(dev, value & 1);
             break;
         default:
             vmdev_pci_bus_apply_bar_changes(bus);
@@ -137,6 +184,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (!decoded || address != vmdev_pci_device_bar(dev, i)->mapped_address))
             abort();
     }
+    struct vmdev_pci_device *child = vmdev_pcie_root_port_device(port);
+    if (child) {
+        vmdev_pci_bus_remove(bus, child);
+        vmdev_pci_device_free(child);
+    }
+    if (vmdev_pci_get_config(vmdev_pcie_root_port_function(port), 0, 4) !=
+        0x000c1b36)
+        abort();
+    vmdev_pci_bus_remove(bus, vmdev_pcie_root_port_function(port));
+    vmdev_pcie_root_port_free(port);
     vmdev_pci_bus_remove(bus, dev);
     vmdev_pci_msix_free(msix);
     vmdev_pci_device_free(dev);

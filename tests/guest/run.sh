@@ -3,12 +3,14 @@
 #
 # The guest tests: fetches the stock Debian kernel, builds the busybox
 # initramfs and runs tests/guest/suite.sh with vmdev-run (DIR/tools/vmm/
-# vmdev-run), then lifecycle.sh (piped input, stopping), then interop.sh
+# vmdev-run), then lifecycle.sh (piped input, stopping), hotplug.sh
+# (devices added and removed through the control API), then interop.sh
 # (several VMs on DIR/tools/switch/vmdev-switch, with QEMU and passt).
 # Where this machine's /dev/kvm cannot run a guest, the VMs run inside
 # QEMU (TCG) guests whose CPU has SVM, with KVM nested (nested.sh).
 # VMDEV_GUEST_NESTED=1 forces that path, =0 forbids it.
-# VMDEV_GUEST_TESTS=a,b,... picks tests: the suite's, "lifecycle" for
+# VMDEV_GUEST_TESTS=a,b,... picks tests: the suite's, "hotplug" for
+# hotplug.sh, "lifecycle" for
 # lifecycle.sh's and "interop" for all of interop.sh's. VMDEV_GUEST_TIMEOUT, VMDEV_INTEROP_TIMEOUT (seconds per
 # VM), VMDEV_SLIRP_MIB, VMDEV_TAP_MIB and VMDEV_LAN_MIB change limits and
 # sizes. VMDEV_RUN=PROGRAM replaces vmdev-run (e.g. tests/guest/qemu-vmdev-run.sh
@@ -45,13 +47,15 @@ retried() {
     return $rc
 }
 
-# VMDEV_GUEST_TESTS: the suite's tests, "lifecycle" and "interop"; unset
+# VMDEV_GUEST_TESTS: the suite's tests, "lifecycle", "hotplug" and
+# "interop"; unset
 # or empty, all.
-run_suite=1 run_lifecycle=1 run_interop=1
+run_suite=1 run_lifecycle=1 run_hotplug=1 run_interop=1
 if [ -n "${VMDEV_GUEST_TESTS:-}" ]; then
-    suite_tests=$(echo "$VMDEV_GUEST_TESTS" | tr , '\n' | grep -vx 'interop\|lifecycle\|' | paste -sd ,)
+    suite_tests=$(echo "$VMDEV_GUEST_TESTS" | tr , '\n' | grep -vx 'interop\|lifecycle\|hotplug\|' | paste -sd ,)
     case ",$VMDEV_GUEST_TESTS," in *,interop,*) ;; *) run_interop=0 ;; esac
     case ",$VMDEV_GUEST_TESTS," in *,lifecycle,*) ;; *) run_lifecycle=0 ;; esac
+    case ",$VMDEV_GUEST_TESTS," in *,hotplug,*) ;; *) run_hotplug=0 ;; esac
     case ",$suite_tests," in *,lan,*|*,lanpeer,*|*,lanqemu,*|*,passt,*|*,pcap,*)
         echo "run.sh: lan, lanpeer, lanqemu, passt and pcap are interop.sh's: VMDEV_GUEST_TESTS=interop runs them" >&2
         exit 2 ;;
@@ -87,6 +91,18 @@ if [ $run_lifecycle = 1 ]; then
         "$here/lifecycle.sh" --vmm "$vmm" --ctl "$build/tools/ctl/vmdev-ctl" \
             --kernel "$cache/kernel/vmlinuz" \
             --initrd "$cache/test-initramfs.cpio.gz" --work "$cache/lifecycle" || rc=1
+    fi
+fi
+if [ $run_hotplug = 1 ]; then
+    if [ "$nested" = 1 ]; then
+        retried "$here/nested.sh" --cache "$cache" -- \
+            "$here/hotplug.sh" --vmm "$vmm" --ctl "$build/tools/ctl/vmdev-ctl" \
+            --kernel "$cache/kernel/vmlinuz" \
+            --initrd "$cache/test-initramfs.cpio.gz" --work /run/vmdev-hotplug || rc=1
+    else
+        "$here/hotplug.sh" --vmm "$vmm" --ctl "$build/tools/ctl/vmdev-ctl" \
+            --kernel "$cache/kernel/vmlinuz" \
+            --initrd "$cache/test-initramfs.cpio.gz" --work "$cache/hotplug" || rc=1
     fi
 fi
 if [ $run_interop = 1 ]; then

@@ -26,13 +26,25 @@
 #define ANSWER_TIMEOUT_S 30
 
 static const char usage[] =
-    "Usage: vmdev-ctl --socket PATH [--json] COMMAND\n"
+    "Usage: vmdev-ctl --socket PATH [--json] COMMAND [ARGS]\n"
     "\n"
     "Talk to a VMM's control API (vmdev-run --api-socket PATH).\n"
     "\n"
     "Commands:\n"
     "  version        the VMM and the libvmdev it runs\n"
-    "  device-list    every device: id, type and what it owns\n"
+    "  device-add disk path=FILE[,id=ID,...]\n"
+    "  device-add net slirp|socket=PATH|tap=NAME[,id=ID,...]\n"
+    "  device-add rng [id=ID]\n"
+    "                 add a device while the guest runs, with the keys\n"
+    "                 vmdev-run's --disk and --net take; it goes into a\n"
+    "                 free PCI Express root port and the guest finds it\n"
+    "  device-del ID [--force]\n"
+    "                 ask the guest to release device ID (its port's\n"
+    "                 attention button): it is removed once the guest lets\n"
+    "                 go, which the DEVICE_DELETED event tells (see events);\n"
+    "                 --force removes it at once, by surprise\n"
+    "  device-list    every device: id, type, PCI address, root port, state\n"
+    "                 and what it owns\n"
     "  query-events   the events the VMM sends\n"
     "  quit           stop the VM; the VMM exits 0, as after a poweroff\n"
     "  events         print events as they come, one JSON object a line,\n"
@@ -47,8 +59,16 @@ static const char usage[] =
     "reached or when it does not answer within 30 s, 2 for a bad command\n"
     "line.\n";
 
-static const char *const commands[] = { "version", "device-list",
-                                        "query-events", "quit", "events" };
+struct command {
+    const char *name;
+    unsigned min_args, max_args; /* words after the command */
+};
+
+static const struct command commands[] = {
+    { "version", 0, 0 },      { "device-add", 1, 2 }, { "device-del", 1, 2 },
+    { "device-list", 0, 0 },  { "query-events", 0, 0 }, { "quit", 0, 0 },
+    { "events", 0, 0 },
+};
 
 static int connect_to(const char *path)
 {
@@ -104,20 +124,32 @@ static void print_resource(struct json_object *r, bool first)
         printf("%" PRIu64, b);
 }
 
+/* A member's text, or "-". */
+static const char *member(struct json_object *obj, const char *key)
+{
+    struct json_object *v;
+    const char *text = json_object_object_get_ex(obj, key, &v)
+                           ? json_object_get_string(v)
+                           : NULL;
+    return text ? text : "-";
+}
+
 static void print_devices(struct json_object *result)
 {
     struct json_object *devices;
     if (!json_object_object_get_ex(result, "devices", &devices))
         return;
-    printf("%-16s %-16s %s\n", "ID", "TYPE", "RESOURCES");
+    printf("%-16s %-16s %-8s %-12s %-16s %s\n", "ID", "TYPE", "PCI", "PORT",
+           "STATE", "RESOURCES");
     for (size_t i = 0; i < json_object_array_length(devices); i++) {
         struct json_object *d = json_object_array_get_idx(devices, i);
         struct json_object *id, *type, *res;
         if (!json_object_object_get_ex(d, "id", &id) ||
             !json_object_object_get_ex(d, "type", &type))
             continue;
-        printf("%-16s %-16s ", json_object_get_string(id),
-               json_object_get_string(type));
+        printf("%-16s %-16s %-8s %-12s %-16s ", json_object_get_string(id),
+               json_object_get_string(type), member(d, "pci"),
+               member(d, "port"), member(d, "state"));
         if (json_object_object_get_ex(d, "resources", &res))
             for (size_t j = 0; j < json_object_array_length(res); j++)
                 print_resource(json_object_array_get_idx(res, j), j == 0);
@@ -136,6 +168,12 @@ static void print_result(const char *command, struct json_object *result)
         printf("%s with libvmdev %s\n", vmm, lib);
     } else if (strcmp(command, "device-list") == 0) {
         print_devices(result);
+    } else if (strcmp(command, "device-del") == 0) {
+        bool pending = json_object_object_get_ex(result, "pending", &v) &&
+                       json_object_get_boolean(v);
+        printf("%s\n", pending ? "removal pending: the guest was asked to "
+                                 "release the device"
+                               : "removed");
     } else if (strcmp(command, "query-events") == 0 &&
                json_object_object_get_ex(result, "events", &v)) {
         for (size_t i = 0; i < json_object_array_length(v); i++)
@@ -144,19 +182,65 @@ static void print_result(const char *command, struct json_object *result)
     }
 }
 
-/* Send `command` on fd and print its answer, read from in. */
-static int run_command(int fd, FILE *in, const char *command, bool json)
+/* device-add TYPE [KEY=VALUE,WORD,...]: {"type": TYPE, KEY: VALUE, WORD:
+ * true}; NULL after saying why. */
+static struct json_object *device_add_arguments(char **words, int count)
+{
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "type", json_object_new_string(words[0]));
+    char *spec = count > 1 ? words[1] : NULL;
+    for (char *save, *kv = spec ? strtok_r(spec, ",", &save) : NULL; kv;
+         kv = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(kv, '=');
+        if (eq == kv || strcmp(kv, "type") == 0 ||
+            (eq && strncmp(kv, "type=", 5) == 0)) {
+            fprintf(stderr, "vmdev-ctl: device-add: bad element '%s'\n", kv);
+            json_object_put(args);
+            return NULL;
+        }
+        if (eq)
+            *eq = '\0';
+        json_object_object_add(args, kv,
+                               eq ? json_object_new_string(eq + 1)
+                                  : json_object_new_boolean(true));
+    }
+    return args;
+}
+
+/* device-del ID [--force]: {"id": ID, "force": true}; NULL after saying
+ * why. */
+static struct json_object *device_del_arguments(char **words, int count)
+{
+    if (count > 1 && strcmp(words[1], "--force") != 0) {
+        fprintf(stderr, "vmdev-ctl: device-del: unexpected '%s' (see "
+                        "--help)\n",
+                words[1]);
+        return NULL;
+    }
+    struct json_object *args = json_object_new_object();
+    json_object_object_add(args, "id", json_object_new_string(words[0]));
+    if (count > 1)
+        json_object_object_add(args, "force", json_object_new_boolean(true));
+    return args;
+}
+
+/* Send `command` with args (taken; NULL: none) on fd and print its
+ * answer, read from in. */
+static int run_command(int fd, FILE *in, const char *command,
+                       struct json_object *args, bool json)
 {
     struct json_object *req = json_object_new_object();
     json_object_object_add(req, "execute", json_object_new_string(command));
+    if (args)
+        json_object_object_add(req, "arguments", args);
     json_object_object_add(req, "id", json_object_new_int(1));
-    char line[256];
-    int len = snprintf(line, sizeof(line), "%s\n",
-                       json_object_to_json_string_ext(req,
-                                                      JSON_C_TO_STRING_PLAIN));
+    const char *text = json_object_to_json_string_ext(req,
+                                                      JSON_C_TO_STRING_PLAIN);
+    size_t len = strlen(text);
+    bool sent = send(fd, text, len, MSG_NOSIGNAL) == (ssize_t)len &&
+                send(fd, "\n", 1, MSG_NOSIGNAL) == 1;
     json_object_put(req);
-    if (len <= 0 || (size_t)len >= sizeof(line) ||
-        send(fd, line, (size_t)len, MSG_NOSIGNAL) != len) {
+    if (!sent) {
         fprintf(stderr, "vmdev-ctl: %s: %s\n", command, strerror(errno));
         return EXIT_ERROR;
     }
@@ -234,27 +318,45 @@ int main(int argc, char **argv)
         fprintf(stderr, "vmdev-ctl: --socket PATH is required (see --help)\n");
         return EXIT_USAGE;
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "vmdev-ctl: %s (see --help)\n",
-                optind == argc ? "a command is required"
-                               : "one command at a time");
+    if (optind == argc) {
+        fprintf(stderr, "vmdev-ctl: a command is required (see --help)\n");
         return EXIT_USAGE;
     }
     const char *command = argv[optind];
-    bool known = false;
+    const struct command *known = NULL;
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-        known |= strcmp(commands[i], command) == 0;
+        if (strcmp(commands[i].name, command) == 0)
+            known = &commands[i];
     if (!known) {
         fprintf(stderr, "vmdev-ctl: unknown command '%s' (see --help)\n",
                 command);
         return EXIT_USAGE;
     }
+    int count = argc - optind - 1;
+    if ((unsigned)count < known->min_args ||
+        (unsigned)count > known->max_args) {
+        fprintf(stderr, "vmdev-ctl: %s: %s (see --help)\n", command,
+                (unsigned)count < known->min_args ? "arguments missing"
+                                                  : "too many arguments");
+        return EXIT_USAGE;
+    }
+    struct json_object *args = NULL;
+    char **words = argv + optind + 1;
+    if (strcmp(command, "device-add") == 0 &&
+        !(args = device_add_arguments(words, count)))
+        return EXIT_USAGE;
+    if (strcmp(command, "device-del") == 0 &&
+        !(args = device_del_arguments(words, count)))
+        return EXIT_USAGE;
     int fd = connect_to(path);
-    if (fd < 0)
+    if (fd < 0) {
+        json_object_put(args);
         return EXIT_ERROR;
+    }
     FILE *in = fdopen(fd, "r");
     if (!in) {
         close(fd);
+        json_object_put(args);
         return EXIT_ERROR;
     }
     bool events = strcmp(command, "events") == 0;
@@ -262,7 +364,8 @@ int main(int argc, char **argv)
         struct timeval limit = { .tv_sec = ANSWER_TIMEOUT_S };
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
     }
-    int status = events ? print_events(in) : run_command(fd, in, command, json);
+    int status = events ? print_events(in)
+                        : run_command(fd, in, command, args, json);
     fclose(in);
     if (fflush(stdout) || ferror(stdout)) {
         fprintf(stderr, "vmdev-ctl: writing the answer: %s\n", strerror(errno));

@@ -7,6 +7,7 @@
 #define VMM_MACHINE_H
 
 #include "options.h"
+#include "pci_host.h"
 #include "vm.h"
 #include "vmdev/event_loop.h"
 #include "vmdev/log.h"
@@ -36,6 +37,29 @@ void vmm_machine_destroy(struct vmm_machine *machine);
 
 /* Every device, with what it owns (the control API lists them). */
 struct vmdev_device_manager *vmm_machine_devices(struct vmm_machine *machine);
+
+/*
+ * While the guest runs, on the device manager's (main) thread:
+ *
+ * add a device of type "disk", "net" or "rng", spec holding the keys
+ * --disk or --net take (modified in place; for rng, id=ID at most). It
+ * goes into a free root port and the guest hears of it. 0, or -1 after
+ * reporting why (report.h) with nothing changed.
+ */
+int vmm_machine_add_device(struct vmm_machine *machine, const char *type,
+                           char *spec);
+/* Remove device id (vmm_pci_remove): VMM_PCI_REMOVED, or
+ * VMM_PCI_REMOVAL_PENDING while the guest lets go of it, or -1 after
+ * reporting why (no such device, one of the machine's own). */
+int vmm_machine_remove_device(struct vmm_machine *machine, const char *id,
+                              bool force);
+/* Who hears of each device removed (DEVICE_DELETED). */
+void vmm_machine_on_removed(struct vmm_machine *machine,
+                            vmm_pci_removed_fn *fn, void *opaque);
+/* Where a device on PCI sits; false for the others. */
+bool vmm_machine_device_place(struct vmm_machine *machine,
+                              const struct vmdev_device *dev,
+                              struct vmm_pci_place *out);
 
 /* One line on stderr: how notifications and interrupts travelled. */
 void vmm_machine_print_stats(struct vmm_machine *machine);

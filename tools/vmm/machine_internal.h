@@ -58,12 +58,22 @@ struct vmm_machine {
     struct vmm_serial_host *serial_host;
     struct isa_line isa_lines[VMDEV_PIC_IRQS];
 
-    /* PCI and the virtio devices on it. */
+    /* PCI and the virtio devices on it, those added later included, in
+     * the order added. */
     struct vmm_pci *pci;
-    struct vmdev_virtio_blk *disks[VMM_MAX_DISKS];
+    struct machine_disk {
+        struct vmdev_virtio_blk *blk;
+        struct vmdev_virtio_device *vdev;
+    } disks[VMM_PCI_MAX_PORTS];
     unsigned num_disks;
-    struct vmdev_virtio_net *nets[VMM_MAX_NETS];
+    struct machine_net {
+        struct vmdev_virtio_net *net;
+        struct vmdev_virtio_device *vdev;
+        /* A hot-added card's pcap= capture, freed after the card. */
+        struct vmdev_net_capture *capture;
+    } nets[VMM_PCI_MAX_PORTS];
     unsigned num_nets;
+    unsigned nets_added; /* cards added while the guest ran, ever */
     struct vmm_console_host *console_host;
     struct vmdev_virtio_console *console;
 };

@@ -44,7 +44,7 @@ static void print_devices(struct vmm_machine *m)
 static void print_disks(struct vmm_machine *m)
 {
     for (unsigned i = 0; i < m->num_disks; i++) {
-        struct vmdev_virtio_blk *blk = m->disks[i];
+        struct vmdev_virtio_blk *blk = m->disks[i].blk;
         const struct vmdev_virtio_device *dev = vmdev_virtio_blk_device(blk);
         const char *name = vmdev_virtio_name(dev);
         struct vmdev_block_stats b = vmdev_block_stats(vmdev_virtio_blk_block(blk));
@@ -76,7 +76,7 @@ static void print_disks(struct vmm_machine *m)
 static void print_nets(struct vmm_machine *m)
 {
     for (unsigned i = 0; i < m->num_nets; i++) {
-        struct vmdev_virtio_net *net = m->nets[i];
+        struct vmdev_virtio_net *net = m->nets[i].net;
         const struct vmdev_virtio_device *dev = vmdev_virtio_net_device(net);
         const char *name = vmdev_virtio_name(dev);
         struct vmdev_virtio_net_stats s = vmdev_virtio_net_stats(net);

@@ -142,10 +142,12 @@ int main(int argc, char **argv)
         goto out;
     if (vmm_vm_start(vm, &entry))
         goto out;
+    /* With the control API the main thread builds devices too. */
     const struct vmm_syscall_list main_lists[] = {
         VMM_SYSCALL_LIST(main_syscalls, main_ioctls), vmm_device_syscalls,
+        vmm_hotplug_syscalls,
     };
-    if (vmm_sandbox_enter("main", main_lists, 2)) {
+    if (vmm_sandbox_enter("main", main_lists, opts.api_socket ? 3 : 2)) {
         vmm_vm_request_exit(vm, VMM_EXIT_ERROR);
         goto out;
     }

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "machine.h"
+#include "report.h"
 #include "vmdev/device_manager.h"
 #include "vmdev/virtio_blk.h"
 
@@ -187,7 +188,7 @@ static void print_usage(void)
 
 int vmm_option_bad(const char *option, const char *value, const char *why)
 {
-    fprintf(stderr, "vmdev-run: --%s '%s': %s\n", option, value, why);
+    vmm_report("--%s '%s': %s\n", option, value, why);
     return VMM_EXIT_USAGE;
 }
 
@@ -396,7 +397,7 @@ static int check_disk_backing(const struct vmm_disk *disk, const char *original)
 }
 
 /* path=FILE[,KEY=VALUE]...; keys may come in any order. */
-static int parse_disk(char *value, struct vmm_options *opts)
+int vmm_parse_disk(char *value, struct vmm_options *opts)
 {
     char original[4352];
     snprintf(original, sizeof(original), "%s", value);
@@ -479,7 +480,7 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
                 return bad("memory", optarg, "expected a size from 64M to 1024G");
             break;
         case OPT_DISK:
-            if ((ret = parse_disk(optarg, opts)))
+            if ((ret = vmm_parse_disk(optarg, opts)))
                 return ret;
             break;
         case OPT_NET:
@@ -528,18 +529,18 @@ int vmm_parse_options(int argc, char **argv, struct vmm_options *opts)
             print_usage();
             return -1;
         default:
-            fprintf(stderr, "vmdev-run: unknown option '%s' (see --help)\n",
+            vmm_report("unknown option '%s' (see --help)\n",
                     argv[optind - 1]);
             return VMM_EXIT_USAGE;
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "vmdev-run: unexpected argument '%s' (see --help)\n",
+        vmm_report("unexpected argument '%s' (see --help)\n",
                 argv[optind]);
         return VMM_EXIT_USAGE;
     }
     if (!opts->kernel) {
-        fprintf(stderr, "vmdev-run: --kernel FILE is required (see --help)\n");
+        vmm_report("--kernel FILE is required (see --help)\n");
         return VMM_EXIT_USAGE;
     }
     if (access(opts->kernel, R_OK) != 0)
@@ -568,7 +569,7 @@ int vmm_open_disks(const struct vmm_options *opts, struct vmdev_log *log,
         char why[1024];
         images[i] = vmdev_block_new(&o, why, sizeof(why));
         if (!images[i]) {
-            fprintf(stderr, "vmdev-run: --disk path=%s: %s\n", d->path, why);
+            vmm_report("--disk path=%s: %s\n", d->path, why);
             vmm_close_disks(opts, images);
             return VMM_EXIT_USAGE;
         }

@@ -106,6 +106,8 @@ int vmm_parse_count(const char *val, unsigned min, unsigned max,
  * not one of the machine's, not another --disk's or --net's. */
 int vmm_check_device_id(const char *option, const char *original,
                         const char *id, const struct vmm_options *opts);
+/* --disk VALUE (modified in place) appended to opts->disks. */
+int vmm_parse_disk(char *value, struct vmm_options *opts);
 /* --net VALUE (modified in place) appended to opts->nets. */
 int vmm_parse_net(char *value, struct vmm_options *opts);
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "options.h"
+#include "report.h"
 #include "vmdev/virtio_net.h"
 
 #define MAX_COALESCE_USECS 1000000u
@@ -185,10 +186,10 @@ int vmm_open_captures(const struct vmm_options *opts,
         const char *path = opts->nets[i].pcap, *other = NULL;
         if (path && check_capture_path(opts, path, &existed[i], &other)) {
             if (other)
-                fprintf(stderr, "vmdev-run: --net pcap=%s: that is %s's "
+                vmm_report("--net pcap=%s: that is %s's "
                         "file\n", path, other);
             else
-                fprintf(stderr, "vmdev-run: --net pcap=%s: %s\n", path,
+                vmm_report("--net pcap=%s: %s\n", path,
                         strerror(errno));
             return VMM_EXIT_USAGE;
         }
@@ -198,7 +199,7 @@ int vmm_open_captures(const struct vmm_options *opts,
         char why[512];
         if (path && !(captures[i] = vmdev_net_capture_new(path, why,
                                                            sizeof(why)))) {
-            fprintf(stderr, "vmdev-run: --net pcap=%s: %s\n", path, why);
+            vmm_report("--net pcap=%s: %s\n", path, why);
             /* Files this run made for the cards before go again. */
             for (unsigned k = 0; k < i; k++)
                 if (captures[k] && !existed[k])
@@ -217,7 +218,7 @@ void vmm_close_captures(const struct vmm_options *opts,
         int err = captures[i] ? vmdev_net_capture_flush(captures[i]) : 0;
         vmdev_net_capture_free(captures[i]);
         if (err)
-            fprintf(stderr, "vmdev-run: --net pcap=%s: the capture is "
+            vmm_report("--net pcap=%s: the capture is "
                     "incomplete: %s\n", opts->nets[i].pcap, strerror(-err));
         captures[i] = NULL;
     }

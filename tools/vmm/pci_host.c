@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "report.h"
 #include "sandbox.h"
 #include "vmdev/event_loop.h"
 #include "vmdev/pci.h"
@@ -32,6 +33,10 @@ struct vmm_port {
     struct vmm_pci *pci;
     struct vmdev_pcie_root_port *port;
     struct virtio_function *function; /* plugged in, or NULL */
+    /* The guest powered the slot off (set on a vCPU thread, taken on the
+     * device manager's loop, which then removes the function). */
+    atomic_bool powered_off;
+    bool removal_requested; /* device-del pressed the button */
     unsigned index;
     /* Its memory window, where the device in it has its BAR. */
     struct vmdev_resource_pool *window;
@@ -45,11 +50,15 @@ struct virtio_function {
     struct vmdev_virtio_pci *vp;
     struct vmm_port *port; /* where vp's function is plugged, or NULL */
     struct vmdev_device *dev; /* its device-manager entry */
+    /* After the device is freed (vmm_virtio_spec.gone). */
+    void (*gone)(void *opaque, struct vmdev_virtio_device *vdev);
+    void *gone_opaque;
     char transport_section[VMDEV_DEVICE_ID_MAX + sizeof("/pci")];
 };
 
 struct vmm_pci {
     struct vmm_vm *vm;
+    struct vmdev_device_manager *devices;
     struct vmdev_pci_bus *bus;
     struct vmdev_resource_pool *mmio, *mmio64;
     vmm_set_gsi_fn *set_gsi;
@@ -71,6 +80,13 @@ struct vmm_pci {
     /* Port i is function i % 8 of slot 1 + i / 8, its secondary bus i + 1. */
     struct vmm_port ports[VMM_PCI_MAX_PORTS];
     unsigned num_ports;
+    /* Signalled when the guest powers a slot off; watched on the device
+     * manager's loop. */
+    struct vmdev_event_loop *loop;
+    int powered_off_fd;
+    struct vmdev_event_watch *powered_off_watch;
+    vmm_pci_removed_fn *removed;
+    void *removed_opaque;
 };
 
 static struct vmdev_bus *bus_for(struct vmm_pci *pci,
@@ -97,7 +113,7 @@ static int set_ioeventfd(void *opaque, uint64_t address, unsigned len, int fd,
         return 0;
     int err = errno;
     if (assign)
-        fprintf(stderr, "vmdev-run: KVM_IOEVENTFD at 0x%llx: %s\n",
+        vmm_report("KVM_IOEVENTFD at 0x%llx: %s\n",
                 (unsigned long long)io.addr, strerror(err));
     return -err;
 }
@@ -147,6 +163,10 @@ static void pci_destroy(void *opaque)
     struct vmm_pci *pci = opaque;
     if (pci->vm->after_write_opaque == pci)
         pci->vm->after_write = NULL;
+    if (pci->powered_off_watch)
+        vmdev_event_loop_remove(pci->loop, pci->powered_off_watch);
+    if (pci->powered_off_fd >= 0)
+        close(pci->powered_off_fd);
     /* Every function was removed before the host (added after it). */
     for (unsigned i = 0; i < pci->num_ports; i++) {
         struct vmdev_pcie_root_port *port = pci->ports[i].port;
@@ -209,13 +229,38 @@ struct vmdev_event_loop *vmm_pci_io_loop(struct vmm_pci *pci, unsigned index)
     return pci->io_loops[index % pci->num_io_loops];
 }
 
-/* The guest powered a port's slot off: its device is free to go. */
+/* The guest powered a port's slot off: it let go of its device, which
+ * the device manager's loop now removes. On a vCPU thread, under the PCI
+ * bus's locks. */
 static void port_powered_off(void *opaque, struct vmdev_pcie_root_port *port)
 {
     struct vmm_port *p = opaque;
     (void)port;
-    vmdev_log(p->pci->log, VMDEV_LOG_INFO, "%s: the guest powered the slot off",
-              p->name);
+    atomic_store(&p->powered_off, true);
+    vmdev_eventfd_signal(p->pci->powered_off_fd);
+}
+
+/* Remove the entry and report it gone, by id. */
+static void remove_entry(struct vmm_pci *pci, struct vmdev_device *dev)
+{
+    char id[VMDEV_DEVICE_ID_MAX + 1];
+    snprintf(id, sizeof(id), "%s", vmdev_device_id(dev));
+    vmdev_device_remove(pci->devices, dev);
+    vmdev_log(pci->log, VMDEV_LOG_INFO, "%s: removed", id);
+    if (pci->removed)
+        pci->removed(pci->removed_opaque, id);
+}
+
+static void on_powered_off(void *opaque, uint32_t events)
+{
+    struct vmm_pci *pci = opaque;
+    (void)events;
+    vmdev_eventfd_drain(pci->powered_off_fd);
+    for (unsigned i = 0; i < pci->num_ports; i++) {
+        struct vmm_port *p = &pci->ports[i];
+        if (atomic_exchange(&p->powered_off, false) && p->function)
+            remove_entry(pci, p->function->dev);
+    }
 }
 
 /* Root ports with their bus numbers and windows, as firmware leaves
@@ -266,40 +311,45 @@ static int create_ports(struct vmm_pci *pci, struct vmdev_device *dev,
     return 0;
 }
 
-struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
-                               struct vmdev_device_manager *devices,
-                               const char *id, struct vmdev_resource_pool *gsis,
-                               vmm_set_gsi_fn *set_gsi, void *gsi_opaque,
-                               struct vmdev_log *log, unsigned io_threads,
-                               const struct vmm_syscall_list *io_extra,
-                               unsigned ports)
+struct vmm_pci *vmm_pci_create(const struct vmm_pci_config *c)
 {
     struct vmm_pci *pci = calloc(1, sizeof(*pci));
     if (!pci)
         return NULL;
+    struct vmm_vm *vm = c->vm;
     pci->vm = vm;
-    pci->set_gsi = set_gsi;
-    pci->gsi_opaque = gsi_opaque;
-    pci->log = log;
+    pci->devices = c->devices;
+    pci->set_gsi = c->set_gsi;
+    pci->gsi_opaque = c->gsi_opaque;
+    pci->log = c->log;
+    pci->loop = c->loop;
+    pci->powered_off_fd = -1;
     pthread_mutex_init(&pci->intx_lock, NULL);
     struct vmdev_device *dev;
-    if (vmdev_device_add(devices, "pci-host", id, &pci_host_ops, pci, &dev)) {
+    if (vmdev_device_add(c->devices, "pci-host", c->id, &pci_host_ops, pci,
+                         &dev)) {
         pci_destroy(pci);
         return NULL;
     }
     struct vmdev_pci_bus_owner owner = {
         .map_bar = map_bar, .unmap_bar = unmap_bar, .set_intx = set_intx,
-        .opaque = pci, .log = log,
+        .opaque = pci, .log = c->log,
     };
+    unsigned ports = c->ports;
+    pci->powered_off_fd = vmdev_eventfd_new();
+    if (pci->powered_off_fd >= 0)
+        pci->powered_off_watch = vmdev_event_loop_add(
+            c->loop, pci->powered_off_fd, VMDEV_EVENT_IN, on_powered_off, pci);
     pci->bus = vmdev_pci_bus_new(&owner);
     pci->mmio = vmdev_resource_pool_new(GUEST_PCI_MMIO, GUEST_PCI_MMIO_SIZE);
     pci->mmio64 = vmdev_resource_pool_new(
         guest_pci_mmio64_base(vm->high_ram_end), GUEST_PCI_MMIO64_SIZE);
     if (ports > VMM_PCI_MAX_PORTS)
         ports = VMM_PCI_MAX_PORTS;
-    if (!pci->bus || !pci->mmio || !pci->mmio64 ||
-        start_io_loops(pci, io_threads, io_extra) ||
-        vmdev_device_reserve(dev, gsis, VMDEV_RESOURCE_GSI, PCI_INTX_GSI_BASE,
+    if (!pci->bus || !pci->mmio || !pci->mmio64 || !pci->powered_off_watch ||
+        start_io_loops(pci, c->io_threads, c->io_extra) ||
+        vmdev_device_reserve(dev, c->gsis, VMDEV_RESOURCE_GSI,
+                             PCI_INTX_GSI_BASE,
                              PCI_INTX_GSI_COUNT) ||
         vmdev_device_map(dev, vm->pio, VMDEV_RESOURCE_PIO,
                          VMDEV_PCI_CONF1_PORT, VMDEV_PCI_CONF1_LEN,
@@ -309,13 +359,13 @@ struct vmm_pci *vmm_pci_create(struct vmm_vm *vm,
                          GUEST_PCI_ECAM_SIZE, VMDEV_ACCESS_UP_TO_4,
                          &vmdev_pci_ecam_ops, pci->bus) ||
         create_ports(pci, dev, ports)) {
-        fprintf(stderr, "vmdev-run: cannot set up the PCI host bridge\n");
-        vmdev_device_remove(devices, dev);
+        vmm_report("cannot set up the PCI host bridge\n");
+        vmdev_device_remove(c->devices, dev);
         return NULL;
     }
     /* Deasserted PCI lines idle high. */
     for (unsigned i = 0; i < PCI_INTX_GSI_COUNT; i++)
-        set_gsi(gsi_opaque, PCI_INTX_GSI_BASE + i, true);
+        c->set_gsi(c->gsi_opaque, PCI_INTX_GSI_BASE + i, true);
     vm->after_write = after_write;
     vm->after_write_opaque = pci;
     return pci;
@@ -352,6 +402,8 @@ static void virtio_function_destroy(void *opaque)
     vmdev_virtio_pci_free(f->vp);
     if (f->vdev)
         vmdev_virtio_free(f->vdev);
+    if (f->gone)
+        f->gone(f->gone_opaque, f->vdev);
     free(f);
 }
 
@@ -387,7 +439,7 @@ static struct vmm_port *free_port(struct vmm_pci *pci)
 
 /* Into the first free root port; the entry owns the port's slot. */
 static int plug_function(struct vmm_pci *pci, struct vmdev_device *dev,
-                         struct virtio_function *f)
+                         struct virtio_function *f, bool hotplug)
 {
     struct vmdev_virtio_pci_config config = {
         .msi = { .send = vmm_vm_send_msi, .opaque = pci->vm,
@@ -399,14 +451,14 @@ static int plug_function(struct vmm_pci *pci, struct vmdev_device *dev,
     };
     struct vmm_port *port = free_port(pci);
     if (!port) {
-        fprintf(stderr, "vmdev-run: no free PCI Express port for %s "
+        vmm_report("no free PCI Express port for %s "
                         "(--pcie-ports adds more)\n",
                 vmdev_device_id(dev));
         return -1;
     }
     f->vp = vmdev_virtio_pci_new(f->vdev, &config);
     if (!f->vp) {
-        fprintf(stderr, "vmdev-run: cannot create virtio-pci for %s: %s\n",
+        vmm_report("cannot create virtio-pci for %s: %s\n",
                 vmdev_device_id(dev), strerror(errno));
         return -1;
     }
@@ -416,15 +468,18 @@ static int plug_function(struct vmm_pci *pci, struct vmdev_device *dev,
     if (vmdev_device_alloc(dev, port->window, VMDEV_RESOURCE_MMIO,
                            VMDEV_VIRTIO_PCI_BAR_SIZE,
                            VMDEV_VIRTIO_PCI_BAR_SIZE, &bar)) {
-        fprintf(stderr, "vmdev-run: no room in %s's window for %s\n",
+        vmm_report("no room in %s's window for %s\n",
                 port->name, vmdev_device_id(dev));
         return -1;
     }
     struct vmdev_pci_device *pdev = vmdev_virtio_pci_function(f->vp);
     vmdev_pci_bar_assign(pdev, VMDEV_VIRTIO_PCI_BAR, bar);
-    int ret = vmdev_pcie_root_port_plug(port->port, pdev, false);
+    /* A power-off of the slot's last device is no news for this one. */
+    atomic_store(&port->powered_off, false);
+    port->removal_requested = false;
+    int ret = vmdev_pcie_root_port_plug(port->port, pdev, hotplug);
     if (ret) {
-        fprintf(stderr, "vmdev-run: cannot plug %s into %s: %s\n",
+        vmm_report("cannot plug %s into %s: %s\n",
                 vmdev_device_id(dev), port->name, strerror(-ret));
         return -1;
     }
@@ -434,18 +489,18 @@ static int plug_function(struct vmm_pci *pci, struct vmdev_device *dev,
                               unplug_function, f);
 }
 
-int vmm_pci_add_virtio(struct vmm_pci *pci, struct vmdev_device_manager *devices,
-                       const char *type, const char *id,
-                       vmm_make_virtio_fn *make, void *make_opaque)
+int vmm_pci_add_virtio(struct vmm_pci *pci, const struct vmm_virtio_spec *spec)
 {
     struct virtio_function *f = calloc(1, sizeof(*f));
     if (!f)
         return -1;
     f->pci = pci;
     struct vmdev_device *dev;
-    int ret = vmdev_device_add(devices, type, id, &virtio_function_ops, f, &dev);
+    const char *type = spec->type, *id = spec->id;
+    int ret = vmdev_device_add(pci->devices, type, id, &virtio_function_ops, f,
+                               &dev);
     if (ret) {
-        fprintf(stderr, "vmdev-run: cannot add %s%s%s: %s\n", type,
+        vmm_report("cannot add %s%s%s: %s\n", type,
                 id ? " id=" : "", id ? id : "",
                 ret == -EEXIST ? "the id is taken" : strerror(-ret));
         free(f);
@@ -455,14 +510,66 @@ int vmm_pci_add_virtio(struct vmm_pci *pci, struct vmdev_device_manager *devices
     snprintf(f->transport_section, sizeof(f->transport_section), "%s/pci",
              vmdev_device_id(dev));
     /* The device is named by its id: its snapshot section is the id. */
-    f->vdev = make(vmdev_device_id(dev), make_opaque);
-    if (f->vdev)
+    f->vdev = spec->make(vmdev_device_id(dev), spec->make_opaque);
+    if (f->vdev) {
         vmdev_virtio_set_log(f->vdev, pci->log);
-    if (!f->vdev || plug_function(pci, dev, f)) {
-        vmdev_device_remove(devices, dev);
+        f->gone = spec->gone;
+        f->gone_opaque = spec->gone_opaque;
+    }
+    if (!f->vdev || plug_function(pci, dev, f, spec->hotplug)) {
+        vmdev_device_remove(pci->devices, dev);
         return -1;
     }
     return 0;
+}
+
+static struct vmm_port *port_of(struct vmm_pci *pci,
+                                const struct vmdev_device *dev)
+{
+    for (unsigned i = 0; i < pci->num_ports; i++)
+        if (pci->ports[i].function && pci->ports[i].function->dev == dev)
+            return &pci->ports[i];
+    return NULL;
+}
+
+int vmm_pci_remove(struct vmm_pci *pci, struct vmdev_device *dev, bool force)
+{
+    struct vmm_port *p = port_of(pci, dev);
+    if (!p)
+        return -ENODEV;
+    /* A slot the guest does not power holds a device it does not use. */
+    if (force || !vmdev_pcie_root_port_powered(p->port)) {
+        remove_entry(pci, dev);
+        return VMM_PCI_REMOVED;
+    }
+    if (!p->removal_requested) {
+        p->removal_requested = true;
+        (void)vmdev_pcie_root_port_request_unplug(p->port);
+    }
+    return VMM_PCI_REMOVAL_PENDING;
+}
+
+void vmm_pci_on_removed(struct vmm_pci *pci, vmm_pci_removed_fn *fn,
+                        void *opaque)
+{
+    pci->removed = fn;
+    pci->removed_opaque = opaque;
+}
+
+bool vmm_pci_place(struct vmm_pci *pci, const struct vmdev_device *dev,
+                   struct vmm_pci_place *out)
+{
+    struct vmm_port *p = port_of(pci, dev);
+    unsigned bus, slot, fn;
+    if (!p || !vmdev_pci_device_address(
+                  vmdev_virtio_pci_function(p->function->vp), &bus, &slot,
+                  &fn))
+        return false;
+    snprintf(out->address, sizeof(out->address), "%02x:%02x.%x", bus, slot,
+             fn);
+    snprintf(out->port, sizeof(out->port), "%s", p->name);
+    out->removal_pending = p->removal_requested;
+    return true;
 }
 
 uint64_t vmm_pci_ioeventfd_kicks(struct vmm_pci *pci)
@@ -488,15 +595,9 @@ uint64_t vmm_pci_msix_routed(struct vmm_pci *pci)
 bool vmm_pci_address(struct vmm_pci *pci, const struct vmdev_device *dev,
                      char *out, size_t len)
 {
-    for (unsigned i = 0; i < pci->num_ports; i++) {
-        const struct virtio_function *f = pci->ports[i].function;
-        unsigned bus, slot, fn;
-        if (f && f->dev == dev &&
-            vmdev_pci_device_address(vmdev_virtio_pci_function(f->vp), &bus,
-                                     &slot, &fn)) {
-            snprintf(out, len, "%02x:%02x.%x", bus, slot, fn);
-            return true;
-        }
-    }
-    return false;
+    struct vmm_pci_place place;
+    if (!vmm_pci_place(pci, dev, &place))
+        return false;
+    snprintf(out, len, "%s", place.address);
+    return true;
 }

@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
 #include <linux/if_tun.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
 #include <ucontext.h>
 #include <unistd.h>
@@ -70,6 +72,29 @@ static const unsigned long device_ioctls[] = {
 };
 const struct vmm_syscall_list vmm_device_syscalls =
     VMM_SYSCALL_LIST(device_syscalls, device_ioctls);
+
+/* Building a device while the guest runs (the control API's device-add,
+ * on the main thread), beyond running one: checking and opening an image
+ * (its backing chain's names resolved), a capture or a tap and asking
+ * their sizes and kinds, a disk's io_uring rings, a backend's timers, a
+ * tap's offloads and its bridge port (by name, through a socket). */
+static const int hotplug_syscalls[] = {
+    SCMP_SYS(openat),        SCMP_SYS(newfstatat),    SCMP_SYS(fstat),
+    SCMP_SYS(statx),         SCMP_SYS(lstat),         SCMP_SYS(stat),
+    SCMP_SYS(access),        SCMP_SYS(faccessat),     SCMP_SYS(faccessat2),
+    SCMP_SYS(readlink),      SCMP_SYS(readlinkat),    SCMP_SYS(getcwd),
+    SCMP_SYS(uname),         SCMP_SYS(io_uring_setup),
+    SCMP_SYS(io_uring_register), SCMP_SYS(timerfd_create),
+    SCMP_SYS(epoll_create1), SCMP_SYS(ioctl),
+    SCMP_SYS(rt_sigaction), /* libslirp's backend asks how SIGPIPE goes */
+};
+static const unsigned long hotplug_ioctls[] = {
+    BLKGETSIZE64,   TUNSETIFF,     TUNGETIFF,     TUNSETVNETLE,
+    TUNSETVNETHDRSZ, SIOCGIFINDEX, SIOCGIFHWADDR, SIOCSIFHWADDR,
+    SIOCGIFFLAGS,   SIOCSIFFLAGS,  SIOCBRADDIF,
+};
+const struct vmm_syscall_list vmm_hotplug_syscalls =
+    VMM_SYSCALL_LIST(hotplug_syscalls, hotplug_ioctls);
 
 static void append(char **at, char *end, const char *s)
 {

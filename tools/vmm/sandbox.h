@@ -61,5 +61,8 @@ int vmm_sandbox_enter_loop(struct vmdev_event_loop *loop, const char *name,
  * vCPUs on an MMIO exit, the main loop): the block engines, the network
  * backends, eventfds and timers, KVM's interrupt routes. */
 extern const struct vmm_syscall_list vmm_device_syscalls;
+/* What building a device takes besides: the main thread's when devices
+ * may be added while the guest runs. */
+extern const struct vmm_syscall_list vmm_hotplug_syscalls;
 
 #endif

@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hot-plug churn at library level: a virtio-rng function behind a PCI
+ * Express root port, added, brought up and used, then removed, a thousand
+ * times, with the guest's side played as Linux's pciehp and virtio_pci
+ * play it. Each cycle the device serves a request through its queue's
+ * eventfd on an event loop; each removal goes through the attention
+ * button and the guest's power-off, and every fifth is a surprise. Open
+ * file descriptors and the resident set are measured after a warm-up and
+ * at the end and must not grow.
+ */
+#include <dirent.h>
+#include <stdio.h>
+
+#include "test.h"
+#include "virtio_driver.h"
+#include "vmdev/event_loop.h"
+#include "vmdev/pcie.h"
+#include "vmdev/virtio.h"
+#include "vmdev/virtio_pci.h"
+#include "vmdev/virtio_rng.h"
+
+#define CYCLES 1000
+#define WARM_UP 100
+#define RAM_BASE 0x100000ull
+#define RAM_SIZE (1u << 20)
+#define MEM_WINDOW 0xc0000000u
+#define SECONDARY_BUS 1
+
+/* Slot Control and Status bits (PCIe 7.5.3.10-11), as pciehp names them. */
+#define SLTCTL_NOTIFICATIONS 0x1031 /* ABPE CCIE HPIE DLLSCE, as pciehp */
+#define SLTCTL_PCC 0x0400
+#define SLTSTA_EVENTS 0x011f
+
+static struct vmdev_pci_bus *bus;
+static struct vmdev_pcie_root_port *port;
+static unsigned exp_cap, msis, powered_off, ioeventfds;
+static int notify_fd = -1; /* the queue's, as KVM would hold it */
+
+static int map_bar(void *o, struct vmdev_pci_device *p, unsigned i, uint64_t a)
+{
+    return 0;
+}
+
+static void unmap_bar(void *o, struct vmdev_pci_device *p, unsigned i,
+                      uint64_t a)
+{
+}
+
+static void count_msi(void *opaque, const struct vmdev_msi_msg *msg)
+{
+    msis++;
+}
+
+static void note_power_off(void *opaque, struct vmdev_pcie_root_port *p)
+{
+    powered_off++;
+}
+
+/* Assigned minus deassigned: what a VMM would still hold in KVM. */
+static int count_ioeventfd(void *opaque, uint64_t address, unsigned len,
+                           int fd, bool assign)
+{
+    ioeventfds += assign ? 1u : -1u;
+    notify_fd = assign ? fd : -1;
+    return 0;
+}
+
+static struct vmdev_event_loop *the_loop(void *opaque, unsigned group)
+{
+    return opaque;
+}
+
+static uint32_t cfg_read(unsigned b, unsigned reg, unsigned size)
+{
+    uint64_t offset = (uint64_t)b << 20 | (b ? 0 : 1u << 15) | reg;
+    return (uint32_t)vmdev_pci_ecam_ops.read(bus, offset, size);
+}
+
+static void cfg_write(unsigned b, unsigned reg, uint32_t value, unsigned size)
+{
+    uint64_t offset = (uint64_t)b << 20 | (b ? 0 : 1u << 15) | reg;
+    vmdev_pci_ecam_ops.write(bus, offset, value, size);
+}
+
+static unsigned find_cap(unsigned b, unsigned id)
+{
+    for (unsigned at = cfg_read(b, 0x34, 1); at; at = cfg_read(b, at + 1, 1))
+        if (cfg_read(b, at, 1) == id)
+            return at;
+    return 0;
+}
+
+/* pciehp_isr: acknowledge what is pending. */
+static void ack_slot(void)
+{
+    cfg_write(0, exp_cap + 0x1a, cfg_read(0, exp_cap + 0x1a, 2) & SLTSTA_EVENTS,
+              2);
+}
+
+static void slot_control(uint16_t value, uint16_t mask)
+{
+    uint16_t control = (uint16_t)cfg_read(0, exp_cap + 0x18, 2);
+    cfg_write(0, exp_cap + 0x18, (control & ~mask) | (value & mask), 2);
+    ack_slot();
+}
+
+static unsigned open_fds(void)
+{
+    unsigned n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        abort();
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
+static unsigned long resident_kib(void)
+{
+    unsigned long size, resident;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f || fscanf(f, "%lu %lu", &size, &resident) != 2)
+        abort();
+    fclose(f);
+    return resident * 4;
+}
+
+/* The common configuration in the BAR, found as
+ * virtio_pci_find_capability does. */
+static uint64_t common;
+
+static void find_virtio_caps(void)
+{
+    for (unsigned at = cfg_read(SECONDARY_BUS, 0x34, 1); at;
+         at = cfg_read(SECONDARY_BUS, at + 1, 1)) {
+        if (cfg_read(SECONDARY_BUS, at, 1) != 0x09)
+            continue;
+        unsigned type = cfg_read(SECONDARY_BUS, at + 3, 1);
+        if (type == 1)
+            common = cfg_read(SECONDARY_BUS, at + 8, 4);
+    }
+}
+
+static struct vmdev_pci_device *pdev;
+
+static uint64_t bar_rd(uint64_t off, unsigned size)
+{
+    const struct vmdev_pci_bar *bar = vmdev_pci_device_bar(pdev, 0);
+    return bar->ops->read(bar->opaque, off, size);
+}
+
+static void bar_wr(uint64_t off, uint64_t value, unsigned size)
+{
+    const struct vmdev_pci_bar *bar = vmdev_pci_device_bar(pdev, 0);
+    bar->ops->write(bar->opaque, off, value, size);
+}
+
+/* One cycle: plug, enumerate, drive a request, remove. False on the first
+ * thing that went wrong. */
+static bool cycle(struct vdrv_mem *mem, struct vmdev_event_loop *loop,
+                  unsigned n)
+{
+    uint64_t ram_mark = mem->next_free;
+    struct vmdev_virtio_rng *rng = vmdev_virtio_rng_new("rng", mem->mem, NULL);
+    struct vmdev_virtio_pci_config config = {
+        .msi = { .send = count_msi },
+        .queue_loop = the_loop,
+        .set_ioeventfd = count_ioeventfd,
+        .opaque = loop,
+        .express = true,
+    };
+    struct vmdev_virtio_pci *vp =
+        rng ? vmdev_virtio_pci_new(vmdev_virtio_rng_device(rng), &config)
+            : NULL;
+    if (!vp)
+        return false;
+    pdev = vmdev_virtio_pci_function(vp);
+    unsigned msis_before = msis;
+    if (vmdev_pcie_root_port_plug(port, pdev, true))
+        return false;
+    /* pciehp: the presence event, power on, the link. */
+    ack_slot();
+    slot_control(0, SLTCTL_PCC);
+    bool ok = msis > msis_before &&
+              cfg_read(SECONDARY_BUS, 0, 4) == 0x10441af4;
+    /* The PCI core assigns the BAR; virtio_pci enables the device. */
+    cfg_write(SECONDARY_BUS, 0x10, MEM_WINDOW | 4, 4);
+    cfg_write(SECONDARY_BUS, 0x14, 0, 4);
+    cfg_write(SECONDARY_BUS, 0x04, 0x6, 2);
+    vmdev_pci_bus_apply_bar_changes(bus);
+    ok = ok && ioeventfds == 1;
+    find_virtio_caps();
+    bar_wr(common + 0x14, 0, 1);
+    bar_wr(common + 0x14, 1 | 2, 1);
+    bar_wr(common + 0x08, 1, 4);
+    bar_wr(common + 0x0c, 1, 4); /* VIRTIO_F_VERSION_1 */
+    bar_wr(common + 0x14, 1 | 2 | 8, 1);
+    bar_wr(common + 0x16, 0, 2);
+    uint16_t size = (uint16_t)bar_rd(common + 0x18, 2);
+    struct vdrv_queue q;
+    vdrv_queue_init(&q, mem, size, false);
+    bar_wr(common + 0x20, q.desc, 8);
+    bar_wr(common + 0x28, q.avail, 8);
+    bar_wr(common + 0x30, q.used, 8);
+    bar_wr(common + 0x1c, 1, 2);
+    bar_wr(common + 0x14, 1 | 2 | 4 | 8, 1);
+    struct vdrv_buf in = { vdrv_alloc(mem, 64, 8), 64 };
+    ok = ok && vdrv_add(&q, NULL, 0, &in, 1, false) >= 0;
+    /* The guest's notify write, which KVM turns into the eventfd. */
+    ok = ok && notify_fd >= 0;
+    if (ok) {
+        vmdev_eventfd_signal(notify_fd);
+        ok = vmdev_event_loop_run_once(loop, 1000) == 1;
+    }
+    uint32_t id, len;
+    ok = ok && vdrv_get_used(&q, &id, &len) && len == 64;
+
+    /* Removal: the button and pciehp's power-off, or a surprise. */
+    bool surprise = n % 5 == 4;
+    unsigned off_before = powered_off;
+    if (!surprise) {
+        ok = ok && vmdev_pcie_root_port_request_unplug(port) == 0;
+        ack_slot();
+        bar_wr(common + 0x14, 0, 1); /* the driver's remove resets */
+        slot_control(SLTCTL_PCC, SLTCTL_PCC);
+        ok = ok && powered_off == off_before + 1;
+    }
+    vmdev_virtio_pci_free(vp); /* off the bus: presence and link drop */
+    vmdev_virtio_rng_free(rng);
+    ack_slot();
+    if (surprise)
+        slot_control(SLTCTL_PCC, SLTCTL_PCC); /* pciehp tidies the slot */
+    ok = ok && ioeventfds == 0 && !vmdev_pcie_root_port_device(port) &&
+         cfg_read(SECONDARY_BUS, 0, 4) == 0xffffffff;
+    mem->next_free = ram_mark;
+    return ok;
+}
+
+static void a_thousand_plug_and_unplug_cycles(void)
+{
+    struct vdrv_mem mem;
+    CHECK_EQ(vdrv_mem_init(&mem, RAM_BASE, RAM_SIZE, 1), 0);
+    struct vmdev_event_loop *loop = vmdev_event_loop_new();
+    bus = vmdev_pci_bus_new(&(struct vmdev_pci_bus_owner){
+        .map_bar = map_bar, .unmap_bar = unmap_bar });
+    port = vmdev_pcie_root_port_new(&(struct vmdev_pcie_root_port_config){
+        .name = "port0", .secondary_bus = SECONDARY_BUS,
+        .mem_base = MEM_WINDOW, .mem_size = 1u << 20,
+        .msi = { .send = count_msi }, .slot_powered_off = note_power_off });
+    CHECK(loop && bus && port);
+    CHECK_EQ(vmdev_pci_bus_add(bus, vmdev_pcie_root_port_function(port), 1), 1);
+    /* The guest's PCI core and pciehp set the port up once. */
+    exp_cap = find_cap(0, 0x10);
+    unsigned msi = find_cap(0, 0x05);
+    CHECK(exp_cap && msi);
+    cfg_write(0, msi + 4, 0xfee00000, 4);
+    cfg_write(0, msi + 12, 0x41, 2);
+    cfg_write(0, msi + 2, 1, 2);
+    cfg_write(0, 0x04, 0x6, 2);
+    slot_control(SLTCTL_NOTIFICATIONS, SLTCTL_NOTIFICATIONS);
+
+    unsigned fds = 0;
+    unsigned long rss = 0;
+    for (unsigned n = 0; n < CYCLES; n++) {
+        if (n == WARM_UP) {
+            fds = open_fds();
+            rss = resident_kib();
+        }
+        if (!cycle(&mem, loop, n)) {
+            fprintf(stderr, "cycle %u went wrong\n", n);
+            CHECK(false);
+        }
+    }
+    CHECK_EQ(open_fds(), fds);
+    unsigned long grown = resident_kib() - rss;
+    fprintf(stderr, "%u cycles, %u hot-plug MSIs, %u power-offs: %u fds, "
+                    "resident set %+ld KiB after the warm-up\n",
+            CYCLES, msis, powered_off, fds, (long)grown);
+    CHECK_EQ(powered_off, CYCLES / 5 * 4);
+#ifndef __SANITIZE_ADDRESS__ /* ASan's quarantine holds freed memory */
+    CHECK((long)grown < 1024);
+#endif
+    vmdev_pci_bus_remove(bus, vmdev_pcie_root_port_function(port));
+    vmdev_pcie_root_port_free(port);
+    vmdev_pci_bus_free(bus);
+    vmdev_event_loop_free(loop);
+    vdrv_mem_release(&mem);
+}
+
+TEST_MAIN(TEST(a_thousand_plug_and_unplug_cycles))
