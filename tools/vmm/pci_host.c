@@ -40,7 +40,7 @@ struct vmm_port {
     unsigned index;
     /* Its memory window, where the device in it has its BAR. */
     struct vmdev_resource_pool *window;
-    char name[16];
+    char name[24];
 };
 
 /* A virtio device on the bus: the device-manager entry's opaque. */

@@ -100,7 +100,7 @@ void vmm_pci_on_removed(struct vmm_pci *pci, vmm_pci_removed_fn *fn,
 /* Where a device on PCI sits and whether its removal waits on the guest. */
 struct vmm_pci_place {
     char address[16]; /* "bb:dd.f" as the guest reaches it */
-    char port[16];    /* its root port's name */
+    char port[24];    /* its root port's name */
     bool removal_pending;
 };
 bool vmm_pci_place(struct vmm_pci *pci, const struct vmdev_device *dev,
