@@ -11,8 +11,10 @@
 mark() { echo "VMDEV-HOTPLUG $*"; }
 # hp_fail REASON: fail, with what the kernel said about PCI and virtio.
 hp_fail() {
-    dmesg | grep -i -E 'pciehp|pcieport|pci 0000:0[1-9]|virtio|bridge window' |
+    dmesg | grep -i -E 'pciehp|pcieport|pci 0000:0[1-9]|virtio|bridge window|eth' |
         tail -n 30 >&2
+    ip addr >&2
+    ip route >&2
     fail "$@"
 }
 
@@ -40,7 +42,9 @@ dhcp_lease "$iface"
 ip route | grep -q '^default' ||
     hp_fail "no default route after DHCP on $iface: $(cat /tmp/dhcp-lease 2>&1) $(ip addr show dev "$iface" | tr '\n' ' ') $(ip route | tr '\n' ' ') $(tr '\n' ' ' < /tmp/udhcpc.out)"
 port=$(vmdev_param hot_http_port)
-download_matches "http://10.0.2.2:$port/blob" hot_blob_sha256 "the download"
+sum=$(wget -q -O - "http://10.0.2.2:$port/blob" 2>/tmp/wget.err | sha256sum | cut -d' ' -f1)
+[ "$sum" = "$(vmdev_param hot_blob_sha256)" ] ||
+    hp_fail "the download: sha256 $sum, not the server's file's ($(cat /tmp/wget.err))"
 data hotplug.iface "$iface $disk"
 
 # I/O on both while the host removes them.
