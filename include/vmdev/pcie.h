@@ -15,8 +15,8 @@
  * plugged into the port. A hot-plug is a plug while the guest runs: the
  * slot reports presence and raises its event, the guest powers the slot
  * and the link comes up. A safe removal is an attention-button press the
- * guest answers by releasing the device and powering the slot off; the
- * port then calls its owner's slot_powered_off, and the owner takes the
+ * guest answers by releasing the device and powering the slot off (power
+ * and its indicator); the port then calls its owner's slot_powered_off, and the owner takes the
  * device out with vmdev_pci_bus_remove. Taking it out while the slot is
  * still powered is a surprise removal: presence and link drop and the
  * guest hears of it.
@@ -54,11 +54,14 @@ struct vmdev_pcie_root_port_config {
     /* Where the slot's MSI goes (the port's MSI capability says what
      * message). */
     struct vmdev_msi_sink msi;
-    /* The guest powered the slot off while a device sat in it: it has let
-     * go of the device, which the owner now takes out
-     * (vmdev_pci_bus_remove) and frees. Called from the guest's config
-     * write, under the PCI bus's locks: only note it here and act later,
-     * from another context. May be NULL. */
+    /* The guest powered the slot off, and turned its power indicator off,
+     * while a device sat in it: it has let go of the device, which the
+     * owner now takes out (vmdev_pci_bus_remove) and frees. (pciehp turns
+     * the indicator off a second after the power and ignores presence
+     * events until then: a device plugged earlier would go unnoticed.)
+     * Called from the guest's config write, under the PCI bus's locks:
+     * only note it here and act later, from another context. May be
+     * NULL. */
     void (*slot_powered_off)(void *opaque, struct vmdev_pcie_root_port *port);
     void *opaque;
     struct vmdev_log *log; /* NULL: stderr */

@@ -166,14 +166,24 @@ static void set_presence(struct vmdev_pcie_root_port *port, bool present)
                   : status & (uint16_t)~PCI_EXP_SLTSTA_PDS);
 }
 
+/* The guest is done with the slot: power off and its indicator off.
+ * pciehp turns the indicator off a second after the power, and until then
+ * throws away the presence and link events it sees; so, as QEMU does, a
+ * slot counts as released only then, and a device plugged after that
+ * is heard of. */
+static bool released(uint16_t control)
+{
+    return (control & PCI_EXP_SLTCTL_PCC) &&
+           (control & PCI_EXP_SLTCTL_PIC) == PCI_EXP_SLTCTL_PWR_IND_OFF;
+}
+
 /* Slot Control was written: the command completes at once; a power
- * change moves the link; powering an occupied slot off hands its device
+ * change moves the link; releasing an occupied slot hands its device
  * back to the owner. Port lock held (and the bus's). */
 static void slot_control_written(struct vmdev_pcie_root_port *port)
 {
     uint16_t after = slot_control(port);
-    bool powered_off = !(port->slot_control_seen & PCI_EXP_SLTCTL_PCC) &&
-                       (after & PCI_EXP_SLTCTL_PCC);
+    bool powered_off = !released(port->slot_control_seen) && released(after);
     port->slot_control_seen = after;
     update_link(port);
     raise_events(port, PCI_EXP_SLTSTA_CC);

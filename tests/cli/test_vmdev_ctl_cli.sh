@@ -13,7 +13,7 @@ trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$work"' EXIT
 . "$(dirname "$0")/lib.sh"
 
 help=$("$ctl" --help) || fail "--help exited $?"
-for word in --socket --json --help version device-add device-del device-list query-events quit events; do
+for word in --socket --json --help version device-add device-del device-list stats pause resume query-events quit events; do
     grep -qE -- "^  $word" <<<"$help" || fail "--help does not document $word"
 done
 grep -q "Exit status" <<<"$help" || fail "--help does not give the exit statuses"
@@ -56,6 +56,13 @@ answers = {
     "query-events": {"events": ["DEVICE_DELETED"]},
     "device-add": {},
     "device-del": {"pending": True},
+    "stats": {"devices": [{"id": "d1", "type": "virtio-blk", "guest_errors": 0,
+                           "interrupts": 7,
+                           "disk": {"reads": 3, "requests_by_queue": [2, 1]}}],
+              "exits": {"pio": 4, "total": 4},
+              "notifications": {"irqfd": 7}},
+    "pause": {},
+    "resume": {},
 }
 while True:
     c, _ = s.accept()
@@ -100,6 +107,14 @@ grep -qxF '{"arguments": {"force": true, "id": "n1"}, "execute": "device-del", "
     fail "device-del sent: $(grep device-del "$work/requests")"
 [ "$out" = "removal pending: the guest was asked to release the device" ] ||
     fail "device-del printed '$out'"
+out=$("$ctl" --socket "$sock" stats d1) || fail "stats: exit $?"
+grep -qxF '{"arguments": {"id": "d1"}, "execute": "stats", "id": 1}' "$work/requests" ||
+    fail "stats sent: $(grep '"stats"' "$work/requests")"
+want=$'d1 (virtio-blk): guest_errors=0 interrupts=7\n  reads=3 requests_by_queue=2,1\nexits: pio=4 total=4\nnotifications: irqfd=7'
+[ "$out" = "$want" ] || fail "stats printed '$out'"
+"$ctl" --socket "$sock" pause > /dev/null || fail "pause: exit $?"
+"$ctl" --socket "$sock" resume > /dev/null || fail "resume: exit $?"
+expect_refused "stats: too many arguments" -- --socket "$sock" stats a b
 out=$("$ctl" --socket "$sock" --json query-events) || fail "query-events: exit $?"
 [ "$out" = '{"events":["DEVICE_DELETED"]}' ] || fail "query-events --json printed '$out'"
 "$ctl" --socket "$sock" quit >"$work/out" 2>"$work/err"

@@ -45,6 +45,11 @@ static const char usage[] =
     "                 --force removes it at once, by surprise\n"
     "  device-list    every device: id, type, PCI address, root port, state\n"
     "                 and what it owns\n"
+    "  stats [ID]     every device's counters (or device ID's): requests,\n"
+    "                 bytes, errors, frames and drops by queue, kicks and\n"
+    "                 interrupts; and the VM's exits\n"
+    "  pause          stop the vCPUs (devices finish what is in flight)\n"
+    "  resume         let them run again\n"
     "  query-events   the events the VMM sends\n"
     "  quit           stop the VM; the VMM exits 0, as after a poweroff\n"
     "  events         print events as they come, one JSON object a line,\n"
@@ -66,7 +71,8 @@ struct command {
 
 static const struct command commands[] = {
     { "version", 0, 0 },      { "device-add", 1, 2 }, { "device-del", 1, 2 },
-    { "device-list", 0, 0 },  { "query-events", 0, 0 }, { "quit", 0, 0 },
+    { "device-list", 0, 0 },  { "stats", 0, 1 },      { "pause", 0, 0 },
+    { "resume", 0, 0 },       { "query-events", 0, 0 }, { "quit", 0, 0 },
     { "events", 0, 0 },
 };
 
@@ -157,6 +163,55 @@ static void print_devices(struct json_object *result)
     }
 }
 
+/* "key=value ..." for an object's numbers, and lists of them as
+ * "key=a,b,c". */
+static void print_counters(struct json_object *obj)
+{
+    const char *sep = "";
+    json_object_object_foreach(obj, key, value)
+    {
+        if (json_object_is_type(value, json_type_int)) {
+            printf("%s%s=%s", sep, key, json_object_get_string(value));
+            sep = " ";
+        } else if (json_object_is_type(value, json_type_array)) {
+            printf("%s%s=", sep, key);
+            for (size_t i = 0; i < json_object_array_length(value); i++)
+                printf("%s%s", i ? "," : "",
+                       json_object_get_string(
+                           json_object_array_get_idx(value, i)));
+            sep = " ";
+        }
+    }
+    putchar('\n');
+}
+
+/* A line per device, one more for its disk's or card's counters, then the
+ * VM's exits and notifications. */
+static void print_stats(struct json_object *result)
+{
+    struct json_object *devices, *v;
+    if (json_object_object_get_ex(result, "devices", &devices)) {
+        for (size_t i = 0; i < json_object_array_length(devices); i++) {
+            struct json_object *d = json_object_array_get_idx(devices, i);
+            printf("%s (%s): ", member(d, "id"), member(d, "type"));
+            print_counters(d);
+            if (json_object_object_get_ex(d, "disk", &v) ||
+                json_object_object_get_ex(d, "net", &v)) {
+                printf("  ");
+                print_counters(v);
+            }
+        }
+    }
+    if (json_object_object_get_ex(result, "exits", &v)) {
+        printf("exits: ");
+        print_counters(v);
+    }
+    if (json_object_object_get_ex(result, "notifications", &v)) {
+        printf("notifications: ");
+        print_counters(v);
+    }
+}
+
 static void print_result(const char *command, struct json_object *result)
 {
     struct json_object *v;
@@ -168,6 +223,8 @@ static void print_result(const char *command, struct json_object *result)
         printf("%s with libvmdev %s\n", vmm, lib);
     } else if (strcmp(command, "device-list") == 0) {
         print_devices(result);
+    } else if (strcmp(command, "stats") == 0) {
+        print_stats(result);
     } else if (strcmp(command, "device-del") == 0) {
         bool pending = json_object_object_get_ex(result, "pending", &v) &&
                        json_object_get_boolean(v);
@@ -348,6 +405,10 @@ int main(int argc, char **argv)
     if (strcmp(command, "device-del") == 0 &&
         !(args = device_del_arguments(words, count)))
         return EXIT_USAGE;
+    if (strcmp(command, "stats") == 0 && count == 1) {
+        args = json_object_new_object();
+        json_object_object_add(args, "id", json_object_new_string(words[0]));
+    }
     int fd = connect_to(path);
     if (fd < 0) {
         json_object_put(args);

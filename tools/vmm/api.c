@@ -237,8 +237,57 @@ static struct json_object *cmd_device_del(void *opaque,
     return r;
 }
 
+/* {"id": ID} optional: every device's counters, or that one's, and the
+ * VM's exits and notifications (vmm_machine_stats_json). */
+static struct json_object *cmd_stats(void *opaque, struct json_object *args,
+                                     struct vmm_api_error *error)
+{
+    struct vmm_api *api = opaque;
+    struct json_object *id = NULL;
+    if (args && json_object_object_get_ex(args, "id", &id)) {
+        if (!json_object_is_type(id, json_type_string)) {
+            snprintf(error->desc, sizeof(error->desc),
+                     "stats: 'id' must be a string");
+            return NULL;
+        }
+        if (!vmdev_device_find(vmm_machine_devices(api->machine),
+                               json_object_get_string(id))) {
+            error->class = API_DEVICE_NOT_FOUND;
+            snprintf(error->desc, sizeof(error->desc), "stats: no device '%s'",
+                     json_object_get_string(id));
+            return NULL;
+        }
+    }
+    return vmm_machine_stats_json(api->machine,
+                                  id ? json_object_get_string(id) : NULL);
+}
+
+/* Every vCPU stopped (answered once they all are); devices run on. */
+static struct json_object *cmd_pause(void *opaque, struct json_object *args,
+                                     struct vmm_api_error *error)
+{
+    struct vmm_api *api = opaque;
+    (void)args;
+    (void)error;
+    vmm_vm_pause(api->vm);
+    return NULL;
+}
+
+static struct json_object *cmd_resume(void *opaque, struct json_object *args,
+                                      struct vmm_api_error *error)
+{
+    struct vmm_api *api = opaque;
+    (void)args;
+    (void)error;
+    vmm_vm_resume(api->vm);
+    return NULL;
+}
+
 static const struct vmm_api_command commands[] = {
     { "version", cmd_version },
+    { "stats", cmd_stats },
+    { "pause", cmd_pause },
+    { "resume", cmd_resume },
     { "device-add", cmd_device_add },
     { "device-del", cmd_device_del },
     { "device-list", cmd_device_list },

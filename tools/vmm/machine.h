@@ -61,6 +61,13 @@ bool vmm_machine_device_place(struct vmm_machine *machine,
                               const struct vmdev_device *dev,
                               struct vmm_pci_place *out);
 
+/* The counters --stats prints, live: {"devices": [{"id", "type",
+ * "guest_errors", "eventfd_kicks", "interrupts", and "disk" or "net"}],
+ * "exits": {...}, "notifications": {...}}; with id, that device alone.
+ * On the main thread. */
+struct json_object *vmm_machine_stats_json(struct vmm_machine *machine,
+                                           const char *id);
+
 /* One line on stderr: how notifications and interrupts travelled. */
 void vmm_machine_print_stats(struct vmm_machine *machine);
 

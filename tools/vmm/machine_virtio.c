@@ -364,10 +364,12 @@ int vmm_machine_remove_device(struct vmm_machine *m, const char *id,
         return -1;
     }
     int ret = vmm_pci_remove(m->pci, dev, force);
-    if (ret < 0)
+    if (ret < 0) {
         vmm_report("device-del: '%s' (%s) is one of the machine's own "
                    "devices and cannot be removed\n",
                    id, vmdev_device_type(dev));
+        return -1;
+    }
     return ret;
 }
 

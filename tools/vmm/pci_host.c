@@ -592,6 +592,23 @@ uint64_t vmm_pci_msix_routed(struct vmm_pci *pci)
     return routed;
 }
 
+bool vmm_pci_counters(struct vmm_pci *pci, const struct vmdev_device *dev,
+                      struct vmm_pci_counters *out)
+{
+    struct vmm_port *p = port_of(pci, dev);
+    if (!p)
+        return false;
+    struct vmdev_virtio_pci_stats stats =
+        vmdev_virtio_pci_get_stats(p->function->vp);
+    *out = (struct vmm_pci_counters){
+        .vdev = p->function->vdev,
+        .guest_errors = vmdev_virtio_guest_errors(p->function->vdev),
+        .eventfd_kicks = stats.eventfd_kicks,
+        .interrupts = stats.msix.delivered,
+    };
+    return true;
+}
+
 bool vmm_pci_address(struct vmm_pci *pci, const struct vmdev_device *dev,
                      char *out, size_t len)
 {

@@ -97,6 +97,16 @@ int vmm_pci_remove(struct vmm_pci *pci, struct vmdev_device *dev, bool force);
 void vmm_pci_on_removed(struct vmm_pci *pci, vmm_pci_removed_fn *fn,
                         void *opaque);
 
+/* A virtio function's counters, and which device it carries. */
+struct vmm_pci_counters {
+    const struct vmdev_virtio_device *vdev;
+    uint64_t guest_errors;  /* faults the device found in what the guest gave */
+    uint64_t eventfd_kicks; /* queue notifications through ioeventfds */
+    uint64_t interrupts;    /* MSI-X messages sent */
+};
+bool vmm_pci_counters(struct vmm_pci *pci, const struct vmdev_device *dev,
+                      struct vmm_pci_counters *out);
+
 /* Where a device on PCI sits and whether its removal waits on the guest. */
 struct vmm_pci_place {
     char address[16]; /* "bb:dd.f" as the guest reaches it */

@@ -163,6 +163,8 @@ static struct vmm_vm *new_vm(unsigned cpus)
         return NULL;
     vm->kvm_fd = vm->vm_fd = vm->exit_fd = -1;
     vm->cpus = cpus;
+    pthread_mutex_init(&vm->pause_lock, NULL);
+    pthread_cond_init(&vm->pause_cond, NULL);
     return vm;
 }
 
@@ -252,6 +254,8 @@ void vmm_vm_destroy(struct vmm_vm *vm)
         close(vm->vm_fd);
     if (vm->kvm_fd >= 0)
         close(vm->kvm_fd);
+    pthread_cond_destroy(&vm->pause_cond);
+    pthread_mutex_destroy(&vm->pause_lock);
     free(vm);
 }
 
@@ -353,46 +357,55 @@ static void dump_vcpu(struct vmm_vcpu *vcpu, bool shut_down)
                         "faulted is lost)\n", vcpu->index);
 }
 
+/* One more exit of `kind`: the vCPU's thread alone writes, the API's
+ * stats read as it runs. */
+static void count_exit(struct vmm_vcpu *vcpu, enum vmm_exit_kind kind)
+{
+    __atomic_store_n(&vcpu->exits[kind],
+                     __atomic_load_n(&vcpu->exits[kind], __ATOMIC_RELAXED) + 1,
+                     __ATOMIC_RELAXED);
+}
+
 bool vmm_vcpu_handle_exit(struct vmm_vcpu *vcpu)
 {
     struct vmm_vm *vm = vcpu->vm;
     struct kvm_run *run = vcpu->run;
     switch (run->exit_reason) {
     case KVM_EXIT_IO:
-        vcpu->exits[VMM_EXITS_PIO]++;
+        count_exit(vcpu, VMM_EXITS_PIO);
         dispatch_io(vm, run);
         return true;
     case KVM_EXIT_MMIO:
-        vcpu->exits[VMM_EXITS_MMIO]++;
+        count_exit(vcpu, VMM_EXITS_MMIO);
         dispatch_mmio(vm, run);
         return true;
     case KVM_EXIT_IOAPIC_EOI:
-        vcpu->exits[VMM_EXITS_IOAPIC_EOI]++;
+        count_exit(vcpu, VMM_EXITS_IOAPIC_EOI);
         if (vm->eoi)
             vm->eoi(vm->eoi_opaque, run->eoi.vector);
         return true;
     case KVM_EXIT_SHUTDOWN:
-        vcpu->exits[VMM_EXITS_OTHER]++;
+        count_exit(vcpu, VMM_EXITS_OTHER);
         fprintf(stderr, "vmdev-run: vCPU %u: triple fault\n", vcpu->index);
         dump_vcpu(vcpu, true);
         vmm_vm_request_exit(vm, VMM_EXIT_TRIPLE_FAULT);
         return false;
     case KVM_EXIT_SYSTEM_EVENT:
-        vcpu->exits[VMM_EXITS_OTHER]++;
+        count_exit(vcpu, VMM_EXITS_OTHER);
         vmm_vm_request_exit(vm, run->system_event.type == KVM_SYSTEM_EVENT_RESET
                                     ? VMM_EXIT_REBOOT : VMM_EXIT_POWEROFF);
         return false;
     case KVM_EXIT_HLT:
-        vcpu->exits[VMM_EXITS_HLT]++;
+        count_exit(vcpu, VMM_EXITS_HLT);
         return true;
     case KVM_EXIT_INTR:
-        vcpu->exits[VMM_EXITS_SIGNAL]++;
+        count_exit(vcpu, VMM_EXITS_SIGNAL);
         return true;
     case KVM_EXIT_IRQ_WINDOW_OPEN:
-        vcpu->exits[VMM_EXITS_IRQ_WINDOW]++;
+        count_exit(vcpu, VMM_EXITS_IRQ_WINDOW);
         return true;
     default:
-        vcpu->exits[VMM_EXITS_OTHER]++;
+        count_exit(vcpu, VMM_EXITS_OTHER);
         fprintf(stderr, "vmdev-run: vCPU %u: unexpected exit %u (hardware reason 0x%llx)\n",
                 vcpu->index, run->exit_reason,
                 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
@@ -434,6 +447,50 @@ static const unsigned long vcpu_ioctls[] = {
     KVM_SIGNAL_MSI,
 };
 
+/* Wait out a pause, counted among the parked. */
+static void park(struct vmm_vm *vm)
+{
+    pthread_mutex_lock(&vm->pause_lock);
+    vm->parked++;
+    pthread_cond_broadcast(&vm->pause_cond);
+    while (atomic_load(&vm->paused) && !atomic_load(&vm->exiting))
+        pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+    vm->parked--;
+    pthread_mutex_unlock(&vm->pause_lock);
+}
+
+/* Out of KVM_RUN now, or at its next entry (immediate_exit). */
+static void kick_vcpus(struct vmm_vm *vm)
+{
+    for (unsigned i = 0; i < vm->cpus; i++) {
+        struct vmm_vcpu *vcpu = &vm->vcpus[i];
+        __atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+        if (vcpu->started && !pthread_equal(vcpu->thread, pthread_self()))
+            pthread_kill(vcpu->thread, KICK_SIGNAL);
+    }
+}
+
+void vmm_vm_pause(struct vmm_vm *vm)
+{
+    pthread_mutex_lock(&vm->pause_lock);
+    atomic_store(&vm->paused, true);
+    kick_vcpus(vm);
+    unsigned started = 0;
+    for (unsigned i = 0; i < vm->cpus; i++)
+        started += vm->vcpus[i].started;
+    while (vm->parked < started && !atomic_load(&vm->exiting))
+        pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+    pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vmm_vm_resume(struct vmm_vm *vm)
+{
+    pthread_mutex_lock(&vm->pause_lock);
+    atomic_store(&vm->paused, false);
+    pthread_cond_broadcast(&vm->pause_cond);
+    pthread_mutex_unlock(&vm->pause_lock);
+}
+
 static void *vcpu_thread(void *opaque)
 {
     struct vmm_vcpu *vcpu = opaque;
@@ -453,11 +510,13 @@ static void *vcpu_thread(void *opaque)
     pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 
     while (!atomic_load(&vm->exiting)) {
+        if (atomic_load(&vm->paused))
+            park(vm);
         if (vcpu->index == 0)
             inject_extint(vcpu);
         if (ioctl(vcpu->fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
-                vcpu->exits[VMM_EXITS_SIGNAL]++;
+                count_exit(vcpu, VMM_EXITS_SIGNAL);
                 /* A kick: an exit request (seen at the loop's top) or
                  * an ExtINT to inject. */
                 __atomic_store_n(&vcpu->run->immediate_exit, 0,
@@ -509,13 +568,11 @@ void vmm_vm_request_exit(struct vmm_vm *vm, int status)
     if (atomic_exchange(&vm->exiting, true))
         return;
     atomic_store(&vm->exit_status, status);
-    for (unsigned i = 0; i < vm->cpus; i++) {
-        struct vmm_vcpu *vcpu = &vm->vcpus[i];
-        /* immediate_exit closes the race with a vCPU about to enter. */
-        __atomic_store_n(&vcpu->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-        if (vcpu->started && !pthread_equal(vcpu->thread, pthread_self()))
-            pthread_kill(vcpu->thread, KICK_SIGNAL);
-    }
+    kick_vcpus(vm);
+    /* Parked vCPUs and a waiting pause see the exit. */
+    pthread_mutex_lock(&vm->pause_lock);
+    pthread_cond_broadcast(&vm->pause_cond);
+    pthread_mutex_unlock(&vm->pause_lock);
     vmdev_eventfd_signal(vm->exit_fd);
 }
 
@@ -532,18 +589,27 @@ void vmm_vm_print_vcpus(struct vmm_vm *vm)
         dump_vcpu(&vm->vcpus[i], false);
 }
 
-void vmm_vm_print_exit_stats(struct vmm_vm *vm)
+const char *const vmm_exit_kind_names[VMM_EXIT_KINDS] = {
+    "pio", "mmio", "ioapic_eoi", "hlt", "irq_window", "signal", "other",
+};
+
+void vmm_vm_exit_counts(const struct vmm_vm *vm, uint64_t sum[VMM_EXIT_KINDS])
 {
-    static const char *const names[VMM_EXIT_KINDS] = {
-        "pio", "mmio", "ioapic_eoi", "hlt", "irq_window", "signal", "other",
-    };
-    uint64_t sum[VMM_EXIT_KINDS] = { 0 }, total = 0;
+    for (unsigned k = 0; k < VMM_EXIT_KINDS; k++)
+        sum[k] = 0;
     for (unsigned i = 0; i < vm->cpus; i++)
         for (unsigned k = 0; k < VMM_EXIT_KINDS; k++)
-            sum[k] += vm->vcpus[i].exits[k];
+            sum[k] += __atomic_load_n(&vm->vcpus[i].exits[k], __ATOMIC_RELAXED);
+}
+
+void vmm_vm_print_exit_stats(struct vmm_vm *vm)
+{
+    uint64_t sum[VMM_EXIT_KINDS], total = 0;
+    vmm_vm_exit_counts(vm, sum);
     fprintf(stderr, "vmdev-run: exits:");
     for (unsigned k = 0; k < VMM_EXIT_KINDS; k++) {
-        fprintf(stderr, " %s=%llu", names[k], (unsigned long long)sum[k]);
+        fprintf(stderr, " %s=%llu", vmm_exit_kind_names[k],
+                (unsigned long long)sum[k]);
         total += sum[k];
     }
     fprintf(stderr, " total=%llu\n", (unsigned long long)total);

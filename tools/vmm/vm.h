@@ -80,6 +80,13 @@ struct vmm_vm {
     atomic_int exit_status;
     atomic_bool exiting;
     int exit_fd;
+
+    /* vmm_vm_pause: the vCPUs wait at the top of their loop, out of
+     * KVM_RUN, until resumed or the VM exits. */
+    pthread_mutex_t pause_lock;
+    pthread_cond_t pause_cond; /* paused, parked or exiting changed */
+    atomic_bool paused;
+    unsigned parked; /* vCPUs waiting; under pause_lock */
 };
 
 /* Open KVM, create the VM (split irqchip, 24 IOAPIC routes) with `memory`
@@ -108,6 +115,16 @@ void vmm_vm_request_exit(struct vmm_vm *vm, int status);
 /* Join the vCPU threads after an exit request. */
 void vmm_vm_join(struct vmm_vm *vm);
 
+/* Stop every vCPU (each leaves KVM_RUN and waits) and return once all
+ * are stopped, or the VM is exiting; then let them go on. Device threads
+ * keep running: a queue's requests in flight complete. From one thread
+ * (the main loop's) at a time. */
+void vmm_vm_pause(struct vmm_vm *vm);
+void vmm_vm_resume(struct vmm_vm *vm);
+
+/* Exits to user space so far over all vCPUs, by kind (their names). */
+extern const char *const vmm_exit_kind_names[VMM_EXIT_KINDS];
+void vmm_vm_exit_counts(const struct vmm_vm *vm, uint64_t sum[VMM_EXIT_KINDS]);
 /* After vmm_vm_join(): one line of exit counts over all vCPUs on stderr. */
 void vmm_vm_print_exit_stats(struct vmm_vm *vm);
 /* After vmm_vm_join(): where each vCPU stood, one line each on stderr (a

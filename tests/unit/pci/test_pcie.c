@@ -20,6 +20,7 @@
 #define SLTCTL_HPIE 0x0020
 #define SLTCTL_PIC 0x0300
 #define SLTCTL_PWR_IND_ON 0x0100
+#define SLTCTL_PWR_IND_OFF 0x0300
 #define SLTCTL_PCC 0x0400
 #define SLTCTL_DLLSCE 0x1000
 #define SLTSTA_ABP 0x0001
@@ -404,8 +405,11 @@ static void attention_button_then_power_off(void)
     CHECK_EQ(vmdev_pcie_root_port_request_unplug(port), 0);
     CHECK_EQ(slot_status() & SLTSTA_ABP, 0);
     CHECK_EQ(owner.msis, 1);
-    /* Five seconds later pciehp powers the slot off. */
+    /* Five seconds later pciehp powers the slot off, and a second after
+     * that turns its indicator off: only then is the slot released. */
     write_slot_control(SLTCTL_PCC, SLTCTL_PCC);
+    CHECK_EQ(owner.powered_off, 0);
+    write_slot_control(SLTCTL_PWR_IND_OFF, SLTCTL_PIC);
     CHECK_EQ(owner.powered_off, 1);
     CHECK(!vmdev_pcie_root_port_unplug_pending(port));
     CHECK(!vmdev_pcie_root_port_powered(port));
