@@ -81,7 +81,8 @@ vmdev_pcie_root_port_function(struct vmdev_pcie_root_port *port);
  * Plug pdev (no bus yet; it should carry the Express endpoint capability)
  * into the port's slot. hotplug false: present from power-on, before the
  * guest looks; true: the guest is running and is told. Returns 0, -EBUSY
- * (occupied), -ENODEV (the port is not on a bus) or -EINVAL (pdev is on
+ * (occupied, or for a hot-plug a slot the guest has not released yet:
+ * see vacant), -ENODEV (the port is not on a bus) or -EINVAL (pdev is on
  * a bus).
  */
 int vmdev_pcie_root_port_plug(struct vmdev_pcie_root_port *port,
@@ -90,10 +91,16 @@ int vmdev_pcie_root_port_plug(struct vmdev_pcie_root_port *port,
 struct vmdev_pci_device *
 vmdev_pcie_root_port_device(struct vmdev_pcie_root_port *port);
 
+/* Empty, and released by the guest (power and its indicator off, as at
+ * reset): a device hot-plugged now is heard of. */
+bool vmdev_pcie_root_port_vacant(struct vmdev_pcie_root_port *port);
+
 /*
- * Ask the guest to release the device: press the attention button (once:
- * a second press would cancel the guest's countdown, so a request already
- * pending is left alone). Returns 0, or -ENODEV for an empty slot.
+ * Ask the guest to release the device: press the attention button.
+ * Returns 0, -ENODEV for an empty slot, or -EBUSY while the slot's power
+ * indicator blinks: the guest is counting down to a removal (a second
+ * press would cancel it) or bringing the slot up (it would ignore the
+ * press), as QEMU refuses then too.
  */
 int vmdev_pcie_root_port_request_unplug(struct vmdev_pcie_root_port *port);
 /* A request was made and the guest has not powered the slot off yet. */

@@ -350,7 +350,9 @@ int vmdev_pcie_root_port_plug(struct vmdev_pcie_root_port *port,
     pci_bus_lock(bus);
     pthread_mutex_lock(&port->lock);
     int ret = -EBUSY;
-    if (!port->child) {
+    /* A hot-plug waits until the guest has released the slot: before
+     * that pciehp would throw the presence event away. */
+    if (!port->child && (!hotplug || released(slot_control(port)))) {
         pdev->bus = bus;
         pdev->slot = 0;
         pdev->fn = 0;
@@ -403,12 +405,23 @@ int vmdev_pcie_root_port_request_unplug(struct vmdev_pcie_root_port *port)
     pthread_mutex_lock(&port->lock);
     if (!port->child)
         ret = -ENODEV;
-    else if (!port->unplug_pending) {
+    else if ((slot_control(port) & PCI_EXP_SLTCTL_PIC) ==
+             PCI_EXP_SLTCTL_PWR_IND_BLINK)
+        ret = -EBUSY; /* counting down, or bringing the slot up */
+    else {
         port->unplug_pending = true;
         raise_events(port, PCI_EXP_SLTSTA_ABP);
     }
     pthread_mutex_unlock(&port->lock);
     return ret;
+}
+
+bool vmdev_pcie_root_port_vacant(struct vmdev_pcie_root_port *port)
+{
+    pthread_mutex_lock(&port->lock);
+    bool vacant = !port->child && released(slot_control(port));
+    pthread_mutex_unlock(&port->lock);
+    return vacant;
 }
 
 bool vmdev_pcie_root_port_unplug_pending(struct vmdev_pcie_root_port *port)
@@ -534,6 +547,7 @@ int vmdev_pcie_root_port_restore(struct vmdev_pcie_root_port *port,
     struct vmdev_state_section s;
     uint16_t status, link;
     uint8_t condition, pending;
+    (void)link; /* saved for a reader of the snapshot; derived here */
     int ret = vmdev_state_open_section(data, len, name, STATE_VERSION, &s);
     if (ret)
         return ret;
@@ -543,23 +557,31 @@ int vmdev_pcie_root_port_restore(struct vmdev_pcie_root_port *port,
         vmdev_state_get_u8(&s, "unplug_pending", &pending) || condition > 1 ||
         pending > 1)
         return -EINVAL;
+    /* The bus's lock too: the link changes under both. */
+    struct vmdev_pci_bus *bus = port->function.bus;
+    if (bus)
+        pci_bus_lock(bus);
     pthread_mutex_lock(&port->lock);
-    /* Presence is the slot's own, from what is plugged now; the events and
-     * the link are the snapshot's. The function's config (restored apart)
-     * already holds Slot Control. */
+    /* Presence is the slot's own, from what is plugged now; the events are
+     * the snapshot's. The function's config (restored apart) already
+     * holds Slot Control. */
     ret = 0;
     if (!!(status & PCI_EXP_SLTSTA_PDS) != !!port->child)
         ret = -EINVAL;
     if (!ret) {
         set16(port, port->exp + PCI_EXP_SLTSTA, status);
+        /* The link follows presence and power, whatever was saved. */
         uint16_t linked = get16(port, port->exp + PCI_EXP_LNKSTA);
-        linked = (uint16_t)((linked & ~PCI_EXP_LNKSTA_DLLLA) |
-                            (link & PCI_EXP_LNKSTA_DLLLA));
+        linked = (uint16_t)(port->child && powered(port)
+                                ? linked | PCI_EXP_LNKSTA_DLLLA
+                                : linked & ~PCI_EXP_LNKSTA_DLLLA);
         set16(port, port->exp + PCI_EXP_LNKSTA, linked);
         port->slot_control_seen = slot_control(port);
         port->interrupt_condition = condition;
         port->unplug_pending = pending;
     }
     pthread_mutex_unlock(&port->lock);
+    if (bus)
+        pci_bus_unlock(bus);
     return ret;
 }

@@ -7,11 +7,18 @@
 #   add:     a qcow2 disk and a slirp card (device-add); the guest finds
 #            them, the disk reads as its image and takes a write, the card
 #            gets its address by DHCP and downloads a file from here.
+#   stats:   the added disk's counters show the guest's reads; paused,
+#            its writes stop, resumed they go on.
 #   remove:  both removed (device-del) while a dd runs on the disk and
 #            downloads on the card: device-list shows them pending while
 #            the guest's pciehp counts down, then the guest lets go, a
 #            DEVICE_DELETED event comes for each, and the image passes
 #            qemu-img check with the guest's write in it.
+#   churn:   50 cycles of a disk and a card added, seen and used by the
+#            guest and released by it (their slots powered off through
+#            sysfs) while it reads its boot disk; vmdev-run's open fds and
+#            resident set outside guest RAM measured after 5 cycles and
+#            after all stay flat.
 #   surprise: a disk removed with --force under a dd: the guest survives
 #            it and its other disk still reads; then quit ends the VM.
 #   refused: device-add and device-del that must fail (an unknown type, a
@@ -56,11 +63,13 @@ ip link set lo up 2>/dev/null # in a nested outer guest, no one else has
 busybox httpd -f -p "127.0.0.1:$http_port" -h "$work/www" &
 httpd=$!
 hot_mac=52:54:00:12:35:00 # the first card device-add gives without mac=
+churn=${VMDEV_HOTPLUG_CHURN:-50} churn_mac=52:54:00:12:36:01
+truncate -s 4M "$work/churn.img"
 
 api="$work/api.sock"
 serial="$work/serial.log"
 "$vmm" --kernel "$kernel" --initramfs "$initrd" --cpus 2 --memory 512M \
-    --cmdline "console=ttyS0 quiet vmdev.test=hotplug vmdev.test_timeout=400 vmdev.hot_sha256=$(sha "$work/hot.raw") vmdev.hot_mac=$hot_mac vmdev.hot_http_port=$http_port vmdev.hot_blob_sha256=$(sha "$work/www/blob")" \
+    --cmdline "console=ttyS0 quiet vmdev.test=hotplug vmdev.test_timeout=400 vmdev.hot_sha256=$(sha "$work/hot.raw") vmdev.hot_mac=$hot_mac vmdev.hot_http_port=$http_port vmdev.hot_blob_sha256=$(sha "$work/www/blob") vmdev.hot_churn=$churn vmdev.hot_churn_mac=$churn_mac" \
     --disk "path=$work/base.img" --pcie-ports 4 \
     --serial "file=$serial" --api-socket "$api" 2> "$work/vmm.err" < /dev/null &
 pid=$!
@@ -142,6 +151,40 @@ elif ! wait_marker io-running 120; then
 fi
 if [ -n "$add_problem" ]; then fail add "$add_problem"; else pass add; fi
 
+# stats and pause: the added disk's live counters show the guest's reads
+# (it read the whole image) and, as its dd runs, its writes; paused, the
+# writes stop (once what was in flight is done: a second's settling, then
+# a second with none); resumed, they go on.
+# json_number KEY: the first "KEY":N in a one-line JSON answer (no
+# interpreter: in a nested guest each costs seconds).
+json_number() { grep -o "\"$1\":[0-9]*" | head -n 1 | cut -d: -f2; }
+written() { ctl --json stats hotdisk | json_number bytes_written; }
+stats_problem=""
+if [ -n "$add_problem" ]; then
+    stats_problem="nothing was added"
+elif ! reads=$(ctl --json stats hotdisk | json_number bytes_read) ||
+     [ "${reads:-0}" -lt $((32 << 20)) ]; then
+    stats_problem="stats hotdisk: bytes_read '$reads', want the whole image at least"
+elif ! ctl pause > /dev/null 2> "$work/pause.err"; then
+    stats_problem="pause: $(cat "$work/pause.err")"
+else
+    sleep 1 # what was in flight completes
+    before=$(written)
+    sleep 1 # an interval in which nothing may happen, not a wait
+    after=$(written)
+    ctl resume > /dev/null 2> "$work/pause.err" ||
+        stats_problem="resume: $(cat "$work/pause.err")"
+    [ -n "$before" ] && [ "$before" = "$after" ] ||
+        stats_problem="paused, the disk's writes went from $before to $after bytes"
+    for _ in $(seq 50); do
+        [ "$(written)" != "$after" ] && break
+        sleep 0.2
+    done
+    [ -z "$stats_problem" ] && [ "$(written)" = "$after" ] &&
+        stats_problem="resumed, the guest wrote nothing more in 10 s"
+fi
+if [ -n "$stats_problem" ]; then fail stats "$stats_problem"; else pass stats; fi
+
 # remove
 remove_problem=""
 if [ -n "$add_problem" ]; then
@@ -161,12 +204,66 @@ elif ! wait_marker removed 60; then
 elif ctl device-list 2>&1 | grep -qE '^hot(disk|net) '; then
     remove_problem="still listed after DEVICE_DELETED"
 fi
-if [ -n "$remove_problem" ]; then fail remove "$remove_problem"; else pass remove; fi
+if [ -n "$remove_problem" ]; then
+    fail remove "$remove_problem"
+    echo "hotplug: vmdev-run $(kill -0 "$pid" 2>/dev/null && echo runs || echo is gone); $(ls "$work" | tr '\n' ' ')"
+else
+    pass remove
+fi
+
+# churn
+# open_fds and outside_ram_kib: vmdev-run's open files, and its resident
+# set but for guest RAM (the one mapping of the VM's memory size, whose
+# pages the guest's own use fills).
+open_fds() { ls "/proc/$pid/fd" 2>/dev/null | wc -l; }
+outside_ram_kib() {
+    awk -v ram_kib=$((512 << 10)) '
+        /^Size:/ { skip = $2 == ram_kib }
+        /^Rss:/ && !skip { kib += $2 }
+        END { print kib }' "/proc/$pid/smaps"
+}
+churn_problem=""
+deleted_count() { grep -c "\"DEVICE_DELETED\".*\"id\": *\"$1\"" "$work/events"; }
+if [ -n "$remove_problem" ]; then
+    churn_problem="the removal before it failed"
+else
+    for n in $(seq "$churn"); do
+        if ! ctl device-add disk "path=$work/churn.img,format=raw,id=churndisk,serial=churn" > /dev/null 2> "$work/add.err" ||
+           ! ctl device-add net "slirp,id=churnnet,mac=$churn_mac" > /dev/null 2>> "$work/add.err"; then
+            churn_problem="cycle $n: device-add: $(cat "$work/add.err")"
+            break
+        fi
+        for _ in $(seq 300); do
+            [ "$(deleted_count churndisk)" = "$n" ] && [ "$(deleted_count churnnet)" = "$n" ] && break
+            grep -q 'VMDEV-TEST-FAIL' "$serial" && break
+            sleep 0.2
+        done
+        if [ "$(deleted_count churndisk)" != "$n" ] || [ "$(deleted_count churnnet)" != "$n" ]; then
+            churn_problem="cycle $n: the guest did not release both: $(guest_reason)"
+            break
+        fi
+        if [ "$n" = 5 ]; then
+            fds_before=$(open_fds) kib_before=$(outside_ram_kib)
+        fi
+    done
+fi
+if [ -z "$churn_problem" ] && ! wait_marker churned 60; then
+    churn_problem="the guest did not finish: $(guest_reason)"
+elif [ -z "$churn_problem" ]; then
+    fds_after=$(open_fds) kib_after=$(outside_ram_kib)
+    echo "hotplug: churn: $churn cycles; after 5 and at the end: $fds_before and $fds_after fds, $kib_before and $kib_after KiB resident outside guest RAM"
+    if [ "$fds_after" != "$fds_before" ]; then
+        churn_problem="open fds went from $fds_before to $fds_after"
+    elif [ $((kib_after - kib_before)) -gt 2048 ]; then
+        churn_problem="the resident set outside guest RAM grew from $kib_before to $kib_after KiB"
+    fi
+fi
+if [ -n "$churn_problem" ]; then fail churn "$churn_problem"; else pass churn; fi
 
 # surprise
 surprise_problem=""
-if [ -n "$remove_problem" ]; then
-    surprise_problem="the removal before it failed"
+if [ -n "$remove_problem" ] || [ -n "$churn_problem" ]; then
+    surprise_problem="the tests before it failed"
 elif ! ctl device-add disk "path=$work/surprise.img,id=surprise,serial=surprise" > /dev/null 2> "$work/add.err"; then
     surprise_problem="device-add: $(cat "$work/add.err")"
 elif ! wait_marker surprise-io-running 60; then

@@ -143,8 +143,9 @@ struct net_make {
     struct vmm_machine *m;
     const struct vmm_net *net;
     struct vmdev_net_capture *capture; /* its pcap=, or NULL */
-    /* The same, when the card owns it (added while the guest runs). */
-    struct vmdev_net_capture *owned_capture;
+    /* When the card is to own it (added while the guest runs): the
+     * caller's pointer, which the card clears once it does. */
+    struct vmdev_net_capture **owned_capture;
 };
 
 /* How --net named the card's backend, for messages. */
@@ -207,19 +208,27 @@ static struct vmdev_virtio_device *make_net(const char *id, void *opaque)
         return NULL;
     }
     struct vmm_machine *m = make->m;
+    struct vmdev_net_capture *owned = NULL;
+    if (make->owned_capture) {
+        owned = *make->owned_capture;
+        *make->owned_capture = NULL;
+    }
     m->nets[m->num_nets++] = (struct machine_net){
-        net, vmdev_virtio_net_device(net), make->owned_capture };
+        net, vmdev_virtio_net_device(net), owned };
     return vmdev_virtio_net_device(net);
 }
 
+/* owned: the card is added while the guest runs and takes *owned (its
+ * capture, or NULL), clearing it once it holds it. */
 static int add_net(struct vmm_machine *m, const struct vmm_net *net,
-                   struct vmdev_net_capture *capture, bool owned)
+                   struct vmdev_net_capture *capture,
+                   struct vmdev_net_capture **owned)
 {
-    struct net_make make = { m, net, capture, owned ? capture : NULL };
+    struct net_make make = { m, net, owned ? *owned : capture, owned };
     return vmm_pci_add_virtio(m->pci, &(struct vmm_virtio_spec){
         .type = "virtio-net", .id = net->id,
         .make = make_net, .make_opaque = &make,
-        .gone = net_gone, .gone_opaque = m, .hotplug = owned,
+        .gone = net_gone, .gone_opaque = m, .hotplug = owned != NULL,
     });
 }
 
@@ -228,7 +237,7 @@ static int create_nets(struct vmm_machine *m, const struct vmm_options *opts,
                        struct vmdev_net_capture *const *captures)
 {
     for (unsigned i = 0; i < opts->num_nets; i++)
-        if (add_net(m, &opts->nets[i], captures[i], false))
+        if (add_net(m, &opts->nets[i], captures[i], NULL))
             return -1;
     return 0;
 }
@@ -253,6 +262,7 @@ static int create_console(struct vmm_machine *m, const struct vmm_options *opts)
     if (!m->console_host ||
         vmm_pci_add_virtio(m->pci, &(struct vmm_virtio_spec){
             .type = "virtio-console", .make = make_console, .make_opaque = m,
+            .fixed = true,
         }))
         return -1;
     vmm_console_host_start(m->console_host, m->console);
@@ -316,15 +326,22 @@ static int hotplug_net(struct vmm_machine *m, char *spec)
     struct vmm_options one = { 0 };
     struct vmdev_net_capture *capture = NULL;
     bool mac_given = strncmp(spec, "mac=", 4) == 0 || strstr(spec, ",mac=");
+    if (!mac_given && m->nets_added > UINT8_MAX) {
+        vmm_report("--net: every default address (52:54:00:12:35:xx) has "
+                   "been given; give mac=\n");
+        return -1;
+    }
     if (vmm_parse_net(spec, &one) || vmm_open_captures(&one, &capture))
         return -1;
     if (!mac_given) {
         static const uint8_t base[5] = { 0x52, 0x54, 0x00, 0x12, 0x35 };
         memcpy(one.nets[0].mac, base, sizeof(base));
-        one.nets[0].mac[5] = (uint8_t)m->nets_added++;
+        one.nets[0].mac[5] = (uint8_t)m->nets_added;
     }
-    int ret = add_net(m, &one.nets[0], capture, true);
-    if (ret && capture)
+    int ret = add_net(m, &one.nets[0], NULL, &capture);
+    if (ret == 0 && !mac_given)
+        m->nets_added++;
+    if (capture) /* the card never took it */
         vmdev_net_capture_free(capture);
     return ret;
 }
@@ -334,8 +351,10 @@ static int hotplug_rng(struct vmm_machine *m, char *spec)
 {
     const char *id = NULL;
     if (*spec) {
-        if (strncmp(spec, "id=", 3) != 0 || strchr(spec, ','))
-            return vmm_option_bad("rng", spec, "the only key is id=ID");
+        if (strncmp(spec, "id=", 3) != 0 || strchr(spec, ',')) {
+            vmm_option_bad("rng", spec, "the only key is id=ID");
+            return -1;
+        }
         id = spec + 3;
         if (vmm_check_device_id("rng", spec, id, &(struct vmm_options){ 0 }))
             return -1;
@@ -364,13 +383,11 @@ int vmm_machine_remove_device(struct vmm_machine *m, const char *id,
         return -1;
     }
     int ret = vmm_pci_remove(m->pci, dev, force);
-    if (ret < 0) {
+    if (ret == -ENODEV)
         vmm_report("device-del: '%s' (%s) is one of the machine's own "
                    "devices and cannot be removed\n",
                    id, vmdev_device_type(dev));
-        return -1;
-    }
-    return ret;
+    return ret < 0 ? -1 : ret;
 }
 
 void vmm_machine_on_removed(struct vmm_machine *m, vmm_pci_removed_fn *fn,

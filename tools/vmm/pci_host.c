@@ -53,6 +53,7 @@ struct virtio_function {
     /* After the device is freed (vmm_virtio_spec.gone). */
     void (*gone)(void *opaque, struct vmdev_virtio_device *vdev);
     void *gone_opaque;
+    bool fixed; /* vmm_virtio_spec.fixed */
     char transport_section[VMDEV_DEVICE_ID_MAX + sizeof("/pci")];
 };
 
@@ -258,7 +259,10 @@ static void on_powered_off(void *opaque, uint32_t events)
     vmdev_eventfd_drain(pci->powered_off_fd);
     for (unsigned i = 0; i < pci->num_ports; i++) {
         struct vmm_port *p = &pci->ports[i];
-        if (atomic_exchange(&p->powered_off, false) && p->function)
+        /* Still off: a guest that powered the slot back on since uses
+         * the device again. A device the machine holds stays. */
+        if (atomic_exchange(&p->powered_off, false) && p->function &&
+            !p->function->fixed && !vmdev_pcie_root_port_powered(p->port))
             remove_entry(pci, p->function->dev);
     }
 }
@@ -428,11 +432,13 @@ static const struct vmdev_device_ops virtio_function_ops = {
     virtio_function_destroy, virtio_function_save, virtio_function_restore,
 };
 
+/* An empty port the guest has released (after a forced removal, it
+ * powers the slot off a moment later). */
 static struct vmm_port *free_port(struct vmm_pci *pci)
 {
     for (unsigned i = 0; i < pci->num_ports; i++)
         if (!pci->ports[i].function &&
-            !vmdev_pcie_root_port_device(pci->ports[i].port))
+            vmdev_pcie_root_port_vacant(pci->ports[i].port))
             return &pci->ports[i];
     return NULL;
 }
@@ -485,8 +491,12 @@ static int plug_function(struct vmm_pci *pci, struct vmdev_device *dev,
     }
     port->function = f;
     f->port = port;
-    return vmdev_device_claim(dev, VMDEV_RESOURCE_PCI_SLOT, port->index, 1,
-                              unplug_function, f);
+    ret = vmdev_device_claim(dev, VMDEV_RESOURCE_PCI_SLOT, port->index, 1,
+                             unplug_function, f);
+    if (ret)
+        vmm_report("cannot add %s: %s\n", vmdev_device_id(dev),
+                   strerror(-ret));
+    return ret;
 }
 
 int vmm_pci_add_virtio(struct vmm_pci *pci, const struct vmm_virtio_spec *spec)
@@ -515,6 +525,7 @@ int vmm_pci_add_virtio(struct vmm_pci *pci, const struct vmm_virtio_spec *spec)
         vmdev_virtio_set_log(f->vdev, pci->log);
         f->gone = spec->gone;
         f->gone_opaque = spec->gone_opaque;
+        f->fixed = spec->fixed;
     }
     if (!f->vdev || plug_function(pci, dev, f, spec->hotplug)) {
         vmdev_device_remove(pci->devices, dev);
@@ -535,17 +546,24 @@ static struct vmm_port *port_of(struct vmm_pci *pci,
 int vmm_pci_remove(struct vmm_pci *pci, struct vmdev_device *dev, bool force)
 {
     struct vmm_port *p = port_of(pci, dev);
-    if (!p)
+    if (!p || p->function->fixed)
         return -ENODEV;
     /* A slot the guest does not power holds a device it does not use. */
     if (force || !vmdev_pcie_root_port_powered(p->port)) {
         remove_entry(pci, dev);
         return VMM_PCI_REMOVED;
     }
-    if (!p->removal_requested) {
-        p->removal_requested = true;
-        (void)vmdev_pcie_root_port_request_unplug(p->port);
+    if (vmdev_pcie_root_port_request_unplug(p->port) == -EBUSY) {
+        /* Counting down to the removal asked before, or busy bringing
+         * the slot up: a press now would cancel or be ignored. */
+        if (p->removal_requested)
+            return VMM_PCI_REMOVAL_PENDING;
+        vmm_report("device-del: the guest is busy with %s's slot (its "
+                   "power indicator blinks); try again\n",
+                   vmdev_device_id(dev));
+        return -EBUSY;
     }
+    p->removal_requested = true;
     return VMM_PCI_REMOVAL_PENDING;
 }
 

@@ -73,6 +73,9 @@ struct vmm_virtio_spec {
     void *gone_opaque;
     /* The guest runs: it hears of the device through its port's slot. */
     bool hotplug;
+    /* The machine holds the device (hvc0's host side writes to it): it is
+     * not removed, by device-del nor when the guest powers its slot off. */
+    bool fixed;
 };
 
 /*
@@ -91,7 +94,8 @@ enum { VMM_PCI_REMOVED, VMM_PCI_REMOVAL_PENDING };
  * power its slot; otherwise press its port's attention button and
  * return VMM_PCI_REMOVAL_PENDING: once the guest has released the device
  * and powered the slot off, the device manager's loop removes it. Either
- * way the removed callback hears of it. -ENODEV: not a device on a port.
+ * way the removed callback hears of it. -ENODEV: not a removable device
+ * on a port; -EBUSY (reported): the guest is busy with the slot.
  */
 int vmm_pci_remove(struct vmm_pci *pci, struct vmdev_device *dev, bool force);
 void vmm_pci_on_removed(struct vmm_pci *pci, vmm_pci_removed_fn *fn,

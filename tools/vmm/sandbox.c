@@ -69,6 +69,7 @@ static const int device_syscalls[] = {
 };
 static const unsigned long device_ioctls[] = {
     TUNSETOFFLOAD, FIONREAD, FIONBIO,
+    TCGETS, /* stdio asks whether a character device it writes is a tty */
 };
 const struct vmm_syscall_list vmm_device_syscalls =
     VMM_SYSCALL_LIST(device_syscalls, device_ioctls);
@@ -87,6 +88,9 @@ static const int hotplug_syscalls[] = {
     SCMP_SYS(io_uring_register), SCMP_SYS(timerfd_create),
     SCMP_SYS(epoll_create1), SCMP_SYS(ioctl),
     SCMP_SYS(rt_sigaction), /* libslirp's backend asks how SIGPIPE goes */
+    /* A disk's thread engine (where io_uring is not to be had). */
+    SCMP_SYS(clone),         SCMP_SYS(clone3),        SCMP_SYS(set_robust_list),
+    SCMP_SYS(rseq),
 };
 static const unsigned long hotplug_ioctls[] = {
     BLKGETSIZE64,   TUNSETIFF,     TUNGETIFF,     TUNSETVNETLE,
@@ -169,6 +173,10 @@ static int allow_list(scmp_filter_ctx ctx, const struct vmm_syscall_list *l)
         int ret;
         /* tgkill within this process only (a vCPU's kick, a stop, an
          * abort): never a signal to another of the user's processes. */
+        /* ioctl only with the listed requests (below): a plain rule
+         * here would allow every request. */
+        if (l->syscalls[i] == SCMP_SYS(ioctl))
+            continue;
         if (l->syscalls[i] == SCMP_SYS(tgkill))
             ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
                                    SCMP_A0(SCMP_CMP_EQ,

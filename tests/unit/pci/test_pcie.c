@@ -21,6 +21,7 @@
 #define SLTCTL_PIC 0x0300
 #define SLTCTL_PWR_IND_ON 0x0100
 #define SLTCTL_PWR_IND_OFF 0x0300
+#define SLTCTL_PWR_IND_BLINK 0x0200
 #define SLTCTL_PCC 0x0400
 #define SLTCTL_DLLSCE 0x1000
 #define SLTSTA_ABP 0x0001
@@ -401,10 +402,13 @@ static void attention_button_then_power_off(void)
     CHECK(vmdev_pcie_root_port_unplug_pending(port));
     CHECK_EQ(owner.msis, 1);
     CHECK_EQ(ack_events(), SLTSTA_ABP);
-    /* A second request does not press again: that would cancel. */
-    CHECK_EQ(vmdev_pcie_root_port_request_unplug(port), 0);
+    /* pciehp blinks the power indicator through its countdown: a second
+     * request then is refused, as a press would cancel it. */
+    write_slot_control(SLTCTL_PWR_IND_BLINK, SLTCTL_PIC);
+    ack_events();
+    CHECK_EQ(vmdev_pcie_root_port_request_unplug(port), -EBUSY);
     CHECK_EQ(slot_status() & SLTSTA_ABP, 0);
-    CHECK_EQ(owner.msis, 1);
+    CHECK_EQ(owner.msis, 2); /* the command completed */
     /* Five seconds later pciehp powers the slot off, and a second after
      * that turns its indicator off: only then is the slot released. */
     write_slot_control(SLTCTL_PCC, SLTCTL_PCC);
@@ -443,8 +447,12 @@ static void surprise_removal(void)
     CHECK(!(cfg_read(0, 1, 0, exp_cap + EXP_LNKSTA, 2) & LNKSTA_DLLLA));
     CHECK_EQ(cfg_read(1, 0, 0, 0, 4), 0xffffffff);
     CHECK_EQ(owner.powered_off, 0);
-    /* The port takes a new card. */
+    /* A new card waits until pciehp has released the slot. */
     ep = make_endpoint();
+    CHECK_EQ(vmdev_pcie_root_port_plug(port, ep, true), -EBUSY);
+    CHECK(!vmdev_pcie_root_port_vacant(port));
+    write_slot_control(SLTCTL_PCC | SLTCTL_PWR_IND_OFF, SLTCTL_PCC | SLTCTL_PIC);
+    CHECK(vmdev_pcie_root_port_vacant(port));
     CHECK_EQ(vmdev_pcie_root_port_plug(port, ep, true), 0);
     CHECK(slot_status() & SLTSTA_PDS);
     free_port();

@@ -5,7 +5,8 @@
 # the card gets its address by DHCP and downloads from the host. With a
 # dd running on the disk and downloads on the card, the host removes
 # both (the attention button): the drivers let go and the devices leave.
-# Then a disk pulled out by surprise (force) under a dd, which the guest
+# Then add/remove cycles of a disk and a card while vda runs a dd, and a
+# disk pulled out by surprise (force) under a dd, which the guest
 # survives.
 . /tests/lib.sh
 mark() { echo "VMDEV-HOTPLUG $*"; }
@@ -54,13 +55,58 @@ dd_pid=$!
 wget_pid=$!
 mark io-running
 gone() { [ ! -e "$1" ]; }
-poll_us=200000 wait_for 90 gone "/sys/block/$disk" ||
-    hp_fail "$disk is still there 90 s after the I/O started"
+# The host looks at the counters and pauses the VM first.
+poll_us=200000 wait_for 180 gone "/sys/block/$disk" ||
+    hp_fail "$disk is still there 180 s after the I/O started"
 poll_us=200000 wait_for 30 gone "/sys/class/net/$iface" ||
     hp_fail "$iface is still there"
 kill $dd_pid $wget_pid 2>/dev/null
 wait
 mark removed
+
+# churn: hot_churn cycles of a disk and a card, each released by the
+# guest itself once seen (its slot powered off through sysfs, as an
+# operator would: no 5 s button wait), while a dd reads vda throughout.
+# slot_of DEVICE_DIR: the pciehp slot directory of a PCI function.
+slot_of() {
+    address=$(basename "$(readlink -f "$1")")
+    for s in /sys/bus/pci/slots/*; do
+        [ "$(cat "$s/address")" = "${address%.*}" ] && { echo "$s"; return 0; }
+    done
+    return 1
+}
+(while dd if=/dev/vda of=/dev/null bs=64k count=256 iflag=direct 2>/dev/null; do :; done) &
+dd_pid=$!
+churn_mac=$(vmdev_param hot_churn_mac)
+n=0
+while [ $n -lt "$(vmdev_param hot_churn)" ]; do
+    n=$((n + 1))
+    poll_us=100000 wait_for 60 disk_with_serial churn > /dev/null ||
+        hp_fail "cycle $n: no disk with serial churn appeared"
+    disk=$(disk_with_serial churn)
+    dd if="/dev/$disk" of=/dev/null bs=4096 count=1 iflag=direct 2>/dev/null ||
+        hp_fail "cycle $n: $disk does not read"
+    poll_us=100000 wait_for 60 has_mac "$churn_mac" ||
+        hp_fail "cycle $n: no card with the MAC $churn_mac appeared"
+    iface=$(iface_with_mac "$churn_mac")
+    ip link set "$iface" up || hp_fail "cycle $n: cannot bring $iface up"
+    disk_slot=$(slot_of "/sys/block/$disk/device/..") ||
+        hp_fail "cycle $n: no slot for $disk"
+    net_slot=$(slot_of "/sys/class/net/$iface/device/..") ||
+        hp_fail "cycle $n: no slot for $iface"
+    # Both at once: each waits for pciehp, which takes a second.
+    echo 0 > "$disk_slot/power" &
+    disk_off=$!
+    echo 0 > "$net_slot/power" &
+    wait $disk_off $!
+    poll_us=100000 wait_for 30 gone "/sys/block/$disk" ||
+        hp_fail "cycle $n: $disk is still there after its slot's power-off"
+    poll_us=100000 wait_for 30 gone "/sys/class/net/$iface" ||
+        hp_fail "cycle $n: $iface is still there after its slot's power-off"
+done
+kill $dd_pid 2>/dev/null
+wait
+mark churned
 
 # Surprise removal under a dd.
 poll_us=200000 wait_for 60 disk_with_serial surprise > /dev/null ||
