@@ -7,6 +7,7 @@
  * input says. Identity registers must never change, and a mapped BAR
  * must always be one that config space decodes.
  */
+#include <errno.h>
 #include <stdlib.h>
 
 #include "vmdev/pci.h"
@@ -78,8 +79,14 @@ static void port_op(struct vmdev_pci_bus *bus, struct vmdev_pcie_root_port *port
         if (!child ||
             vmdev_pci_set_bar(child, 0, VMDEV_PCI_BAR_MEM64, 0x8000, false,
                               &bar_ops, NULL, VMDEV_ACCESS_ANY) ||
-            !vmdev_pcie_add_endpoint_capability(child) ||
-            vmdev_pcie_root_port_plug(port, child, value & 4))
+            !vmdev_pcie_add_endpoint_capability(child))
+            abort();
+        /* A hot-plug waits for a slot the guest released. */
+        bool vacant = vmdev_pcie_root_port_vacant(port);
+        int ret = vmdev_pcie_root_port_plug(port, child, value & 4);
+        if (ret == -EBUSY && (value & 4) && !vacant)
+            vmdev_pci_device_free(child);
+        else if (ret)
             abort();
     }
 }
