@@ -95,7 +95,8 @@ if [ $run_lifecycle = 1 ]; then
 fi
 if [ $run_hotplug = 1 ]; then
     if [ "$nested" = 1 ]; then
-        retried "$here/nested.sh" --cache "$cache" -- \
+        # Its 50 churn cycles take a few minutes nested.
+        retried env VMDEV_NESTED_TIMEOUT=900 "$here/nested.sh" --cache "$cache" -- \
             "$here/hotplug.sh" --vmm "$vmm" --ctl "$build/tools/ctl/vmdev-ctl" \
             --kernel "$cache/kernel/vmlinuz" \
             --initrd "$cache/test-initramfs.cpio.gz" --work /run/vmdev-hotplug || rc=1

@@ -88,8 +88,9 @@ while [ $n -lt "$(vmdev_param hot_churn)" ]; do
         hp_fail "cycle $n: $disk does not read"
     poll_us=100000 wait_for 60 has_mac "$churn_mac" ||
         hp_fail "cycle $n: no card with the MAC $churn_mac appeared"
+    # Left down: a card up takes addresses (IPv6's link-local) whose
+    # references its unregistering then waits out.
     iface=$(iface_with_mac "$churn_mac")
-    ip link set "$iface" up || hp_fail "cycle $n: cannot bring $iface up"
     disk_slot=$(slot_of "/sys/block/$disk/device/..") ||
         hp_fail "cycle $n: no slot for $disk"
     net_slot=$(slot_of "/sys/class/net/$iface/device/..") ||
