@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include "test.h"
 
+#include <dirent.h>
+
 bool test_failed;
 
 /* Runs every case, or only those named on the command line. */
@@ -42,4 +44,16 @@ int test_state_patch(void *snapshot, size_t len, const char *key,
         return 0;
     }
     return -1;
+}
+
+unsigned test_open_fds(void)
+{
+    unsigned n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        abort();
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
 }

@@ -64,6 +64,10 @@ int test_state_patch(void *snapshot, size_t len, const char *key,
 int test_run_all(const struct test_case *cases, unsigned count, int argc,
                  char **argv);
 
+/* The process's open file descriptors (/proc/self/fd), to see that what
+ * a test opened was closed. */
+unsigned test_open_fds(void);
+
 #define TEST(name) { #name, name }
 #define TEST_MAIN(...)                                                         \
     int main(int argc, char **argv)                                            \

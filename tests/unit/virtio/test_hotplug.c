@@ -11,7 +11,6 @@
  * reads in flight in its I/O engine: the host frees everything without a
  * use after free or a leak (this test runs under ASan in CI).
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -109,18 +108,6 @@ static void slot_control(uint16_t value, uint16_t mask)
     uint16_t control = (uint16_t)cfg_read(0, exp_cap + 0x18, 2);
     cfg_write(0, exp_cap + 0x18, (control & ~mask) | (value & mask), 2);
     ack_slot();
-}
-
-static unsigned open_fds(void)
-{
-    unsigned n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        abort();
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
 }
 
 static unsigned long resident_kib(void)
@@ -274,7 +261,7 @@ static void a_thousand_plug_and_unplug_cycles(void)
     unsigned long rss = 0;
     for (unsigned n = 0; n < CYCLES; n++) {
         if (n == WARM_UP) {
-            fds = open_fds();
+            fds = test_open_fds();
             rss = resident_kib();
         }
         if (!cycle(&mem, loop, n)) {
@@ -282,7 +269,7 @@ static void a_thousand_plug_and_unplug_cycles(void)
             CHECK(false);
         }
     }
-    CHECK_EQ(open_fds(), fds);
+    CHECK_EQ(test_open_fds(), fds);
     unsigned long grown = resident_kib() - rss;
     fprintf(stderr, "%u cycles, %u hot-plug MSIs, %u power-offs: %u fds, "
                     "resident set %+ld KiB after the warm-up\n",
@@ -343,7 +330,7 @@ static void surprise_removal_with_reads_in_flight(void)
     CHECK_EQ(vmdev_pci_bus_add(bus, vmdev_pcie_root_port_function(port), 1), 1);
     exp_cap = find_cap(0, 0x10);
     cfg_write(0, 0x04, 0x6, 2);
-    unsigned fds = open_fds();
+    unsigned fds = test_open_fds();
 
     char why[256];
     struct vmdev_block *image = vmdev_block_new(
@@ -394,7 +381,7 @@ static void surprise_removal_with_reads_in_flight(void)
     vmdev_virtio_blk_free(blk);
     CHECK_EQ(ioeventfds, 0);
     CHECK(!vmdev_pcie_root_port_device(port));
-    CHECK_EQ(open_fds(), fds);
+    CHECK_EQ(test_open_fds(), fds);
     vmdev_pci_bus_remove(bus, vmdev_pcie_root_port_function(port));
     vmdev_pcie_root_port_free(port);
     vmdev_pci_bus_free(bus);

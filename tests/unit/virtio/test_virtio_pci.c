@@ -5,7 +5,6 @@
  * BAR, negotiate through the common configuration, program MSI-X vectors,
  * run a request, and take interrupts by MSI-X and by INTx.
  */
-#include <dirent.h>
 #include <errno.h>
 
 #include "test.h"
@@ -113,18 +112,6 @@ static int record_ioeventfd(void *opaque, uint64_t address, unsigned len,
     return 0;
 }
 
-/* Open file descriptors, to see eventfds closed. */
-static unsigned open_fds(void)
-{
-    unsigned n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        abort();
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
 
 static struct vmdev_event_loop *the_loop(void *opaque, unsigned group)
 {
@@ -602,14 +589,14 @@ static void kicks_arrive_through_eventfds_that_follow_the_bar(void)
     /* Freed on the bus: the ioeventfds, then the BAR, then the watches
      * and the queues' eventfds. */
     num_wired = 0;
-    unsigned fds = open_fds();
+    unsigned fds = test_open_fds();
     vmdev_virtio_pci_free(vp);
     vp = NULL;
     CHECK_EQ(num_wired, 3);
     expect_wired(0, 'D', moved + 0x3000);
     expect_wired(1, 'D', moved + 0x3004);
     expect_wired(2, 'U', moved);
-    CHECK(open_fds() <= fds - 2);
+    CHECK(test_open_fds() <= fds - 2);
     vmdev_virtio_free(&echo.dev);
     vmdev_event_loop_free(loop);
 }
@@ -632,11 +619,11 @@ static void a_failed_new_leaves_nothing_open(void)
     struct vmdev_virtio_pci_config config = msi_config;
     config.queue_loop = loop_for_group_0;
     config.opaque = loop;
-    unsigned fds = open_fds();
+    unsigned fds = test_open_fds();
     errno = 0;
     CHECK(vmdev_virtio_pci_new(&e.dev, &config) == NULL);
     CHECK_EQ(errno, EINVAL);
-    CHECK_EQ(open_fds(), fds);
+    CHECK_EQ(test_open_fds(), fds);
     vmdev_virtio_free(&e.dev);
     vmdev_event_loop_free(loop);
 }

@@ -9,7 +9,6 @@
  * removal reported by id; and, over 200 add/remove cycles of a disk and
  * a card, no file descriptor left open. Runs under ASan in CI.
  */
-#include <dirent.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,18 +35,6 @@ static void note_removed(void *opaque, const char *id)
     if (num_removed < 8)
         snprintf(removed[num_removed], sizeof(removed[0]), "%s", id);
     num_removed++;
-}
-
-static unsigned open_fds(void)
-{
-    unsigned n = 0;
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        abort();
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
 }
 
 /* A machine with no boot device but the platform's and a console, and
@@ -187,7 +174,7 @@ static void churn_leaves_no_fd_open(void)
     num_removed = 0;
     for (unsigned n = 0; n < 200; n++) {
         if (n == 10)
-            fds = open_fds();
+            fds = test_open_fds();
         if (add("disk", spec, why, sizeof(why)) ||
             add("net", "slirp,id=n", why, sizeof(why)) ||
             del("d", true, why, sizeof(why)) != VMM_PCI_REMOVED ||
@@ -196,7 +183,7 @@ static void churn_leaves_no_fd_open(void)
             CHECK(false);
         }
     }
-    CHECK_EQ(open_fds(), fds);
+    CHECK_EQ(test_open_fds(), fds);
     CHECK_EQ(num_removed, 400);
     free_machine();
 }
