@@ -234,19 +234,33 @@ static bool cycle(struct vdrv_mem *mem, struct vmdev_event_loop *loop,
     return ok;
 }
 
-static void a_thousand_plug_and_unplug_cycles(void)
+/* The bus, with the root port at 00:01.0 whose secondary bus is
+ * SECONDARY_BUS and whose memory window is MEM_WINDOW's 1 MiB. */
+static bool make_bus_and_port(void)
 {
-    struct vdrv_mem mem;
-    CHECK_EQ(vdrv_mem_init(&mem, RAM_BASE, RAM_SIZE, 1), 0);
-    struct vmdev_event_loop *loop = vmdev_event_loop_new();
     bus = vmdev_pci_bus_new(&(struct vmdev_pci_bus_owner){
         .map_bar = map_bar, .unmap_bar = unmap_bar });
     port = vmdev_pcie_root_port_new(&(struct vmdev_pcie_root_port_config){
         .name = "port0", .secondary_bus = SECONDARY_BUS,
         .mem_base = MEM_WINDOW, .mem_size = 1u << 20,
         .msi = { .send = count_msi }, .slot_powered_off = note_power_off });
-    CHECK(loop && bus && port);
-    CHECK_EQ(vmdev_pci_bus_add(bus, vmdev_pcie_root_port_function(port), 1), 1);
+    return bus && port &&
+           vmdev_pci_bus_add(bus, vmdev_pcie_root_port_function(port), 1) == 1;
+}
+
+static void free_bus_and_port(void)
+{
+    vmdev_pci_bus_remove(bus, vmdev_pcie_root_port_function(port));
+    vmdev_pcie_root_port_free(port);
+    vmdev_pci_bus_free(bus);
+}
+
+static void a_thousand_plug_and_unplug_cycles(void)
+{
+    struct vdrv_mem mem;
+    CHECK_EQ(vdrv_mem_init(&mem, RAM_BASE, RAM_SIZE, 1), 0);
+    struct vmdev_event_loop *loop = vmdev_event_loop_new();
+    CHECK(loop && make_bus_and_port());
     /* The guest's PCI core and pciehp set the port up once. */
     exp_cap = find_cap(0, 0x10);
     unsigned msi = find_cap(0, 0x05);
@@ -278,9 +292,7 @@ static void a_thousand_plug_and_unplug_cycles(void)
 #ifndef __SANITIZE_ADDRESS__ /* ASan's quarantine holds freed memory */
     CHECK((long)grown < 1024);
 #endif
-    vmdev_pci_bus_remove(bus, vmdev_pcie_root_port_function(port));
-    vmdev_pcie_root_port_free(port);
-    vmdev_pci_bus_free(bus);
+    free_bus_and_port();
     vmdev_event_loop_free(loop);
     vdrv_mem_release(&mem);
 }
@@ -320,14 +332,7 @@ static void surprise_removal_with_reads_in_flight(void)
     struct vdrv_mem mem;
     CHECK_EQ(vdrv_mem_init(&mem, RAM_BASE, 4u << 20, 1), 0);
     struct vmdev_event_loop *loop = vmdev_event_loop_new();
-    bus = vmdev_pci_bus_new(&(struct vmdev_pci_bus_owner){
-        .map_bar = map_bar, .unmap_bar = unmap_bar });
-    port = vmdev_pcie_root_port_new(&(struct vmdev_pcie_root_port_config){
-        .name = "port0", .secondary_bus = SECONDARY_BUS,
-        .mem_base = MEM_WINDOW, .mem_size = 1u << 20,
-        .msi = { .send = count_msi }, .slot_powered_off = note_power_off });
-    CHECK(loop && bus && port);
-    CHECK_EQ(vmdev_pci_bus_add(bus, vmdev_pcie_root_port_function(port), 1), 1);
+    CHECK(loop && make_bus_and_port());
     exp_cap = find_cap(0, 0x10);
     cfg_write(0, 0x04, 0x6, 2);
     unsigned fds = test_open_fds();
@@ -382,9 +387,7 @@ static void surprise_removal_with_reads_in_flight(void)
     CHECK_EQ(ioeventfds, 0);
     CHECK(!vmdev_pcie_root_port_device(port));
     CHECK_EQ(test_open_fds(), fds);
-    vmdev_pci_bus_remove(bus, vmdev_pcie_root_port_function(port));
-    vmdev_pcie_root_port_free(port);
-    vmdev_pci_bus_free(bus);
+    free_bus_and_port();
     vmdev_event_loop_free(loop);
     vdrv_mem_release(&mem);
     unlink(path);
